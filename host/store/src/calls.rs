@@ -1,0 +1,318 @@
+//! The call log: a row written when a call starts and completed when it ends, so a crash
+//! loses nothing (rows of calls that were live are closed as interrupted at the next start).
+
+use crate::{Store, StoreError};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// Which way a call went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Extension to extension.
+    Internal,
+    /// From a carrier to the tenant.
+    Inbound,
+    /// From the tenant out through a carrier.
+    Outbound,
+}
+
+impl Direction {
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Internal => "internal",
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+
+    fn parse(s: &str) -> Direction {
+        match s {
+            "inbound" => Direction::Inbound,
+            "outbound" => Direction::Outbound,
+            _ => Direction::Internal,
+        }
+    }
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Disposition {
+    /// Someone answered.
+    Answered,
+    /// Rang but nobody answered (timeout, caller hung up, declined).
+    Missed,
+    /// The callee was busy.
+    Busy,
+    /// Could not be placed (not found, not registered, refused, error).
+    Failed,
+    /// The server stopped while the call was live.
+    Interrupted,
+}
+
+impl Disposition {
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Answered => "answered",
+            Disposition::Missed => "missed",
+            Disposition::Busy => "busy",
+            Disposition::Failed => "failed",
+            Disposition::Interrupted => "interrupted",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Disposition> {
+        Some(match s {
+            "answered" => Disposition::Answered,
+            "missed" => Disposition::Missed,
+            "busy" => Disposition::Busy,
+            "failed" => Disposition::Failed,
+            "interrupted" => Disposition::Interrupted,
+            _ => return None,
+        })
+    }
+}
+
+/// What is known when a call starts.
+#[derive(Debug, Clone)]
+pub struct CallStart {
+    /// Unique call id (also in logs and the recording's name).
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: i64,
+    /// Direction.
+    pub direction: Direction,
+    /// Caller's number (extension or E.164).
+    pub caller_number: String,
+    /// Caller's display name.
+    pub caller_name: String,
+    /// Dialled number.
+    pub callee: String,
+    /// City number the call came in on or went out with.
+    pub did: Option<String>,
+    /// Trunk used.
+    pub trunk: Option<String>,
+    /// Calling user, if an extension.
+    pub caller_user_id: Option<i64>,
+    /// Called user, if an extension.
+    pub callee_user_id: Option<i64>,
+    /// Start, ms since epoch.
+    pub started_at: i64,
+    /// Node that owns the call.
+    pub node: String,
+}
+
+/// What is known when a call ends.
+#[derive(Debug, Clone)]
+pub struct CallEnd {
+    /// Call id.
+    pub id: String,
+    /// End, ms since epoch.
+    pub ended_at: i64,
+    /// Outcome.
+    pub disposition: Disposition,
+    /// SIP status or reason, e.g. `BYE`, `486`, `CANCEL`.
+    pub hangup_cause: String,
+    /// Who hung up: `caller`, `callee` or `system`.
+    pub hangup_side: String,
+    /// Seconds between answer and end.
+    pub talk_seconds: i64,
+    /// Who answered, when it was not known at start (group calls).
+    pub callee_user_id: Option<i64>,
+}
+
+/// One change to the call log, batched by the writer.
+#[derive(Debug, Clone)]
+pub enum CallOp {
+    /// Insert the row.
+    Start(CallStart),
+    /// Mark answered.
+    Answer {
+        /// Call id.
+        id: String,
+        /// Answer time, ms.
+        at: i64,
+        /// Who answered.
+        callee_user_id: Option<i64>,
+    },
+    /// Complete the row.
+    End(CallEnd),
+}
+
+/// A call-log row as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRow {
+    /// Call id.
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: i64,
+    /// Direction.
+    pub direction: Direction,
+    /// Caller number.
+    pub caller_number: String,
+    /// Caller name.
+    pub caller_name: String,
+    /// Dialled number.
+    pub callee: String,
+    /// City number.
+    pub did: Option<String>,
+    /// Trunk.
+    pub trunk: Option<String>,
+    /// Calling user.
+    pub caller_user_id: Option<i64>,
+    /// Answering/called user.
+    pub callee_user_id: Option<i64>,
+    /// Start, ms.
+    pub started_at: i64,
+    /// Answer, ms.
+    pub answered_at: Option<i64>,
+    /// End, ms.
+    pub ended_at: Option<i64>,
+    /// Outcome (none while live).
+    pub disposition: Option<Disposition>,
+    /// Cause.
+    pub hangup_cause: Option<String>,
+    /// Side that hung up.
+    pub hangup_side: Option<String>,
+    /// Talk time, seconds.
+    pub talk_seconds: i64,
+}
+
+const CALL_COLS: &str = "id, tenant_id, direction, caller_number, caller_name, callee, did, trunk, caller_user_id, callee_user_id, started_at, answered_at, ended_at, disposition, hangup_cause, hangup_side, talk_seconds";
+
+fn call_from(r: &AnyRow) -> Result<CallRow, sqlx::Error> {
+    Ok(CallRow {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        direction: Direction::parse(&r.try_get::<String, _>("direction")?),
+        caller_number: r.try_get("caller_number")?,
+        caller_name: r.try_get("caller_name")?,
+        callee: r.try_get("callee")?,
+        did: r.try_get("did")?,
+        trunk: r.try_get("trunk")?,
+        caller_user_id: r.try_get("caller_user_id")?,
+        callee_user_id: r.try_get("callee_user_id")?,
+        started_at: r.try_get("started_at")?,
+        answered_at: r.try_get("answered_at")?,
+        ended_at: r.try_get("ended_at")?,
+        disposition: r.try_get::<Option<String>, _>("disposition")?.as_deref().and_then(Disposition::parse),
+        hangup_cause: r.try_get("hangup_cause")?,
+        hangup_side: r.try_get("hangup_side")?,
+        talk_seconds: r.try_get("talk_seconds")?,
+    })
+}
+
+impl Store {
+    /// Applies a batch of call-log changes in one transaction (group commit).
+    pub async fn apply_call_ops(&self, ops: &[CallOp]) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        for op in ops {
+            match op {
+                CallOp::Start(c) => {
+                    sqlx::query(
+                        "INSERT INTO calls (id, tenant_id, direction, caller_number, caller_name, callee, did, trunk, caller_user_id, callee_user_id, started_at, node, talk_seconds) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0)",
+                    )
+                    .bind(&c.id)
+                    .bind(c.tenant_id)
+                    .bind(c.direction.as_str())
+                    .bind(&c.caller_number)
+                    .bind(&c.caller_name)
+                    .bind(&c.callee)
+                    .bind(&c.did)
+                    .bind(&c.trunk)
+                    .bind(c.caller_user_id)
+                    .bind(c.callee_user_id)
+                    .bind(c.started_at)
+                    .bind(&c.node)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                CallOp::Answer { id, at, callee_user_id } => {
+                    sqlx::query("UPDATE calls SET answered_at = $1, callee_user_id = COALESCE($2, callee_user_id) WHERE id = $3")
+                        .bind(at)
+                        .bind(callee_user_id)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                CallOp::End(e) => {
+                    sqlx::query(
+                        "UPDATE calls SET ended_at = $1, disposition = $2, hangup_cause = $3, hangup_side = $4, talk_seconds = $5, \
+                         callee_user_id = COALESCE($6, callee_user_id) WHERE id = $7",
+                    )
+                    .bind(e.ended_at)
+                    .bind(e.disposition.as_str())
+                    .bind(&e.hangup_cause)
+                    .bind(&e.hangup_side)
+                    .bind(e.talk_seconds)
+                    .bind(e.callee_user_id)
+                    .bind(&e.id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A tenant's calls, newest first, `limit` rows after the keyset cursor
+    /// `(started_at, id)` of the last row of the previous page.
+    pub async fn list_calls(&self, tenant_id: i64, limit: i64, after: Option<(i64, &str)>) -> Result<Vec<CallRow>, StoreError> {
+        let rows = match after {
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {CALL_COLS} FROM calls WHERE tenant_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2"
+                ))
+                .bind(tenant_id)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?
+            }
+            Some((ts, id)) => {
+                sqlx::query(&format!(
+                    "SELECT {CALL_COLS} FROM calls WHERE tenant_id = $1 AND (started_at < $2 OR (started_at = $2 AND id < $3)) \
+                     ORDER BY started_at DESC, id DESC LIMIT $4"
+                ))
+                .bind(tenant_id)
+                .bind(ts)
+                .bind(id)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?
+            }
+        };
+        Ok(rows.iter().map(call_from).collect::<Result<_, _>>()?)
+    }
+
+    /// One call of a tenant.
+    pub async fn call_by_id(&self, tenant_id: i64, id: &str) -> Result<CallRow, StoreError> {
+        let row = sqlx::query(&format!("SELECT {CALL_COLS} FROM calls WHERE tenant_id = $1 AND id = $2"))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("call {id}")))?;
+        Ok(call_from(&row)?)
+    }
+
+    /// Closes the rows of calls this node left open (it crashed or was killed): they become
+    /// `interrupted`, ended now, with talk time counted up to now if they were answered.
+    pub async fn close_interrupted_calls(&self, node: &str, now_ms: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "UPDATE calls SET ended_at = $1, disposition = 'interrupted', hangup_cause = 'server restart', hangup_side = 'system', \
+             talk_seconds = CASE WHEN answered_at IS NULL THEN 0 ELSE ($1 - answered_at) / 1000 END \
+             WHERE node = $2 AND ended_at IS NULL",
+        )
+        .bind(now_ms)
+        .bind(node)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected())
+    }
+}

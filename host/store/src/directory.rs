@@ -1,0 +1,274 @@
+//! Tenants and their users: the directory the registrar, the call engine and the cabinet
+//! share.
+
+use crate::{Store, StoreError, now_ms};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// Whether a tenant may use the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantStatus {
+    /// Normal operation.
+    Active,
+    /// Suspended by the operator: no calls, no logins.
+    Suspended,
+}
+
+impl TenantStatus {
+    fn parse(s: &str) -> TenantStatus {
+        if s == "suspended" { TenantStatus::Suspended } else { TenantStatus::Active }
+    }
+}
+
+/// A company hosted on the PBX.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tenant {
+    /// Database id.
+    pub id: i64,
+    /// Short unique name used in the CLI and URLs.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// SIP domain, also the digest realm.
+    pub domain: String,
+    /// Active or suspended.
+    pub status: TenantStatus,
+    /// Balance in hundredths of the currency unit.
+    pub balance_cents: i64,
+    /// Creation time, ms since epoch.
+    pub created_at: i64,
+}
+
+/// What a user may do in the cabinet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// An employee: own calls and settings.
+    User,
+    /// The tenant's administrator.
+    Supervisor,
+}
+
+impl Role {
+    /// Parses `user` or `supervisor`.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "user" => Some(Role::User),
+            "supervisor" => Some(Role::Supervisor),
+            _ => None,
+        }
+    }
+
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Supervisor => "supervisor",
+        }
+    }
+}
+
+/// An extension of a tenant: a person with a phone.
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    /// Database id.
+    pub id: i64,
+    /// Owning tenant.
+    pub tenant_id: i64,
+    /// Extension number, also the SIP user name.
+    pub ext: String,
+    /// Full name shown as caller name.
+    pub name: String,
+    /// SIP digest password.
+    #[serde(skip_serializing)]
+    pub sip_password: String,
+    /// Cabinet role.
+    pub role: Role,
+    /// Whether the user can log in to the cabinet.
+    pub has_web_login: bool,
+    /// Creation time, ms since epoch.
+    pub created_at: i64,
+}
+
+/// Input for creating a user.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    /// Extension.
+    pub ext: &'a str,
+    /// SIP password.
+    pub sip_password: &'a str,
+    /// Full name.
+    pub name: &'a str,
+    /// Role.
+    pub role: Role,
+    /// Cabinet password, hashed with argon2id before storage.
+    pub web_password: Option<&'a str>,
+}
+
+fn tenant_from(row: &AnyRow) -> Result<Tenant, sqlx::Error> {
+    Ok(Tenant {
+        id: row.try_get("id")?,
+        slug: row.try_get("slug")?,
+        name: row.try_get("name")?,
+        domain: row.try_get("domain")?,
+        status: TenantStatus::parse(&row.try_get::<String, _>("status")?),
+        balance_cents: row.try_get("balance_cents")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn user_from(row: &AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        ext: row.try_get("ext")?,
+        name: row.try_get("name")?,
+        sip_password: row.try_get("sip_password")?,
+        role: Role::parse(&row.try_get::<String, _>("role")?).unwrap_or(Role::User),
+        has_web_login: row.try_get::<Option<String>, _>("web_password_hash")?.is_some(),
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const TENANT_COLS: &str = "id, slug, name, domain, status, balance_cents, created_at";
+const USER_COLS: &str = "id, tenant_id, ext, name, sip_password, role, web_password_hash, created_at";
+
+/// Checks a tenant slug: lowercase letters, digits and dashes, 2..=32 long.
+pub fn valid_slug(s: &str) -> bool {
+    (2..=32).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+}
+
+/// Checks a SIP domain: a host name of letters, digits, dots and dashes.
+pub fn valid_domain(s: &str) -> bool {
+    (1..=253).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && !s.starts_with(['.', '-'])
+}
+
+/// Checks an extension: 2 to 6 digits.
+pub fn valid_ext(s: &str) -> bool {
+    (2..=6).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Hashes a cabinet password with argon2id.
+pub fn hash_password(password: &str) -> Result<String, StoreError> {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Invalid(format!("cannot hash password: {e}")))
+}
+
+impl Store {
+    /// Creates a tenant.
+    pub async fn create_tenant(&self, slug: &str, domain: &str, name: &str) -> Result<Tenant, StoreError> {
+        if !valid_slug(slug) {
+            return Err(StoreError::Invalid(format!(
+                "invalid tenant slug {slug:?}: use 2-32 lowercase letters, digits and dashes"
+            )));
+        }
+        let domain = domain.to_ascii_lowercase();
+        if !valid_domain(&domain) {
+            return Err(StoreError::Invalid(format!("invalid SIP domain {domain:?}")));
+        }
+        let name = if name.is_empty() { slug } else { name };
+        sqlx::query("INSERT INTO tenants (slug, name, domain, status, balance_cents, created_at) VALUES ($1, $2, $3, 'active', 0, $4)")
+            .bind(slug)
+            .bind(name)
+            .bind(&domain)
+            .bind(now_ms())
+            .execute(self.pool())
+            .await
+            .map_err(|e| StoreError::conflict_or(e, &format!("tenant {slug} or domain {domain}")))?;
+        self.bump_config_version().await?;
+        self.tenant_by_slug(slug).await
+    }
+
+    /// Every tenant, by slug.
+    pub async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {TENANT_COLS} FROM tenants ORDER BY slug")).fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(tenant_from).collect::<Result<_, _>>()?)
+    }
+
+    /// One tenant by slug.
+    pub async fn tenant_by_slug(&self, slug: &str) -> Result<Tenant, StoreError> {
+        let row = sqlx::query(&format!("SELECT {TENANT_COLS} FROM tenants WHERE slug = $1"))
+            .bind(slug)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("tenant {slug}")))?;
+        Ok(tenant_from(&row)?)
+    }
+
+    /// Creates a user in a tenant.
+    pub async fn create_user(&self, tenant_id: i64, u: &NewUser<'_>) -> Result<User, StoreError> {
+        if !valid_ext(u.ext) {
+            return Err(StoreError::Invalid(format!("invalid extension {:?}: use 2 to 6 digits", u.ext)));
+        }
+        if u.sip_password.len() < 6 || u.sip_password.len() > 128 || u.sip_password.contains(['"', '\\']) {
+            return Err(StoreError::Invalid(
+                "SIP password must be 6 to 128 characters without quotes or backslashes".into(),
+            ));
+        }
+        let web = match u.web_password {
+            Some(p) if p.len() < 8 => {
+                return Err(StoreError::Invalid("web password must be at least 8 characters".into()));
+            }
+            Some(p) => Some(hash_password(p)?),
+            None => None,
+        };
+        sqlx::query("INSERT INTO users (tenant_id, ext, name, sip_password, role, web_password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(tenant_id)
+            .bind(u.ext)
+            .bind(u.name)
+            .bind(u.sip_password)
+            .bind(u.role.as_str())
+            .bind(web)
+            .bind(now_ms())
+            .execute(self.pool())
+            .await
+            .map_err(|e| StoreError::conflict_or(e, &format!("extension {}", u.ext)))?;
+        self.bump_config_version().await?;
+        self.user_by_ext(tenant_id, u.ext).await
+    }
+
+    /// One user by extension.
+    pub async fn user_by_ext(&self, tenant_id: i64, ext: &str) -> Result<User, StoreError> {
+        let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND ext = $2"))
+            .bind(tenant_id)
+            .bind(ext)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("extension {ext}")))?;
+        Ok(user_from(&row)?)
+    }
+
+    /// A tenant's users by extension.
+    pub async fn list_users(&self, tenant_id: i64) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1 ORDER BY ext"))
+            .bind(tenant_id)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(user_from).collect::<Result<_, _>>()?)
+    }
+
+    /// Every user of every tenant (the server's directory cache).
+    pub async fn all_users(&self) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {USER_COLS} FROM users ORDER BY tenant_id, ext")).fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(user_from).collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes a user (and their registrations).
+    pub async fn delete_user(&self, tenant_id: i64, ext: &str) -> Result<(), StoreError> {
+        let user = self.user_by_ext(tenant_id, ext).await?;
+        sqlx::query("DELETE FROM registrations WHERE user_id = $1").bind(user.id).execute(self.pool()).await?;
+        sqlx::query("DELETE FROM users WHERE id = $1").bind(user.id).execute(self.pool()).await?;
+        self.bump_config_version().await?;
+        Ok(())
+    }
+}

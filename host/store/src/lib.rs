@@ -1,0 +1,113 @@
+//! Storage of the PBX: one repository layer over SQLite (the default, a file under the data
+//! dir) and PostgreSQL (several nodes), chosen by the database URL.
+//!
+//! The CLI, the call engine and the cabinet all go through this crate, so a change made by
+//! one is seen by the others; the server notices configuration changes through
+//! [`Store::config_version`], which every change bumps.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod calls;
+mod directory;
+mod error;
+mod migrate;
+mod registrations;
+
+pub use calls::{CallEnd, CallOp, CallRow, CallStart, Direction, Disposition};
+pub use directory::{NewUser, Role, Tenant, TenantStatus, User};
+pub use error::StoreError;
+pub use registrations::RegistrationRow;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::time::Duration;
+
+/// Which database engine is behind the pool (SQL differs in a few places).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// The storage handle; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (creating an SQLite file if needed) and migrates the database at `url`.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(StoreError::Invalid(format!(
+                "unsupported database URL {url:?}: use sqlite://PATH or postgres://..."
+            )));
+        };
+        let url = if backend == Backend::Sqlite && !url.contains("mode=") {
+            if url.contains('?') { format!("{url}&mode=rwc") } else { format!("{url}?mode=rwc") }
+        } else {
+            url.to_string()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        let store = Store { pool, backend };
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    /// The engine in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The underlying pool, for the few queries that live at the edges.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A counter every configuration change increases, so running servers reload.
+    pub async fn config_version(&self) -> Result<i64, StoreError> {
+        let v: (i64,) = sqlx::query_as("SELECT version FROM config_version WHERE id = 1").fetch_one(&self.pool).await?;
+        Ok(v.0)
+    }
+
+    /// Marks the configuration as changed.
+    pub async fn bump_config_version(&self) -> Result<(), StoreError> {
+        sqlx::query("UPDATE config_version SET version = version + 1 WHERE id = 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,205 @@
+//! Schema migrations: an ordered list, each in an SQLite and a PostgreSQL dialect, applied
+//! once at start by whichever process opens the database first.
+
+use crate::{Backend, Store, StoreError, now_ms};
+use sqlx::Executor;
+
+struct Migration {
+    version: i64,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sqlite: r#"
+CREATE TABLE config_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+INSERT INTO config_version (id, version) VALUES (1, 1);
+CREATE TABLE tenants (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    slug TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    domain TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL DEFAULT 'active',
+    balance_cents INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    ext TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    sip_password TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'user',
+    web_password_hash TEXT,
+    created_at INTEGER NOT NULL,
+    UNIQUE (tenant_id, ext)
+);
+CREATE TABLE registrations (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    contact TEXT NOT NULL,
+    tenant_id INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    cseq INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    user_agent TEXT NOT NULL DEFAULT '',
+    node TEXT NOT NULL,
+    PRIMARY KEY (user_id, contact)
+);
+CREATE TABLE calls (
+    id TEXT PRIMARY KEY,
+    tenant_id INTEGER NOT NULL,
+    direction TEXT NOT NULL,
+    caller_number TEXT NOT NULL,
+    caller_name TEXT NOT NULL DEFAULT '',
+    callee TEXT NOT NULL,
+    did TEXT,
+    trunk TEXT,
+    caller_user_id INTEGER,
+    callee_user_id INTEGER,
+    started_at INTEGER NOT NULL,
+    answered_at INTEGER,
+    ended_at INTEGER,
+    disposition TEXT,
+    hangup_cause TEXT,
+    hangup_side TEXT,
+    talk_seconds INTEGER NOT NULL DEFAULT 0,
+    node TEXT NOT NULL
+);
+CREATE INDEX calls_tenant_started ON calls (tenant_id, started_at DESC, id DESC);
+CREATE INDEX calls_open ON calls (node, ended_at);
+"#,
+    postgres: r#"
+CREATE TABLE config_version (id BIGINT PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL);
+INSERT INTO config_version (id, version) VALUES (1, 1);
+CREATE TABLE tenants (
+    id BIGSERIAL PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    domain TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL DEFAULT 'active',
+    balance_cents BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE users (
+    id BIGSERIAL PRIMARY KEY,
+    tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    ext TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    sip_password TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'user',
+    web_password_hash TEXT,
+    created_at BIGINT NOT NULL,
+    UNIQUE (tenant_id, ext)
+);
+CREATE TABLE registrations (
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    contact TEXT NOT NULL,
+    tenant_id BIGINT NOT NULL,
+    source TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    cseq BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    user_agent TEXT NOT NULL DEFAULT '',
+    node TEXT NOT NULL,
+    PRIMARY KEY (user_id, contact)
+);
+CREATE TABLE calls (
+    id TEXT PRIMARY KEY,
+    tenant_id BIGINT NOT NULL,
+    direction TEXT NOT NULL,
+    caller_number TEXT NOT NULL,
+    caller_name TEXT NOT NULL DEFAULT '',
+    callee TEXT NOT NULL,
+    did TEXT,
+    trunk TEXT,
+    caller_user_id BIGINT,
+    callee_user_id BIGINT,
+    started_at BIGINT NOT NULL,
+    answered_at BIGINT,
+    ended_at BIGINT,
+    disposition TEXT,
+    hangup_cause TEXT,
+    hangup_side TEXT,
+    talk_seconds BIGINT NOT NULL DEFAULT 0,
+    node TEXT NOT NULL
+);
+CREATE INDEX calls_tenant_started ON calls (tenant_id, started_at DESC, id DESC);
+CREATE INDEX calls_open ON calls (node, ended_at);
+"#,
+}];
+
+/// Applies every migration the database lacks.
+pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
+    let pool = store.pool();
+    let mut conn = pool.acquire().await?;
+    if store.backend() == Backend::Postgres {
+        // Serialise concurrent starters (server and CLI) on one lock.
+        conn.execute("SELECT pg_advisory_lock(7243001)").await?;
+    }
+    let result = apply_all(store, &mut conn).await;
+    if store.backend() == Backend::Postgres {
+        let _ = conn.execute("SELECT pg_advisory_unlock(7243001)").await;
+    }
+    result
+}
+
+async fn apply_all(store: &Store, conn: &mut sqlx::pool::PoolConnection<sqlx::Any>) -> Result<(), StoreError> {
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    for m in MIGRATIONS {
+        let done: Option<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
+            .bind(m.version)
+            .fetch_optional(&mut **conn)
+            .await?;
+        if done.is_some() {
+            continue;
+        }
+        let sql = match store.backend() {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        };
+        // SQLite: take the write lock first so that two starters do not both migrate.
+        let begin = if store.backend() == Backend::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
+        conn.execute(begin).await?;
+        let again: Option<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
+            .bind(m.version)
+            .fetch_optional(&mut **conn)
+            .await?;
+        if again.is_some() {
+            conn.execute("COMMIT").await?;
+            continue;
+        }
+        let mut failed = None;
+        for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            if let Err(e) = conn.execute(stmt).await {
+                failed = Some(e);
+                break;
+            }
+        }
+        if failed.is_none() {
+            if let Err(e) = sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(m.version)
+                .bind(now_ms())
+                .execute(&mut **conn)
+                .await
+            {
+                failed = Some(e);
+            }
+        }
+        match failed {
+            None => {
+                conn.execute("COMMIT").await?;
+                tracing::info!(version = m.version, "applied schema migration");
+            }
+            Some(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                return Err(StoreError::Db(e));
+            }
+        }
+    }
+    Ok(())
+}

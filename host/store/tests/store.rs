@@ -1,0 +1,161 @@
+//! The storage layer against both engines: SQLite in a temporary file and a fresh
+//! PostgreSQL database (PBX_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use pbx_store::*;
+
+async fn sqlite() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/pbx.db", dir.path().display());
+    (Store::open(&url).await.unwrap(), dir)
+}
+
+/// Creates a uniquely named PostgreSQL database and returns its URL; dropped by the guard.
+pub struct PgDb {
+    admin: String,
+    name: String,
+    /// URL of the new database.
+    pub url: String,
+}
+
+impl PgDb {
+    async fn create() -> PgDb {
+        let admin = std::env::var("PBX_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        sqlx::any::install_default_drivers();
+        let name = format!("pbx_store_{}_{}", std::process::id(), rand::random::<u32>());
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is required for this test at {admin}: {e}"));
+        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+        let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+        PgDb { url: format!("{base}/{name}"), admin, name }
+    }
+
+    async fn drop_db(self) {
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.admin).await.unwrap();
+        let _ = sqlx::Executor::execute(&mut conn, format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str()).await;
+    }
+}
+
+async fn exercise(store: &Store) {
+    // Tenants and users.
+    let v0 = store.config_version().await.unwrap();
+    let t = store.create_tenant("acme", "Acme.Example", "Acme Ltd").await.unwrap();
+    assert_eq!(t.domain, "acme.example");
+    assert!(store.config_version().await.unwrap() > v0);
+    assert!(matches!(store.create_tenant("acme", "other.example", "").await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.create_tenant("Bad Slug", "x.example", "").await, Err(StoreError::Invalid(_))));
+    let u = store
+        .create_user(t.id, &NewUser { ext: "101", sip_password: "secret101", name: "Иван Петров", role: Role::Supervisor, web_password: Some("longpassword") })
+        .await
+        .unwrap();
+    assert!(u.has_web_login);
+    assert_eq!(u.name, "Иван Петров");
+    store
+        .create_user(t.id, &NewUser { ext: "102", sip_password: "secret102", name: "", role: Role::User, web_password: None })
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_user(t.id, &NewUser { ext: "102", sip_password: "secret102", name: "", role: Role::User, web_password: None }).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.create_user(t.id, &NewUser { ext: "1x", sip_password: "secret102", name: "", role: Role::User, web_password: None }).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(store.list_users(t.id).await.unwrap().len(), 2);
+
+    // Registrations.
+    let reg = RegistrationRow {
+        user_id: u.id,
+        tenant_id: t.id,
+        contact: "sip:101@127.0.0.1:5070".into(),
+        source: "udp:127.0.0.1:5070".into(),
+        call_id: "r1".into(),
+        cseq: 1,
+        expires_at: now_ms() + 60_000,
+        user_agent: "test".into(),
+        node: "n1".into(),
+    };
+    store.apply_registrations(&[reg.clone()], &[]).await.unwrap();
+    store.apply_registrations(&[RegistrationRow { cseq: 2, ..reg.clone() }], &[]).await.unwrap();
+    let live = store.live_registrations(now_ms()).await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].cseq, 2);
+    store.apply_registrations(&[], &[(u.id, reg.contact.clone())]).await.unwrap();
+    assert!(store.live_registrations(now_ms()).await.unwrap().is_empty());
+
+    // Call log: start, answer, end; a live call closed as interrupted.
+    let start = |id: &str, at: i64| CallStart {
+        id: id.into(),
+        tenant_id: t.id,
+        direction: Direction::Internal,
+        caller_number: "101".into(),
+        caller_name: "Иван".into(),
+        callee: "102".into(),
+        did: None,
+        trunk: None,
+        caller_user_id: Some(u.id),
+        callee_user_id: None,
+        started_at: at,
+        node: "n1".into(),
+    };
+    store
+        .apply_call_ops(&[
+            CallOp::Start(start("c1", 1_000)),
+            CallOp::Answer { id: "c1".into(), at: 2_000, callee_user_id: Some(7) },
+            CallOp::End(CallEnd {
+                id: "c1".into(),
+                ended_at: 12_000,
+                disposition: Disposition::Answered,
+                hangup_cause: "BYE".into(),
+                hangup_side: "caller".into(),
+                talk_seconds: 10,
+                callee_user_id: None,
+            }),
+            CallOp::Start(start("c2", 3_000)),
+            CallOp::Start(start("c3", 3_000)),
+            CallOp::Answer { id: "c3".into(), at: 4_000, callee_user_id: None },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.close_interrupted_calls("n1", 10_000).await.unwrap(), 2);
+    let calls = store.list_calls(t.id, 10, None).await.unwrap();
+    assert_eq!(calls.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), vec!["c3", "c2", "c1"]);
+    assert_eq!(calls[0].disposition, Some(Disposition::Interrupted));
+    assert_eq!(calls[0].talk_seconds, 6);
+    assert_eq!(calls[2].disposition, Some(Disposition::Answered));
+    assert_eq!(calls[2].callee_user_id, Some(7));
+    assert_eq!(calls[2].talk_seconds, 10);
+    // Keyset paging.
+    let page2 = store.list_calls(t.id, 2, Some((calls[1].started_at, &calls[1].id))).await.unwrap();
+    assert_eq!(page2.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), vec!["c1"]);
+    // Deleting a user.
+    store.delete_user(t.id, "102").await.unwrap();
+    assert!(matches!(store.delete_user(t.id, "102").await, Err(StoreError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn sqlite_store() {
+    let (store, _dir) = sqlite().await;
+    exercise(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn postgres_store() {
+    let db = PgDb::create().await;
+    let store = Store::open(&db.url).await.unwrap();
+    // Opening twice (server and CLI) migrates once.
+    let again = Store::open(&db.url).await.unwrap();
+    exercise(&store).await;
+    store.close().await;
+    again.close().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn bad_url_is_a_clear_error() {
+    let e = Store::open("mysql://x").await.err().unwrap();
+    assert!(e.to_string().contains("unsupported database URL"));
+}
