@@ -1,0 +1,98 @@
+//! Which source addresses a leg's media is accepted from (symmetric RTP for phones behind
+//! NAT, without RTP bleed).
+//!
+//! A packet is accepted only from the IP address the leg's SDP named or the IP its SIP came
+//! from; the first accepted source is latched as the address to send back to, and it moves
+//! only to another port of those same addresses (a NAT rebinding). Packets from any other
+//! host are dropped, so a third party who guesses the port cannot take over the stream.
+
+use std::net::{IpAddr, SocketAddr};
+
+/// The far end of one leg as media sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemotePeer {
+    sdp: Option<SocketAddr>,
+    signal_ip: Option<IpAddr>,
+    latched: Option<SocketAddr>,
+}
+
+impl RemotePeer {
+    /// A peer described by its SDP address and the IP its signalling came from.
+    pub fn new(sdp: Option<SocketAddr>, signal_ip: Option<IpAddr>) -> RemotePeer {
+        RemotePeer { sdp, signal_ip, latched: None }
+    }
+
+    /// Updates the SDP and signalling addresses after a re-INVITE; a latch to an address that
+    /// is no longer trusted is forgotten.
+    pub fn update(&mut self, sdp: Option<SocketAddr>, signal_ip: Option<IpAddr>) {
+        self.sdp = sdp;
+        self.signal_ip = signal_ip;
+        if let Some(l) = self.latched {
+            if !self.trusted_ip(l.ip()) {
+                self.latched = None;
+            }
+        }
+    }
+
+    fn trusted_ip(&self, ip: IpAddr) -> bool {
+        self.sdp.is_some_and(|a| a.ip() == ip) || self.signal_ip == Some(ip)
+    }
+
+    /// Decides on a received packet's source; latches it when accepted.
+    pub fn accept(&mut self, src: SocketAddr) -> bool {
+        if self.latched == Some(src) {
+            return true;
+        }
+        if self.trusted_ip(src.ip()) {
+            self.latched = Some(src);
+            return true;
+        }
+        false
+    }
+
+    /// Where to send media for this leg.
+    pub fn destination(&self) -> Option<SocketAddr> {
+        self.latched.or(self.sdp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn nat_phone_latches_to_public_source() {
+        // SDP says a private address; SIP came from the NAT's public address.
+        let mut p = RemotePeer::new(Some(a("192.168.1.10:4000")), Some("203.0.113.5".parse().unwrap()));
+        assert_eq!(p.destination(), Some(a("192.168.1.10:4000")));
+        assert!(p.accept(a("203.0.113.5:61000")));
+        assert_eq!(p.destination(), Some(a("203.0.113.5:61000")));
+        // NAT rebinding to another port of the same host.
+        assert!(p.accept(a("203.0.113.5:61002")));
+        assert_eq!(p.destination(), Some(a("203.0.113.5:61002")));
+    }
+
+    #[test]
+    fn third_party_cannot_hijack() {
+        let mut p = RemotePeer::new(Some(a("198.51.100.7:4000")), Some("198.51.100.7".parse().unwrap()));
+        // An attacker sends first: refused, and nothing latched.
+        assert!(!p.accept(a("192.0.2.66:5000")));
+        assert_eq!(p.destination(), Some(a("198.51.100.7:4000")));
+        assert!(p.accept(a("198.51.100.7:4000")));
+        assert!(!p.accept(a("192.0.2.66:5000")));
+        assert_eq!(p.destination(), Some(a("198.51.100.7:4000")));
+    }
+
+    #[test]
+    fn reinvite_to_new_host_drops_old_latch() {
+        let mut p = RemotePeer::new(Some(a("198.51.100.7:4000")), None);
+        assert!(p.accept(a("198.51.100.7:4000")));
+        p.update(Some(a("198.51.100.9:4100")), None);
+        assert_eq!(p.destination(), Some(a("198.51.100.9:4100")));
+        assert!(!p.accept(a("198.51.100.7:4000")));
+    }
+}

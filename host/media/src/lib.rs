@@ -1,0 +1,222 @@
+//! Media anchored on the PBX.
+//!
+//! Every call's legs send RTP to ports of the PBX; worker threads (one per core) own those
+//! sockets and relay packets between the legs of a bridge without allocating or locking per
+//! packet. Sources are checked by [`latch::RemotePeer`] so that a third party cannot hijack a
+//! stream (RTP bleed). The logic is sans-IO where it can be (RTP parsing, latching); the
+//! worker is the IO edge.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod latch;
+pub mod ports;
+pub mod rtp;
+mod worker;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub use worker::MediaEvent;
+
+/// Identifies a media session (the media of one call).
+pub type SessionId = u64;
+
+/// Which leg of a two-legged session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The caller's leg.
+    A = 0,
+    /// The callee's leg.
+    B = 1,
+}
+
+impl Side {
+    /// The other side.
+    pub fn other(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+}
+
+/// Errors of the media engine.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// Every port of the range is taken.
+    #[error("no free RTP ports in the configured range")]
+    NoPorts,
+    /// A socket could not be set up.
+    #[error("media socket error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The worker is gone.
+    #[error("media worker stopped")]
+    WorkerGone,
+}
+
+/// Ports the PBX listens on for one session: RTP port of each side (RTCP is +1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPorts {
+    /// Session id.
+    pub id: SessionId,
+    /// Port facing the A leg.
+    pub a_port: u16,
+    /// Port facing the B leg.
+    pub b_port: u16,
+}
+
+/// What the PBX knows about the far end of one leg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteParams {
+    /// RTP address from the leg's SDP.
+    pub rtp: Option<SocketAddr>,
+    /// RTCP address (`a=rtcp` or RTP port + 1).
+    pub rtcp: Option<SocketAddr>,
+    /// The address the leg's SIP came from; RTP from this IP is trusted for NAT latching.
+    pub signal_ip: Option<IpAddr>,
+    /// Payload types to rewrite on packets *sent to* this leg: (from, to).
+    pub pt_rewrite: Vec<(u8, u8)>,
+    /// False while the leg is on hold or inactive (no RTP expected, no timeout).
+    pub expect_rtp: bool,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct MediaStats {
+    /// RTP and RTCP packets forwarded.
+    pub packets_relayed: AtomicU64,
+    /// Bytes forwarded.
+    pub bytes_relayed: AtomicU64,
+    /// Packets dropped (unknown source, no destination, malformed).
+    pub packets_dropped: AtomicU64,
+    /// Live sessions.
+    pub sessions: AtomicI64,
+}
+
+/// The control surface the call engine uses; a trait so the engine can be tested without
+/// sockets.
+pub trait MediaControl: Send + Sync {
+    /// Binds the ports of a new session.
+    fn create_session(&self) -> Result<SessionPorts, MediaError>;
+    /// Tells the session where a leg's far end is.
+    fn set_remote(&self, id: SessionId, side: Side, remote: RemoteParams);
+    /// Releases the session and its ports.
+    fn destroy(&self, id: SessionId);
+}
+
+/// Settings of the media engine.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// Address the RTP sockets bind to.
+    pub bind_ip: IpAddr,
+    /// First port of the range (even).
+    pub port_min: u16,
+    /// Last port of the range.
+    pub port_max: u16,
+    /// Worker threads.
+    pub workers: usize,
+    /// Seconds without RTP after which a call is reported dead.
+    pub rtp_timeout_secs: u64,
+}
+
+/// The running media engine; cheap to clone.
+#[derive(Clone)]
+pub struct MediaEngine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: MediaConfig,
+    ports: Mutex<ports::PortPool>,
+    workers: Vec<worker::WorkerHandle>,
+    next_id: AtomicU64,
+    stats: Arc<MediaStats>,
+}
+
+impl MediaEngine {
+    /// Starts the worker threads. Events (RTP timeouts) are passed to `on_event`.
+    pub fn start(config: MediaConfig, on_event: Arc<dyn Fn(MediaEvent) + Send + Sync>) -> Result<MediaEngine, MediaError> {
+        let stats = Arc::new(MediaStats::default());
+        let pool = ports::PortPool::new(config.port_min, config.port_max);
+        let mut workers = Vec::new();
+        for i in 0..config.workers.max(1) {
+            workers.push(worker::spawn(i, config.rtp_timeout_secs, stats.clone(), on_event.clone())?);
+        }
+        Ok(MediaEngine {
+            inner: Arc::new(Inner { config, ports: Mutex::new(pool), workers, next_id: AtomicU64::new(1), stats }),
+        })
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Arc<MediaStats> {
+        &self.inner.stats
+    }
+
+    fn worker_of(&self, id: SessionId) -> &worker::WorkerHandle {
+        &self.inner.workers[(id as usize) % self.inner.workers.len()]
+    }
+
+    fn bind_pair(&self) -> Result<(u16, std::net::UdpSocket, std::net::UdpSocket), MediaError> {
+        let mut pool = self.inner.ports.lock().map_err(|_| MediaError::WorkerGone)?;
+        for _ in 0..pool.capacity() {
+            let Some(port) = pool.take() else { return Err(MediaError::NoPorts) };
+            match (bind_udp(self.inner.config.bind_ip, port), bind_udp(self.inner.config.bind_ip, port + 1)) {
+                (Ok(a), Ok(b)) => return Ok((port, a, b)),
+                _ => {
+                    // Taken by someone else: leave it marked used for now and try the next.
+                    tracing::debug!(port, "RTP port busy, skipping");
+                }
+            }
+        }
+        Err(MediaError::NoPorts)
+    }
+}
+
+fn bind_udp(ip: IpAddr, port: u16) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let domain = if ip.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
+    let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_nonblocking(true)?;
+    s.bind(&SocketAddr::new(ip, port).into())?;
+    Ok(s.into())
+}
+
+impl MediaControl for MediaEngine {
+    fn create_session(&self) -> Result<SessionPorts, MediaError> {
+        let (a_port, a_rtp, a_rtcp) = self.bind_pair()?;
+        let (b_port, b_rtp, b_rtcp) = match self.bind_pair() {
+            Ok(x) => x,
+            Err(e) => {
+                if let Ok(mut p) = self.inner.ports.lock() {
+                    p.give_back(a_port);
+                }
+                return Err(e);
+            }
+        };
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        self.worker_of(id).send(worker::Command::Create {
+            id,
+            sockets: [(a_port, a_rtp, a_rtcp), (b_port, b_rtp, b_rtcp)],
+        })?;
+        self.inner.stats.sessions.fetch_add(1, Ordering::Relaxed);
+        Ok(SessionPorts { id, a_port, b_port })
+    }
+
+    fn set_remote(&self, id: SessionId, side: Side, remote: RemoteParams) {
+        let _ = self.worker_of(id).send(worker::Command::SetRemote { id, side, remote });
+    }
+
+    fn destroy(&self, id: SessionId) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self.worker_of(id).send(worker::Command::Destroy { id, done: tx }).is_ok() {
+            if let Ok(ports) = rx.recv_timeout(std::time::Duration::from_secs(2)) {
+                if let Ok(mut pool) = self.inner.ports.lock() {
+                    for p in ports {
+                        pool.give_back(p);
+                    }
+                }
+                self.inner.stats.sessions.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The relay over real loopback sockets: packets flow both ways, payload types are rewritten,
+//! a stranger's packets are dropped, and silence is reported.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use pbx_media::*;
+use std::net::UdpSocket;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn engine(events: Arc<Mutex<Vec<MediaEvent>>>, min: u16) -> MediaEngine {
+    MediaEngine::start(
+        MediaConfig { bind_ip: "127.0.0.1".parse().unwrap(), port_min: min, port_max: min + 99, workers: 1, rtp_timeout_secs: 1 },
+        Arc::new(move |e| events.lock().unwrap().push(e)),
+    )
+    .unwrap()
+}
+
+fn rtp(pt: u8, seq: u16) -> Vec<u8> {
+    let mut h = [0u8; 12];
+    rtp::write_header(&mut h, pt, false, seq, seq as u32 * 160, 42);
+    let mut v = h.to_vec();
+    v.extend_from_slice(&[0xff; 160]);
+    v
+}
+
+#[test]
+fn relays_both_ways_and_rejects_strangers() {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let eng = engine(events.clone(), 31000);
+    let s = eng.create_session().unwrap();
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let stranger = UdpSocket::bind("127.0.0.5:0").unwrap();
+    for sock in [&a, &b, &stranger] {
+        sock.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    }
+    let params = |sock: &UdpSocket, rewrite: Vec<(u8, u8)>| RemoteParams {
+        rtp: Some(sock.local_addr().unwrap()),
+        rtcp: None,
+        signal_ip: Some("127.0.0.1".parse().unwrap()),
+        pt_rewrite: rewrite,
+        expect_rtp: true,
+    };
+    eng.set_remote(s.id, Side::A, params(&a, vec![]));
+    // B's telephone-event is 96 where A's is 101.
+    eng.set_remote(s.id, Side::B, params(&b, vec![(101, 96)]));
+    std::thread::sleep(Duration::from_millis(50));
+    let mut buf = [0u8; 2048];
+    for i in 0..20u16 {
+        a.send_to(&rtp(101, i), ("127.0.0.1", s.a_port)).unwrap();
+        let (n, from) = b.recv_from(&mut buf).unwrap();
+        assert_eq!(from.port(), s.b_port);
+        assert_eq!(buf[1] & 0x7f, 96, "payload type rewritten towards B");
+        assert_eq!(n, 172);
+        b.send_to(&rtp(0, i), ("127.0.0.1", s.b_port)).unwrap();
+        let (_, from) = a.recv_from(&mut buf).unwrap();
+        assert_eq!(from.port(), s.a_port);
+    }
+    // A stranger on another address cannot inject into the call.
+    stranger.send_to(&rtp(0, 99), ("127.0.0.1", s.a_port)).unwrap();
+    b.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    assert!(b.recv_from(&mut buf).is_err(), "stranger's packet must be dropped");
+    assert!(eng.stats().packets_dropped.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    assert!(eng.stats().packets_relayed.load(std::sync::atomic::Ordering::Relaxed) >= 40);
+    // Silence from both sides is reported after the timeout.
+    std::thread::sleep(Duration::from_millis(1800));
+    let ev = events.lock().unwrap().clone();
+    assert!(ev.contains(&MediaEvent::RtpTimeout { id: s.id, side: Side::A }), "{ev:?}");
+    eng.destroy(s.id);
+    assert_eq!(eng.stats().sessions.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
+#[test]
+fn ports_run_out_cleanly() {
+    let eng = engine(Arc::new(Mutex::new(Vec::new())), 32000);
+    let mut ids = Vec::new();
+    loop {
+        match eng.create_session() {
+            Ok(s) => ids.push(s.id),
+            Err(MediaError::NoPorts) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(ids.len(), 25, "100 ports are 50 RTP/RTCP pairs, two pairs per session");
+    for id in ids {
+        eng.destroy(id);
+    }
+    assert!(eng.create_session().is_ok());
+}
