@@ -168,6 +168,7 @@ pub struct TransactionLayer {
     servers: HashMap<TxId, ServerTx>,
     server_keys: HashMap<String, TxId>,
     accepted_acks: HashMap<String, TxId>,
+    error_acks: HashMap<String, TxId>,
     clients: HashMap<TxId, ClientTx>,
     client_keys: HashMap<String, TxId>,
     wakeups: BinaryHeap<Reverse<(Instant, TxId)>>,
@@ -216,6 +217,7 @@ impl TransactionLayer {
             servers: HashMap::new(),
             server_keys: HashMap::new(),
             accepted_acks: HashMap::new(),
+            error_acks: HashMap::new(),
             clients: HashMap::new(),
             client_keys: HashMap::new(),
             wakeups: BinaryHeap::new(),
@@ -298,6 +300,21 @@ impl TransactionLayer {
             return Incoming::Absorbed;
         }
         if req.method == Method::Ack {
+            // An ACK for a non-2xx whose branch differs from the INVITE's (some UAs get this
+            // wrong): match it by Call-ID and CSeq like RFC 2543 did.
+            if let Some(seq) = req.cseq().map(|c| c.seq) {
+                if let Some(id) = self.error_acks.remove(&ack_key(req.call_id(), seq)) {
+                    if let Some(tx) = self.servers.get_mut(&id) {
+                        if tx.state == ServerState::Completed {
+                            tx.state = ServerState::Confirmed;
+                            tx.retransmit_at = None;
+                            tx.expire_at = Some(now + if tx.target.transport.is_reliable() { Duration::ZERO } else { self.timers.t4 });
+                            self.schedule(id);
+                        }
+                    }
+                    return Incoming::Absorbed;
+                }
+            }
             self.ack_seen(req);
             return Incoming::New(None);
         }
@@ -385,6 +402,11 @@ impl TransactionLayer {
             tx.interval = t.t1;
             tx.retransmit_at = if reliable { None } else { Some(now + t.t1) }; // Timer G
             tx.expire_at = Some(now + t.t1 * 64); // Timer H
+            if let Some(seq) = resp.cseq().map(|c| c.seq) {
+                let k = ack_key(resp.call_id(), seq);
+                tx.ack_key = Some(k.clone());
+                self.error_acks.insert(k, id);
+            }
         } else {
             tx.state = ServerState::Completed;
             tx.retransmit_at = None;
@@ -534,6 +556,9 @@ impl TransactionLayer {
                     self.accepted_acks.remove(&k);
                     self.outputs.push_back(Output::AckTimeout { id, call_id: tx.call_id.clone() });
                 }
+            }
+            if let Some(k) = tx.ack_key.take() {
+                self.error_acks.remove(&k);
             }
             tx.state = ServerState::Terminated;
             let key = tx.key.clone();
@@ -747,6 +772,20 @@ mod tests {
             }
         }
         assert!(ack_timeout);
+    }
+
+    #[test]
+    fn ack_with_a_new_branch_still_stops_timer_g() {
+        let mut l = TransactionLayer::new(Timers::default());
+        let t0 = Instant::now();
+        let r = req(INVITE);
+        let Incoming::New(Some(id)) = l.receive_request(&r, udp(), t0) else { panic!() };
+        l.send_response(id, &r.response(407, "Proxy Authentication Required", Some("t")), t0);
+        transmits(&mut l);
+        let ack = req(&INVITE.replace("INVITE sip", "ACK sip").replace("1 INVITE", "1 ACK").replace("z9hG4bKabc", "z9hG4bKother"));
+        assert_eq!(l.receive_request(&ack, udp(), t0), Incoming::Absorbed);
+        l.handle_timeout(t0 + Duration::from_secs(2));
+        assert_eq!(transmits(&mut l), 0);
     }
 
     #[test]

@@ -1,0 +1,54 @@
+//! The operator's command line: `pbx serve` and the administration commands, all on the same
+//! storage services the cabinet uses.
+
+mod calls;
+mod output;
+mod tenant;
+mod user;
+
+use crate::config::{Common, ServeArgs};
+use clap::{Parser, Subcommand};
+use pbx_store::Store;
+
+/// A multi-tenant cloud PBX.
+#[derive(Debug, Parser)]
+#[command(name = "pbx", version, about = "A multi-tenant cloud PBX")]
+pub struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the PBX (SIP, media, HTTP).
+    Serve(ServeArgs),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCmd),
+    /// Manage a tenant's users (extensions).
+    #[command(subcommand)]
+    User(user::UserCmd),
+    /// The call log.
+    #[command(subcommand)]
+    Calls(calls::CallsCmd),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => crate::serve::run(cli.common, args).await,
+            Command::Tenant(cmd) => tenant::run(&open(&cli.common).await?, cmd).await,
+            Command::User(cmd) => user::run(&open(&cli.common).await?, cmd).await,
+            Command::Calls(cmd) => calls::run(&open(&cli.common).await?, cmd).await,
+        }
+    })
+}
+
+async fn open(common: &Common) -> anyhow::Result<Store> {
+    let url = common.database_url()?;
+    Ok(Store::open(&url).await?)
+}

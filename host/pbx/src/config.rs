@@ -1,0 +1,119 @@
+//! Settings shared by every command (`PBX_*` environment variables or flags).
+
+use clap::Args;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+/// Where the PBX keeps its data.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// Data directory (SQLite database, recordings, prompts).
+    #[arg(long, env = "PBX_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+    /// Database URL: sqlite://PATH (default: DATA_DIR/pbx.db) or postgres://...
+    #[arg(long, env = "PBX_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+}
+
+impl Common {
+    /// The database URL, defaulting to SQLite in the data dir (created if missing).
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        if let Some(u) = &self.database_url {
+            if !u.is_empty() {
+                return Ok(u.clone());
+            }
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", self.data_dir.display()))?;
+        Ok(format!("sqlite://{}/pbx.db", self.data_dir.display()))
+    }
+}
+
+/// Settings of `pbx serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// SIP listen address (UDP and TCP).
+    #[arg(long, env = "PBX_SIP_LISTEN", default_value = "0.0.0.0:5060")]
+    pub sip_listen: SocketAddr,
+    /// SIP over TLS listen address.
+    #[arg(long, env = "PBX_SIP_TLS_LISTEN")]
+    pub sip_tls_listen: Option<SocketAddr>,
+    /// TLS certificate chain (PEM).
+    #[arg(long, env = "PBX_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "PBX_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// HTTP listen address (metrics, health, cabinet).
+    #[arg(long, env = "PBX_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
+    pub http_listen: SocketAddr,
+    /// RTP port range, e.g. 20000-29999.
+    #[arg(long, env = "PBX_RTP_PORTS", default_value = "20000-29999")]
+    pub rtp_ports: String,
+    /// Address written into SDP, Via and Contact (default: the SIP listen address, or the
+    /// primary interface's address when listening on all).
+    #[arg(long, env = "PBX_PUBLIC_IP")]
+    pub public_ip: Option<IpAddr>,
+    /// This node's name in the call log (default: the host name).
+    #[arg(long, env = "PBX_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Seconds a callee rings before the caller hears 480.
+    #[arg(long, env = "PBX_RING_TIMEOUT", default_value_t = 60)]
+    pub ring_timeout: u64,
+    /// Seconds without RTP after which an answered call is ended.
+    #[arg(long, env = "PBX_RTP_TIMEOUT", default_value_t = 60)]
+    pub rtp_timeout: u64,
+    /// Media worker threads (default: one per core).
+    #[arg(long, env = "PBX_MEDIA_WORKERS")]
+    pub media_workers: Option<usize>,
+    /// Digest algorithms offered, preferred first (MD5, SHA-256).
+    #[arg(long, env = "PBX_DIGEST_ALGORITHMS", default_value = "MD5,SHA-256")]
+    pub digest_algorithms: String,
+    /// Authentication failures from one address before answers are slowed.
+    #[arg(long, env = "PBX_AUTH_SLOW_AFTER", default_value_t = 5)]
+    pub auth_slow_after: u32,
+    /// Authentication failures from one address before it is blocked.
+    #[arg(long, env = "PBX_AUTH_BLOCK_AFTER", default_value_t = 20)]
+    pub auth_block_after: u32,
+    /// Seconds a blocked address stays blocked.
+    #[arg(long, env = "PBX_AUTH_BLOCK_SECS", default_value_t = 600)]
+    pub auth_block_secs: u64,
+}
+
+/// Parses `MIN-MAX`.
+pub fn parse_port_range(s: &str) -> anyhow::Result<(u16, u16)> {
+    let (a, b) = s.split_once('-').ok_or_else(|| anyhow::anyhow!("PBX_RTP_PORTS must look like 20000-29999, got {s:?}"))?;
+    let (a, b): (u16, u16) = (a.trim().parse()?, b.trim().parse()?);
+    if a >= b || b - a < 3 {
+        anyhow::bail!("PBX_RTP_PORTS range {s:?} is empty or too small");
+    }
+    Ok((a, b))
+}
+
+/// The address to advertise when listening on a wildcard: the one the kernel would use to
+/// reach the outside, else loopback.
+pub fn default_public_ip(listen: IpAddr) -> IpAddr {
+    if !listen.is_unspecified() {
+        return listen;
+    }
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| {
+        s.connect("192.0.2.1:9")?;
+        s.local_addr()
+    });
+    match probe {
+        Ok(a) if !a.ip().is_unspecified() => a.ip(),
+        _ => IpAddr::from([127, 0, 0, 1]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!(parse_port_range("20000-29999").unwrap(), (20000, 29999));
+        assert!(parse_port_range("3000").is_err());
+        assert!(parse_port_range("5-4").is_err());
+    }
+}

@@ -1,0 +1,770 @@
+//! The back-to-back user agent: a caller's INVITE becomes a call whose B legs ring the
+//! callee's phones; answers, cancels, hang-ups and re-INVITEs are carried between the legs,
+//! each leg a separate dialog with its own Call-ID, tags and CSeq, and media anchored on the
+//! PBX.
+
+use super::auth::AuthOutcome;
+use super::call::*;
+use super::dialog::Dialog;
+use super::{Action, Engine, EngineTimer, Now, new_call_uid, random_token};
+use pbx_media::{RemoteParams, Side};
+use pbx_sip::header::HeaderName;
+use pbx_sip::message::{Request, Response, SipMessage};
+use pbx_sip::method::Method;
+use pbx_sip::name_addr::NameAddr;
+use pbx_sip::sdp::{self, Direction, Format, Sdp};
+use pbx_sip::transaction::{Target, TxId};
+use pbx_store::{CallEnd, CallOp, CallStart, Direction as CallDirection, Disposition};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Smallest session interval accepted (RFC 4028 Min-SE).
+const MIN_SE: u32 = 90;
+
+/// Payload-type rewrites from one leg's numbering to another's, for formats both have.
+pub(super) fn pt_map(from: &[Format], to: &[Format]) -> Vec<(u8, u8)> {
+    let mut out = Vec::new();
+    for f in from {
+        if let Some(g) = to.iter().find(|g| g.name.eq_ignore_ascii_case(&f.name) && g.rate == f.rate) {
+            if g.pt != f.pt {
+                out.push((f.pt, g.pt));
+            }
+        }
+    }
+    out
+}
+
+/// The dialled number from a Request-URI (user part without parameters or visual separators).
+fn dialled_number(uri: &pbx_sip::Uri) -> Option<String> {
+    let user = uri.user_or_number()?;
+    let cleaned: String = user.chars().filter(|c| !matches!(c, '-' | '.' | '(' | ')' | ' ')).collect();
+    if cleaned.is_empty() { None } else { Some(cleaned) }
+}
+
+pub(super) fn remote_params(sdp: &Sdp, signal: SocketAddr, pt_rewrite: Vec<(u8, u8)>) -> RemoteParams {
+    let target = sdp.audio_target();
+    let rtp = target.filter(|(ip, port)| !ip.is_unspecified() && *port != 0).map(|(ip, port)| SocketAddr::new(ip, port));
+    let rtcp_port = sdp.audio().and_then(|m| m.rtcp_port);
+    let rtcp = rtp.map(|a| SocketAddr::new(a.ip(), rtcp_port.unwrap_or(a.port().wrapping_add(1))));
+    RemoteParams { rtp, rtcp, signal_ip: Some(signal.ip()), pt_rewrite, expect_rtp: sdp.audio_direction().sends() }
+}
+
+impl Engine {
+    /// A new call from a phone.
+    pub(super) fn on_invite(&mut self, req: Request, tx: Option<TxId>, source: Target, resp_target: Target, now: Now) {
+        let Some(tx) = tx else { return };
+        let trying = req.response(100, "Trying", None);
+        self.respond(Some(tx), trying, resp_target, now);
+
+        let Some(from) = req.from_hdr() else { return };
+        let Some(realm) = from.uri.as_sip().map(|u| u.host.to_ascii_lowercase()) else {
+            return self.simple_response(Some(tx), &req, 403, resp_target, now);
+        };
+        let tenant = self.dir.tenant_by_domain(&realm).cloned();
+        let outcome = self.auth.check(
+            &req,
+            &HeaderName::ProxyAuthorization,
+            &realm,
+            tenant.as_ref().map(|t| t.id),
+            &self.dir,
+            source.addr.ip(),
+            now.mono,
+            now.unix_secs(),
+        );
+        let user = match outcome {
+            AuthOutcome::Ok(u) => u,
+            AuthOutcome::Challenge(stale) => {
+                let mut r = req.response(407, "Proxy Authentication Required", Some(&random_token(10)));
+                for c in self.auth.challenges(&realm, stale, now.unix_secs()) {
+                    r.headers.push(HeaderName::ProxyAuthenticate, c);
+                }
+                return self.respond(Some(tx), r, resp_target, now);
+            }
+            AuthOutcome::Forbidden(delay) => return self.forbid(Some(tx), &req, resp_target, delay, now),
+            AuthOutcome::Blocked => return self.forbid(Some(tx), &req, resp_target, Duration::ZERO, now),
+        };
+        let Some(tenant) = tenant else { return };
+        let from_user = from.uri.as_sip().and_then(|u| u.user_unescaped());
+        if from_user.as_deref() != Some(user.ext.as_str()) {
+            let r = req.response(403, "Forbidden: From does not match the authenticated user", Some(&random_token(10)));
+            return self.respond(Some(tx), r, resp_target, now);
+        }
+        if tenant.suspended {
+            let mut r = req.response(403, "Forbidden", Some(&random_token(10)));
+            r.headers.push(HeaderName::Warning, format!("399 {} \"Account suspended\"", self.host()));
+            return self.respond(Some(tx), r, resp_target, now);
+        }
+        let max_forwards = req.headers.get(&HeaderName::MaxForwards).and_then(|m| m.parse::<u32>().ok()).unwrap_or(70);
+        if max_forwards == 0 {
+            return self.simple_response(Some(tx), &req, 483, resp_target, now);
+        }
+        // Session timers (RFC 4028) asked by the caller.
+        let session_interval = match req.headers.get(&HeaderName::SessionExpires) {
+            Some(v) => match v.split(';').next().and_then(|n| n.trim().parse::<u32>().ok()) {
+                Some(n) if n < MIN_SE => {
+                    let mut r = req.response(422, "Session Interval Too Small", Some(&random_token(10)));
+                    r.headers.push(HeaderName::MinSe, MIN_SE.to_string());
+                    return self.respond(Some(tx), r, resp_target, now);
+                }
+                Some(n) => Some(n.min(self.cfg.session_expires.max(MIN_SE))),
+                None => None,
+            },
+            None => None,
+        };
+        let Some(number) = dialled_number(&req.uri) else {
+            return self.simple_response(Some(tx), &req, 404, resp_target, now);
+        };
+        let caller = Party {
+            number: user.ext.clone(),
+            name: if user.name.is_empty() { from.display.clone().unwrap_or_default() } else { user.name.clone() },
+            user_id: Some(user.id),
+        };
+        // The caller's offer, if any.
+        let (a_offer, late_offer) = if req.body.is_empty() {
+            (None, true)
+        } else {
+            match Sdp::parse(&req.body) {
+                Ok(s) => (Some(s), false),
+                Err(e) => {
+                    let r = req.response(400, &format!("Malformed SDP: {e}"), Some(&random_token(10)));
+                    return self.respond(Some(tx), r, resp_target, now);
+                }
+            }
+        };
+        let offered = match &a_offer {
+            Some(o) => match o.audio().and_then(sdp::supported_formats) {
+                Some(f) => f,
+                None => {
+                    let mut r = req.response(488, "Not Acceptable Here", Some(&random_token(10)));
+                    r.headers.push(HeaderName::Warning, format!("305 {} \"Incompatible media format: PCMU or PCMA required\"", self.host()));
+                    return self.respond(Some(tx), r, resp_target, now);
+                }
+            },
+            None => sdp::default_formats(),
+        };
+        // Routing: an extension of the caller's tenant.
+        let callee_user = self.dir.user(tenant.id, &number).cloned();
+        let start = CallStart {
+            id: new_call_uid(now.wall_ms),
+            tenant_id: tenant.id,
+            direction: CallDirection::Internal,
+            caller_number: caller.number.clone(),
+            caller_name: caller.name.clone(),
+            callee: number.clone(),
+            did: None,
+            trunk: None,
+            caller_user_id: caller.user_id,
+            callee_user_id: callee_user.as_ref().map(|u| u.id),
+            started_at: now.wall_ms,
+            node: self.cfg.node.clone(),
+        };
+        let Some(callee_user) = callee_user else {
+            self.log_failed_call(start, "404 not found", now);
+            return self.simple_response(Some(tx), &req, 404, resp_target, now);
+        };
+        let targets: Vec<_> = self.location.bindings(callee_user.id, now.mono).into_iter().map(|b| (callee_user.id, b)).collect();
+        if targets.is_empty() {
+            self.log_failed_call(start, "480 not registered", now);
+            let r = req.response(480, "Temporarily Unavailable", Some(&random_token(10)));
+            return self.respond(Some(tx), r, resp_target, now);
+        }
+        let ports = match self.media.create_session() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot allocate media");
+                self.log_failed_call(start, "503 no media ports", now);
+                return self.simple_response(Some(tx), &req, 503, resp_target, now);
+            }
+        };
+        let key = self.next_call;
+        self.next_call += 1;
+        let local_tag = random_token(12);
+        let Some(a) = Dialog::from_request(&req, &local_tag, source) else { return };
+        let mut a_media = MediaLeg::new(ports.a_port);
+        a_media.formats = offered.clone();
+        a_media.remote = a_offer.clone();
+        let mut b_media = MediaLeg::new(ports.b_port);
+        b_media.formats = offered;
+        if let Some(o) = &a_offer {
+            self.media.set_remote(ports.id, Side::A, remote_params(o, source.addr, Vec::new()));
+        }
+        let callee = Party { number: number.clone(), name: callee_user.name.clone(), user_id: Some(callee_user.id) };
+        tracing::info!(call = %start.id, tenant = %tenant.slug, from = %caller.number, to = %number, "call started");
+        self.a_dialogs.insert((a.call_id.clone(), local_tag), key);
+        self.invite_tx.insert(tx, key);
+        self.media_calls.insert(ports.id, key);
+        self.actions.push_back(Action::Cdr { op: CallOp::Start(start.clone()), ack: Some(key) });
+        self.metrics.calls_started.fetch_add(1, Ordering::Relaxed);
+        self.metrics.active_calls.fetch_add(1, Ordering::Relaxed);
+        self.calls.insert(
+            key,
+            Call {
+                key,
+                uid: start.id,
+                tenant_id: tenant.id,
+                domain: tenant.domain.clone(),
+                state: CallState::LoggingStart,
+                caller,
+                callee,
+                a,
+                a_invite: req,
+                a_tx: Some(tx),
+                a_resp_target: resp_target,
+                a_media,
+                b_media,
+                media_id: ports.id,
+                targets,
+                forks: Vec::new(),
+                winner: None,
+                ring_timer: None,
+                session_timer: None,
+                session_interval,
+                started_ms: now.wall_ms,
+                answered_ms: None,
+                reinvite: None,
+                late_offer,
+                best_failure: None,
+                max_forwards: max_forwards - 1,
+                a_offer,
+            },
+        );
+    }
+
+    /// A call that failed before ringing still gets its call-log row.
+    fn log_failed_call(&mut self, start: CallStart, cause: &str, now: Now) {
+        let id = start.id.clone();
+        self.actions.push_back(Action::Cdr { op: CallOp::Start(start), ack: None });
+        self.actions.push_back(Action::Cdr {
+            op: CallOp::End(CallEnd {
+                id,
+                ended_at: now.wall_ms,
+                disposition: Disposition::Failed,
+                hangup_cause: cause.to_string(),
+                hangup_side: "system".into(),
+                talk_seconds: 0,
+                callee_user_id: None,
+            }),
+            ack: None,
+        });
+    }
+
+    /// The start row is durable: ring the callee's phones.
+    pub(super) fn on_cdr_committed(&mut self, key: CallKey, now: Now) {
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        if call.state != CallState::LoggingStart {
+            return;
+        }
+        call.state = CallState::Ringing;
+        let targets = std::mem::take(&mut call.targets);
+        for (user_id, binding) in targets {
+            self.start_fork(key, user_id, binding, now);
+        }
+        let timer = self.timers.schedule(now.mono + self.cfg.ring_timeout, EngineTimer::RingTimeout(key));
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.ring_timer = Some(timer);
+        }
+    }
+
+    fn start_fork(&mut self, key: CallKey, user_id: i64, binding: super::registrar::Binding, now: Now) {
+        let transport = binding.target.transport;
+        let via = self.new_via(transport);
+        let contact = self.contact(transport);
+        let user_agent = self.cfg.user_agent.clone();
+        let public_ip = self.cfg.public_ip;
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let local_tag = random_token(12);
+        let from_uri = format!("sip:{}@{}", call.caller.number, call.domain);
+        let from = NameAddr {
+            display: if call.caller.name.is_empty() { None } else { Some(call.caller.name.clone()) },
+            uri: pbx_sip::Uri::parse(&from_uri).unwrap_or_else(|_| binding.uri.clone()),
+            params: Vec::new(),
+        };
+        let local_hdr = format!("{from};tag={local_tag}");
+        let remote_hdr = format!("<sip:{}@{}>", call.callee.number, call.domain);
+        let call_id = format!("{}@pbx", random_token(24));
+        let mut invite = Request::new(Method::Invite, binding.uri.clone());
+        invite.headers.push(HeaderName::Via, via);
+        invite.headers.push(HeaderName::MaxForwards, call.max_forwards.to_string());
+        invite.headers.push(HeaderName::From, local_hdr.clone());
+        invite.headers.push(HeaderName::To, remote_hdr.clone());
+        invite.headers.push(HeaderName::CallId, call_id.clone());
+        invite.headers.push(HeaderName::CSeq, "1 INVITE");
+        invite.headers.push(HeaderName::Contact, contact);
+        invite.headers.push(HeaderName::Allow, "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE");
+        invite.headers.push(HeaderName::Supported, "replaces");
+        invite.headers.push(HeaderName::UserAgent, user_agent);
+        invite.headers.push(HeaderName::PAssertedIdentity, format!("{}", NameAddr { params: Vec::new(), ..from }));
+        invite.headers.push(HeaderName::ContentType, "application/sdp");
+        let b_sdp = sdp::build(
+            call.b_media.session_id,
+            call.b_media.version,
+            public_ip,
+            call.b_media.port,
+            call.b_media.formats.clone(),
+            Direction::SendRecv,
+            None,
+        );
+        invite.body = b_sdp.to_bytes();
+        let dialog = Dialog {
+            call_id: call_id.clone(),
+            local_tag,
+            remote_tag: None,
+            local_hdr,
+            remote_hdr,
+            local_seq: 1,
+            remote_seq: None,
+            remote_target: binding.uri.clone(),
+            route_set: Vec::new(),
+            flow: binding.target,
+        };
+        let tx = self.txl.send_request(&invite, binding.target, now.mono);
+        let fork_index = call.forks.len();
+        call.forks.push(Fork { dialog, invite, tx, state: ForkState::Calling, user_id, cancel_pending: false });
+        self.client_tx.insert(tx, TxOwner::Fork { call: key, fork: fork_index });
+        self.b_dialogs.insert(call_id, (key, fork_index));
+    }
+
+    pub(super) fn on_client_response(&mut self, owner: TxOwner, _tx: TxId, resp: Response, now: Now) {
+        match owner {
+            TxOwner::Fork { call, fork } => self.on_fork_response(call, fork, resp, now),
+            TxOwner::Reinvite { call, to } => self.on_reinvite_response(call, to, resp, now),
+            TxOwner::Fire => {}
+        }
+    }
+
+    pub(super) fn on_client_failure(&mut self, owner: TxOwner, status: u16, reason: &str, now: Now) {
+        match owner {
+            TxOwner::Fork { call, fork } => self.on_fork_failed(call, fork, status, reason, now),
+            TxOwner::Reinvite { call, to } => {
+                let mut r = Response { status, reason: reason.to_string(), headers: Default::default(), body: Vec::new() };
+                r.headers.push(HeaderName::CSeq, "1 INVITE");
+                self.on_reinvite_response(call, to, r, now);
+            }
+            TxOwner::Fire => {}
+        }
+    }
+
+    fn on_fork_response(&mut self, key: CallKey, fork: usize, resp: Response, now: Now) {
+        if resp.status >= 300 {
+            return self.on_fork_failed(key, fork, resp.status, &resp.reason, now);
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            // The call is gone: a late 2xx must still be acknowledged and ended.
+            if resp.status >= 200 {
+                self.ack_and_bye_stray(key, fork, &resp, now);
+            }
+            return;
+        };
+        let Some(f) = call.forks.get_mut(fork) else { return };
+        if let Some(tag) = resp.to_hdr().and_then(|t| t.tag().map(str::to_string)) {
+            if f.dialog.remote_tag.is_none() {
+                f.dialog.remote_tag = Some(tag);
+                if let Some(to) = resp.headers.get(&HeaderName::To) {
+                    f.dialog.remote_hdr = to.to_string();
+                }
+            }
+        }
+        if let Some(c) = resp.contacts().into_iter().next() {
+            f.dialog.remote_target = c.uri;
+        }
+        if resp.status < 200 {
+            if resp.status == 100 {
+                return;
+            }
+            f.state = ForkState::Early;
+            if f.cancel_pending {
+                f.cancel_pending = false;
+                self.send_cancel(key, fork, now);
+                return;
+            }
+            if call.state != CallState::Ringing {
+                return;
+            }
+            // Early media from this phone is bridged to the caller.
+            let early = if resp.status == 183 && !resp.body.is_empty() { Sdp::parse(&resp.body).ok() } else { None };
+            let signal = f.dialog.flow.addr;
+            let mut a_resp = call.a_invite.response(if early.is_some() { 183 } else { 180 }, "", Some(&call.a.local_tag));
+            a_resp.reason = if early.is_some() { "Session Progress".into() } else { "Ringing".into() };
+            a_resp.headers.push(HeaderName::Contact, String::new());
+            if let (Some(b_sdp), false) = (&early, call.late_offer) {
+                let b_formats = b_sdp.audio().map(|m| m.formats.clone()).unwrap_or_default();
+                self.media.set_remote(call.media_id, Side::B, remote_params(b_sdp, signal, pt_map(&call.a_media.formats, &b_formats)));
+                if let Some(a_sdp) = self.a_answer_sdp(key, &b_formats, b_sdp.audio_direction()) {
+                    a_resp.headers.push(HeaderName::ContentType, "application/sdp");
+                    a_resp.body = a_sdp.to_bytes();
+                }
+            } else if early.is_some() {
+                a_resp.status = 180;
+                a_resp.reason = "Ringing".into();
+            }
+            self.send_to_caller(key, a_resp, now);
+            return;
+        }
+        // 2xx.
+        if call.state != CallState::Ringing || call.winner.is_some() {
+            self.ack_and_bye_stray(key, fork, &resp, now);
+            return;
+        }
+        call.winner = Some(fork);
+        f.state = ForkState::Answered;
+        let mut rr: Vec<String> = resp.headers.list(&HeaderName::RecordRoute);
+        rr.reverse();
+        f.dialog.route_set = rr;
+        let signal = f.dialog.flow.addr;
+        let callee_user = f.user_id;
+        let transport = f.dialog.flow.transport;
+        // ACK the answer.
+        let via = self.new_via(transport);
+        let contact = self.contact(transport);
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let f = &mut call.forks[fork];
+        let ack = f.dialog.request(Method::Ack, &via, &contact);
+        let ack_seq = f.invite.cseq().map(|c| c.seq).unwrap_or(1);
+        let mut ack = ack;
+        ack.headers.set(HeaderName::CSeq, format!("{ack_seq} ACK"));
+        let flow = f.dialog.flow;
+        let b_sdp = Sdp::parse(&resp.body).ok();
+        let fork_tx = f.tx;
+        self.txl.send_request(&ack, flow, now.mono);
+        self.txl.set_ack(fork_tx, &ack);
+        // Cancel the other phones.
+        let others: Vec<usize> = self
+            .calls
+            .get(&key)
+            .map(|c| c.forks.iter().enumerate().filter(|(i, f)| *i != fork && matches!(f.state, ForkState::Calling | ForkState::Early)).map(|(i, _)| i).collect())
+            .unwrap_or_default();
+        for i in others {
+            self.cancel_fork(key, i, now);
+        }
+        let Some(b_sdp) = b_sdp else {
+            tracing::warn!(call = key, "callee answered without SDP");
+            self.hangup(key, HangupBy::System, "answer without SDP", now);
+            return;
+        };
+        let b_formats = b_sdp.audio().map(|m| m.formats.clone()).unwrap_or_default();
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        call.b_media.remote = Some(b_sdp.clone());
+        call.b_media.formats = b_formats.clone();
+        let a_formats = call.a_media.formats.clone();
+        self.media.set_remote(call.media_id, Side::B, remote_params(&b_sdp, signal, pt_map(&a_formats, &b_formats)));
+        let a_sdp = self.a_answer_sdp(key, &b_formats, b_sdp.audio_direction());
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        if let Some(ref a_sdp) = a_sdp {
+            if let (Some(a_remote), false) = (&call.a_offer, call.late_offer) {
+                let a_formats = a_sdp.audio().map(|m| m.formats.clone()).unwrap_or_default();
+                let params = remote_params(a_remote, call.a.flow.addr, pt_map(&b_formats, &a_formats));
+                self.media.set_remote(call.media_id, Side::A, params);
+            }
+        }
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        call.state = CallState::Answered;
+        call.answered_ms = Some(now.wall_ms);
+        call.callee.user_id = Some(callee_user);
+        if let Some(t) = call.ring_timer.take() {
+            self.timers.cancel(t);
+        }
+        let mut ok = call.a_invite.response(200, "OK", Some(&call.a.local_tag));
+        for rr in call.a_invite.headers.list(&HeaderName::RecordRoute) {
+            ok.headers.push(HeaderName::RecordRoute, rr);
+        }
+        ok.headers.push(HeaderName::Contact, String::new());
+        ok.headers.push(HeaderName::Allow, "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE");
+        if let Some(si) = call.session_interval {
+            ok.headers.push(HeaderName::Require, "timer");
+            ok.headers.push(HeaderName::SessionExpires, format!("{si};refresher=uac"));
+        }
+        if let Some(a_sdp) = a_sdp {
+            ok.headers.push(HeaderName::ContentType, "application/sdp");
+            ok.body = a_sdp.to_bytes();
+        }
+        let uid = call.uid.clone();
+        let session_interval = call.session_interval;
+        self.actions.push_back(Action::Cdr { op: CallOp::Answer { id: uid.clone(), at: now.wall_ms, callee_user_id: Some(callee_user) }, ack: None });
+        tracing::info!(call = %uid, "answered");
+        self.send_to_caller(key, ok, now);
+        if let Some(si) = session_interval {
+            let t = self.timers.schedule(now.mono + Duration::from_secs(u64::from(si)), EngineTimer::SessionExpired(key));
+            if let Some(call) = self.calls.get_mut(&key) {
+                call.session_timer = Some(t);
+            }
+        }
+    }
+
+    /// The caller-side SDP that answers (or, for a late offer, offers) the codecs the callee
+    /// chose.
+    fn a_answer_sdp(&mut self, key: CallKey, b_formats: &[Format], b_direction: Direction) -> Option<Sdp> {
+        let public_ip = self.cfg.public_ip;
+        let call = self.calls.get_mut(&key)?;
+        let formats: Vec<Format> = if call.late_offer {
+            b_formats.to_vec()
+        } else {
+            let same = |a: &Format, b: &Format| a.name.eq_ignore_ascii_case(&b.name) && a.rate == b.rate;
+            let mut v: Vec<Format> = b_formats.iter().filter_map(|b| call.a_media.formats.iter().find(|a| same(a, b)).cloned()).collect();
+            if v.is_empty() {
+                v = call.a_media.formats.iter().take(1).cloned().collect();
+            }
+            v
+        };
+        call.a_media.formats = formats.clone();
+        call.a_media.direction = b_direction;
+        let sdp = sdp::build(
+            call.a_media.session_id,
+            call.a_media.version,
+            public_ip,
+            call.a_media.port,
+            formats,
+            b_direction,
+            call.a_offer.as_ref(),
+        );
+        Some(sdp)
+    }
+
+    /// Sends a response to the caller's INVITE, filling in our Contact.
+    fn send_to_caller(&mut self, key: CallKey, mut resp: Response, now: Now) {
+        let Some(call) = self.calls.get(&key) else { return };
+        let Some(tx) = call.a_tx else { return };
+        let contact = self.contact(call.a.flow.transport);
+        for h in resp.headers.0.iter_mut() {
+            if h.name == HeaderName::Contact && h.value.is_empty() {
+                h.value = contact.clone();
+            }
+        }
+        let target = call.a_resp_target;
+        let final_resp = resp.status >= 200;
+        self.respond(Some(tx), resp, target, now);
+        if final_resp {
+            if let Some(call) = self.calls.get_mut(&key) {
+                call.a_tx = None;
+            }
+        }
+    }
+
+    fn on_fork_failed(&mut self, key: CallKey, fork: usize, status: u16, reason: &str, now: Now) {
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let Some(f) = call.forks.get_mut(fork) else { return };
+        f.state = ForkState::Done;
+        let rank = |s: u16| match s {
+            600 | 486 => 0,
+            603 => 1,
+            480 | 408 | 487 => 3,
+            _ => 2,
+        };
+        let better = match &call.best_failure {
+            None => true,
+            Some((s, _)) => rank(status) < rank(*s),
+        };
+        if better {
+            call.best_failure = Some((status, reason.to_string()));
+        }
+        let all_done = call.forks.iter().all(|f| f.state == ForkState::Done);
+        if all_done && call.state == CallState::Ringing && call.winner.is_none() {
+            let (status, reason) = call.best_failure.clone().unwrap_or((480, "Temporarily Unavailable".into()));
+            let (a_status, disposition) = match status {
+                486 | 600 => (486, Disposition::Busy),
+                603 => (603, Disposition::Missed),
+                408 | 480 | 487 => (480, Disposition::Missed),
+                404 | 410 | 484 => (404, Disposition::Failed),
+                s if s >= 500 => (503, Disposition::Failed),
+                s => (s, Disposition::Failed),
+            };
+            let _ = reason;
+            self.finish_unanswered(key, a_status, disposition, &format!("{status}"), HangupBy::Callee, now);
+        }
+    }
+
+    pub(super) fn on_ring_timeout(&mut self, key: CallKey, now: Now) {
+        let Some(call) = self.calls.get(&key) else { return };
+        if call.state != CallState::Ringing {
+            return;
+        }
+        tracing::info!(call = %call.uid, "no answer");
+        self.finish_unanswered(key, 480, Disposition::Missed, "no answer", HangupBy::System, now);
+    }
+
+    /// Ends a call that was never answered: final response to the caller, CANCEL to phones
+    /// still ringing, call-log row completed.
+    fn finish_unanswered(&mut self, key: CallKey, a_status: u16, disposition: Disposition, cause: &str, by: HangupBy, now: Now) {
+        let Some(call) = self.calls.get(&key) else { return };
+        let pending: Vec<usize> = call.forks.iter().enumerate().filter(|(_, f)| matches!(f.state, ForkState::Calling | ForkState::Early)).map(|(i, _)| i).collect();
+        for i in pending {
+            self.cancel_fork(key, i, now);
+        }
+        if let Some(call) = self.calls.get(&key) {
+            if call.a_tx.is_some() {
+                let reason = if a_status == 480 && cause == "no answer" { "No Answer" } else { Response::default_reason(a_status) };
+                let resp = call.a_invite.response(a_status, reason, Some(&call.a.local_tag));
+                self.send_to_caller(key, resp, now);
+            }
+        }
+        self.close_call(key, disposition, cause, by, now);
+    }
+
+    fn cancel_fork(&mut self, key: CallKey, fork: usize, now: Now) {
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let Some(f) = call.forks.get_mut(fork) else { return };
+        match f.state {
+            ForkState::Calling => {
+                // RFC 3261 §9.1: no CANCEL before a provisional response.
+                f.cancel_pending = true;
+                f.state = ForkState::Done;
+            }
+            ForkState::Early => {
+                f.state = ForkState::Done;
+                self.send_cancel(key, fork, now);
+            }
+            _ => {}
+        }
+    }
+
+    fn send_cancel(&mut self, key: CallKey, fork: usize, now: Now) {
+        let Some(call) = self.calls.get(&key) else { return };
+        let Some(f) = call.forks.get(fork) else { return };
+        let inv = &f.invite;
+        let mut c = Request::new(Method::Cancel, inv.uri.clone());
+        for name in [HeaderName::Via, HeaderName::Route] {
+            for v in inv.headers.get_all(&name) {
+                c.headers.push(name.clone(), v.to_string());
+            }
+        }
+        c.headers.push(HeaderName::MaxForwards, "70");
+        for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
+            if let Some(v) = inv.headers.get(&name) {
+                c.headers.push(name.clone(), v.to_string());
+            }
+        }
+        c.headers.push(HeaderName::CSeq, format!("{} CANCEL", inv.cseq().map(|s| s.seq).unwrap_or(1)));
+        let flow = f.dialog.flow;
+        let tx = self.txl.send_request(&c, flow, now.mono);
+        self.client_tx.insert(tx, TxOwner::Fire);
+    }
+
+    /// A 2xx from a phone that lost the race (or whose call is gone): ACK it, then BYE.
+    fn ack_and_bye_stray(&mut self, key: CallKey, fork: usize, resp: &Response, now: Now) {
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let Some(f) = call.forks.get_mut(fork) else { return };
+        f.state = ForkState::Done;
+        if let Some(tag) = resp.to_hdr().and_then(|t| t.tag().map(str::to_string)) {
+            f.dialog.remote_tag = Some(tag);
+            if let Some(to) = resp.headers.get(&HeaderName::To) {
+                f.dialog.remote_hdr = to.to_string();
+            }
+        }
+        if let Some(c) = resp.contacts().into_iter().next() {
+            f.dialog.remote_target = c.uri;
+        }
+        let mut d = f.dialog.clone();
+        let seq = f.invite.cseq().map(|c| c.seq).unwrap_or(1);
+        let via = self.new_via(d.flow.transport);
+        let contact = self.contact(d.flow.transport);
+        let mut ack = d.request(Method::Ack, &via, &contact);
+        ack.headers.set(HeaderName::CSeq, format!("{seq} ACK"));
+        self.txl.send_request(&ack, d.flow, now.mono);
+        let via = self.new_via(d.flow.transport);
+        let bye = d.request(Method::Bye, &via, &contact);
+        let tx = self.txl.send_request(&bye, d.flow, now.mono);
+        self.client_tx.insert(tx, TxOwner::Fire);
+    }
+
+    /// A CANCEL from the caller.
+    pub(super) fn on_cancel(&mut self, req: Request, tx: Option<TxId>, resp_target: Target, now: Now) {
+        let invite_tx = self.txl.find_invite_for_cancel(&req);
+        let Some(invite_tx) = invite_tx else {
+            return self.simple_response(tx, &req, 481, resp_target, now);
+        };
+        self.simple_response(tx, &req, 200, resp_target, now);
+        let Some(&key) = self.invite_tx.get(&invite_tx) else { return };
+        let Some(call) = self.calls.get(&key) else { return };
+        if call.state == CallState::Answered || call.a_tx.is_none() {
+            return;
+        }
+        tracing::info!(call = %call.uid, "caller cancelled");
+        self.finish_unanswered(key, 487, Disposition::Missed, "CANCEL", HangupBy::Caller, now);
+    }
+
+    /// Ends a call from any state: answers, BYEs and CANCELs as needed.
+    pub(super) fn hangup(&mut self, key: CallKey, by: HangupBy, cause: &str, now: Now) {
+        let Some(call) = self.calls.get(&key) else { return };
+        match call.state {
+            CallState::LoggingStart | CallState::Ringing => {
+                let status = if by == HangupBy::Caller { 487 } else { 480 };
+                self.finish_unanswered(key, status, Disposition::Missed, cause, by, now);
+            }
+            CallState::Answered => {
+                if by != HangupBy::Caller {
+                    self.send_bye(key, Side::A, now);
+                }
+                if by != HangupBy::Callee {
+                    self.send_bye(key, Side::B, now);
+                }
+                self.close_call(key, Disposition::Answered, cause, by, now);
+            }
+        }
+    }
+
+    fn send_bye(&mut self, key: CallKey, side: Side, now: Now) {
+        let Some(transport) = self.calls.get_mut(&key).and_then(|c| leg_dialog(c, side)).map(|d| d.flow.transport) else { return };
+        let via = self.new_via(transport);
+        let user_agent = self.cfg.user_agent.clone();
+        let Some(dialog) = self.calls.get_mut(&key).and_then(|c| leg_dialog(c, side)) else { return };
+        let mut bye = dialog.request(Method::Bye, &via, "");
+        bye.headers.push(HeaderName::UserAgent, user_agent);
+        let flow = dialog.flow;
+        let tx = self.txl.send_request(&bye, flow, now.mono);
+        self.client_tx.insert(tx, TxOwner::Fire);
+    }
+
+    /// Releases everything a call holds and completes its call-log row.
+    pub(super) fn close_call(&mut self, key: CallKey, disposition: Disposition, cause: &str, by: HangupBy, now: Now) {
+        let Some(call) = self.calls.remove(&key) else { return };
+        if let Some(t) = call.ring_timer {
+            self.timers.cancel(t);
+        }
+        if let Some(t) = call.session_timer {
+            self.timers.cancel(t);
+        }
+        self.a_dialogs.remove(&(call.a.call_id.clone(), call.a.local_tag.clone()));
+        for f in &call.forks {
+            self.b_dialogs.remove(&f.dialog.call_id);
+        }
+        self.invite_tx.retain(|_, k| *k != key);
+        self.client_tx.retain(|_, o| match o {
+            TxOwner::Fork { call: c, .. } | TxOwner::Reinvite { call: c, .. } => *c != key,
+            TxOwner::Fire => true,
+        });
+        self.media_calls.remove(&call.media_id);
+        self.media.destroy(call.media_id);
+        let talk = call.answered_ms.map(|a| ((now.wall_ms - a).max(0)) / 1000).unwrap_or(0);
+        self.actions.push_back(Action::Cdr {
+            op: CallOp::End(CallEnd {
+                id: call.uid.clone(),
+                ended_at: now.wall_ms,
+                disposition,
+                hangup_cause: cause.to_string(),
+                hangup_side: by.as_str().into(),
+                talk_seconds: talk,
+                callee_user_id: call.winner.and_then(|w| call.forks.get(w)).map(|f| f.user_id),
+            }),
+            ack: None,
+        });
+        self.metrics.active_calls.fetch_sub(1, Ordering::Relaxed);
+        if disposition == Disposition::Answered {
+            self.metrics.calls_answered.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.metrics.calls_unanswered.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::info!(call = %call.uid, disposition = disposition.as_str(), cause, by = by.as_str(), talk_seconds = talk, "call ended");
+    }
+}
+
+/// The dialog of one side of an answered call.
+pub(super) fn leg_dialog(call: &mut Call, side: Side) -> Option<&mut Dialog> {
+    match side {
+        Side::A => Some(&mut call.a),
+        Side::B => {
+            let w = call.winner?;
+            call.forks.get_mut(w).map(|f| &mut f.dialog)
+        }
+    }
+}
+

@@ -1,0 +1,210 @@
+//! A call: the caller's leg, the callee's forks, the bridge between them and its media.
+
+use super::dialog::Dialog;
+use super::registrar::Binding;
+use super::timers::TimerId;
+use pbx_media::{SessionId, Side};
+use pbx_sip::message::Request;
+use pbx_sip::sdp::{Direction, Format, Sdp};
+use pbx_sip::transaction::{Target, TxId};
+
+/// The engine's handle of a call.
+pub type CallKey = u64;
+
+/// Who a client transaction belongs to.
+#[derive(Debug, Clone)]
+pub enum TxOwner {
+    /// An INVITE to one of the callee's phones.
+    Fork {
+        /// Call.
+        call: CallKey,
+        /// Fork index.
+        fork: usize,
+    },
+    /// A re-INVITE we relayed to `to`.
+    Reinvite {
+        /// Call.
+        call: CallKey,
+        /// Side it was sent to.
+        to: Side,
+    },
+    /// A request whose answer does not matter (BYE, CANCEL, INFO).
+    Fire,
+}
+
+/// Who ended a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HangupBy {
+    /// The caller (BYE or CANCEL from the A leg).
+    Caller,
+    /// The callee (BYE from the B leg).
+    Callee,
+    /// The PBX (timeouts, errors).
+    System,
+}
+
+impl HangupBy {
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HangupBy::Caller => "caller",
+            HangupBy::Callee => "callee",
+            HangupBy::System => "system",
+        }
+    }
+}
+
+/// Where a call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallState {
+    /// Waiting for the call-log row to be durable before ringing.
+    LoggingStart,
+    /// Phones are ringing.
+    Ringing,
+    /// Answered and bridged.
+    Answered,
+}
+
+/// One end of the call as a person.
+#[derive(Debug, Clone)]
+pub struct Party {
+    /// Number (extension or E.164).
+    pub number: String,
+    /// Display name.
+    pub name: String,
+    /// User id if an extension.
+    pub user_id: Option<i64>,
+}
+
+/// The PBX's media state towards one leg.
+#[derive(Debug, Clone)]
+pub struct MediaLeg {
+    /// Our RTP port facing the leg.
+    pub port: u16,
+    /// SDP o= session id.
+    pub session_id: u64,
+    /// SDP o= version; increases with every new SDP we send.
+    pub version: u64,
+    /// Formats this leg uses, in its payload-type numbering.
+    pub formats: Vec<Format>,
+    /// The leg's last SDP.
+    pub remote: Option<Sdp>,
+    /// The direction we last offered or answered.
+    pub direction: Direction,
+}
+
+impl MediaLeg {
+    /// A leg with a fresh SDP session.
+    pub fn new(port: u16) -> MediaLeg {
+        MediaLeg {
+            port,
+            session_id: u64::from(rand::random::<u32>()),
+            version: 1,
+            formats: Vec::new(),
+            remote: None,
+            direction: Direction::SendRecv,
+        }
+    }
+}
+
+/// State of one fork.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForkState {
+    /// INVITE sent.
+    Calling,
+    /// A provisional response arrived.
+    Early,
+    /// Answered.
+    Answered,
+    /// Failed or cancelled.
+    Done,
+}
+
+/// An INVITE to one registered phone of the callee.
+#[derive(Debug, Clone)]
+pub struct Fork {
+    /// The UAC dialog.
+    pub dialog: Dialog,
+    /// The INVITE (for CANCEL).
+    pub invite: Request,
+    /// Its client transaction.
+    pub tx: TxId,
+    /// Progress.
+    pub state: ForkState,
+    /// The user rung.
+    pub user_id: i64,
+    /// CANCEL wanted before any provisional came.
+    pub cancel_pending: bool,
+}
+
+/// A re-INVITE being relayed from one leg to the other.
+#[derive(Debug, Clone)]
+pub struct PendingReinvite {
+    /// The side that sent it.
+    pub from: Side,
+    /// Its server transaction.
+    pub server_tx: TxId,
+    /// The request.
+    pub req: Request,
+    /// Where responses go.
+    pub resp_target: Target,
+}
+
+/// A call between two legs.
+#[derive(Debug)]
+pub struct Call {
+    /// Engine key.
+    pub key: CallKey,
+    /// Call-log id.
+    pub uid: String,
+    /// Tenant.
+    pub tenant_id: i64,
+    /// Tenant domain.
+    pub domain: String,
+    /// Progress.
+    pub state: CallState,
+    /// Caller.
+    pub caller: Party,
+    /// Callee.
+    pub callee: Party,
+    /// The caller's dialog (we are the UAS).
+    pub a: Dialog,
+    /// The caller's INVITE.
+    pub a_invite: Request,
+    /// The INVITE's server transaction while no final response was sent.
+    pub a_tx: Option<TxId>,
+    /// Where answers to the caller go.
+    pub a_resp_target: Target,
+    /// Media towards the caller.
+    pub a_media: MediaLeg,
+    /// Media towards the callee.
+    pub b_media: MediaLeg,
+    /// Media session.
+    pub media_id: SessionId,
+    /// Phones to ring once the call-log row is durable.
+    pub targets: Vec<(i64, Binding)>,
+    /// The forks.
+    pub forks: Vec<Fork>,
+    /// The fork that answered.
+    pub winner: Option<usize>,
+    /// Ring timeout timer.
+    pub ring_timer: Option<TimerId>,
+    /// Session timer (RFC 4028) on the caller's leg.
+    pub session_timer: Option<TimerId>,
+    /// Session interval, seconds.
+    pub session_interval: Option<u32>,
+    /// Start, ms.
+    pub started_ms: i64,
+    /// Answer, ms.
+    pub answered_ms: Option<i64>,
+    /// A re-INVITE in flight.
+    pub reinvite: Option<PendingReinvite>,
+    /// The caller sent no SDP (we offer in the 200 OK).
+    pub late_offer: bool,
+    /// Best failure seen from forks: (status, reason).
+    pub best_failure: Option<(u16, String)>,
+    /// Max-Forwards for the forks.
+    pub max_forwards: u32,
+    /// The caller's offer.
+    pub a_offer: Option<Sdp>,
+}

@@ -1,0 +1,539 @@
+//! The call engine: a sans-IO state machine that owns transactions, registrations and calls.
+//!
+//! The IO edge (`serve`) feeds it parsed SIP messages, store acknowledgements, directory
+//! snapshots and media events, each with the current time, and carries out the actions it
+//! queues: bytes to send, call-log rows to write, bindings to persist. Media is driven
+//! through the [`MediaControl`] trait so tests can run the engine without sockets.
+
+pub mod auth;
+mod b2bua;
+mod call;
+pub mod dialog;
+mod in_dialog;
+pub mod directory;
+mod registrar;
+pub mod timers;
+
+use crate::metrics::Metrics;
+use auth::{AuthConfig, Authenticator};
+use call::{Call, CallKey, TxOwner};
+use directory::Directory;
+use pbx_media::{MediaControl, MediaEvent, SessionId};
+use pbx_sip::header::HeaderName;
+use pbx_sip::message::{Message, Request, Response, SipMessage};
+use pbx_sip::method::Method;
+use pbx_sip::parse::Rejection;
+use pbx_sip::transaction::{self, Incoming, ResponseMatch, Target, Timers, TransactionLayer, Transport, TxId};
+use pbx_sip::validate::{Policy, validate_request, validate_response};
+use pbx_store::{CallOp, RegistrationRow};
+use registrar::Location;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use timers::TimerQueue;
+
+/// The current time as the engine sees it: monotonic for timers, wall clock for records.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    /// Monotonic time.
+    pub mono: Instant,
+    /// Milliseconds since the Unix epoch.
+    pub wall_ms: i64,
+}
+
+impl Now {
+    /// The real current time.
+    pub fn real() -> Now {
+        Now { mono: Instant::now(), wall_ms: pbx_store::now_ms() }
+    }
+
+    fn unix_secs(&self) -> u64 {
+        (self.wall_ms / 1000).max(0) as u64
+    }
+}
+
+/// The engine's settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This node's name in the call log and bindings.
+    pub node: String,
+    /// Address written into Via, Contact and SDP.
+    pub public_ip: IpAddr,
+    /// Our UDP port.
+    pub udp_port: u16,
+    /// Our TCP port, if listening.
+    pub tcp_port: Option<u16>,
+    /// Our TLS port, if listening.
+    pub tls_port: Option<u16>,
+    /// How long a callee rings before the caller gets 480.
+    pub ring_timeout: Duration,
+    /// Shortest registration accepted (423 below).
+    pub min_expires: u32,
+    /// Longest registration granted.
+    pub max_expires: u32,
+    /// Session-Expires we ask for (RFC 4028), seconds.
+    pub session_expires: u32,
+    /// Transaction timers.
+    pub timers: Timers,
+    /// Authentication and brute-force settings.
+    pub auth: AuthConfig,
+    /// Server / User-Agent header.
+    pub user_agent: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            node: "local".into(),
+            public_ip: IpAddr::from([127, 0, 0, 1]),
+            udp_port: 5060,
+            tcp_port: None,
+            tls_port: None,
+            ring_timeout: Duration::from_secs(60),
+            min_expires: 60,
+            max_expires: 3600,
+            session_expires: 1800,
+            timers: Timers::default(),
+            auth: AuthConfig::default(),
+            user_agent: concat!("pbx/", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
+}
+
+/// Something fed to the engine.
+#[derive(Debug)]
+pub enum Input {
+    /// A parsed SIP message and where it came from.
+    Sip {
+        /// The message.
+        msg: Message,
+        /// Its source.
+        source: Target,
+    },
+    /// A request the parser refused; the engine answers it.
+    Rejected {
+        /// What to answer.
+        rejection: Box<Rejection>,
+        /// Its source.
+        source: Target,
+    },
+    /// The call-log start row of a call is durable.
+    CdrCommitted(u64),
+    /// A new directory snapshot.
+    Directory(Arc<Directory>),
+    /// Stored bindings to restore at start.
+    RestoreBindings(Vec<RegistrationRow>),
+    /// A media event.
+    Media(MediaEvent),
+    /// A TCP/TLS connection closed.
+    ConnectionClosed(u64),
+}
+
+/// Something the IO edge must do.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Send bytes.
+    Send {
+        /// Where.
+        target: Target,
+        /// What.
+        bytes: Vec<u8>,
+    },
+    /// Write to the call log; `ack` asks for `Input::CdrCommitted(ack)` once durable.
+    Cdr {
+        /// The change.
+        op: CallOp,
+        /// Call key to acknowledge.
+        ack: Option<u64>,
+    },
+    /// Persist bindings.
+    Bindings {
+        /// Inserted or refreshed.
+        upserts: Vec<RegistrationRow>,
+        /// Removed: (user id, contact).
+        removals: Vec<(i64, String)>,
+    },
+}
+
+/// Engine timers.
+#[derive(Debug, Clone)]
+enum EngineTimer {
+    /// A callee rang too long.
+    RingTimeout(CallKey),
+    /// A session timer ran out.
+    SessionExpired(CallKey),
+    /// Expired bindings sweep.
+    BindingSweep,
+    /// A delayed (tarpit) response.
+    Delayed(Box<(Target, Vec<u8>)>),
+}
+
+/// The call engine.
+pub struct Engine {
+    cfg: EngineConfig,
+    policy: Policy,
+    txl: TransactionLayer,
+    dir: Arc<Directory>,
+    auth: Authenticator,
+    location: Location,
+    calls: HashMap<CallKey, Call>,
+    a_dialogs: HashMap<(String, String), CallKey>,
+    b_dialogs: HashMap<String, (CallKey, usize)>,
+    invite_tx: HashMap<TxId, CallKey>,
+    client_tx: HashMap<TxId, TxOwner>,
+    media_calls: HashMap<SessionId, CallKey>,
+    timers: TimerQueue<EngineTimer>,
+    actions: VecDeque<Action>,
+    media: Arc<dyn MediaControl>,
+    metrics: Arc<Metrics>,
+    next_call: CallKey,
+    sweep_scheduled: bool,
+}
+
+impl Engine {
+    /// A new engine.
+    pub fn new(cfg: EngineConfig, dir: Arc<Directory>, media: Arc<dyn MediaControl>, metrics: Arc<Metrics>) -> Engine {
+        Engine {
+            txl: TransactionLayer::new(cfg.timers),
+            auth: Authenticator::new(cfg.auth.clone()),
+            policy: Policy::default(),
+            cfg,
+            dir,
+            location: Location::default(),
+            calls: HashMap::new(),
+            a_dialogs: HashMap::new(),
+            b_dialogs: HashMap::new(),
+            invite_tx: HashMap::new(),
+            client_tx: HashMap::new(),
+            media_calls: HashMap::new(),
+            timers: TimerQueue::default(),
+            actions: VecDeque::new(),
+            media,
+            metrics,
+            next_call: 1,
+            sweep_scheduled: false,
+        }
+    }
+
+    /// The next action, if any.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Engine::handle_timeout`] must run next.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        match (self.txl.poll_timeout(), self.timers.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Number of live calls.
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Feeds one input.
+    pub fn handle(&mut self, input: Input, now: Now) {
+        if !self.sweep_scheduled {
+            self.sweep_scheduled = true;
+            self.timers.schedule(now.mono + Duration::from_secs(10), EngineTimer::BindingSweep);
+        }
+        match input {
+            Input::Sip { msg: Message::Request(req), source } => {
+                self.metrics.sip_in.fetch_add(1, Ordering::Relaxed);
+                self.on_request(req, source, now);
+            }
+            Input::Sip { msg: Message::Response(resp), source: _ } => {
+                self.metrics.sip_in.fetch_add(1, Ordering::Relaxed);
+                self.on_response(resp, now);
+            }
+            Input::Rejected { rejection, source } => {
+                self.metrics.sip_rejected.fetch_add(1, Ordering::Relaxed);
+                self.answer_rejection(&rejection, source);
+            }
+            Input::CdrCommitted(key) => self.on_cdr_committed(key, now),
+            Input::Directory(d) => {
+                self.dir = d;
+                self.prune_bindings_of_removed_users(now);
+            }
+            Input::RestoreBindings(rows) => self.restore_bindings(rows, now),
+            Input::Media(MediaEvent::RtpTimeout { id, side }) => {
+                if let Some(&key) = self.media_calls.get(&id) {
+                    tracing::info!(call = key, ?side, "no RTP: ending the call");
+                    self.hangup(key, call::HangupBy::System, "RTP timeout", now);
+                }
+            }
+            Input::ConnectionClosed(conn) => self.drop_bindings_on_conn(conn, now),
+        }
+        self.drain_transactions(now);
+    }
+
+    /// Fires due timers.
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.txl.handle_timeout(now.mono);
+        self.drain_transactions(now);
+        while let Some(t) = self.timers.pop_due(now.mono) {
+            match t {
+                EngineTimer::RingTimeout(key) => self.on_ring_timeout(key, now),
+                EngineTimer::SessionExpired(key) => {
+                    tracing::info!(call = key, "session timer expired");
+                    self.hangup(key, call::HangupBy::System, "session timer expired", now);
+                }
+                EngineTimer::BindingSweep => {
+                    self.sweep_bindings(now);
+                    self.timers.schedule(now.mono + Duration::from_secs(10), EngineTimer::BindingSweep);
+                }
+                EngineTimer::Delayed(b) => {
+                    let (target, bytes) = *b;
+                    self.actions.push_back(Action::Send { target, bytes });
+                }
+            }
+            self.drain_transactions(now);
+        }
+    }
+
+    fn drain_transactions(&mut self, now: Now) {
+        while let Some(o) = self.txl.poll_output() {
+            match o {
+                transaction::Output::Transmit { target, bytes } => self.actions.push_back(Action::Send { target, bytes }),
+                transaction::Output::Timeout { id } => self.on_client_timeout(id, now),
+                transaction::Output::AckTimeout { id, call_id } => {
+                    let key = self.invite_tx.remove(&id).or_else(|| {
+                        self.a_dialogs.iter().find(|((c, _), _)| *c == call_id).map(|(_, k)| *k)
+                    });
+                    if let Some(key) = key {
+                        tracing::info!(call = key, "2xx never acknowledged: ending the call");
+                        self.hangup(key, call::HangupBy::System, "no ACK", now);
+                    }
+                }
+            }
+        }
+    }
+
+    // ----- helpers shared by the handlers -----
+
+    fn port_for(&self, t: Transport) -> u16 {
+        match t {
+            Transport::Udp => self.cfg.udp_port,
+            Transport::Tcp => self.cfg.tcp_port.unwrap_or(self.cfg.udp_port),
+            Transport::Tls => self.cfg.tls_port.unwrap_or(self.cfg.udp_port),
+        }
+    }
+
+    fn host(&self) -> String {
+        match self.cfg.public_ip {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        }
+    }
+
+    /// A new Via value for a request we send over `t`.
+    fn new_via(&self, t: Transport) -> String {
+        format!("SIP/2.0/{} {}:{};branch={}{};rport", t.as_str(), self.host(), self.port_for(t), pbx_sip::via::MAGIC_COOKIE, random_token(16))
+    }
+
+    /// Our Contact value for a leg over `t`.
+    fn contact(&self, t: Transport) -> String {
+        let scheme = if t == Transport::Tls { "sips" } else { "sip" };
+        let param = match t {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
+        };
+        format!("<{scheme}:pbx@{}:{}{param}>", self.host(), self.port_for(t))
+    }
+
+    fn is_local(&self, uri: &pbx_sip::uri::SipUri) -> bool {
+        let host = uri.host.trim_start_matches('[').trim_end_matches(']');
+        let ip_match = host.parse::<IpAddr>().is_ok_and(|ip| ip == self.cfg.public_ip);
+        let port = uri.port.unwrap_or(5060);
+        ip_match && [Some(self.cfg.udp_port), self.cfg.tcp_port, self.cfg.tls_port].contains(&Some(port))
+    }
+
+    fn decorate(&self, resp: &mut Response) {
+        resp.headers.push(HeaderName::Server, self.cfg.user_agent.clone());
+    }
+
+    /// Answers on a server transaction, or statelessly when there is none.
+    fn respond(&mut self, tx: Option<TxId>, resp: Response, target: Target, now: Now) {
+        let mut resp = resp;
+        self.decorate(&mut resp);
+        match tx {
+            Some(id) => self.txl.send_response(id, &resp, now.mono),
+            None => self.actions.push_back(Action::Send { target, bytes: resp.to_bytes() }),
+        }
+    }
+
+    fn simple_response(&mut self, tx: Option<TxId>, req: &Request, status: u16, target: Target, now: Now) {
+        let to_tag = random_token(10);
+        let resp = req.response(status, Response::default_reason(status), Some(&to_tag));
+        self.respond(tx, resp, target, now);
+    }
+
+    fn answer_rejection(&mut self, rej: &Rejection, source: Target) {
+        if rej.method == "ACK" || rej.headers.count(&HeaderName::Via) == 0 {
+            return;
+        }
+        let mut resp = rej.to_response(&random_token(10));
+        self.decorate(&mut resp);
+        let target = response_target_from_headers(&rej.headers, source);
+        self.actions.push_back(Action::Send { target, bytes: resp.to_bytes() });
+    }
+
+    // ----- requests -----
+
+    fn on_request(&mut self, mut req: Request, source: Target, now: Now) {
+        stamp_top_via(&mut req, source.addr);
+        if let Err(rej) = validate_request(&req, &self.policy) {
+            self.metrics.sip_rejected.fetch_add(1, Ordering::Relaxed);
+            self.answer_rejection(&rej, source);
+            return;
+        }
+        let resp_target = response_target(&req, source);
+        let tx = match self.txl.receive_request(&req, resp_target, now.mono) {
+            Incoming::Absorbed => return,
+            Incoming::New(tx) => tx,
+        };
+        self.strip_own_routes(&mut req);
+        match req.method {
+            Method::Register => self.on_register(req, tx, source, resp_target, now),
+            Method::Invite => {
+                if req.to_hdr().and_then(|t| t.tag().map(str::to_string)).is_some() {
+                    self.on_in_dialog(req, tx, source, resp_target, now);
+                } else {
+                    self.on_invite(req, tx, source, resp_target, now);
+                }
+            }
+            Method::Ack => self.on_ack(req, source, now),
+            Method::Cancel => self.on_cancel(req, tx, resp_target, now),
+            Method::Options => {
+                let mut resp = req.response(200, "OK", Some(&random_token(10)));
+                resp.headers.push(HeaderName::Allow, self.policy.allow_header());
+                resp.headers.push(HeaderName::Accept, "application/sdp");
+                resp.headers.push(HeaderName::Supported, "timer, replaces");
+                self.respond(tx, resp, resp_target, now);
+            }
+            _ => self.on_in_dialog(req, tx, source, resp_target, now),
+        }
+    }
+
+    /// Loose routing (RFC 3261 §16.4): drop Route entries that name us; a strict router's
+    /// Request-URI that names us is replaced by the last Route.
+    fn strip_own_routes(&self, req: &mut Request) {
+        if let Some(u) = req.uri.as_sip() {
+            if self.is_local(u) && u.user.is_none() && req.headers.count(&HeaderName::Route) > 0 {
+                let routes = req.headers.list(&HeaderName::Route);
+                if let Some(last) = routes.last().and_then(|r| pbx_sip::NameAddr::parse(r).ok()) {
+                    req.uri = last.uri;
+                    let keep: Vec<String> = routes[..routes.len() - 1].to_vec();
+                    req.headers.remove(&HeaderName::Route);
+                    for r in keep {
+                        req.headers.push(HeaderName::Route, r);
+                    }
+                }
+            }
+        }
+        loop {
+            let routes = req.headers.list(&HeaderName::Route);
+            let Some(first) = routes.first() else { break };
+            let ours = pbx_sip::NameAddr::parse(first).ok().and_then(|n| n.uri.as_sip().map(|u| self.is_local(u))).unwrap_or(false);
+            if !ours {
+                break;
+            }
+            req.headers.remove(&HeaderName::Route);
+            for r in &routes[1..] {
+                req.headers.push(HeaderName::Route, r.clone());
+            }
+        }
+    }
+
+    // ----- responses -----
+
+    fn on_response(&mut self, resp: Response, now: Now) {
+        if validate_response(&resp).is_err() {
+            self.metrics.sip_rejected.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        match self.txl.receive_response(&resp, now.mono) {
+            ResponseMatch::Deliver(id) => {
+                let final_resp = resp.status >= 200;
+                let owner = if final_resp { self.client_tx.remove(&id) } else { self.client_tx.get(&id).cloned() };
+                if let Some(owner) = owner {
+                    self.on_client_response(owner, id, resp, now);
+                }
+            }
+            ResponseMatch::Retransmitted2xx(_) | ResponseMatch::Absorbed | ResponseMatch::Stray => {}
+        }
+    }
+
+    fn on_client_timeout(&mut self, id: TxId, now: Now) {
+        if let Some(owner) = self.client_tx.remove(&id) {
+            self.on_client_failure(owner, 408, "Request Timeout", now);
+        }
+    }
+}
+
+/// Random lowercase hex of `n` characters (tags, branches, Call-IDs).
+pub fn random_token(n: usize) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(n);
+    let mut bits: u64 = 0;
+    for i in 0..n {
+        if i % 16 == 0 {
+            bits = rand::random();
+        }
+        s.push(HEX[(bits & 15) as usize] as char);
+        bits >>= 4;
+    }
+    s
+}
+
+/// A time-ordered unique id for a call: 12 hex digits of milliseconds, then 20 random.
+pub fn new_call_uid(wall_ms: i64) -> String {
+    format!("{:012x}{}", wall_ms.max(0) as u64 & 0xffff_ffff_ffff, random_token(20))
+}
+
+/// Adds `received`/`rport` to the top Via (RFC 3261 §18.2.1, RFC 3581).
+fn stamp_top_via(req: &mut Request, src: SocketAddr) {
+    let Some(pos) = req.headers.0.iter().position(|h| h.name == HeaderName::Via) else { return };
+    let value = req.headers.0[pos].value.clone();
+    let Some(parts) = pbx_sip::text::split_top_level(&value, b',') else { return };
+    let Some(first) = parts.first() else { return };
+    let Ok(mut via) = pbx_sip::Via::parse(first) else { return };
+    via.stamp_source(src);
+    let mut out = via.to_string();
+    for p in &parts[1..] {
+        out.push_str(", ");
+        out.push_str(pbx_sip::text::trim_ws(p));
+    }
+    req.headers.0[pos].value = out;
+}
+
+/// Where responses to `req` go: the same connection for TCP/TLS; for UDP the top Via's
+/// received/rport (RFC 3261 §18.2.2), falling back to the source.
+fn response_target(req: &Request, source: Target) -> Target {
+    response_target_from_headers(&req.headers, source)
+}
+
+fn response_target_from_headers(headers: &pbx_sip::Headers, source: Target) -> Target {
+    if source.transport.is_reliable() {
+        return source;
+    }
+    let via = headers
+        .get(&HeaderName::Via)
+        .and_then(|v| pbx_sip::text::split_top_level(v, b','))
+        .and_then(|p| p.first().and_then(|f| pbx_sip::Via::parse(f).ok()));
+    let addr = via
+        .map(|mut v| {
+            if v.param("received").is_none() {
+                v.stamp_source(source.addr);
+            }
+            v
+        })
+        .and_then(|v| v.response_target())
+        .unwrap_or(source.addr);
+    Target { transport: Transport::Udp, addr, conn: None }
+}

@@ -1,0 +1,303 @@
+//! The registrar (RFC 3261 §10.3): digest-authenticated REGISTER, contact bindings with
+//! expiry, several contacts per user, unregistration, and the location lookups the call
+//! engine uses to reach a user's phones.
+
+use super::auth::AuthOutcome;
+use super::{Action, Engine, EngineTimer, Now, random_token};
+use pbx_sip::header::HeaderName;
+use pbx_sip::message::{Request, Response, SipMessage};
+use pbx_sip::transaction::{Target, Transport, TxId};
+use pbx_sip::uri::Uri;
+use pbx_store::RegistrationRow;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Most bindings kept per user; the oldest goes when a new one arrives.
+const MAX_BINDINGS_PER_USER: usize = 10;
+
+/// One registered contact of a user.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    /// Tenant.
+    pub tenant_id: i64,
+    /// The contact URI as registered.
+    pub contact: String,
+    /// Parsed contact URI (the Request-URI of calls to this phone).
+    pub uri: Uri,
+    /// The flow the REGISTER came over (where calls are sent, for NAT).
+    pub target: Target,
+    /// Expiry.
+    pub expires_at: Instant,
+    /// Expiry, wall clock ms.
+    pub expires_ms: i64,
+    /// Registration Call-ID.
+    pub call_id: String,
+    /// Registration CSeq.
+    pub cseq: u32,
+    /// User-Agent.
+    pub user_agent: String,
+}
+
+/// Bindings of every user.
+#[derive(Debug, Default)]
+pub struct Location {
+    by_user: HashMap<i64, Vec<Binding>>,
+}
+
+impl Location {
+    /// Live bindings of a user.
+    pub fn bindings(&self, user_id: i64, now: Instant) -> Vec<Binding> {
+        self.by_user.get(&user_id).map(|v| v.iter().filter(|b| b.expires_at > now).cloned().collect()).unwrap_or_default()
+    }
+
+    /// Total bindings.
+    pub fn count(&self) -> usize {
+        self.by_user.values().map(Vec::len).sum()
+    }
+}
+
+/// Where calls to a binding are sent. Over TCP/TLS: the connection the REGISTER came on.
+/// Over UDP: the Contact's address when it names the host the REGISTER came from (no NAT in
+/// between, the phone said where it listens); otherwise the REGISTER's source address, which
+/// is the NAT binding that reaches a phone behind NAT.
+fn binding_target(contact: &Uri, source: Target) -> Target {
+    if source.transport.is_reliable() {
+        return source;
+    }
+    let Some(sip) = contact.as_sip() else { return source };
+    let host = sip.host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip == source.addr.ip() => {
+            let port = sip.port.unwrap_or(5060);
+            Target { addr: std::net::SocketAddr::new(ip, port), ..source }
+        }
+        _ => source,
+    }
+}
+
+fn source_text(t: &Target) -> String {
+    format!("{}:{}", t.transport.as_str().to_ascii_lowercase(), t.addr)
+}
+
+fn parse_source(s: &str) -> Option<Target> {
+    let (t, addr) = s.split_once(':')?;
+    let transport = match t {
+        "udp" => Transport::Udp,
+        "tcp" => Transport::Tcp,
+        "tls" => Transport::Tls,
+        _ => return None,
+    };
+    Some(Target { transport, addr: addr.parse().ok()?, conn: None })
+}
+
+impl Engine {
+    pub(super) fn on_register(&mut self, req: Request, tx: Option<TxId>, source: Target, resp_target: Target, now: Now) {
+        let Some(domain) = req.uri.as_sip().map(|u| u.host.to_ascii_lowercase()) else {
+            let r = req.response(400, "REGISTER Request-URI must be a SIP URI", Some(&random_token(10)));
+            return self.respond(tx, r, resp_target, now);
+        };
+        let tenant = self.dir.tenant_by_domain(&domain).cloned();
+        let outcome = self.auth.check(
+            &req,
+            &HeaderName::Authorization,
+            &domain,
+            tenant.as_ref().map(|t| t.id),
+            &self.dir,
+            source.addr.ip(),
+            now.mono,
+            now.unix_secs(),
+        );
+        let user = match outcome {
+            AuthOutcome::Ok(u) => u,
+            AuthOutcome::Challenge(stale) => {
+                let mut r = req.response(401, "Unauthorized", Some(&random_token(10)));
+                for c in self.auth.challenges(&domain, stale, now.unix_secs()) {
+                    r.headers.push(HeaderName::WwwAuthenticate, c);
+                }
+                return self.respond(tx, r, resp_target, now);
+            }
+            AuthOutcome::Forbidden(delay) => return self.forbid(tx, &req, resp_target, delay, now),
+            AuthOutcome::Blocked => return self.forbid(tx, &req, resp_target, Duration::ZERO, now),
+        };
+        // The authenticated user may only bind their own address of record.
+        let to_user = req.to_hdr().and_then(|t| t.uri.as_sip().and_then(|u| u.user_unescaped()));
+        if to_user.as_deref() != Some(user.ext.as_str()) {
+            let r = req.response(403, "Forbidden: To does not match the authenticated user", Some(&random_token(10)));
+            return self.respond(tx, r, resp_target, now);
+        }
+        let header_expires = req.headers.get(&HeaderName::Expires).and_then(|e| e.parse::<u64>().ok());
+        let contact_values: Vec<&str> = req.headers.get_all(&HeaderName::Contact).collect();
+        let call_id = req.call_id().to_string();
+        let cseq = req.cseq().map(|c| c.seq).unwrap_or(0);
+        let user_agent = req.headers.get(&HeaderName::UserAgent).unwrap_or("").chars().take(120).collect::<String>();
+        let mut upserts = Vec::new();
+        let mut removals = Vec::new();
+
+        if contact_values.iter().any(|v| v.trim() == "*") {
+            if contact_values.len() != 1 || header_expires != Some(0) {
+                let r = req.response(400, "Contact: * requires Expires: 0 and no other contact", Some(&random_token(10)));
+                return self.respond(tx, r, resp_target, now);
+            }
+            if let Some(list) = self.location.by_user.remove(&user.id) {
+                for b in list {
+                    removals.push((user.id, b.contact));
+                }
+            }
+        } else {
+            let contacts = req.contacts();
+            // First pass: check every contact before changing anything.
+            let mut plan = Vec::new();
+            for c in &contacts {
+                let expires = c.param("expires").and_then(|e| e.parse::<u64>().ok()).or(header_expires).unwrap_or(3600);
+                if expires != 0 && expires < u64::from(self.cfg.min_expires) {
+                    let mut r = req.response(423, "Interval Too Brief", Some(&random_token(10)));
+                    r.headers.push(HeaderName::MinExpires, self.cfg.min_expires.to_string());
+                    return self.respond(tx, r, resp_target, now);
+                }
+                let expires = expires.min(u64::from(self.cfg.max_expires)) as u32;
+                plan.push((c.uri.clone(), expires));
+            }
+            let list = self.location.by_user.entry(user.id).or_default();
+            for (uri, _) in &plan {
+                let key = uri.to_string();
+                if let Some(existing) = list.iter().find(|b| b.contact == key) {
+                    if existing.call_id == call_id && existing.cseq >= cseq {
+                        let r = req.response(500, "Out-of-order REGISTER (CSeq not increasing)", Some(&random_token(10)));
+                        return self.respond(tx, r, resp_target, now);
+                    }
+                }
+            }
+            for (uri, expires) in plan {
+                let key = uri.to_string();
+                list.retain(|b| b.contact != key);
+                if expires == 0 {
+                    removals.push((user.id, key));
+                    continue;
+                }
+                let target = binding_target(&uri, source);
+                let b = Binding {
+                    tenant_id: user.tenant_id,
+                    contact: key,
+                    uri,
+                    target,
+                    expires_at: now.mono + Duration::from_secs(u64::from(expires)),
+                    expires_ms: now.wall_ms + i64::from(expires) * 1000,
+                    call_id: call_id.clone(),
+                    cseq,
+                    user_agent: user_agent.clone(),
+                };
+                upserts.push(RegistrationRow {
+                    user_id: user.id,
+                    tenant_id: user.tenant_id,
+                    contact: b.contact.clone(),
+                    source: source_text(&b.target),
+                    call_id: call_id.clone(),
+                    cseq: i64::from(cseq),
+                    expires_at: b.expires_ms,
+                    user_agent: user_agent.clone(),
+                    node: self.cfg.node.clone(),
+                });
+                list.push(b);
+                if list.len() > MAX_BINDINGS_PER_USER {
+                    let old = list.remove(0);
+                    removals.push((user.id, old.contact));
+                }
+            }
+        }
+        let mut r: Response = req.response(200, "OK", Some(&random_token(10)));
+        for b in self.location.bindings(user.id, now.mono) {
+            let left = b.expires_at.saturating_duration_since(now.mono).as_secs();
+            r.headers.push(HeaderName::Contact, format!("<{}>;expires={left}", b.contact));
+        }
+        self.respond(tx, r, resp_target, now);
+        self.metrics.registers_ok.fetch_add(1, Ordering::Relaxed);
+        self.metrics.registrations.store(self.location.count() as i64, Ordering::Relaxed);
+        if !upserts.is_empty() || !removals.is_empty() {
+            self.actions.push_back(Action::Bindings { upserts, removals });
+        }
+    }
+
+    /// Wrong credentials and unknown users get the same 403, possibly delayed (tarpit).
+    pub(super) fn forbid(&mut self, tx: Option<TxId>, req: &Request, target: Target, delay: Duration, now: Now) {
+        self.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
+        let mut r = req.response(403, "Forbidden", Some(&random_token(10)));
+        self.decorate(&mut r);
+        if delay.is_zero() {
+            match tx {
+                Some(id) => self.txl.send_response(id, &r, now.mono),
+                None => self.actions.push_back(Action::Send { target, bytes: r.to_bytes() }),
+            }
+        } else {
+            // The transaction is left to expire; retransmissions meanwhile are absorbed.
+            self.timers.schedule(now.mono + delay, EngineTimer::Delayed(Box::new((target, r.to_bytes()))));
+        }
+    }
+
+    pub(super) fn restore_bindings(&mut self, rows: Vec<RegistrationRow>, now: Now) {
+        for row in rows {
+            if row.node != self.cfg.node || row.expires_at <= now.wall_ms {
+                continue;
+            }
+            let (Some(target), Ok(uri)) = (parse_source(&row.source), Uri::parse(&row.contact)) else { continue };
+            if target.transport.is_reliable() {
+                continue; // The connection did not survive the restart.
+            }
+            let left = Duration::from_millis((row.expires_at - now.wall_ms) as u64);
+            self.location.by_user.entry(row.user_id).or_default().push(Binding {
+                tenant_id: row.tenant_id,
+                contact: row.contact,
+                uri,
+                target,
+                expires_at: now.mono + left,
+                expires_ms: row.expires_at,
+                call_id: row.call_id,
+                cseq: row.cseq as u32,
+                user_agent: row.user_agent,
+            });
+        }
+        self.metrics.registrations.store(self.location.count() as i64, Ordering::Relaxed);
+    }
+
+    pub(super) fn sweep_bindings(&mut self, now: Now) {
+        let mut removals = Vec::new();
+        for (user, list) in self.location.by_user.iter_mut() {
+            list.retain(|b| {
+                let live = b.expires_at > now.mono;
+                if !live {
+                    removals.push((*user, b.contact.clone()));
+                }
+                live
+            });
+        }
+        self.location.by_user.retain(|_, v| !v.is_empty());
+        self.metrics.registrations.store(self.location.count() as i64, Ordering::Relaxed);
+        if !removals.is_empty() {
+            self.actions.push_back(Action::Bindings { upserts: Vec::new(), removals });
+        }
+    }
+
+    pub(super) fn prune_bindings_of_removed_users(&mut self, _now: Now) {
+        let dir = self.dir.clone();
+        self.location.by_user.retain(|user, _| dir.user_by_id(*user).is_some());
+        self.metrics.registrations.store(self.location.count() as i64, Ordering::Relaxed);
+    }
+
+    pub(super) fn drop_bindings_on_conn(&mut self, conn: u64, _now: Now) {
+        let mut removals = Vec::new();
+        for (user, list) in self.location.by_user.iter_mut() {
+            list.retain(|b| {
+                let gone = b.target.conn == Some(conn);
+                if gone {
+                    removals.push((*user, b.contact.clone()));
+                }
+                !gone
+            });
+        }
+        self.location.by_user.retain(|_, v| !v.is_empty());
+        self.metrics.registrations.store(self.location.count() as i64, Ordering::Relaxed);
+        if !removals.is_empty() {
+            self.actions.push_back(Action::Bindings { upserts: Vec::new(), removals });
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The PBX: configuration, the operator's CLI, the call engine and the server that wires the
+//! engine to sockets, storage and media.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod http;
+pub mod metrics;
+pub mod serve;
+pub mod transport;

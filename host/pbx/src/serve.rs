@@ -1,0 +1,298 @@
+//! `pbx serve`: opens storage, closes call-log rows a crash left open, starts the media
+//! workers, the SIP transports, the HTTP server and the call engine, and carries out the
+//! engine's actions (sending, call-log writes, binding persistence).
+
+use crate::config::{Common, ServeArgs, default_public_ip, parse_port_range};
+use crate::engine::auth::AuthConfig;
+use crate::engine::directory::Directory;
+use crate::engine::{Action, Engine, EngineConfig, Input, Now};
+use crate::metrics::Metrics;
+use crate::transport::{Transports, spawn_stream_listener, spawn_udp, tls_acceptor};
+use anyhow::Context;
+use pbx_media::{MediaConfig, MediaEngine};
+use pbx_sip::digest::Algorithm;
+use pbx_store::{CallOp, RegistrationRow, Store, now_ms};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+
+/// Loads the directory snapshot from storage.
+pub async fn load_directory(store: &Store) -> anyhow::Result<Directory> {
+    let tenants = store.list_tenants().await?;
+    let users = store.all_users().await?;
+    Ok(Directory::build(&tenants, &users))
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "local".into())
+}
+
+fn bind_udp(addr: std::net::SocketAddr) -> anyhow::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    let _ = s.set_recv_buffer_size(8 << 20);
+    let _ = s.set_send_buffer_size(8 << 20);
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into()).with_context(|| format!("cannot bind SIP UDP {addr}"))?;
+    Ok(UdpSocket::from_std(s.into())?)
+}
+
+/// Runs the server until SIGINT/SIGTERM.
+pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let url = common.database_url()?;
+    let store = Store::open(&url).await.with_context(|| "cannot open the database")?;
+    let node = args.node_id.clone().unwrap_or_else(hostname);
+    let closed = store.close_interrupted_calls(&node, now_ms()).await?;
+    if closed > 0 {
+        tracing::warn!(closed, "closed call-log rows of calls interrupted by the last stop");
+    }
+    store.purge_expired_registrations(now_ms()).await?;
+    let dir = Arc::new(load_directory(&store).await?);
+    let public_ip = args.public_ip.unwrap_or_else(|| default_public_ip(args.sip_listen.ip()));
+    let (rtp_min, rtp_max) = parse_port_range(&args.rtp_ports)?;
+    let metrics = Arc::new(Metrics::default());
+
+    let udp = Arc::new(bind_udp(args.sip_listen)?);
+    let tcp = TcpListener::bind(args.sip_listen).await.with_context(|| format!("cannot bind SIP TCP {}", args.sip_listen))?;
+    let tls = match (&args.sip_tls_listen, &args.tls_cert, &args.tls_key) {
+        (Some(addr), Some(cert), Some(key)) => {
+            let acc = tls_acceptor(cert, key).context("cannot load the TLS certificate or key")?;
+            let l = TcpListener::bind(addr).await.with_context(|| format!("cannot bind SIP TLS {addr}"))?;
+            Some((l, acc, addr.port()))
+        }
+        (Some(_), _, _) => anyhow::bail!("PBX_SIP_TLS_LISTEN needs PBX_TLS_CERT and PBX_TLS_KEY"),
+        _ => None,
+    };
+    let http = TcpListener::bind(args.http_listen).await.with_context(|| format!("cannot bind HTTP {}", args.http_listen))?;
+
+    let (in_tx, in_rx) = mpsc::channel::<Input>(65_536);
+    let media_tx = in_tx.clone();
+    let media = MediaEngine::start(
+        MediaConfig {
+            bind_ip: if args.sip_listen.ip().is_unspecified() { args.sip_listen.ip() } else { public_ip },
+            port_min: rtp_min,
+            port_max: rtp_max,
+            workers: args.media_workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+            rtp_timeout_secs: args.rtp_timeout,
+        },
+        Arc::new(move |e| {
+            let _ = media_tx.try_send(Input::Media(e));
+        }),
+    )?;
+    let algorithms: Vec<Algorithm> = args
+        .digest_algorithms
+        .split(',')
+        .filter_map(|a| Algorithm::parse(Some(a.trim())))
+        .collect();
+    if algorithms.is_empty() {
+        anyhow::bail!("PBX_DIGEST_ALGORITHMS must name MD5 and/or SHA-256");
+    }
+    let cfg = EngineConfig {
+        node: node.clone(),
+        public_ip,
+        udp_port: args.sip_listen.port(),
+        tcp_port: Some(args.sip_listen.port()),
+        tls_port: tls.as_ref().map(|t| t.2),
+        ring_timeout: Duration::from_secs(args.ring_timeout.max(1)),
+        auth: AuthConfig {
+            slow_after: args.auth_slow_after,
+            block_after: args.auth_block_after,
+            block_for: Duration::from_secs(args.auth_block_secs),
+            algorithms,
+            ..AuthConfig::default()
+        },
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(cfg, dir, Arc::new(media.clone()), metrics.clone());
+    engine.handle(Input::RestoreBindings(store.live_registrations(now_ms()).await?), Now::real());
+
+    let transports = Transports::new(udp.clone());
+    spawn_udp(udp, in_tx.clone(), metrics.clone());
+    spawn_stream_listener(tcp, None, transports.clone(), in_tx.clone(), metrics.clone());
+    if let Some((l, acc, _)) = tls {
+        spawn_stream_listener(l, Some(acc), transports.clone(), in_tx.clone(), metrics.clone());
+    }
+    let (cdr_tx, cdr_rx) = mpsc::unbounded_channel();
+    tokio::spawn(cdr_writer(store.clone(), cdr_rx, in_tx.clone(), metrics.clone()));
+    let (bind_tx, bind_rx) = mpsc::unbounded_channel();
+    tokio::spawn(bindings_writer(store.clone(), bind_rx));
+    tokio::spawn(directory_reloader(store.clone(), in_tx.clone()));
+    let app = crate::http::router(crate::http::HttpState { metrics: metrics.clone(), media: media.stats().clone() });
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(http, app).await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+    tracing::info!(
+        sip = %args.sip_listen, http = %args.http_listen, public_ip = %public_ip, node = %node,
+        rtp = %args.rtp_ports, data = %common.data_dir.display(), "pbx serving"
+    );
+    let engine_task = tokio::spawn(engine_loop(engine, in_rx, transports, cdr_tx, bind_tx));
+    shutdown_signal().await;
+    tracing::info!("stopping");
+    engine_task.abort();
+    // Give the writers a moment to flush what is queued.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+type CdrMsg = (CallOp, Option<u64>);
+type BindMsg = (Vec<RegistrationRow>, Vec<(i64, String)>);
+
+async fn engine_loop(
+    mut engine: Engine,
+    mut rx: mpsc::Receiver<Input>,
+    transports: Transports,
+    cdr_tx: mpsc::UnboundedSender<CdrMsg>,
+    bind_tx: mpsc::UnboundedSender<BindMsg>,
+) {
+    loop {
+        let input = match engine.poll_timeout() {
+            Some(deadline) => {
+                tokio::select! {
+                    i = rx.recv() => i,
+                    _ = tokio::time::sleep_until(deadline.into()) => {
+                        engine.handle_timeout(Now::real());
+                        flush(&mut engine, &transports, &cdr_tx, &bind_tx);
+                        continue;
+                    }
+                }
+            }
+            None => rx.recv().await,
+        };
+        let Some(input) = input else { break };
+        engine.handle(input, Now::real());
+        for _ in 0..256 {
+            match rx.try_recv() {
+                Ok(i) => engine.handle(i, Now::real()),
+                Err(_) => break,
+            }
+        }
+        engine.handle_timeout(Now::real());
+        flush(&mut engine, &transports, &cdr_tx, &bind_tx);
+    }
+}
+
+fn flush(engine: &mut Engine, transports: &Transports, cdr_tx: &mpsc::UnboundedSender<CdrMsg>, bind_tx: &mpsc::UnboundedSender<BindMsg>) {
+    while let Some(a) = engine.poll_action() {
+        match a {
+            Action::Send { target, bytes } => transports.send(target, bytes),
+            Action::Cdr { op, ack } => {
+                let _ = cdr_tx.send((op, ack));
+            }
+            Action::Bindings { upserts, removals } => {
+                let _ = bind_tx.send((upserts, removals));
+            }
+        }
+    }
+}
+
+/// Writes call-log changes in batches (group commit) and tells the engine when a call's
+/// start row is durable.
+async fn cdr_writer(store: Store, mut rx: mpsc::UnboundedReceiver<CdrMsg>, engine: mpsc::Sender<Input>, metrics: Arc<Metrics>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 2000 {
+            match rx.try_recv() {
+                Ok(x) => batch.push(x),
+                Err(_) => break,
+            }
+        }
+        let ops: Vec<CallOp> = batch.iter().map(|(o, _)| o.clone()).collect();
+        let mut ok = false;
+        for attempt in 1..=3u64 {
+            match store.apply_call_ops(&ops).await {
+                Ok(()) => {
+                    ok = true;
+                    break;
+                }
+                Err(e) => {
+                    metrics.cdr_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, attempt, "call-log write failed");
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+            }
+        }
+        if !ok {
+            // Isolate the failing change so the others are kept.
+            for op in &ops {
+                if let Err(e) = store.apply_call_ops(std::slice::from_ref(op)).await {
+                    tracing::error!(error = %e, ?op, "call-log change lost");
+                }
+            }
+        }
+        for (_, ack) in batch {
+            if let Some(k) = ack {
+                let _ = engine.send(Input::CdrCommitted(k)).await;
+            }
+        }
+    }
+}
+
+async fn bindings_writer(store: Store, mut rx: mpsc::UnboundedReceiver<BindMsg>) {
+    while let Some((mut up, mut rm)) = rx.recv().await {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        while let Ok((u, r)) = rx.try_recv() {
+            up.extend(u);
+            rm.extend(r);
+        }
+        if let Err(e) = store.apply_registrations(&up, &rm).await {
+            tracing::error!(error = %e, "cannot persist registrations");
+        }
+    }
+}
+
+async fn directory_reloader(store: Store, engine: mpsc::Sender<Input>) {
+    let mut version = store.config_version().await.unwrap_or(0);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let v = match store.config_version().await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read configuration version");
+                continue;
+            }
+        };
+        if v == version {
+            continue;
+        }
+        match load_directory(&store).await {
+            Ok(d) => {
+                version = v;
+                tracing::info!(version = v, users = d.user_count(), "configuration reloaded");
+                if engine.send(Input::Directory(Arc::new(d))).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot reload the directory"),
+        }
+    }
+}

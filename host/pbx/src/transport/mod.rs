@@ -1,0 +1,103 @@
+//! SIP transports (the IO edge): UDP datagrams and TCP/TLS streams in, parsed messages to
+//! the engine; bytes from the engine out to the right socket or connection.
+
+mod stream;
+mod udp;
+
+pub use stream::{spawn_stream_listener, tls_acceptor};
+pub use udp::spawn_udp;
+
+use crate::engine::Input;
+use crate::metrics::Metrics;
+use pbx_sip::parse::{Framing, ParseError, parse_message};
+use pbx_sip::transaction::{Target, Transport};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+/// Open connections and the UDP socket, for sending.
+#[derive(Clone)]
+pub struct Transports {
+    udp: Arc<UdpSocket>,
+    conns: Arc<Mutex<Connections>>,
+    next_conn: Arc<AtomicU64>,
+}
+
+#[derive(Default)]
+struct Connections {
+    by_id: HashMap<u64, mpsc::Sender<Vec<u8>>>,
+    by_addr: HashMap<(Transport, SocketAddr), u64>,
+}
+
+impl Transports {
+    /// Wraps the bound UDP socket.
+    pub fn new(udp: Arc<UdpSocket>) -> Transports {
+        Transports { udp, conns: Arc::default(), next_conn: Arc::new(AtomicU64::new(1)) }
+    }
+
+    /// Sends bytes to a target without waiting: UDP is fire-and-forget; a stream write is
+    /// queued on its connection (dropped if the connection is gone or backed up).
+    pub fn send(&self, target: Target, bytes: Vec<u8>) {
+        match target.transport {
+            Transport::Udp => {
+                if let Err(e) = self.udp.try_send_to(&bytes, target.addr) {
+                    tracing::debug!(to = %target.addr, error = %e, "UDP send failed");
+                }
+            }
+            Transport::Tcp | Transport::Tls => {
+                let sender = {
+                    let Ok(c) = self.conns.lock() else { return };
+                    let id = target.conn.or_else(|| c.by_addr.get(&(target.transport, target.addr)).copied());
+                    id.and_then(|id| c.by_id.get(&id).cloned())
+                };
+                match sender {
+                    Some(s) => {
+                        if s.try_send(bytes).is_err() {
+                            tracing::debug!(to = %target.addr, "stream send queue full or closed");
+                        }
+                    }
+                    None => tracing::debug!(to = %target.addr, "no connection to send on"),
+                }
+            }
+        }
+    }
+
+    fn register(&self, transport: Transport, addr: SocketAddr, tx: mpsc::Sender<Vec<u8>>) -> u64 {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut c) = self.conns.lock() {
+            c.by_id.insert(id, tx);
+            c.by_addr.insert((transport, addr), id);
+        }
+        id
+    }
+
+    fn unregister(&self, transport: Transport, addr: SocketAddr, id: u64) {
+        if let Ok(mut c) = self.conns.lock() {
+            c.by_id.remove(&id);
+            if c.by_addr.get(&(transport, addr)) == Some(&id) {
+                c.by_addr.remove(&(transport, addr));
+            }
+        }
+    }
+}
+
+/// Turns received bytes into an engine input; `None` for keep-alives and garbage.
+pub(crate) fn to_input(bytes: &[u8], framing: Framing, source: Target, metrics: &Metrics) -> (Option<Input>, usize) {
+    match parse_message(bytes, framing) {
+        Ok(p) => (Some(Input::Sip { msg: p.message, source }), p.consumed),
+        Err(ParseError::BadRequest(r)) => {
+            let consumed = r.consumed;
+            (Some(Input::Rejected { rejection: r, source }), consumed)
+        }
+        Err(ParseError::KeepAlive(n)) => (None, n),
+        Err(ParseError::Incomplete) => (None, 0),
+        Err(e) => {
+            metrics.sip_rejected.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(from = %source.addr, error = %e, "dropped unparseable message");
+            (None, usize::MAX)
+        }
+    }
+}
