@@ -1,0 +1,448 @@
+//! Shared harness of the end-to-end tests: the real `pbx` binary with its own data dir and
+//! ports, SIPp runs, an RTP sink, a pcap reader, PostgreSQL databases and a raw SIP client.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod phone;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The directory of SIPp scenarios.
+pub fn sipp_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/sipp")
+}
+
+/// Test data directory.
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data")
+}
+
+/// Fails loudly when a tool the test needs is missing.
+pub fn require_tool(name: &str, package: &str) {
+    let ok = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(ok, "{name} is required by this test: install the Debian package {package} (.ci/run does)");
+}
+
+/// A free port on 127.0.0.1 for both UDP and TCP.
+pub fn free_port() -> u16 {
+    for _ in 0..200 {
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = u.local_addr().unwrap().port();
+        if port % 2 == 1 || port > 60000 {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+/// A random block of RTP ports.
+pub fn rtp_range() -> String {
+    let base = 30_000 + (rand_u32() % 60) * 400;
+    format!("{base}-{}", base + 399)
+}
+
+/// A random number from the OS clock and pid (no extra dependency).
+pub fn rand_u32() -> u32 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    t.wrapping_mul(2_654_435_761) ^ std::process::id().wrapping_mul(40503)
+}
+
+/// Which database the server uses.
+pub enum Db {
+    /// SQLite in the data dir.
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres(PgDb),
+}
+
+/// A PostgreSQL database created for one test and dropped after it.
+pub struct PgDb {
+    /// Its URL.
+    pub url: String,
+    name: String,
+}
+
+fn admin_url() -> String {
+    std::env::var("PBX_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+fn psql(sql: &str) {
+    let out = Command::new("psql").arg(admin_url()).arg("-v").arg("ON_ERROR_STOP=1").arg("-qc").arg(sql).output().expect("psql is required (postgresql-client)");
+    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+impl PgDb {
+    /// Creates the database.
+    pub fn create() -> PgDb {
+        let name = format!("pbx_e2e_{}_{}", std::process::id(), rand_u32());
+        psql(&format!("CREATE DATABASE {name}"));
+        let base = admin_url().rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+        PgDb { url: format!("{base}/{name}"), name }
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql").arg(admin_url()).arg("-qc").arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).output();
+    }
+}
+
+/// A running `pbx serve`.
+pub struct Pbx {
+    child: Option<Child>,
+    /// Data dir (kept for the whole test).
+    pub dir: tempfile::TempDir,
+    /// SIP address.
+    pub sip: SocketAddr,
+    /// HTTP address.
+    pub http: SocketAddr,
+    env: Vec<(String, String)>,
+    /// Keeps the PostgreSQL database alive.
+    pub db: Option<PgDb>,
+}
+
+impl Pbx {
+    /// Starts a server with its own data dir and ports; `extra` env overrides settings.
+    pub fn start(db: Db, extra: &[(&str, &str)]) -> Pbx {
+        let dir = tempfile::tempdir().unwrap();
+        let sip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let mut env = vec![
+            ("PBX_DATA_DIR".to_string(), dir.path().display().to_string()),
+            ("PBX_SIP_LISTEN".into(), sip.to_string()),
+            ("PBX_HTTP_LISTEN".into(), http.to_string()),
+            ("PBX_RTP_PORTS".into(), rtp_range()),
+            ("PBX_NODE_ID".into(), "test-node".into()),
+            ("RUST_LOG".into(), "info,pbx=debug".into()),
+        ];
+        let db = match db {
+            Db::Sqlite => None,
+            Db::Postgres(p) => {
+                env.push(("PBX_DATABASE_URL".into(), p.url.clone()));
+                Some(p)
+            }
+        };
+        for (k, v) in extra {
+            env.retain(|(ek, _)| ek != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        let mut pbx = Pbx { child: None, dir, sip, http, env, db };
+        pbx.spawn();
+        pbx
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("serve.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_pbx"))
+            .arg("serve")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.http_get("/healthz").is_some_and(|b| b.contains("\"ok\"")) {
+                return;
+            }
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!("pbx serve exited with {status}:\n{}", self.log());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("pbx serve did not become healthy:\n{}", self.log());
+    }
+
+    /// A setting the server was started with.
+    pub fn env(&self, key: &str) -> Option<String> {
+        self.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    }
+
+    /// The server's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// `GET path` on the HTTP port; the body.
+    pub fn http_get(&self, path: &str) -> Option<String> {
+        let mut s = TcpStream::connect_timeout(&self.http, Duration::from_millis(500)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+    }
+
+    /// A Prometheus metric's value.
+    pub fn metric(&self, name: &str) -> f64 {
+        let body = self.http_get("/metrics").unwrap_or_default();
+        body.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+
+    /// Runs a CLI command with the server's settings.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_pbx"))
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .unwrap()
+    }
+
+    /// Runs a CLI command that must succeed; its stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(out.status.success(), "pbx {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Kills the server with SIGKILL.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same data and ports.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// Creates tenant `acme` (domain acme.example) with users 101..=103.
+    pub fn seed_acme(&self) {
+        self.cli_ok(&["tenant", "create", "acme", "--domain", "acme.example", "--name", "Acme"]);
+        self.cli_ok(&["user", "create", "acme", "101", "--password", "secret101", "--name", "Иван Петров"]);
+        self.cli_ok(&["user", "create", "acme", "102", "--password", "secret102", "--name", "Maria Ivanova"]);
+        self.cli_ok(&["user", "create", "acme", "103", "--password", "secret103", "--name", "Baresip Phone"]);
+    }
+
+    /// Waits until the server has loaded a configuration change (its reload period is 0.5 s).
+    pub fn settle(&self) {
+        std::thread::sleep(Duration::from_millis(1200));
+    }
+}
+
+impl Drop for Pbx {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::thread::panicking() {
+            eprintln!("---- pbx serve log ----\n{}", self.log());
+        }
+    }
+}
+
+/// A SIPp run.
+pub struct Sipp;
+
+impl Sipp {
+    fn command(pbx: &Pbx, scenario: &str, port: u16, args: &[&str]) -> Command {
+        let mut c = Command::new("sipp");
+        c.arg(pbx.sip.to_string())
+            .arg("-sf")
+            .arg(sipp_dir().join(scenario))
+            .arg("-i")
+            .arg("127.0.0.1")
+            .arg("-p")
+            .arg(port.to_string())
+            .arg("-nostdin")
+            .arg("-trace_err")
+            .arg("-trace_msg")
+            .arg("-trace_logs")
+            .args(args)
+            .current_dir(pbx.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    }
+
+    /// Runs a scenario to completion (bounded by `timeout`); true when every call succeeded.
+    pub fn run(pbx: &Pbx, scenario: &str, port: u16, args: &[&str], timeout: Duration) -> bool {
+        let mut child = Self::command(pbx, scenario, port, args).spawn().expect("sipp");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts a scenario in the background (a phone waiting for calls).
+    pub fn spawn(pbx: &Pbx, scenario: &str, port: u16, args: &[&str]) -> SippChild {
+        SippChild(Self::command(pbx, scenario, port, args).spawn().expect("sipp"))
+    }
+
+    /// Registers `user` with password `pass`, Contact on `contact_port`, from `port`.
+    pub fn register(pbx: &Pbx, user: &str, pass: &str, port: u16, contact_port: u16, expires: u32) -> bool {
+        Self::run(
+            pbx,
+            "register.xml",
+            port,
+            &["-m", "1", "-au", user, "-ap", pass, "-key", "domain", "acme.example", "-key", "user", user, "-key", "contact_port", &contact_port.to_string(), "-key", "expires", &expires.to_string()],
+            Duration::from_secs(15),
+        )
+    }
+
+    /// Concatenated SIPp logs whose names start with `prefix` in the data dir.
+    pub fn logs(pbx: &Pbx, prefix: &str) -> String {
+        let mut out = String::new();
+        for e in std::fs::read_dir(pbx.dir.path()).unwrap().flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with(prefix) && n.ends_with(".log") {
+                out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+        out
+    }
+}
+
+/// A background SIPp, killed on drop.
+pub struct SippChild(pub Child);
+
+impl SippChild {
+    /// Waits for it to exit by itself; true on success.
+    pub fn wait(mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.0.try_wait().unwrap() {
+                return s.success();
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for SippChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// RTP packets received by a socket of the test: (source, payload).
+pub struct RtpSink {
+    /// The port it listens on.
+    pub port: u16,
+    packets: Arc<Mutex<Vec<(SocketAddr, Vec<u8>)>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl RtpSink {
+    /// Listens on a free even port of 127.0.0.1.
+    pub fn new() -> RtpSink {
+        let port = free_port();
+        let sock = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let packets = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (p, s) = (packets.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                    if n >= 12 {
+                        let cc = (buf[0] & 0x0f) as usize;
+                        let start = (12 + cc * 4).min(n);
+                        p.lock().unwrap().push((from, buf[start..n].to_vec()));
+                    }
+                }
+            }
+        });
+        RtpSink { port, packets, stop }
+    }
+
+    /// What arrived so far.
+    pub fn packets(&self) -> Vec<(SocketAddr, Vec<u8>)> {
+        self.packets.lock().unwrap().clone()
+    }
+}
+
+impl Drop for RtpSink {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// RTP payloads of the UDP packets in a pcap file (Ethernet or Linux cooked capture).
+pub fn pcap_rtp_payloads(path: &Path) -> Vec<Vec<u8>> {
+    let d = std::fs::read(path).unwrap();
+    let le = d[0..4] == [0xd4, 0xc3, 0xb2, 0xa1];
+    let u32_at = |i: usize| {
+        let b = [d[i], d[i + 1], d[i + 2], d[i + 3]];
+        if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) }
+    };
+    let link = u32_at(20);
+    let l2 = match link {
+        1 => 14,
+        113 => 16,
+        _ => panic!("unsupported pcap link type {link}"),
+    };
+    let mut out = Vec::new();
+    let mut i = 24;
+    while i + 16 <= d.len() {
+        let incl = u32_at(i + 8) as usize;
+        let pkt = &d[i + 16..(i + 16 + incl).min(d.len())];
+        i += 16 + incl;
+        if pkt.len() < l2 + 20 {
+            continue;
+        }
+        let ip = &pkt[l2..];
+        let ihl = ((ip[0] & 0x0f) as usize) * 4;
+        if ip[9] != 17 || ip.len() < ihl + 8 + 12 {
+            continue;
+        }
+        let rtp = &ip[ihl + 8..];
+        let cc = (rtp[0] & 0x0f) as usize;
+        if rtp.len() > 12 + cc * 4 {
+            out.push(rtp[12 + cc * 4..].to_vec());
+        }
+    }
+    out
+}
+
+/// The pcap SIPp plays as a caller's voice.
+pub fn voice_pcap() -> PathBuf {
+    PathBuf::from("/usr/share/sip-tester/g711a.pcap")
+}
+
+/// Waits for `cond` up to `timeout`.
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+/// The call log as JSON rows.
+pub fn call_log(pbx: &Pbx) -> Vec<serde_json::Value> {
+    let out = pbx.cli_ok(&["calls", "list", "acme", "--json"]);
+    serde_json::from_str(&out).unwrap()
+}
