@@ -120,7 +120,7 @@ fn calls_between_extensions_postgres() {
 
 #[test]
 fn unknown_user_and_wrong_password_get_identical_answers() {
-    let pbx = Pbx::start(Db::Sqlite, &[]);
+    let pbx = Pbx::start(Db::Sqlite, &[("PBX_DIGEST_ALGORITHMS", "SHA-256,MD5")]);
     pbx.seed_acme();
     pbx.settle();
     let mut phone = Phone::new(pbx.sip, "101", "secret101", "127.0.0.1");
@@ -357,4 +357,163 @@ fn kill9_closes_live_calls_sqlite() {
 #[test]
 fn kill9_closes_live_calls_postgres() {
     kill9_closes_live_calls(Db::Postgres(PgDb::create()));
+}
+
+/// A 16-bit mono 8 kHz WAV of a 440 Hz tone (baresip's microphone).
+fn tone_wav(path: &std::path::Path, secs: u32) {
+    let n = 8000 * secs;
+    let mut data = Vec::with_capacity(n as usize * 2);
+    for i in 0..n {
+        let v = ((i as f64 * 440.0 * 2.0 * std::f64::consts::PI / 8000.0).sin() * 8000.0) as i16;
+        data.extend_from_slice(&v.to_le_bytes());
+    }
+    let mut w = Vec::new();
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes());
+    w.extend_from_slice(&8000u32.to_le_bytes());
+    w.extend_from_slice(&16000u32.to_le_bytes());
+    w.extend_from_slice(&2u16.to_le_bytes());
+    w.extend_from_slice(&16u16.to_le_bytes());
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    w.extend_from_slice(&data);
+    std::fs::write(path, w).unwrap();
+}
+
+/// Mean absolute amplitude of the 16-bit samples of a WAV file.
+fn wav_energy(path: &std::path::Path) -> (usize, f64) {
+    let d = std::fs::read(path).unwrap();
+    let samples: Vec<i16> = d[44.min(d.len())..].chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect();
+    let mean = samples.iter().map(|s| (*s as f64).abs()).sum::<f64>() / samples.len().max(1) as f64;
+    (samples.len(), mean)
+}
+
+#[test]
+fn baresip_registers_and_answers() {
+    require_tool("baresip", "baresip");
+    require_tool("sipp", "sip-tester");
+    let pbx = Pbx::start(Db::Sqlite, &[]);
+    pbx.seed_acme();
+    pbx.settle();
+    let conf = pbx.dir.path().join("baresip");
+    std::fs::create_dir_all(&conf).unwrap();
+    tone_wav(&conf.join("tone.wav"), 20);
+    let port = free_port();
+    std::fs::write(
+        conf.join("config"),
+        format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{port}\naudio_player aufile,{d}/unused.wav\naudio_source aufile,{d}/tone.wav\naudio_alert aufile,/dev/null\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\nmodule_app account.so\nsnd_path {d}\n",
+            d = conf.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("accounts"),
+        format!("<sip:103@acme.example>;auth_pass=secret103;outbound=\"sip:{}\";regint=300;answermode=auto;audio_codecs=PCMA/8000/1,PCMU/8000/1\n", pbx.sip),
+    )
+    .unwrap();
+    let log = std::fs::File::create(conf.join("baresip.log")).unwrap();
+    let mut baresip = std::process::Command::new("baresip")
+        .args(["-f", &conf.display().to_string(), "-n", "127.0.0.1"])
+        .current_dir(&conf)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let registered = wait_for(Duration::from_secs(10), || pbx.metric("pbx_registrations") == 1.0);
+    let ok = registered && sipp_call(&pbx, "101", "secret101", "103", 3000);
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = baresip.kill();
+    let _ = baresip.wait();
+    let blog = std::fs::read_to_string(conf.join("baresip.log")).unwrap_or_default();
+    assert!(registered, "baresip did not register:\n{blog}");
+    assert!(ok, "the call to baresip failed:\n{blog}\n{}", Sipp::logs(&pbx, "uac"));
+    assert!(blog.contains("Call established"), "{blog}");
+    // What baresip heard: the caller's audio through the PBX, seconds of it, not silence.
+    let dec = std::fs::read_dir(&conf).unwrap().flatten().map(|e| e.path()).find(|p| p.to_string_lossy().ends_with("-dec.wav")).expect("baresip's decoded-audio dump");
+    let (samples, energy) = wav_energy(&dec);
+    assert!(samples >= 8000 * 2, "baresip heard only {samples} samples");
+    assert!(energy > 100.0, "baresip heard silence (mean amplitude {energy})");
+    let rows = call_log(&pbx);
+    assert_eq!(rows[0]["callee"], "103");
+    assert_eq!(rows[0]["disposition"], "answered");
+}
+
+#[test]
+fn tcp_phones_register_and_call() {
+    require_tool("sipp", "sip-tester");
+    let pbx = Pbx::start(Db::Sqlite, &[]);
+    pbx.seed_acme();
+    pbx.settle();
+    let callee = answering_phone(&pbx, "102", "secret102");
+    let ok = Sipp::run(
+        &pbx,
+        "register.xml",
+        free_port(),
+        &["-t", "t1", "-m", "1", "-au", "101", "-ap", "secret101", "-key", "domain", "acme.example", "-key", "user", "101", "-key", "contact_port", "5999", "-key", "expires", "60"],
+        Duration::from_secs(15),
+    );
+    assert!(ok, "REGISTER over TCP failed:\n{}", Sipp::logs(&pbx, "register"));
+    let media = free_port().to_string();
+    let ok = Sipp::run(
+        &pbx,
+        "uac.xml",
+        free_port(),
+        &[
+            "-t", "t1", "-m", "1", "-au", "101", "-ap", "secret101", "-s", "102", "-d", "2000", "-mp", &media, "-key", "domain",
+            "acme.example", "-key", "user", "101", "-key", "pcap", &voice_pcap().display().to_string(),
+        ],
+        Duration::from_secs(30),
+    );
+    assert!(ok, "a call from a TCP phone failed:\n{}", Sipp::logs(&pbx, "uac"));
+    assert_voice_arrived(&pbx, &callee.sink);
+}
+
+#[test]
+fn tls_transport_answers() {
+    require_tool("openssl", "openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let st = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=pbx.test"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    let tls_port = free_port();
+    let pbx = Pbx::start(
+        Db::Sqlite,
+        &[
+            ("PBX_SIP_TLS_LISTEN", &format!("127.0.0.1:{tls_port}")),
+            ("PBX_TLS_CERT", &cert.display().to_string()),
+            ("PBX_TLS_KEY", &key.display().to_string()),
+        ],
+    );
+    pbx.seed_acme();
+    pbx.settle();
+    let msg = "REGISTER sip:acme.example SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5555;branch=z9hG4bKtls1\r\nMax-Forwards: 70\r\nFrom: <sip:101@acme.example>;tag=t1\r\nTo: <sip:101@acme.example>\r\nCall-ID: tls-reg-1\r\nCSeq: 1 REGISTER\r\nContact: <sips:101@127.0.0.1:5555>\r\nContent-Length: 0\r\n\r\n";
+    let mut child = std::process::Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", &format!("127.0.0.1:{tls_port}")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::{Read, Write};
+    child.stdin.as_mut().unwrap().write_all(msg.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = child.kill();
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let _ = child.wait();
+    assert!(out.starts_with("SIP/2.0 401 Unauthorized"), "over TLS got: {out:?}");
+    assert!(out.contains("Call-ID: tls-reg-1"));
 }

@@ -66,8 +66,11 @@ pub struct ServeArgs {
     /// Media worker threads (default: one per core).
     #[arg(long, env = "PBX_MEDIA_WORKERS")]
     pub media_workers: Option<usize>,
-    /// Digest algorithms offered, preferred first (MD5, SHA-256).
-    #[arg(long, env = "PBX_DIGEST_ALGORITHMS", default_value = "MD5,SHA-256")]
+    /// Digest algorithms offered in challenges, preferred first (RFC 8760), e.g.
+    /// `SHA-256,MD5`. Answers in either algorithm are always accepted; the default offers
+    /// MD5 only because some deployed phones (baresip 1.0, older firmware) fail outright
+    /// when a SHA-256 challenge is present.
+    #[arg(long, env = "PBX_DIGEST_ALGORITHMS", default_value = "MD5")]
     pub digest_algorithms: String,
     /// Authentication failures from one address before answers are slowed.
     #[arg(long, env = "PBX_AUTH_SLOW_AFTER", default_value_t = 5)]

@@ -36,7 +36,7 @@ impl Default for AuthConfig {
             block_after: 20,
             block_for: Duration::from_secs(600),
             window: Duration::from_secs(300),
-            algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
+            algorithms: vec![Algorithm::Md5],
         }
     }
 }
