@@ -35,8 +35,27 @@ fn sipp_call(pbx: &Pbx, from: &str, pass: &str, to: &str, talk_ms: u32) -> bool 
         "uac.xml",
         free_port(),
         &[
-            "-m", "1", "-au", from, "-ap", pass, "-s", to, "-d", &talk_ms.to_string(), "-mp", &media_port.to_string(),
-            "-key", "domain", "acme.example", "-key", "user", from, "-key", "pcap", &voice_pcap().display().to_string(),
+            "-m",
+            "1",
+            "-au",
+            from,
+            "-ap",
+            pass,
+            "-s",
+            to,
+            "-d",
+            &talk_ms.to_string(),
+            "-mp",
+            &media_port.to_string(),
+            "-key",
+            "domain",
+            "acme.example",
+            "-key",
+            "user",
+            from,
+            "-key",
+            "pcap",
+            &voice_pcap().display().to_string(),
         ],
         Duration::from_secs(30),
     )
@@ -46,7 +65,11 @@ fn sipp_call(pbx: &Pbx, from: &str, pass: &str, to: &str, talk_ms: u32) -> bool 
 fn assert_voice_arrived(pbx: &Pbx, sink: &RtpSink) {
     let voice: HashSet<Vec<u8>> = pcap_rtp_payloads(&voice_pcap()).into_iter().collect();
     assert!(!voice.is_empty());
-    assert!(wait_for(Duration::from_secs(5), || sink.packets().len() >= 50), "only {} RTP packets reached the callee", sink.packets().len());
+    assert!(
+        wait_for(Duration::from_secs(5), || sink.packets().len() >= 50),
+        "only {} RTP packets reached the callee",
+        sink.packets().len()
+    );
     let packets = sink.packets();
     let (lo, hi) = rtp_of(pbx);
     for (src, _) in &packets {
@@ -207,7 +230,9 @@ fn busy_cancel_no_answer_unknown_and_forking() {
     let d = caller.call("102");
     let inv = callee.request("INVITE", t).unwrap();
     callee.reply(&inv, 180, "b2", None);
-    let Some(Message::Response(ringing)) = caller.wait(t, |m| matches!(m, Message::Response(r) if r.status == 180)) else { panic!("180 not relayed") };
+    let Some(Message::Response(ringing)) = caller.wait(t, |m| matches!(m, Message::Response(r) if r.status == 180)) else {
+        panic!("180 not relayed")
+    };
     // A CANCEL repeats the INVITE's top Via, which the 180 echoes.
     caller.send_raw(&format!(
         "CANCEL sip:102@acme.example SIP/2.0\nVia: {}\nMax-Forwards: 70\nFrom: <sip:101@acme.example>;tag={}\nTo: <sip:102@acme.example>\nCall-ID: {}\nCSeq: 2 CANCEL\nContent-Length: 0\n\n",
@@ -435,7 +460,12 @@ fn baresip_registers_and_answers() {
     assert!(ok, "the call to baresip failed:\n{blog}\n{}", Sipp::logs(&pbx, "uac"));
     assert!(blog.contains("Call established"), "{blog}");
     // What baresip heard: the caller's audio through the PBX, seconds of it, not silence.
-    let dec = std::fs::read_dir(&conf).unwrap().flatten().map(|e| e.path()).find(|p| p.to_string_lossy().ends_with("-dec.wav")).expect("baresip's decoded-audio dump");
+    let dec = std::fs::read_dir(&conf)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .expect("baresip's decoded-audio dump");
     let (samples, energy) = wav_energy(&dec);
     assert!(samples >= 8000 * 2, "baresip heard only {samples} samples");
     assert!(energy > 100.0, "baresip heard silence (mean amplitude {energy})");
@@ -455,7 +485,28 @@ fn tcp_phones_register_and_call() {
         &pbx,
         "register.xml",
         free_port(),
-        &["-t", "t1", "-m", "1", "-au", "101", "-ap", "secret101", "-key", "domain", "acme.example", "-key", "user", "101", "-key", "contact_port", "5999", "-key", "expires", "60"],
+        &[
+            "-t",
+            "t1",
+            "-m",
+            "1",
+            "-au",
+            "101",
+            "-ap",
+            "secret101",
+            "-key",
+            "domain",
+            "acme.example",
+            "-key",
+            "user",
+            "101",
+            "-key",
+            "contact_port",
+            "5999",
+            "-key",
+            "expires",
+            "60",
+        ],
         Duration::from_secs(15),
     );
     assert!(ok, "REGISTER over TCP failed:\n{}", Sipp::logs(&pbx, "register"));
@@ -465,8 +516,29 @@ fn tcp_phones_register_and_call() {
         "uac.xml",
         free_port(),
         &[
-            "-t", "t1", "-m", "1", "-au", "101", "-ap", "secret101", "-s", "102", "-d", "2000", "-mp", &media, "-key", "domain",
-            "acme.example", "-key", "user", "101", "-key", "pcap", &voice_pcap().display().to_string(),
+            "-t",
+            "t1",
+            "-m",
+            "1",
+            "-au",
+            "101",
+            "-ap",
+            "secret101",
+            "-s",
+            "102",
+            "-d",
+            "2000",
+            "-mp",
+            &media,
+            "-key",
+            "domain",
+            "acme.example",
+            "-key",
+            "user",
+            "101",
+            "-key",
+            "pcap",
+            &voice_pcap().display().to_string(),
         ],
         Duration::from_secs(30),
     );

@@ -74,7 +74,14 @@ fn admin_url() -> String {
 }
 
 fn psql(sql: &str) {
-    let out = Command::new("psql").arg(admin_url()).arg("-v").arg("ON_ERROR_STOP=1").arg("-qc").arg(sql).output().expect("psql is required (postgresql-client)");
+    let out = Command::new("psql")
+        .arg(admin_url())
+        .arg("-v")
+        .arg("ON_ERROR_STOP=1")
+        .arg("-qc")
+        .arg(sql)
+        .output()
+        .expect("psql is required (postgresql-client)");
     assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -90,7 +97,8 @@ impl PgDb {
 
 impl Drop for PgDb {
     fn drop(&mut self) {
-        let _ = Command::new("psql").arg(admin_url()).arg("-qc").arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).output();
+        let _ =
+            Command::new("psql").arg(admin_url()).arg("-qc").arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).output();
     }
 }
 
@@ -195,11 +203,7 @@ impl Pbx {
 
     /// Runs a CLI command with the server's settings.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_pbx"))
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .unwrap()
+        Command::new(env!("CARGO_BIN_EXE_pbx")).args(args).envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).output().unwrap()
     }
 
     /// Runs a CLI command that must succeed; its stdout.
@@ -299,7 +303,26 @@ impl Sipp {
             pbx,
             "register.xml",
             port,
-            &["-m", "1", "-au", user, "-ap", pass, "-key", "domain", "acme.example", "-key", "user", user, "-key", "contact_port", &contact_port.to_string(), "-key", "expires", &expires.to_string()],
+            &[
+                "-m",
+                "1",
+                "-au",
+                user,
+                "-ap",
+                pass,
+                "-key",
+                "domain",
+                "acme.example",
+                "-key",
+                "user",
+                user,
+                "-key",
+                "contact_port",
+                &contact_port.to_string(),
+                "-key",
+                "expires",
+                &expires.to_string(),
+            ],
             Duration::from_secs(15),
         )
     }

@@ -52,7 +52,17 @@ impl Phone {
         let rtp = UdpSocket::bind((bind_ip, 0)).unwrap();
         rtp.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         let addr = sock.local_addr().unwrap();
-        Phone { sock, addr, server, user: user.into(), pass: pass.into(), domain: "acme.example".into(), seq: 1, inbox: VecDeque::new(), rtp }
+        Phone {
+            sock,
+            addr,
+            server,
+            user: user.into(),
+            pass: pass.into(),
+            domain: "acme.example".into(),
+            seq: 1,
+            inbox: VecDeque::new(),
+            rtp,
+        }
     }
 
     /// Sends raw text.
@@ -166,7 +176,11 @@ impl Phone {
     /// SDP offer for the phone's RTP socket.
     pub fn sdp(&self, direction: &str) -> String {
         let a = self.rtp.local_addr().unwrap();
-        format!("v=0\no=- 1 1 IN IP4 {ip}\ns=-\nc=IN IP4 {ip}\nt=0 0\nm=audio {p} RTP/AVP 0 8 101\na=rtpmap:101 telephone-event/8000\na={direction}\n", ip = a.ip(), p = a.port())
+        format!(
+            "v=0\no=- 1 1 IN IP4 {ip}\ns=-\nc=IN IP4 {ip}\nt=0 0\nm=audio {p} RTP/AVP 0 8 101\na=rtpmap:101 telephone-event/8000\na={direction}\n",
+            ip = a.ip(),
+            p = a.port()
+        )
     }
 
     fn invite_msg(&mut self, d: &Dialog, sdp: &str, auth: Option<&str>) -> String {
@@ -194,7 +208,8 @@ impl Phone {
     /// Calls `to`: handles the 407 challenge and returns the dialog and the first response
     /// after it that is not 100 (the caller then waits for what it expects).
     pub fn call(&mut self, to: &str) -> Dialog {
-        let mut d = Dialog { call_id: format!("call-{}", rand_hex()), local_tag: rand_hex(), remote_tag: String::new(), seq: 1, to: to.into() };
+        let mut d =
+            Dialog { call_id: format!("call-{}", rand_hex()), local_tag: rand_hex(), remote_tag: String::new(), seq: 1, to: to.into() };
         let sdp = self.sdp("sendrecv");
         let m = self.invite_msg(&d, &sdp, None);
         self.send_bytes(m.as_bytes());

@@ -142,9 +142,7 @@ impl MediaEngine {
         for i in 0..config.workers.max(1) {
             workers.push(worker::spawn(i, config.rtp_timeout_secs, stats.clone(), on_event.clone())?);
         }
-        Ok(MediaEngine {
-            inner: Arc::new(Inner { config, ports: Mutex::new(pool), workers, next_id: AtomicU64::new(1), stats }),
-        })
+        Ok(MediaEngine { inner: Arc::new(Inner { config, ports: Mutex::new(pool), workers, next_id: AtomicU64::new(1), stats }) })
     }
 
     /// The counters.
@@ -194,10 +192,7 @@ impl MediaControl for MediaEngine {
             }
         };
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        self.worker_of(id).send(worker::Command::Create {
-            id,
-            sockets: [(a_port, a_rtp, a_rtcp), (b_port, b_rtp, b_rtcp)],
-        })?;
+        self.worker_of(id).send(worker::Command::Create { id, sockets: [(a_port, a_rtp, a_rtcp), (b_port, b_rtp, b_rtcp)] })?;
         self.inner.stats.sessions.fetch_add(1, Ordering::Relaxed);
         Ok(SessionPorts { id, a_port, b_port })
     }

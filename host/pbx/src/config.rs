@@ -23,8 +23,7 @@ impl Common {
                 return Ok(u.clone());
             }
         }
-        std::fs::create_dir_all(&self.data_dir)
-            .map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", self.data_dir.display()))?;
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", self.data_dir.display()))?;
         Ok(format!("sqlite://{}/pbx.db", self.data_dir.display()))
     }
 }

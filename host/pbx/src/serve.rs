@@ -88,11 +88,7 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
             let _ = media_tx.try_send(Input::Media(e));
         }),
     )?;
-    let algorithms: Vec<Algorithm> = args
-        .digest_algorithms
-        .split(',')
-        .filter_map(|a| Algorithm::parse(Some(a.trim())))
-        .collect();
+    let algorithms: Vec<Algorithm> = args.digest_algorithms.split(',').filter_map(|a| Algorithm::parse(Some(a.trim()))).collect();
     if algorithms.is_empty() {
         anyhow::bail!("PBX_DIGEST_ALGORITHMS must name MD5 and/or SHA-256");
     }

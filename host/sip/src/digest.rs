@@ -180,11 +180,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The value of a WWW-Authenticate/Proxy-Authenticate header.
 pub fn challenge(realm: &str, nonce: &str, algorithm: Algorithm, stale: bool) -> String {
-    let mut s = format!(
-        "Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"",
-        realm.replace('"', ""),
-        algorithm.as_str()
-    );
+    let mut s = format!("Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"", realm.replace('"', ""), algorithm.as_str());
     if stale {
         s.push_str(", stale=true");
     }
@@ -249,28 +245,15 @@ impl Credentials {
 
     /// True when the response matches `ha1` for `method`.
     pub fn verify(&self, ha1: &str, method: &str) -> bool {
-        let expected = response_hash(
-            self.algorithm,
-            ha1,
-            &self.nonce,
-            method,
-            &self.uri,
-            self.qop.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
-        );
+        let expected =
+            response_hash(self.algorithm, ha1, &self.nonce, method, &self.uri, self.qop.as_ref().map(|(a, b)| (a.as_str(), b.as_str())));
         constant_time_eq(expected.as_bytes(), self.response.as_bytes())
     }
 }
 
 /// Client side: the Authorization value answering `challenge_value` (trunk registration,
 /// outbound INVITE to a carrier). `nc` counts uses of the same nonce.
-pub fn authorize(
-    challenge_value: &str,
-    username: &str,
-    password: &str,
-    method: &str,
-    uri: &str,
-    nc: u32,
-) -> Option<String> {
+pub fn authorize(challenge_value: &str, username: &str, password: &str, method: &str, uri: &str, nc: u32) -> Option<String> {
     let p = DigestParams::parse(challenge_value)?;
     let algorithm = Algorithm::parse(p.get("algorithm"))?;
     let realm = p.get("realm")?;

@@ -114,9 +114,7 @@ pub trait SipMessage {
     }
     /// Content-Type, lowercase, without parameters.
     fn content_type(&self) -> Option<String> {
-        self.headers()
-            .get(&HeaderName::ContentType)
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        self.headers().get(&HeaderName::ContentType).map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
     }
 }
 
@@ -183,9 +181,7 @@ impl Request {
         let mut headers = Headers::new();
         for h in &self.headers.0 {
             match h.name {
-                HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
-                    headers.push(h.name.clone(), h.value.clone())
-                }
+                HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => headers.push(h.name.clone(), h.value.clone()),
                 HeaderName::To => {
                     let mut v = h.value.clone();
                     if let Some(tag) = to_tag {

@@ -168,10 +168,7 @@ mod tests {
         assert_eq!(NameAddr::parse("\"Mr. J. User <sip:j.user@example.com>"), Err(NameAddrError::Unterminated));
         assert_eq!(NameAddr::parse("\"W\" < sip:t.watson@example.org >"), Err(NameAddrError::SpaceInAddrSpec));
         assert_eq!(NameAddr::parse("Watson, Thomas <sip:t@example.org>"), Err(NameAddrError::BadDisplayName));
-        assert_eq!(
-            NameAddr::parse("sip:user@example.com?Route=%3Csip:sip.example.com%3E"),
-            Err(NameAddrError::NeedsBrackets)
-        );
+        assert_eq!(NameAddr::parse("sip:user@example.com?Route=%3Csip:sip.example.com%3E"), Err(NameAddrError::NeedsBrackets));
         assert!(NameAddr::parse("\"Joe\" <sip:joe@example.org>;;;;").is_err());
     }
 

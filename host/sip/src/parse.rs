@@ -173,11 +173,7 @@ pub fn parse_message(buf: &[u8], framing: Framing) -> Result<Parsed, ParseError>
         }
     } else {
         let bad = |r: &str| {
-            if is_response {
-                ParseError::BadResponse(r.to_string())
-            } else {
-                ParseError::reject(400, r, &method_text, &headers)
-            }
+            if is_response { ParseError::BadResponse(r.to_string()) } else { ParseError::reject(400, r, &method_text, &headers) }
         };
         if cl_count > 1 {
             return Err(bad("Multiple Content-Length headers"));

@@ -281,11 +281,7 @@ impl Sdp {
                 _ => Direction::Inactive,
             };
         }
-        if m.direction == Direction::SendRecv {
-            self.direction.unwrap_or(Direction::SendRecv)
-        } else {
-            m.direction
-        }
+        if m.direction == Direction::SendRecv { self.direction.unwrap_or(Direction::SendRecv) } else { m.direction }
     }
 
     /// Writes the SDP.

@@ -187,7 +187,9 @@ fn is_rfc3261_branch(b: &str) -> bool {
 }
 
 /// The server transaction key of a request (RFC 3261 §17.2.3; RFC 2543 fallback).
-/// ACK maps onto the INVITE it acknowledges.
+/// ACK maps onto the INVITE it acknowledges. Call-ID and CSeq number join the branch so that
+/// two different requests that reuse a branch (a client bug) are not taken for retransmissions
+/// of each other; real retransmissions, CANCELs and ACKs share all three.
 pub fn server_key(req: &Request) -> Option<String> {
     let (branch, sent_by) = top_via_key(req)?;
     let method = match req.method {
@@ -195,7 +197,8 @@ pub fn server_key(req: &Request) -> Option<String> {
         ref m => m.as_str().to_string(),
     };
     if is_rfc3261_branch(&branch) {
-        Some(format!("{branch}|{sent_by}|{method}"))
+        let seq = req.cseq().map(|c| c.seq).unwrap_or(0);
+        Some(format!("{branch}|{sent_by}|{method}|{}|{seq}", req.call_id()))
     } else {
         let cseq = req.cseq()?.seq;
         let from_tag = req.from_hdr().and_then(|f| f.tag().map(str::to_string)).unwrap_or_default();
@@ -794,7 +797,9 @@ mod tests {
         let t0 = Instant::now();
         let id = l.send_request(&req(INVITE), udp(), t0);
         transmits(&mut l);
-        let busy = resp("SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKabc\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=9\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+        let busy = resp(
+            "SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKabc\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=9\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        );
         assert_eq!(l.receive_response(&busy, t0), ResponseMatch::Deliver(id));
         assert_eq!(transmits(&mut l), 1); // the ACK
         assert_eq!(l.receive_response(&busy, t0), ResponseMatch::Absorbed);

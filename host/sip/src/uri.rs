@@ -193,9 +193,7 @@ pub fn parse_hostport(s: &str) -> Option<(String, Result<Option<u16>, ()>)> {
             None => (s, None),
         }
     };
-    if !host.starts_with('[')
-        && (host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
-    {
+    if !host.starts_with('[') && (host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')) {
         return None;
     }
     let port = match port_str {

@@ -158,11 +158,8 @@ pub fn validate_request(req: &Request, policy: &Policy) -> Result<(), Box<Reject
     }
     // §8.2.2.3 Require (never for ACK/CANCEL).
     if req.method != Method::Ack && req.method != Method::Cancel {
-        let unsupported: Vec<String> = h
-            .list(&HeaderName::Require)
-            .into_iter()
-            .filter(|t| !policy.supported.iter().any(|s| s.eq_ignore_ascii_case(t)))
-            .collect();
+        let unsupported: Vec<String> =
+            h.list(&HeaderName::Require).into_iter().filter(|t| !policy.supported.iter().any(|s| s.eq_ignore_ascii_case(t))).collect();
         if !unsupported.is_empty() {
             let mut r = reject(req, 420, "Bad Extension");
             r.extra.push(HeaderName::Unsupported, unsupported.join(", "));
@@ -171,10 +168,7 @@ pub fn validate_request(req: &Request, policy: &Policy) -> Result<(), Box<Reject
     }
     // §8.2.3 content processing.
     if !req.body.is_empty() && req.method != Method::Ack {
-        let ct = h
-            .get(&HeaderName::ContentType)
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
-            .unwrap_or_default();
+        let ct = h.get(&HeaderName::ContentType).map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase()).unwrap_or_default();
         let ok = policy.accept.iter().any(|a| *a == ct) || (ct == "multipart/mixed" && req.method != Method::Invite);
         if !ok {
             let mut r = reject(req, 415, format!("Unsupported Media Type: {}", if ct.is_empty() { "none" } else { &ct }));

@@ -137,11 +137,11 @@ impl Via {
         let host = self.param("received").filter(|s| !s.is_empty()).unwrap_or(&self.host);
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let ip: std::net::IpAddr = host.parse().ok()?;
-        let port = self
-            .param("rport")
-            .and_then(|p| p.parse::<u16>().ok())
-            .or(self.port)
-            .unwrap_or(if self.transport == "TLS" { 5061 } else { 5060 });
+        let port = self.param("rport").and_then(|p| p.parse::<u16>().ok()).or(self.port).unwrap_or(if self.transport == "TLS" {
+            5061
+        } else {
+            5060
+        });
         Some(SocketAddr::new(ip, port))
     }
 }

@@ -266,13 +266,11 @@ impl Store {
     pub async fn list_calls(&self, tenant_id: i64, limit: i64, after: Option<(i64, &str)>) -> Result<Vec<CallRow>, StoreError> {
         let rows = match after {
             None => {
-                sqlx::query(&format!(
-                    "SELECT {CALL_COLS} FROM calls WHERE tenant_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2"
-                ))
-                .bind(tenant_id)
-                .bind(limit)
-                .fetch_all(self.pool())
-                .await?
+                sqlx::query(&format!("SELECT {CALL_COLS} FROM calls WHERE tenant_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2"))
+                    .bind(tenant_id)
+                    .bind(limit)
+                    .fetch_all(self.pool())
+                    .await?
             }
             Some((ts, id)) => {
                 sqlx::query(&format!(

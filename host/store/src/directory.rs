@@ -137,16 +137,12 @@ const USER_COLS: &str = "id, tenant_id, ext, name, sip_password, role, web_passw
 
 /// Checks a tenant slug: lowercase letters, digits and dashes, 2..=32 long.
 pub fn valid_slug(s: &str) -> bool {
-    (2..=32).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
+    (2..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !s.starts_with('-')
 }
 
 /// Checks a SIP domain: a host name of letters, digits, dots and dashes.
 pub fn valid_domain(s: &str) -> bool {
-    (1..=253).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-        && !s.starts_with(['.', '-'])
+    (1..=253).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') && !s.starts_with(['.', '-'])
 }
 
 /// Checks an extension: 2 to 6 digits.
@@ -168,9 +164,7 @@ impl Store {
     /// Creates a tenant.
     pub async fn create_tenant(&self, slug: &str, domain: &str, name: &str) -> Result<Tenant, StoreError> {
         if !valid_slug(slug) {
-            return Err(StoreError::Invalid(format!(
-                "invalid tenant slug {slug:?}: use 2-32 lowercase letters, digits and dashes"
-            )));
+            return Err(StoreError::Invalid(format!("invalid tenant slug {slug:?}: use 2-32 lowercase letters, digits and dashes")));
         }
         let domain = domain.to_ascii_lowercase();
         if !valid_domain(&domain) {
@@ -211,9 +205,7 @@ impl Store {
             return Err(StoreError::Invalid(format!("invalid extension {:?}: use 2 to 6 digits", u.ext)));
         }
         if u.sip_password.len() < 6 || u.sip_password.len() > 128 || u.sip_password.contains(['"', '\\']) {
-            return Err(StoreError::Invalid(
-                "SIP password must be 6 to 128 characters without quotes or backslashes".into(),
-            ));
+            return Err(StoreError::Invalid("SIP password must be 6 to 128 characters without quotes or backslashes".into()));
         }
         let web = match u.web_password {
             Some(p) if p.len() < 8 => {

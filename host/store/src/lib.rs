@@ -39,10 +39,7 @@ pub struct Store {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl Store {
@@ -54,9 +51,7 @@ impl Store {
         } else if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else {
-            return Err(StoreError::Invalid(format!(
-                "unsupported database URL {url:?}: use sqlite://PATH or postgres://..."
-            )));
+            return Err(StoreError::Invalid(format!("unsupported database URL {url:?}: use sqlite://PATH or postgres://...")));
         };
         let url = if backend == Backend::Sqlite && !url.contains("mode=") {
             if url.contains('?') { format!("{url}&mode=rwc") } else { format!("{url}?mode=rwc") }

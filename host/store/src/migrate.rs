@@ -146,15 +146,10 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
 }
 
 async fn apply_all(store: &Store, conn: &mut sqlx::pool::PoolConnection<sqlx::Any>) -> Result<(), StoreError> {
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-    )
-    .await?;
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)").await?;
     for m in MIGRATIONS {
-        let done: Option<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
-            .bind(m.version)
-            .fetch_optional(&mut **conn)
-            .await?;
+        let done: Option<(i64,)> =
+            sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1").bind(m.version).fetch_optional(&mut **conn).await?;
         if done.is_some() {
             continue;
         }
@@ -165,10 +160,8 @@ async fn apply_all(store: &Store, conn: &mut sqlx::pool::PoolConnection<sqlx::An
         // SQLite: take the write lock first so that two starters do not both migrate.
         let begin = if store.backend() == Backend::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
         conn.execute(begin).await?;
-        let again: Option<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
-            .bind(m.version)
-            .fetch_optional(&mut **conn)
-            .await?;
+        let again: Option<(i64,)> =
+            sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1").bind(m.version).fetch_optional(&mut **conn).await?;
         if again.is_some() {
             conn.execute("COMMIT").await?;
             continue;

@@ -46,7 +46,16 @@ async fn exercise(store: &Store) {
     assert!(matches!(store.create_tenant("acme", "other.example", "").await, Err(StoreError::Conflict(_))));
     assert!(matches!(store.create_tenant("Bad Slug", "x.example", "").await, Err(StoreError::Invalid(_))));
     let u = store
-        .create_user(t.id, &NewUser { ext: "101", sip_password: "secret101", name: "Иван Петров", role: Role::Supervisor, web_password: Some("longpassword") })
+        .create_user(
+            t.id,
+            &NewUser {
+                ext: "101",
+                sip_password: "secret101",
+                name: "Иван Петров",
+                role: Role::Supervisor,
+                web_password: Some("longpassword"),
+            },
+        )
         .await
         .unwrap();
     assert!(u.has_web_login);

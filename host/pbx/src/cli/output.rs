@@ -18,7 +18,8 @@ pub fn print<T: Serialize>(json: bool, rows: &[T], headers: &[&str], cells: impl
         }
     }
     let line = |cols: Vec<String>| {
-        let parts: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0))).collect();
+        let parts: Vec<String> =
+            cols.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0))).collect();
         println!("{}", parts.join("  ").trim_end());
     };
     line(headers.iter().map(|h| h.to_string()).collect());

@@ -50,7 +50,10 @@ pub async fn run(store: &Store, cmd: UserCmd) -> anyhow::Result<()> {
             let t = store.tenant_by_slug(&slug).await?;
             let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("role must be user or supervisor"))?;
             let u = store
-                .create_user(t.id, &NewUser { ext: &ext, sip_password: &password, name: &name, role, web_password: web_password.as_deref() })
+                .create_user(
+                    t.id,
+                    &NewUser { ext: &ext, sip_password: &password, name: &name, role, web_password: web_password.as_deref() },
+                )
                 .await?;
             println!("created user {} in {} (sip:{}@{})", u.ext, t.slug, u.ext, t.domain);
         }

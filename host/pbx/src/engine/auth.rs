@@ -103,11 +103,7 @@ impl Authenticator {
         if self.is_blocked(source, now) {
             return AuthOutcome::Blocked;
         }
-        let creds = req
-            .headers
-            .get_all(header)
-            .filter_map(Credentials::parse)
-            .find(|c| c.realm.eq_ignore_ascii_case(realm));
+        let creds = req.headers.get_all(header).filter_map(Credentials::parse).find(|c| c.realm.eq_ignore_ascii_case(realm));
         let Some(creds) = creds else { return AuthOutcome::Challenge(false) };
         match self.issuer.check(&creds.nonce, realm, unix_secs) {
             NonceState::Fresh => {}
@@ -143,11 +139,7 @@ impl Authenticator {
             f.blocked_until = Some(now + cfg.block_for);
             tracing::warn!(%ip, failures = f.count, "blocking source after repeated authentication failures");
         }
-        if f.count > cfg.slow_after {
-            Duration::from_millis(u64::from(f.count - cfg.slow_after).min(10) * 500)
-        } else {
-            Duration::ZERO
-        }
+        if f.count > cfg.slow_after { Duration::from_millis(u64::from(f.count - cfg.slow_after).min(10) * 500) } else { Duration::ZERO }
     }
 
     fn prune(&mut self, now: Instant) {

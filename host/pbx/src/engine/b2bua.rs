@@ -137,7 +137,8 @@ impl Engine {
                 Some(f) => f,
                 None => {
                     let mut r = req.response(488, "Not Acceptable Here", Some(&random_token(10)));
-                    r.headers.push(HeaderName::Warning, format!("305 {} \"Incompatible media format: PCMU or PCMA required\"", self.host()));
+                    r.headers
+                        .push(HeaderName::Warning, format!("305 {} \"Incompatible media format: PCMU or PCMA required\"", self.host()));
                     return self.respond(Some(tx), r, resp_target, now);
                 }
             },
@@ -432,7 +433,14 @@ impl Engine {
         let others: Vec<usize> = self
             .calls
             .get(&key)
-            .map(|c| c.forks.iter().enumerate().filter(|(i, f)| *i != fork && matches!(f.state, ForkState::Calling | ForkState::Early)).map(|(i, _)| i).collect())
+            .map(|c| {
+                c.forks
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, f)| *i != fork && matches!(f.state, ForkState::Calling | ForkState::Early))
+                    .map(|(i, _)| i)
+                    .collect()
+            })
             .unwrap_or_default();
         for i in others {
             self.cancel_fork(key, i, now);
@@ -480,7 +488,10 @@ impl Engine {
         }
         let uid = call.uid.clone();
         let session_interval = call.session_interval;
-        self.actions.push_back(Action::Cdr { op: CallOp::Answer { id: uid.clone(), at: now.wall_ms, callee_user_id: Some(callee_user) }, ack: None });
+        self.actions.push_back(Action::Cdr {
+            op: CallOp::Answer { id: uid.clone(), at: now.wall_ms, callee_user_id: Some(callee_user) },
+            ack: None,
+        });
         tracing::info!(call = %uid, "answered");
         self.send_to_caller(key, ok, now);
         if let Some(si) = session_interval {
@@ -586,7 +597,13 @@ impl Engine {
     /// still ringing, call-log row completed.
     fn finish_unanswered(&mut self, key: CallKey, a_status: u16, disposition: Disposition, cause: &str, by: HangupBy, now: Now) {
         let Some(call) = self.calls.get(&key) else { return };
-        let pending: Vec<usize> = call.forks.iter().enumerate().filter(|(_, f)| matches!(f.state, ForkState::Calling | ForkState::Early)).map(|(i, _)| i).collect();
+        let pending: Vec<usize> = call
+            .forks
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| matches!(f.state, ForkState::Calling | ForkState::Early))
+            .map(|(i, _)| i)
+            .collect();
         for i in pending {
             self.cancel_fork(key, i, now);
         }
@@ -767,4 +784,3 @@ pub(super) fn leg_dialog(call: &mut Call, side: Side) -> Option<&mut Dialog> {
         }
     }
 }
-

@@ -105,7 +105,9 @@ mod tests {
     use pbx_sip::transaction::Transport;
 
     fn invite(rr: &str) -> Request {
-        let t = format!("INVITE sip:102@pbx SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx\r\n{rr}From: \"A\" <sip:101@pbx>;tag=aa\r\nTo: <sip:102@pbx>\r\nCall-ID: x1\r\nCSeq: 5 INVITE\r\nContact: <sip:101@10.0.0.1:5062>\r\nContent-Length: 0\r\n\r\n");
+        let t = format!(
+            "INVITE sip:102@pbx SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx\r\n{rr}From: \"A\" <sip:101@pbx>;tag=aa\r\nTo: <sip:102@pbx>\r\nCall-ID: x1\r\nCSeq: 5 INVITE\r\nContact: <sip:101@10.0.0.1:5062>\r\nContent-Length: 0\r\n\r\n"
+        );
         match parse_message(t.as_bytes(), Framing::Datagram).unwrap().message {
             pbx_sip::Message::Request(r) => r,
             _ => panic!(),

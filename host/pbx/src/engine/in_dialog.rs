@@ -191,7 +191,15 @@ impl Engine {
         };
         other_media.version += 1;
         other_media.direction = direction;
-        let relay_sdp = sdp::build(other_media.session_id, other_media.version, self.cfg.public_ip, other_media.port, other_media.formats.clone(), direction, None);
+        let relay_sdp = sdp::build(
+            other_media.session_id,
+            other_media.version,
+            self.cfg.public_ip,
+            other_media.port,
+            other_media.formats.clone(),
+            direction,
+            None,
+        );
         call.reinvite = Some(PendingReinvite { from: side, server_tx: tx, req, resp_target });
         let Some(transport) = leg_dialog(call, other).map(|d| d.flow.transport) else { return };
         let via = self.new_via(transport);
@@ -264,7 +272,15 @@ impl Engine {
         };
         from_leg.version += 1;
         from_leg.direction = answer_direction;
-        let sdp = sdp::build(from_leg.session_id, from_leg.version, self.cfg.public_ip, from_leg.port, from_leg.formats.clone(), answer_direction, from_leg.remote.as_ref());
+        let sdp = sdp::build(
+            from_leg.session_id,
+            from_leg.version,
+            self.cfg.public_ip,
+            from_leg.port,
+            from_leg.formats.clone(),
+            answer_direction,
+            from_leg.remote.as_ref(),
+        );
         let mut r = pending.req.response(200, "OK", None);
         r.headers.push(HeaderName::ContentType, "application/sdp");
         r.body = sdp.to_bytes();
@@ -287,4 +303,3 @@ impl Engine {
         self.client_tx.insert(tx, TxOwner::Fire);
     }
 }
-

@@ -9,8 +9,8 @@ pub mod auth;
 mod b2bua;
 mod call;
 pub mod dialog;
-mod in_dialog;
 pub mod directory;
+mod in_dialog;
 mod registrar;
 pub mod timers;
 
@@ -301,9 +301,8 @@ impl Engine {
                 transaction::Output::Transmit { target, bytes } => self.actions.push_back(Action::Send { target, bytes }),
                 transaction::Output::Timeout { id } => self.on_client_timeout(id, now),
                 transaction::Output::AckTimeout { id, call_id } => {
-                    let key = self.invite_tx.remove(&id).or_else(|| {
-                        self.a_dialogs.iter().find(|((c, _), _)| *c == call_id).map(|(_, k)| *k)
-                    });
+                    let key =
+                        self.invite_tx.remove(&id).or_else(|| self.a_dialogs.iter().find(|((c, _), _)| *c == call_id).map(|(_, k)| *k));
                     if let Some(key) = key {
                         tracing::info!(call = key, "2xx never acknowledged: ending the call");
                         self.hangup(key, call::HangupBy::System, "no ACK", now);
@@ -332,7 +331,14 @@ impl Engine {
 
     /// A new Via value for a request we send over `t`.
     fn new_via(&self, t: Transport) -> String {
-        format!("SIP/2.0/{} {}:{};branch={}{};rport", t.as_str(), self.host(), self.port_for(t), pbx_sip::via::MAGIC_COOKIE, random_token(16))
+        format!(
+            "SIP/2.0/{} {}:{};branch={}{};rport",
+            t.as_str(),
+            self.host(),
+            self.port_for(t),
+            pbx_sip::via::MAGIC_COOKIE,
+            random_token(16)
+        )
     }
 
     /// Our Contact value for a leg over `t`.

@@ -33,7 +33,13 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
 }
 
 /// Accepts TCP (or, with `tls`, TLS) connections.
-pub fn spawn_stream_listener(listener: TcpListener, tls: Option<TlsAcceptor>, transports: Transports, tx: mpsc::Sender<Input>, metrics: Arc<Metrics>) {
+pub fn spawn_stream_listener(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    transports: Transports,
+    tx: mpsc::Sender<Input>,
+    metrics: Arc<Metrics>,
+) {
     tokio::spawn(async move {
         loop {
             let (sock, peer) = match listener.accept().await {
