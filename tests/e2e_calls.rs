@@ -320,7 +320,7 @@ fn hold_and_resume_reach_the_other_leg() {
         caller.in_dialog(&mut d, "INVITE", Some(&sdp));
         let re = callee.request("INVITE", t).expect("re-INVITE reaches the callee");
         assert_eq!(sdp_direction(&re.body), relayed);
-        assert!(re.to_hdr().unwrap().tag().is_some(), "sent within the callee's dialog");
+        assert!(re.parsed_to().unwrap().tag().is_some(), "sent within the callee's dialog");
         let ans = callee.sdp(answer);
         callee.reply(&re, 200, "cal1ee", Some(&ans));
         assert!(callee.request("ACK", t).is_some(), "the PBX acknowledges the callee's answer");

@@ -74,14 +74,13 @@ fn torture_messages_against_the_server() {
         let mut buf = [0u8; 65536];
         while Instant::now() < deadline {
             for s in listeners.iter().chain(std::iter::once(&sender)) {
-                if let Ok((n, _)) = s.recv_from(&mut buf) {
-                    if let Ok(p) = parse_message(&buf[..n], Framing::Datagram) {
-                        if let Message::Response(r) = p.message {
-                            if r.status >= 200 && r.call_id() == call_id {
-                                finals.push((r.status, r.reason.clone(), r.call_id().to_string()));
-                            }
-                        }
-                    }
+                if let Ok((n, _)) = s.recv_from(&mut buf)
+                    && let Ok(p) = parse_message(&buf[..n], Framing::Datagram)
+                    && let Message::Response(r) = p.message
+                    && r.status >= 200
+                    && r.call_id() == call_id
+                {
+                    finals.push((r.status, r.reason.clone(), r.call_id().to_string()));
                 }
             }
             if want.is_some() && !finals.is_empty() {
@@ -89,10 +88,11 @@ fn torture_messages_against_the_server() {
                 std::thread::sleep(Duration::from_millis(100));
                 for s in listeners.iter().chain(std::iter::once(&sender)) {
                     while let Ok((n, _)) = s.recv_from(&mut buf) {
-                        if let Ok(Message::Response(r)) = parse_message(&buf[..n], Framing::Datagram).map(|p| p.message) {
-                            if r.status >= 200 && r.call_id() == call_id {
-                                finals.push((r.status, r.reason.clone(), r.call_id().to_string()));
-                            }
+                        if let Ok(Message::Response(r)) = parse_message(&buf[..n], Framing::Datagram).map(|p| p.message)
+                            && r.status >= 200
+                            && r.call_id() == call_id
+                        {
+                            finals.push((r.status, r.reason.clone(), r.call_id().to_string()));
                         }
                     }
                 }

@@ -161,10 +161,10 @@ impl Pbx {
             if self.http_get("/healthz").is_some_and(|b| b.contains("\"ok\"")) {
                 return;
             }
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    panic!("pbx serve exited with {status}:\n{}", self.log());
-                }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                panic!("pbx serve exited with {status}:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -366,11 +366,14 @@ impl Drop for SippChild {
     }
 }
 
+/// Packets a sink received: (source, RTP payload).
+type Received = Arc<Mutex<Vec<(SocketAddr, Vec<u8>)>>>;
+
 /// RTP packets received by a socket of the test: (source, payload).
 pub struct RtpSink {
     /// The port it listens on.
     pub port: u16,
-    packets: Arc<Mutex<Vec<(SocketAddr, Vec<u8>)>>>,
+    packets: Received,
     stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -386,12 +389,12 @@ impl RtpSink {
         std::thread::spawn(move || {
             let mut buf = [0u8; 2048];
             while !s.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Ok((n, from)) = sock.recv_from(&mut buf) {
-                    if n >= 12 {
-                        let cc = (buf[0] & 0x0f) as usize;
-                        let start = (12 + cc * 4).min(n);
-                        p.lock().unwrap().push((from, buf[start..n].to_vec()));
-                    }
+                if let Ok((n, from)) = sock.recv_from(&mut buf)
+                    && n >= 12
+                {
+                    let cc = (buf[0] & 0x0f) as usize;
+                    let start = (12 + cc * 4).min(n);
+                    p.lock().unwrap().push((from, buf[start..n].to_vec()));
                 }
             }
         });

@@ -216,7 +216,7 @@ impl Phone {
         let r = self.final_response(&d.call_id, "INVITE", Duration::from_secs(5)).expect("407");
         assert_eq!(r.status, 407, "expected a challenge");
         let ch = r.headers.get(&pbx_sip::HeaderName::ProxyAuthenticate).unwrap().to_string();
-        let tag = r.to_hdr().unwrap().tag().unwrap().to_string();
+        let tag = r.parsed_to().unwrap().tag().unwrap().to_string();
         self.send_raw(&format!(
             "ACK sip:{to}@{dom} SIP/2.0\nVia: {via}\nMax-Forwards: 70\nFrom: <sip:{u}@{dom}>;tag={lt}\nTo: <sip:{to}@{dom}>;tag={tag}\nCall-ID: {cid}\nCSeq: 1 ACK\nContent-Length: 0\n\n",
             dom = self.domain,
@@ -233,7 +233,7 @@ impl Phone {
 
     /// After a 2xx: records the remote tag and sends the ACK.
     pub fn ack(&mut self, d: &mut Dialog, ok: &Response) {
-        d.remote_tag = ok.to_hdr().unwrap().tag().unwrap().to_string();
+        d.remote_tag = ok.parsed_to().unwrap().tag().unwrap().to_string();
         let target = ok.contacts().first().map(|c| c.uri.to_string()).unwrap();
         self.send_raw(&format!(
             "ACK {target} SIP/2.0\nVia: {via}\nMax-Forwards: 70\nFrom: <sip:{u}@{dom}>;tag={lt}\nTo: <sip:{to}@{dom}>;tag={rt}\nCall-ID: {cid}\nCSeq: {s} ACK\nContent-Length: 0\n\n",

@@ -27,10 +27,10 @@ impl RemotePeer {
     pub fn update(&mut self, sdp: Option<SocketAddr>, signal_ip: Option<IpAddr>) {
         self.sdp = sdp;
         self.signal_ip = signal_ip;
-        if let Some(l) = self.latched {
-            if !self.trusted_ip(l.ip()) {
-                self.latched = None;
-            }
+        if let Some(l) = self.latched
+            && !self.trusted_ip(l.ip())
+        {
+            self.latched = None;
         }
     }
 

@@ -203,15 +203,15 @@ impl MediaControl for MediaEngine {
 
     fn destroy(&self, id: SessionId) {
         let (tx, rx) = std::sync::mpsc::channel();
-        if self.worker_of(id).send(worker::Command::Destroy { id, done: tx }).is_ok() {
-            if let Ok(ports) = rx.recv_timeout(std::time::Duration::from_secs(2)) {
-                if let Ok(mut pool) = self.inner.ports.lock() {
-                    for p in ports {
-                        pool.give_back(p);
-                    }
+        if self.worker_of(id).send(worker::Command::Destroy { id, done: tx }).is_ok()
+            && let Ok(ports) = rx.recv_timeout(std::time::Duration::from_secs(2))
+        {
+            if let Ok(mut pool) = self.inner.ports.lock() {
+                for p in ports {
+                    pool.give_back(p);
                 }
-                self.inner.stats.sessions.fetch_sub(1, Ordering::Relaxed);
             }
+            self.inner.stats.sessions.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

@@ -18,10 +18,10 @@ pub struct Common {
 impl Common {
     /// The database URL, defaulting to SQLite in the data dir (created if missing).
     pub fn database_url(&self) -> anyhow::Result<String> {
-        if let Some(u) = &self.database_url {
-            if !u.is_empty() {
-                return Ok(u.clone());
-            }
+        if let Some(u) = &self.database_url
+            && !u.is_empty()
+        {
+            return Ok(u.clone());
         }
         std::fs::create_dir_all(&self.data_dir).map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", self.data_dir.display()))?;
         Ok(format!("sqlite://{}/pbx.db", self.data_dir.display()))

@@ -80,11 +80,11 @@ pub trait SipMessage {
         self.headers().get(&HeaderName::CSeq).and_then(CSeq::parse)
     }
     /// Parsed From.
-    fn from_hdr(&self) -> Option<NameAddr> {
+    fn parsed_from(&self) -> Option<NameAddr> {
         self.headers().get(&HeaderName::From).and_then(|v| NameAddr::parse(v).ok())
     }
     /// Parsed To.
-    fn to_hdr(&self) -> Option<NameAddr> {
+    fn parsed_to(&self) -> Option<NameAddr> {
         self.headers().get(&HeaderName::To).and_then(|v| NameAddr::parse(v).ok())
     }
     /// All Via elements, top first.

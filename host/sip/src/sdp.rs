@@ -358,10 +358,10 @@ pub fn answer_formats(offer: &[Format], allowed: &[Format]) -> Option<Vec<Format
     let same = |a: &Format, b: &Format| a.name.eq_ignore_ascii_case(&b.name) && a.rate == b.rate;
     let codec = offer.iter().find(|f| !is_telephone_event(f) && allowed.iter().any(|a| same(a, f)))?;
     let mut out = vec![codec.clone()];
-    if let Some(te) = offer.iter().find(|f| is_telephone_event(f)) {
-        if allowed.iter().any(is_telephone_event) {
-            out.push(te.clone());
-        }
+    if let Some(te) = offer.iter().find(|f| is_telephone_event(f))
+        && allowed.iter().any(is_telephone_event)
+    {
+        out.push(te.clone());
     }
     Some(out)
 }

@@ -201,7 +201,7 @@ pub fn server_key(req: &Request) -> Option<String> {
         Some(format!("{branch}|{sent_by}|{method}|{}|{seq}", req.call_id()))
     } else {
         let cseq = req.cseq()?.seq;
-        let from_tag = req.from_hdr().and_then(|f| f.tag().map(str::to_string)).unwrap_or_default();
+        let from_tag = req.parsed_from().and_then(|f| f.tag().map(str::to_string)).unwrap_or_default();
         Some(format!("2543|{}|{cseq}|{from_tag}|{sent_by}|{branch}|{method}", req.call_id()))
     }
 }
@@ -295,28 +295,28 @@ impl TransactionLayer {
                 return Incoming::Absorbed;
             }
             // A retransmitted request: send the last response again (§17.2.1, §17.2.2).
-            if let Some(bytes) = tx.last_response.clone() {
-                if matches!(tx.state, ServerState::Proceeding | ServerState::Completed) || (!tx.invite && tx.state != ServerState::Trying) {
-                    self.outputs.push_back(Output::Transmit { target: tx.target, bytes });
-                }
+            if let Some(bytes) = tx.last_response.clone()
+                && (matches!(tx.state, ServerState::Proceeding | ServerState::Completed) || (!tx.invite && tx.state != ServerState::Trying))
+            {
+                self.outputs.push_back(Output::Transmit { target: tx.target, bytes });
             }
             return Incoming::Absorbed;
         }
         if req.method == Method::Ack {
             // An ACK for a non-2xx whose branch differs from the INVITE's (some UAs get this
             // wrong): match it by Call-ID and CSeq like RFC 2543 did.
-            if let Some(seq) = req.cseq().map(|c| c.seq) {
-                if let Some(id) = self.error_acks.remove(&ack_key(req.call_id(), seq)) {
-                    if let Some(tx) = self.servers.get_mut(&id) {
-                        if tx.state == ServerState::Completed {
-                            tx.state = ServerState::Confirmed;
-                            tx.retransmit_at = None;
-                            tx.expire_at = Some(now + if tx.target.transport.is_reliable() { Duration::ZERO } else { self.timers.t4 });
-                            self.schedule(id);
-                        }
-                    }
-                    return Incoming::Absorbed;
+            if let Some(seq) = req.cseq().map(|c| c.seq)
+                && let Some(id) = self.error_acks.remove(&ack_key(req.call_id(), seq))
+            {
+                if let Some(tx) = self.servers.get_mut(&id)
+                    && tx.state == ServerState::Completed
+                {
+                    tx.state = ServerState::Confirmed;
+                    tx.retransmit_at = None;
+                    tx.expire_at = Some(now + if tx.target.transport.is_reliable() { Duration::ZERO } else { self.timers.t4 });
+                    self.schedule(id);
                 }
+                return Incoming::Absorbed;
             }
             self.ack_seen(req);
             return Incoming::New(None);
@@ -345,13 +345,12 @@ impl TransactionLayer {
     }
 
     fn ack_seen(&mut self, ack: &Request) {
-        if let Some(seq) = ack.cseq().map(|c| c.seq) {
-            if let Some(id) = self.accepted_acks.remove(&ack_key(ack.call_id(), seq)) {
-                if let Some(tx) = self.servers.get_mut(&id) {
-                    tx.retransmit_at = None;
-                    tx.ack_key = None;
-                }
-            }
+        if let Some(seq) = ack.cseq().map(|c| c.seq)
+            && let Some(id) = self.accepted_acks.remove(&ack_key(ack.call_id(), seq))
+            && let Some(tx) = self.servers.get_mut(&id)
+        {
+            tx.retransmit_at = None;
+            tx.ack_key = None;
         }
     }
 
@@ -444,10 +443,10 @@ impl TransactionLayer {
                 ack: None,
             },
         );
-        if let Some(c) = self.clients.get_mut(&id) {
-            if !invite {
-                c.state = ClientState::Calling; // "Trying" of §17.1.2
-            }
+        if let Some(c) = self.clients.get_mut(&id)
+            && !invite
+        {
+            c.state = ClientState::Calling; // "Trying" of §17.1.2
         }
         self.client_keys.insert(key, id);
         self.schedule(id);
@@ -483,10 +482,10 @@ impl TransactionLayer {
                 return ResponseMatch::Absorbed;
             }
             (true, ClientState::Completed) => {
-                if status >= 300 {
-                    if let Some(ack) = tx.ack.clone() {
-                        self.outputs.push_back(Output::Transmit { target: tx.target, bytes: ack });
-                    }
+                if status >= 300
+                    && let Some(ack) = tx.ack.clone()
+                {
+                    self.outputs.push_back(Output::Transmit { target: tx.target, bytes: ack });
                 }
                 return ResponseMatch::Absorbed;
             }
@@ -554,11 +553,11 @@ impl TransactionLayer {
         let t = self.timers;
         let Some(tx) = self.servers.get_mut(&id) else { return };
         if tx.expire_at.is_some_and(|e| e <= now) {
-            if tx.state == ServerState::Accepted {
-                if let Some(k) = tx.ack_key.take() {
-                    self.accepted_acks.remove(&k);
-                    self.outputs.push_back(Output::AckTimeout { id, call_id: tx.call_id.clone() });
-                }
+            if tx.state == ServerState::Accepted
+                && let Some(k) = tx.ack_key.take()
+            {
+                self.accepted_acks.remove(&k);
+                self.outputs.push_back(Output::AckTimeout { id, call_id: tx.call_id.clone() });
             }
             if let Some(k) = tx.ack_key.take() {
                 self.error_acks.remove(&k);

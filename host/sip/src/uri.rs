@@ -142,10 +142,10 @@ impl SipUri {
             if n.is_empty() || !n.bytes().all(is_param_char) {
                 return Err(UriError::BadParam);
             }
-            if let Some(v) = v {
-                if v.is_empty() || !v.bytes().all(is_param_char) {
-                    return Err(UriError::BadParam);
-                }
+            if let Some(v) = v
+                && (v.is_empty() || !v.bytes().all(is_param_char))
+            {
+                return Err(UriError::BadParam);
             }
             params.push(Param::new(n, v));
         }

@@ -116,10 +116,10 @@ pub fn validate_request(req: &Request, policy: &Policy) -> Result<(), Box<Reject
             _ => return Err(Box::new(reject(req, 400, "Max-Forwards must be a number from 0 to 255"))),
         }
     }
-    if let Some(e) = h.get(&HeaderName::Expires) {
-        if e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Box::new(reject(req, 400, "Expires is not a number of seconds")));
-        }
+    if let Some(e) = h.get(&HeaderName::Expires)
+        && (e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(Box::new(reject(req, 400, "Expires is not a number of seconds")));
     }
     for v in h.get_all(&HeaderName::Contact) {
         if req.method == Method::Register && text::trim_ws(v) == "*" {
@@ -175,12 +175,12 @@ pub fn validate_request(req: &Request, policy: &Policy) -> Result<(), Box<Reject
             r.extra.push(HeaderName::Accept, policy.accept.join(", "));
             return Err(Box::new(r));
         }
-        if let Some(enc) = h.get(&HeaderName::ContentEncoding) {
-            if !enc.eq_ignore_ascii_case("identity") {
-                let mut r = reject(req, 415, "Unsupported Content-Encoding");
-                r.extra.push(HeaderName::Other("Accept-Encoding".into()), "identity");
-                return Err(Box::new(r));
-            }
+        if let Some(enc) = h.get(&HeaderName::ContentEncoding)
+            && !enc.eq_ignore_ascii_case("identity")
+        {
+            let mut r = reject(req, 415, "Unsupported Content-Encoding");
+            r.extra.push(HeaderName::Other("Accept-Encoding".into()), "identity");
+            return Err(Box::new(r));
         }
     }
     // Accept on INVITE: the answer carries SDP.

@@ -56,7 +56,7 @@ impl Via {
         let mut fields = [""; 3];
         for (i, field) in fields.iter_mut().enumerate() {
             rest = text::trim_ws(rest);
-            let end = rest.find(|c: char| c == '/' || c == ' ' || c == '\t').unwrap_or(rest.len());
+            let end = rest.find(['/', ' ', '\t']).unwrap_or(rest.len());
             *field = &rest[..end];
             rest = text::trim_ws(&rest[end..]);
             if i < 2 {

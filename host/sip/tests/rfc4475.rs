@@ -135,8 +135,8 @@ fn specific_details() {
     use pbx_sip::message::SipMessage;
     assert_eq!(r.cseq().unwrap().seq, 9);
     assert_eq!(r.vias().len(), 3);
-    assert_eq!(r.from_hdr().unwrap().tag(), Some("98asjd8"));
-    assert_eq!(r.to_hdr().unwrap().tag(), Some("1918181833n"));
+    assert_eq!(r.parsed_from().unwrap().tag(), Some("98asjd8"));
+    assert_eq!(r.parsed_to().unwrap().tag(), Some("1918181833n"));
     assert_eq!(r.body.len(), 150);
     // A 400 echoes the request's Via so it can be routed back.
     let rej = match parse_message(&read("ncl"), Framing::Datagram) {

@@ -173,15 +173,14 @@ async fn apply_all(store: &Store, conn: &mut sqlx::pool::PoolConnection<sqlx::An
                 break;
             }
         }
-        if failed.is_none() {
-            if let Err(e) = sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+        if failed.is_none()
+            && let Err(e) = sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(m.version)
                 .bind(now_ms())
                 .execute(&mut **conn)
                 .await
-            {
-                failed = Some(e);
-            }
+        {
+            failed = Some(e);
         }
         match failed {
             None => {

@@ -86,7 +86,7 @@ async fn exercise(store: &Store) {
         user_agent: "test".into(),
         node: "n1".into(),
     };
-    store.apply_registrations(&[reg.clone()], &[]).await.unwrap();
+    store.apply_registrations(std::slice::from_ref(&reg), &[]).await.unwrap();
     store.apply_registrations(&[RegistrationRow { cseq: 2, ..reg.clone() }], &[]).await.unwrap();
     let live = store.live_registrations(now_ms()).await.unwrap();
     assert_eq!(live.len(), 1);

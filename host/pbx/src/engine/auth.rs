@@ -54,6 +54,17 @@ pub enum AuthOutcome {
     Blocked,
 }
 
+/// Who a request claims to come from.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    /// Realm (the tenant's domain as the request names it).
+    pub realm: &'a str,
+    /// The tenant of that realm, if it exists.
+    pub tenant_id: Option<i64>,
+    /// The request's source address.
+    pub source: IpAddr,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Failures {
     count: u32,
@@ -87,18 +98,18 @@ impl Authenticator {
         self.cfg.algorithms.iter().map(|a| digest::challenge(realm, &nonce, *a, stale)).collect()
     }
 
-    /// Checks the credentials in `header` (Authorization or Proxy-Authorization) for `realm`.
+    /// Checks the credentials in `header` (Authorization or Proxy-Authorization) for the
+    /// realm of `who`.
     pub fn check(
         &mut self,
         req: &Request,
         header: &HeaderName,
-        realm: &str,
-        tenant_id: Option<i64>,
+        who: &Claim<'_>,
         dir: &Directory,
-        source: IpAddr,
         now: Instant,
         unix_secs: u64,
     ) -> AuthOutcome {
+        let (realm, tenant_id, source) = (who.realm, who.tenant_id, who.source);
         self.prune(now);
         if self.is_blocked(source, now) {
             return AuthOutcome::Blocked;

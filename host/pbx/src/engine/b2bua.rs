@@ -3,7 +3,7 @@
 //! each leg a separate dialog with its own Call-ID, tags and CSeq, and media anchored on the
 //! PBX.
 
-use super::auth::AuthOutcome;
+use super::auth::{AuthOutcome, Claim};
 use super::call::*;
 use super::dialog::Dialog;
 use super::{Action, Engine, EngineTimer, Now, new_call_uid, random_token};
@@ -26,10 +26,10 @@ const MIN_SE: u32 = 90;
 pub(super) fn pt_map(from: &[Format], to: &[Format]) -> Vec<(u8, u8)> {
     let mut out = Vec::new();
     for f in from {
-        if let Some(g) = to.iter().find(|g| g.name.eq_ignore_ascii_case(&f.name) && g.rate == f.rate) {
-            if g.pt != f.pt {
-                out.push((f.pt, g.pt));
-            }
+        if let Some(g) = to.iter().find(|g| g.name.eq_ignore_ascii_case(&f.name) && g.rate == f.rate)
+            && g.pt != f.pt
+        {
+            out.push((f.pt, g.pt));
         }
     }
     out
@@ -57,7 +57,7 @@ impl Engine {
         let trying = req.response(100, "Trying", None);
         self.respond(Some(tx), trying, resp_target, now);
 
-        let Some(from) = req.from_hdr() else { return };
+        let Some(from) = req.parsed_from() else { return };
         let Some(realm) = from.uri.as_sip().map(|u| u.host.to_ascii_lowercase()) else {
             return self.simple_response(Some(tx), &req, 403, resp_target, now);
         };
@@ -65,10 +65,8 @@ impl Engine {
         let outcome = self.auth.check(
             &req,
             &HeaderName::ProxyAuthorization,
-            &realm,
-            tenant.as_ref().map(|t| t.id),
+            &Claim { realm: &realm, tenant_id: tenant.as_ref().map(|t| t.id), source: source.addr.ip() },
             &self.dir,
-            source.addr.ip(),
             now.mono,
             now.unix_secs(),
         );
@@ -191,7 +189,8 @@ impl Engine {
             self.media.set_remote(ports.id, Side::A, remote_params(o, source.addr, Vec::new()));
         }
         let callee = Party { number: number.clone(), name: callee_user.name.clone(), user_id: Some(callee_user.id) };
-        tracing::info!(call = %start.id, tenant = %tenant.slug, from = %caller.number, to = %number, "call started");
+        let span = tracing::info_span!("call", tenant = %tenant.slug, call = %start.id);
+        span.in_scope(|| tracing::info!(from = %caller.number, to = %number, "call started"));
         self.a_dialogs.insert((a.call_id.clone(), local_tag), key);
         self.invite_tx.insert(tx, key);
         self.media_calls.insert(ports.id, key);
@@ -201,9 +200,8 @@ impl Engine {
         self.calls.insert(
             key,
             Call {
-                key,
+                span,
                 uid: start.id,
-                tenant_id: tenant.id,
                 domain: tenant.domain.clone(),
                 state: CallState::LoggingStart,
                 caller,
@@ -221,7 +219,6 @@ impl Engine {
                 ring_timer: None,
                 session_timer: None,
                 session_interval,
-                started_ms: now.wall_ms,
                 answered_ms: None,
                 reinvite: None,
                 late_offer,
@@ -252,6 +249,7 @@ impl Engine {
 
     /// The start row is durable: ring the callee's phones.
     pub(super) fn on_cdr_committed(&mut self, key: CallKey, now: Now) {
+        let _span = self.call_span(key).entered();
         let Some(call) = self.calls.get_mut(&key) else { return };
         if call.state != CallState::LoggingStart {
             return;
@@ -347,6 +345,7 @@ impl Engine {
     }
 
     fn on_fork_response(&mut self, key: CallKey, fork: usize, resp: Response, now: Now) {
+        let _span = self.call_span(key).entered();
         if resp.status >= 300 {
             return self.on_fork_failed(key, fork, resp.status, &resp.reason, now);
         }
@@ -358,12 +357,12 @@ impl Engine {
             return;
         };
         let Some(f) = call.forks.get_mut(fork) else { return };
-        if let Some(tag) = resp.to_hdr().and_then(|t| t.tag().map(str::to_string)) {
-            if f.dialog.remote_tag.is_none() {
-                f.dialog.remote_tag = Some(tag);
-                if let Some(to) = resp.headers.get(&HeaderName::To) {
-                    f.dialog.remote_hdr = to.to_string();
-                }
+        if let Some(tag) = resp.parsed_to().and_then(|t| t.tag().map(str::to_string))
+            && f.dialog.remote_tag.is_none()
+        {
+            f.dialog.remote_tag = Some(tag);
+            if let Some(to) = resp.headers.get(&HeaderName::To) {
+                f.dialog.remote_hdr = to.to_string();
             }
         }
         if let Some(c) = resp.contacts().into_iter().next() {
@@ -446,7 +445,7 @@ impl Engine {
             self.cancel_fork(key, i, now);
         }
         let Some(b_sdp) = b_sdp else {
-            tracing::warn!(call = key, "callee answered without SDP");
+            tracing::warn!("callee answered without SDP");
             self.hangup(key, HangupBy::System, "answer without SDP", now);
             return;
         };
@@ -458,12 +457,12 @@ impl Engine {
         self.media.set_remote(call.media_id, Side::B, remote_params(&b_sdp, signal, pt_map(&a_formats, &b_formats)));
         let a_sdp = self.a_answer_sdp(key, &b_formats, b_sdp.audio_direction());
         let Some(call) = self.calls.get_mut(&key) else { return };
-        if let Some(ref a_sdp) = a_sdp {
-            if let (Some(a_remote), false) = (&call.a_offer, call.late_offer) {
-                let a_formats = a_sdp.audio().map(|m| m.formats.clone()).unwrap_or_default();
-                let params = remote_params(a_remote, call.a.flow.addr, pt_map(&b_formats, &a_formats));
-                self.media.set_remote(call.media_id, Side::A, params);
-            }
+        if let Some(ref a_sdp) = a_sdp
+            && let (Some(a_remote), false) = (&call.a_offer, call.late_offer)
+        {
+            let a_formats = a_sdp.audio().map(|m| m.formats.clone()).unwrap_or_default();
+            let params = remote_params(a_remote, call.a.flow.addr, pt_map(&b_formats, &a_formats));
+            self.media.set_remote(call.media_id, Side::A, params);
         }
         let Some(call) = self.calls.get_mut(&key) else { return };
         call.state = CallState::Answered;
@@ -492,7 +491,7 @@ impl Engine {
             op: CallOp::Answer { id: uid.clone(), at: now.wall_ms, callee_user_id: Some(callee_user) },
             ack: None,
         });
-        tracing::info!(call = %uid, "answered");
+        tracing::info!("answered");
         self.send_to_caller(key, ok, now);
         if let Some(si) = session_interval {
             let t = self.timers.schedule(now.mono + Duration::from_secs(u64::from(si)), EngineTimer::SessionExpired(key));
@@ -544,14 +543,13 @@ impl Engine {
         let target = call.a_resp_target;
         let final_resp = resp.status >= 200;
         self.respond(Some(tx), resp, target, now);
-        if final_resp {
-            if let Some(call) = self.calls.get_mut(&key) {
-                call.a_tx = None;
-            }
+        if final_resp && let Some(call) = self.calls.get_mut(&key) {
+            call.a_tx = None;
         }
     }
 
     fn on_fork_failed(&mut self, key: CallKey, fork: usize, status: u16, reason: &str, now: Now) {
+        let _span = self.call_span(key).entered();
         let Some(call) = self.calls.get_mut(&key) else { return };
         let Some(f) = call.forks.get_mut(fork) else { return };
         f.state = ForkState::Done;
@@ -585,11 +583,12 @@ impl Engine {
     }
 
     pub(super) fn on_ring_timeout(&mut self, key: CallKey, now: Now) {
+        let _span = self.call_span(key).entered();
         let Some(call) = self.calls.get(&key) else { return };
         if call.state != CallState::Ringing {
             return;
         }
-        tracing::info!(call = %call.uid, "no answer");
+        tracing::info!("no answer");
         self.finish_unanswered(key, 480, Disposition::Missed, "no answer", HangupBy::System, now);
     }
 
@@ -607,12 +606,12 @@ impl Engine {
         for i in pending {
             self.cancel_fork(key, i, now);
         }
-        if let Some(call) = self.calls.get(&key) {
-            if call.a_tx.is_some() {
-                let reason = if a_status == 480 && cause == "no answer" { "No Answer" } else { Response::default_reason(a_status) };
-                let resp = call.a_invite.response(a_status, reason, Some(&call.a.local_tag));
-                self.send_to_caller(key, resp, now);
-            }
+        if let Some(call) = self.calls.get(&key)
+            && call.a_tx.is_some()
+        {
+            let reason = if a_status == 480 && cause == "no answer" { "No Answer" } else { Response::default_reason(a_status) };
+            let resp = call.a_invite.response(a_status, reason, Some(&call.a.local_tag));
+            self.send_to_caller(key, resp, now);
         }
         self.close_call(key, disposition, cause, by, now);
     }
@@ -661,7 +660,7 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&key) else { return };
         let Some(f) = call.forks.get_mut(fork) else { return };
         f.state = ForkState::Done;
-        if let Some(tag) = resp.to_hdr().and_then(|t| t.tag().map(str::to_string)) {
+        if let Some(tag) = resp.parsed_to().and_then(|t| t.tag().map(str::to_string)) {
             f.dialog.remote_tag = Some(tag);
             if let Some(to) = resp.headers.get(&HeaderName::To) {
                 f.dialog.remote_hdr = to.to_string();
@@ -691,16 +690,18 @@ impl Engine {
         };
         self.simple_response(tx, &req, 200, resp_target, now);
         let Some(&key) = self.invite_tx.get(&invite_tx) else { return };
+        let _span = self.call_span(key).entered();
         let Some(call) = self.calls.get(&key) else { return };
         if call.state == CallState::Answered || call.a_tx.is_none() {
             return;
         }
-        tracing::info!(call = %call.uid, "caller cancelled");
+        tracing::info!("caller cancelled");
         self.finish_unanswered(key, 487, Disposition::Missed, "CANCEL", HangupBy::Caller, now);
     }
 
     /// Ends a call from any state: answers, BYEs and CANCELs as needed.
     pub(super) fn hangup(&mut self, key: CallKey, by: HangupBy, cause: &str, now: Now) {
+        let _span = self.call_span(key).entered();
         let Some(call) = self.calls.get(&key) else { return };
         match call.state {
             CallState::LoggingStart | CallState::Ringing => {
@@ -734,6 +735,7 @@ impl Engine {
     /// Releases everything a call holds and completes its call-log row.
     pub(super) fn close_call(&mut self, key: CallKey, disposition: Disposition, cause: &str, by: HangupBy, now: Now) {
         let Some(call) = self.calls.remove(&key) else { return };
+        let _span = call.span.clone().entered();
         if let Some(t) = call.ring_timer {
             self.timers.cancel(t);
         }
@@ -770,7 +772,7 @@ impl Engine {
         } else {
             self.metrics.calls_unanswered.fetch_add(1, Ordering::Relaxed);
         }
-        tracing::info!(call = %call.uid, disposition = disposition.as_str(), cause, by = by.as_str(), talk_seconds = talk, "call ended");
+        tracing::info!(disposition = disposition.as_str(), cause, by = by.as_str(), talk_seconds = talk, "call ended");
     }
 }
 
@@ -782,5 +784,12 @@ pub(super) fn leg_dialog(call: &mut Call, side: Side) -> Option<&mut Dialog> {
             let w = call.winner?;
             call.forks.get_mut(w).map(|f| &mut f.dialog)
         }
+    }
+}
+
+impl Engine {
+    /// The log span of a call (tenant and call id), or a disabled span.
+    pub(super) fn call_span(&self, key: CallKey) -> tracing::Span {
+        self.calls.get(&key).map(|c| c.span.clone()).unwrap_or_else(tracing::Span::none)
     }
 }

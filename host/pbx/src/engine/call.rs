@@ -153,12 +153,10 @@ pub struct PendingReinvite {
 /// A call between two legs.
 #[derive(Debug)]
 pub struct Call {
-    /// Engine key.
-    pub key: CallKey,
+    /// Log span carrying the tenant and the call id.
+    pub span: tracing::Span,
     /// Call-log id.
     pub uid: String,
-    /// Tenant.
-    pub tenant_id: i64,
     /// Tenant domain.
     pub domain: String,
     /// Progress.
@@ -193,8 +191,6 @@ pub struct Call {
     pub session_timer: Option<TimerId>,
     /// Session interval, seconds.
     pub session_interval: Option<u32>,
-    /// Start, ms.
-    pub started_ms: i64,
     /// Answer, ms.
     pub answered_ms: Option<i64>,
     /// A re-INVITE in flight.

@@ -16,7 +16,7 @@ impl Engine {
     /// Finds the call and side a mid-dialog request belongs to.
     fn find_dialog(&self, req: &Request) -> Option<(CallKey, Side)> {
         let call_id = req.call_id();
-        let to_tag = req.to_hdr().and_then(|t| t.tag().map(str::to_string))?;
+        let to_tag = req.parsed_to().and_then(|t| t.tag().map(str::to_string))?;
         if let Some(&key) = self.a_dialogs.get(&(call_id.to_string(), to_tag.clone())) {
             return Some((key, Side::A));
         }
@@ -45,13 +45,15 @@ impl Engine {
         let Some((key, side)) = self.find_dialog(&req) else {
             return self.simple_response(tx, &req, 481, resp_target, now);
         };
+        let _span = self.call_span(key).entered();
         if let Some(d) = self.calls.get_mut(&key).and_then(|c| leg_dialog(c, side)) {
             let seq = req.cseq().map(|c| c.seq);
-            if let (Some(seq), Some(last)) = (seq, d.remote_seq) {
-                if seq < last && req.method != Method::Ack {
-                    let r = req.response(500, "CSeq out of order", None);
-                    return self.respond(tx, r, resp_target, now);
-                }
+            if let (Some(seq), Some(last)) = (seq, d.remote_seq)
+                && seq < last
+                && req.method != Method::Ack
+            {
+                let r = req.response(500, "CSeq out of order", None);
+                return self.respond(tx, r, resp_target, now);
             }
             d.remote_seq = seq.or(d.remote_seq);
         }
@@ -66,11 +68,11 @@ impl Engine {
             Method::Update => {
                 self.refresh_session_timer(key, side, now);
                 let mut r = req.response(200, "OK", None);
-                if !req.body.is_empty() {
-                    if let Some(sdp) = self.current_local_sdp(key, side, true) {
-                        r.headers.push(HeaderName::ContentType, "application/sdp");
-                        r.body = sdp.to_bytes();
-                    }
+                if !req.body.is_empty()
+                    && let Some(sdp) = self.current_local_sdp(key, side, true)
+                {
+                    r.headers.push(HeaderName::ContentType, "application/sdp");
+                    r.body = sdp.to_bytes();
                 }
                 self.add_contact(key, side, &mut r);
                 self.respond(tx, r, resp_target, now);
@@ -224,6 +226,7 @@ impl Engine {
     }
 
     pub(super) fn on_reinvite_response(&mut self, key: CallKey, to: Side, resp: Response, now: Now) {
+        let _span = self.call_span(key).entered();
         if resp.status < 200 {
             return;
         }

@@ -262,7 +262,8 @@ impl Engine {
             Input::RestoreBindings(rows) => self.restore_bindings(rows, now),
             Input::Media(MediaEvent::RtpTimeout { id, side }) => {
                 if let Some(&key) = self.media_calls.get(&id) {
-                    tracing::info!(call = key, ?side, "no RTP: ending the call");
+                    let _span = self.call_span(key).entered();
+                    tracing::info!(?side, "no RTP: ending the call");
                     self.hangup(key, call::HangupBy::System, "RTP timeout", now);
                 }
             }
@@ -279,7 +280,8 @@ impl Engine {
             match t {
                 EngineTimer::RingTimeout(key) => self.on_ring_timeout(key, now),
                 EngineTimer::SessionExpired(key) => {
-                    tracing::info!(call = key, "session timer expired");
+                    let _span = self.call_span(key).entered();
+                    tracing::info!("session timer expired");
                     self.hangup(key, call::HangupBy::System, "session timer expired", now);
                 }
                 EngineTimer::BindingSweep => {
@@ -304,7 +306,8 @@ impl Engine {
                     let key =
                         self.invite_tx.remove(&id).or_else(|| self.a_dialogs.iter().find(|((c, _), _)| *c == call_id).map(|(_, k)| *k));
                     if let Some(key) = key {
-                        tracing::info!(call = key, "2xx never acknowledged: ending the call");
+                        let _span = self.call_span(key).entered();
+                        tracing::info!("2xx never acknowledged: ending the call");
                         self.hangup(key, call::HangupBy::System, "no ACK", now);
                     }
                 }
@@ -407,7 +410,7 @@ impl Engine {
         match req.method {
             Method::Register => self.on_register(req, tx, source, resp_target, now),
             Method::Invite => {
-                if req.to_hdr().and_then(|t| t.tag().map(str::to_string)).is_some() {
+                if req.parsed_to().and_then(|t| t.tag().map(str::to_string)).is_some() {
                     self.on_in_dialog(req, tx, source, resp_target, now);
                 } else {
                     self.on_invite(req, tx, source, resp_target, now);
@@ -429,16 +432,18 @@ impl Engine {
     /// Loose routing (RFC 3261 §16.4): drop Route entries that name us; a strict router's
     /// Request-URI that names us is replaced by the last Route.
     fn strip_own_routes(&self, req: &mut Request) {
-        if let Some(u) = req.uri.as_sip() {
-            if self.is_local(u) && u.user.is_none() && req.headers.count(&HeaderName::Route) > 0 {
-                let routes = req.headers.list(&HeaderName::Route);
-                if let Some(last) = routes.last().and_then(|r| pbx_sip::NameAddr::parse(r).ok()) {
-                    req.uri = last.uri;
-                    let keep: Vec<String> = routes[..routes.len() - 1].to_vec();
-                    req.headers.remove(&HeaderName::Route);
-                    for r in keep {
-                        req.headers.push(HeaderName::Route, r);
-                    }
+        if let Some(u) = req.uri.as_sip()
+            && self.is_local(u)
+            && u.user.is_none()
+            && req.headers.count(&HeaderName::Route) > 0
+        {
+            let routes = req.headers.list(&HeaderName::Route);
+            if let Some(last) = routes.last().and_then(|r| pbx_sip::NameAddr::parse(r).ok()) {
+                req.uri = last.uri;
+                let keep: Vec<String> = routes[..routes.len() - 1].to_vec();
+                req.headers.remove(&HeaderName::Route);
+                for r in keep {
+                    req.headers.push(HeaderName::Route, r);
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! expiry, several contacts per user, unregistration, and the location lookups the call
 //! engine uses to reach a user's phones.
 
-use super::auth::AuthOutcome;
+use super::auth::{AuthOutcome, Claim};
 use super::{Action, Engine, EngineTimer, Now, random_token};
 use pbx_sip::header::HeaderName;
 use pbx_sip::message::{Request, Response, SipMessage};
@@ -19,8 +19,6 @@ const MAX_BINDINGS_PER_USER: usize = 10;
 /// One registered contact of a user.
 #[derive(Debug, Clone)]
 pub struct Binding {
-    /// Tenant.
-    pub tenant_id: i64,
     /// The contact URI as registered.
     pub contact: String,
     /// Parsed contact URI (the Request-URI of calls to this phone).
@@ -35,8 +33,6 @@ pub struct Binding {
     pub call_id: String,
     /// Registration CSeq.
     pub cseq: u32,
-    /// User-Agent.
-    pub user_agent: String,
 }
 
 /// Bindings of every user.
@@ -101,10 +97,8 @@ impl Engine {
         let outcome = self.auth.check(
             &req,
             &HeaderName::Authorization,
-            &domain,
-            tenant.as_ref().map(|t| t.id),
+            &Claim { realm: &domain, tenant_id: tenant.as_ref().map(|t| t.id), source: source.addr.ip() },
             &self.dir,
-            source.addr.ip(),
             now.mono,
             now.unix_secs(),
         );
@@ -121,7 +115,7 @@ impl Engine {
             AuthOutcome::Blocked => return self.forbid(tx, &req, resp_target, Duration::ZERO, now),
         };
         // The authenticated user may only bind their own address of record.
-        let to_user = req.to_hdr().and_then(|t| t.uri.as_sip().and_then(|u| u.user_unescaped()));
+        let to_user = req.parsed_to().and_then(|t| t.uri.as_sip().and_then(|u| u.user_unescaped()));
         if to_user.as_deref() != Some(user.ext.as_str()) {
             let r = req.response(403, "Forbidden: To does not match the authenticated user", Some(&random_token(10)));
             return self.respond(tx, r, resp_target, now);
@@ -161,11 +155,12 @@ impl Engine {
             let list = self.location.by_user.entry(user.id).or_default();
             for (uri, _) in &plan {
                 let key = uri.to_string();
-                if let Some(existing) = list.iter().find(|b| b.contact == key) {
-                    if existing.call_id == call_id && existing.cseq >= cseq {
-                        let r = req.response(500, "Out-of-order REGISTER (CSeq not increasing)", Some(&random_token(10)));
-                        return self.respond(tx, r, resp_target, now);
-                    }
+                if let Some(existing) = list.iter().find(|b| b.contact == key)
+                    && existing.call_id == call_id
+                    && existing.cseq >= cseq
+                {
+                    let r = req.response(500, "Out-of-order REGISTER (CSeq not increasing)", Some(&random_token(10)));
+                    return self.respond(tx, r, resp_target, now);
                 }
             }
             for (uri, expires) in plan {
@@ -177,7 +172,6 @@ impl Engine {
                 }
                 let target = binding_target(&uri, source);
                 let b = Binding {
-                    tenant_id: user.tenant_id,
                     contact: key,
                     uri,
                     target,
@@ -185,7 +179,6 @@ impl Engine {
                     expires_ms: now.wall_ms + i64::from(expires) * 1000,
                     call_id: call_id.clone(),
                     cseq,
-                    user_agent: user_agent.clone(),
                 };
                 upserts.push(RegistrationRow {
                     user_id: user.id,
@@ -245,7 +238,6 @@ impl Engine {
             }
             let left = Duration::from_millis((row.expires_at - now.wall_ms) as u64);
             self.location.by_user.entry(row.user_id).or_default().push(Binding {
-                tenant_id: row.tenant_id,
                 contact: row.contact,
                 uri,
                 target,
@@ -253,7 +245,6 @@ impl Engine {
                 expires_ms: row.expires_at,
                 call_id: row.call_id,
                 cseq: row.cseq as u32,
-                user_agent: row.user_agent,
             });
         }
         self.metrics.registrations.store(self.location.count() as i64, Ordering::Relaxed);

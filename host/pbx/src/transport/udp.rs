@@ -25,10 +25,10 @@ pub fn spawn_udp(sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>, metrics: Arc<Met
                 }
             };
             let source = Target { transport: Transport::Udp, addr: src, conn: None };
-            if let (Some(input), _) = to_input(&buf[..n], Framing::Datagram, source, &metrics) {
-                if tx.try_send(input).is_err() {
-                    metrics.sip_dropped.fetch_add(1, Ordering::Relaxed);
-                }
+            if let (Some(input), _) = to_input(&buf[..n], Framing::Datagram, source, &metrics)
+                && tx.try_send(input).is_err()
+            {
+                metrics.sip_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     });
