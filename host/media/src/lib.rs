@@ -127,7 +127,7 @@ pub struct MediaEngine {
 
 struct Inner {
     config: MediaConfig,
-    ports: Mutex<ports::PortPool>,
+    ports: Arc<Mutex<ports::PortPool>>,
     workers: Vec<worker::WorkerHandle>,
     next_id: AtomicU64,
     stats: Arc<MediaStats>,
@@ -137,12 +137,12 @@ impl MediaEngine {
     /// Starts the worker threads. Events (RTP timeouts) are passed to `on_event`.
     pub fn start(config: MediaConfig, on_event: Arc<dyn Fn(MediaEvent) + Send + Sync>) -> Result<MediaEngine, MediaError> {
         let stats = Arc::new(MediaStats::default());
-        let pool = ports::PortPool::new(config.port_min, config.port_max);
+        let pool = Arc::new(Mutex::new(ports::PortPool::new(config.port_min, config.port_max)));
         let mut workers = Vec::new();
         for i in 0..config.workers.max(1) {
-            workers.push(worker::spawn(i, config.rtp_timeout_secs, stats.clone(), on_event.clone())?);
+            workers.push(worker::spawn(i, config.rtp_timeout_secs, stats.clone(), pool.clone(), on_event.clone())?);
         }
-        Ok(MediaEngine { inner: Arc::new(Inner { config, ports: Mutex::new(pool), workers, next_id: AtomicU64::new(1), stats }) })
+        Ok(MediaEngine { inner: Arc::new(Inner { config, ports: pool, workers, next_id: AtomicU64::new(1), stats }) })
     }
 
     /// The counters.
@@ -202,16 +202,7 @@ impl MediaControl for MediaEngine {
     }
 
     fn destroy(&self, id: SessionId) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        if self.worker_of(id).send(worker::Command::Destroy { id, done: tx }).is_ok()
-            && let Ok(ports) = rx.recv_timeout(std::time::Duration::from_secs(2))
-        {
-            if let Ok(mut pool) = self.inner.ports.lock() {
-                for p in ports {
-                    pool.give_back(p);
-                }
-            }
-            self.inner.stats.sessions.fetch_sub(1, Ordering::Relaxed);
-        }
+        // The worker closes the sockets and returns the ports; nothing waits for it.
+        let _ = self.worker_of(id).send(worker::Command::Destroy { id });
     }
 }

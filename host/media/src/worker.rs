@@ -3,13 +3,14 @@
 //! check, an optional payload-type rewrite in place and one `send_to`: no allocation, no lock.
 
 use crate::latch::RemotePeer;
+use crate::ports::PortPool;
 use crate::{MediaError, MediaStats, RemoteParams, SessionId, Side};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const WAKER: Token = Token(usize::MAX);
@@ -29,7 +30,7 @@ pub enum MediaEvent {
 pub(crate) enum Command {
     Create { id: SessionId, sockets: [(u16, std::net::UdpSocket, std::net::UdpSocket); 2] },
     SetRemote { id: SessionId, side: Side, remote: RemoteParams },
-    Destroy { id: SessionId, done: Sender<Vec<u16>> },
+    Destroy { id: SessionId },
 }
 
 pub(crate) struct WorkerHandle {
@@ -66,6 +67,7 @@ pub(crate) fn spawn(
     index: usize,
     rtp_timeout_secs: u64,
     stats: Arc<MediaStats>,
+    ports: Arc<Mutex<PortPool>>,
     on_event: Arc<dyn Fn(MediaEvent) + Send + Sync>,
 ) -> Result<WorkerHandle, MediaError> {
     let poll = Poll::new()?;
@@ -79,6 +81,7 @@ pub(crate) fn spawn(
             free: Vec::new(),
             by_id: HashMap::new(),
             stats,
+            ports,
             on_event,
             rtp_timeout: Duration::from_secs(rtp_timeout_secs.max(1)),
         };
@@ -94,6 +97,7 @@ struct Worker {
     free: Vec<usize>,
     by_id: HashMap<SessionId, usize>,
     stats: Arc<MediaStats>,
+    ports: Arc<Mutex<PortPool>>,
     on_event: Arc<dyn Fn(MediaEvent) + Send + Sync>,
     rtp_timeout: Duration,
 }
@@ -244,21 +248,24 @@ impl Worker {
                 }
                 ep.expect_rtp = remote.expect_rtp;
             }
-            Command::Destroy { id, done } => {
-                let Some(slot) = self.by_id.remove(&id) else {
-                    let _ = done.send(Vec::new());
-                    return;
-                };
-                let mut ports = Vec::new();
+            Command::Destroy { id } => {
+                let Some(slot) = self.by_id.remove(&id) else { return };
                 if let Some(mut sess) = self.slots[slot].take() {
                     for ep in sess.eps.iter_mut() {
                         let _ = self.poll.registry().deregister(&mut ep.rtp);
                         let _ = self.poll.registry().deregister(&mut ep.rtcp);
-                        ports.push(ep.port);
                     }
+                    // Close the sockets before the ports can be handed out again.
+                    let ports: Vec<u16> = sess.eps.iter().map(|e| e.port).collect();
+                    drop(sess);
+                    if let Ok(mut pool) = self.ports.lock() {
+                        for p in ports {
+                            pool.give_back(p);
+                        }
+                    }
+                    self.stats.sessions.fetch_sub(1, Ordering::Relaxed);
                 }
                 self.free.push(slot);
-                let _ = done.send(ports);
             }
         }
     }
