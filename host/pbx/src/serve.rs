@@ -74,7 +74,9 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     };
     let http = TcpListener::bind(args.http_listen).await.with_context(|| format!("cannot bind HTTP {}", args.http_listen))?;
 
-    let (in_tx, in_rx) = mpsc::channel::<Input>(65_536);
+    // Bounded so that overload drops datagrams (senders retransmit) instead of queueing
+    // seconds of stale work and memory.
+    let (in_tx, in_rx) = mpsc::channel::<Input>(8192);
     let media_tx = in_tx.clone();
     let media = MediaEngine::start(
         MediaConfig {

@@ -289,7 +289,7 @@ impl TransactionLayer {
                 }
                 if tx.state == ServerState::Accepted || tx.state == ServerState::Confirmed {
                     // An ACK for a 2xx with the INVITE's branch (RFC 2543 style): the TU needs it.
-                    self.ack_seen(req);
+                    self.ack_seen(req, now);
                     return Incoming::New(None);
                 }
                 return Incoming::Absorbed;
@@ -318,7 +318,7 @@ impl TransactionLayer {
                 }
                 return Incoming::Absorbed;
             }
-            self.ack_seen(req);
+            self.ack_seen(req, now);
             return Incoming::New(None);
         }
         let id = self.alloc_id();
@@ -344,13 +344,16 @@ impl TransactionLayer {
         Incoming::New(Some(id))
     }
 
-    fn ack_seen(&mut self, ack: &Request) {
+    fn ack_seen(&mut self, ack: &Request, now: Instant) {
         if let Some(seq) = ack.cseq().map(|c| c.seq)
             && let Some(id) = self.accepted_acks.remove(&ack_key(ack.call_id(), seq))
             && let Some(tx) = self.servers.get_mut(&id)
         {
             tx.retransmit_at = None;
             tx.ack_key = None;
+            // Acknowledged: absorb stray INVITE retransmissions for T4, then forget.
+            tx.expire_at = Some(now + self.timers.t4);
+            self.schedule(id);
         }
     }
 

@@ -210,28 +210,51 @@ impl Store {
     /// Applies a batch of call-log changes in one transaction (group commit).
     pub async fn apply_call_ops(&self, ops: &[CallOp]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        for op in ops {
-            match op {
-                CallOp::Start(c) => {
-                    sqlx::query(
-                        "INSERT INTO calls (id, tenant_id, direction, caller_number, caller_name, callee, did, trunk, caller_user_id, callee_user_id, started_at, node, talk_seconds) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0)",
-                    )
-                    .bind(&c.id)
-                    .bind(c.tenant_id)
-                    .bind(c.direction.as_str())
-                    .bind(&c.caller_number)
-                    .bind(&c.caller_name)
-                    .bind(&c.callee)
-                    .bind(&c.did)
-                    .bind(&c.trunk)
-                    .bind(c.caller_user_id)
-                    .bind(c.callee_user_id)
-                    .bind(c.started_at)
-                    .bind(&c.node)
-                    .execute(&mut *tx)
-                    .await?;
+        let mut i = 0;
+        while i < ops.len() {
+            // Consecutive starts go in one multi-row INSERT.
+            let starts: Vec<&CallStart> =
+                ops[i..].iter().take(100).map_while(|o| if let CallOp::Start(c) = o { Some(c) } else { None }).collect();
+            if !starts.is_empty() {
+                i += starts.len();
+                let mut sql = String::from(
+                    "INSERT INTO calls (id, tenant_id, direction, caller_number, caller_name, callee, did, trunk, caller_user_id, callee_user_id, started_at, node, talk_seconds) VALUES ",
+                );
+                for k in 0..starts.len() {
+                    let b = k * 12;
+                    if k > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push('(');
+                    for n in 1..=12 {
+                        sql.push_str(&self.placeholder(b + n));
+                        sql.push_str(", ");
+                    }
+                    sql.push_str("0)");
                 }
+                let mut q = sqlx::query(&sql);
+                for c in starts {
+                    q = q
+                        .bind(&c.id)
+                        .bind(c.tenant_id)
+                        .bind(c.direction.as_str())
+                        .bind(&c.caller_number)
+                        .bind(&c.caller_name)
+                        .bind(&c.callee)
+                        .bind(&c.did)
+                        .bind(&c.trunk)
+                        .bind(c.caller_user_id)
+                        .bind(c.callee_user_id)
+                        .bind(c.started_at)
+                        .bind(&c.node);
+                }
+                q.execute(&mut *tx).await?;
+                continue;
+            }
+            let op = &ops[i];
+            i += 1;
+            match op {
+                CallOp::Start(_) => {}
                 CallOp::Answer { id, at, callee_user_id } => {
                     sqlx::query("UPDATE calls SET answered_at = $1, callee_user_id = COALESCE($2, callee_user_id) WHERE id = $3")
                         .bind(at)

@@ -101,6 +101,16 @@ impl Store {
         Ok(())
     }
 
+    /// The n-th bind placeholder for generated multi-row statements: `$n` for PostgreSQL,
+    /// `?` for SQLite (whose named-parameter lookup is linear per parameter, so `$n` makes a
+    /// statement with thousands of parameters quadratic).
+    pub(crate) fn placeholder(&self, n: usize) -> String {
+        match self.backend {
+            Backend::Postgres => format!("${n}"),
+            Backend::Sqlite => "?".to_string(),
+        }
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -31,6 +31,17 @@ pub struct RegistrationRow {
 impl Store {
     /// Inserts or refreshes bindings and removes expired/unregistered ones, in one transaction.
     pub async fn apply_registrations(&self, upserts: &[RegistrationRow], removals: &[(i64, String)]) -> Result<(), StoreError> {
+        // The same binding refreshed twice in a batch: keep the last (one row per key per
+        // statement, as ON CONFLICT requires).
+        let mut seen = std::collections::HashSet::new();
+        let mut unique: Vec<&RegistrationRow> = Vec::with_capacity(upserts.len());
+        for r in upserts.iter().rev() {
+            if seen.insert((r.user_id, r.contact.as_str())) {
+                unique.push(r);
+            }
+        }
+        unique.reverse();
+        let upserts: Vec<RegistrationRow> = unique.into_iter().cloned().collect();
         let mut tx = self.pool().begin().await?;
         for (user_id, contact) in removals {
             sqlx::query("DELETE FROM registrations WHERE user_id = $1 AND contact = $2")
@@ -39,24 +50,43 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        for r in upserts {
-            sqlx::query(
-                "INSERT INTO registrations (user_id, contact, tenant_id, source, call_id, cseq, expires_at, user_agent, node) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 ON CONFLICT (user_id, contact) DO UPDATE SET source = excluded.source, call_id = excluded.call_id, \
+        // One multi-row statement per chunk: far fewer round trips than a row at a time.
+        for chunk in upserts.chunks(200) {
+            let mut sql = String::from(
+                "INSERT INTO registrations (user_id, contact, tenant_id, source, call_id, cseq, expires_at, user_agent, node) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 9;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                for n in 1..=9 {
+                    if n > 1 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&self.placeholder(b + n));
+                }
+                sql.push(')');
+            }
+            sql.push_str(
+                " ON CONFLICT (user_id, contact) DO UPDATE SET source = excluded.source, call_id = excluded.call_id, \
                  cseq = excluded.cseq, expires_at = excluded.expires_at, user_agent = excluded.user_agent, node = excluded.node",
-            )
-            .bind(r.user_id)
-            .bind(&r.contact)
-            .bind(r.tenant_id)
-            .bind(&r.source)
-            .bind(&r.call_id)
-            .bind(r.cseq)
-            .bind(r.expires_at)
-            .bind(&r.user_agent)
-            .bind(&r.node)
-            .execute(&mut *tx)
-            .await?;
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(r.user_id)
+                    .bind(&r.contact)
+                    .bind(r.tenant_id)
+                    .bind(&r.source)
+                    .bind(&r.call_id)
+                    .bind(r.cseq)
+                    .bind(r.expires_at)
+                    .bind(&r.user_agent)
+                    .bind(&r.node);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -402,9 +402,17 @@ impl Engine {
             return;
         }
         let resp_target = response_target(&req, source);
-        let tx = match self.txl.receive_request(&req, resp_target, now.mono) {
-            Incoming::Absorbed => return,
-            Incoming::New(tx) => tx,
+        // REGISTER and OPTIONS are answered statelessly: they are idempotent (a retransmitted
+        // REGISTER is processed again and gets the same answer), and at thousands per second
+        // keeping Timer J's 32 seconds of transactions for them costs hundreds of megabytes.
+        let stateless = matches!(req.method, Method::Register | Method::Options);
+        let tx = if stateless {
+            None
+        } else {
+            match self.txl.receive_request(&req, resp_target, now.mono) {
+                Incoming::Absorbed => return,
+                Incoming::New(tx) => tx,
+            }
         };
         self.strip_own_routes(&mut req);
         match req.method {

@@ -33,12 +33,15 @@ pub struct Binding {
     pub call_id: String,
     /// Registration CSeq.
     pub cseq: u32,
+    /// Expiry last written to storage (refreshes within half an interval are not written).
+    pub persisted_ms: i64,
 }
 
 /// Bindings of every user.
 #[derive(Debug, Default)]
 pub struct Location {
     by_user: HashMap<i64, Vec<Binding>>,
+    total: usize,
 }
 
 impl Location {
@@ -47,9 +50,14 @@ impl Location {
         self.by_user.get(&user_id).map(|v| v.iter().filter(|b| b.expires_at > now).cloned().collect()).unwrap_or_default()
     }
 
-    /// Total bindings.
+    /// Total bindings (kept up to date, not counted on each call).
     pub fn count(&self) -> usize {
-        self.by_user.values().map(Vec::len).sum()
+        self.total
+    }
+
+    fn recount(&mut self) {
+        self.by_user.retain(|_, v| !v.is_empty());
+        self.total = self.by_user.values().map(Vec::len).sum();
     }
 }
 
@@ -134,6 +142,7 @@ impl Engine {
                 return self.respond(tx, r, resp_target, now);
             }
             if let Some(list) = self.location.by_user.remove(&user.id) {
+                self.location.total -= list.len();
                 for b in list {
                     removals.push((user.id, b.contact));
                 }
@@ -153,11 +162,13 @@ impl Engine {
                 plan.push((c.uri.clone(), expires));
             }
             let list = self.location.by_user.entry(user.id).or_default();
+            let before = list.len();
             for (uri, _) in &plan {
                 let key = uri.to_string();
                 if let Some(existing) = list.iter().find(|b| b.contact == key)
                     && existing.call_id == call_id
-                    && existing.cseq >= cseq
+                    && existing.cseq > cseq
+                // equal CSeq: a retransmission (REGISTER is stateless)
                 {
                     let r = req.response(500, "Out-of-order REGISTER (CSeq not increasing)", Some(&random_token(10)));
                     return self.respond(tx, r, resp_target, now);
@@ -165,38 +176,52 @@ impl Engine {
             }
             for (uri, expires) in plan {
                 let key = uri.to_string();
-                list.retain(|b| b.contact != key);
+                let target = binding_target(&uri, source);
+                let previous = list.iter().position(|b| b.contact == key).map(|i| list.remove(i));
                 if expires == 0 {
                     removals.push((user.id, key));
                     continue;
                 }
-                let target = binding_target(&uri, source);
+                let expires_ms = now.wall_ms + i64::from(expires) * 1000;
+                // A plain refresh (same flow and Call-ID) is written only when the stored
+                // expiry would lapse within half of the new interval.
+                let persisted_ms = match &previous {
+                    Some(p) if p.call_id == call_id && p.target == target && p.persisted_ms - now.wall_ms >= i64::from(expires) * 500 => {
+                        p.persisted_ms
+                    }
+                    _ => expires_ms,
+                };
                 let b = Binding {
                     contact: key,
                     uri,
                     target,
                     expires_at: now.mono + Duration::from_secs(u64::from(expires)),
-                    expires_ms: now.wall_ms + i64::from(expires) * 1000,
+                    expires_ms,
                     call_id: call_id.clone(),
                     cseq,
+                    persisted_ms,
                 };
-                upserts.push(RegistrationRow {
-                    user_id: user.id,
-                    tenant_id: user.tenant_id,
-                    contact: b.contact.clone(),
-                    source: source_text(&b.target),
-                    call_id: call_id.clone(),
-                    cseq: i64::from(cseq),
-                    expires_at: b.expires_ms,
-                    user_agent: user_agent.clone(),
-                    node: self.cfg.node.clone(),
-                });
+                if persisted_ms == expires_ms {
+                    upserts.push(RegistrationRow {
+                        user_id: user.id,
+                        tenant_id: user.tenant_id,
+                        contact: b.contact.clone(),
+                        source: source_text(&b.target),
+                        call_id: call_id.clone(),
+                        cseq: i64::from(cseq),
+                        expires_at: b.expires_ms,
+                        user_agent: user_agent.clone(),
+                        node: self.cfg.node.clone(),
+                    });
+                }
                 list.push(b);
                 if list.len() > MAX_BINDINGS_PER_USER {
                     let old = list.remove(0);
                     removals.push((user.id, old.contact));
                 }
             }
+            let after = list.len();
+            self.location.total = self.location.total + after - before;
         }
         let mut r: Response = req.response(200, "OK", Some(&random_token(10)));
         for b in self.location.bindings(user.id, now.mono) {
@@ -245,8 +270,10 @@ impl Engine {
                 expires_ms: row.expires_at,
                 call_id: row.call_id,
                 cseq: row.cseq as u32,
+                persisted_ms: row.expires_at,
             });
         }
+        self.location.recount();
         self.metrics.registrations.store(self.location.count() as i64, Ordering::Relaxed);
     }
 
@@ -261,7 +288,7 @@ impl Engine {
                 live
             });
         }
-        self.location.by_user.retain(|_, v| !v.is_empty());
+        self.location.recount();
         self.metrics.registrations.store(self.location.count() as i64, Ordering::Relaxed);
         if !removals.is_empty() {
             self.actions.push_back(Action::Bindings { upserts: Vec::new(), removals });
@@ -271,6 +298,7 @@ impl Engine {
     pub(super) fn prune_bindings_of_removed_users(&mut self, _now: Now) {
         let dir = self.dir.clone();
         self.location.by_user.retain(|user, _| dir.user_by_id(*user).is_some());
+        self.location.recount();
         self.metrics.registrations.store(self.location.count() as i64, Ordering::Relaxed);
     }
 
@@ -285,7 +313,7 @@ impl Engine {
                 !gone
             });
         }
-        self.location.by_user.retain(|_, v| !v.is_empty());
+        self.location.recount();
         self.metrics.registrations.store(self.location.count() as i64, Ordering::Relaxed);
         if !removals.is_empty() {
             self.actions.push_back(Action::Bindings { upserts: Vec::new(), removals });
