@@ -120,7 +120,7 @@ class Server:
 def sipp(server, scenario, port, extra, wait=True, log_dir=None):
     args = ["sipp", f"127.0.0.1:{server.port}", "-sf", os.path.join(BENCH, "sipp", scenario), "-i", "127.0.0.1", "-p", str(port),
             "-nostdin", "-key", "domain", DOMAIN] + extra
-    p = subprocess.Popen(args, cwd=log_dir or server.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    p = subprocess.Popen(args, cwd=log_dir or server.tmp, stdout=subprocess.DEVNULL, stderr=open(os.path.join(server.tmp, f"sipp-{os.path.basename(scenario)}.err"), "w"), stdin=subprocess.DEVNULL)
     if wait:
         p.wait()
     return p
