@@ -25,6 +25,13 @@ fn errors_are_one_clear_line_with_failure_exit() {
         (vec!["user", "create", "acme", "150", "--password", "abc"], "SIP password must be"),
         (vec!["user", "delete", "acme", "555"], "extension 555 not found"),
         (vec!["calls", "list", "nope"], "tenant nope not found"),
+        (vec!["trunk", "create", "t1", "--host", "carrier.example:5060"], "needs at least one --allow-ip"),
+        (vec!["trunk", "create", "t1", "--host", "c.example:5060", "--register"], "needs --username and --password"),
+        (vec!["trunk", "create", "t1", "--host", "c.example:0", "--allow-ip", "10.0.0.1"], "invalid trunk host"),
+        (vec!["trunk", "create", "t1", "--host", "c.example:5060", "--allow-ip", "10.0.0.0/99"], "invalid --allow-ip"),
+        (vec!["did", "add", "acme", "12", "--trunk", "nope"], "trunk nope not found"),
+        (vec!["tenant", "balance", "acme", "ten"], "invalid amount"),
+        (vec!["tenant", "suspend", "nope"], "tenant nope not found"),
     ] {
         let out = pbx.cli(&args);
         assert!(!out.status.success(), "{args:?} must fail");
@@ -40,6 +47,35 @@ fn errors_are_one_clear_line_with_failure_exit() {
         .unwrap();
     assert!(!out.status.success());
     assert!(stderr(&out).contains("unsupported database URL"), "{}", stderr(&out));
+}
+
+#[test]
+fn trunks_and_numbers() {
+    let pbx = Pbx::start(Db::Sqlite, &[]);
+    pbx.seed_acme();
+    pbx.cli_ok(&["trunk", "create", "c1", "--host", "192.0.2.10:5060", "--allow-ip", "192.0.2.0/24"]);
+    let out = pbx.cli(&["did", "add", "acme", "not-a-number", "--trunk", "c1"]);
+    assert!(!out.status.success() && stderr(&out).contains("not a telephone number"), "{}", stderr(&out));
+    pbx.cli_ok(&["did", "add", "acme", "8 (495) 111-22-33", "--trunk", "c1"]);
+    pbx.cli_ok(&["did", "add", "acme", "+74952223344", "--trunk", "c1", "--user", "101"]);
+    let dup = pbx.cli(&["did", "add", "acme", "74951112233", "--trunk", "c1"]);
+    assert!(stderr(&dup).contains("number +74951112233 already exists"), "{}", stderr(&dup));
+    let dids: serde_json::Value = serde_json::from_str(&pbx.cli_ok(&["did", "list", "acme", "--json"])).unwrap();
+    assert_eq!(dids[0]["number"], "+74951112233");
+    assert_eq!(dids[0]["is_main"], true);
+    assert_eq!(dids[1]["user_ext"], "101");
+    let busy = pbx.cli(&["trunk", "delete", "c1"]);
+    assert!(stderr(&busy).contains("still carries 2 city number(s)"), "{}", stderr(&busy));
+    pbx.cli_ok(&["did", "delete", "acme", "+74951112233"]);
+    let dids: serde_json::Value = serde_json::from_str(&pbx.cli_ok(&["did", "list", "acme", "--json"])).unwrap();
+    assert_eq!(dids[0]["is_main"], true, "the remaining number becomes the main one");
+    pbx.cli_ok(&["did", "delete", "acme", "+74952223344"]);
+    pbx.cli_ok(&["trunk", "delete", "c1"]);
+    assert_eq!(pbx.cli_ok(&["trunk", "list", "--json"]).trim(), "[]");
+    let t: serde_json::Value = serde_json::from_str(&pbx.cli_ok(&["tenant", "list", "--json"])).unwrap();
+    assert_eq!(t[0]["balance_cents"], 0);
+    pbx.cli_ok(&["tenant", "balance", "acme", "-12.5"]);
+    assert!(pbx.cli_ok(&["tenant", "list"]).contains("-12.50"));
 }
 
 #[test]

@@ -20,7 +20,8 @@ fn expected(name: &str) -> Option<u16> {
     Some(match name {
         // wsinv's To carries a tag: a re-INVITE for a dialog that does not exist.
         "wsinv" => 481,
-        "esc01" | "longreq" | "escruri" | "baddate" | "inv2543" => 407,
+        // INVITEs from domains the PBX does not host, not from a carrier: refused alike.
+        "esc01" | "longreq" | "escruri" | "baddate" | "inv2543" => 403,
         "escnull" | "dblreq" | "unksm2" | "regaut01" | "cparam01" | "cparam02" | "regescrt" => 401,
         "intmeth" | "esc02" => 501,
         "lwsdisp" | "semiuri" | "transports" | "badbranch" | "zeromf" => 200,

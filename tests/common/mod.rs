@@ -255,12 +255,16 @@ pub struct Sipp;
 
 impl Sipp {
     fn command(pbx: &Pbx, scenario: &str, port: u16, args: &[&str]) -> Command {
+        Self::command_from(pbx, "127.0.0.1", scenario, port, args)
+    }
+
+    fn command_from(pbx: &Pbx, ip: &str, scenario: &str, port: u16, args: &[&str]) -> Command {
         let mut c = Command::new("sipp");
         c.arg(pbx.sip.to_string())
             .arg("-sf")
             .arg(sipp_dir().join(scenario))
             .arg("-i")
-            .arg("127.0.0.1")
+            .arg(ip)
             .arg("-p")
             .arg(port.to_string())
             .arg("-nostdin")
@@ -290,6 +294,28 @@ impl Sipp {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Runs a scenario from another local address (a carrier), to completion.
+    pub fn run_from(pbx: &Pbx, ip: &str, scenario: &str, port: u16, args: &[&str], timeout: Duration) -> bool {
+        let mut child = Self::command_from(pbx, ip, scenario, port, args).spawn().expect("sipp");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts a scenario in the background from another local address.
+    pub fn spawn_from(pbx: &Pbx, ip: &str, scenario: &str, port: u16, args: &[&str]) -> SippChild {
+        SippChild(Self::command_from(pbx, ip, scenario, port, args).spawn().expect("sipp"))
     }
 
     /// Starts a scenario in the background (a phone waiting for calls).

@@ -22,7 +22,18 @@ use tokio::sync::mpsc;
 pub async fn load_directory(store: &Store) -> anyhow::Result<Directory> {
     let tenants = store.list_tenants().await?;
     let users = store.all_users().await?;
-    Ok(Directory::build(&tenants, &users))
+    let trunks = store.list_trunks().await?;
+    let dids = store.list_dids(None).await?;
+    let mut resolved = std::collections::HashMap::new();
+    for t in &trunks {
+        match tokio::net::lookup_host(&t.host).await.map(|mut a| a.find(|x| x.is_ipv4()).or(None)) {
+            Ok(Some(addr)) => {
+                resolved.insert(t.id, addr);
+            }
+            _ => tracing::warn!(trunk = %t.name, host = %t.host, "cannot resolve the trunk's host"),
+        }
+    }
+    Ok(Directory::build(&tenants, &users, &trunks, &dids, &resolved))
 }
 
 fn init_tracing() {
@@ -134,7 +145,7 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         sip = %args.sip_listen, http = %args.http_listen, public_ip = %public_ip, node = %node,
         rtp = %args.rtp_ports, data = %common.data_dir.display(), "pbx serving"
     );
-    let engine_task = tokio::spawn(engine_loop(engine, in_rx, transports, cdr_tx, bind_tx));
+    let engine_task = tokio::spawn(engine_loop(store.clone(), engine, in_rx, transports, cdr_tx, bind_tx));
     shutdown_signal().await;
     tracing::info!("stopping");
     engine_task.abort();
@@ -167,6 +178,7 @@ type CdrMsg = (CallOp, Option<u64>);
 type BindMsg = (Vec<RegistrationRow>, Vec<(i64, String)>);
 
 async fn engine_loop(
+    store: Store,
     mut engine: Engine,
     mut rx: mpsc::Receiver<Input>,
     transports: Transports,
@@ -180,7 +192,7 @@ async fn engine_loop(
                     i = rx.recv() => i,
                     _ = tokio::time::sleep_until(deadline.into()) => {
                         engine.handle_timeout(Now::real());
-                        flush(&mut engine, &transports, &cdr_tx, &bind_tx);
+                        flush(&mut engine, &transports, &cdr_tx, &bind_tx, &store);
                         continue;
                     }
                 }
@@ -196,11 +208,17 @@ async fn engine_loop(
             }
         }
         engine.handle_timeout(Now::real());
-        flush(&mut engine, &transports, &cdr_tx, &bind_tx);
+        flush(&mut engine, &transports, &cdr_tx, &bind_tx, &store);
     }
 }
 
-fn flush(engine: &mut Engine, transports: &Transports, cdr_tx: &mpsc::UnboundedSender<CdrMsg>, bind_tx: &mpsc::UnboundedSender<BindMsg>) {
+fn flush(
+    engine: &mut Engine,
+    transports: &Transports,
+    cdr_tx: &mpsc::UnboundedSender<CdrMsg>,
+    bind_tx: &mpsc::UnboundedSender<BindMsg>,
+    store: &Store,
+) {
     while let Some(a) = engine.poll_action() {
         match a {
             Action::Send { target, bytes } => transports.send(target, bytes),
@@ -209,6 +227,14 @@ fn flush(engine: &mut Engine, transports: &Transports, cdr_tx: &mpsc::UnboundedS
             }
             Action::Bindings { upserts, removals } => {
                 let _ = bind_tx.send((upserts, removals));
+            }
+            Action::TrunkState { id, state, detail } => {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = store.set_trunk_state(id, &state, &detail).await {
+                        tracing::warn!(error = %e, "cannot record the trunk state");
+                    }
+                });
             }
         }
     }

@@ -39,6 +39,10 @@ pub struct Tenant {
     pub balance_cents: i64,
     /// Creation time, ms since epoch.
     pub created_at: i64,
+    /// Country calling code used to read dialled numbers (`7`).
+    pub country_code: String,
+    /// Numbers always routed out as emergency calls, even without balance.
+    pub emergency_numbers: Vec<String>,
 }
 
 /// What a user may do in the cabinet.
@@ -116,6 +120,14 @@ fn tenant_from(row: &AnyRow) -> Result<Tenant, sqlx::Error> {
         status: TenantStatus::parse(&row.try_get::<String, _>("status")?),
         balance_cents: row.try_get("balance_cents")?,
         created_at: row.try_get("created_at")?,
+        country_code: row.try_get("country_code")?,
+        emergency_numbers: row
+            .try_get::<String, _>("emergency_numbers")?
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
     })
 }
 
@@ -132,7 +144,7 @@ fn user_from(row: &AnyRow) -> Result<User, sqlx::Error> {
     })
 }
 
-const TENANT_COLS: &str = "id, slug, name, domain, status, balance_cents, created_at";
+const TENANT_COLS: &str = "id, slug, name, domain, status, balance_cents, created_at, country_code, emergency_numbers";
 const USER_COLS: &str = "id, tenant_id, ext, name, sip_password, role, web_password_hash, created_at";
 
 /// Checks a tenant slug: lowercase letters, digits and dashes, 2..=32 long.
@@ -199,6 +211,26 @@ impl Store {
         Ok(tenant_from(&row)?)
     }
 
+    /// Suspends or resumes a tenant.
+    pub async fn set_tenant_status(&self, slug: &str, status: TenantStatus) -> Result<Tenant, StoreError> {
+        let t = self.tenant_by_slug(slug).await?;
+        let s = match status {
+            TenantStatus::Active => "active",
+            TenantStatus::Suspended => "suspended",
+        };
+        sqlx::query("UPDATE tenants SET status = $1 WHERE id = $2").bind(s).bind(t.id).execute(self.pool()).await?;
+        self.bump_config_version().await?;
+        self.tenant_by_slug(slug).await
+    }
+
+    /// Sets a tenant's balance (cents).
+    pub async fn set_tenant_balance(&self, slug: &str, cents: i64) -> Result<Tenant, StoreError> {
+        let t = self.tenant_by_slug(slug).await?;
+        sqlx::query("UPDATE tenants SET balance_cents = $1 WHERE id = $2").bind(cents).bind(t.id).execute(self.pool()).await?;
+        self.bump_config_version().await?;
+        self.tenant_by_slug(slug).await
+    }
+
     /// Creates a user in a tenant.
     pub async fn create_user(&self, tenant_id: i64, u: &NewUser<'_>) -> Result<User, StoreError> {
         if !valid_ext(u.ext) {
@@ -262,5 +294,33 @@ impl Store {
         sqlx::query("DELETE FROM users WHERE id = $1").bind(user.id).execute(self.pool()).await?;
         self.bump_config_version().await?;
         Ok(())
+    }
+}
+
+/// Parses an amount such as `100`, `-5.5` or `12.34` into cents.
+pub fn parse_amount(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (whole, frac) = s.split_once(['.', ',']).unwrap_or((s, ""));
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let cents = whole.parse::<i64>().ok()?.checked_mul(100)? + format!("{frac:0<2}").parse::<i64>().ok()?;
+    Some(if neg { -cents } else { cents })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn amounts() {
+        assert_eq!(super::parse_amount("100"), Some(10000));
+        assert_eq!(super::parse_amount("-5.5"), Some(-550));
+        assert_eq!(super::parse_amount("12,34"), Some(1234));
+        assert_eq!(super::parse_amount("0"), Some(0));
+        assert_eq!(super::parse_amount("1.234"), None);
+        assert_eq!(super::parse_amount("abc"), None);
     }
 }

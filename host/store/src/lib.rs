@@ -10,12 +10,15 @@ mod calls;
 mod directory;
 mod error;
 mod migrate;
+pub mod numbers;
 mod registrations;
+mod trunks;
 
 pub use calls::{CallEnd, CallOp, CallRow, CallStart, Direction, Disposition};
-pub use directory::{NewUser, Role, Tenant, TenantStatus, User};
+pub use directory::{NewUser, Role, Tenant, TenantStatus, User, parse_amount};
 pub use error::StoreError;
 pub use registrations::RegistrationRow;
+pub use trunks::{Did, NewTrunk, Trunk, cidr_contains, parse_cidr};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};

@@ -10,9 +10,10 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sqlite: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sqlite: r#"
 CREATE TABLE config_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
 INSERT INTO config_version (id, version) VALUES (1, 1);
 CREATE TABLE tenants (
@@ -70,7 +71,7 @@ CREATE TABLE calls (
 CREATE INDEX calls_tenant_started ON calls (tenant_id, started_at DESC, id DESC);
 CREATE INDEX calls_open ON calls (node, ended_at);
 "#,
-    postgres: r#"
+        postgres: r#"
 CREATE TABLE config_version (id BIGINT PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL);
 INSERT INTO config_version (id, version) VALUES (1, 1);
 CREATE TABLE tenants (
@@ -128,7 +129,69 @@ CREATE TABLE calls (
 CREATE INDEX calls_tenant_started ON calls (tenant_id, started_at DESC, id DESC);
 CREATE INDEX calls_open ON calls (node, ended_at);
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        sqlite: r#"
+CREATE TABLE trunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    host TEXT NOT NULL,
+    username TEXT,
+    password TEXT,
+    register INTEGER NOT NULL DEFAULT 0,
+    allow_ips TEXT NOT NULL DEFAULT '',
+    country_code TEXT NOT NULL DEFAULT '7',
+    number_format TEXT NOT NULL DEFAULT 'e164',
+    reg_state TEXT NOT NULL DEFAULT 'none',
+    reg_detail TEXT NOT NULL DEFAULT '',
+    reg_updated_at INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE dids (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    number TEXT NOT NULL UNIQUE,
+    trunk_id INTEGER NOT NULL REFERENCES trunks(id),
+    user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    is_main INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX dids_tenant ON dids (tenant_id);
+ALTER TABLE tenants ADD COLUMN country_code TEXT NOT NULL DEFAULT '7';
+ALTER TABLE tenants ADD COLUMN emergency_numbers TEXT NOT NULL DEFAULT '112,101,102,103,104,911';
+"#,
+        postgres: r#"
+CREATE TABLE trunks (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    host TEXT NOT NULL,
+    username TEXT,
+    password TEXT,
+    register BIGINT NOT NULL DEFAULT 0,
+    allow_ips TEXT NOT NULL DEFAULT '',
+    country_code TEXT NOT NULL DEFAULT '7',
+    number_format TEXT NOT NULL DEFAULT 'e164',
+    reg_state TEXT NOT NULL DEFAULT 'none',
+    reg_detail TEXT NOT NULL DEFAULT '',
+    reg_updated_at BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE dids (
+    id BIGSERIAL PRIMARY KEY,
+    tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    number TEXT NOT NULL UNIQUE,
+    trunk_id BIGINT NOT NULL REFERENCES trunks(id),
+    user_id BIGINT REFERENCES users(id) ON DELETE SET NULL,
+    is_main BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX dids_tenant ON dids (tenant_id);
+ALTER TABLE tenants ADD COLUMN country_code TEXT NOT NULL DEFAULT '7';
+ALTER TABLE tenants ADD COLUMN emergency_numbers TEXT NOT NULL DEFAULT '112,101,102,103,104,911';
+"#,
+    },
+];
 
 /// Applies every migration the database lacks.
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

@@ -4,6 +4,7 @@
 mod calls;
 mod output;
 mod tenant;
+mod trunk;
 mod user;
 
 use crate::config::{Common, ServeArgs};
@@ -33,6 +34,12 @@ enum Command {
     /// The call log.
     #[command(subcommand)]
     Calls(calls::CallsCmd),
+    /// Manage carrier trunks (operator).
+    #[command(subcommand)]
+    Trunk(trunk::TrunkCmd),
+    /// Manage a tenant's city numbers.
+    #[command(subcommand)]
+    Did(trunk::DidCmd),
 }
 
 /// Runs a parsed command line.
@@ -44,6 +51,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Tenant(cmd) => tenant::run(&open(&cli.common).await?, cmd).await,
             Command::User(cmd) => user::run(&open(&cli.common).await?, cmd).await,
             Command::Calls(cmd) => calls::run(&open(&cli.common).await?, cmd).await,
+            Command::Trunk(cmd) => trunk::run_trunk(&open(&cli.common).await?, cmd).await,
+            Command::Did(cmd) => trunk::run_did(&open(&cli.common).await?, cmd).await,
         }
     })
 }

@@ -29,6 +29,12 @@ pub fn print<T: Serialize>(json: bool, rows: &[T], headers: &[&str], cells: impl
     Ok(())
 }
 
+/// Formats cents as `12.34` (with a sign below zero).
+pub fn money(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
+}
+
 /// Formats ms since epoch as UTC `YYYY-MM-DD HH:MM:SS`.
 pub fn time(ms: i64) -> String {
     let secs = ms.div_euclid(1000);

@@ -18,6 +18,24 @@ pub enum TenantCmd {
         #[arg(long, default_value = "")]
         name: String,
     },
+    /// Suspend a tenant: its phones cannot call and its users cannot log in.
+    Suspend {
+        /// Tenant slug.
+        slug: String,
+    },
+    /// Resume a suspended tenant.
+    Resume {
+        /// Tenant slug.
+        slug: String,
+    },
+    /// Set a tenant's balance; at zero or below it cannot call out.
+    Balance {
+        /// Tenant slug.
+        slug: String,
+        /// Amount, e.g. 100 or 99.50 or -5.
+        #[arg(allow_hyphen_values = true)]
+        amount: String,
+    },
     /// List tenants.
     List {
         /// Print JSON.
@@ -33,6 +51,20 @@ pub async fn run(store: &Store, cmd: TenantCmd) -> anyhow::Result<()> {
             let t = store.create_tenant(&slug, &domain, &name).await?;
             println!("created tenant {} (domain {})", t.slug, t.domain);
         }
+        TenantCmd::Suspend { slug } => {
+            store.set_tenant_status(&slug, pbx_store::TenantStatus::Suspended).await?;
+            println!("suspended tenant {slug}");
+        }
+        TenantCmd::Resume { slug } => {
+            store.set_tenant_status(&slug, pbx_store::TenantStatus::Active).await?;
+            println!("resumed tenant {slug}");
+        }
+        TenantCmd::Balance { slug, amount } => {
+            let cents = pbx_store::parse_amount(&amount)
+                .ok_or_else(|| anyhow::anyhow!("invalid amount {amount:?}: use a number such as 100 or 99.50"))?;
+            let t = store.set_tenant_balance(&slug, cents).await?;
+            println!("balance of {} is {}", t.slug, output::money(t.balance_cents));
+        }
         TenantCmd::List { json } => {
             let ts = store.list_tenants().await?;
             output::print(json, &ts, &["SLUG", "NAME", "DOMAIN", "STATUS", "BALANCE"], |t| {
@@ -41,7 +73,7 @@ pub async fn run(store: &Store, cmd: TenantCmd) -> anyhow::Result<()> {
                     t.name.clone(),
                     t.domain.clone(),
                     format!("{:?}", t.status).to_lowercase(),
-                    format!("{}.{:02}", t.balance_cents / 100, (t.balance_cents % 100).abs()),
+                    output::money(t.balance_cents),
                 ]
             })?;
         }

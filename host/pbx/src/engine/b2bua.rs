@@ -3,24 +3,21 @@
 //! each leg a separate dialog with its own Call-ID, tags and CSeq, and media anchored on the
 //! PBX.
 
-use super::auth::{AuthOutcome, Claim};
 use super::call::*;
 use super::dialog::Dialog;
+use super::directory::TenantInfo;
+use super::routing::{Invite, Route};
 use super::{Action, Engine, EngineTimer, Now, new_call_uid, random_token};
 use pbx_media::{RemoteParams, Side};
 use pbx_sip::header::HeaderName;
 use pbx_sip::message::{Request, Response, SipMessage};
 use pbx_sip::method::Method;
-use pbx_sip::name_addr::NameAddr;
 use pbx_sip::sdp::{self, Direction, Format, Sdp};
 use pbx_sip::transaction::{Target, TxId};
-use pbx_store::{CallEnd, CallOp, CallStart, Direction as CallDirection, Disposition};
+use pbx_store::{CallEnd, CallOp, CallStart, Disposition};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-/// Smallest session interval accepted (RFC 4028 Min-SE).
-const MIN_SE: u32 = 90;
 
 /// Payload-type rewrites from one leg's numbering to another's, for formats both have.
 pub(super) fn pt_map(from: &[Format], to: &[Format]) -> Vec<(u8, u8)> {
@@ -35,13 +32,6 @@ pub(super) fn pt_map(from: &[Format], to: &[Format]) -> Vec<(u8, u8)> {
     out
 }
 
-/// The dialled number from a Request-URI (user part without parameters or visual separators).
-fn dialled_number(uri: &pbx_sip::Uri) -> Option<String> {
-    let user = uri.user_or_number()?;
-    let cleaned: String = user.chars().filter(|c| !matches!(c, '-' | '.' | '(' | ')' | ' ')).collect();
-    if cleaned.is_empty() { None } else { Some(cleaned) }
-}
-
 pub(super) fn remote_params(sdp: &Sdp, signal: SocketAddr, pt_rewrite: Vec<(u8, u8)>) -> RemoteParams {
     let target = sdp.audio_target();
     let rtp = target.filter(|(ip, port)| !ip.is_unspecified() && *port != 0).map(|(ip, port)| SocketAddr::new(ip, port));
@@ -51,72 +41,23 @@ pub(super) fn remote_params(sdp: &Sdp, signal: SocketAddr, pt_rewrite: Vec<(u8, 
 }
 
 impl Engine {
-    /// A new call from a phone.
-    pub(super) fn on_invite(&mut self, req: Request, tx: Option<TxId>, source: Target, resp_target: Target, now: Now) {
-        let Some(tx) = tx else { return };
-        let trying = req.response(100, "Trying", None);
-        self.respond(Some(tx), trying, resp_target, now);
-
-        let Some(from) = req.parsed_from() else { return };
-        let Some(realm) = from.uri.as_sip().map(|u| u.host.to_ascii_lowercase()) else {
-            return self.simple_response(Some(tx), &req, 403, resp_target, now);
-        };
-        let tenant = self.dir.tenant_by_domain(&realm).cloned();
-        let outcome = self.auth.check(
-            &req,
-            &HeaderName::ProxyAuthorization,
-            &Claim { realm: &realm, tenant_id: tenant.as_ref().map(|t| t.id), source: source.addr.ip() },
-            &self.dir,
-            now.mono,
-            now.unix_secs(),
-        );
-        let user = match outcome {
-            AuthOutcome::Ok(u) => u,
-            AuthOutcome::Challenge(stale) => {
-                let mut r = req.response(407, "Proxy Authentication Required", Some(&random_token(10)));
-                for c in self.auth.challenges(&realm, stale, now.unix_secs()) {
-                    r.headers.push(HeaderName::ProxyAuthenticate, c);
-                }
-                return self.respond(Some(tx), r, resp_target, now);
-            }
-            AuthOutcome::Forbidden(delay) => return self.forbid(Some(tx), &req, resp_target, delay, now),
-            AuthOutcome::Blocked => return self.forbid(Some(tx), &req, resp_target, Duration::ZERO, now),
-        };
-        let Some(tenant) = tenant else { return };
-        let from_user = from.uri.as_sip().and_then(|u| u.user_unescaped());
-        if from_user.as_deref() != Some(user.ext.as_str()) {
-            let r = req.response(403, "Forbidden: From does not match the authenticated user", Some(&random_token(10)));
-            return self.respond(Some(tx), r, resp_target, now);
-        }
-        if tenant.suspended {
-            let mut r = req.response(403, "Forbidden", Some(&random_token(10)));
-            r.headers.push(HeaderName::Warning, format!("399 {} \"Account suspended\"", self.host()));
-            return self.respond(Some(tx), r, resp_target, now);
-        }
-        let max_forwards = req.headers.get(&HeaderName::MaxForwards).and_then(|m| m.parse::<u32>().ok()).unwrap_or(70);
-        if max_forwards == 0 {
-            return self.simple_response(Some(tx), &req, 483, resp_target, now);
-        }
-        // Session timers (RFC 4028) asked by the caller.
-        let session_interval = match req.headers.get(&HeaderName::SessionExpires) {
-            Some(v) => match v.split(';').next().and_then(|n| n.trim().parse::<u32>().ok()) {
-                Some(n) if n < MIN_SE => {
-                    let mut r = req.response(422, "Session Interval Too Small", Some(&random_token(10)));
-                    r.headers.push(HeaderName::MinSe, MIN_SE.to_string());
-                    return self.respond(Some(tx), r, resp_target, now);
-                }
-                Some(n) => Some(n.min(self.cfg.session_expires.max(MIN_SE))),
-                None => None,
-            },
-            None => None,
-        };
-        let Some(number) = dialled_number(&req.uri) else {
-            return self.simple_response(Some(tx), &req, 404, resp_target, now);
-        };
-        let caller = Party {
-            number: user.ext.clone(),
-            name: if user.name.is_empty() { from.display.clone().unwrap_or_default() } else { user.name.clone() },
-            user_id: Some(user.id),
+    /// Sets up a routed call: checks the caller's offer, allocates media, writes the
+    /// call-log row and, once it is durable, rings the targets.
+    pub(super) fn start_call(&mut self, inv: Invite, tenant: &TenantInfo, route: Route, now: Now) {
+        let Invite { req, tx, source, resp_target, max_forwards, session_interval } = inv;
+        let start = CallStart {
+            id: new_call_uid(now.wall_ms),
+            tenant_id: tenant.id,
+            direction: route.direction,
+            caller_number: route.caller.number.clone(),
+            caller_name: route.caller.name.clone(),
+            callee: route.callee.number.clone(),
+            did: route.did.clone(),
+            trunk: route.trunk.clone(),
+            caller_user_id: route.caller.user_id,
+            callee_user_id: route.callee.user_id,
+            started_at: now.wall_ms,
+            node: self.cfg.node.clone(),
         };
         // The caller's offer, if any.
         let (a_offer, late_offer) = if req.body.is_empty() {
@@ -142,28 +83,7 @@ impl Engine {
             },
             None => sdp::default_formats(),
         };
-        // Routing: an extension of the caller's tenant.
-        let callee_user = self.dir.user(tenant.id, &number).cloned();
-        let start = CallStart {
-            id: new_call_uid(now.wall_ms),
-            tenant_id: tenant.id,
-            direction: CallDirection::Internal,
-            caller_number: caller.number.clone(),
-            caller_name: caller.name.clone(),
-            callee: number.clone(),
-            did: None,
-            trunk: None,
-            caller_user_id: caller.user_id,
-            callee_user_id: callee_user.as_ref().map(|u| u.id),
-            started_at: now.wall_ms,
-            node: self.cfg.node.clone(),
-        };
-        let Some(callee_user) = callee_user else {
-            self.log_failed_call(start, "404 not found", now);
-            return self.simple_response(Some(tx), &req, 404, resp_target, now);
-        };
-        let targets: Vec<_> = self.location.bindings(callee_user.id, now.mono).into_iter().map(|b| (callee_user.id, b)).collect();
-        if targets.is_empty() {
+        if route.targets.is_empty() {
             self.log_failed_call(start, "480 not registered", now);
             let r = req.response(480, "Temporarily Unavailable", Some(&random_token(10)));
             return self.respond(Some(tx), r, resp_target, now);
@@ -188,9 +108,10 @@ impl Engine {
         if let Some(o) = &a_offer {
             self.media.set_remote(ports.id, Side::A, remote_params(o, source.addr, Vec::new()));
         }
-        let callee = Party { number: number.clone(), name: callee_user.name.clone(), user_id: Some(callee_user.id) };
         let span = tracing::info_span!("call", tenant = %tenant.slug, call = %start.id);
-        span.in_scope(|| tracing::info!(from = %caller.number, to = %number, "call started"));
+        span.in_scope(
+            || tracing::info!(direction = start.direction.as_str(), from = %route.caller.number, to = %route.callee.number, "call started"),
+        );
         self.a_dialogs.insert((a.call_id.clone(), local_tag), key);
         self.invite_tx.insert(tx, key);
         self.media_calls.insert(ports.id, key);
@@ -202,10 +123,9 @@ impl Engine {
             Call {
                 span,
                 uid: start.id,
-                domain: tenant.domain.clone(),
                 state: CallState::LoggingStart,
-                caller,
-                callee,
+                caller: route.caller,
+                callee: route.callee,
                 a,
                 a_invite: req,
                 a_tx: Some(tx),
@@ -213,7 +133,7 @@ impl Engine {
                 a_media,
                 b_media,
                 media_id: ports.id,
-                targets,
+                targets: route.targets,
                 forks: Vec::new(),
                 winner: None,
                 ring_timer: None,
@@ -223,14 +143,14 @@ impl Engine {
                 reinvite: None,
                 late_offer,
                 best_failure: None,
-                max_forwards: max_forwards - 1,
+                max_forwards: max_forwards.saturating_sub(1),
                 a_offer,
             },
         );
     }
 
     /// A call that failed before ringing still gets its call-log row.
-    fn log_failed_call(&mut self, start: CallStart, cause: &str, now: Now) {
+    pub(super) fn log_failed_call(&mut self, start: CallStart, cause: &str, now: Now) {
         let id = start.id.clone();
         self.actions.push_back(Action::Cdr { op: CallOp::Start(start), ack: None });
         self.actions.push_back(Action::Cdr {
@@ -256,8 +176,8 @@ impl Engine {
         }
         call.state = CallState::Ringing;
         let targets = std::mem::take(&mut call.targets);
-        for (user_id, binding) in targets {
-            self.start_fork(key, user_id, binding, now);
+        for target in targets {
+            self.start_fork(key, target, now);
         }
         let timer = self.timers.schedule(now.mono + self.cfg.ring_timeout, EngineTimer::RingTimeout(key));
         if let Some(call) = self.calls.get_mut(&key) {
@@ -265,35 +185,30 @@ impl Engine {
         }
     }
 
-    fn start_fork(&mut self, key: CallKey, user_id: i64, binding: super::registrar::Binding, now: Now) {
-        let transport = binding.target.transport;
+    fn start_fork(&mut self, key: CallKey, t: ForkTarget, now: Now) {
+        let transport = t.target.transport;
         let via = self.new_via(transport);
         let contact = self.contact(transport);
         let user_agent = self.cfg.user_agent.clone();
         let public_ip = self.cfg.public_ip;
         let Some(call) = self.calls.get_mut(&key) else { return };
         let local_tag = random_token(12);
-        let from_uri = format!("sip:{}@{}", call.caller.number, call.domain);
-        let from = NameAddr {
-            display: if call.caller.name.is_empty() { None } else { Some(call.caller.name.clone()) },
-            uri: pbx_sip::Uri::parse(&from_uri).unwrap_or_else(|_| binding.uri.clone()),
-            params: Vec::new(),
-        };
-        let local_hdr = format!("{from};tag={local_tag}");
-        let remote_hdr = format!("<sip:{}@{}>", call.callee.number, call.domain);
+        let local_hdr = format!("{};tag={local_tag}", t.from);
         let call_id = format!("{}@pbx", random_token(24));
-        let mut invite = Request::new(Method::Invite, binding.uri.clone());
+        let mut invite = Request::new(Method::Invite, t.uri.clone());
         invite.headers.push(HeaderName::Via, via);
         invite.headers.push(HeaderName::MaxForwards, call.max_forwards.to_string());
         invite.headers.push(HeaderName::From, local_hdr.clone());
-        invite.headers.push(HeaderName::To, remote_hdr.clone());
+        invite.headers.push(HeaderName::To, t.to.clone());
         invite.headers.push(HeaderName::CallId, call_id.clone());
         invite.headers.push(HeaderName::CSeq, "1 INVITE");
         invite.headers.push(HeaderName::Contact, contact);
         invite.headers.push(HeaderName::Allow, "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE");
         invite.headers.push(HeaderName::Supported, "replaces");
         invite.headers.push(HeaderName::UserAgent, user_agent);
-        invite.headers.push(HeaderName::PAssertedIdentity, format!("{}", NameAddr { params: Vec::new(), ..from }));
+        if let Some(pai) = &t.pai {
+            invite.headers.push(HeaderName::PAssertedIdentity, pai.clone());
+        }
         invite.headers.push(HeaderName::ContentType, "application/sdp");
         let b_sdp = sdp::build(
             call.b_media.session_id,
@@ -310,24 +225,70 @@ impl Engine {
             local_tag,
             remote_tag: None,
             local_hdr,
-            remote_hdr,
+            remote_hdr: t.to.clone(),
             local_seq: 1,
             remote_seq: None,
-            remote_target: binding.uri.clone(),
+            remote_target: t.uri.clone(),
             route_set: Vec::new(),
-            flow: binding.target,
+            flow: t.target,
         };
-        let tx = self.txl.send_request(&invite, binding.target, now.mono);
+        let tx = self.txl.send_request(&invite, t.target, now.mono);
         let fork_index = call.forks.len();
-        call.forks.push(Fork { dialog, invite, tx, state: ForkState::Calling, user_id, cancel_pending: false });
+        call.forks.push(Fork {
+            dialog,
+            invite,
+            tx,
+            state: ForkState::Calling,
+            user_id: t.user_id,
+            cancel_pending: false,
+            credentials: t.credentials,
+            auth_tried: false,
+        });
         self.client_tx.insert(tx, TxOwner::Fork { call: key, fork: fork_index });
         self.b_dialogs.insert(call_id, (key, fork_index));
+    }
+
+    /// A carrier challenged our INVITE (401/407): send it again with credentials, once.
+    fn retry_fork_with_auth(&mut self, key: CallKey, fork: usize, resp: &Response, now: Now) -> bool {
+        let Some(call) = self.calls.get_mut(&key) else { return false };
+        let Some(f) = call.forks.get_mut(fork) else { return false };
+        let Some((user, pass)) = f.credentials.clone() else { return false };
+        if f.auth_tried || f.cancel_pending || f.state == ForkState::Done {
+            return false;
+        }
+        let (challenge_hdr, answer_hdr) = if resp.status == 401 {
+            (HeaderName::WwwAuthenticate, HeaderName::Authorization)
+        } else {
+            (HeaderName::ProxyAuthenticate, HeaderName::ProxyAuthorization)
+        };
+        let Some(challenge) = resp.headers.get(&challenge_hdr).map(str::to_string) else { return false };
+        let uri = f.invite.uri.to_string();
+        let Some(auth) = pbx_sip::digest::authorize(&challenge, &user, &pass, "INVITE", &uri, 1) else { return false };
+        f.auth_tried = true;
+        let mut invite = f.invite.clone();
+        let seq = invite.cseq().map(|c| c.seq + 1).unwrap_or(2);
+        invite.headers.set(HeaderName::CSeq, format!("{seq} INVITE"));
+        invite.headers.remove(&answer_hdr);
+        invite.headers.push(answer_hdr, auth);
+        let transport = f.dialog.flow.transport;
+        let flow = f.dialog.flow;
+        let via = self.new_via(transport);
+        invite.headers.set(HeaderName::Via, via);
+        let Some(call) = self.calls.get_mut(&key) else { return false };
+        let f = &mut call.forks[fork];
+        f.dialog.local_seq = seq;
+        f.invite = invite.clone();
+        let tx = self.txl.send_request(&invite, flow, now.mono);
+        f.tx = tx;
+        self.client_tx.insert(tx, TxOwner::Fork { call: key, fork });
+        true
     }
 
     pub(super) fn on_client_response(&mut self, owner: TxOwner, _tx: TxId, resp: Response, now: Now) {
         match owner {
             TxOwner::Fork { call, fork } => self.on_fork_response(call, fork, resp, now),
             TxOwner::Reinvite { call, to } => self.on_reinvite_response(call, to, resp, now),
+            TxOwner::TrunkReg(id) => self.on_trunk_register_response(id, &resp, now),
             TxOwner::Fire => {}
         }
     }
@@ -340,12 +301,19 @@ impl Engine {
                 r.headers.push(HeaderName::CSeq, "1 INVITE");
                 self.on_reinvite_response(call, to, r, now);
             }
+            TxOwner::TrunkReg(id) => {
+                let r = Response { status, reason: reason.to_string(), headers: Default::default(), body: Vec::new() };
+                self.on_trunk_register_response(id, &r, now);
+            }
             TxOwner::Fire => {}
         }
     }
 
     fn on_fork_response(&mut self, key: CallKey, fork: usize, resp: Response, now: Now) {
         let _span = self.call_span(key).entered();
+        if (resp.status == 401 || resp.status == 407) && self.retry_fork_with_auth(key, fork, &resp, now) {
+            return;
+        }
         if resp.status >= 300 {
             return self.on_fork_failed(key, fork, resp.status, &resp.reason, now);
         }
@@ -467,7 +435,9 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&key) else { return };
         call.state = CallState::Answered;
         call.answered_ms = Some(now.wall_ms);
-        call.callee.user_id = Some(callee_user);
+        if callee_user.is_some() {
+            call.callee.user_id = callee_user;
+        }
         if let Some(t) = call.ring_timer.take() {
             self.timers.cancel(t);
         }
@@ -487,10 +457,8 @@ impl Engine {
         }
         let uid = call.uid.clone();
         let session_interval = call.session_interval;
-        self.actions.push_back(Action::Cdr {
-            op: CallOp::Answer { id: uid.clone(), at: now.wall_ms, callee_user_id: Some(callee_user) },
-            ack: None,
-        });
+        self.actions
+            .push_back(Action::Cdr { op: CallOp::Answer { id: uid.clone(), at: now.wall_ms, callee_user_id: callee_user }, ack: None });
         tracing::info!("answered");
         self.send_to_caller(key, ok, now);
         if let Some(si) = session_interval {
@@ -749,7 +717,7 @@ impl Engine {
         self.invite_tx.retain(|_, k| *k != key);
         self.client_tx.retain(|_, o| match o {
             TxOwner::Fork { call: c, .. } | TxOwner::Reinvite { call: c, .. } => *c != key,
-            TxOwner::Fire => true,
+            TxOwner::TrunkReg(_) | TxOwner::Fire => true,
         });
         self.media_calls.remove(&call.media_id);
         self.media.destroy(call.media_id);
@@ -762,7 +730,7 @@ impl Engine {
                 hangup_cause: cause.to_string(),
                 hangup_side: by.as_str().into(),
                 talk_seconds: talk,
-                callee_user_id: call.winner.and_then(|w| call.forks.get(w)).map(|f| f.user_id),
+                callee_user_id: call.winner.and_then(|w| call.forks.get(w)).and_then(|f| f.user_id),
             }),
             ack: None,
         });
@@ -772,7 +740,7 @@ impl Engine {
         } else {
             self.metrics.calls_unanswered.fetch_add(1, Ordering::Relaxed);
         }
-        tracing::info!(disposition = disposition.as_str(), cause, by = by.as_str(), talk_seconds = talk, "call ended");
+        tracing::info!(from = %call.caller.number, to = %call.callee.number, disposition = disposition.as_str(), cause, by = by.as_str(), talk_seconds = talk, "call ended");
     }
 }
 

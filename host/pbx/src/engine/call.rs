@@ -1,7 +1,6 @@
 //! A call: the caller's leg, the callee's forks, the bridge between them and its media.
 
 use super::dialog::Dialog;
-use super::registrar::Binding;
 use super::timers::TimerId;
 use pbx_media::{SessionId, Side};
 use pbx_sip::message::Request;
@@ -28,6 +27,8 @@ pub enum TxOwner {
         /// Side it was sent to.
         to: Side,
     },
+    /// A REGISTER of the PBX to a carrier (trunk id).
+    TrunkReg(i64),
     /// A request whose answer does not matter (BYE, CANCEL, INFO).
     Fire,
 }
@@ -131,10 +132,33 @@ pub struct Fork {
     pub tx: TxId,
     /// Progress.
     pub state: ForkState,
-    /// The user rung.
-    pub user_id: i64,
+    /// The user rung (none for a carrier).
+    pub user_id: Option<i64>,
     /// CANCEL wanted before any provisional came.
     pub cancel_pending: bool,
+    /// Credentials for a carrier's challenge.
+    pub credentials: Option<(String, String)>,
+    /// Whether the challenge was answered already (a second one fails the fork).
+    pub auth_tried: bool,
+}
+
+/// Where one fork of a call goes and how the caller is presented there.
+#[derive(Debug, Clone)]
+pub struct ForkTarget {
+    /// Request-URI.
+    pub uri: pbx_sip::Uri,
+    /// Where to send it (the phone's flow or the carrier).
+    pub target: Target,
+    /// The user this rings, if a phone.
+    pub user_id: Option<i64>,
+    /// From header value (without tag): the caller as shown on this leg.
+    pub from: String,
+    /// To header value.
+    pub to: String,
+    /// P-Asserted-Identity, if any.
+    pub pai: Option<String>,
+    /// Digest credentials for a carrier.
+    pub credentials: Option<(String, String)>,
 }
 
 /// A re-INVITE being relayed from one leg to the other.
@@ -157,8 +181,6 @@ pub struct Call {
     pub span: tracing::Span,
     /// Call-log id.
     pub uid: String,
-    /// Tenant domain.
-    pub domain: String,
     /// Progress.
     pub state: CallState,
     /// Caller.
@@ -179,8 +201,8 @@ pub struct Call {
     pub b_media: MediaLeg,
     /// Media session.
     pub media_id: SessionId,
-    /// Phones to ring once the call-log row is durable.
-    pub targets: Vec<(i64, Binding)>,
+    /// Where to ring once the call-log row is durable.
+    pub targets: Vec<ForkTarget>,
     /// The forks.
     pub forks: Vec<Fork>,
     /// The fork that answered.

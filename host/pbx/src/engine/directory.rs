@@ -3,8 +3,9 @@
 //! database.
 
 use pbx_sip::digest::Algorithm;
-use pbx_store::{Tenant, TenantStatus, User};
+use pbx_store::{Did, Tenant, TenantStatus, Trunk, User};
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// A tenant as the call engine needs it.
@@ -20,6 +21,56 @@ pub struct TenantInfo {
     pub suspended: bool,
     /// Balance in cents.
     pub balance_cents: i64,
+    /// Country calling code for dialled numbers.
+    pub country_code: String,
+    /// Emergency numbers (allowed out without balance).
+    pub emergency_numbers: Vec<String>,
+}
+
+/// A carrier trunk as the call engine needs it.
+#[derive(Debug, Clone)]
+pub struct TrunkInfo {
+    /// Database id.
+    pub id: i64,
+    /// Name (call log).
+    pub name: String,
+    /// `host:port` as configured.
+    pub host: String,
+    /// The carrier's resolved address (None when the name did not resolve).
+    pub addr: Option<SocketAddr>,
+    /// Networks calls are accepted from.
+    pub allow: Vec<(IpAddr, u8)>,
+    /// Digest credentials.
+    pub credentials: Option<(String, String)>,
+    /// Register to the carrier.
+    pub register: bool,
+    /// Country calling code of the carrier's numbers.
+    pub country_code: String,
+    /// `e164` or `national` in the Request-URI of outbound calls.
+    pub number_format: String,
+}
+
+impl TrunkInfo {
+    /// True when a request from `ip` comes from this carrier.
+    pub fn accepts(&self, ip: IpAddr) -> bool {
+        self.allow.iter().any(|(net, len)| pbx_store::cidr_contains(*net, *len, ip))
+            || (self.register && self.addr.is_some_and(|a| a.ip() == ip))
+    }
+}
+
+/// A city number.
+#[derive(Debug, Clone)]
+pub struct DidInfo {
+    /// E.164 number.
+    pub number: String,
+    /// Tenant.
+    pub tenant_id: i64,
+    /// Trunk it arrives on (and calls go out on).
+    pub trunk_id: i64,
+    /// The user whose caller ID it is.
+    pub user_id: Option<i64>,
+    /// The tenant's main number.
+    pub is_main: bool,
 }
 
 /// A user as the call engine needs it, with digest HA1 values precomputed.
@@ -56,11 +107,17 @@ pub struct Directory {
     tenants_by_id: HashMap<i64, Arc<TenantInfo>>,
     users: HashMap<(i64, String), Arc<UserInfo>>,
     users_by_id: HashMap<i64, Arc<UserInfo>>,
+    users_by_tenant: HashMap<i64, Vec<Arc<UserInfo>>>,
+    trunks: HashMap<i64, Arc<TrunkInfo>>,
+    dids: HashMap<String, Arc<DidInfo>>,
+    main_did: HashMap<i64, Arc<DidInfo>>,
+    user_did: HashMap<i64, Arc<DidInfo>>,
 }
 
 impl Directory {
-    /// Builds the snapshot from stored rows.
-    pub fn build(tenants: &[Tenant], users: &[User]) -> Directory {
+    /// Builds the snapshot from stored rows; `resolved` maps trunk ids to their carrier's
+    /// address.
+    pub fn build(tenants: &[Tenant], users: &[User], trunks: &[Trunk], dids: &[Did], resolved: &HashMap<i64, SocketAddr>) -> Directory {
         let mut d = Directory::default();
         for t in tenants {
             let info = Arc::new(TenantInfo {
@@ -69,6 +126,8 @@ impl Directory {
                 domain: t.domain.clone(),
                 suspended: t.status == TenantStatus::Suspended,
                 balance_cents: t.balance_cents,
+                country_code: t.country_code.clone(),
+                emergency_numbers: t.emergency_numbers.clone(),
             });
             d.tenants_by_domain.insert(t.domain.to_ascii_lowercase(), info.clone());
             d.tenants_by_id.insert(t.id, info);
@@ -84,9 +143,70 @@ impl Directory {
                 ha1_sha256: Algorithm::Sha256.ha1(&u.ext, &t.domain, &u.sip_password),
             });
             d.users.insert((u.tenant_id, u.ext.clone()), info.clone());
+            d.users_by_tenant.entry(u.tenant_id).or_default().push(info.clone());
             d.users_by_id.insert(u.id, info);
         }
+        for t in trunks {
+            let info = TrunkInfo {
+                id: t.id,
+                name: t.name.clone(),
+                host: t.host.clone(),
+                addr: resolved.get(&t.id).copied(),
+                allow: t.allow_ips.iter().filter_map(|c| pbx_store::parse_cidr(c)).collect(),
+                credentials: t.username.clone().zip(t.password.clone()),
+                register: t.register,
+                country_code: t.country_code.clone(),
+                number_format: t.number_format.clone(),
+            };
+            d.trunks.insert(t.id, Arc::new(info));
+        }
+        for x in dids {
+            let info = Arc::new(DidInfo {
+                number: x.number.clone(),
+                tenant_id: x.tenant_id,
+                trunk_id: x.trunk_id,
+                user_id: x.user_id,
+                is_main: x.is_main,
+            });
+            if x.is_main {
+                d.main_did.insert(x.tenant_id, info.clone());
+            }
+            if let Some(u) = x.user_id {
+                d.user_did.insert(u, info.clone());
+            }
+            d.dids.insert(x.number.clone(), info);
+        }
         d
+    }
+
+    /// The users of a tenant.
+    pub fn users_of(&self, tenant_id: i64) -> &[Arc<UserInfo>] {
+        self.users_by_tenant.get(&tenant_id).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The trunk a request from `ip` comes from, if any.
+    pub fn trunk_for_source(&self, ip: IpAddr) -> Option<&Arc<TrunkInfo>> {
+        self.trunks.values().find(|t| t.accepts(ip))
+    }
+
+    /// A trunk by id.
+    pub fn trunk(&self, id: i64) -> Option<&Arc<TrunkInfo>> {
+        self.trunks.get(&id)
+    }
+
+    /// Every trunk.
+    pub fn trunks(&self) -> impl Iterator<Item = &Arc<TrunkInfo>> {
+        self.trunks.values()
+    }
+
+    /// A city number by its E.164 form.
+    pub fn did(&self, number: &str) -> Option<&Arc<DidInfo>> {
+        self.dids.get(number)
+    }
+
+    /// The number a user presents when calling out: their own, else the tenant's main one.
+    pub fn caller_id_for(&self, tenant_id: i64, user_id: Option<i64>) -> Option<&Arc<DidInfo>> {
+        user_id.and_then(|u| self.user_did.get(&u)).or_else(|| self.main_did.get(&tenant_id))
     }
 
     /// The tenant serving a SIP domain.

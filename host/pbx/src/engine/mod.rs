@@ -12,7 +12,9 @@ pub mod dialog;
 pub mod directory;
 mod in_dialog;
 mod registrar;
+mod routing;
 pub mod timers;
+mod trunks;
 
 use crate::metrics::Metrics;
 use auth::{AuthConfig, Authenticator};
@@ -148,6 +150,15 @@ pub enum Action {
         /// Call key to acknowledge.
         ack: Option<u64>,
     },
+    /// Record a trunk's registration state.
+    TrunkState {
+        /// Trunk id.
+        id: i64,
+        /// `registering`, `registered`, `failed`.
+        state: String,
+        /// Details.
+        detail: String,
+    },
     /// Persist bindings.
     Bindings {
         /// Inserted or refreshed.
@@ -168,6 +179,8 @@ enum EngineTimer {
     BindingSweep,
     /// A delayed (tarpit) response.
     Delayed(Box<(Target, Vec<u8>)>),
+    /// Refresh or retry a trunk registration.
+    TrunkRefresh(i64),
 }
 
 /// The call engine.
@@ -184,6 +197,7 @@ pub struct Engine {
     invite_tx: HashMap<TxId, CallKey>,
     client_tx: HashMap<TxId, TxOwner>,
     media_calls: HashMap<SessionId, CallKey>,
+    trunk_regs: HashMap<i64, trunks::TrunkReg>,
     timers: TimerQueue<EngineTimer>,
     actions: VecDeque<Action>,
     media: Arc<dyn MediaControl>,
@@ -208,6 +222,7 @@ impl Engine {
             invite_tx: HashMap::new(),
             client_tx: HashMap::new(),
             media_calls: HashMap::new(),
+            trunk_regs: HashMap::new(),
             timers: TimerQueue::default(),
             actions: VecDeque::new(),
             media,
@@ -240,6 +255,7 @@ impl Engine {
         if !self.sweep_scheduled {
             self.sweep_scheduled = true;
             self.timers.schedule(now.mono + Duration::from_secs(10), EngineTimer::BindingSweep);
+            self.reconcile_trunks(now);
         }
         match input {
             Input::Sip { msg: Message::Request(req), source } => {
@@ -258,6 +274,7 @@ impl Engine {
             Input::Directory(d) => {
                 self.dir = d;
                 self.prune_bindings_of_removed_users(now);
+                self.reconcile_trunks(now);
             }
             Input::RestoreBindings(rows) => self.restore_bindings(rows, now),
             Input::Media(MediaEvent::RtpTimeout { id, side }) => {
@@ -288,6 +305,7 @@ impl Engine {
                     self.sweep_bindings(now);
                     self.timers.schedule(now.mono + Duration::from_secs(10), EngineTimer::BindingSweep);
                 }
+                EngineTimer::TrunkRefresh(id) => self.on_trunk_refresh(id, now),
                 EngineTimer::Delayed(b) => {
                     let (target, bytes) = *b;
                     self.actions.push_back(Action::Send { target, bytes });

@@ -1,0 +1,310 @@
+//! Where a new INVITE goes: a phone's call is authenticated and routed to an extension of its
+//! tenant or out through the tenant's trunk; a carrier's call (recognised by its source
+//! address) is routed by the city number it was sent to.
+
+use super::auth::{AuthOutcome, Claim};
+use super::call::{ForkTarget, Party};
+use super::directory::{TenantInfo, TrunkInfo};
+use super::{Engine, Now, random_token};
+use pbx_sip::header::HeaderName;
+use pbx_sip::message::{Request, SipMessage};
+use pbx_sip::transaction::{Target, Transport, TxId};
+use pbx_sip::uri::Uri;
+use pbx_store::Direction as CallDirection;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Smallest session interval accepted (RFC 4028 Min-SE).
+const MIN_SE: u32 = 90;
+
+/// The caller's INVITE and where to answer it.
+pub(super) struct Invite {
+    /// The request.
+    pub req: Request,
+    /// Its server transaction.
+    pub tx: TxId,
+    /// Where it came from.
+    pub source: Target,
+    /// Where responses go.
+    pub resp_target: Target,
+    /// Max-Forwards received.
+    pub max_forwards: u32,
+    /// Session interval agreed (RFC 4028).
+    pub session_interval: Option<u32>,
+}
+
+/// The outcome of routing: who calls whom and which legs to ring.
+pub(super) struct Route {
+    /// Caller.
+    pub caller: Party,
+    /// Callee (the extension, the external number or the city number called).
+    pub callee: Party,
+    /// Direction for the call log.
+    pub direction: CallDirection,
+    /// City number involved.
+    pub did: Option<String>,
+    /// Trunk involved.
+    pub trunk: Option<String>,
+    /// Legs to ring.
+    pub targets: Vec<ForkTarget>,
+}
+
+/// What a dialled string means for a tenant.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Dialled {
+    /// An extension of the tenant.
+    Extension(i64),
+    /// An emergency number (allowed out without balance).
+    Emergency(String),
+    /// An external number in E.164.
+    External(String),
+    /// Nothing routable.
+    Unknown,
+}
+
+/// The user part of a Request-URI or To, without parameters or visual separators.
+pub(super) fn dialled_number(uri: &Uri) -> Option<String> {
+    let user = uri.user_or_number()?;
+    let cleaned: String = user.chars().filter(|c| !matches!(c, '-' | '.' | '(' | ')' | ' ')).collect();
+    if cleaned.is_empty() { None } else { Some(cleaned) }
+}
+
+fn quote_display(name: &str) -> String {
+    if name.is_empty() { String::new() } else { format!("{} ", pbx_sip::text::quote(name)) }
+}
+
+impl Engine {
+    /// Interprets a dialled string for a tenant (dial rules: extensions first, then
+    /// emergency numbers, then national/international forms normalised to E.164).
+    pub(super) fn classify(&self, tenant: &TenantInfo, number: &str) -> Dialled {
+        if let Some(u) = self.dir.user(tenant.id, number) {
+            return Dialled::Extension(u.id);
+        }
+        if tenant.emergency_numbers.iter().any(|e| e == number) {
+            return Dialled::Emergency(number.to_string());
+        }
+        match pbx_store::numbers::normalize(number, &tenant.country_code) {
+            Some(e164) => Dialled::External(e164),
+            None => Dialled::Unknown,
+        }
+    }
+
+    /// A new INVITE outside any dialog.
+    pub(super) fn on_invite(&mut self, req: Request, tx: Option<TxId>, source: Target, resp_target: Target, now: Now) {
+        let Some(tx) = tx else { return };
+        let trying = req.response(100, "Trying", None);
+        self.respond(Some(tx), trying, resp_target, now);
+        let max_forwards = req.headers.get(&HeaderName::MaxForwards).and_then(|m| m.parse::<u32>().ok()).unwrap_or(70);
+        if max_forwards == 0 {
+            return self.simple_response(Some(tx), &req, 483, resp_target, now);
+        }
+        // Session timers (RFC 4028) asked by the caller.
+        let session_interval = match req.headers.get(&HeaderName::SessionExpires) {
+            Some(v) => match v.split(';').next().and_then(|n| n.trim().parse::<u32>().ok()) {
+                Some(n) if n < MIN_SE => {
+                    let mut r = req.response(422, "Session Interval Too Small", Some(&random_token(10)));
+                    r.headers.push(HeaderName::MinSe, MIN_SE.to_string());
+                    return self.respond(Some(tx), r, resp_target, now);
+                }
+                Some(n) => Some(n.min(self.cfg.session_expires.max(MIN_SE))),
+                None => None,
+            },
+            None => None,
+        };
+        let inv = Invite { req, tx, source, resp_target, max_forwards, session_interval };
+        if let Some(trunk) = self.dir.trunk_for_source(source.addr.ip()).cloned() {
+            return self.on_carrier_invite(inv, &trunk, now);
+        }
+        self.on_phone_invite(inv, now);
+    }
+
+    /// The one refusal for calls the PBX will not take from outside: an unknown source, an
+    /// unknown city number or a tenant that cannot receive. It reveals nothing.
+    fn refuse(&mut self, inv: &Invite, now: Now) {
+        let r = inv.req.response(403, "Forbidden", Some(&random_token(10)));
+        self.respond(Some(inv.tx), r, inv.resp_target, now);
+    }
+
+    fn on_phone_invite(&mut self, inv: Invite, now: Now) {
+        let Some(from) = inv.req.parsed_from() else { return };
+        let realm = from.uri.as_sip().map(|u| u.host.to_ascii_lowercase()).unwrap_or_default();
+        let Some(tenant) = self.dir.tenant_by_domain(&realm).cloned() else {
+            // Not a carrier and not one of our domains.
+            return self.refuse(&inv, now);
+        };
+        let outcome = self.auth.check(
+            &inv.req,
+            &HeaderName::ProxyAuthorization,
+            &Claim { realm: &realm, tenant_id: Some(tenant.id), source: inv.source.addr.ip() },
+            &self.dir,
+            now.mono,
+            now.unix_secs(),
+        );
+        let user = match outcome {
+            AuthOutcome::Ok(u) => u,
+            AuthOutcome::Challenge(stale) => {
+                let mut r = inv.req.response(407, "Proxy Authentication Required", Some(&random_token(10)));
+                for c in self.auth.challenges(&realm, stale, now.unix_secs()) {
+                    r.headers.push(HeaderName::ProxyAuthenticate, c);
+                }
+                return self.respond(Some(inv.tx), r, inv.resp_target, now);
+            }
+            AuthOutcome::Forbidden(delay) => return self.forbid(Some(inv.tx), &inv.req, inv.resp_target, delay, now),
+            AuthOutcome::Blocked => return self.forbid(Some(inv.tx), &inv.req, inv.resp_target, Duration::ZERO, now),
+        };
+        let from_user = from.uri.as_sip().and_then(|u| u.user_unescaped());
+        if from_user.as_deref() != Some(user.ext.as_str()) {
+            let r = inv.req.response(403, "Forbidden: From does not match the authenticated user", Some(&random_token(10)));
+            return self.respond(Some(inv.tx), r, inv.resp_target, now);
+        }
+        if tenant.suspended {
+            return self.refuse_with_warning(&inv, "Account suspended", now);
+        }
+        let Some(number) = dialled_number(&inv.req.uri) else {
+            return self.simple_response(Some(inv.tx), &inv.req, 404, inv.resp_target, now);
+        };
+        let caller = Party {
+            number: user.ext.clone(),
+            name: if user.name.is_empty() { from.display.clone().unwrap_or_default() } else { user.name.clone() },
+            user_id: Some(user.id),
+        };
+        match self.classify(&tenant, &number) {
+            Dialled::Extension(callee_id) => {
+                let Some(callee) = self.dir.user_by_id(callee_id).cloned() else { return };
+                let presented = format!("{}<sip:{}@{}>", quote_display(&caller.name), caller.number, tenant.domain);
+                let targets = self.phone_targets(callee.id, &presented, &format!("<sip:{}@{}>", callee.ext, tenant.domain), now);
+                let route = Route {
+                    callee: Party { number: number.clone(), name: callee.name.clone(), user_id: Some(callee.id) },
+                    caller,
+                    direction: CallDirection::Internal,
+                    did: None,
+                    trunk: None,
+                    targets,
+                };
+                self.start_call(inv, &tenant, route, now);
+            }
+            Dialled::Emergency(n) => self.route_out(inv, &tenant, caller, n, true, now),
+            Dialled::External(e164) => self.route_out(inv, &tenant, caller, e164, false, now),
+            Dialled::Unknown => {
+                let start = pbx_store::CallStart {
+                    id: super::new_call_uid(now.wall_ms),
+                    tenant_id: tenant.id,
+                    direction: CallDirection::Internal,
+                    caller_number: caller.number.clone(),
+                    caller_name: caller.name.clone(),
+                    callee: number,
+                    did: None,
+                    trunk: None,
+                    caller_user_id: caller.user_id,
+                    callee_user_id: None,
+                    started_at: now.wall_ms,
+                    node: self.cfg.node.clone(),
+                };
+                self.log_failed_call(start, "404 not found", now);
+                self.simple_response(Some(inv.tx), &inv.req, 404, inv.resp_target, now)
+            }
+        }
+    }
+
+    fn refuse_with_warning(&mut self, inv: &Invite, text: &str, now: Now) {
+        let mut r = inv.req.response(403, "Forbidden", Some(&random_token(10)));
+        r.headers.push(HeaderName::Warning, format!("399 {} \"{text}\"", self.host()));
+        self.respond(Some(inv.tx), r, inv.resp_target, now);
+    }
+
+    /// Legs to every registered phone of a user.
+    pub(super) fn phone_targets(&self, user_id: i64, from: &str, to: &str, now: Now) -> Vec<ForkTarget> {
+        self.location
+            .bindings(user_id, now.mono)
+            .into_iter()
+            .map(|b| ForkTarget {
+                uri: b.uri,
+                target: b.target,
+                user_id: Some(user_id),
+                from: from.to_string(),
+                to: to.to_string(),
+                pai: Some(from.to_string()),
+                credentials: None,
+            })
+            .collect()
+    }
+
+    /// An external call: balance, caller ID and trunk of the tenant.
+    fn route_out(&mut self, inv: Invite, tenant: &Arc<TenantInfo>, caller: Party, number: String, emergency: bool, now: Now) {
+        if tenant.balance_cents <= 0 && !emergency {
+            return self.refuse_with_warning(&inv, "Insufficient balance: outgoing calls are blocked", now);
+        }
+        let Some(did) = self.dir.caller_id_for(tenant.id, caller.user_id).cloned() else {
+            return self.refuse_with_warning(&inv, "No city number to call out with", now);
+        };
+        let Some(trunk) = self.dir.trunk(did.trunk_id).cloned() else {
+            return self.refuse_with_warning(&inv, "No trunk for outgoing calls", now);
+        };
+        let Some(addr) = trunk.addr else {
+            return self.simple_response(Some(inv.tx), &inv.req, 503, inv.resp_target, now);
+        };
+        let host = &trunk.host;
+        let dialled = if trunk.number_format == "national" && !emergency {
+            pbx_store::numbers::national(&number, &trunk.country_code)
+        } else {
+            number.clone()
+        };
+        let Ok(uri) = Uri::parse(&format!("sip:{dialled}@{host}")) else {
+            return self.simple_response(Some(inv.tx), &inv.req, 404, inv.resp_target, now);
+        };
+        let presented = format!("<sip:{}@{host}>", did.number);
+        let target = ForkTarget {
+            uri,
+            target: Target { transport: Transport::Udp, addr, conn: None },
+            user_id: None,
+            from: presented.clone(),
+            to: format!("<sip:{dialled}@{host}>"),
+            pai: Some(presented),
+            credentials: trunk.credentials.clone(),
+        };
+        let route = Route {
+            caller,
+            callee: Party { number: number.clone(), name: String::new(), user_id: None },
+            direction: CallDirection::Outbound,
+            did: Some(did.number.clone()),
+            trunk: Some(trunk.name.clone()),
+            targets: vec![target],
+        };
+        self.start_call(inv, tenant, route, now);
+    }
+
+    /// A call from a carrier: to one of its city numbers, else refused.
+    fn on_carrier_invite(&mut self, inv: Invite, trunk: &TrunkInfo, now: Now) {
+        let cc = &trunk.country_code;
+        let candidates = [dialled_number(&inv.req.uri), inv.req.parsed_to().and_then(|t| dialled_number(&t.uri))];
+        let did = candidates
+            .iter()
+            .flatten()
+            .filter_map(|n| pbx_store::numbers::normalize(n, cc))
+            .find_map(|n| self.dir.did(&n).filter(|d| d.trunk_id == trunk.id).cloned());
+        let Some(did) = did else { return self.refuse(&inv, now) };
+        let Some(tenant) = self.dir.tenant(did.tenant_id).cloned() else { return self.refuse(&inv, now) };
+        if tenant.suspended {
+            return self.refuse(&inv, now);
+        }
+        let from = inv.req.parsed_from();
+        let raw_caller = from.as_ref().and_then(|f| dialled_number(&f.uri)).unwrap_or_else(|| "anonymous".into());
+        let caller_number = pbx_store::numbers::normalize(&raw_caller, cc).unwrap_or(raw_caller);
+        let caller_name = from.as_ref().and_then(|f| f.display.clone()).unwrap_or_default();
+        let presented = format!("{}<sip:{}@{}>", quote_display(&caller_name), caller_number, tenant.domain);
+        // Until scenarios exist every phone of the tenant rings at once (the default setup).
+        let mut targets = Vec::new();
+        for u in self.dir.users_of(tenant.id).to_vec() {
+            targets.extend(self.phone_targets(u.id, &presented, &format!("<sip:{}@{}>", u.ext, tenant.domain), now));
+        }
+        let route = Route {
+            caller: Party { number: caller_number, name: caller_name, user_id: None },
+            callee: Party { number: did.number.clone(), name: String::new(), user_id: None },
+            direction: CallDirection::Inbound,
+            did: Some(did.number.clone()),
+            trunk: Some(trunk.name.clone()),
+            targets,
+        };
+        self.start_call(inv, &tenant, route, now);
+    }
+}

@@ -1,0 +1,259 @@
+//! City numbers and carriers against the real binary: an IP trunk's calls to a DID ring the
+//! tenant's phones whatever form the carrier writes the number in; a registration trunk
+//! carries an extension's outbound call with the tenant's DID and the trunk's credentials;
+//! suspended and unpaid tenants; refusals that do not reveal which numbers exist.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::phone::Phone;
+use common::*;
+use pbx_sip::HeaderName;
+use std::time::Duration;
+
+const CARRIER_IP: &str = "127.0.0.50";
+
+fn with_ip_trunk(pbx: &Pbx) {
+    pbx.seed_acme();
+    pbx.cli_ok(&["trunk", "create", "ipcarrier", "--host", &format!("{CARRIER_IP}:5060"), "--allow-ip", &format!("{CARRIER_IP}/32")]);
+    pbx.cli_ok(&["did", "add", "acme", "84951234000", "--trunk", "ipcarrier"]);
+    pbx.cli_ok(&["tenant", "balance", "acme", "100"]);
+    pbx.settle();
+}
+
+#[test]
+fn carrier_calls_to_a_did_ring_the_tenant_in_any_number_form() {
+    require_tool("sipp", "sip-tester");
+    let pbx = Pbx::start(Db::Sqlite, &[]);
+    with_ip_trunk(&pbx);
+    let dids: serde_json::Value = serde_json::from_str(&pbx.cli_ok(&["did", "list", "acme", "--json"])).unwrap();
+    assert_eq!(dids[0]["number"], "+74951234000", "stored in E.164");
+    assert_eq!(dids[0]["is_main"], true);
+    for (i, (ruri, to)) in
+        [("84951234000", "84951234000"), ("+74951234000", "+74951234000"), ("carrier-trunk", "4951234000")].iter().enumerate()
+    {
+        // 101 answers, 102 rings and is cancelled.
+        let sink = RtpSink::new();
+        let p101 = free_port();
+        let p102 = free_port();
+        let a = Sipp::spawn(&pbx, "uas.xml", p101, &["-m", "1", "-d", "500", "-key", "sink_port", &sink.port.to_string()]);
+        let b = Sipp::spawn(&pbx, "uas_ring.xml", p102, &["-m", "1"]);
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(Sipp::register(&pbx, "101", "secret101", free_port(), p101, 300));
+        assert!(Sipp::register(&pbx, "102", "secret102", free_port(), p102, 300));
+        let ok = Sipp::run_from(
+            &pbx,
+            CARRIER_IP,
+            "carrier_uac.xml",
+            free_port(),
+            &[
+                "-m",
+                "1",
+                "-s",
+                ruri,
+                "-key",
+                "to_number",
+                to,
+                "-d",
+                "1500",
+                "-mp",
+                &free_port().to_string(),
+                "-key",
+                "pcap",
+                &voice_pcap().display().to_string(),
+            ],
+            Duration::from_secs(20),
+        );
+        assert!(ok, "carrier call #{i} ({ruri} / {to}) failed:\n{}\n{}", Sipp::logs(&pbx, "carrier_uac"), pbx.log());
+        assert!(a.wait(Duration::from_secs(5)), "101 did not complete its call");
+        assert!(b.wait(Duration::from_secs(5)), "102 was not rung and cancelled");
+        let logs = Sipp::logs(&pbx, "uas");
+        assert!(logs.matches("INVITE-FROM From: \"Pstn Caller\" <sip:+79161234567@acme.example>").count() >= 2 * (i + 1), "{logs}");
+        assert!(wait_for(Duration::from_secs(3), || sink.packets().len() > 10), "no RTP from the carrier reached 101");
+    }
+    let rows = call_log(&pbx);
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        assert_eq!(r["direction"], "inbound");
+        assert_eq!(r["did"], "+74951234000");
+        assert_eq!(r["trunk"], "ipcarrier");
+        assert_eq!(r["caller_number"], "+79161234567");
+        assert_eq!(r["disposition"], "answered");
+    }
+}
+
+#[test]
+fn extension_calls_out_through_a_registration_trunk() {
+    require_tool("sipp", "sip-tester");
+    let pbx = Pbx::start(Db::Sqlite, &[]);
+    pbx.seed_acme();
+    let sink = RtpSink::new();
+    let carrier_port = free_port();
+    let carrier = Sipp::spawn_from(
+        &pbx,
+        "127.0.0.60",
+        "carrier_registrar.xml",
+        carrier_port,
+        &["-m", "2", "-key", "sink_ip", "127.0.0.1", "-key", "sink_port", &sink.port.to_string()],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    pbx.cli_ok(&[
+        "trunk",
+        "create",
+        "carrier1",
+        "--host",
+        &format!("127.0.0.60:{carrier_port}"),
+        "--username",
+        "trunkuser",
+        "--password",
+        "trunkpass",
+        "--register",
+    ]);
+    pbx.cli_ok(&["did", "add", "acme", "+7 495 123-45-67", "--trunk", "carrier1"]);
+    pbx.cli_ok(&["tenant", "balance", "acme", "50.5"]);
+    let registered = wait_for(Duration::from_secs(10), || {
+        let t: serde_json::Value = serde_json::from_str(&pbx.cli_ok(&["trunk", "list", "--json"])).unwrap();
+        t[0]["reg_state"] == "registered"
+    });
+    assert!(registered, "trunk did not register:\n{}\n{}", pbx.cli_ok(&["trunk", "list"]), Sipp::logs(&pbx, "carrier"));
+    let table = pbx.cli_ok(&["trunk", "list"]);
+    assert!(table.contains("registered"), "{table}");
+    let media = free_port().to_string();
+    let ok = Sipp::run(
+        &pbx,
+        "uac.xml",
+        free_port(),
+        &[
+            "-m",
+            "1",
+            "-au",
+            "101",
+            "-ap",
+            "secret101",
+            "-s",
+            "84951112233",
+            "-d",
+            "2000",
+            "-mp",
+            &media,
+            "-key",
+            "domain",
+            "acme.example",
+            "-key",
+            "user",
+            "101",
+            "-key",
+            "pcap",
+            &voice_pcap().display().to_string(),
+        ],
+        Duration::from_secs(30),
+    );
+    let clog = Sipp::logs(&pbx, "carrier_registrar");
+    assert!(ok, "the outbound call failed:\n{clog}\n{}", Sipp::logs(&pbx, "uac"));
+    assert!(clog.contains("AUTH-OK REGISTER") && !clog.contains("AUTH-BAD"), "{clog}");
+    assert!(clog.contains("AUTH-OK INVITE"), "{clog}");
+    assert!(clog.contains("CALL-FROM +74951234567"), "the carrier must see the tenant's number: {clog}");
+    assert!(clog.contains("CALL-TO +74951112233"), "{clog}");
+    assert!(carrier.wait(Duration::from_secs(5)));
+    assert!(wait_for(Duration::from_secs(3), || sink.packets().len() > 20), "no RTP reached the carrier");
+    let rows = call_log(&pbx);
+    assert_eq!(rows[0]["direction"], "outbound");
+    assert_eq!(rows[0]["did"], "+74951234567");
+    assert_eq!(rows[0]["trunk"], "carrier1");
+    assert_eq!(rows[0]["callee"], "+74951112233");
+    assert_eq!(rows[0]["disposition"], "answered");
+}
+
+fn raw_invite(from_ip: &str, pbx: &Pbx, to: &str) -> pbx_sip::Response {
+    let mut p = Phone::new(pbx.sip, "x", "x", from_ip);
+    let call_id = format!("probe-{}", rand_u32());
+    let msg = format!(
+        "INVITE sip:{to}@{srv} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bK{r};rport\r\nMax-Forwards: 70\r\nFrom: <sip:+79161234567@{ip}>;tag=c1\r\nTo: <sip:{to}@{srv}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:c@{addr}>\r\nContent-Length: 0\r\n\r\n",
+        srv = pbx.sip,
+        addr = p.addr,
+        ip = from_ip,
+        r = rand_u32()
+    );
+    p.send_bytes(msg.as_bytes());
+    p.final_response(&call_id, "INVITE", Duration::from_secs(5)).expect("an answer")
+}
+
+#[test]
+fn unknown_numbers_and_unknown_sources_get_the_same_refusal() {
+    let pbx = Pbx::start(Db::Sqlite, &[]);
+    with_ip_trunk(&pbx);
+    let unknown_number = raw_invite(CARRIER_IP, &pbx, "+74959999999");
+    let unknown_source = raw_invite("127.0.0.51", &pbx, "+74951234000");
+    assert_eq!(unknown_number.status, 403);
+    assert_eq!((unknown_number.status, &unknown_number.reason), (unknown_source.status, &unknown_source.reason));
+    let names = |r: &pbx_sip::Response| r.headers.0.iter().map(|h| h.name.to_string()).collect::<Vec<_>>();
+    assert_eq!(names(&unknown_number), names(&unknown_source));
+    assert!(unknown_number.headers.get(&HeaderName::Warning).is_none());
+}
+
+#[test]
+fn suspended_and_unpaid_tenants() {
+    require_tool("sipp", "sip-tester");
+    let pbx = Pbx::start(Db::Sqlite, &[]);
+    with_ip_trunk(&pbx);
+    let t = Duration::from_secs(5);
+    let mut caller = Phone::new(pbx.sip, "101", "secret101", "127.0.0.1");
+    let mut callee = Phone::new(pbx.sip, "102", "secret102", "127.0.0.1");
+    assert_eq!(callee.register(300).status, 200);
+
+    // Suspended: no calls at all, with a Warning that says why.
+    pbx.cli_ok(&["tenant", "suspend", "acme"]);
+    pbx.settle();
+    let d = caller.call("102");
+    let r = caller.final_response(&d.call_id, "INVITE", t).unwrap();
+    assert_eq!(r.status, 403);
+    assert!(r.headers.get(&HeaderName::Warning).unwrap().contains("suspended"), "{:?}", r.headers);
+    let tenants = pbx.cli_ok(&["tenant", "list"]);
+    assert!(tenants.contains("suspended"), "{tenants}");
+    pbx.cli_ok(&["tenant", "resume", "acme"]);
+
+    // Zero balance: no outbound call...
+    pbx.cli_ok(&["tenant", "balance", "acme", "0"]);
+    pbx.settle();
+    let d = caller.call("84951112233");
+    let r = caller.final_response(&d.call_id, "INVITE", t).unwrap();
+    assert_eq!(r.status, 403);
+    assert!(r.headers.get(&HeaderName::Warning).unwrap().to_lowercase().contains("balance"), "{:?}", r.headers);
+    // ...but internal calls work...
+    let d = caller.call("102");
+    let inv = callee.request("INVITE", t).expect("internal call rings");
+    callee.reply(&inv, 486, "x1", None);
+    assert_eq!(caller.final_response(&d.call_id, "INVITE", t).unwrap().status, 486);
+    // ...and calls from the city number still arrive.
+    let sink = RtpSink::new();
+    let p101 = free_port();
+    let a = Sipp::spawn(&pbx, "uas.xml", p101, &["-m", "1", "-d", "200", "-key", "sink_port", &sink.port.to_string()]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(Sipp::register(&pbx, "101", "secret101", free_port(), p101, 300));
+    assert_eq!(callee.register(0).status, 200);
+    let ok = Sipp::run_from(
+        &pbx,
+        CARRIER_IP,
+        "carrier_uac.xml",
+        free_port(),
+        &[
+            "-m",
+            "1",
+            "-s",
+            "+74951234000",
+            "-key",
+            "to_number",
+            "+74951234000",
+            "-d",
+            "500",
+            "-mp",
+            &free_port().to_string(),
+            "-key",
+            "pcap",
+            &voice_pcap().display().to_string(),
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(ok, "an unpaid tenant must still receive calls:\n{}", Sipp::logs(&pbx, "carrier_uac"));
+    assert!(a.wait(Duration::from_secs(5)));
+}
