@@ -7,9 +7,13 @@
 //! worker is the IO edge.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod dtmf;
+pub mod g711;
 pub mod latch;
 pub mod ports;
+pub mod record;
 pub mod rtp;
+pub mod wav;
 mod worker;
 
 use std::net::{IpAddr, SocketAddr};
