@@ -257,7 +257,8 @@ mod tests {
         g.feed(&tone('5', 20, 12000.0), &mut out);
         g.feed(&vec![0i16; 480], &mut out);
         // A single tone (not a pair), and a tone pair buried in broadband noise.
-        let single: Vec<i16> = (0..1600).map(|n| ((n as f32 * 2.0 * std::f32::consts::PI * 770.0 / 8000.0).sin() * 9000.0) as i16).collect();
+        let single: Vec<i16> =
+            (0..1600).map(|n| ((n as f32 * 2.0 * std::f32::consts::PI * 770.0 / 8000.0).sin() * 9000.0) as i16).collect();
         g.feed(&single, &mut out);
         let mut seed = 12345u32;
         let noisy: Vec<i16> = tone('8', 200, 4000.0)

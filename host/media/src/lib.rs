@@ -9,8 +9,11 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod import;
 pub mod latch;
+pub mod opusfile;
 pub mod ports;
+pub mod prompt;
 pub mod record;
 pub mod rtp;
 pub mod wav;

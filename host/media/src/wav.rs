@@ -13,46 +13,69 @@ pub enum Format {
     Alaw,
 }
 
-/// The 44-byte canonical header.
-pub fn header(format: Format, channels: u16, rate: u32, data_len: u32) -> [u8; 44] {
-    let (tag, bits): (u16, u16) = match format {
-        Format::Pcm16 => (1, 16),
-        Format::Alaw => (6, 8),
+/// A canonical header: 44 bytes for PCM, 46 for A-law (whose `fmt ` chunk carries the
+/// `cbSize` field that non-PCM formats must have).
+pub fn header(format: Format, channels: u16, rate: u32, data_len: u32) -> Vec<u8> {
+    let (tag, bits, fmt_len): (u16, u16, u32) = match format {
+        Format::Pcm16 => (1, 16, 16),
+        Format::Alaw => (6, 8, 18),
     };
     let block = channels * bits / 8;
-    let mut h = [0u8; 44];
-    h[0..4].copy_from_slice(b"RIFF");
-    h[4..8].copy_from_slice(&(36 + data_len).to_le_bytes());
-    h[8..16].copy_from_slice(b"WAVEfmt ");
-    h[16..20].copy_from_slice(&16u32.to_le_bytes());
-    h[20..22].copy_from_slice(&tag.to_le_bytes());
-    h[22..24].copy_from_slice(&channels.to_le_bytes());
-    h[24..28].copy_from_slice(&rate.to_le_bytes());
-    h[28..32].copy_from_slice(&(rate * block as u32).to_le_bytes());
-    h[32..34].copy_from_slice(&block.to_le_bytes());
-    h[34..36].copy_from_slice(&bits.to_le_bytes());
-    h[36..40].copy_from_slice(b"data");
-    h[40..44].copy_from_slice(&data_len.to_le_bytes());
+    let mut h = Vec::with_capacity(46);
+    h.extend_from_slice(b"RIFF");
+    h.extend_from_slice(&(4 + 8 + fmt_len + 8 + data_len).to_le_bytes());
+    h.extend_from_slice(b"WAVEfmt ");
+    h.extend_from_slice(&fmt_len.to_le_bytes());
+    h.extend_from_slice(&tag.to_le_bytes());
+    h.extend_from_slice(&channels.to_le_bytes());
+    h.extend_from_slice(&rate.to_le_bytes());
+    h.extend_from_slice(&(rate * block as u32).to_le_bytes());
+    h.extend_from_slice(&block.to_le_bytes());
+    h.extend_from_slice(&bits.to_le_bytes());
+    if fmt_len == 18 {
+        h.extend_from_slice(&0u16.to_le_bytes());
+    }
+    h.extend_from_slice(b"data");
+    h.extend_from_slice(&data_len.to_le_bytes());
     h
 }
 
-/// Rewrites the size fields of a canonical WAV from its length on disk (after a crash).
+/// Where the data chunk's bytes start in a file written by [`header`].
+pub fn data_offset(format: Format) -> u64 {
+    match format {
+        Format::Pcm16 => 44,
+        Format::Alaw => 46,
+    }
+}
+
+/// Rewrites the size fields of a WAV written by [`header`] from its length on disk (after a
+/// crash); returns the data length.
 pub fn repair<F: Read + Write + Seek>(f: &mut F) -> io::Result<u32> {
     let len = f.seek(SeekFrom::End(0))?;
+    let mut h = [0u8; 46];
     if len < 44 {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "shorter than a WAV header"));
     }
-    let mut h = [0u8; 44];
     f.seek(SeekFrom::Start(0))?;
-    f.read_exact(&mut h)?;
-    if &h[0..4] != b"RIFF" || &h[8..12] != b"WAVE" || &h[36..40] != b"data" {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "not a canonical WAV"));
+    f.read_exact(&mut h[..44.min(len as usize)])?;
+    if len >= 46 {
+        f.seek(SeekFrom::Start(44))?;
+        f.read_exact(&mut h[44..46])?;
     }
+    if &h[0..4] != b"RIFF" || &h[8..16] != b"WAVEfmt " {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "not a WAV written by the PBX"));
+    }
+    let fmt_len = u32::from_le_bytes([h[16], h[17], h[18], h[19]]) as u64;
+    let data_id = 20 + fmt_len;
+    if data_id + 8 > len || &h[data_id as usize..data_id as usize + 4] != b"data" {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "unexpected WAV layout"));
+    }
+    let start = data_id + 8;
     let block = u16::from_le_bytes([h[32], h[33]]).max(1) as u64;
-    let data = ((len - 44) / block * block).min(u32::MAX as u64 - 36) as u32;
+    let data = ((len - start) / block * block).min(u32::MAX as u64 - 64) as u32;
     f.seek(SeekFrom::Start(4))?;
-    f.write_all(&(36 + data).to_le_bytes())?;
-    f.seek(SeekFrom::Start(40))?;
+    f.write_all(&((start - 8) as u32 + data).to_le_bytes())?;
+    f.seek(SeekFrom::Start(data_id + 4))?;
     f.write_all(&data.to_le_bytes())?;
     f.flush()?;
     Ok(data)
