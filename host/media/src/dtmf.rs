@@ -145,11 +145,12 @@ impl Goertzel {
         }
         self.gap = 0;
         // At least 40 ms of a stable tone, once per press.
-        if self.hits >= 2 && self.reported != Some(self.candidate.unwrap_or(' ')) {
-            if let Some(c) = self.candidate {
-                self.reported = Some(c);
-                out.push(c);
-            }
+        if self.hits >= 2
+            && self.reported != Some(self.candidate.unwrap_or(' '))
+            && let Some(c) = self.candidate
+        {
+            self.reported = Some(c);
+            out.push(c);
         }
     }
 
@@ -265,7 +266,7 @@ mod tests {
             .into_iter()
             .map(|s| {
                 seed = seed.wrapping_mul(1103515245).wrapping_add(12345);
-                s.saturating_add(((seed >> 16) as i16 % 9000) as i16)
+                s.saturating_add(((seed >> 16) as i16 % 9000))
             })
             .collect();
         g.feed(&noisy, &mut out);

@@ -24,7 +24,7 @@ struct Channel {
 }
 
 /// The mixer of one call.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Mixer {
     start_us: Option<u64>,
     /// First sample not yet released.
@@ -32,12 +32,6 @@ pub struct Mixer {
     /// Interleaved stereo samples from `released` on.
     pending: VecDeque<[i16; 2]>,
     chans: [Channel; 2],
-}
-
-impl Default for Mixer {
-    fn default() -> Mixer {
-        Mixer { start_us: None, released: 0, pending: VecDeque::new(), chans: [Channel::default(), Channel::default()] }
-    }
 }
 
 impl Mixer {
