@@ -266,7 +266,7 @@ mod tests {
             .into_iter()
             .map(|s| {
                 seed = seed.wrapping_mul(1103515245).wrapping_add(12345);
-                s.saturating_add(((seed >> 16) as i16 % 9000))
+                s.saturating_add((seed >> 16) as i16 % 9000)
             })
             .collect();
         g.feed(&noisy, &mut out);
