@@ -15,6 +15,7 @@ pub mod opusfile;
 pub mod ports;
 pub mod prompt;
 pub mod record;
+mod recwriter;
 pub mod rtp;
 pub mod wav;
 mod worker;
@@ -24,6 +25,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use worker::MediaEvent;
+pub use g711::Law;
 
 /// Identifies a media session (the media of one call).
 pub type SessionId = u64;
@@ -72,7 +74,7 @@ pub struct SessionPorts {
     pub b_port: u16,
 }
 
-/// What the PBX knows about the far end of one leg.
+/// What the PBX knows about the far end of one leg, from its SDP and signalling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteParams {
     /// RTP address from the leg's SDP.
@@ -81,10 +83,32 @@ pub struct RemoteParams {
     pub rtcp: Option<SocketAddr>,
     /// The address the leg's SIP came from; RTP from this IP is trusted for NAT latching.
     pub signal_ip: Option<IpAddr>,
-    /// Payload types to rewrite on packets *sent to* this leg: (from, to).
-    pub pt_rewrite: Vec<(u8, u8)>,
+    /// The G.711 law the leg speaks.
+    pub law: g711::Law,
+    /// Its audio payload type (0 or 8).
+    pub audio_pt: u8,
+    /// Its telephone-event payload type, if it has one.
+    pub te_pt: Option<u8>,
     /// False while the leg is on hold or inactive (no RTP expected, no timeout).
     pub expect_rtp: bool,
+}
+
+/// What the PBX sends to a leg.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The other leg's media (the bridge).
+    Peer,
+    /// Prompts one after the other; `MediaEvent::PlayDone` with the token when finished.
+    Play {
+        /// The prompts.
+        items: Vec<Arc<prompt::Prompt>>,
+        /// Reported back when done.
+        token: u64,
+    },
+    /// One prompt looped (music on hold), from a position that advances with time.
+    Loop(Arc<prompt::Prompt>),
+    /// Nothing.
+    Silence,
 }
 
 /// Counters for `/metrics`.
@@ -105,8 +129,14 @@ pub struct MediaStats {
 pub trait MediaControl: Send + Sync {
     /// Binds the ports of a new session.
     fn create_session(&self) -> Result<SessionPorts, MediaError>;
-    /// Tells the session where a leg's far end is.
+    /// Tells the session where a leg's far end is and what it speaks.
     fn set_remote(&self, id: SessionId, side: Side, remote: RemoteParams);
+    /// Chooses what the PBX sends to a leg (bridge, prompts, music, silence).
+    fn set_source(&self, id: SessionId, side: Side, source: Source);
+    /// Starts (with a file path) or stops recording the session.
+    fn record(&self, id: SessionId, path: Option<std::path::PathBuf>);
+    /// Turns in-band DTMF detection on a leg on or off (RFC 4733 is always detected).
+    fn detect_inband(&self, id: SessionId, side: Side, on: bool);
     /// Releases the session and its ports.
     fn destroy(&self, id: SessionId);
 }
@@ -145,9 +175,10 @@ impl MediaEngine {
     pub fn start(config: MediaConfig, on_event: Arc<dyn Fn(MediaEvent) + Send + Sync>) -> Result<MediaEngine, MediaError> {
         let stats = Arc::new(MediaStats::default());
         let pool = Arc::new(Mutex::new(ports::PortPool::new(config.port_min, config.port_max)));
+        let writer = recwriter::spawn(on_event.clone())?;
         let mut workers = Vec::new();
         for i in 0..config.workers.max(1) {
-            workers.push(worker::spawn(i, config.rtp_timeout_secs, stats.clone(), pool.clone(), on_event.clone())?);
+            workers.push(worker::spawn(i, config.rtp_timeout_secs, stats.clone(), pool.clone(), on_event.clone(), writer.clone())?);
         }
         Ok(MediaEngine { inner: Arc::new(Inner { config, ports: pool, workers, next_id: AtomicU64::new(1), stats }) })
     }
@@ -206,6 +237,18 @@ impl MediaControl for MediaEngine {
 
     fn set_remote(&self, id: SessionId, side: Side, remote: RemoteParams) {
         let _ = self.worker_of(id).send(worker::Command::SetRemote { id, side, remote });
+    }
+
+    fn set_source(&self, id: SessionId, side: Side, source: Source) {
+        let _ = self.worker_of(id).send(worker::Command::SetSource { id, side, source });
+    }
+
+    fn record(&self, id: SessionId, path: Option<std::path::PathBuf>) {
+        let _ = self.worker_of(id).send(worker::Command::Record { id, path });
+    }
+
+    fn detect_inband(&self, id: SessionId, side: Side, on: bool) {
+        let _ = self.worker_of(id).send(worker::Command::Inband { id, side, on });
     }
 
     fn destroy(&self, id: SessionId) {

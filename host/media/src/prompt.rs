@@ -131,6 +131,19 @@ pub fn builtin(lang: &str, name: &str) -> Option<Arc<Prompt>> {
     m.get(&(lang.to_string(), name.to_string())).or_else(|| m.get(&("en".to_string(), name.to_string()))).cloned()
 }
 
+/// Ring-back tone (425 Hz, one second on, four off), for callers whose call the PBX has
+/// answered while phones ring.
+pub fn ringback() -> Arc<Prompt> {
+    static CELL: OnceLock<Arc<Prompt>> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let samples = (0..5 * 8000)
+            .map(|n| if n < 8000 { ((n as f32 * 2.0 * std::f32::consts::PI * 425.0 / 8000.0).sin() * 5000.0) as i16 } else { 0 })
+            .collect();
+        Arc::new(Prompt::new("ringback", samples))
+    })
+    .clone()
+}
+
 /// Names of the built-in prompts.
 pub fn builtin_names() -> Vec<&'static str> {
     let mut v: Vec<&str> = BUILTIN.iter().filter(|(l, _, _)| *l == "en").map(|(_, n, _)| *n).collect();

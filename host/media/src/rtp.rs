@@ -68,8 +68,11 @@ pub fn looks_like_rtcp(buf: &[u8]) -> bool {
     buf.len() >= 8 && buf[0] >> 6 == 2 && (192..=223).contains(&buf[1])
 }
 
-/// Writes a 12-byte RTP header.
-pub fn write_header(out: &mut [u8; 12], pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32) {
+/// Writes a 12-byte RTP header into the start of `out` (which must hold 12 bytes).
+pub fn write_header(out: &mut [u8], pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32) {
+    if out.len() < 12 {
+        return;
+    }
     out[0] = 0x80;
     out[1] = (pt & 0x7f) | if marker { 0x80 } else { 0 };
     out[2..4].copy_from_slice(&seq.to_be_bytes());

@@ -33,7 +33,42 @@ pub async fn load_directory(store: &Store) -> anyhow::Result<Directory> {
             _ => tracing::warn!(trunk = %t.name, host = %t.host, "cannot resolve the trunk's host"),
         }
     }
-    Ok(Directory::build(&tenants, &users, &trunks, &dids, &resolved))
+    let prompts = load_prompts(store).await?;
+    Ok(Directory::build(&tenants, &users, &trunks, &dids, &resolved).with_prompts(prompts))
+}
+
+type PromptKey = (i64, String);
+
+/// Decoded uploads, kept across reloads while their file is unchanged.
+static PROMPT_CACHE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, (u64, Arc<pbx_media::prompt::Prompt>)>>> =
+    std::sync::OnceLock::new();
+
+async fn load_prompts(store: &Store) -> anyhow::Result<std::collections::HashMap<PromptKey, Arc<pbx_media::prompt::Prompt>>> {
+    let rows = store.list_prompts(None).await?;
+    let cache = PROMPT_CACHE.get_or_init(Default::default);
+    let mut out = std::collections::HashMap::new();
+    for r in rows {
+        let size = tokio::fs::metadata(&r.path).await.map(|m| m.len()).unwrap_or(0);
+        let cached = cache.lock().ok().and_then(|c| c.get(&r.path).filter(|(s, _)| *s == size).map(|(_, p)| p.clone()));
+        let prompt = match cached {
+            Some(p) => p,
+            None => match tokio::fs::read(&r.path).await.ok().and_then(|b| pbx_media::prompt::Prompt::from_wav(&r.name, &b)) {
+                Some(p) => {
+                    let p = Arc::new(p);
+                    if let Ok(mut c) = cache.lock() {
+                        c.insert(r.path.clone(), (size, p.clone()));
+                    }
+                    p
+                }
+                None => {
+                    tracing::warn!(path = %r.path, "cannot load a prompt");
+                    continue;
+                }
+            },
+        };
+        out.insert((r.tenant_id, r.name.clone()), prompt);
+    }
+    Ok(out)
 }
 
 fn init_tracing() {
@@ -68,6 +103,9 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     }
     store.purge_expired_registrations(now_ms()).await?;
     let dir = Arc::new(load_directory(&store).await?);
+    // Recordings a crash left as WAV: repair their headers and store them compactly.
+    tokio::spawn(repair_recordings(store.clone()));
+    tokio::spawn(expire_recordings(store.clone()));
     let public_ip = args.public_ip.unwrap_or_else(|| default_public_ip(args.sip_listen.ip()));
     let (rtp_min, rtp_max) = parse_port_range(&args.rtp_ports)?;
     let metrics = Arc::new(Metrics::default());
@@ -112,6 +150,7 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         tcp_port: Some(args.sip_listen.port()),
         tls_port: tls.as_ref().map(|t| t.2),
         ring_timeout: Duration::from_secs(args.ring_timeout.max(1)),
+        data_dir: Some(common.data_dir.clone()),
         auth: AuthConfig {
             slow_after: args.auth_slow_after,
             block_after: args.auth_block_after,
@@ -228,6 +267,10 @@ fn flush(
             Action::Bindings { upserts, removals } => {
                 let _ = bind_tx.send((upserts, removals));
             }
+            Action::RecordingDone { call_id, path, duration_ms } => {
+                let store = store.clone();
+                tokio::spawn(async move { finish_recording(store, call_id, path, duration_ms).await });
+            }
             Action::TrunkState { id, state, detail } => {
                 let store = store.clone();
                 tokio::spawn(async move {
@@ -319,5 +362,88 @@ async fn directory_reloader(store: Store, engine: mpsc::Sender<Input>) {
             }
             Err(e) => tracing::warn!(error = %e, "cannot reload the directory"),
         }
+    }
+}
+
+/// Compresses a finished recording to Ogg/Opus (off the async threads) and points its row at
+/// the compact file; the WAV stays if anything fails, so nothing is lost.
+pub async fn finish_recording(store: Store, call_id: String, wav: std::path::PathBuf, duration_ms: u64) {
+    let ogg = wav.with_extension("ogg");
+    let (src, dst) = (wav.clone(), ogg.clone());
+    let res = tokio::task::spawn_blocking(move || compress_recording(&src, &dst)).await;
+    match res {
+        Ok(Ok(size)) => {
+            if let Err(e) = store.finish_recording(&call_id, &ogg.display().to_string(), "ogg", duration_ms as i64, size as i64).await {
+                tracing::error!(call = %call_id, error = %e, "cannot record the stored recording");
+                return;
+            }
+            let _ = std::fs::remove_file(&wav);
+        }
+        other => {
+            tracing::error!(call = %call_id, path = %wav.display(), result = ?other.map(|r| r.map(|_| ())), "cannot compress a recording; keeping the WAV");
+            let size = std::fs::metadata(&wav).map(|m| m.len()).unwrap_or(0);
+            let _ = store.finish_recording(&call_id, &wav.display().to_string(), "wav-final", duration_ms as i64, size as i64).await;
+        }
+    }
+}
+
+/// Reads the recorder's A-law WAV and writes the Ogg/Opus file; returns its size.
+pub fn compress_recording(wav: &std::path::Path, ogg: &std::path::Path) -> anyhow::Result<u64> {
+    let bytes = std::fs::read(wav)?;
+    let w = pbx_media::wav::parse(&bytes).ok_or_else(|| anyhow::anyhow!("not a WAV"))?;
+    let samples = pbx_media::wav::samples(&w).ok_or_else(|| anyhow::anyhow!("unexpected WAV encoding"))?;
+    let tmp = ogg.with_extension("ogg.part");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        pbx_media::opusfile::encode_stereo(&samples, &mut f)?;
+        std::io::Write::flush(&mut f)?;
+        f.get_ref().sync_data()?;
+    }
+    std::fs::rename(&tmp, ogg)?;
+    Ok(std::fs::metadata(ogg)?.len())
+}
+
+/// Recordings left in their interim WAV form by a crash or kill: fix the header from the file
+/// size (so it plays), then compress as usual.
+async fn repair_recordings(store: Store) {
+    let rows = match store.unfinished_recordings().await {
+        Ok(r) => r,
+        Err(e) => return tracing::warn!(error = %e, "cannot list unfinished recordings"),
+    };
+    for r in rows {
+        let path = std::path::PathBuf::from(&r.path);
+        let repaired = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || -> std::io::Result<u32> {
+                let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&path)?;
+                pbx_media::wav::repair(&mut f)
+            }
+        })
+        .await;
+        match repaired {
+            Ok(Ok(data)) => {
+                tracing::info!(call = %r.call_id, "repaired an interrupted recording");
+                finish_recording(store.clone(), r.call_id.clone(), path, u64::from(data) / 16).await;
+            }
+            other => tracing::warn!(call = %r.call_id, path = %r.path, result = ?other.map(|r| r.map(|_| ())), "cannot repair a recording"),
+        }
+    }
+}
+
+/// Deletes recordings older than their tenant's retention, hourly.
+async fn expire_recordings(store: Store) {
+    loop {
+        match store.expire_recordings(now_ms()).await {
+            Ok(paths) => {
+                for p in &paths {
+                    let _ = tokio::fs::remove_file(p).await;
+                }
+                if !paths.is_empty() {
+                    tracing::info!(count = paths.len(), "deleted recordings past their retention");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot expire recordings"),
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
     }
 }

@@ -141,6 +141,30 @@ pub enum CallOp {
     },
     /// Complete the row.
     End(CallEnd),
+    /// Add an event to the call's timeline.
+    Event {
+        /// Call id.
+        id: String,
+        /// Order within the call.
+        seq: i64,
+        /// When, ms.
+        at: i64,
+        /// Kind.
+        kind: String,
+        /// Details.
+        detail: String,
+    },
+    /// A recording started: its row points at the interim WAV.
+    Recording {
+        /// Call id.
+        id: String,
+        /// Tenant.
+        tenant_id: i64,
+        /// File.
+        path: String,
+        /// Start, ms.
+        at: i64,
+    },
 }
 
 /// A call-log row as listed.
@@ -262,6 +286,27 @@ impl Store {
                         .bind(id)
                         .execute(&mut *tx)
                         .await?;
+                }
+                CallOp::Event { id, seq, at, kind, detail } => {
+                    sqlx::query("INSERT INTO call_events (call_id, seq, at, kind, detail) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(id)
+                        .bind(seq)
+                        .bind(at)
+                        .bind(kind)
+                        .bind(detail)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                CallOp::Recording { id, tenant_id, path, at } => {
+                    sqlx::query(
+                        "INSERT INTO recordings (call_id, tenant_id, path, format, duration_ms, size_bytes, created_at) VALUES ($1, $2, $3, 'wav', 0, 0, $4)",
+                    )
+                    .bind(id)
+                    .bind(tenant_id)
+                    .bind(path)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 CallOp::End(e) => {
                     sqlx::query(

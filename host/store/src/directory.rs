@@ -43,6 +43,31 @@ pub struct Tenant {
     pub country_code: String,
     /// Numbers always routed out as emergency calls, even without balance.
     pub emergency_numbers: Vec<String>,
+    /// Call directions recorded (`inbound`, `outbound`, `internal`); empty: recording off.
+    pub recording: Vec<String>,
+    /// Days recordings are kept.
+    pub retention_days: i64,
+    /// Language of the built-in prompts (`ru`, `en`).
+    pub language: String,
+    /// Prompt played as music on hold.
+    pub moh_prompt: String,
+    /// Prompt played to callers of the city numbers before the phones ring (empty: none).
+    pub greeting_prompt: String,
+}
+
+/// Changes to a tenant's settings (absent fields stay).
+#[derive(Debug, Clone, Default)]
+pub struct TenantSettings {
+    /// Directions to record; empty turns recording off.
+    pub recording: Option<Vec<String>>,
+    /// Retention in days.
+    pub retention_days: Option<i64>,
+    /// Prompt language.
+    pub language: Option<String>,
+    /// Music on hold.
+    pub moh_prompt: Option<String>,
+    /// Greeting.
+    pub greeting_prompt: Option<String>,
 }
 
 /// What a user may do in the cabinet.
@@ -128,6 +153,11 @@ fn tenant_from(row: &AnyRow) -> Result<Tenant, sqlx::Error> {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect(),
+        recording: row.try_get::<String, _>("recording")?.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        retention_days: row.try_get("retention_days")?,
+        language: row.try_get("language")?,
+        moh_prompt: row.try_get("moh_prompt")?,
+        greeting_prompt: row.try_get("greeting_prompt")?,
     })
 }
 
@@ -144,7 +174,7 @@ fn user_from(row: &AnyRow) -> Result<User, sqlx::Error> {
     })
 }
 
-const TENANT_COLS: &str = "id, slug, name, domain, status, balance_cents, created_at, country_code, emergency_numbers";
+const TENANT_COLS: &str = "id, slug, name, domain, status, balance_cents, created_at, country_code, emergency_numbers, recording, retention_days, language, moh_prompt, greeting_prompt";
 const USER_COLS: &str = "id, tenant_id, ext, name, sip_password, role, web_password_hash, created_at";
 
 /// Checks a tenant slug: lowercase letters, digits and dashes, 2..=32 long.
@@ -227,6 +257,37 @@ impl Store {
     pub async fn set_tenant_balance(&self, slug: &str, cents: i64) -> Result<Tenant, StoreError> {
         let t = self.tenant_by_slug(slug).await?;
         sqlx::query("UPDATE tenants SET balance_cents = $1 WHERE id = $2").bind(cents).bind(t.id).execute(self.pool()).await?;
+        self.bump_config_version().await?;
+        self.tenant_by_slug(slug).await
+    }
+
+    /// Changes a tenant's settings.
+    pub async fn set_tenant_settings(&self, slug: &str, s: &TenantSettings) -> Result<Tenant, StoreError> {
+        let t = self.tenant_by_slug(slug).await?;
+        if let Some(dirs) = &s.recording {
+            if let Some(bad) = dirs.iter().find(|d| !["inbound", "outbound", "internal"].contains(&d.as_str())) {
+                return Err(StoreError::Invalid(format!("unknown call direction {bad:?}: use inbound, outbound, internal")));
+            }
+            sqlx::query("UPDATE tenants SET recording = $1 WHERE id = $2").bind(dirs.join(",")).bind(t.id).execute(self.pool()).await?;
+        }
+        if let Some(days) = s.retention_days {
+            if !(1..=3650).contains(&days) {
+                return Err(StoreError::Invalid("retention must be 1 to 3650 days".into()));
+            }
+            sqlx::query("UPDATE tenants SET retention_days = $1 WHERE id = $2").bind(days).bind(t.id).execute(self.pool()).await?;
+        }
+        if let Some(lang) = &s.language {
+            if lang != "ru" && lang != "en" {
+                return Err(StoreError::Invalid("language must be ru or en".into()));
+            }
+            sqlx::query("UPDATE tenants SET language = $1 WHERE id = $2").bind(lang).bind(t.id).execute(self.pool()).await?;
+        }
+        if let Some(p) = &s.moh_prompt {
+            sqlx::query("UPDATE tenants SET moh_prompt = $1 WHERE id = $2").bind(p).bind(t.id).execute(self.pool()).await?;
+        }
+        if let Some(p) = &s.greeting_prompt {
+            sqlx::query("UPDATE tenants SET greeting_prompt = $1 WHERE id = $2").bind(p).bind(t.id).execute(self.pool()).await?;
+        }
         self.bump_config_version().await?;
         self.tenant_by_slug(slug).await
     }

@@ -9,13 +9,15 @@
 mod calls;
 mod directory;
 mod error;
+mod media;
 mod migrate;
 pub mod numbers;
 mod registrations;
 mod trunks;
 
 pub use calls::{CallEnd, CallOp, CallRow, CallStart, Direction, Disposition};
-pub use directory::{NewUser, Role, Tenant, TenantStatus, User, parse_amount};
+pub use directory::{NewUser, Role, Tenant, TenantSettings, TenantStatus, User, parse_amount};
+pub use media::{CallEvent, PromptRow, Recording};
 pub use error::StoreError;
 pub use registrations::RegistrationRow;
 pub use trunks::{Did, NewTrunk, Trunk, cidr_contains, parse_cidr};

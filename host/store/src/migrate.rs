@@ -191,6 +191,79 @@ ALTER TABLE tenants ADD COLUMN country_code TEXT NOT NULL DEFAULT '7';
 ALTER TABLE tenants ADD COLUMN emergency_numbers TEXT NOT NULL DEFAULT '112,101,102,103,104,911';
 "#,
     },
+    Migration {
+        version: 3,
+        sqlite: r#"
+CREATE TABLE call_events (
+    call_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (call_id, seq)
+);
+CREATE TABLE recordings (
+    call_id TEXT PRIMARY KEY,
+    tenant_id INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    format TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL DEFAULT 0,
+    size_bytes INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX recordings_tenant ON recordings (tenant_id, created_at);
+CREATE TABLE prompts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    original_name TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    UNIQUE (tenant_id, name)
+);
+ALTER TABLE tenants ADD COLUMN recording TEXT NOT NULL DEFAULT 'inbound,outbound,internal';
+ALTER TABLE tenants ADD COLUMN retention_days INTEGER NOT NULL DEFAULT 90;
+ALTER TABLE tenants ADD COLUMN language TEXT NOT NULL DEFAULT 'ru';
+ALTER TABLE tenants ADD COLUMN moh_prompt TEXT NOT NULL DEFAULT 'music';
+ALTER TABLE tenants ADD COLUMN greeting_prompt TEXT NOT NULL DEFAULT '';
+"#,
+        postgres: r#"
+CREATE TABLE call_events (
+    call_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (call_id, seq)
+);
+CREATE TABLE recordings (
+    call_id TEXT PRIMARY KEY,
+    tenant_id BIGINT NOT NULL,
+    path TEXT NOT NULL,
+    format TEXT NOT NULL,
+    duration_ms BIGINT NOT NULL DEFAULT 0,
+    size_bytes BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX recordings_tenant ON recordings (tenant_id, created_at);
+CREATE TABLE prompts (
+    id BIGSERIAL PRIMARY KEY,
+    tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    duration_ms BIGINT NOT NULL,
+    original_name TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL,
+    UNIQUE (tenant_id, name)
+);
+ALTER TABLE tenants ADD COLUMN recording TEXT NOT NULL DEFAULT 'inbound,outbound,internal';
+ALTER TABLE tenants ADD COLUMN retention_days BIGINT NOT NULL DEFAULT 90;
+ALTER TABLE tenants ADD COLUMN language TEXT NOT NULL DEFAULT 'ru';
+ALTER TABLE tenants ADD COLUMN moh_prompt TEXT NOT NULL DEFAULT 'music';
+ALTER TABLE tenants ADD COLUMN greeting_prompt TEXT NOT NULL DEFAULT '';
+"#,
+    },
 ];
 
 /// Applies every migration the database lacks.

@@ -7,6 +7,16 @@ use pbx_store::Store;
 /// Call-log commands.
 #[derive(Debug, Subcommand)]
 pub enum CallsCmd {
+    /// One call: its call-log row, its timeline and its recording.
+    Show {
+        /// Tenant slug.
+        slug: String,
+        /// Call id.
+        call_id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The call log of a tenant, newest first.
     List {
         /// Tenant slug.
@@ -23,6 +33,31 @@ pub enum CallsCmd {
 /// Runs a call-log command.
 pub async fn run(store: &Store, cmd: CallsCmd) -> anyhow::Result<()> {
     match cmd {
+        CallsCmd::Show { slug, call_id, json } => {
+            let t = store.tenant_by_slug(&slug).await?;
+            let call = store.call_by_id(t.id, &call_id).await?;
+            let timeline = store.call_events(&call_id).await?;
+            let recording = store.recording(t.id, &call_id).await.ok();
+            if json {
+                let v = serde_json::json!({ "call": call, "timeline": timeline, "recording": recording });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "{} {} {} → {} {}",
+                    output::time(call.started_at),
+                    call.direction.as_str(),
+                    call.caller_number,
+                    call.callee,
+                    call.disposition.map(|d| d.as_str()).unwrap_or("live")
+                );
+                for e in &timeline {
+                    println!("  {}  {:<10} {}", output::time(e.at), e.kind, e.detail);
+                }
+                if let Some(r) = recording {
+                    println!("  recording: {} ({} s, {} KB, {})", r.path, r.duration_ms / 1000, r.size_bytes / 1024, r.format);
+                }
+            }
+        }
         CallsCmd::List { slug, limit, json } => {
             let t = store.tenant_by_slug(&slug).await?;
             let calls = store.list_calls(t.id, limit.clamp(1, 10_000), None).await?;

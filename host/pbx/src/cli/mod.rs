@@ -2,6 +2,7 @@
 //! storage services the cabinet uses.
 
 mod calls;
+pub mod media;
 mod output;
 mod tenant;
 mod trunk;
@@ -40,6 +41,12 @@ enum Command {
     /// Manage a tenant's city numbers.
     #[command(subcommand)]
     Did(trunk::DidCmd),
+    /// Greetings, announcements and music.
+    #[command(subcommand)]
+    Prompt(media::PromptCmd),
+    /// Call recordings.
+    #[command(subcommand)]
+    Recordings(media::RecordingsCmd),
 }
 
 /// Runs a parsed command line.
@@ -53,8 +60,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Calls(cmd) => calls::run(&open(&cli.common).await?, cmd).await,
             Command::Trunk(cmd) => trunk::run_trunk(&open(&cli.common).await?, cmd).await,
             Command::Did(cmd) => trunk::run_did(&open(&cli.common).await?, cmd).await,
+            Command::Prompt(cmd) => media::run_prompt(&open(&cli.common).await?, &cli.common.data_dir, cmd).await,
+            Command::Recordings(cmd) => media::run_recordings(&open(&cli.common).await?, cmd).await,
         }
     })
+}
+
+/// (year, month, day) in UTC of a time in ms since the epoch.
+pub fn civil_date(ms: i64) -> (i64, u32, u32) {
+    output::civil_from_days(ms.div_euclid(86_400_000))
 }
 
 async fn open(common: &Common) -> anyhow::Result<Store> {

@@ -36,6 +36,26 @@ pub enum TenantCmd {
         #[arg(allow_hyphen_values = true)]
         amount: String,
     },
+    /// Change a tenant's settings.
+    Set {
+        /// Tenant slug.
+        slug: String,
+        /// Record calls: on, off, or the directions to record (inbound,outbound,internal).
+        #[arg(long)]
+        recording: Option<String>,
+        /// Days recordings are kept.
+        #[arg(long)]
+        retention_days: Option<i64>,
+        /// Language of the built-in prompts: ru or en.
+        #[arg(long)]
+        language: Option<String>,
+        /// Prompt played as music on hold.
+        #[arg(long)]
+        moh: Option<String>,
+        /// Prompt played to city-number callers before the phones ring (none: no greeting).
+        #[arg(long)]
+        greeting: Option<String>,
+    },
     /// List tenants.
     List {
         /// Print JSON.
@@ -64,6 +84,29 @@ pub async fn run(store: &Store, cmd: TenantCmd) -> anyhow::Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("invalid amount {amount:?}: use a number such as 100 or 99.50"))?;
             let t = store.set_tenant_balance(&slug, cents).await?;
             println!("balance of {} is {}", t.slug, output::money(t.balance_cents));
+        }
+        TenantCmd::Set { slug, recording, retention_days, language, moh, greeting } => {
+            let recording = recording.map(|r| match r.as_str() {
+                "on" => vec!["inbound".to_string(), "outbound".into(), "internal".into()],
+                "off" => Vec::new(),
+                dirs => dirs.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect(),
+            });
+            let greeting = greeting.map(|g| if g == "none" { String::new() } else { g });
+            let t = store
+                .set_tenant_settings(
+                    &slug,
+                    &pbx_store::TenantSettings { recording, retention_days, language, moh_prompt: moh, greeting_prompt: greeting },
+                )
+                .await?;
+            println!(
+                "{}: recording {}, retention {} days, language {}, music {}, greeting {}",
+                t.slug,
+                if t.recording.is_empty() { "off".to_string() } else { t.recording.join(",") },
+                t.retention_days,
+                t.language,
+                t.moh_prompt,
+                if t.greeting_prompt.is_empty() { "none" } else { &t.greeting_prompt }
+            );
         }
         TenantCmd::List { json } => {
             let ts = store.list_tenants().await?;

@@ -7,8 +7,9 @@ use super::call::*;
 use super::dialog::Dialog;
 use super::directory::TenantInfo;
 use super::routing::{Invite, Route};
+use std::sync::Arc;
 use super::{Action, Engine, EngineTimer, Now, new_call_uid, random_token};
-use pbx_media::{RemoteParams, Side};
+use pbx_media::{Law, RemoteParams, Side};
 use pbx_sip::header::HeaderName;
 use pbx_sip::message::{Request, Response, SipMessage};
 use pbx_sip::method::Method;
@@ -20,30 +21,33 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Payload-type rewrites from one leg's numbering to another's, for formats both have.
-pub(super) fn pt_map(from: &[Format], to: &[Format]) -> Vec<(u8, u8)> {
-    let mut out = Vec::new();
-    for f in from {
-        if let Some(g) = to.iter().find(|g| g.name.eq_ignore_ascii_case(&f.name) && g.rate == f.rate)
-            && g.pt != f.pt
-        {
-            out.push((f.pt, g.pt));
-        }
-    }
-    out
-}
-
-pub(super) fn remote_params(sdp: &Sdp, signal: SocketAddr, pt_rewrite: Vec<(u8, u8)>) -> RemoteParams {
+/// What the media engine needs to know of a leg: where its RTP goes, where it may come
+/// from, and the law and payload types it uses (`formats` in the leg's own numbering).
+pub(super) fn remote_params(sdp: &Sdp, signal: SocketAddr, formats: &[Format]) -> RemoteParams {
     let target = sdp.audio_target();
     let rtp = target.filter(|(ip, port)| !ip.is_unspecified() && *port != 0).map(|(ip, port)| SocketAddr::new(ip, port));
     let rtcp_port = sdp.audio().and_then(|m| m.rtcp_port);
     let rtcp = rtp.map(|a| SocketAddr::new(a.ip(), rtcp_port.unwrap_or(a.port().wrapping_add(1))));
-    RemoteParams { rtp, rtcp, signal_ip: Some(signal.ip()), pt_rewrite, expect_rtp: sdp.audio_direction().sends() }
+    let codec = formats.iter().find(|f| !sdp::is_telephone_event(f));
+    let law = match codec {
+        Some(f) if f.name.eq_ignore_ascii_case("PCMU") => Law::Ulaw,
+        _ => Law::Alaw,
+    };
+    RemoteParams {
+        rtp,
+        rtcp,
+        signal_ip: Some(signal.ip()),
+        law,
+        audio_pt: codec.map(|f| f.pt).unwrap_or(law.payload_type()),
+        te_pt: formats.iter().find(|f| sdp::is_telephone_event(f)).map(|f| f.pt),
+        expect_rtp: sdp.audio_direction().sends(),
+    }
 }
 
 impl Engine {
     /// Sets up a routed call: checks the caller's offer, allocates media, writes the
     /// call-log row and, once it is durable, rings the targets.
-    pub(super) fn start_call(&mut self, inv: Invite, tenant: &TenantInfo, route: Route, now: Now) {
+    pub(super) fn start_call(&mut self, inv: Invite, tenant: &Arc<TenantInfo>, route: Route, now: Now) {
         let Invite { req, tx, source, resp_target, max_forwards, session_interval } = inv;
         let start = CallStart {
             id: new_call_uid(now.wall_ms),
@@ -106,8 +110,10 @@ impl Engine {
         let mut b_media = MediaLeg::new(ports.b_port);
         b_media.formats = offered;
         if let Some(o) = &a_offer {
-            self.media.set_remote(ports.id, Side::A, remote_params(o, source.addr, Vec::new()));
+            self.media.set_remote(ports.id, Side::A, remote_params(o, source.addr, &a_media.formats));
         }
+        // Legs without RFC 4733 are listened to for in-band tones.
+        self.media.detect_inband(ports.id, Side::A, !a_media.formats.iter().any(sdp::is_telephone_event));
         let span = tracing::info_span!("call", tenant = %tenant.slug, call = %start.id);
         span.in_scope(
             || tracing::info!(direction = start.direction.as_str(), from = %route.caller.number, to = %route.callee.number, "call started"),
@@ -145,6 +151,14 @@ impl Engine {
                 best_failure: None,
                 max_forwards: max_forwards.saturating_sub(1),
                 a_offer,
+                tenant: tenant.clone(),
+                direction: route.direction,
+                event_seq: 0,
+                a_answered: false,
+                greeting: route.greeting,
+                playing: None,
+                held: [false, false],
+                recording: false,
             },
         );
     }
@@ -167,15 +181,31 @@ impl Engine {
         });
     }
 
-    /// The start row is durable: ring the callee's phones.
+    /// The start row is durable: greet the caller or ring the phones.
     pub(super) fn on_cdr_committed(&mut self, key: CallKey, now: Now) {
         let _span = self.call_span(key).entered();
         let Some(call) = self.calls.get_mut(&key) else { return };
         if call.state != CallState::LoggingStart {
             return;
         }
+        if let Some(greeting) = call.greeting.clone() {
+            call.state = CallState::Greeting;
+            self.answer_caller_locally(key, now);
+            self.play_to_caller(key, vec![greeting], PlayPurpose::Greeting, now);
+            return;
+        }
+        self.ring_targets(key, now);
+    }
+
+    /// Rings every target of the call (after the greeting, if any).
+    pub(super) fn ring_targets(&mut self, key: CallKey, now: Now) {
+        let Some(call) = self.calls.get_mut(&key) else { return };
         call.state = CallState::Ringing;
         let targets = std::mem::take(&mut call.targets);
+        if call.a_answered {
+            // The caller's call is answered already: they hear ring-back from the PBX.
+            self.media.set_source(call.media_id, Side::A, pbx_media::Source::Loop(pbx_media::prompt::ringback()));
+        }
         for target in targets {
             self.start_fork(key, target, now);
         }
@@ -349,6 +379,15 @@ impl Engine {
             if call.state != CallState::Ringing {
                 return;
             }
+            let first_ring = !call.forks.iter().any(|f| f.state == ForkState::Early && !std::ptr::eq(f, &call.forks[fork]));
+            if call.a_answered {
+                if first_ring {
+                    self.timeline(key, "ringing", String::new(), now);
+                }
+                return;
+            }
+            let Some(call) = self.calls.get_mut(&key) else { return };
+            let Some(f) = call.forks.get_mut(fork) else { return };
             // Early media from this phone is bridged to the caller.
             let early = if resp.status == 183 && !resp.body.is_empty() { Sdp::parse(&resp.body).ok() } else { None };
             let signal = f.dialog.flow.addr;
@@ -357,7 +396,7 @@ impl Engine {
             a_resp.headers.push(HeaderName::Contact, String::new());
             if let (Some(b_sdp), false) = (&early, call.late_offer) {
                 let b_formats = b_sdp.audio().map(|m| m.formats.clone()).unwrap_or_default();
-                self.media.set_remote(call.media_id, Side::B, remote_params(b_sdp, signal, pt_map(&call.a_media.formats, &b_formats)));
+                self.media.set_remote(call.media_id, Side::B, remote_params(b_sdp, signal, &b_formats));
                 if let Some(a_sdp) = self.a_answer_sdp(key, &b_formats, b_sdp.audio_direction()) {
                     a_resp.headers.push(HeaderName::ContentType, "application/sdp");
                     a_resp.body = a_sdp.to_bytes();
@@ -367,6 +406,9 @@ impl Engine {
                 a_resp.reason = "Ringing".into();
             }
             self.send_to_caller(key, a_resp, now);
+            if first_ring {
+                self.timeline(key, "ringing", String::new(), now);
+            }
             return;
         }
         // 2xx.
@@ -421,15 +463,31 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&key) else { return };
         call.b_media.remote = Some(b_sdp.clone());
         call.b_media.formats = b_formats.clone();
-        let a_formats = call.a_media.formats.clone();
-        self.media.set_remote(call.media_id, Side::B, remote_params(&b_sdp, signal, pt_map(&a_formats, &b_formats)));
+        self.media.set_remote(call.media_id, Side::B, remote_params(&b_sdp, signal, &b_formats));
+        self.media.detect_inband(call.media_id, Side::B, !b_formats.iter().any(sdp::is_telephone_event));
+        if call.a_answered {
+            // The caller was answered by the PBX: bridging is all that is left.
+            call.state = CallState::Answered;
+            call.answered_ms = Some(now.wall_ms);
+            if callee_user.is_some() {
+                call.callee.user_id = callee_user;
+            }
+            if let Some(t) = call.ring_timer.take() {
+                self.timers.cancel(t);
+            }
+            let uid = call.uid.clone();
+            self.actions.push_back(Action::Cdr { op: CallOp::Answer { id: uid, at: now.wall_ms, callee_user_id: callee_user }, ack: None });
+            tracing::info!("answered");
+            self.on_bridged(key, now);
+            return;
+        }
         let a_sdp = self.a_answer_sdp(key, &b_formats, b_sdp.audio_direction());
         let Some(call) = self.calls.get_mut(&key) else { return };
         if let Some(ref a_sdp) = a_sdp
             && let (Some(a_remote), false) = (&call.a_offer, call.late_offer)
         {
             let a_formats = a_sdp.audio().map(|m| m.formats.clone()).unwrap_or_default();
-            let params = remote_params(a_remote, call.a.flow.addr, pt_map(&b_formats, &a_formats));
+            let params = remote_params(a_remote, call.a.flow.addr, &a_formats);
             self.media.set_remote(call.media_id, Side::A, params);
         }
         let Some(call) = self.calls.get_mut(&key) else { return };
@@ -461,6 +519,7 @@ impl Engine {
             .push_back(Action::Cdr { op: CallOp::Answer { id: uid.clone(), at: now.wall_ms, callee_user_id: callee_user }, ack: None });
         tracing::info!("answered");
         self.send_to_caller(key, ok, now);
+        self.on_bridged(key, now);
         if let Some(si) = session_interval {
             let t = self.timers.schedule(now.mono + Duration::from_secs(u64::from(si)), EngineTimer::SessionExpired(key));
             if let Some(call) = self.calls.get_mut(&key) {
@@ -499,7 +558,7 @@ impl Engine {
     }
 
     /// Sends a response to the caller's INVITE, filling in our Contact.
-    fn send_to_caller(&mut self, key: CallKey, mut resp: Response, now: Now) {
+    pub(super) fn send_to_caller(&mut self, key: CallKey, mut resp: Response, now: Now) {
         let Some(call) = self.calls.get(&key) else { return };
         let Some(tx) = call.a_tx else { return };
         let contact = self.contact(call.a.flow.transport);
@@ -546,6 +605,9 @@ impl Engine {
                 s => (s, Disposition::Failed),
             };
             let _ = reason;
+            if self.farewell_if_answered(key, now) {
+                return;
+            }
             self.finish_unanswered(key, a_status, disposition, &format!("{status}"), HangupBy::Callee, now);
         }
     }
@@ -557,6 +619,9 @@ impl Engine {
             return;
         }
         tracing::info!("no answer");
+        if self.farewell_if_answered(key, now) {
+            return;
+        }
         self.finish_unanswered(key, 480, Disposition::Missed, "no answer", HangupBy::System, now);
     }
 
@@ -575,6 +640,14 @@ impl Engine {
             self.cancel_fork(key, i, now);
         }
         if let Some(call) = self.calls.get(&key)
+            && call.a_answered
+        {
+            // The caller's call was answered by the PBX: end it with a BYE (unless the caller
+            // is the one who hung up).
+            if by != HangupBy::Caller {
+                self.send_bye(key, Side::A, now);
+            }
+        } else if let Some(call) = self.calls.get(&key)
             && call.a_tx.is_some()
         {
             let reason = if a_status == 480 && cause == "no answer" { "No Answer" } else { Response::default_reason(a_status) };
@@ -582,6 +655,26 @@ impl Engine {
             self.send_to_caller(key, resp, now);
         }
         self.close_call(key, disposition, cause, by, now);
+    }
+
+    /// A caller the PBX answered hears "not available" before the call ends; true if so.
+    fn farewell_if_answered(&mut self, key: CallKey, now: Now) -> bool {
+        let Some(call) = self.calls.get(&key) else { return false };
+        if !call.a_answered || call.playing.is_some_and(|(_, p)| p == PlayPurpose::Farewell) {
+            return false;
+        }
+        let pending: Vec<usize> =
+            call.forks.iter().enumerate().filter(|(_, f)| matches!(f.state, ForkState::Calling | ForkState::Early)).map(|(i, _)| i).collect();
+        let tenant = call.tenant.clone();
+        if let Some(t) = self.calls.get_mut(&key).and_then(|c| c.ring_timer.take()) {
+            self.timers.cancel(t);
+        }
+        for i in pending {
+            self.cancel_fork(key, i, now);
+        }
+        let Some(msg) = self.dir.prompt(&tenant, "not-available") else { return false };
+        self.play_to_caller(key, vec![msg], PlayPurpose::Farewell, now);
+        true
     }
 
     fn cancel_fork(&mut self, key: CallKey, fork: usize, now: Now) {
@@ -672,7 +765,7 @@ impl Engine {
         let _span = self.call_span(key).entered();
         let Some(call) = self.calls.get(&key) else { return };
         match call.state {
-            CallState::LoggingStart | CallState::Ringing => {
+            CallState::LoggingStart | CallState::Greeting | CallState::Ringing => {
                 let status = if by == HangupBy::Caller { 487 } else { 480 };
                 self.finish_unanswered(key, status, Disposition::Missed, cause, by, now);
             }
@@ -702,6 +795,7 @@ impl Engine {
 
     /// Releases everything a call holds and completes its call-log row.
     pub(super) fn close_call(&mut self, key: CallKey, disposition: Disposition, cause: &str, by: HangupBy, now: Now) {
+        self.timeline(key, "hangup", format!("{cause}; {}", by.as_str()), now);
         let Some(call) = self.calls.remove(&key) else { return };
         let _span = call.span.clone().entered();
         if let Some(t) = call.ring_timer {

@@ -60,6 +60,8 @@ impl HangupBy {
 pub enum CallState {
     /// Waiting for the call-log row to be durable before ringing.
     LoggingStart,
+    /// Answered by the PBX, which plays the greeting before ringing.
+    Greeting,
     /// Phones are ringing.
     Ringing,
     /// Answered and bridged.
@@ -225,4 +227,29 @@ pub struct Call {
     pub max_forwards: u32,
     /// The caller's offer.
     pub a_offer: Option<Sdp>,
+    /// The tenant (language, music, recording settings).
+    pub tenant: std::sync::Arc<super::directory::TenantInfo>,
+    /// Direction (for recording rules).
+    pub direction: pbx_store::Direction,
+    /// Next timeline sequence number.
+    pub event_seq: i64,
+    /// The PBX answered the caller itself (greeting, IVR): later answers only bridge.
+    pub a_answered: bool,
+    /// Greeting to play before ringing.
+    pub greeting: Option<std::sync::Arc<pbx_media::prompt::Prompt>>,
+    /// Token of what is playing to the caller, and why.
+    pub playing: Option<(u64, PlayPurpose)>,
+    /// Which sides hold the call.
+    pub held: [bool; 2],
+    /// Whether the call is being recorded.
+    pub recording: bool,
+}
+
+/// Why the PBX plays something to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlayPurpose {
+    /// The greeting: ring when done.
+    Greeting,
+    /// A last message: hang up when done.
+    Farewell,
 }

@@ -25,6 +25,14 @@ pub struct TenantInfo {
     pub country_code: String,
     /// Emergency numbers (allowed out without balance).
     pub emergency_numbers: Vec<String>,
+    /// Directions recorded.
+    pub recording: Vec<String>,
+    /// Built-in prompt language.
+    pub language: String,
+    /// Music on hold prompt.
+    pub moh_prompt: String,
+    /// Greeting before ringing on city-number calls (empty: none).
+    pub greeting_prompt: String,
 }
 
 /// A carrier trunk as the call engine needs it.
@@ -112,6 +120,7 @@ pub struct Directory {
     dids: HashMap<String, Arc<DidInfo>>,
     main_did: HashMap<i64, Arc<DidInfo>>,
     user_did: HashMap<i64, Arc<DidInfo>>,
+    prompts: HashMap<(i64, String), Arc<pbx_media::prompt::Prompt>>,
 }
 
 impl Directory {
@@ -128,6 +137,10 @@ impl Directory {
                 balance_cents: t.balance_cents,
                 country_code: t.country_code.clone(),
                 emergency_numbers: t.emergency_numbers.clone(),
+                recording: t.recording.clone(),
+                language: t.language.clone(),
+                moh_prompt: t.moh_prompt.clone(),
+                greeting_prompt: t.greeting_prompt.clone(),
             });
             d.tenants_by_domain.insert(t.domain.to_ascii_lowercase(), info.clone());
             d.tenants_by_id.insert(t.id, info);
@@ -177,6 +190,17 @@ impl Directory {
             d.dids.insert(x.number.clone(), info);
         }
         d
+    }
+
+    /// Adds the tenants' uploaded prompts.
+    pub fn with_prompts(mut self, prompts: HashMap<(i64, String), Arc<pbx_media::prompt::Prompt>>) -> Directory {
+        self.prompts = prompts;
+        self
+    }
+
+    /// A prompt by name for a tenant: its own upload, else the built-in one in its language.
+    pub fn prompt(&self, tenant: &TenantInfo, name: &str) -> Option<Arc<pbx_media::prompt::Prompt>> {
+        self.prompts.get(&(tenant.id, name.to_string())).cloned().or_else(|| pbx_media::prompt::builtin(&tenant.language, name))
     }
 
     /// The users of a tenant.

@@ -35,8 +35,8 @@ impl Engine {
         let Ok(answer) = Sdp::parse(&req.body) else { return };
         let Some(call) = self.calls.get_mut(&key) else { return };
         let a_formats = answer.audio().map(|m| m.formats.clone()).unwrap_or_default();
-        let pt = super::b2bua::pt_map(&call.b_media.formats, &a_formats);
-        let params = remote_params(&answer, call.a.flow.addr, pt);
+        call.a_media.formats = a_formats.clone();
+        let params = remote_params(&answer, call.a.flow.addr, &a_formats);
         call.a_media.remote = Some(answer);
         self.media.set_remote(call.media_id, Side::A, params);
     }
@@ -80,7 +80,13 @@ impl Engine {
             Method::Info => {
                 let r = req.response(200, "OK", None);
                 self.respond(tx, r, resp_target, now);
-                self.relay_info(key, side.other(), &req, now);
+                let ct = req.headers.get(&HeaderName::ContentType).unwrap_or("").to_string();
+                if let Some(d) = pbx_media::dtmf::parse_info(&ct, &req.body) {
+                    self.on_dtmf(key, side, d, pbx_media::dtmf::DtmfSource::Info, now);
+                }
+                if self.calls.get(&key).is_some_and(|c| c.state == CallState::Answered) {
+                    self.relay_info(key, side.other(), &req, now);
+                }
             }
             Method::Options => {
                 let mut r = req.response(200, "OK", None);
@@ -180,10 +186,11 @@ impl Engine {
         let still: Vec<_> = offered.iter().filter(|o| still.iter().any(|f| same(o, f))).cloned().collect();
         this_leg.formats = still.clone();
         this_leg.remote = Some(offer.clone());
-        let pt = super::b2bua::pt_map(&other_leg.formats, &still);
+        let _ = other_leg;
         let media_id = call.media_id;
-        let params = remote_params(&offer, flow_addr, pt);
+        let params = remote_params(&offer, flow_addr, &still);
         self.media.set_remote(media_id, side, params);
+        self.on_hold_change(key, side, direction, now);
         // Relay the offer to the other leg with our SDP and the offerer's direction.
         let other = side.other();
         let Some(call) = self.calls.get_mut(&key) else { return };
@@ -263,8 +270,8 @@ impl Engine {
             };
             let formats: Vec<_> = answer.audio().map(|m| m.formats.clone()).unwrap_or_default();
             leg.remote = Some(answer.clone());
-            let pt = super::b2bua::pt_map(&other_formats, &formats);
-            let params = remote_params(answer, flow.addr, pt);
+            let _ = other_formats;
+            let params = remote_params(answer, flow.addr, &formats);
             self.media.set_remote(call.media_id, to, params);
         }
         // Answer the offerer.

@@ -11,6 +11,7 @@ mod call;
 pub mod dialog;
 pub mod directory;
 mod in_dialog;
+mod media_ops;
 mod registrar;
 mod routing;
 pub mod timers;
@@ -83,6 +84,8 @@ pub struct EngineConfig {
     pub auth: AuthConfig,
     /// Server / User-Agent header.
     pub user_agent: String,
+    /// Where recordings are written (none: recording off).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -100,6 +103,7 @@ impl Default for EngineConfig {
             timers: Timers::default(),
             auth: AuthConfig::default(),
             user_agent: concat!("pbx/", env!("CARGO_PKG_VERSION")).into(),
+            data_dir: None,
         }
     }
 }
@@ -159,6 +163,15 @@ pub enum Action {
         /// Details.
         detail: String,
     },
+    /// A recording's interim WAV is complete: compress and store it.
+    RecordingDone {
+        /// Call id.
+        call_id: String,
+        /// The WAV.
+        path: std::path::PathBuf,
+        /// Length.
+        duration_ms: u64,
+    },
     /// Persist bindings.
     Bindings {
         /// Inserted or refreshed.
@@ -198,6 +211,7 @@ pub struct Engine {
     client_tx: HashMap<TxId, TxOwner>,
     media_calls: HashMap<SessionId, CallKey>,
     trunk_regs: HashMap<i64, trunks::TrunkReg>,
+    recording_sessions: HashMap<SessionId, String>,
     timers: TimerQueue<EngineTimer>,
     actions: VecDeque<Action>,
     media: Arc<dyn MediaControl>,
@@ -223,6 +237,7 @@ impl Engine {
             client_tx: HashMap::new(),
             media_calls: HashMap::new(),
             trunk_regs: HashMap::new(),
+            recording_sessions: HashMap::new(),
             timers: TimerQueue::default(),
             actions: VecDeque::new(),
             media,
@@ -277,6 +292,13 @@ impl Engine {
                 self.reconcile_trunks(now);
             }
             Input::RestoreBindings(rows) => self.restore_bindings(rows, now),
+            Input::Media(MediaEvent::Dtmf { id, side, digit, source }) => {
+                if let Some(&key) = self.media_calls.get(&id) {
+                    self.on_dtmf(key, side, digit, source, now);
+                }
+            }
+            Input::Media(MediaEvent::PlayDone { id, side, token }) => self.on_play_done(id, side, token, now),
+            Input::Media(MediaEvent::RecordingDone { id, path, duration_ms, .. }) => self.on_recording_done(id, path, duration_ms),
             Input::Media(MediaEvent::RtpTimeout { id, side }) => {
                 if let Some(&key) = self.media_calls.get(&id) {
                     let _span = self.call_span(key).entered();

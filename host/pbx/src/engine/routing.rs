@@ -47,6 +47,8 @@ pub(super) struct Route {
     pub trunk: Option<String>,
     /// Legs to ring.
     pub targets: Vec<ForkTarget>,
+    /// A greeting played to the caller before ringing.
+    pub greeting: Option<Arc<pbx_media::prompt::Prompt>>,
 }
 
 /// What a dialled string means for a tenant.
@@ -180,6 +182,7 @@ impl Engine {
                     did: None,
                     trunk: None,
                     targets,
+                    greeting: None,
                 };
                 self.start_call(inv, &tenant, route, now);
             }
@@ -269,6 +272,7 @@ impl Engine {
             did: Some(did.number.clone()),
             trunk: Some(trunk.name.clone()),
             targets: vec![target],
+            greeting: None,
         };
         self.start_call(inv, tenant, route, now);
     }
@@ -304,6 +308,7 @@ impl Engine {
             did: Some(did.number.clone()),
             trunk: Some(trunk.name.clone()),
             targets,
+            greeting: if tenant.greeting_prompt.is_empty() { None } else { self.dir.prompt(&tenant, &tenant.greeting_prompt) },
         };
         self.start_call(inv, &tenant, route, now);
     }
