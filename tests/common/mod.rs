@@ -2,6 +2,7 @@
 //! ports, SIPp runs, an RTP sink, a pcap reader, PostgreSQL databases and a raw SIP client.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod audio;
 pub mod phone;
 
 use std::io::{Read, Write};

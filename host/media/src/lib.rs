@@ -24,8 +24,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub use worker::MediaEvent;
 pub use g711::Law;
+pub use worker::MediaEvent;
 
 /// Identifies a media session (the media of one call).
 pub type SessionId = u64;

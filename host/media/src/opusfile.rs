@@ -1,6 +1,11 @@
 //! Stored recordings: two-channel Ogg/Opus (RFC 7845) at 8 kHz, about 180 KB a minute,
 //! made from the recorder's WAV after the call; and back to two-channel 16-bit WAV for
 //! download.
+//!
+//! The two channels are two independent mono Opus streams (channel mapping family 1, two
+//! streams, none coupled), not one stereo stream: stereo coding shares bits between the
+//! channels (mid/side, intensity) and at speech bitrates that leaks the callee into the
+//! caller's channel. Each party stays on its own side.
 
 use std::io::Write;
 
@@ -21,21 +26,50 @@ pub enum OpusFileError {
     Format(String),
 }
 
-/// Encodes interleaved 8 kHz stereo samples as Ogg/Opus.
+/// RFC 6716 Appendix B: the self-delimited form of a single-stream packet, needed for every
+/// stream of a multistream packet but the last.
+fn self_delimited(packet: &[u8]) -> Result<Vec<u8>, OpusFileError> {
+    let toc = *packet.first().ok_or_else(|| OpusFileError::Codec("empty packet".into()))?;
+    let frame_len = match toc & 3 {
+        0 => packet.len() - 1,
+        1 => (packet.len() - 1) / 2,
+        _ => return Err(OpusFileError::Codec("unexpected multi-frame packet".into())),
+    };
+    let mut out = Vec::with_capacity(packet.len() + 2);
+    out.push(toc);
+    if frame_len < 252 {
+        out.push(frame_len as u8);
+    } else {
+        let first = 252 + (frame_len & 3);
+        out.push(first as u8);
+        out.push(((frame_len - first) >> 2) as u8);
+    }
+    out.extend_from_slice(&packet[1..]);
+    Ok(out)
+}
+
+/// Encodes interleaved 8 kHz stereo samples as Ogg/Opus with each channel its own stream.
 pub fn encode_stereo(samples: &[i16], out: &mut impl Write) -> Result<(), OpusFileError> {
-    let mut enc = opus_rs::OpusEncoder::new(8000, 2, opus_rs::Application::Voip).map_err(|e| OpusFileError::Codec(e.into()))?;
-    enc.bitrate_bps = BITRATE_PER_CHANNEL * 2;
-    enc.complexity = 0;
+    let mut encs = Vec::with_capacity(2);
+    for _ in 0..2 {
+        let mut e = opus_rs::OpusEncoder::new(8000, 1, opus_rs::Application::Voip).map_err(|e| OpusFileError::Codec(e.into()))?;
+        e.bitrate_bps = BITRATE_PER_CHANNEL;
+        e.complexity = 0;
+        encs.push(e);
+    }
     let serial = 0x5042_5801;
     let mut w = ogg::PacketWriter::new(out);
-    let mut head = Vec::with_capacity(19);
+    let mut head = Vec::with_capacity(23);
     head.extend_from_slice(b"OpusHead");
     head.push(1);
-    head.push(2);
+    head.push(2); // channels
     head.extend_from_slice(&0u16.to_le_bytes()); // pre-skip
     head.extend_from_slice(&8000u32.to_le_bytes());
     head.extend_from_slice(&0i16.to_le_bytes());
-    head.push(0);
+    head.push(1); // mapping family 1
+    head.push(2); // streams
+    head.push(0); // coupled streams
+    head.extend_from_slice(&[0, 1]); // left = stream 0, right = stream 1
     w.write_packet(head, serial, ogg::PacketWriteEndInfo::EndPage, 0)?;
     let vendor = b"pbx";
     let mut tags = Vec::new();
@@ -46,11 +80,17 @@ pub fn encode_stereo(samples: &[i16], out: &mut impl Write) -> Result<(), OpusFi
     w.write_packet(tags, serial, ogg::PacketWriteEndInfo::EndPage, 0)?;
     let frames: Vec<&[i16]> = samples.chunks(320).collect();
     let mut packet = vec![0u8; 1500];
-    let mut frame = [0i16; 320];
+    let mut mono = [[0i16; 160]; 2];
     for (i, f) in frames.iter().enumerate() {
-        frame[..f.len()].copy_from_slice(f);
-        frame[f.len()..].fill(0);
-        let n = enc.encode_i16(&frame, 160, &mut packet).map_err(|e| OpusFileError::Codec(e.into()))?;
+        for (ch, buf) in mono.iter_mut().enumerate() {
+            for (k, s) in buf.iter_mut().enumerate() {
+                *s = f.get(k * 2 + ch).copied().unwrap_or(0);
+            }
+        }
+        let n0 = encs[0].encode_i16(&mono[0], 160, &mut packet).map_err(|e| OpusFileError::Codec(e.into()))?;
+        let mut multi = self_delimited(&packet[..n0])?;
+        let n1 = encs[1].encode_i16(&mono[1], 160, &mut packet).map_err(|e| OpusFileError::Codec(e.into()))?;
+        multi.extend_from_slice(&packet[..n1]);
         let last = i + 1 == frames.len();
         // Granule positions count 48 kHz samples (RFC 7845 §4).
         let granule = (i as u64 + 1) * 960;
@@ -61,7 +101,7 @@ pub fn encode_stereo(samples: &[i16], out: &mut impl Write) -> Result<(), OpusFi
         } else {
             ogg::PacketWriteEndInfo::NormalPacket
         };
-        w.write_packet(packet[..n].to_vec(), serial, info, granule)?;
+        w.write_packet(multi, serial, info, granule)?;
     }
     Ok(())
 }
@@ -74,7 +114,10 @@ pub fn decode_stereo(bytes: &[u8]) -> Result<Vec<i16>, OpusFileError> {
     if head.data.len() < 19 || &head.data[..8] != b"OpusHead" {
         return Err(OpusFileError::Format("not Ogg/Opus".into()));
     }
-    let mut dec = opus_rs::OpusDecoder::new(8000, 2).map_err(|e| OpusFileError::Codec(e.into()))?;
+    let channels = head.data[9];
+    let table = opus_rs::multistream::ChannelMappingTable::parse(head.data[18], channels, &head.data[19..])
+        .ok_or_else(|| OpusFileError::Format("expected a two-stream recording".into()))?;
+    let mut dec = opus_rs::multistream::MultistreamDecoder::new(8000, table).map_err(|e| OpusFileError::Codec(e.into()))?;
     let mut out = Vec::new();
     let mut pcm = vec![0f32; 960 * 2];
     while let Some(p) = reader.read_packet().map_err(|e| OpusFileError::Format(e.to_string()))? {
@@ -111,7 +154,7 @@ mod tests {
             back.iter().skip(from * 2 + ch).step_by(2).take(to - from).map(|x| (*x as f64).powi(2)).sum::<f64>() / (to - from) as f64
         };
         assert!(energy(0, 2000, 10000).sqrt() > 3000.0);
-        assert!(energy(1, 2000, 10000).sqrt() < 300.0, "right channel silent in the first half");
+        assert!(energy(1, 2000, 10000).sqrt() < 100.0, "right channel silent in the first half: no crosstalk");
         assert!(energy(1, 14000, 22000).sqrt() > 3000.0);
     }
 }

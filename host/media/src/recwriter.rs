@@ -89,7 +89,12 @@ fn run(rx: Receiver<RecMsg>, on_event: Arc<dyn Fn(MediaEvent) + Send + Sync>) {
                     let _ = write_header(&mut o);
                     let _ = o.file.flush();
                     let _ = o.file.get_ref().sync_data();
-                    on_event(MediaEvent::RecordingDone { id: session, path: o.path.clone(), duration_ms: o.data_len / 16, bytes: o.data_len + 46 });
+                    on_event(MediaEvent::RecordingDone {
+                        id: session,
+                        path: o.path.clone(),
+                        duration_ms: o.data_len / 16,
+                        bytes: o.data_len + 46,
+                    });
                 }
             }
             None => {}

@@ -248,7 +248,17 @@ impl Worker {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn readable(&mut self, slot: usize, side: usize, rtcp: bool, now: Instant, now_us: u64, buf: &mut [u8; 2048], pcm: &mut [i16; 1024], c: &mut Counts) {
+    fn readable(
+        &mut self,
+        slot: usize,
+        side: usize,
+        rtcp: bool,
+        now: Instant,
+        now_us: u64,
+        buf: &mut [u8; 2048],
+        pcm: &mut [i16; 1024],
+        c: &mut Counts,
+    ) {
         let Some(Some(sess)) = self.slots.get_mut(slot) else { return };
         let id = sess.id;
         loop {
@@ -266,13 +276,12 @@ impl Worker {
             }
             if rtcp {
                 // RTCP goes through only while the legs are bridged.
-                if matches!(dst.out, Out::Peer) {
-                    if let Some(dest) = dst.peer_rtcp.destination() {
-                        if dst.rtcp.send_to(&buf[..n], dest).is_ok() {
-                            c.relayed += 1;
-                            c.bytes += n as u64;
-                        }
-                    }
+                if matches!(dst.out, Out::Peer)
+                    && let Some(dest) = dst.peer_rtcp.destination()
+                    && dst.rtcp.send_to(&buf[..n], dest).is_ok()
+                {
+                    c.relayed += 1;
+                    c.bytes += n as u64;
                 }
                 continue;
             }
@@ -289,13 +298,13 @@ impl Worker {
                 if let Some(d) = src.rfc4733.feed(ts, view.payload()) {
                     self.events.push(MediaEvent::Dtmf { id, side: side_of(side), digit: d, source: DtmfSource::Rfc4733 });
                 }
-                if matches!(dst.out, Out::Peer) {
-                    if let (Some(te), Some(dest)) = (dst.te_pt, dst.peer_rtp.destination()) {
-                        buf[1] = (buf[1] & 0x80) | te;
-                        if dst.rtp.send_to(&buf[..n], dest).is_ok() {
-                            c.relayed += 1;
-                            c.bytes += n as u64;
-                        }
+                if matches!(dst.out, Out::Peer)
+                    && let (Some(te), Some(dest)) = (dst.te_pt, dst.peer_rtp.destination())
+                {
+                    buf[1] = (buf[1] & 0x80) | te;
+                    if dst.rtp.send_to(&buf[..n], dest).is_ok() {
+                        c.relayed += 1;
+                        c.bytes += n as u64;
                     }
                 }
                 continue;
@@ -401,22 +410,15 @@ impl Worker {
                         }
                     }
                     let marker = ep.own.sent == 0;
-                    crate::rtp::write_header(
-                        &mut pkt[..12],
-                        ep.audio_pt,
-                        marker,
-                        ep.own.seq,
-                        ep.own.ts,
-                        ep.own.ssrc,
-                    );
+                    crate::rtp::write_header(&mut pkt[..12], ep.audio_pt, marker, ep.own.seq, ep.own.ts, ep.own.ssrc);
                     ep.own.seq = ep.own.seq.wrapping_add(1);
                     ep.own.ts = ep.own.ts.wrapping_add(160);
                     ep.own.sent += 1;
-                    if let Some(dest) = ep.peer_rtp.destination() {
-                        if ep.rtp.send_to(&pkt, dest).is_ok() {
-                            c.relayed += 1;
-                            c.bytes += pkt.len() as u64;
-                        }
+                    if let Some(dest) = ep.peer_rtp.destination()
+                        && ep.rtp.send_to(&pkt, dest).is_ok()
+                    {
+                        c.relayed += 1;
+                        c.bytes += pkt.len() as u64;
                     }
                 }
             }
@@ -493,12 +495,7 @@ impl Worker {
                 ep.out = match source {
                     Source::Peer => Out::Peer,
                     Source::Play { items, token } => Out::Play { items: items.into(), pos: 0, token },
-                    Source::Loop(prompt) => {
-                        // Everyone hears the same track, each from where the clock is.
-                        let len = prompt.samples.len().max(1);
-                        let pos = ((now_us / 125) as usize) % len;
-                        Out::Loop { prompt, pos }
-                    }
+                    Source::Loop(prompt) => Out::Loop { prompt, pos: 0 },
                     Source::Silence => Out::Silence,
                 };
                 if ep.playing() && !was_playing {

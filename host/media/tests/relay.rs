@@ -122,7 +122,15 @@ fn prompts_are_paced_and_reported_done() {
     eng.set_remote(
         s.id,
         Side::A,
-        RemoteParams { rtp: Some(phone.local_addr().unwrap()), rtcp: None, signal_ip: None, law: Law::Ulaw, audio_pt: 0, te_pt: None, expect_rtp: false },
+        RemoteParams {
+            rtp: Some(phone.local_addr().unwrap()),
+            rtcp: None,
+            signal_ip: None,
+            law: Law::Ulaw,
+            audio_pt: 0,
+            te_pt: None,
+            expect_rtp: false,
+        },
     );
     let samples: Vec<i16> = (0..8000).map(|n| ((n as f32 * 0.2).sin() * 6000.0) as i16).collect();
     let prompt = Arc::new(prompt::Prompt::new("tone", samples.clone()));

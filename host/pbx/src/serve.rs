@@ -39,9 +39,11 @@ pub async fn load_directory(store: &Store) -> anyhow::Result<Directory> {
 
 type PromptKey = (i64, String);
 
+/// Decoded uploads by file path, with the file size they were read at.
+type PromptFiles = std::collections::HashMap<String, (u64, Arc<pbx_media::prompt::Prompt>)>;
+
 /// Decoded uploads, kept across reloads while their file is unchanged.
-static PROMPT_CACHE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, (u64, Arc<pbx_media::prompt::Prompt>)>>> =
-    std::sync::OnceLock::new();
+static PROMPT_CACHE: std::sync::OnceLock<std::sync::Mutex<PromptFiles>> = std::sync::OnceLock::new();
 
 async fn load_prompts(store: &Store) -> anyhow::Result<std::collections::HashMap<PromptKey, Arc<pbx_media::prompt::Prompt>>> {
     let rows = store.list_prompts(None).await?;

@@ -17,8 +17,8 @@ mod trunks;
 
 pub use calls::{CallEnd, CallOp, CallRow, CallStart, Direction, Disposition};
 pub use directory::{NewUser, Role, Tenant, TenantSettings, TenantStatus, User, parse_amount};
-pub use media::{CallEvent, PromptRow, Recording};
 pub use error::StoreError;
+pub use media::{CallEvent, PromptRow, Recording};
 pub use registrations::RegistrationRow;
 pub use trunks::{Did, NewTrunk, Trunk, cidr_contains, parse_cidr};
 

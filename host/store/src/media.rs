@@ -80,7 +80,14 @@ impl Store {
     }
 
     /// Records a finished (compressed) recording or updates a row after repair.
-    pub async fn finish_recording(&self, call_id: &str, path: &str, format: &str, duration_ms: i64, size_bytes: i64) -> Result<(), StoreError> {
+    pub async fn finish_recording(
+        &self,
+        call_id: &str,
+        path: &str,
+        format: &str,
+        duration_ms: i64,
+        size_bytes: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE recordings SET path = $1, format = $2, duration_ms = $3, size_bytes = $4 WHERE call_id = $5")
             .bind(path)
             .bind(format)
@@ -132,9 +139,11 @@ impl Store {
 
     /// Recordings still in the interim WAV form (interrupted or not yet compressed).
     pub async fn unfinished_recordings(&self) -> Result<Vec<Recording>, StoreError> {
-        let rows = sqlx::query("SELECT call_id, tenant_id, path, format, duration_ms, size_bytes, created_at FROM recordings WHERE format = 'wav'")
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT call_id, tenant_id, path, format, duration_ms, size_bytes, created_at FROM recordings WHERE format = 'wav'",
+        )
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows.iter().map(recording_from).collect::<Result<_, _>>()?)
     }
 
@@ -157,7 +166,14 @@ impl Store {
     }
 
     /// Stores (or replaces) an uploaded prompt; returns the file of the one it replaced.
-    pub async fn put_prompt(&self, tenant_id: i64, name: &str, path: &str, duration_ms: i64, original: &str) -> Result<Option<String>, StoreError> {
+    pub async fn put_prompt(
+        &self,
+        tenant_id: i64,
+        name: &str,
+        path: &str,
+        duration_ms: i64,
+        original: &str,
+    ) -> Result<Option<String>, StoreError> {
         if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return Err(StoreError::Invalid(format!("invalid prompt name {name:?}: letters, digits, - and _")));
         }
@@ -186,7 +202,12 @@ impl Store {
     pub async fn list_prompts(&self, tenant_id: Option<i64>) -> Result<Vec<PromptRow>, StoreError> {
         let cols = "tenant_id, name, path, duration_ms, original_name, created_at";
         let rows = match tenant_id {
-            Some(t) => sqlx::query(&format!("SELECT {cols} FROM prompts WHERE tenant_id = $1 ORDER BY name")).bind(t).fetch_all(self.pool()).await?,
+            Some(t) => {
+                sqlx::query(&format!("SELECT {cols} FROM prompts WHERE tenant_id = $1 ORDER BY name"))
+                    .bind(t)
+                    .fetch_all(self.pool())
+                    .await?
+            }
             None => sqlx::query(&format!("SELECT {cols} FROM prompts ORDER BY tenant_id, name")).fetch_all(self.pool()).await?,
         };
         let mut out = Vec::with_capacity(rows.len());

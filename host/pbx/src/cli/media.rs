@@ -58,7 +58,14 @@ pub fn tenant_dir(data_dir: &Path, tenant_id: i64) -> PathBuf {
 }
 
 /// Imports and stores an uploaded prompt; nothing is kept when any step fails.
-pub async fn upload_prompt(store: &Store, data_dir: &Path, tenant_id: i64, name: &str, original: &str, bytes: &[u8]) -> anyhow::Result<(i64, PathBuf)> {
+pub async fn upload_prompt(
+    store: &Store,
+    data_dir: &Path,
+    tenant_id: i64,
+    name: &str,
+    original: &str,
+    bytes: &[u8],
+) -> anyhow::Result<(i64, PathBuf)> {
     let data = bytes.to_vec();
     let samples = tokio::task::spawn_blocking(move || pbx_media::import::import(&data, pbx_media::import::Limits::default())).await??;
     let dir = tenant_dir(data_dir, tenant_id).join("prompts");
@@ -114,7 +121,11 @@ pub async fn run_prompt(store: &Store, data_dir: &Path, cmd: PromptCmd) -> anyho
                     continue;
                 }
                 if let Some(p) = pbx_media::prompt::builtin(&t.language, name) {
-                    rows.push(Row { name: name.to_string(), source: format!("built-in ({})", t.language), duration_ms: p.duration_ms() as i64 });
+                    rows.push(Row {
+                        name: name.to_string(),
+                        source: format!("built-in ({})", t.language),
+                        duration_ms: p.duration_ms() as i64,
+                    });
                 }
             }
             output::print(json, &rows, &["NAME", "SOURCE", "LENGTH"], |r| {

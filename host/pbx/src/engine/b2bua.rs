@@ -7,7 +7,6 @@ use super::call::*;
 use super::dialog::Dialog;
 use super::directory::TenantInfo;
 use super::routing::{Invite, Route};
-use std::sync::Arc;
 use super::{Action, Engine, EngineTimer, Now, new_call_uid, random_token};
 use pbx_media::{Law, RemoteParams, Side};
 use pbx_sip::header::HeaderName;
@@ -17,6 +16,7 @@ use pbx_sip::sdp::{self, Direction, Format, Sdp};
 use pbx_sip::transaction::{Target, TxId};
 use pbx_store::{CallEnd, CallOp, CallStart, Disposition};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -663,8 +663,13 @@ impl Engine {
         if !call.a_answered || call.playing.is_some_and(|(_, p)| p == PlayPurpose::Farewell) {
             return false;
         }
-        let pending: Vec<usize> =
-            call.forks.iter().enumerate().filter(|(_, f)| matches!(f.state, ForkState::Calling | ForkState::Early)).map(|(i, _)| i).collect();
+        let pending: Vec<usize> = call
+            .forks
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| matches!(f.state, ForkState::Calling | ForkState::Early))
+            .map(|(i, _)| i)
+            .collect();
         let tenant = call.tenant.clone();
         if let Some(t) = self.calls.get_mut(&key).and_then(|c| c.ring_timer.take()) {
             self.timers.cancel(t);

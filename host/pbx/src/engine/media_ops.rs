@@ -41,7 +41,15 @@ impl Engine {
         };
         call.a_media.formats = chosen.clone();
         call.a_answered = true;
-        let sdp = sdp::build(call.a_media.session_id, call.a_media.version, ip, call.a_media.port, chosen.clone(), Direction::SendRecv, call.a_offer.as_ref());
+        let sdp = sdp::build(
+            call.a_media.session_id,
+            call.a_media.version,
+            ip,
+            call.a_media.port,
+            chosen.clone(),
+            Direction::SendRecv,
+            call.a_offer.as_ref(),
+        );
         let mut ok = call.a_invite.response(200, "OK", Some(&call.a.local_tag));
         for rr in call.a_invite.headers.list(&HeaderName::RecordRoute) {
             ok.headers.push(HeaderName::RecordRoute, rr);
