@@ -65,7 +65,7 @@ def pids_named(name):
 class Server:
     """A system under test: the PBX or the reference."""
 
-    def __init__(self, kind, tmp, rtpengine=False):
+    def __init__(self, kind, tmp, rtpengine=False, recording=True):
         self.kind, self.tmp, self.procs = kind, tmp, []
         if kind == "pbx":
             self.port = 5080
@@ -73,6 +73,8 @@ class Server:
                        PBX_RTP_PORTS="20000-29999", RUST_LOG="warn", PBX_RING_TIMEOUT="30", PBX_RTP_TIMEOUT="300")
             self.env = env
             subprocess.run([PBX, "tenant", "create", "bench", "--domain", DOMAIN], env=env, check=True, capture_output=True)
+            if not recording:
+                subprocess.run([PBX, "tenant", "set", "bench", "--recording", "off"], env=env, check=True, capture_output=True)
             db = sqlite3.connect(os.path.join(tmp, "pbx.db"))
             tid = db.execute("SELECT id FROM tenants WHERE slug='bench'").fetchone()[0]
             now = int(time.time() * 1000)
@@ -202,6 +204,7 @@ def main():
     m.add_argument("--calls", default="100,200,500,1000")
     m.add_argument("--seconds", type=int, default=20)
     m.add_argument("--only", choices=["pbx", "kamailio"])
+    m.add_argument("--recording", choices=["on", "off", "both"], default="off")
     a = ap.parse_args()
     if not os.path.exists(PBX):
         subprocess.run(["cargo", "build", "--release", "-p", "pbx"], cwd=ROOT, check=True)
@@ -218,7 +221,11 @@ def main():
         from media import run_media
         for n in map(int, a.calls.split(",")):
             for k in kinds:
-                print(run_media(k, n, a.seconds, Server, sipp, register_callee), flush=True)
+                modes = [False, True] if a.recording == "both" and k == "pbx" else [a.recording == "on" and k == "pbx"]
+                for rec in modes:
+                    r = run_media(k, n, a.seconds, lambda kind, tmp, rtpengine=False: Server(kind, tmp, rtpengine, rec), sipp, register_callee)
+                    r["recording"] = rec
+                    print(r, flush=True)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,7 @@ def run_media(kind, n, seconds, Server, sipp, register_callee):
         dropped = pbx_counter("pbx_rtp_packets_dropped_total") - dr0 if kind == "pbx" else float("nan")
         kernel_lost = udp_errors() - err0
         rss = server.rss()
+        disk = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(tmp) for f in fs if f.endswith(".wav"))
         lo, hi = (20000, 29999) if kind == "pbx" else (40000, 49999)
         server_socket_drops = socket_drops(lo, hi)
         live = pbx_counter("pbx_active_calls") if kind == "pbx" else float("nan")
@@ -101,7 +102,8 @@ def run_media(kind, n, seconds, Server, sipp, register_callee):
                     # back to the caller is a kernel receive error (the rest is the echoing SIPp's
                     # single socket overflowing): losses of the load tools, not of the server.
                     tools_kernel_drops=kernel_lost - server_socket_drops,
-                    rss_kib=rss, rss_per_call_kib=(rss - rss0) / n)
+                    rss_kib=rss, rss_per_call_kib=(rss - rss0) / n,
+                    recording_disk_bytes_per_s=disk / (ramp + seconds))
     finally:
         server.stop()
         if not os.environ.get("BENCH_KEEP"):

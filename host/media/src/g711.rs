@@ -27,11 +27,12 @@ impl Law {
         }
     }
 
-    /// Encodes one sample.
+    /// Encodes one sample (a table lookup).
     pub fn encode(self, s: i16) -> u8 {
+        let t = encode_tables();
         match self {
-            Law::Alaw => alaw_encode(s),
-            Law::Ulaw => ulaw_encode(s),
+            Law::Alaw => t.0[s as u16 as usize],
+            Law::Ulaw => t.1[s as u16 as usize],
         }
     }
 
@@ -77,6 +78,23 @@ const fn table(alaw: bool) -> [i16; 256] {
 pub static ALAW_DECODE: [i16; 256] = table(true);
 /// µ-law byte → 16-bit linear.
 pub static ULAW_DECODE: [i16; 256] = table(false);
+
+type EncodeTables = (Box<[u8; 65536]>, Box<[u8; 65536]>);
+
+/// Both laws' encodings of every 16-bit sample, built once (128 KB).
+fn encode_tables() -> &'static EncodeTables {
+    static T: std::sync::OnceLock<EncodeTables> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        let mut a = Box::new([0u8; 65536]);
+        let mut u = Box::new([0u8; 65536]);
+        for i in 0..65536usize {
+            let s = i as u16 as i16;
+            a[i] = alaw_encode(s);
+            u[i] = ulaw_encode(s);
+        }
+        (a, u)
+    })
+}
 
 /// 16-bit linear → A-law.
 pub fn alaw_encode(pcm: i16) -> u8 {

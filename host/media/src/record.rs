@@ -8,8 +8,6 @@
 //! Gaps (loss, silence suppression, hold) become silence, so neither side slides against
 //! the other. Frames are released once [`JITTER`] samples old.
 
-use std::collections::VecDeque;
-
 /// Samples per second.
 pub const RATE: u64 = 8000;
 /// How late a packet may arrive and still be placed (samples; 300 ms).
@@ -29,8 +27,8 @@ pub struct Mixer {
     start_us: Option<u64>,
     /// First sample not yet released.
     released: u64,
-    /// Interleaved stereo samples from `released` on.
-    pending: VecDeque<[i16; 2]>,
+    /// Stereo samples from `released` on (drained in blocks, so no per-sample queue work).
+    pending: Vec<[i16; 2]>,
     chans: [Channel; 2],
 }
 
@@ -78,26 +76,31 @@ impl Mixer {
         if need > 60 * RATE as usize {
             return; // Nonsense far in the future.
         }
-        while self.pending.len() < need {
-            self.pending.push_back([0, 0]);
+        if self.pending.len() < need {
+            self.pending.resize(need, [0, 0]);
         }
-        for (i, s) in samples.iter().enumerate() {
-            self.pending[off + i][ch & 1] = *s;
+        for (slot, s) in self.pending[off..need].iter_mut().zip(samples) {
+            slot[ch & 1] = *s;
         }
     }
 
     /// Releases frames older than the jitter window at `now_us` into `out` (interleaved).
     pub fn drain(&mut self, now_us: u64, out: &mut Vec<[i16; 2]>) {
         let upto = self.at(now_us).saturating_sub(JITTER);
-        while self.released < upto {
-            out.push(self.pending.pop_front().unwrap_or([0, 0]));
-            self.released += 1;
+        if upto <= self.released {
+            return;
         }
+        let n = (upto - self.released) as usize;
+        let have = n.min(self.pending.len());
+        out.extend_from_slice(&self.pending[..have]);
+        out.resize(out.len() + (n - have), [0, 0]);
+        self.pending.drain(..have);
+        self.released = upto;
     }
 
     /// Releases everything (call ended).
     pub fn finish(&mut self, out: &mut Vec<[i16; 2]>) {
-        out.extend(self.pending.drain(..));
+        out.append(&mut self.pending);
         self.released = u64::MAX / 2;
     }
 }

@@ -161,6 +161,7 @@ pub(crate) fn spawn(
             rtp_timeout: Duration::from_secs(rtp_timeout_secs.max(1)),
             epoch: Instant::now(),
             events: Vec::new(),
+            playing: 0,
         };
         w.run();
     })?;
@@ -180,6 +181,8 @@ struct Worker {
     rtp_timeout: Duration,
     epoch: Instant,
     events: Vec<MediaEvent>,
+    /// Endpoints currently playing (the 20 ms clock runs only when there are some).
+    playing: usize,
 }
 
 fn token(slot: usize, side: usize, rtcp: bool) -> Token {
@@ -204,9 +207,10 @@ impl Worker {
         let mut buf = [0u8; 2048];
         let mut pcm = [0i16; 1024];
         let mut last_sweep = Instant::now();
+        let mut last_drain = Instant::now();
         let mut counts = Counts::default();
         loop {
-            let timeout = if self.any_playing_or_recording() { PTIME / 2 } else { Duration::from_millis(250) };
+            let timeout = if self.any_playing() { PTIME / 2 } else { Duration::from_millis(100) };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
@@ -226,7 +230,13 @@ impl Worker {
             while let Ok(cmd) = self.rx.try_recv() {
                 self.command(cmd, now, now_us);
             }
-            self.tick(now, now_us, &mut counts);
+            if self.playing > 0 {
+                self.tick(now, now_us, &mut counts);
+            }
+            if now.duration_since(last_drain) >= Duration::from_millis(200) {
+                last_drain = now;
+                self.drain_recorders(now_us);
+            }
             if counts.relayed + counts.dropped > 0 {
                 self.stats.packets_relayed.fetch_add(counts.relayed, Ordering::Relaxed);
                 self.stats.bytes_relayed.fetch_add(counts.bytes, Ordering::Relaxed);
@@ -243,8 +253,8 @@ impl Worker {
         }
     }
 
-    fn any_playing_or_recording(&self) -> bool {
-        self.slots.iter().flatten().any(|s| s.recorder.is_some() || s.eps.iter().any(Endpoint::playing))
+    fn any_playing(&self) -> bool {
+        self.playing > 0
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -350,8 +360,9 @@ impl Worker {
     }
 
     /// The 20 ms clock: prompts and music go out, recordings are drained.
-    fn tick(&mut self, now: Instant, now_us: u64, c: &mut Counts) {
+    fn tick(&mut self, now: Instant, _now_us: u64, c: &mut Counts) {
         let mut pkt = [0u8; 12 + 160];
+        let mut finished = 0;
         for sess in self.slots.iter_mut().flatten() {
             for (i, ep) in sess.eps.iter_mut().enumerate() {
                 if !ep.playing() {
@@ -404,6 +415,7 @@ impl Worker {
                     payload[filled..].fill(law.silence());
                     if let Some(token) = done_token {
                         ep.out = Out::Silence;
+                        finished += 1;
                         self.events.push(MediaEvent::PlayDone { id: sess.id, side: side_of(i), token });
                         if filled == 0 {
                             break;
@@ -422,8 +434,15 @@ impl Worker {
                     }
                 }
             }
+        }
+        self.playing = self.playing.saturating_sub(finished);
+    }
+
+    /// Hands recorded frames to the writer in blocks of a fifth of a second.
+    fn drain_recorders(&mut self, now_us: u64) {
+        for sess in self.slots.iter_mut().flatten() {
             if let Some(m) = sess.recorder.as_mut() {
-                let mut frames = Vec::new();
+                let mut frames = Vec::with_capacity(2000);
                 m.drain(now_us, &mut frames);
                 if !frames.is_empty() {
                     let _ = self.writer.send(RecMsg::Frames { key: sess.id, frames });
@@ -502,6 +521,11 @@ impl Worker {
                     ep.own.started = now;
                     ep.own.sent = 0;
                 }
+                match (was_playing, ep.playing()) {
+                    (false, true) => self.playing += 1,
+                    (true, false) => self.playing = self.playing.saturating_sub(1),
+                    _ => {}
+                }
             }
             Command::Record { id, path } => {
                 let Some(sess) = self.session(id) else { return };
@@ -529,6 +553,7 @@ impl Worker {
             Command::Destroy { id } => {
                 let Some(slot) = self.by_id.remove(&id) else { return };
                 if let Some(mut sess) = self.slots[slot].take() {
+                    self.playing = self.playing.saturating_sub(sess.eps.iter().filter(|e| e.playing()).count());
                     if let Some(mut m) = sess.recorder.take() {
                         let mut frames = Vec::new();
                         m.finish(&mut frames);
