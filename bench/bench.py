@@ -189,6 +189,45 @@ def run_register(kind, rate, count):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def run_listen(n, seconds):
+    """n callers from a carrier to a city number hear the music greeting (then ring-back)."""
+    tmp = tempfile.mkdtemp(prefix="listen-")
+    server = Server("pbx", tmp)
+    try:
+        env = server.env
+        for args in (["trunk", "create", "load", "--host", "127.0.0.50:5060", "--allow-ip", "127.0.0.50"],
+                     ["did", "add", "bench", "+74951110000", "--trunk", "load"],
+                     ["tenant", "set", "bench", "--greeting", "music", "--recording", "off"]):
+            subprocess.run([PBX] + args, env=env, check=True, capture_output=True)
+        time.sleep(1.5)
+        # One phone that never answers (its contact is a closed port), so callers keep listening.
+        register_callee(server, "102", 6999)
+        rate = 100
+        ramp = n / rate + 2
+        cpu_idle0 = server.cpu()
+        time.sleep(2)
+        idle = (server.cpu() - cpu_idle0) / 2
+        uac = subprocess.Popen(["sipp", f"127.0.0.1:{server.port}", "-sf", os.path.join(ROOT, "tests", "sipp", "carrier_listen.xml"),
+                                "-i", "127.0.0.50", "-p", "6500", "-mp", "39000", "-nostdin", "-s", "+74951110000",
+                                "-key", "sink_ip", "127.0.0.50", "-key", "sink_port", "39000", "-r", str(rate), "-l", str(n), "-m", str(n),
+                                "-d", str(int((ramp + seconds + 2) * 1000)), "-timeout", str(int(ramp + seconds + 40))],
+                               cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(ramp)
+        from media import pbx_counter
+        cpu0, t0 = server.cpu(), time.time()
+        pk0 = pbx_counter("pbx_rtp_packets_relayed_total")
+        time.sleep(seconds)
+        cpu, elapsed = server.cpu() - cpu0, time.time() - t0
+        pps = (pbx_counter("pbx_rtp_packets_relayed_total") - pk0) / elapsed
+        live = pbx_counter("pbx_active_calls")
+        uac.wait()
+        return dict(listeners=n, live_calls=live, cpu_pct=100.0 * cpu / elapsed, idle_cpu_pct=100.0 * idle, sent_pps=pps,
+                    expected_pps=n * 50, rss_kib=server.rss())
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -205,10 +244,13 @@ def main():
     m.add_argument("--seconds", type=int, default=20)
     m.add_argument("--only", choices=["pbx", "kamailio"])
     m.add_argument("--recording", choices=["on", "off", "both"], default="off")
+    li = sub.add_parser("listen")
+    li.add_argument("--listeners", default="100,500")
+    li.add_argument("--seconds", type=int, default=10)
     a = ap.parse_args()
     if not os.path.exists(PBX):
         subprocess.run(["cargo", "build", "--release", "-p", "pbx"], cwd=ROOT, check=True)
-    kinds = [a.only] if a.only else ["pbx", "kamailio"]
+    kinds = [a.only] if getattr(a, "only", None) else ["pbx", "kamailio"]
     if a.cmd == "cps":
         for rate in map(int, a.rates.split(",")):
             for k in kinds:
@@ -217,6 +259,9 @@ def main():
         for rate in map(int, a.rates.split(",")):
             for k in kinds:
                 print(run_register(k, rate, a.count), flush=True)
+    elif a.cmd == "listen":
+        for n in map(int, a.listeners.split(",")):
+            print(run_listen(n, a.seconds), flush=True)
     elif a.cmd == "media":
         from media import run_media
         for n in map(int, a.calls.split(",")):
