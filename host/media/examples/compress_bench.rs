@@ -10,8 +10,10 @@ fn main() {
         let t = i as f32 / 8000.0;
         let env_a = if (t as u32) % 4 < 2 { 1.0 } else { 0.0 };
         let env_b = if (t as u32) % 4 >= 2 { 1.0 } else { 0.0 };
-        let a = ((t * 2.0 * std::f32::consts::PI * 180.0).sin() * 0.6 + (t * 2.0 * std::f32::consts::PI * 720.0).sin() * 0.3) * 9000.0 * env_a;
-        let b = ((t * 2.0 * std::f32::consts::PI * 240.0).sin() * 0.5 + (t * 2.0 * std::f32::consts::PI * 1100.0).sin() * 0.4) * 9000.0 * env_b;
+        let a =
+            ((t * 2.0 * std::f32::consts::PI * 180.0).sin() * 0.6 + (t * 2.0 * std::f32::consts::PI * 720.0).sin() * 0.3) * 9000.0 * env_a;
+        let b =
+            ((t * 2.0 * std::f32::consts::PI * 240.0).sin() * 0.5 + (t * 2.0 * std::f32::consts::PI * 1100.0).sin() * 0.4) * 9000.0 * env_b;
         s.push(a as i16);
         s.push(b as i16);
     }

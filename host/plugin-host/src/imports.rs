@@ -1,0 +1,101 @@
+//! The `host` interface as the PBX implements it: everything scoped to one tenant and one
+//! plugin, with the grants checked here.
+
+use crate::State;
+use crate::bindings::pbx::plugin::host::Host;
+use crate::bindings::pbx::plugin::types::{HttpRequest, HttpResponse, LocalTime, LogLevel, UserInfo};
+use std::time::Instant;
+
+/// Largest key and value in the key-value store.
+const MAX_KEY: usize = 256;
+const MAX_VALUE: usize = 64 * 1024;
+
+impl crate::bindings::pbx::plugin::types::Host for State {}
+
+impl Host for State {
+    fn config(&mut self) -> String {
+        self.ctx.config.clone()
+    }
+
+    fn log(&mut self, level: LogLevel, message: String) {
+        let m: String = message.chars().take(500).collect();
+        let (t, p, c) = (&self.ctx.tenant, &self.ctx.plugin, &self.ctx.call_id);
+        match level {
+            LogLevel::Debug => tracing::debug!(tenant = %t, plugin = %p, call = %c, "{m}"),
+            LogLevel::Info => tracing::info!(tenant = %t, plugin = %p, call = %c, "{m}"),
+            LogLevel::Warn => tracing::warn!(tenant = %t, plugin = %p, call = %c, "{m}"),
+            LogLevel::Error => tracing::error!(tenant = %t, plugin = %p, call = %c, "{m}"),
+        }
+    }
+
+    fn kv_get(&mut self, key: String) -> Option<String> {
+        if !self.ctx.kv_granted || key.len() > MAX_KEY {
+            return None;
+        }
+        let t = Instant::now();
+        let v = self.ctx.services.kv_get(&key);
+        self.in_host += t.elapsed();
+        v
+    }
+
+    fn kv_set(&mut self, key: String, value: String) {
+        if !self.ctx.kv_granted || key.len() > MAX_KEY || value.len() > MAX_VALUE {
+            return;
+        }
+        let t = Instant::now();
+        self.ctx.services.kv_set(&key, &value);
+        self.in_host += t.elapsed();
+    }
+
+    fn kv_delete(&mut self, key: String) {
+        if !self.ctx.kv_granted || key.len() > MAX_KEY {
+            return;
+        }
+        let t = Instant::now();
+        self.ctx.services.kv_delete(&key);
+        self.in_host += t.elapsed();
+    }
+
+    fn now(&mut self) -> LocalTime {
+        self.ctx.now.clone()
+    }
+
+    fn directory(&mut self) -> Vec<UserInfo> {
+        if self.ctx.directory_granted { self.ctx.directory.clone() } else { Vec::new() }
+    }
+
+    fn http(&mut self, request: HttpRequest) -> Result<HttpResponse, String> {
+        let host = url_host(&request.url).ok_or_else(|| format!("not an http(s) URL: {}", request.url))?;
+        if !self.ctx.http_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
+            return Err(format!("HTTP to {host} is not granted to this plugin"));
+        }
+        let t = Instant::now();
+        let r = self.ctx.services.http(&request);
+        self.in_host += t.elapsed();
+        r
+    }
+}
+
+/// The host of an http(s) URL.
+pub fn url_host(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let host = if authority.starts_with('[') {
+        authority.split(']').next().map(|h| format!("{h}]"))?
+    } else {
+        authority.split(':').next()?.to_string()
+    };
+    if host.is_empty() { None } else { Some(host.to_ascii_lowercase()) }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hosts_of_urls() {
+        assert_eq!(super::url_host("https://acme.bitrix24.ru/rest/1/x/crm.lead.add").as_deref(), Some("acme.bitrix24.ru"));
+        assert_eq!(super::url_host("http://user:pw@127.0.0.1:8080/x").as_deref(), Some("127.0.0.1"));
+        assert_eq!(super::url_host("ftp://x"), None);
+        assert_eq!(super::url_host("https://evil.example@good.example/"), Some("good.example".into()));
+    }
+}

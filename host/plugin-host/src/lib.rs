@@ -1,0 +1,291 @@
+//! The plugin runtime: WebAssembly components (the `pbx:plugin` world) compiled once,
+//! pre-linked (`InstancePre`) and instantiated fresh for every event from a pooling
+//! allocator, with an execution deadline (epoch interruption that does not count time spent
+//! in host calls), a memory limit, and no ambient filesystem, network or environment. What a
+//! plugin may reach of the PBX goes through [`Context`], scoped to one tenant and one plugin.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod bindings;
+mod imports;
+pub mod schema;
+
+pub use bindings::pbx::plugin::types::{
+    Agent, CallInfo, Capability, DialOutcome, DialSpec, DialTarget, Event, GatherSpec, Gathered, HttpRequest, HttpResponse, Lifecycle,
+    LocalTime, LogLevel, Metadata, OriginateSpec, QueueState, UserInfo, Verb, WaitingCaller,
+};
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Why a plugin did not decide.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PluginError {
+    /// The file is not a component of the `pbx:plugin` world.
+    #[error("not a pbx:plugin component: {0}")]
+    Invalid(String),
+    /// It ran past its execution deadline.
+    #[error("the plugin ran past its deadline")]
+    Deadline,
+    /// It trapped (including a memory limit).
+    #[error("the plugin failed: {0}")]
+    Trap(String),
+    /// It returned an error.
+    #[error("the plugin refused: {0}")]
+    Refused(String),
+}
+
+/// Limits of one plugin call.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Execution time in the guest (host calls excluded).
+    pub deadline: Duration,
+    /// Linear memory per instance.
+    pub memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { deadline: Duration::from_millis(50), memory_bytes: 16 << 20 }
+    }
+}
+
+/// The tenant-scoped services a plugin reaches through the host interface.
+pub trait Services: Send + Sync {
+    /// Reads the plugin's key-value store.
+    fn kv_get(&self, key: &str) -> Option<String>;
+    /// Writes it.
+    fn kv_set(&self, key: &str, value: &str);
+    /// Deletes from it.
+    fn kv_delete(&self, key: &str);
+    /// Performs an HTTP request (the host checked the grant already).
+    fn http(&self, req: &HttpRequest) -> Result<HttpResponse, String>;
+}
+
+/// Services that do nothing (simulation, validation).
+pub struct NoServices;
+
+impl Services for NoServices {
+    fn kv_get(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn kv_set(&self, _: &str, _: &str) {}
+    fn kv_delete(&self, _: &str) {}
+    fn http(&self, _: &HttpRequest) -> Result<HttpResponse, String> {
+        Err("no network in this context".into())
+    }
+}
+
+/// Everything one plugin call may see.
+#[derive(Clone)]
+pub struct Context {
+    /// Tenant (for logs).
+    pub tenant: String,
+    /// Plugin name (for logs).
+    pub plugin: String,
+    /// Call id (for logs).
+    pub call_id: String,
+    /// Node configuration JSON.
+    pub config: String,
+    /// The tenant's local time.
+    pub now: LocalTime,
+    /// The tenant's users (given only with the directory grant).
+    pub directory: Vec<UserInfo>,
+    /// Hosts the tenant allowed for HTTP.
+    pub http_hosts: Vec<String>,
+    /// Whether the directory was granted.
+    pub directory_granted: bool,
+    /// Whether the key-value store was granted.
+    pub kv_granted: bool,
+    /// Key-value store and HTTP.
+    pub services: Arc<dyn Services>,
+}
+
+/// Per-store state: the call context, limits and an empty WASI context.
+pub(crate) struct State {
+    pub(crate) ctx: Context,
+    limits: StoreLimits,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) in_host: Duration,
+    started: Instant,
+    deadline: Duration,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// A compiled and pre-linked plugin version.
+pub struct LoadedPlugin {
+    pre: bindings::PluginPre<State>,
+    /// What it says about itself.
+    pub metadata: Metadata,
+    /// Size of the component, bytes.
+    pub size: usize,
+}
+
+/// The runtime shared by every tenant.
+pub struct PluginHost {
+    engine: Engine,
+    linker: Linker<State>,
+    limits: Limits,
+    stop: Arc<AtomicBool>,
+}
+
+/// Epoch ticks per second.
+const TICK: Duration = Duration::from_millis(1);
+
+impl PluginHost {
+    /// A runtime with a pooling allocator for `max_instances` concurrent calls.
+    pub fn new(limits: Limits, max_instances: u32) -> Result<PluginHost, PluginError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(max_instances)
+            .total_core_instances(max_instances * 4)
+            .total_memories(max_instances * 2)
+            .total_tables(max_instances * 4)
+            .max_memory_size(limits.memory_bytes)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
+            .max_core_instances_per_component(16);
+        let mut cfg = Config::new();
+        cfg.wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .memory_reservation(limits.memory_bytes as u64)
+            .memory_guard_size(64 << 10);
+        let engine = Engine::new(&cfg).map_err(|e| PluginError::Invalid(format!("engine: {e}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| PluginError::Invalid(format!("wasi: {e}")))?;
+        bindings::Plugin::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)
+            .map_err(|e| PluginError::Invalid(format!("linker: {e}")))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (e, s) = (engine.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("plugin-epoch".into())
+            .spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    e.increment_epoch();
+                }
+            })
+            .map_err(|e| PluginError::Invalid(format!("epoch thread: {e}")))?;
+        Ok(PluginHost { engine, linker, limits, stop })
+    }
+
+    /// Compiles a component, checks it is a `pbx:plugin` world and reads its metadata.
+    pub fn load(&self, wasm: &[u8]) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let component = Component::new(&self.engine, wasm).map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
+        let pre = bindings::PluginPre::new(instance_pre).map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
+        let mut loaded = LoadedPlugin { pre, metadata: empty_metadata(), size: wasm.len() };
+        let ctx = Context::minimal("");
+        loaded.metadata = self.run(&loaded, ctx, |p, store| p.call_describe(store))?;
+        if loaded.metadata.name.is_empty() {
+            return Err(PluginError::Invalid("the plugin has no name".into()));
+        }
+        Ok(Arc::new(loaded))
+    }
+
+    /// The outputs of a node with `ctx.config`; an error rejects the configuration.
+    pub fn outputs(&self, plugin: &LoadedPlugin, ctx: Context) -> Result<Vec<String>, PluginError> {
+        let config = ctx.config.clone();
+        self.run(plugin, ctx, move |p, store| p.call_outputs(store, &config))?.map_err(PluginError::Refused)
+    }
+
+    /// Asks the plugin to decide on an event.
+    pub fn handle(&self, plugin: &LoadedPlugin, ctx: Context, event: &Event) -> Result<Vec<Verb>, PluginError> {
+        self.run(plugin, ctx, |p, store| p.call_handle(store, event))?.map_err(PluginError::Refused)
+    }
+
+    fn run<R>(
+        &self,
+        plugin: &LoadedPlugin,
+        ctx: Context,
+        f: impl FnOnce(&bindings::Plugin, &mut Store<State>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.limits.memory_bytes)
+            .instances(32)
+            .tables(32)
+            .memories(8)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = State {
+            ctx,
+            limits,
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            in_host: Duration::ZERO,
+            started: Instant::now(),
+            deadline: self.limits.deadline,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(self.limits.deadline.as_millis().max(1) as u64);
+        // Time spent in host calls (HTTP, key-value store) does not count against the guest.
+        store.epoch_deadline_callback(|ctx| {
+            let s = ctx.data();
+            let guest = s.started.elapsed().saturating_sub(s.in_host);
+            if guest < s.deadline {
+                let left = (s.deadline - guest).as_millis().max(1) as u64;
+                Ok(UpdateDeadline::Continue(left))
+            } else {
+                Err(wasmtime::Error::msg("deadline"))
+            }
+        });
+        let instance = plugin.pre.instantiate(&mut store).map_err(|e| classify(&e))?;
+        f(&instance, &mut store).map_err(|e| classify(&e))
+    }
+}
+
+impl Drop for PluginHost {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn classify(e: &wasmtime::Error) -> PluginError {
+    let text = format!("{e:#}");
+    if text.contains("deadline") || e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+        PluginError::Deadline
+    } else {
+        PluginError::Trap(text.chars().take(300).collect())
+    }
+}
+
+fn empty_metadata() -> Metadata {
+    Metadata {
+        name: String::new(),
+        version: String::new(),
+        description: String::new(),
+        outputs: Vec::new(),
+        config_schema: "{}".into(),
+        capabilities: Vec::new(),
+    }
+}
+
+impl Context {
+    /// A context with no grants, no directory and a clock at the epoch.
+    pub fn minimal(config: &str) -> Context {
+        Context {
+            tenant: String::new(),
+            plugin: String::new(),
+            call_id: String::new(),
+            config: config.to_string(),
+            now: LocalTime { unix_ms: 0, year: 1970, month: 1, day: 1, hour: 0, minute: 0, second: 0, weekday: 4, timezone: "UTC".into() },
+            directory: Vec::new(),
+            http_hosts: Vec::new(),
+            directory_granted: false,
+            kv_granted: false,
+            services: Arc::new(NoServices),
+        }
+    }
+}
