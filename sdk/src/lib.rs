@@ -101,9 +101,9 @@ macro_rules! export_plugin {
                 }
                 fn handle(event: $crate::Event) -> ::std::result::Result<::std::vec::Vec<$crate::Verb>, ::std::string::String> {
                     <$plugin as $crate::Plugin>::handle(event)
-        }
+                }
             }
-            $crate::bindings::export!(__PbxExport with_types_in $crate::bindings);
+    $crate::bindings::export!(__PbxExport with_types_in $crate::bindings);
         };
     };
 }

@@ -7,5 +7,6 @@ pub mod config;
 pub mod engine;
 pub mod http;
 pub mod metrics;
+pub mod scenario;
 pub mod serve;
 pub mod transport;

@@ -53,6 +53,8 @@ pub struct Tenant {
     pub moh_prompt: String,
     /// Prompt played to callers of the city numbers before the phones ring (empty: none).
     pub greeting_prompt: String,
+    /// IANA time zone of the tenant's office (schedules, the cabinet's dates).
+    pub timezone: String,
 }
 
 /// Changes to a tenant's settings (absent fields stay).
@@ -68,6 +70,8 @@ pub struct TenantSettings {
     pub moh_prompt: Option<String>,
     /// Greeting.
     pub greeting_prompt: Option<String>,
+    /// Time zone (IANA name).
+    pub timezone: Option<String>,
 }
 
 /// What a user may do in the cabinet.
@@ -158,6 +162,7 @@ fn tenant_from(row: &AnyRow) -> Result<Tenant, sqlx::Error> {
         language: row.try_get("language")?,
         moh_prompt: row.try_get("moh_prompt")?,
         greeting_prompt: row.try_get("greeting_prompt")?,
+        timezone: row.try_get("timezone")?,
     })
 }
 
@@ -174,7 +179,7 @@ fn user_from(row: &AnyRow) -> Result<User, sqlx::Error> {
     })
 }
 
-const TENANT_COLS: &str = "id, slug, name, domain, status, balance_cents, created_at, country_code, emergency_numbers, recording, retention_days, language, moh_prompt, greeting_prompt";
+const TENANT_COLS: &str = "id, slug, name, domain, status, balance_cents, created_at, country_code, emergency_numbers, recording, retention_days, language, moh_prompt, greeting_prompt, timezone";
 const USER_COLS: &str = "id, tenant_id, ext, name, sip_password, role, web_password_hash, created_at";
 
 /// Checks a tenant slug: lowercase letters, digits and dashes, 2..=32 long.
@@ -231,6 +236,16 @@ impl Store {
         Ok(rows.iter().map(tenant_from).collect::<Result<_, _>>()?)
     }
 
+    /// One tenant by id.
+    pub async fn tenant_by_id(&self, id: i64) -> Result<Tenant, StoreError> {
+        let row = sqlx::query(&format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("tenant #{id}")))?;
+        Ok(tenant_from(&row)?)
+    }
+
     /// One tenant by slug.
     pub async fn tenant_by_slug(&self, slug: &str) -> Result<Tenant, StoreError> {
         let row = sqlx::query(&format!("SELECT {TENANT_COLS} FROM tenants WHERE slug = $1"))
@@ -284,6 +299,12 @@ impl Store {
         }
         if let Some(p) = &s.moh_prompt {
             sqlx::query("UPDATE tenants SET moh_prompt = $1 WHERE id = $2").bind(p).bind(t.id).execute(self.pool()).await?;
+        }
+        if let Some(tz) = &s.timezone {
+            if jiff::tz::TimeZone::get(tz).is_err() {
+                return Err(StoreError::Invalid(format!("unknown time zone {tz:?}: use an IANA name such as Europe/Moscow")));
+            }
+            sqlx::query("UPDATE tenants SET timezone = $1 WHERE id = $2").bind(tz).bind(t.id).execute(self.pool()).await?;
         }
         if let Some(p) = &s.greeting_prompt {
             sqlx::query("UPDATE tenants SET greeting_prompt = $1 WHERE id = $2").bind(p).bind(t.id).execute(self.pool()).await?;

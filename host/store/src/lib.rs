@@ -12,6 +12,7 @@ mod error;
 mod media;
 mod migrate;
 pub mod numbers;
+mod plugins;
 mod registrations;
 mod trunks;
 
@@ -19,6 +20,7 @@ pub use calls::{CallEnd, CallOp, CallRow, CallStart, Direction, Disposition};
 pub use directory::{NewUser, Role, Tenant, TenantSettings, TenantStatus, User, parse_amount};
 pub use error::StoreError;
 pub use media::{CallEvent, PromptRow, Recording};
+pub use plugins::{Grants, PluginRow};
 pub use registrations::RegistrationRow;
 pub use trunks::{Did, NewTrunk, Trunk, cidr_contains, parse_cidr};
 

@@ -264,6 +264,59 @@ ALTER TABLE tenants ADD COLUMN moh_prompt TEXT NOT NULL DEFAULT 'music';
 ALTER TABLE tenants ADD COLUMN greeting_prompt TEXT NOT NULL DEFAULT '';
 "#,
     },
+    Migration {
+        version: 4,
+        sqlite: r#"
+ALTER TABLE tenants ADD COLUMN timezone TEXT NOT NULL DEFAULT 'Europe/Moscow';
+ALTER TABLE dids ADD COLUMN scenario TEXT;
+CREATE TABLE plugins (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    wasm BLOB NOT NULL,
+    metadata TEXT NOT NULL,
+    grants TEXT NOT NULL DEFAULT '{}',
+    enabled INTEGER NOT NULL DEFAULT 1,
+    installed_at INTEGER NOT NULL,
+    UNIQUE (tenant_id, name)
+);
+CREATE TABLE plugin_kv (
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    plugin TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, plugin, key)
+);
+"#,
+        postgres: r#"
+ALTER TABLE tenants ADD COLUMN timezone TEXT NOT NULL DEFAULT 'Europe/Moscow';
+ALTER TABLE dids ADD COLUMN scenario TEXT;
+CREATE TABLE plugins (
+    id BIGSERIAL PRIMARY KEY,
+    tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    wasm BYTEA NOT NULL,
+    metadata TEXT NOT NULL,
+    grants TEXT NOT NULL DEFAULT '{}',
+    enabled BIGINT NOT NULL DEFAULT 1,
+    installed_at BIGINT NOT NULL,
+    UNIQUE (tenant_id, name)
+);
+CREATE TABLE plugin_kv (
+    tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    plugin TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, plugin, key)
+);
+"#,
+    },
 ];
 
 /// Applies every migration the database lacks.

@@ -71,6 +71,8 @@ pub struct Did {
     pub user_ext: Option<String>,
     /// The tenant's main number (caller ID of users without their own).
     pub is_main: bool,
+    /// The call-handling scenario (JSON); none: the default setup.
+    pub scenario: Option<String>,
 }
 
 /// Parses `a.b.c.d/len` or a bare address into (network, prefix length).
@@ -234,7 +236,7 @@ impl Store {
 
     /// City numbers of a tenant (or of all tenants).
     pub async fn list_dids(&self, tenant_id: Option<i64>) -> Result<Vec<Did>, StoreError> {
-        let sql = "SELECT d.id, d.tenant_id, d.number, d.trunk_id, t.name AS trunk, d.user_id, u.ext AS user_ext, d.is_main \
+        let sql = "SELECT d.id, d.tenant_id, d.number, d.trunk_id, t.name AS trunk, d.user_id, u.ext AS user_ext, d.is_main, d.scenario \
                    FROM dids d JOIN trunks t ON t.id = d.trunk_id LEFT JOIN users u ON u.id = d.user_id";
         let rows = match tenant_id {
             Some(id) => sqlx::query(&format!("{sql} WHERE d.tenant_id = $1 ORDER BY d.number")).bind(id).fetch_all(self.pool()).await?,
@@ -251,6 +253,7 @@ impl Store {
                 user_id: r.try_get("user_id")?,
                 user_ext: r.try_get("user_ext")?,
                 is_main: r.try_get::<i64, _>("is_main")? != 0,
+                scenario: r.try_get("scenario")?,
             });
         }
         Ok(out)

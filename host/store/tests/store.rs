@@ -144,10 +144,58 @@ async fn exercise(store: &Store) {
     assert!(matches!(store.delete_user(t.id, "102").await, Err(StoreError::NotFound(_))));
 }
 
+/// Plugins, grants, key-value stores and scenarios, scoped by tenant.
+async fn exercise_plugins(store: &Store) {
+    let a = store.create_tenant("pa", "pa.example", "A").await.unwrap();
+    let b = store.create_tenant("pb", "pb.example", "B").await.unwrap();
+    let wasm = vec![0u8, 97, 115, 109, 255, 0, 1];
+    let p = store.install_plugin(a.id, "crm", "1.0.0", "abc", &wasm, "{}").await.unwrap();
+    assert_eq!((p.version.as_str(), p.enabled), ("1.0.0", true));
+    assert_eq!(p.grants, Grants::default());
+    let g = Grants { http: vec!["crm.example".into()], directory: true, kv: true };
+    store.set_plugin_grants(a.id, "crm", &g).await.unwrap();
+    // An upgrade keeps the grants and replaces the component.
+    let up = store.install_plugin(a.id, "crm", "1.1.0", "def", &[1, 2, 3], "{}").await.unwrap();
+    assert_eq!((up.version.as_str(), up.id, &up.grants), ("1.1.0", p.id, &g));
+    assert_eq!(store.plugin_wasm(up.id).await.unwrap(), vec![1, 2, 3]);
+    assert!(matches!(store.plugin(b.id, "crm").await, Err(StoreError::NotFound(_))));
+    assert!(!store.set_plugin_enabled(a.id, "crm", false).await.unwrap().enabled);
+    assert_eq!(store.list_plugins(None).await.unwrap().len(), 1);
+    // Key-value stores are per tenant and plugin.
+    store.kv_set(a.id, "crm", "k", "va").await.unwrap();
+    store.kv_set(a.id, "crm", "k", "va2").await.unwrap();
+    store.kv_set(b.id, "crm", "k", "vb").await.unwrap();
+    assert_eq!(store.kv_get(a.id, "crm", "k").await.unwrap().as_deref(), Some("va2"));
+    assert_eq!(store.kv_get(b.id, "crm", "k").await.unwrap().as_deref(), Some("vb"));
+    assert_eq!(store.kv_get(a.id, "other", "k").await.unwrap(), None);
+    store.kv_delete(a.id, "crm", "k").await.unwrap();
+    assert_eq!(store.kv_get(a.id, "crm", "k").await.unwrap(), None);
+    store.delete_plugin(a.id, "crm").await.unwrap();
+    assert!(matches!(store.delete_plugin(a.id, "crm").await, Err(StoreError::NotFound(_))));
+    // Scenarios live on the city number, found in any of its written forms.
+    store
+        .create_trunk(&NewTrunk { name: "pt", host: "127.0.0.1:5099", allow_ips: vec!["127.0.0.1".into()], ..NewTrunk::default() })
+        .await
+        .unwrap();
+    store.add_did(a.id, "+74957770000", "pt", None, false).await.unwrap();
+    assert_eq!(store.scenario(a.id, "84957770000").await.unwrap(), None);
+    store.set_scenario(a.id, "84957770000", Some(r#"{"start":"x"}"#)).await.unwrap();
+    assert_eq!(store.scenario(a.id, "+74957770000").await.unwrap().as_deref(), Some(r#"{"start":"x"}"#));
+    assert_eq!(store.list_dids(Some(a.id)).await.unwrap()[0].scenario.as_deref(), Some(r#"{"start":"x"}"#));
+    assert!(matches!(store.scenario(b.id, "+74957770000").await, Err(StoreError::NotFound(_))));
+    // Time zones are checked.
+    let s = TenantSettings { timezone: Some("Asia/Yekaterinburg".into()), ..TenantSettings::default() };
+    assert_eq!(store.set_tenant_settings("pa", &s).await.unwrap().timezone, "Asia/Yekaterinburg");
+    let s = TenantSettings { timezone: Some("Mars/Olympus".into()), ..TenantSettings::default() };
+    assert!(store.set_tenant_settings("pa", &s).await.unwrap_err().to_string().contains("unknown time zone"));
+    assert_eq!(b.timezone, "Europe/Moscow");
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let (store, _dir) = sqlite().await;
     exercise(&store).await;
+    exercise_plugins(&store).await;
     store.close().await;
 }
 
@@ -158,6 +206,7 @@ async fn postgres_store() {
     // Opening twice (server and CLI) migrates once.
     let again = Store::open(&db.url).await.unwrap();
     exercise(&store).await;
+    exercise_plugins(&store).await;
     store.close().await;
     again.close().await;
     db.drop_db().await;

@@ -55,6 +55,9 @@ pub enum TenantCmd {
         /// Prompt played to city-number callers before the phones ring (none: no greeting).
         #[arg(long)]
         greeting: Option<String>,
+        /// Time zone of the office (IANA name, e.g. Europe/Moscow): schedules use it.
+        #[arg(long)]
+        timezone: Option<String>,
     },
     /// List tenants.
     List {
@@ -85,7 +88,7 @@ pub async fn run(store: &Store, cmd: TenantCmd) -> anyhow::Result<()> {
             let t = store.set_tenant_balance(&slug, cents).await?;
             println!("balance of {} is {}", t.slug, output::money(t.balance_cents));
         }
-        TenantCmd::Set { slug, recording, retention_days, language, moh, greeting } => {
+        TenantCmd::Set { slug, recording, retention_days, language, moh, greeting, timezone } => {
             let recording = recording.map(|r| match r.as_str() {
                 "on" => vec!["inbound".to_string(), "outbound".into(), "internal".into()],
                 "off" => Vec::new(),
@@ -95,17 +98,25 @@ pub async fn run(store: &Store, cmd: TenantCmd) -> anyhow::Result<()> {
             let t = store
                 .set_tenant_settings(
                     &slug,
-                    &pbx_store::TenantSettings { recording, retention_days, language, moh_prompt: moh, greeting_prompt: greeting },
+                    &pbx_store::TenantSettings {
+                        recording,
+                        retention_days,
+                        language,
+                        moh_prompt: moh,
+                        greeting_prompt: greeting,
+                        timezone,
+                    },
                 )
                 .await?;
             println!(
-                "{}: recording {}, retention {} days, language {}, music {}, greeting {}",
+                "{}: recording {}, retention {} days, language {}, music {}, greeting {}, time zone {}",
                 t.slug,
                 if t.recording.is_empty() { "off".to_string() } else { t.recording.join(",") },
                 t.retention_days,
                 t.language,
                 t.moh_prompt,
-                if t.greeting_prompt.is_empty() { "none" } else { &t.greeting_prompt }
+                if t.greeting_prompt.is_empty() { "none" } else { &t.greeting_prompt },
+                t.timezone
             );
         }
         TenantCmd::List { json } => {

@@ -1,0 +1,191 @@
+//! The stored form of a scenario (JSON).
+//!
+//! ```json
+//! {"start": "hours",
+//!  "nodes": {
+//!    "hours":  {"type": "plugin", "plugin": "time-rules", "config": {...}, "next": {"open": "menu", "closed": "closed"}},
+//!    "menu":   {"type": "plugin", "plugin": "ivr", "config": {...}, "next": {"sales": "ring-101", "*": "ring-101"}},
+//!    "ring-101": {"type": "dial", "targets": ["101"], "timeout": 30, "next": {"*": "bye"}},
+//!    "closed": {"type": "play", "prompts": ["closed"], "next": {"done": "bye"}},
+//!    "bye":    {"type": "hangup"}}}
+//! ```
+//!
+//! `next` maps outputs to nodes; `"*"` stands for every output not listed; the optional
+//! `"error"` edge is taken when a plugin fails (else the tenant's fallback rings everyone).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A call-handling scenario.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The first node.
+    pub start: String,
+    /// Nodes by name.
+    pub nodes: BTreeMap<String, Node>,
+}
+
+/// One step of a scenario.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(try_from = "RawNode", into = "RawNode")]
+pub struct Node {
+    /// What the node does.
+    pub kind: NodeKind,
+    /// Output → next node.
+    pub next: BTreeMap<String, String>,
+}
+
+/// What a node does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    /// A plugin instance.
+    Plugin {
+        /// Plugin name.
+        plugin: String,
+        /// Its configuration.
+        config: serde_json::Value,
+    },
+    /// Ring extensions or numbers at once; outputs `no-answer`, `busy`, `failed`.
+    Dial {
+        /// Extensions or external numbers.
+        targets: Vec<String>,
+        /// Seconds to ring.
+        timeout: u32,
+    },
+    /// Play prompts (a greeting); the caller may dial an extension meanwhile; output `done`.
+    Play {
+        /// Prompt names (the tenant's uploads or the built-in ones).
+        prompts: Vec<String>,
+        /// Whether digits dialled during the prompts reach an extension.
+        extension_dialing: bool,
+    },
+    /// End the call.
+    Hangup,
+}
+
+/// The JSON shape of a node (serde cannot refuse unknown fields of a flattened enum).
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+enum RawNode {
+    Plugin {
+        plugin: String,
+        #[serde(default = "empty_object")]
+        config: serde_json::Value,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        next: BTreeMap<String, String>,
+    },
+    Dial {
+        targets: Vec<String>,
+        #[serde(default = "default_ring")]
+        timeout: u32,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        next: BTreeMap<String, String>,
+    },
+    Play {
+        prompts: Vec<String>,
+        #[serde(default = "yes")]
+        extension_dialing: bool,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        next: BTreeMap<String, String>,
+    },
+    Hangup {
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        next: BTreeMap<String, String>,
+    },
+}
+
+impl TryFrom<RawNode> for Node {
+    type Error = String;
+    fn try_from(r: RawNode) -> Result<Node, String> {
+        Ok(match r {
+            RawNode::Plugin { plugin, config, next } => Node { kind: NodeKind::Plugin { plugin, config }, next },
+            RawNode::Dial { targets, timeout, next } => Node { kind: NodeKind::Dial { targets, timeout }, next },
+            RawNode::Play { prompts, extension_dialing, next } => Node { kind: NodeKind::Play { prompts, extension_dialing }, next },
+            RawNode::Hangup { next } => Node { kind: NodeKind::Hangup, next },
+        })
+    }
+}
+
+impl From<Node> for RawNode {
+    fn from(n: Node) -> RawNode {
+        let next = n.next;
+        match n.kind {
+            NodeKind::Plugin { plugin, config } => RawNode::Plugin { plugin, config, next },
+            NodeKind::Dial { targets, timeout } => RawNode::Dial { targets, timeout, next },
+            NodeKind::Play { prompts, extension_dialing } => RawNode::Play { prompts, extension_dialing, next },
+            NodeKind::Hangup => RawNode::Hangup { next },
+        }
+    }
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+fn default_ring() -> u32 {
+    30
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Outputs of a dial node.
+pub const DIAL_OUTPUTS: &[&str] = &["no-answer", "busy", "failed"];
+/// Outputs of a play node.
+pub const PLAY_OUTPUTS: &[&str] = &["done"];
+/// The edge taken when a plugin fails.
+pub const ERROR_OUTPUT: &str = "error";
+/// The edge for every output not listed.
+pub const ANY_OUTPUT: &str = "*";
+
+impl Scenario {
+    /// Parses the stored JSON.
+    pub fn parse(json: &str) -> Result<Scenario, String> {
+        serde_json::from_str(json).map_err(|e| format!("not a scenario: {e}"))
+    }
+
+    /// The next node after `node` leaves through `output`.
+    pub fn edge(&self, node: &str, output: &str) -> Option<&str> {
+        let n = self.nodes.get(node)?;
+        n.next.get(output).or_else(|| if output == ERROR_OUTPUT { None } else { n.next.get(ANY_OUTPUT) }).map(String::as_str)
+    }
+}
+
+impl NodeKind {
+    /// A short label for traces: the plugin name or the step.
+    pub fn label(&self) -> &str {
+        match self {
+            NodeKind::Plugin { plugin, .. } => plugin,
+            NodeKind::Dial { .. } => "dial",
+            NodeKind::Play { .. } => "play",
+            NodeKind::Hangup => "hangup",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_kind_and_rejects_unknown_fields() {
+        let s = Scenario::parse(
+            r#"{"start":"a","nodes":{
+              "a":{"type":"plugin","plugin":"ivr","config":{"prompt":"m"},"next":{"1":"b","*":"c"}},
+              "b":{"type":"dial","targets":["101"],"next":{"*":"c"}},
+              "c":{"type":"play","prompts":["closed"],"next":{"done":"d"}},
+              "d":{"type":"hangup"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.edge("a", "1"), Some("b"));
+        assert_eq!(s.edge("a", "7"), Some("c"));
+        assert_eq!(s.edge("a", "error"), None);
+        assert!(matches!(s.nodes["b"].kind, NodeKind::Dial { timeout: 30, .. }));
+        assert!(matches!(s.nodes["c"].kind, NodeKind::Play { extension_dialing: true, .. }));
+        assert!(Scenario::parse(r#"{"start":"a","nodes":{"a":{"type":"hangup","bogus":1}}}"#).is_err());
+        assert!(Scenario::parse(r#"{"start":"a","nodes":{"a":{"type":"teleport"}}}"#).is_err());
+        assert!(Scenario::parse(r#"{"start":"a"}"#).is_err());
+    }
+}
