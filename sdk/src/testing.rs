@@ -206,6 +206,11 @@ impl<P: Plugin> Harness<P> {
         P::handle(Event::DigitsCollected((self.call.clone(), Gathered { digits: digits.into(), reason: reason.into() })))
     }
 
+    /// A dial ended without a conversation.
+    pub fn dial_finished(&mut self, outcome: crate::DialOutcome) -> Result<Vec<Verb>, String> {
+        P::handle(Event::DialFinished((self.call.clone(), outcome)))
+    }
+
     /// A play ended.
     pub fn play_finished(&mut self) -> Result<Vec<Verb>, String> {
         P::handle(Event::PlayFinished(self.call.clone()))

@@ -326,6 +326,11 @@ impl Sipp {
 
     /// Registers `user` with password `pass`, Contact on `contact_port`, from `port`.
     pub fn register(pbx: &Pbx, user: &str, pass: &str, port: u16, contact_port: u16, expires: u32) -> bool {
+        Self::register_in(pbx, "acme.example", user, pass, port, contact_port, expires)
+    }
+
+    /// [`Sipp::register`] in another tenant's domain.
+    pub fn register_in(pbx: &Pbx, domain: &str, user: &str, pass: &str, port: u16, contact_port: u16, expires: u32) -> bool {
         Self::run(
             pbx,
             "register.xml",
@@ -339,7 +344,7 @@ impl Sipp {
                 pass,
                 "-key",
                 "domain",
-                "acme.example",
+                domain,
                 "-key",
                 "user",
                 user,
@@ -401,6 +406,7 @@ pub struct RtpSink {
     /// The port it listens on.
     pub port: u16,
     packets: Received,
+    arrivals: Arc<Mutex<Vec<Instant>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -411,8 +417,9 @@ impl RtpSink {
         let sock = UdpSocket::bind(("127.0.0.1", port)).unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
         let packets = Arc::new(Mutex::new(Vec::new()));
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (p, s) = (packets.clone(), stop.clone());
+        let (p, s, a) = (packets.clone(), stop.clone(), arrivals.clone());
         std::thread::spawn(move || {
             let mut buf = [0u8; 2048];
             while !s.load(std::sync::atomic::Ordering::Relaxed) {
@@ -422,15 +429,21 @@ impl RtpSink {
                     let cc = (buf[0] & 0x0f) as usize;
                     let start = (12 + cc * 4).min(n);
                     p.lock().unwrap().push((from, buf[start..n].to_vec()));
+                    a.lock().unwrap().push(Instant::now());
                 }
             }
         });
-        RtpSink { port, packets, stop }
+        RtpSink { port, packets, arrivals, stop }
     }
 
     /// What arrived so far.
     pub fn packets(&self) -> Vec<(SocketAddr, Vec<u8>)> {
         self.packets.lock().unwrap().clone()
+    }
+
+    /// When each packet arrived.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.arrivals.lock().unwrap().clone()
     }
 }
 

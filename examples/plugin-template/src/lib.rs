@@ -43,7 +43,7 @@ impl Plugin for Vip {
     fn handle(event: Event) -> Result<Vec<Verb>, String> {
         let Event::CallArrived(call) = event else { return Ok(vec![Verb::Next("other".into())]) };
         let config: Config = host::config_as()?;
-        if config.numbers.iter().any(|n| *n == call.caller_number) {
+        if config.numbers.contains(&call.caller_number) {
             host::info(&format!("VIP caller {}", call.caller_number));
             Ok(vec![Verb::SetVariable(("priority".into(), config.priority.to_string())), Verb::Next("vip".into())])
         } else {

@@ -80,6 +80,11 @@ pub struct ServeArgs {
     /// Seconds a blocked address stays blocked.
     #[arg(long, env = "PBX_AUTH_BLOCK_SECS", default_value_t = 600)]
     pub auth_block_secs: u64,
+    /// Execution time a plugin gets for one decision, in milliseconds of its own running
+    /// (time in host calls such as HTTP does not count); past it the call takes the error
+    /// route.
+    #[arg(long, env = "PBX_PLUGIN_DEADLINE_MS", default_value_t = 50)]
+    pub plugin_deadline_ms: u64,
 }
 
 /// Parses `MIN-MAX`.

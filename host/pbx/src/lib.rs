@@ -7,6 +7,7 @@ pub mod config;
 pub mod engine;
 pub mod http;
 pub mod metrics;
+pub mod plugins;
 pub mod scenario;
 pub mod serve;
 pub mod transport;

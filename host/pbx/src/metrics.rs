@@ -30,9 +30,19 @@ pub struct Metrics {
     pub sip_dropped: AtomicU64,
     /// Call-log write failures.
     pub cdr_errors: AtomicU64,
+    /// Plugin decisions and failures by (tenant, plugin, outcome).
+    pub plugins: std::sync::Mutex<std::collections::BTreeMap<(String, String, &'static str), u64>>,
 }
 
 impl Metrics {
+    /// Counts one plugin decision: `failure` is `None` for a good one, else its kind
+    /// (`deadline`, `trap`, `refused`, `invalid-verb`, `no-decision`, `unavailable`).
+    pub fn plugin_outcome(&self, tenant: &str, plugin: &str, failure: Option<&'static str>) {
+        if let Ok(mut m) = self.plugins.lock() {
+            *m.entry((tenant.to_string(), plugin.to_string(), failure.unwrap_or("ok"))).or_insert(0) += 1;
+        }
+    }
+
     /// Renders the Prometheus exposition text, with the media counters.
     pub fn render(&self, media: Option<&Arc<MediaStats>>) -> String {
         let mut s = String::with_capacity(2048);
@@ -57,6 +67,13 @@ impl Metrics {
             put("pbx_rtp_bytes_relayed_total", "counter", "RTP/RTCP bytes relayed.", c(&m.bytes_relayed));
             put("pbx_rtp_packets_dropped_total", "counter", "RTP packets dropped (unknown source).", c(&m.packets_dropped));
             put("pbx_media_sessions", "gauge", "Live media sessions.", g(&m.sessions));
+        }
+        if let Ok(p) = self.plugins.lock() {
+            let _ = writeln!(s, "# HELP pbx_plugin_decisions_total Plugin decisions by tenant, plugin and outcome (ok or the failure).");
+            let _ = writeln!(s, "# TYPE pbx_plugin_decisions_total counter");
+            for ((tenant, plugin, outcome), n) in p.iter() {
+                let _ = writeln!(s, "pbx_plugin_decisions_total{{tenant=\"{tenant}\",plugin=\"{plugin}\",outcome=\"{outcome}\"}} {n}");
+            }
         }
         s
     }

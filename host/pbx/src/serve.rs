@@ -7,6 +7,7 @@ use crate::engine::auth::AuthConfig;
 use crate::engine::directory::Directory;
 use crate::engine::{Action, Engine, EngineConfig, Input, Now};
 use crate::metrics::Metrics;
+use crate::plugins::{HttpClient, PluginRuntime, StoreServices};
 use crate::transport::{Transports, spawn_stream_listener, spawn_udp, tls_acceptor};
 use anyhow::Context;
 use pbx_media::{MediaConfig, MediaEngine};
@@ -162,7 +163,16 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         },
         ..EngineConfig::default()
     };
-    let mut engine = Engine::new(cfg, dir, Arc::new(media.clone()), metrics.clone());
+    let plugins = Arc::new(
+        PluginRuntime::new(
+            pbx_plugin_host::Limits { deadline: Duration::from_millis(args.plugin_deadline_ms.max(1)), ..Default::default() },
+            512,
+            metrics.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e}"))?,
+    );
+    plugins.sync(&store).await.context("cannot load the tenants' plugins")?;
+    let mut engine = Engine::new(cfg, dir, Arc::new(media.clone()), metrics.clone()).with_plugins(plugins.clone());
     engine.handle(Input::RestoreBindings(store.live_registrations(now_ms()).await?), Now::real());
 
     let transports = Transports::new(udp.clone());
@@ -175,7 +185,7 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(cdr_writer(store.clone(), cdr_rx, in_tx.clone(), metrics.clone()));
     let (bind_tx, bind_rx) = mpsc::unbounded_channel();
     tokio::spawn(bindings_writer(store.clone(), bind_rx));
-    tokio::spawn(directory_reloader(store.clone(), in_tx.clone()));
+    tokio::spawn(directory_reloader(store.clone(), in_tx.clone(), plugins.clone()));
     let app = crate::http::router(crate::http::HttpState { metrics: metrics.clone(), media: media.stats().clone() });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(http, app).await {
@@ -186,7 +196,9 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         sip = %args.sip_listen, http = %args.http_listen, public_ip = %public_ip, node = %node,
         rtp = %args.rtp_ports, data = %common.data_dir.display(), "pbx serving"
     );
-    let engine_task = tokio::spawn(engine_loop(store.clone(), engine, in_rx, transports, cdr_tx, bind_tx));
+    let workers =
+        Workers { store: store.clone(), transports, cdr_tx, bind_tx, plugins, engine_tx: in_tx.clone(), http: HttpClient::default() };
+    let engine_task = tokio::spawn(engine_loop(engine, in_rx, workers));
     shutdown_signal().await;
     tracing::info!("stopping");
     engine_task.abort();
@@ -218,14 +230,18 @@ async fn shutdown_signal() {
 type CdrMsg = (CallOp, Option<u64>);
 type BindMsg = (Vec<RegistrationRow>, Vec<(i64, String)>);
 
-async fn engine_loop(
+/// Where the engine's actions go.
+struct Workers {
     store: Store,
-    mut engine: Engine,
-    mut rx: mpsc::Receiver<Input>,
     transports: Transports,
     cdr_tx: mpsc::UnboundedSender<CdrMsg>,
     bind_tx: mpsc::UnboundedSender<BindMsg>,
-) {
+    plugins: Arc<PluginRuntime>,
+    engine_tx: mpsc::Sender<Input>,
+    http: HttpClient,
+}
+
+async fn engine_loop(mut engine: Engine, mut rx: mpsc::Receiver<Input>, w: Workers) {
     loop {
         let input = match engine.poll_timeout() {
             Some(deadline) => {
@@ -233,7 +249,7 @@ async fn engine_loop(
                     i = rx.recv() => i,
                     _ = tokio::time::sleep_until(deadline.into()) => {
                         engine.handle_timeout(Now::real());
-                        flush(&mut engine, &transports, &cdr_tx, &bind_tx, &store);
+                        flush(&mut engine, &w);
                         continue;
                     }
                 }
@@ -249,25 +265,38 @@ async fn engine_loop(
             }
         }
         engine.handle_timeout(Now::real());
-        flush(&mut engine, &transports, &cdr_tx, &bind_tx, &store);
+        flush(&mut engine, &w);
     }
 }
 
-fn flush(
-    engine: &mut Engine,
-    transports: &Transports,
-    cdr_tx: &mpsc::UnboundedSender<CdrMsg>,
-    bind_tx: &mpsc::UnboundedSender<BindMsg>,
-    store: &Store,
-) {
+fn flush(engine: &mut Engine, w: &Workers) {
+    let store = &w.store;
     while let Some(a) = engine.poll_action() {
         match a {
-            Action::Send { target, bytes } => transports.send(target, bytes),
+            Action::Send { target, bytes } => w.transports.send(target, bytes),
             Action::Cdr { op, ack } => {
-                let _ = cdr_tx.send((op, ack));
+                let _ = w.cdr_tx.send((op, ack));
             }
             Action::Bindings { upserts, removals } => {
-                let _ = bind_tx.send((upserts, removals));
+                let _ = w.bind_tx.send((upserts, removals));
+            }
+            Action::Plugin { key, token, call } => {
+                let (plugins, tx) = (w.plugins.clone(), w.engine_tx.clone());
+                let services = Arc::new(StoreServices {
+                    store: Some(store.clone()),
+                    handle: tokio::runtime::Handle::current(),
+                    tenant_id: call.tenant_id,
+                    plugin: call.plugin.clone(),
+                    http: w.http.clone(),
+                    read_only: false,
+                });
+                tokio::spawn(async move {
+                    let result = match tokio::task::spawn_blocking(move || plugins.decide(*call, services)).await {
+                        Ok(r) => r,
+                        Err(e) => Err(pbx_plugin_host::PluginError::Trap(format!("worker failed: {e}"))),
+                    };
+                    let _ = tx.send(Input::PluginDone { key, token, result }).await;
+                });
             }
             Action::RecordingDone { call_id, path, duration_ms } => {
                 let store = store.clone();
@@ -340,7 +369,7 @@ async fn bindings_writer(store: Store, mut rx: mpsc::UnboundedReceiver<BindMsg>)
     }
 }
 
-async fn directory_reloader(store: Store, engine: mpsc::Sender<Input>) {
+async fn directory_reloader(store: Store, engine: mpsc::Sender<Input>, plugins: Arc<PluginRuntime>) {
     let mut version = store.config_version().await.unwrap_or(0);
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -353,6 +382,11 @@ async fn directory_reloader(store: Store, engine: mpsc::Sender<Input>) {
         };
         if v == version {
             continue;
+        }
+        // Installed or upgraded plugins are compiled before the directory that may use them
+        // is swapped in.
+        if let Err(e) = plugins.sync(&store).await {
+            tracing::warn!(error = %e, "cannot reload the tenants' plugins");
         }
         match load_directory(&store).await {
             Ok(d) => {

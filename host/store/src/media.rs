@@ -112,7 +112,7 @@ impl Store {
             }
             Some((ts, id)) => {
                 sqlx::query(&format!(
-                    "SELECT {cols} FROM recordings WHERE tenant_id = $1 AND (created_at < $2 OR (created_at = $2 AND call_id < $3)) \\
+                    "SELECT {cols} FROM recordings WHERE tenant_id = $1 AND (created_at < $2 OR (created_at = $2 AND call_id < $3)) \
                      ORDER BY created_at DESC, call_id DESC LIMIT $4"
                 ))
                 .bind(tenant_id)
@@ -150,7 +150,7 @@ impl Store {
     /// Removes recordings older than their tenant's retention; returns their files to delete.
     pub async fn expire_recordings(&self, now_ms: i64) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
-            "SELECT r.call_id, r.path FROM recordings r JOIN tenants t ON t.id = r.tenant_id \\
+            "SELECT r.call_id, r.path FROM recordings r JOIN tenants t ON t.id = r.tenant_id \
              WHERE r.created_at < $1 - t.retention_days * 86400000",
         )
         .bind(now_ms)

@@ -183,6 +183,20 @@ async fn exercise_plugins(store: &Store) {
     assert_eq!(store.scenario(a.id, "+74957770000").await.unwrap().as_deref(), Some(r#"{"start":"x"}"#));
     assert_eq!(store.list_dids(Some(a.id)).await.unwrap()[0].scenario.as_deref(), Some(r#"{"start":"x"}"#));
     assert!(matches!(store.scenario(b.id, "+74957770000").await, Err(StoreError::NotFound(_))));
+    // Recordings page by keyset and expire by the tenant's retention.
+    let day = 86_400_000i64;
+    let ops: Vec<CallOp> = (0..3)
+        .map(|i| CallOp::Recording { id: format!("rec{i}"), tenant_id: a.id, path: format!("/r/{i}.wav"), at: 1_000 + i * day })
+        .collect();
+    store.apply_call_ops(&ops).await.unwrap();
+    let page1 = store.list_recordings(a.id, 2, None).await.unwrap();
+    assert_eq!(page1.iter().map(|r| r.call_id.as_str()).collect::<Vec<_>>(), vec!["rec2", "rec1"]);
+    let page2 = store.list_recordings(a.id, 2, Some((page1[1].created_at, &page1[1].call_id))).await.unwrap();
+    assert_eq!(page2.iter().map(|r| r.call_id.as_str()).collect::<Vec<_>>(), vec!["rec0"]);
+    // Retention 90 days: at day 90.5 the first recording (day 0) is gone, the others stay.
+    let gone = store.expire_recordings(1_000 + 90 * day + day / 2).await.unwrap();
+    assert_eq!(gone, vec!["/r/0.wav".to_string()]);
+    assert_eq!(store.list_recordings(a.id, 10, None).await.unwrap().len(), 2);
     // Time zones are checked.
     let s = TenantSettings { timezone: Some("Asia/Yekaterinburg".into()), ..TenantSettings::default() };
     assert_eq!(store.set_tenant_settings("pa", &s).await.unwrap().timezone, "Asia/Yekaterinburg");

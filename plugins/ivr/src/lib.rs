@@ -1,7 +1,8 @@
-//! `ivr`: a voice menu. Plays its prompt and collects a key: each configured key leaves the
-//! node through its output; any extension can be dialled directly (the host connects it);
-//! no input and wrong input are retried with prompts, then leave through `timeout` or
-//! `invalid`. Menus nest by wiring an output to another `ivr` node.
+//! `ivr`: a voice menu. Plays its greeting (once) and its menu prompt and collects a key:
+//! each configured key leaves the node through its output; any extension can be dialled
+//! directly (the host connects it, and if nobody answers the caller hears so and is back in
+//! the menu); no input and wrong input are retried with prompts, then leave through
+//! `timeout` or `invalid`. Menus nest by wiring an output to another `ivr` node.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use pbx_plugin_sdk::{Event, GatherSpec, Gathered, Metadata, Plugin, Verb, export_plugin, host, metadata, variable};
@@ -13,6 +14,9 @@ use std::collections::BTreeMap;
 pub struct Config {
     /// Prompt of the menu.
     pub prompt: String,
+    /// Played once before the menu (e.g. `welcome`).
+    #[serde(default)]
+    pub greeting: Option<String>,
     /// Key → output name.
     pub options: BTreeMap<String, String>,
     /// Whether callers may dial extensions.
@@ -54,6 +58,7 @@ const SCHEMA: &str = r#"{
   "additionalProperties": false,
   "properties": {
     "prompt": {"type": "string", "title": "Menu prompt", "minLength": 1},
+    "greeting": {"type": "string", "title": "Greeting played once before the menu", "minLength": 1},
     "options": {"type": "object", "title": "Keys and where they lead", "additionalProperties": {"type": "string", "pattern": "^[a-z0-9-]{1,32}$"}},
     "extension_dialing": {"type": "boolean", "title": "Callers may dial an extension", "default": true},
     "retries": {"type": "integer", "minimum": 0, "maximum": 5, "default": 2},
@@ -106,12 +111,22 @@ impl Plugin for Ivr {
     fn handle(event: Event) -> Result<Vec<Verb>, String> {
         let c: Config = host::config_as()?;
         match event {
-            Event::CallArrived(_) => Ok(vec![Verb::Answer, gather(&c, vec![c.prompt.clone()])]),
-            Event::DigitsCollected((call, Gathered { digits, reason })) => {
-                let digits = digits.trim_end_matches('#').to_string();
-                if reason == "extension" {
-                    return Ok(Vec::new()); // The host connected the caller.
+            Event::CallArrived(_) => {
+                let mut prompts: Vec<String> = c.greeting.iter().cloned().collect();
+                prompts.push(c.prompt.clone());
+                Ok(vec![Verb::Answer, gather(&c, prompts)])
+            }
+            // An extension the caller dialled did not answer: say so, back to the menu.
+            Event::DialFinished((call, _)) => {
+                let key = tries_key();
+                let tries: u32 = variable(&call, &key).and_then(|v| v.parse().ok()).unwrap_or(0);
+                if tries >= c.retries {
+                    return Ok(vec![Verb::Next("timeout".into())]);
                 }
+                Ok(vec![Verb::SetVariable((key, (tries + 1).to_string())), gather(&c, vec!["not-available".into(), c.prompt.clone()])])
+            }
+            Event::DigitsCollected((call, Gathered { digits, .. })) => {
+                let digits = digits.trim_end_matches('#').to_string();
                 if let Some(out) = c.options.get(&digits) {
                     return Ok(vec![Verb::Next(out.clone())]);
                 }
@@ -128,7 +143,7 @@ impl Plugin for Ivr {
                 prompts.push(c.prompt.clone());
                 Ok(vec![Verb::SetVariable((key, (tries + 1).to_string())), gather(&c, prompts)])
             }
-            _ => Ok(Vec::new()),
+            _ => Err("the ivr plugin only handles calls".into()),
         }
     }
 }
@@ -158,7 +173,27 @@ mod tests {
         let mut h = Harness::<Ivr>::new(MENU);
         assert_eq!(next_of(&h.digits("2", "timeout").unwrap()), Some("support"));
         assert_eq!(next_of(&h.digits("1#", "terminator").unwrap()), Some("sales"));
-        assert_eq!(h.digits("101", "extension").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_greeting_plays_once_before_the_menu() {
+        let mut h = Harness::<Ivr>::new(r#"{"prompt":"ivr-menu","greeting":"welcome","options":{"1":"sales"}}"#);
+        let v = h.call_arrived().unwrap();
+        let Verb::Gather(g) = &v[1] else { panic!("{v:?}") };
+        assert_eq!(g.prompts, vec!["welcome", "ivr-menu"]);
+        let v = h.digits("", "timeout").unwrap();
+        let Verb::Gather(g) = &v[1] else { panic!("{v:?}") };
+        assert_eq!(g.prompts, vec!["ivr-menu"]);
+    }
+
+    #[test]
+    fn an_unanswered_extension_returns_to_the_menu() {
+        let mut h = Harness::<Ivr>::new(MENU);
+        let v = h.dial_finished(pbx_plugin_sdk::DialOutcome::NoAnswer).unwrap();
+        let Verb::Gather(g) = &v[1] else { panic!("{v:?}") };
+        assert_eq!(g.prompts, vec!["not-available", "ivr-menu"]);
+        let mut h = Harness::<Ivr>::new(MENU).variable("ivr.tries.ivr-menu", "1");
+        assert_eq!(next_of(&h.dial_finished(pbx_plugin_sdk::DialOutcome::Busy).unwrap()), Some("timeout"));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 mod calls;
 pub mod media;
 mod output;
+mod plugin;
+pub mod scenario;
 mod tenant;
 mod trunk;
 mod user;
@@ -47,6 +49,12 @@ enum Command {
     /// Call recordings.
     #[command(subcommand)]
     Recordings(media::RecordingsCmd),
+    /// City numbers' call-handling scenarios.
+    #[command(subcommand)]
+    Scenario(scenario::ScenarioCmd),
+    /// A tenant's plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCmd),
 }
 
 /// Runs a parsed command line.
@@ -62,6 +70,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Did(cmd) => trunk::run_did(&open(&cli.common).await?, cmd).await,
             Command::Prompt(cmd) => media::run_prompt(&open(&cli.common).await?, &cli.common.data_dir, cmd).await,
             Command::Recordings(cmd) => media::run_recordings(&open(&cli.common).await?, cmd).await,
+            Command::Scenario(cmd) => scenario::run(&open(&cli.common).await?, cmd).await,
+            Command::Plugin(cmd) => plugin::run(&open(&cli.common).await?, cmd).await,
         }
     })
 }

@@ -87,7 +87,7 @@ impl Engine {
             },
             None => sdp::default_formats(),
         };
-        if route.targets.is_empty() {
+        if route.targets.is_empty() && route.scenario.is_none() {
             self.log_failed_call(start, "480 not registered", now);
             let r = req.response(480, "Temporarily Unavailable", Some(&random_token(10)));
             return self.respond(Some(tx), r, resp_target, now);
@@ -124,6 +124,24 @@ impl Engine {
         self.actions.push_back(Action::Cdr { op: CallOp::Start(start.clone()), ack: Some(key) });
         self.metrics.calls_started.fetch_add(1, Ordering::Relaxed);
         self.metrics.active_calls.fetch_add(1, Ordering::Relaxed);
+        let scenario = route.scenario.map(|s| {
+            let info = pbx_plugin_host::CallInfo {
+                call_id: start.id.clone(),
+                caller_number: route.caller.number.clone(),
+                caller_name: route.caller.name.clone(),
+                called_number: route.callee.number.clone(),
+                direction: route.direction.as_str().to_string(),
+                variables: Vec::new(),
+            };
+            Box::new(super::call::ScenarioRun {
+                runner: crate::scenario::Runner::new(s, info),
+                plugin_token: 0,
+                plugin_timer: None,
+                gather: None,
+                dialing: false,
+                typeahead: String::new(),
+            })
+        });
         self.calls.insert(
             key,
             Call {
@@ -159,6 +177,8 @@ impl Engine {
                 playing: None,
                 held: [false, false],
                 recording: false,
+                scenario,
+                ring_for: None,
             },
         );
     }
@@ -188,6 +208,10 @@ impl Engine {
         if call.state != CallState::LoggingStart {
             return;
         }
+        if call.scenario.is_some() {
+            call.state = CallState::Scenario;
+            return self.scenario_start(key, now);
+        }
         if let Some(greeting) = call.greeting.clone() {
             call.state = CallState::Greeting;
             self.answer_caller_locally(key, now);
@@ -209,7 +233,8 @@ impl Engine {
         for target in targets {
             self.start_fork(key, target, now);
         }
-        let timer = self.timers.schedule(now.mono + self.cfg.ring_timeout, EngineTimer::RingTimeout(key));
+        let ring_for = self.calls.get_mut(&key).and_then(|c| c.ring_for.take()).unwrap_or(self.cfg.ring_timeout);
+        let timer = self.timers.schedule(now.mono + ring_for, EngineTimer::RingTimeout(key));
         if let Some(call) = self.calls.get_mut(&key) {
             call.ring_timer = Some(timer);
         }
@@ -465,6 +490,10 @@ impl Engine {
         call.b_media.formats = b_formats.clone();
         self.media.set_remote(call.media_id, Side::B, remote_params(&b_sdp, signal, &b_formats));
         self.media.detect_inband(call.media_id, Side::B, !b_formats.iter().any(sdp::is_telephone_event));
+        if let Some(s) = call.scenario.as_mut() {
+            s.runner.connected();
+            s.dialing = false;
+        }
         if call.a_answered {
             // The caller was answered by the PBX: bridging is all that is left.
             call.state = CallState::Answered;
@@ -605,6 +634,14 @@ impl Engine {
                 s => (s, Disposition::Failed),
             };
             let _ = reason;
+            let outcome = match a_status {
+                486 => pbx_plugin_host::DialOutcome::Busy,
+                480 | 603 => pbx_plugin_host::DialOutcome::NoAnswer,
+                _ => pbx_plugin_host::DialOutcome::Failed,
+            };
+            if self.scenario_dial_ended(key, outcome, now) {
+                return;
+            }
             if self.farewell_if_answered(key, now) {
                 return;
             }
@@ -619,6 +656,9 @@ impl Engine {
             return;
         }
         tracing::info!("no answer");
+        if self.scenario_dial_ended(key, pbx_plugin_host::DialOutcome::NoAnswer, now) {
+            return;
+        }
         if self.farewell_if_answered(key, now) {
             return;
         }
@@ -627,7 +667,7 @@ impl Engine {
 
     /// Ends a call that was never answered: final response to the caller, CANCEL to phones
     /// still ringing, call-log row completed.
-    fn finish_unanswered(&mut self, key: CallKey, a_status: u16, disposition: Disposition, cause: &str, by: HangupBy, now: Now) {
+    pub(super) fn finish_unanswered(&mut self, key: CallKey, a_status: u16, disposition: Disposition, cause: &str, by: HangupBy, now: Now) {
         let Some(call) = self.calls.get(&key) else { return };
         let pending: Vec<usize> = call
             .forks
@@ -658,7 +698,7 @@ impl Engine {
     }
 
     /// A caller the PBX answered hears "not available" before the call ends; true if so.
-    fn farewell_if_answered(&mut self, key: CallKey, now: Now) -> bool {
+    pub(super) fn farewell_if_answered(&mut self, key: CallKey, now: Now) -> bool {
         let Some(call) = self.calls.get(&key) else { return false };
         if !call.a_answered || call.playing.is_some_and(|(_, p)| p == PlayPurpose::Farewell) {
             return false;
@@ -682,7 +722,7 @@ impl Engine {
         true
     }
 
-    fn cancel_fork(&mut self, key: CallKey, fork: usize, now: Now) {
+    pub(super) fn cancel_fork(&mut self, key: CallKey, fork: usize, now: Now) {
         let Some(call) = self.calls.get_mut(&key) else { return };
         let Some(f) = call.forks.get_mut(fork) else { return };
         match f.state {
@@ -770,7 +810,7 @@ impl Engine {
         let _span = self.call_span(key).entered();
         let Some(call) = self.calls.get(&key) else { return };
         match call.state {
-            CallState::LoggingStart | CallState::Greeting | CallState::Ringing => {
+            CallState::LoggingStart | CallState::Greeting | CallState::Ringing | CallState::Scenario => {
                 let status = if by == HangupBy::Caller { 487 } else { 480 };
                 self.finish_unanswered(key, status, Disposition::Missed, cause, by, now);
             }
@@ -808,6 +848,11 @@ impl Engine {
         }
         if let Some(t) = call.session_timer {
             self.timers.cancel(t);
+        }
+        if let Some(s) = &call.scenario {
+            for t in [s.plugin_timer, s.gather.as_ref().and_then(|g| g.timer)].into_iter().flatten() {
+                self.timers.cancel(t);
+            }
         }
         self.a_dialogs.remove(&(call.a.call_id.clone(), call.a.local_tag.clone()));
         for f in &call.forks {

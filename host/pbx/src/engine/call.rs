@@ -66,6 +66,8 @@ pub enum CallState {
     Ringing,
     /// Answered and bridged.
     Answered,
+    /// In the hands of its city number's scenario (menus, prompts, plugin decisions).
+    Scenario,
 }
 
 /// One end of the call as a person.
@@ -243,6 +245,40 @@ pub struct Call {
     pub held: [bool; 2],
     /// Whether the call is being recorded.
     pub recording: bool,
+    /// The scenario the call is walking through, if its city number has one.
+    pub scenario: Option<Box<ScenarioRun>>,
+    /// How long the current targets ring.
+    pub ring_for: Option<std::time::Duration>,
+}
+
+/// A call's progress through its scenario.
+#[derive(Debug)]
+pub struct ScenarioRun {
+    /// The sans-IO walker.
+    pub runner: crate::scenario::Runner,
+    /// Token of the plugin decision awaited (0: none).
+    pub plugin_token: u64,
+    /// Its watchdog.
+    pub plugin_timer: Option<TimerId>,
+    /// Digits being collected.
+    pub gather: Option<Gather>,
+    /// A dial of the scenario is ringing.
+    pub dialing: bool,
+    /// Keys pressed while nothing was collecting (typed ahead).
+    pub typeahead: String,
+}
+
+/// Digits being collected for a gather verb.
+#[derive(Debug)]
+pub struct Gather {
+    /// What to collect.
+    pub spec: pbx_plugin_host::GatherSpec,
+    /// Collected so far.
+    pub digits: String,
+    /// The prompts finished (or were interrupted).
+    pub prompts_done: bool,
+    /// First-digit or inter-digit timer.
+    pub timer: Option<TimerId>,
 }
 
 /// Why the PBX plays something to the caller.
@@ -252,4 +288,6 @@ pub enum PlayPurpose {
     Greeting,
     /// A last message: hang up when done.
     Farewell,
+    /// A prompt of the call's scenario.
+    Scenario,
 }

@@ -33,6 +33,8 @@ pub struct TenantInfo {
     pub moh_prompt: String,
     /// Greeting before ringing on city-number calls (empty: none).
     pub greeting_prompt: String,
+    /// IANA time zone (plugins' clock).
+    pub timezone: String,
 }
 
 /// A carrier trunk as the call engine needs it.
@@ -79,6 +81,8 @@ pub struct DidInfo {
     pub user_id: Option<i64>,
     /// The tenant's main number.
     pub is_main: bool,
+    /// Its call-handling scenario (none: the default setup rings everyone).
+    pub scenario: Option<Arc<crate::scenario::Scenario>>,
 }
 
 /// A user as the call engine needs it, with digest HA1 values precomputed.
@@ -141,6 +145,7 @@ impl Directory {
                 language: t.language.clone(),
                 moh_prompt: t.moh_prompt.clone(),
                 greeting_prompt: t.greeting_prompt.clone(),
+                timezone: t.timezone.clone(),
             });
             d.tenants_by_domain.insert(t.domain.to_ascii_lowercase(), info.clone());
             d.tenants_by_id.insert(t.id, info);
@@ -180,6 +185,13 @@ impl Directory {
                 trunk_id: x.trunk_id,
                 user_id: x.user_id,
                 is_main: x.is_main,
+                scenario: x.scenario.as_deref().and_then(|json| match crate::scenario::Scenario::parse(json) {
+                    Ok(s) => Some(Arc::new(s)),
+                    Err(e) => {
+                        tracing::error!(number = %x.number, error = %e, "stored scenario unreadable: the number rings everyone");
+                        None
+                    }
+                }),
             });
             if x.is_main {
                 d.main_did.insert(x.tenant_id, info.clone());

@@ -90,6 +90,7 @@ impl Engine {
         match purpose {
             PlayPurpose::Greeting => self.ring_targets(key, now),
             PlayPurpose::Farewell => self.hangup(key, super::call::HangupBy::System, "no one answered", now),
+            PlayPurpose::Scenario => self.scenario_play_done(key, now),
         }
     }
 
@@ -99,6 +100,9 @@ impl Engine {
         tracing::info!(?side, %digit, source = source.as_str(), "digit");
         let who = if side == Side::A { "caller" } else { "callee" };
         self.timeline(key, "dtmf", format!("{digit} {} {who}", source.as_str()), now);
+        if side == Side::A {
+            self.gather_digit(key, digit, now);
+        }
     }
 
     /// Starts recording an answered call if the tenant records its direction.

@@ -14,6 +14,7 @@ mod in_dialog;
 mod media_ops;
 mod registrar;
 mod routing;
+mod scenario_ops;
 pub mod timers;
 mod trunks;
 
@@ -86,6 +87,9 @@ pub struct EngineConfig {
     pub user_agent: String,
     /// Where recordings are written (none: recording off).
     pub data_dir: Option<std::path::PathBuf>,
+    /// How long the engine waits for a plugin decision before taking the error route (the
+    /// runtime's own deadline is shorter; this covers a stuck worker).
+    pub plugin_watchdog: Duration,
 }
 
 impl Default for EngineConfig {
@@ -104,6 +108,7 @@ impl Default for EngineConfig {
             auth: AuthConfig::default(),
             user_agent: concat!("pbx/", env!("CARGO_PKG_VERSION")).into(),
             data_dir: None,
+            plugin_watchdog: Duration::from_secs(2),
         }
     }
 }
@@ -135,6 +140,15 @@ pub enum Input {
     Media(MediaEvent),
     /// A TCP/TLS connection closed.
     ConnectionClosed(u64),
+    /// A plugin decided (or failed) on what `Action::Plugin` asked.
+    PluginDone {
+        /// Call.
+        key: u64,
+        /// The request's token.
+        token: u64,
+        /// Its verbs, or why there are none.
+        result: Result<Vec<pbx_plugin_host::Verb>, pbx_plugin_host::PluginError>,
+    },
 }
 
 /// Something the IO edge must do.
@@ -172,6 +186,15 @@ pub enum Action {
         /// Length.
         duration_ms: u64,
     },
+    /// Ask a plugin to decide (answer with `Input::PluginDone`).
+    Plugin {
+        /// Call.
+        key: u64,
+        /// Token to echo.
+        token: u64,
+        /// The decision asked for.
+        call: Box<crate::plugins::PluginCall>,
+    },
     /// Persist bindings.
     Bindings {
         /// Inserted or refreshed.
@@ -194,6 +217,10 @@ enum EngineTimer {
     Delayed(Box<(Target, Vec<u8>)>),
     /// Refresh or retry a trunk registration.
     TrunkRefresh(i64),
+    /// A plugin decision took too long (token).
+    PluginWatchdog(CallKey, u64),
+    /// A gather's first-digit or inter-digit time ran out.
+    GatherTimeout(CallKey),
 }
 
 /// The call engine.
@@ -216,6 +243,7 @@ pub struct Engine {
     actions: VecDeque<Action>,
     media: Arc<dyn MediaControl>,
     metrics: Arc<Metrics>,
+    plugins: Option<Arc<crate::plugins::PluginRuntime>>,
     next_call: CallKey,
     sweep_scheduled: bool,
 }
@@ -242,9 +270,16 @@ impl Engine {
             actions: VecDeque::new(),
             media,
             metrics,
+            plugins: None,
             next_call: 1,
             sweep_scheduled: false,
         }
+    }
+
+    /// Gives the engine the plugin runtime (to know which plugins may see the directory).
+    pub fn with_plugins(mut self, plugins: Arc<crate::plugins::PluginRuntime>) -> Engine {
+        self.plugins = Some(plugins);
+        self
     }
 
     /// The next action, if any.
@@ -307,6 +342,7 @@ impl Engine {
                 }
             }
             Input::ConnectionClosed(conn) => self.drop_bindings_on_conn(conn, now),
+            Input::PluginDone { key, token, result } => self.on_plugin_done(key, token, result, now),
         }
         self.drain_transactions(now);
     }
@@ -328,6 +364,11 @@ impl Engine {
                     self.timers.schedule(now.mono + Duration::from_secs(10), EngineTimer::BindingSweep);
                 }
                 EngineTimer::TrunkRefresh(id) => self.on_trunk_refresh(id, now),
+                EngineTimer::PluginWatchdog(key, token) => {
+                    let err = pbx_plugin_host::PluginError::Deadline;
+                    self.on_plugin_done(key, token, Err(err), now);
+                }
+                EngineTimer::GatherTimeout(key) => self.on_gather_timeout(key, now),
                 EngineTimer::Delayed(b) => {
                     let (target, bytes) = *b;
                     self.actions.push_back(Action::Send { target, bytes });

@@ -49,6 +49,23 @@ pub(super) struct Route {
     pub targets: Vec<ForkTarget>,
     /// A greeting played to the caller before ringing.
     pub greeting: Option<Arc<pbx_media::prompt::Prompt>>,
+    /// The city number's scenario, which decides instead of `targets`.
+    pub scenario: Option<Arc<crate::scenario::Scenario>>,
+}
+
+/// Why a tenant cannot call an external number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TrunkRefusal {
+    /// Balance at or below zero.
+    Balance,
+    /// No city number to present.
+    NoNumber,
+    /// The number's trunk is gone.
+    NoTrunk,
+    /// The carrier's host did not resolve.
+    Unresolved,
+    /// The number does not make a URI.
+    BadNumber,
 }
 
 /// What a dialled string means for a tenant.
@@ -183,6 +200,7 @@ impl Engine {
                     trunk: None,
                     targets,
                     greeting: None,
+                    scenario: None,
                 };
                 self.start_call(inv, &tenant, route, now);
             }
@@ -215,6 +233,23 @@ impl Engine {
         self.respond(Some(inv.tx), r, inv.resp_target, now);
     }
 
+    /// Legs to every registered phone of the tenant (the default group), showing the caller.
+    pub(super) fn ring_all_targets(&self, tenant: &TenantInfo, number: &str, name: &str, now: Now) -> Vec<ForkTarget> {
+        let presented = format!("{}<sip:{}@{}>", quote_display(name), number, tenant.domain);
+        let mut targets = Vec::new();
+        for u in self.dir.users_of(tenant.id) {
+            targets.extend(self.phone_targets(u.id, &presented, &format!("<sip:{}@{}>", u.ext, tenant.domain), now));
+        }
+        targets
+    }
+
+    /// Legs to one user's phones, showing the caller (scenario dials).
+    pub(super) fn user_targets(&self, tenant: &TenantInfo, user_id: i64, number: &str, name: &str, now: Now) -> Vec<ForkTarget> {
+        let Some(u) = self.dir.user_by_id(user_id) else { return Vec::new() };
+        let presented = format!("{}<sip:{}@{}>", quote_display(name), number, tenant.domain);
+        self.phone_targets(u.id, &presented, &format!("<sip:{}@{}>", u.ext, tenant.domain), now)
+    }
+
     /// Legs to every registered phone of a user.
     pub(super) fn phone_targets(&self, user_id: i64, from: &str, to: &str, now: Now) -> Vec<ForkTarget> {
         self.location
@@ -232,29 +267,29 @@ impl Engine {
             .collect()
     }
 
-    /// An external call: balance, caller ID and trunk of the tenant.
-    fn route_out(&mut self, inv: Invite, tenant: &Arc<TenantInfo>, caller: Party, number: String, emergency: bool, now: Now) {
+    /// The leg to an external number through the tenant's trunk, presenting the caller's
+    /// city number; the error says why the tenant cannot call it. Returns the leg, the city
+    /// number presented and the trunk's name.
+    pub(super) fn trunk_target(
+        &self,
+        tenant: &TenantInfo,
+        caller_user: Option<i64>,
+        number: &str,
+        emergency: bool,
+    ) -> Result<(ForkTarget, String, String), TrunkRefusal> {
         if tenant.balance_cents <= 0 && !emergency {
-            return self.refuse_with_warning(&inv, "Insufficient balance: outgoing calls are blocked", now);
+            return Err(TrunkRefusal::Balance);
         }
-        let Some(did) = self.dir.caller_id_for(tenant.id, caller.user_id).cloned() else {
-            return self.refuse_with_warning(&inv, "No city number to call out with", now);
-        };
-        let Some(trunk) = self.dir.trunk(did.trunk_id).cloned() else {
-            return self.refuse_with_warning(&inv, "No trunk for outgoing calls", now);
-        };
-        let Some(addr) = trunk.addr else {
-            return self.simple_response(Some(inv.tx), &inv.req, 503, inv.resp_target, now);
-        };
+        let did = self.dir.caller_id_for(tenant.id, caller_user).ok_or(TrunkRefusal::NoNumber)?;
+        let trunk = self.dir.trunk(did.trunk_id).ok_or(TrunkRefusal::NoTrunk)?;
+        let addr = trunk.addr.ok_or(TrunkRefusal::Unresolved)?;
         let host = &trunk.host;
         let dialled = if trunk.number_format == "national" && !emergency {
-            pbx_store::numbers::national(&number, &trunk.country_code)
+            pbx_store::numbers::national(number, &trunk.country_code)
         } else {
-            number.clone()
+            number.to_string()
         };
-        let Ok(uri) = Uri::parse(&format!("sip:{dialled}@{host}")) else {
-            return self.simple_response(Some(inv.tx), &inv.req, 404, inv.resp_target, now);
-        };
+        let uri = Uri::parse(&format!("sip:{dialled}@{host}")).map_err(|_| TrunkRefusal::BadNumber)?;
         let presented = format!("<sip:{}@{host}>", did.number);
         let target = ForkTarget {
             uri,
@@ -265,14 +300,28 @@ impl Engine {
             pai: Some(presented),
             credentials: trunk.credentials.clone(),
         };
+        Ok((target, did.number.clone(), trunk.name.clone()))
+    }
+
+    /// An external call: balance, caller ID and trunk of the tenant.
+    fn route_out(&mut self, inv: Invite, tenant: &Arc<TenantInfo>, caller: Party, number: String, emergency: bool, now: Now) {
+        let (target, did, trunk) = match self.trunk_target(tenant, caller.user_id, &number, emergency) {
+            Ok(t) => t,
+            Err(TrunkRefusal::Balance) => return self.refuse_with_warning(&inv, "Insufficient balance: outgoing calls are blocked", now),
+            Err(TrunkRefusal::NoNumber) => return self.refuse_with_warning(&inv, "No city number to call out with", now),
+            Err(TrunkRefusal::NoTrunk) => return self.refuse_with_warning(&inv, "No trunk for outgoing calls", now),
+            Err(TrunkRefusal::Unresolved) => return self.simple_response(Some(inv.tx), &inv.req, 503, inv.resp_target, now),
+            Err(TrunkRefusal::BadNumber) => return self.simple_response(Some(inv.tx), &inv.req, 404, inv.resp_target, now),
+        };
         let route = Route {
             caller,
             callee: Party { number: number.clone(), name: String::new(), user_id: None },
             direction: CallDirection::Outbound,
-            did: Some(did.number.clone()),
-            trunk: Some(trunk.name.clone()),
+            did: Some(did),
+            trunk: Some(trunk),
             targets: vec![target],
             greeting: None,
+            scenario: None,
         };
         self.start_call(inv, tenant, route, now);
     }
@@ -295,12 +344,9 @@ impl Engine {
         let raw_caller = from.as_ref().and_then(|f| dialled_number(&f.uri)).unwrap_or_else(|| "anonymous".into());
         let caller_number = pbx_store::numbers::normalize(&raw_caller, cc).unwrap_or(raw_caller);
         let caller_name = from.as_ref().and_then(|f| f.display.clone()).unwrap_or_default();
-        let presented = format!("{}<sip:{}@{}>", quote_display(&caller_name), caller_number, tenant.domain);
-        // Until scenarios exist every phone of the tenant rings at once (the default setup).
-        let mut targets = Vec::new();
-        for u in self.dir.users_of(tenant.id).to_vec() {
-            targets.extend(self.phone_targets(u.id, &presented, &format!("<sip:{}@{}>", u.ext, tenant.domain), now));
-        }
+        // Without a scenario every phone of the tenant rings at once (the default setup).
+        let scenario = did.scenario.clone();
+        let targets = if scenario.is_some() { Vec::new() } else { self.ring_all_targets(&tenant, &caller_number, &caller_name, now) };
         let route = Route {
             caller: Party { number: caller_number, name: caller_name, user_id: None },
             callee: Party { number: did.number.clone(), name: String::new(), user_id: None },
@@ -308,7 +354,12 @@ impl Engine {
             did: Some(did.number.clone()),
             trunk: Some(trunk.name.clone()),
             targets,
-            greeting: if tenant.greeting_prompt.is_empty() { None } else { self.dir.prompt(&tenant, &tenant.greeting_prompt) },
+            greeting: if tenant.greeting_prompt.is_empty() || scenario.is_some() {
+                None
+            } else {
+                self.dir.prompt(&tenant, &tenant.greeting_prompt)
+            },
+            scenario,
         };
         self.start_call(inv, &tenant, route, now);
     }

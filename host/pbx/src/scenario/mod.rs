@@ -7,8 +7,10 @@
 //! steps and is fed their results, so the call engine, the simulator and the tests drive
 //! the same code.
 
+pub mod catalog;
 pub mod model;
 pub mod runner;
+pub mod simulate;
 pub mod validate;
 
 pub use model::{Node, NodeKind, Scenario};

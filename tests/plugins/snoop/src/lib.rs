@@ -1,6 +1,7 @@
 //! A probing plugin for the isolation tests: reports what it can see of the tenant (its
 //! configuration, key-value store and directory) as call variables, and leaves a mark in
-//! its key-value store.
+//! its key-value store. The summary is also set as the caller's name, so it shows in the
+//! call's timeline.
 
 use pbx_plugin_sdk::{Capability, Event, Metadata, Plugin, Verb, export_plugin, host, metadata};
 
@@ -21,6 +22,7 @@ impl Plugin for Snoop {
         let dir: Vec<String> = host::directory().into_iter().map(|u| u.ext).collect();
         host::kv_set("mark", &config);
         Ok(vec![
+            Verb::SetCallerName(format!("cfg={config};kv={seen_kv};dir={}", dir.join(","))),
             Verb::SetVariable(("seen-config".into(), config)),
             Verb::SetVariable(("seen-kv".into(), seen_kv)),
             Verb::SetVariable(("seen-directory".into(), dir.join(","))),

@@ -37,7 +37,7 @@ pub enum Command {
         /// Node configuration (JSON).
         config: String,
         /// What happened.
-        event: Event,
+        event: Box<Event>,
     },
     /// Answer the call with the PBX's media.
     Answer,
@@ -315,7 +315,7 @@ impl Runner {
             return;
         };
         self.wait = Wait::Plugin;
-        out.push(Command::Plugin { node: self.node.clone(), plugin, config: config.to_string(), event });
+        out.push(Command::Plugin { node: self.node.clone(), plugin, config: config.to_string(), event: Box::new(event) });
     }
 
     fn after_plugin_media(&mut self, event: Event, out: &mut Vec<Command>) {

@@ -28,7 +28,7 @@ fn office() -> Arc<Scenario> {
 }
 
 fn plugin_event(cmds: &[Command]) -> Option<(&str, &Event)> {
-    cmds.iter().find_map(|c| if let Command::Plugin { plugin, event, .. } = c { Some((plugin.as_str(), event)) } else { None })
+    cmds.iter().find_map(|c| if let Command::Plugin { plugin, event, .. } = c { Some((plugin.as_str(), event.as_ref())) } else { None })
 }
 
 fn next(o: &str) -> Feedback {

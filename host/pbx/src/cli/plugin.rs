@@ -1,0 +1,249 @@
+//! `pbx plugin ...`: a tenant's third-party plugins: install (or upgrade) a component,
+//! list, grant the capabilities it asks for, enable/disable, remove.
+
+use super::output;
+use crate::plugins::missing_grants;
+use crate::scenario::catalog::{TenantCatalog, check};
+use clap::Subcommand;
+use pbx_plugin_host::{Capability, Metadata};
+use pbx_store::{Grants, Store};
+use serde::Serialize;
+use sha2::Digest;
+
+/// Largest component accepted.
+const MAX_COMPONENT: u64 = 16 << 20;
+
+/// Plugin commands.
+#[derive(Debug, Subcommand)]
+pub enum PluginCmd {
+    /// Install a plugin component (.wasm) for a tenant, or upgrade the one of the same name.
+    Install {
+        /// Tenant slug.
+        slug: String,
+        /// The component.
+        file: std::path::PathBuf,
+    },
+    /// List the plugins a tenant can use (first-party and installed).
+    List {
+        /// Tenant slug.
+        slug: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Grant an installed plugin what it may use (replaces earlier grants).
+    Grant {
+        /// Tenant slug.
+        slug: String,
+        /// Plugin name.
+        name: String,
+        /// A host it may call over HTTP (repeatable).
+        #[arg(long)]
+        http: Vec<String>,
+        /// It may read the tenant's users.
+        #[arg(long)]
+        directory: bool,
+        /// It may keep data in its key-value store.
+        #[arg(long)]
+        kv: bool,
+    },
+    /// Let scenarios run an installed plugin again.
+    Enable {
+        /// Tenant slug.
+        slug: String,
+        /// Plugin name.
+        name: String,
+    },
+    /// Stop scenarios from running an installed plugin (its nodes take their error route).
+    Disable {
+        /// Tenant slug.
+        slug: String,
+        /// Plugin name.
+        name: String,
+    },
+    /// Remove an installed plugin and its stored data.
+    Remove {
+        /// Tenant slug.
+        slug: String,
+        /// Plugin name.
+        name: String,
+    },
+}
+
+/// One row of `plugin list`.
+#[derive(Debug, Serialize)]
+struct Row {
+    name: String,
+    version: String,
+    source: &'static str,
+    enabled: bool,
+    description: String,
+    capabilities: Vec<String>,
+    missing_grants: Vec<String>,
+}
+
+fn capabilities(m: &Metadata) -> Vec<String> {
+    m.capabilities
+        .iter()
+        .flat_map(|c| match c {
+            Capability::Directory => vec!["directory".to_string()],
+            Capability::Kv => vec!["kv".to_string()],
+            Capability::Http(hosts) => hosts.iter().map(|h| format!("http:{h}")).collect(),
+        })
+        .collect()
+}
+
+fn name_ok(n: &str) -> bool {
+    !n.is_empty() && n.len() <= 40 && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Runs a plugin command.
+pub async fn run(store: &Store, cmd: PluginCmd) -> anyhow::Result<()> {
+    match cmd {
+        PluginCmd::Install { slug, file } => {
+            let tenant = store.tenant_by_slug(&slug).await?;
+            let size = std::fs::metadata(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?.len();
+            if size > MAX_COMPONENT {
+                anyhow::bail!("{} is too large ({size} bytes, at most {MAX_COMPONENT})", file.display());
+            }
+            let wasm = std::fs::read(&file)?;
+            let rt = super::scenario::runtime_for(store, tenant.id).await?;
+            let plugin = rt.host().load(&wasm).map_err(|e| anyhow::anyhow!("{} is not a usable plugin: {e}", file.display()))?;
+            let m = plugin.metadata.clone();
+            if !name_ok(&m.name) {
+                anyhow::bail!("the plugin calls itself {:?}: names are lowercase letters, digits and '-'", m.name);
+            }
+            if rt.builtins().any(|b| b.metadata.name == m.name) {
+                anyhow::bail!("{} is the name of a first-party plugin; a third-party plugin needs another name", m.name);
+            }
+            serde_json::from_str::<serde_json::Value>(&m.config_schema)
+                .map_err(|e| anyhow::anyhow!("the plugin's configuration schema is not JSON: {e}"))?;
+            // An upgrade must not break the scenarios that use the plugin.
+            let asked: Vec<String> =
+                m.capabilities.iter().flat_map(|c| if let Capability::Http(h) = c { h.clone() } else { vec![] }).collect();
+            rt.put(tenant.id, plugin.clone(), Grants { http: asked, directory: true, kv: true });
+            let catalog = TenantCatalog::load(store, &rt, tenant.clone()).await?;
+            for did in store.list_dids(Some(tenant.id)).await? {
+                if let Some(json) = &did.scenario
+                    && json.contains(&format!("\"{}\"", m.name))
+                    && let Err(e) = check(json, &catalog)
+                {
+                    anyhow::bail!("{} {} would break the scenario of {}: {e}", m.name, m.version, did.number);
+                }
+            }
+            let sha = hex(&sha2::Sha256::digest(&wasm));
+            let meta = serde_json::json!({
+                "name": m.name, "version": m.version, "description": m.description, "outputs": m.outputs,
+                "config_schema": m.config_schema, "capabilities": capabilities(&m),
+            });
+            let row = store.install_plugin(tenant.id, &m.name, &m.version, &sha, &wasm, &meta.to_string()).await?;
+            println!("installed {} {} for {slug} ({} bytes)", row.name, row.version, wasm.len());
+            let missing = missing_grants(&m, &row.grants);
+            if !missing.is_empty() {
+                println!("it asks for: {}; it will not run until granted:", missing.join(", "));
+                let mut cmd = format!("  pbx plugin grant {slug} {}", m.name);
+                for c in &missing {
+                    match c.split_once(':') {
+                        Some(("http", h)) => cmd.push_str(&format!(" --http {h}")),
+                        _ => cmd.push_str(&format!(" --{c}")),
+                    }
+                }
+                println!("{cmd}");
+            }
+        }
+        PluginCmd::List { slug, json } => {
+            let tenant = store.tenant_by_slug(&slug).await?;
+            let rt = super::scenario::runtime_for(store, tenant.id).await?;
+            let mut rows: Vec<Row> = rt
+                .builtins()
+                .map(|p| Row {
+                    name: p.metadata.name.clone(),
+                    version: p.metadata.version.clone(),
+                    source: "first-party",
+                    enabled: true,
+                    description: p.metadata.description.clone(),
+                    capabilities: capabilities(&p.metadata),
+                    missing_grants: vec![],
+                })
+                .collect();
+            for p in store.list_plugins(Some(tenant.id)).await? {
+                let meta: serde_json::Value = serde_json::from_str(&p.metadata).unwrap_or_default();
+                let caps: Vec<String> = meta["capabilities"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default();
+                let missing = caps
+                    .iter()
+                    .filter(|c| match c.split_once(':') {
+                        Some(("http", h)) => !p.grants.http.iter().any(|g| g.eq_ignore_ascii_case(h)),
+                        _ => (c.as_str() == "kv" && !p.grants.kv) || (c.as_str() == "directory" && !p.grants.directory),
+                    })
+                    .cloned()
+                    .collect();
+                rows.push(Row {
+                    name: p.name.clone(),
+                    version: p.version.clone(),
+                    source: "installed",
+                    enabled: p.enabled,
+                    description: meta["description"].as_str().unwrap_or_default().to_string(),
+                    capabilities: caps,
+                    missing_grants: missing,
+                });
+            }
+            output::print(json, &rows, &["NAME", "VERSION", "SOURCE", "ENABLED", "CAPABILITIES", "NOT GRANTED"], |r| {
+                vec![
+                    r.name.clone(),
+                    r.version.clone(),
+                    r.source.to_string(),
+                    if r.enabled { "yes".into() } else { "no".into() },
+                    r.capabilities.join(","),
+                    r.missing_grants.join(","),
+                ]
+            })?;
+        }
+        PluginCmd::Grant { slug, name, http, directory, kv } => {
+            let tenant = store.tenant_by_slug(&slug).await?;
+            let http: Vec<String> = http.into_iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect();
+            let p = store.set_plugin_grants(tenant.id, &name, &Grants { http, directory, kv }).await?;
+            println!(
+                "{name} may use: {}",
+                [
+                    p.grants.http.iter().map(|h| format!("http:{h}")).collect::<Vec<_>>(),
+                    if p.grants.directory { vec!["directory".into()] } else { vec![] },
+                    if p.grants.kv { vec!["kv".into()] } else { vec![] },
+                ]
+                .concat()
+                .join(", ")
+            );
+        }
+        PluginCmd::Enable { slug, name } => {
+            let tenant = store.tenant_by_slug(&slug).await?;
+            store.set_plugin_enabled(tenant.id, &name, true).await?;
+            println!("{name} enabled for {slug}");
+        }
+        PluginCmd::Disable { slug, name } => {
+            let tenant = store.tenant_by_slug(&slug).await?;
+            store.set_plugin_enabled(tenant.id, &name, false).await?;
+            println!("{name} disabled for {slug}: its nodes take their error route");
+        }
+        PluginCmd::Remove { slug, name } => {
+            let tenant = store.tenant_by_slug(&slug).await?;
+            for did in store.list_dids(Some(tenant.id)).await? {
+                if did
+                    .scenario
+                    .as_deref()
+                    .is_some_and(|j| j.contains(&format!("\"plugin\": \"{name}\"")) || j.contains(&format!("\"plugin\":\"{name}\"")))
+                {
+                    anyhow::bail!("the scenario of {} uses {name}: change it first", did.number);
+                }
+            }
+            store.delete_plugin(tenant.id, &name).await?;
+            println!("{name} removed from {slug}");
+        }
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

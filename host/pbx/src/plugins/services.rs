@@ -1,0 +1,98 @@
+//! What a plugin reaches through the host: its key-value store in the database (scoped to
+//! its tenant and its name) and outbound HTTP to the hosts its tenant granted.
+
+use pbx_plugin_host::{HttpRequest, HttpResponse, Services};
+use pbx_store::Store;
+use std::io::Read;
+use std::time::Duration;
+
+/// Largest HTTP response body a plugin receives.
+const MAX_BODY: u64 = 1 << 20;
+
+/// Outbound HTTP for plugins: short timeouts, no redirects (a redirect could lead to a host
+/// that was not granted), bounded bodies.
+#[derive(Clone)]
+pub struct HttpClient {
+    agent: ureq::Agent,
+}
+
+impl Default for HttpClient {
+    fn default() -> HttpClient {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        HttpClient { agent }
+    }
+}
+
+impl HttpClient {
+    /// Performs a request.
+    pub fn send(&self, req: &HttpRequest) -> Result<HttpResponse, String> {
+        let method = req.method.to_ascii_uppercase();
+        let mut b = ureq::http::Request::builder().method(method.as_str()).uri(&req.url);
+        for (k, v) in &req.headers {
+            b = b.header(k, v);
+        }
+        let request = b.body(req.body.clone()).map_err(|e| format!("bad request: {e}"))?;
+        let resp = self.agent.run(request).map_err(|e| format!("HTTP error: {e}"))?;
+        let status = resp.status().as_u16();
+        let headers =
+            resp.headers().iter().map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
+        let mut body = Vec::new();
+        resp.into_body().into_reader().take(MAX_BODY).read_to_end(&mut body).map_err(|e| format!("HTTP read error: {e}"))?;
+        Ok(HttpResponse { status, headers, body })
+    }
+}
+
+/// A plugin's services for one decision.
+pub struct StoreServices {
+    /// Storage (none: a store that keeps nothing).
+    pub store: Option<Store>,
+    /// The runtime to run storage queries on from the blocking thread.
+    pub handle: tokio::runtime::Handle,
+    /// Tenant.
+    pub tenant_id: i64,
+    /// Plugin name.
+    pub plugin: String,
+    /// HTTP client.
+    pub http: HttpClient,
+    /// Simulation: reads work, writes and HTTP do not happen.
+    pub read_only: bool,
+}
+
+impl Services for StoreServices {
+    fn kv_get(&self, key: &str) -> Option<String> {
+        let store = self.store.as_ref()?;
+        match self.handle.block_on(store.kv_get(self.tenant_id, &self.plugin, key)) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(plugin = %self.plugin, error = %e, "plugin store read failed");
+                None
+            }
+        }
+    }
+
+    fn kv_set(&self, key: &str, value: &str) {
+        let Some(store) = self.store.as_ref().filter(|_| !self.read_only) else { return };
+        if let Err(e) = self.handle.block_on(store.kv_set(self.tenant_id, &self.plugin, key, value)) {
+            tracing::warn!(plugin = %self.plugin, error = %e, "plugin store write failed");
+        }
+    }
+
+    fn kv_delete(&self, key: &str) {
+        let Some(store) = self.store.as_ref().filter(|_| !self.read_only) else { return };
+        if let Err(e) = self.handle.block_on(store.kv_delete(self.tenant_id, &self.plugin, key)) {
+            tracing::warn!(plugin = %self.plugin, error = %e, "plugin store delete failed");
+        }
+    }
+
+    fn http(&self, req: &HttpRequest) -> Result<HttpResponse, String> {
+        if self.read_only {
+            return Err("no HTTP in a simulation".into());
+        }
+        self.http.send(req)
+    }
+}
