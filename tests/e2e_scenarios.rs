@@ -318,3 +318,28 @@ fn a_plugin_sees_only_its_own_tenant() {
     let beta2 = seen("beta", DID_BETA);
     assert_eq!(beta2, r#"cfg={"secret":"beta-config"};kv={"secret":"beta-config"};dir=201"#);
 }
+
+#[test]
+fn the_phone_shows_the_name_from_the_address_book() {
+    require_tool("sipp", "sip-tester");
+    let pbx = office(true);
+    let lookup = serde_json::json!({"start": "who", "nodes": {
+        "who": {"type": "plugin", "plugin": "name-lookup", "config": {"entries": {"8 916 123-45-67": "Ivan Client"}}, "next": {"done": "ring"}},
+        "ring": {"type": "dial", "targets": ["101"], "next": {"*": "bye"}},
+        "bye": {"type": "hangup"}}});
+    set_scenario(&pbx, "acme", DID, &lookup);
+    pbx.settle();
+    let (phone, _sink, _) = answering_phone(&pbx, "101", "secret101");
+    let ok = Sipp::run_from(
+        &pbx,
+        CARRIER_IP,
+        "carrier_uac.xml",
+        free_port(),
+        &["-m", "1", "-s", DID, "-key", "to_number", DID, "-d", "500", "-key", "pcap", &voice_pcap().display().to_string()],
+        Duration::from_secs(30),
+    );
+    assert!(ok, "{}", pbx.log());
+    assert!(phone.wait(Duration::from_secs(5)));
+    let logs = Sipp::logs(&pbx, "uas");
+    assert!(logs.contains("From: \"Ivan Client\" <sip:+79161234567@acme.example>"), "{logs}");
+}

@@ -291,11 +291,11 @@ fn flush(engine: &mut Engine, w: &Workers) {
                     read_only: false,
                 });
                 tokio::spawn(async move {
-                    let result = match tokio::task::spawn_blocking(move || plugins.decide(*call, services)).await {
-                        Ok(r) => r,
-                        Err(e) => Err(pbx_plugin_host::PluginError::Trap(format!("worker failed: {e}"))),
+                    let (result, version) = match tokio::task::spawn_blocking(move || plugins.decide(*call, services)).await {
+                        Ok(d) => (d.result, d.version),
+                        Err(e) => (Err(pbx_plugin_host::PluginError::Trap(format!("worker failed: {e}"))), None),
                     };
-                    let _ = tx.send(Input::PluginDone { key, token, result }).await;
+                    let _ = tx.send(Input::PluginDone { key, token, result, version }).await;
                 });
             }
             Action::RecordingDone { call_id, path, duration_ms } => {

@@ -38,6 +38,9 @@ pub enum PluginError {
     /// It returned an error.
     #[error("the plugin refused: {0}")]
     Refused(String),
+    /// The tenant cannot run it (no such plugin, disabled, capabilities not granted).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Limits of one plugin call.

@@ -135,9 +135,11 @@ pub async fn run(store: &Store, cmd: ScenarioCmd) -> anyhow::Result<()> {
                                 event: event.clone(),
                                 directory: directory.clone(),
                                 at_ms,
+                                pinned: None,
                             },
                             services,
                         )
+                        .result
                     },
                     |d| exts.contains(d),
                 )

@@ -140,6 +140,8 @@ impl Engine {
                 gather: None,
                 dialing: false,
                 typeahead: String::new(),
+                pinned: Default::default(),
+                asked: String::new(),
             })
         });
         self.calls.insert(

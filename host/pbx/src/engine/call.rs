@@ -266,6 +266,10 @@ pub struct ScenarioRun {
     pub dialing: bool,
     /// Keys pressed while nothing was collecting (typed ahead).
     pub typeahead: String,
+    /// Plugin versions this call decided with, by name (kept across upgrades).
+    pub pinned: std::collections::HashMap<String, crate::plugins::Pinned>,
+    /// The plugin asked last.
+    pub asked: String,
 }
 
 /// Digits being collected for a gather verb.

@@ -148,6 +148,8 @@ pub enum Input {
         token: u64,
         /// Its verbs, or why there are none.
         result: Result<Vec<pbx_plugin_host::Verb>, pbx_plugin_host::PluginError>,
+        /// The plugin version that decided (the call keeps using it).
+        version: Option<crate::plugins::Pinned>,
     },
 }
 
@@ -342,7 +344,7 @@ impl Engine {
                 }
             }
             Input::ConnectionClosed(conn) => self.drop_bindings_on_conn(conn, now),
-            Input::PluginDone { key, token, result } => self.on_plugin_done(key, token, result, now),
+            Input::PluginDone { key, token, result, version } => self.on_plugin_done(key, token, result, version, now),
         }
         self.drain_transactions(now);
     }
@@ -366,7 +368,7 @@ impl Engine {
                 EngineTimer::TrunkRefresh(id) => self.on_trunk_refresh(id, now),
                 EngineTimer::PluginWatchdog(key, token) => {
                     let err = pbx_plugin_host::PluginError::Deadline;
-                    self.on_plugin_done(key, token, Err(err), now);
+                    self.on_plugin_done(key, token, Err(err), None, now);
                 }
                 EngineTimer::GatherTimeout(key) => self.on_gather_timeout(key, now),
                 EngineTimer::Delayed(b) => {

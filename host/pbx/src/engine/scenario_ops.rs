@@ -97,8 +97,11 @@ impl Engine {
         let wants_directory = self.plugins.as_ref().is_some_and(|p| p.wants_directory(tenant.id, &plugin));
         let directory = if wants_directory { self.plugin_directory(tenant.id, now) } else { Vec::new() };
         let timer = self.timers.schedule(now.mono + self.cfg.plugin_watchdog, EngineTimer::PluginWatchdog(key, token));
+        let mut pinned = None;
         if let Some(s) = self.calls.get_mut(&key).and_then(|c| c.scenario.as_mut()) {
             s.plugin_token = token;
+            s.asked = plugin.clone();
+            pinned = s.pinned.get(&plugin).cloned();
             if let Some(old) = s.plugin_timer.replace(timer) {
                 self.timers.cancel(old);
             }
@@ -114,6 +117,7 @@ impl Engine {
             event: *event,
             directory,
             at_ms: now.wall_ms,
+            pinned,
         };
         self.actions.push_back(Action::Plugin { key, token, call: Box::new(call) });
     }
@@ -139,12 +143,22 @@ impl Engine {
     }
 
     /// A plugin decided (or failed, or its watchdog fired).
-    pub(super) fn on_plugin_done(&mut self, key: CallKey, token: u64, result: Result<Vec<Verb>, PluginError>, now: Now) {
+    pub(super) fn on_plugin_done(
+        &mut self,
+        key: CallKey,
+        token: u64,
+        result: Result<Vec<Verb>, PluginError>,
+        version: Option<crate::plugins::Pinned>,
+        now: Now,
+    ) {
         let Some(s) = self.calls.get_mut(&key).and_then(|c| c.scenario.as_mut()) else { return };
         if s.plugin_token != token || token == 0 {
             return; // A late answer for a decision the call stopped waiting for.
         }
         s.plugin_token = 0;
+        if let Some(v) = version {
+            s.pinned.entry(s.asked.clone()).or_insert(v);
+        }
         if let Some(t) = s.plugin_timer.take() {
             self.timers.cancel(t);
         }

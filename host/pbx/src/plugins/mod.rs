@@ -35,6 +35,28 @@ pub struct PluginCall {
     pub directory: Vec<UserInfo>,
     /// The moment of the decision, ms since the epoch.
     pub at_ms: i64,
+    /// The version this call used for its earlier decisions: a live call keeps the version
+    /// it started with when the tenant upgrades the plugin.
+    pub pinned: Option<Pinned>,
+}
+
+/// A plugin version held by a live call.
+#[derive(Clone)]
+pub struct Pinned(pub Arc<LoadedPlugin>);
+
+impl std::fmt::Debug for Pinned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.0.metadata.name, self.0.metadata.version)
+    }
+}
+
+/// A decision and the plugin version that made it.
+#[derive(Debug)]
+pub struct Decision {
+    /// The verbs, or why there are none.
+    pub result: Result<Vec<Verb>, PluginError>,
+    /// The version used (for the call to keep).
+    pub version: Option<Pinned>,
 }
 
 /// A plugin a tenant installed, as loaded.
@@ -220,14 +242,16 @@ impl PluginRuntime {
 
     /// Makes one decision (blocking: run it on a blocking thread); failures are counted
     /// per tenant and plugin.
-    pub fn decide(&self, call: PluginCall, services: Arc<dyn pbx_plugin_host::Services>) -> Result<Vec<Verb>, PluginError> {
+    pub fn decide(&self, call: PluginCall, services: Arc<dyn pbx_plugin_host::Services>) -> Decision {
         let resolved = match self.resolve(call.tenant_id, &call.plugin) {
             Ok(r) => r,
             Err(e) => {
                 self.metrics.plugin_outcome(&call.tenant, &call.plugin, Some("unavailable"));
-                return Err(PluginError::Invalid(e));
+                return Decision { result: Err(PluginError::Unavailable(e)), version: None };
             }
         };
+        // Grants are always the current ones; the code is the version the call started with.
+        let plugin = call.pinned.map(|p| p.0).unwrap_or(resolved.plugin);
         let ctx = Context {
             tenant: call.tenant.clone(),
             plugin: call.plugin.clone(),
@@ -240,15 +264,15 @@ impl PluginRuntime {
             kv_granted: resolved.grants.kv,
             services,
         };
-        let r = self.host.handle(&resolved.plugin, ctx, &call.event);
+        let r = self.host.handle(&plugin, ctx, &call.event);
         let kind = r.as_ref().err().map(|e| match e {
             PluginError::Deadline => "deadline",
             PluginError::Trap(_) => "trap",
             PluginError::Refused(_) => "refused",
-            PluginError::Invalid(_) => "unavailable",
+            PluginError::Invalid(_) | PluginError::Unavailable(_) => "unavailable",
         });
         self.metrics.plugin_outcome(&call.tenant, &call.plugin, kind);
-        r
+        Decision { result: r, version: Some(Pinned(plugin)) }
     }
 
     /// The outputs of a node of `name` with `config` for a tenant, after checking the

@@ -153,7 +153,7 @@ fn error_kind(e: &PluginError) -> &'static str {
         PluginError::Deadline => "deadline",
         PluginError::Trap(_) => "trap",
         PluginError::Refused(_) => "refused",
-        PluginError::Invalid(_) => "unavailable",
+        PluginError::Invalid(_) | PluginError::Unavailable(_) => "unavailable",
     }
 }
 
