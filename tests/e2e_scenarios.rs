@@ -216,7 +216,7 @@ fn hostile_plugins_fall_back_to_ringing_everyone_without_disturbing_others() {
         let dir = pbx.dir.path().to_path_buf();
         let sip = pbx.sip;
         std::thread::spawn(move || {
-            let ok = std::process::Command::new("sipp")
+            std::process::Command::new("sipp")
                 .arg(sip.to_string())
                 .arg("-sf")
                 .arg(sipp_dir().join("carrier_closed.xml"))
@@ -227,8 +227,7 @@ fn hostile_plugins_fall_back_to_ringing_everyone_without_disturbing_others() {
                 .stderr(std::process::Stdio::null())
                 .status()
                 .map(|s| s.success())
-                .unwrap_or(false);
-            ok
+                .unwrap_or(false)
         })
     };
     let hangup = serde_json::json!({"type": "hangup"});

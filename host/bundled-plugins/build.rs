@@ -46,6 +46,9 @@ fn main() {
         "profile.release.opt-level=\"s\"",
         "profile.release.codegen-units=4",
         "profile.release.panic=\"abort\"",
+        // A 128 KiB stack instead of the default 1 MiB keeps an instance's linear memory
+        // (stack + data + heap) well under 1 MiB.
+        "target.wasm32-wasip2.rustflags=[\"-Clink-arg=-zstack-size=131072\"]",
     ] {
         cmd.arg("--config").arg(c);
     }

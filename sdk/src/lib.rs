@@ -6,7 +6,7 @@
 //! [`Verb`]s it answers with. [`host`] is what a plugin may ask of the PBX; [`testing`] runs a
 //! plugin natively in tests, with a simulated host.
 //!
-//! ```ignore
+//! ```
 //! use pbx_plugin_sdk::*;
 //! struct Hello;
 //! impl Plugin for Hello {

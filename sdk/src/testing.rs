@@ -1,10 +1,22 @@
 //! Running a plugin natively in tests: a simulated host (configuration, clock, directory,
 //! key-value store, HTTP) and helpers to build events and read verbs.
 //!
-//! ```ignore
-//! let mut h = Harness::<MyPlugin>::new(r#"{"prompt":"menu"}"#).at(2026, 11, 23, 10, 0);
-//! let verbs = h.call_arrived("+74951234567").unwrap();
-//! assert_eq!(verbs, vec![Verb::Answer]);
+//! ```
+//! use pbx_plugin_sdk::testing::Harness;
+//! use pbx_plugin_sdk::{Event, Metadata, Plugin, Verb, host, metadata};
+//!
+//! struct Greeter;
+//! impl Plugin for Greeter {
+//!     fn describe() -> Metadata { metadata("greeter", "0.1.0", "Says hello", &["done"], "{}") }
+//!     fn handle(_: Event) -> Result<Vec<Verb>, String> {
+//!         let prompt = if host::now().hour < 12 { "good-morning" } else { "hello" };
+//!         Ok(vec![Verb::Answer, Verb::Play(vec![prompt.into()])])
+//!     }
+//! }
+//!
+//! let mut h = Harness::<Greeter>::new("{}").at(2026, 11, 23, 10, 0);
+//! let verbs = h.call_arrived().unwrap();
+//! assert_eq!(verbs, vec![Verb::Answer, Verb::Play(vec!["good-morning".into()])]);
 //! ```
 
 use crate::{CallInfo, Event, Gathered, HttpRequest, HttpResponse, LocalTime, LogLevel, Plugin, UserInfo, Verb};

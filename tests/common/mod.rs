@@ -44,8 +44,10 @@ pub fn free_port() -> u16 {
 }
 
 /// A random block of RTP ports.
+/// The blocks lie below the kernel's ephemeral range (32768+), so the ports `free_port`
+/// hands out for SIPp and sinks never fall inside a server's RTP range.
 pub fn rtp_range() -> String {
-    let base = 30_000 + (rand_u32() % 60) * 400;
+    let base = 10_000 + (rand_u32() % 55) * 400;
     format!("{base}-{}", base + 399)
 }
 
