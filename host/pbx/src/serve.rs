@@ -35,7 +35,9 @@ pub async fn load_directory(store: &Store) -> anyhow::Result<Directory> {
         }
     }
     let prompts = load_prompts(store).await?;
-    Ok(Directory::build(&tenants, &users, &trunks, &dids, &resolved).with_prompts(prompts))
+    let groups = store.list_groups(None).await?;
+    let agents = store.agent_states(None).await?;
+    Ok(Directory::build(&tenants, &users, &trunks, &dids, &resolved).with_prompts(prompts).with_groups(&groups, &agents))
 }
 
 type PromptKey = (i64, String);

@@ -154,6 +154,25 @@ pub enum CallOp {
         /// Details.
         detail: String,
     },
+    /// Who was rung and how it ended for each of them (per-user statistics).
+    Legs {
+        /// Call id.
+        id: String,
+        /// (user id, outcome: answered, missed, busy, elsewhere, declined; when rung, ms).
+        legs: Vec<(i64, String, i64)>,
+    },
+    /// Facts learnt during the call: who forwarded it, the group or queue it went through,
+    /// its kind (`call`, `queue-callback`).
+    Mark {
+        /// Call id.
+        id: String,
+        /// Extension that forwarded the call.
+        forwarded_from: Option<String>,
+        /// Group or queue extension.
+        via: Option<String>,
+        /// Kind.
+        kind: Option<String>,
+    },
     /// A recording started: its row points at the interim WAV.
     Recording {
         /// Call id.
@@ -204,9 +223,15 @@ pub struct CallRow {
     pub hangup_side: Option<String>,
     /// Talk time, seconds.
     pub talk_seconds: i64,
+    /// Extension that forwarded the call here.
+    pub forwarded_from: Option<String>,
+    /// Group or queue it went through.
+    pub via: Option<String>,
+    /// `call` or `queue-callback`.
+    pub kind: String,
 }
 
-const CALL_COLS: &str = "id, tenant_id, direction, caller_number, caller_name, callee, did, trunk, caller_user_id, callee_user_id, started_at, answered_at, ended_at, disposition, hangup_cause, hangup_side, talk_seconds";
+const CALL_COLS: &str = "id, tenant_id, direction, caller_number, caller_name, callee, did, trunk, caller_user_id, callee_user_id, started_at, answered_at, ended_at, disposition, hangup_cause, hangup_side, talk_seconds, forwarded_from, via, kind";
 
 fn call_from(r: &AnyRow) -> Result<CallRow, sqlx::Error> {
     Ok(CallRow {
@@ -227,6 +252,9 @@ fn call_from(r: &AnyRow) -> Result<CallRow, sqlx::Error> {
         hangup_cause: r.try_get("hangup_cause")?,
         hangup_side: r.try_get("hangup_side")?,
         talk_seconds: r.try_get("talk_seconds")?,
+        forwarded_from: r.try_get("forwarded_from")?,
+        via: r.try_get("via")?,
+        kind: r.try_get("kind")?,
     })
 }
 
@@ -297,6 +325,36 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
+                CallOp::Legs { id, legs } => {
+                    for (user_id, outcome, at) in legs {
+                        let up = sqlx::query("UPDATE call_legs SET outcome = $1 WHERE call_id = $2 AND user_id = $3")
+                            .bind(outcome)
+                            .bind(id)
+                            .bind(user_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        if up.rows_affected() == 0 {
+                            sqlx::query("INSERT INTO call_legs (call_id, user_id, outcome, rang_at) VALUES ($1, $2, $3, $4)")
+                                .bind(id)
+                                .bind(user_id)
+                                .bind(outcome)
+                                .bind(at)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                }
+                CallOp::Mark { id, forwarded_from, via, kind } => {
+                    sqlx::query(
+                        "UPDATE calls SET forwarded_from = COALESCE($1, forwarded_from), via = COALESCE($2, via), kind = COALESCE($3, kind) WHERE id = $4",
+                    )
+                    .bind(forwarded_from)
+                    .bind(via)
+                    .bind(kind)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 CallOp::Recording { id, tenant_id, path, at } => {
                     sqlx::query(
                         "INSERT INTO recordings (call_id, tenant_id, path, format, duration_ms, size_bytes, created_at) VALUES ($1, $2, $3, 'wav', 0, 0, $4)",
@@ -354,6 +412,15 @@ impl Store {
             }
         };
         Ok(rows.iter().map(call_from).collect::<Result<_, _>>()?)
+    }
+
+    /// Who was rung in a call: (user id, outcome).
+    pub async fn call_legs(&self, call_id: &str) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query("SELECT user_id, outcome FROM call_legs WHERE call_id = $1 ORDER BY rang_at, user_id")
+            .bind(call_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get("user_id")?, r.try_get("outcome")?))).collect()
     }
 
     /// One call of a tenant.

@@ -123,6 +123,8 @@ pub struct User {
     pub has_web_login: bool,
     /// Creation time, ms since epoch.
     pub created_at: i64,
+    /// Call forwarding.
+    pub forwarding: crate::Forwarding,
 }
 
 /// Input for creating a user.
@@ -176,11 +178,18 @@ fn user_from(row: &AnyRow) -> Result<User, sqlx::Error> {
         role: Role::parse(&row.try_get::<String, _>("role")?).unwrap_or(Role::User),
         has_web_login: row.try_get::<Option<String>, _>("web_password_hash")?.is_some(),
         created_at: row.try_get("created_at")?,
+        forwarding: crate::Forwarding {
+            always: row.try_get("fwd_always")?,
+            busy: row.try_get("fwd_busy")?,
+            no_answer: row.try_get("fwd_no_answer")?,
+            no_answer_seconds: row.try_get("fwd_no_answer_seconds")?,
+            unreachable: row.try_get("fwd_unreachable")?,
+        },
     })
 }
 
 const TENANT_COLS: &str = "id, slug, name, domain, status, balance_cents, created_at, country_code, emergency_numbers, recording, retention_days, language, moh_prompt, greeting_prompt, timezone";
-const USER_COLS: &str = "id, tenant_id, ext, name, sip_password, role, web_password_hash, created_at";
+const USER_COLS: &str = "id, tenant_id, ext, name, sip_password, role, web_password_hash, created_at, fwd_always, fwd_busy, fwd_no_answer, fwd_no_answer_seconds, fwd_unreachable";
 
 /// Checks a tenant slug: lowercase letters, digits and dashes, 2..=32 long.
 pub fn valid_slug(s: &str) -> bool {
@@ -328,6 +337,9 @@ impl Store {
             Some(p) => Some(hash_password(p)?),
             None => None,
         };
+        if self.group_by_ext(tenant_id, u.ext).await.is_ok() {
+            return Err(StoreError::Conflict(format!("extension {} (a group or queue)", u.ext)));
+        }
         sqlx::query("INSERT INTO users (tenant_id, ext, name, sip_password, role, web_password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(tenant_id)
             .bind(u.ext)

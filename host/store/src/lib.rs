@@ -9,6 +9,7 @@
 mod calls;
 mod directory;
 mod error;
+mod features;
 mod media;
 mod migrate;
 pub mod numbers;
@@ -19,6 +20,7 @@ mod trunks;
 pub use calls::{CallEnd, CallOp, CallRow, CallStart, Direction, Disposition};
 pub use directory::{NewUser, Role, Tenant, TenantSettings, TenantStatus, User, parse_amount};
 pub use error::StoreError;
+pub use features::{AgentState, Forwarding, Group, GroupKind, NewGroup, QUEUE_STRATEGIES, RING_STRATEGIES};
 pub use media::{CallEvent, PromptRow, Recording};
 pub use plugins::{Grants, PluginRow};
 pub use registrations::RegistrationRow;

@@ -317,6 +317,97 @@ CREATE TABLE plugin_kv (
 );
 "#,
     },
+    Migration {
+        version: 5,
+        sqlite: r#"
+CREATE TABLE groups (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    ext TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    members TEXT NOT NULL,
+    ring_seconds INTEGER NOT NULL DEFAULT 15,
+    timeout_seconds INTEGER NOT NULL DEFAULT 60,
+    max_wait_seconds INTEGER NOT NULL DEFAULT 300,
+    max_length INTEGER NOT NULL DEFAULT 20,
+    wrap_up_seconds INTEGER NOT NULL DEFAULT 5,
+    announce_seconds INTEGER NOT NULL DEFAULT 30,
+    callback INTEGER NOT NULL DEFAULT 1,
+    created_at INTEGER NOT NULL,
+    UNIQUE (tenant_id, ext)
+);
+CREATE TABLE queue_agents (
+    group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+    ext TEXT NOT NULL,
+    paused INTEGER NOT NULL DEFAULT 0,
+    logged_in INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (group_id, ext)
+);
+CREATE TABLE call_legs (
+    call_id TEXT NOT NULL,
+    user_id INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    rang_at INTEGER NOT NULL,
+    PRIMARY KEY (call_id, user_id)
+);
+CREATE INDEX call_legs_user ON call_legs (user_id, rang_at);
+CREATE TABLE queue_status (group_id BIGINT PRIMARY KEY, status TEXT NOT NULL, updated_at BIGINT NOT NULL);
+ALTER TABLE users ADD COLUMN fwd_always TEXT;
+ALTER TABLE users ADD COLUMN fwd_busy TEXT;
+ALTER TABLE users ADD COLUMN fwd_no_answer TEXT;
+ALTER TABLE users ADD COLUMN fwd_no_answer_seconds INTEGER NOT NULL DEFAULT 20;
+ALTER TABLE users ADD COLUMN fwd_unreachable TEXT;
+ALTER TABLE calls ADD COLUMN forwarded_from TEXT;
+ALTER TABLE calls ADD COLUMN via TEXT;
+ALTER TABLE calls ADD COLUMN kind TEXT NOT NULL DEFAULT 'call'
+"#,
+        postgres: r#"
+CREATE TABLE groups (
+    id BIGSERIAL PRIMARY KEY,
+    tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    ext TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    members TEXT NOT NULL,
+    ring_seconds BIGINT NOT NULL DEFAULT 15,
+    timeout_seconds BIGINT NOT NULL DEFAULT 60,
+    max_wait_seconds BIGINT NOT NULL DEFAULT 300,
+    max_length BIGINT NOT NULL DEFAULT 20,
+    wrap_up_seconds BIGINT NOT NULL DEFAULT 5,
+    announce_seconds BIGINT NOT NULL DEFAULT 30,
+    callback BIGINT NOT NULL DEFAULT 1,
+    created_at BIGINT NOT NULL,
+    UNIQUE (tenant_id, ext)
+);
+CREATE TABLE queue_agents (
+    group_id BIGINT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+    ext TEXT NOT NULL,
+    paused BIGINT NOT NULL DEFAULT 0,
+    logged_in BIGINT NOT NULL DEFAULT 1,
+    PRIMARY KEY (group_id, ext)
+);
+CREATE TABLE call_legs (
+    call_id TEXT NOT NULL,
+    user_id BIGINT NOT NULL,
+    outcome TEXT NOT NULL,
+    rang_at BIGINT NOT NULL,
+    PRIMARY KEY (call_id, user_id)
+);
+CREATE INDEX call_legs_user ON call_legs (user_id, rang_at);
+CREATE TABLE queue_status (group_id BIGINT PRIMARY KEY, status TEXT NOT NULL, updated_at BIGINT NOT NULL);
+ALTER TABLE users ADD COLUMN fwd_always TEXT;
+ALTER TABLE users ADD COLUMN fwd_busy TEXT;
+ALTER TABLE users ADD COLUMN fwd_no_answer TEXT;
+ALTER TABLE users ADD COLUMN fwd_no_answer_seconds BIGINT NOT NULL DEFAULT 20;
+ALTER TABLE users ADD COLUMN fwd_unreachable TEXT;
+ALTER TABLE calls ADD COLUMN forwarded_from TEXT;
+ALTER TABLE calls ADD COLUMN via TEXT;
+ALTER TABLE calls ADD COLUMN kind TEXT NOT NULL DEFAULT 'call'
+"#,
+    },
 ];
 
 /// Applies every migration the database lacks.

@@ -205,11 +205,83 @@ async fn exercise_plugins(store: &Store) {
     assert_eq!(b.timezone, "Europe/Moscow");
 }
 
+/// Groups, queues, agents, forwarding, call legs and marks.
+async fn exercise_features(store: &Store) {
+    let t = store.create_tenant("fx", "fx.example", "F").await.unwrap();
+    for ext in ["101", "102", "103"] {
+        store
+            .create_user(t.id, &NewUser { ext, sip_password: "secret123", name: ext, role: Role::User, web_password: None })
+            .await
+            .unwrap();
+    }
+    let g = store.create_group(t.id, &NewGroup::new(GroupKind::Ring, "200", "random", vec!["101".into(), "102".into()])).await.unwrap();
+    assert_eq!((g.kind, g.members.len(), g.strategy.as_str()), (GroupKind::Ring, 2, "random"));
+    for (ng, why) in [
+        (NewGroup::new(GroupKind::Ring, "101", "random", vec!["102".into()]), "already exists"),
+        (NewGroup::new(GroupKind::Ring, "201", "loudest", vec!["102".into()]), "unknown strategy"),
+        (NewGroup::new(GroupKind::Queue, "201", "random", vec!["102".into()]), "unknown strategy"),
+        (NewGroup::new(GroupKind::Ring, "201", "random", vec!["999".into()]), "member 999"),
+        (NewGroup::new(GroupKind::Ring, "200", "random", vec!["102".into()]), "already exists"),
+    ] {
+        let e = store.create_group(t.id, &ng).await.unwrap_err().to_string();
+        assert!(e.contains(why), "{e}");
+    }
+    let e =
+        store.create_user(t.id, &NewUser { ext: "200", sip_password: "secret123", name: "", role: Role::User, web_password: None }).await;
+    assert!(e.unwrap_err().to_string().contains("already exists"));
+    let q =
+        store.create_group(t.id, &NewGroup::new(GroupKind::Queue, "300", "longest-idle", vec!["101".into(), "103".into()])).await.unwrap();
+    let a = store.set_agent_state(t.id, "300", "103", Some(true), None).await.unwrap();
+    assert!(a.paused && a.logged_in);
+    let a = store.set_agent_state(t.id, "300", "103", None, Some(false)).await.unwrap();
+    assert!(a.paused && !a.logged_in);
+    assert_eq!(store.agent_states(Some(q.id)).await.unwrap().len(), 1);
+    assert!(store.set_agent_state(t.id, "300", "102", Some(true), None).await.is_err());
+    assert!(store.set_agent_state(t.id, "200", "101", Some(true), None).await.is_err());
+    assert_eq!(store.list_groups(Some(t.id)).await.unwrap().len(), 2);
+    // Forwarding.
+    let f = Forwarding { busy: Some("102".into()), no_answer: Some("+79161234567".into()), no_answer_seconds: 15, ..Forwarding::default() };
+    store.set_forwarding(t.id, "101", &f).await.unwrap();
+    assert_eq!(store.user_by_ext(t.id, "101").await.unwrap().forwarding, f);
+    let self_fwd = Forwarding { always: Some("101".into()), no_answer_seconds: 20, ..Forwarding::default() };
+    assert!(store.set_forwarding(t.id, "101", &self_fwd).await.unwrap_err().to_string().contains("itself"));
+    // Legs and marks.
+    let start = CallStart {
+        id: "fx1".into(),
+        tenant_id: t.id,
+        direction: Direction::Internal,
+        caller_number: "103".into(),
+        caller_name: String::new(),
+        callee: "200".into(),
+        did: None,
+        trunk: None,
+        caller_user_id: None,
+        callee_user_id: None,
+        started_at: 5,
+        node: "n".into(),
+    };
+    store
+        .apply_call_ops(&[
+            CallOp::Start(start),
+            CallOp::Legs { id: "fx1".into(), legs: vec![(1, "missed".into(), 6), (2, "missed".into(), 7)] },
+            CallOp::Legs { id: "fx1".into(), legs: vec![(2, "answered".into(), 7)] },
+            CallOp::Mark { id: "fx1".into(), forwarded_from: Some("101".into()), via: Some("200".into()), kind: None },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.call_legs("fx1").await.unwrap(), vec![(1, "missed".to_string()), (2, "answered".to_string())]);
+    let row = store.call_by_id(t.id, "fx1").await.unwrap();
+    assert_eq!((row.forwarded_from.as_deref(), row.via.as_deref(), row.kind.as_str()), (Some("101"), Some("200"), "call"));
+    store.delete_group(t.id, "200").await.unwrap();
+    assert!(store.delete_group(t.id, "200").await.is_err());
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let (store, _dir) = sqlite().await;
     exercise(&store).await;
     exercise_plugins(&store).await;
+    exercise_features(&store).await;
     store.close().await;
 }
 
@@ -221,6 +293,7 @@ async fn postgres_store() {
     let again = Store::open(&db.url).await.unwrap();
     exercise(&store).await;
     exercise_plugins(&store).await;
+    exercise_features(&store).await;
     store.close().await;
     again.close().await;
     db.drop_db().await;

@@ -38,8 +38,18 @@ pub async fn run(store: &Store, cmd: CallsCmd) -> anyhow::Result<()> {
             let call = store.call_by_id(t.id, &call_id).await?;
             let timeline = store.call_events(&call_id).await?;
             let recording = store.recording(t.id, &call_id).await.ok();
+            let users = store.list_users(t.id).await?;
+            let legs: Vec<serde_json::Value> = store
+                .call_legs(&call_id)
+                .await?
+                .into_iter()
+                .map(|(uid, outcome)| {
+                    let ext = users.iter().find(|u| u.id == uid).map(|u| u.ext.clone()).unwrap_or_default();
+                    serde_json::json!({"ext": ext, "outcome": outcome})
+                })
+                .collect();
             if json {
-                let v = serde_json::json!({ "call": call, "timeline": timeline, "recording": recording });
+                let v = serde_json::json!({ "call": call, "timeline": timeline, "recording": recording, "legs": legs });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 println!(

@@ -2,6 +2,7 @@
 //! storage services the cabinet uses.
 
 mod calls;
+mod group;
 pub mod media;
 mod output;
 mod plugin;
@@ -55,6 +56,12 @@ enum Command {
     /// A tenant's plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCmd),
+    /// Ring groups.
+    #[command(subcommand)]
+    Group(group::GroupCmd),
+    /// Call queues.
+    #[command(subcommand)]
+    Queue(group::QueueCmd),
 }
 
 /// Runs a parsed command line.
@@ -72,6 +79,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Recordings(cmd) => media::run_recordings(&open(&cli.common).await?, cmd).await,
             Command::Scenario(cmd) => scenario::run(&open(&cli.common).await?, cmd).await,
             Command::Plugin(cmd) => plugin::run(&open(&cli.common).await?, cmd).await,
+            Command::Group(cmd) => group::run_group(&open(&cli.common).await?, cmd).await,
+            Command::Queue(cmd) => group::run_queue(&open(&cli.common).await?, cmd).await,
         }
     })
 }

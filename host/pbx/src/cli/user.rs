@@ -41,11 +41,88 @@ pub enum UserCmd {
         /// Extension.
         ext: String,
     },
+    /// Set a user's call forwarding (rules not given stay as they are; --off clears all).
+    Forward {
+        /// Tenant slug.
+        slug: String,
+        /// Extension.
+        ext: String,
+        /// Forward every call to this extension or number.
+        #[arg(long)]
+        always: Option<String>,
+        /// Forward when busy.
+        #[arg(long)]
+        busy: Option<String>,
+        /// Forward when not answered within --after seconds.
+        #[arg(long)]
+        no_answer: Option<String>,
+        /// Seconds before --no-answer applies.
+        #[arg(long)]
+        after: Option<i64>,
+        /// Forward when no phone is registered or reachable.
+        #[arg(long)]
+        unreachable: Option<String>,
+        /// Remove every rule.
+        #[arg(long)]
+        off: bool,
+    },
+}
+
+/// A forwarding target: an extension, group or queue of the tenant, or a phone number the
+/// tenant may call.
+fn check_target(t: &pbx_store::Tenant, exts: &[String], target: &str) -> anyhow::Result<String> {
+    if exts.iter().any(|e| e == target) {
+        return Ok(target.to_string());
+    }
+    if target.len() <= 6 && target.chars().all(|c| c.is_ascii_digit()) {
+        anyhow::bail!("{target} is not an extension of {}", t.slug);
+    }
+    pbx_store::numbers::normalize(target, &t.country_code)
+        .ok_or_else(|| anyhow::anyhow!("{target:?} is neither an extension nor a phone number"))
 }
 
 /// Runs a user command.
 pub async fn run(store: &Store, cmd: UserCmd) -> anyhow::Result<()> {
     match cmd {
+        UserCmd::Forward { slug, ext, always, busy, no_answer, after, unreachable, off } => {
+            let t = store.tenant_by_slug(&slug).await?;
+            let user = store.user_by_ext(t.id, &ext).await?;
+            let mut exts: Vec<String> = store.list_users(t.id).await?.into_iter().map(|u| u.ext).collect();
+            exts.extend(store.list_groups(Some(t.id)).await?.into_iter().map(|g| g.ext));
+            let mut f = if off { pbx_store::Forwarding { no_answer_seconds: 20, ..Default::default() } } else { user.forwarding.clone() };
+            let set = |v: Option<String>| -> anyhow::Result<Option<Option<String>>> {
+                match v.as_deref() {
+                    None => Ok(None),
+                    Some("off") | Some("") => Ok(Some(None)),
+                    Some(x) => Ok(Some(Some(check_target(&t, &exts, x)?))),
+                }
+            };
+            if let Some(v) = set(always)? {
+                f.always = v;
+            }
+            if let Some(v) = set(busy)? {
+                f.busy = v;
+            }
+            if let Some(v) = set(no_answer)? {
+                f.no_answer = v;
+            }
+            if let Some(v) = set(unreachable)? {
+                f.unreachable = v;
+            }
+            if let Some(a) = after {
+                f.no_answer_seconds = a;
+            }
+            store.set_forwarding(t.id, &ext, &f).await?;
+            let show = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+            println!(
+                "forwarding of {ext}: always {}, busy {}, no answer {} after {} s, unreachable {}",
+                show(&f.always),
+                show(&f.busy),
+                show(&f.no_answer),
+                f.no_answer_seconds,
+                show(&f.unreachable)
+            );
+        }
         UserCmd::Create { slug, ext, password, name, role, web_password } => {
             let t = store.tenant_by_slug(&slug).await?;
             let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("role must be user or supervisor"))?;

@@ -87,7 +87,7 @@ impl Engine {
             },
             None => sdp::default_formats(),
         };
-        if route.targets.is_empty() && route.scenario.is_none() {
+        if route.steps.iter().all(|s| s.targets.is_empty()) && route.scenario.is_none() {
             self.log_failed_call(start, "480 not registered", now);
             let r = req.response(480, "Temporarily Unavailable", Some(&random_token(10)));
             return self.respond(Some(tx), r, resp_target, now);
@@ -122,6 +122,10 @@ impl Engine {
         self.invite_tx.insert(tx, key);
         self.media_calls.insert(ports.id, key);
         self.actions.push_back(Action::Cdr { op: CallOp::Start(start.clone()), ack: Some(key) });
+        if let Some((_, ext)) = &route.via {
+            let op = CallOp::Mark { id: start.id.clone(), forwarded_from: None, via: Some(ext.clone()), kind: None };
+            self.actions.push_back(Action::Cdr { op, ack: None });
+        }
         self.metrics.calls_started.fetch_add(1, Ordering::Relaxed);
         self.metrics.active_calls.fetch_add(1, Ordering::Relaxed);
         let scenario = route.scenario.map(|s| {
@@ -159,7 +163,13 @@ impl Engine {
                 a_media,
                 b_media,
                 media_id: ports.id,
-                targets: route.targets,
+                plan: route.steps.into(),
+                step_seq: 0,
+                step_timer: None,
+                redirects: None,
+                step_first_fork: 0,
+                rung: Vec::new(),
+                via: route.via,
                 forks: Vec::new(),
                 winner: None,
                 ring_timer: None,
@@ -180,7 +190,7 @@ impl Engine {
                 held: [false, false],
                 recording: false,
                 scenario,
-                ring_for: None,
+                ring_for: route.total,
             },
         );
     }
@@ -223,26 +233,55 @@ impl Engine {
         self.ring_targets(key, now);
     }
 
-    /// Rings every target of the call (after the greeting, if any).
+    /// Rings the call's plan step by step (after the greeting, if any), within its total
+    /// ring time.
     pub(super) fn ring_targets(&mut self, key: CallKey, now: Now) {
         let Some(call) = self.calls.get_mut(&key) else { return };
         call.state = CallState::Ringing;
-        let targets = std::mem::take(&mut call.targets);
         if call.a_answered {
             // The caller's call is answered already: they hear ring-back from the PBX.
             self.media.set_source(call.media_id, Side::A, pbx_media::Source::Loop(pbx_media::prompt::ringback()));
         }
-        for target in targets {
-            self.start_fork(key, target, now);
+        let ring_for = call.ring_for.take().unwrap_or(self.cfg.ring_timeout);
+        if let Some(t) = call.ring_timer.take() {
+            self.timers.cancel(t);
         }
-        let ring_for = self.calls.get_mut(&key).and_then(|c| c.ring_for.take()).unwrap_or(self.cfg.ring_timeout);
         let timer = self.timers.schedule(now.mono + ring_for, EngineTimer::RingTimeout(key));
         if let Some(call) = self.calls.get_mut(&key) {
             call.ring_timer = Some(timer);
         }
+        if !self.next_step(key, now) {
+            // Nothing to ring (nobody registered, everyone busy).
+            self.dial_failed(key, 480, now);
+        }
     }
 
-    fn start_fork(&mut self, key: CallKey, t: ForkTarget, now: Now) {
+    /// A dial ended with nobody to answer: back to the scenario, "not available" for a
+    /// caller the PBX answered, else the caller's final response.
+    pub(super) fn dial_failed(&mut self, key: CallKey, status: u16, now: Now) {
+        let (a_status, disposition) = match status {
+            486 | 600 => (486, Disposition::Busy),
+            603 => (603, Disposition::Missed),
+            408 | 480 | 487 => (480, Disposition::Missed),
+            404 | 410 | 484 => (404, Disposition::Failed),
+            s if s >= 500 => (503, Disposition::Failed),
+            s => (s, Disposition::Failed),
+        };
+        let outcome = match a_status {
+            486 => pbx_plugin_host::DialOutcome::Busy,
+            480 | 603 => pbx_plugin_host::DialOutcome::NoAnswer,
+            _ => pbx_plugin_host::DialOutcome::Failed,
+        };
+        if self.scenario_dial_ended(key, outcome, now) {
+            return;
+        }
+        if self.farewell_if_answered(key, now) {
+            return;
+        }
+        self.finish_unanswered(key, a_status, disposition, &format!("{status}"), HangupBy::Callee, now);
+    }
+
+    pub(super) fn start_fork(&mut self, key: CallKey, t: ForkTarget, now: Now) {
         let transport = t.target.transport;
         let via = self.new_via(transport);
         let contact = self.contact(transport);
@@ -291,6 +330,11 @@ impl Engine {
         };
         let tx = self.txl.send_request(&invite, t.target, now.mono);
         let fork_index = call.forks.len();
+        if let Some(u) = t.user_id
+            && !call.rung.iter().any(|(x, _)| *x == u)
+        {
+            call.rung.push((u, now.wall_ms));
+        }
         call.forks.push(Fork {
             dialog,
             invite,
@@ -300,6 +344,7 @@ impl Engine {
             cancel_pending: false,
             credentials: t.credentials,
             auth_tried: false,
+            fail_status: None,
         });
         self.client_tx.insert(tx, TxOwner::Fork { call: key, fork: fork_index });
         self.b_dialogs.insert(call_id, (key, fork_index));
@@ -496,6 +541,13 @@ impl Engine {
             s.runner.connected();
             s.dialing = false;
         }
+        call.plan.clear();
+        if let Some(t) = call.step_timer.take() {
+            self.timers.cancel(t);
+        }
+        if let (Some((gid, _)), Some(u)) = (&call.via, callee_user) {
+            self.round_robin.insert(*gid, u);
+        }
         if call.a_answered {
             // The caller was answered by the PBX: bridging is all that is left.
             call.state = CallState::Answered;
@@ -611,6 +663,7 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&key) else { return };
         let Some(f) = call.forks.get_mut(fork) else { return };
         f.state = ForkState::Done;
+        f.fail_status = Some(status);
         let rank = |s: u16| match s {
             600 | 486 => 0,
             603 => 1,
@@ -626,28 +679,14 @@ impl Engine {
         }
         let all_done = call.forks.iter().all(|f| f.state == ForkState::Done);
         if all_done && call.state == CallState::Ringing && call.winner.is_none() {
-            let (status, reason) = call.best_failure.clone().unwrap_or((480, "Temporarily Unavailable".into()));
-            let (a_status, disposition) = match status {
-                486 | 600 => (486, Disposition::Busy),
-                603 => (603, Disposition::Missed),
-                408 | 480 | 487 => (480, Disposition::Missed),
-                404 | 410 | 484 => (404, Disposition::Failed),
-                s if s >= 500 => (503, Disposition::Failed),
-                s => (s, Disposition::Failed),
-            };
-            let _ = reason;
-            let outcome = match a_status {
-                486 => pbx_plugin_host::DialOutcome::Busy,
-                480 | 603 => pbx_plugin_host::DialOutcome::NoAnswer,
-                _ => pbx_plugin_host::DialOutcome::Failed,
-            };
-            if self.scenario_dial_ended(key, outcome, now) {
+            // The ringing step failed: its forwarding or the next step, else the dial failed.
+            let first = call.step_first_fork.min(call.forks.len());
+            let step_status = call.forks[first..].iter().filter_map(|f| f.fail_status).min_by_key(|s| rank(*s)).unwrap_or(480);
+            let (status, _) = call.best_failure.clone().unwrap_or((480, "Temporarily Unavailable".into()));
+            if self.step_failed(key, super::dialplan::StepFailure::from_status(step_status), now) {
                 return;
             }
-            if self.farewell_if_answered(key, now) {
-                return;
-            }
-            self.finish_unanswered(key, a_status, disposition, &format!("{status}"), HangupBy::Callee, now);
+            self.dial_failed(key, status, now);
         }
     }
 
@@ -658,6 +697,13 @@ impl Engine {
             return;
         }
         tracing::info!("no answer");
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.plan.clear();
+            call.redirects = None;
+            if let Some(t) = call.step_timer.take() {
+                self.timers.cancel(t);
+            }
+        }
         if self.scenario_dial_ended(key, pbx_plugin_host::DialOutcome::NoAnswer, now) {
             return;
         }
@@ -843,12 +889,18 @@ impl Engine {
     /// Releases everything a call holds and completes its call-log row.
     pub(super) fn close_call(&mut self, key: CallKey, disposition: Disposition, cause: &str, by: HangupBy, now: Now) {
         self.timeline(key, "hangup", format!("{cause}; {}", by.as_str()), now);
+        if let Some(op) = self.legs_op(key, disposition == Disposition::Answered) {
+            self.actions.push_back(Action::Cdr { op, ack: None });
+        }
         let Some(call) = self.calls.remove(&key) else { return };
         let _span = call.span.clone().entered();
         if let Some(t) = call.ring_timer {
             self.timers.cancel(t);
         }
         if let Some(t) = call.session_timer {
+            self.timers.cancel(t);
+        }
+        if let Some(t) = call.step_timer {
             self.timers.cancel(t);
         }
         if let Some(s) = &call.scenario {

@@ -144,6 +144,8 @@ pub struct Fork {
     pub credentials: Option<(String, String)>,
     /// Whether the challenge was answered already (a second one fails the fork).
     pub auth_tried: bool,
+    /// The final failure status, if it failed.
+    pub fail_status: Option<u16>,
 }
 
 /// Where one fork of a call goes and how the caller is presented there.
@@ -205,8 +207,20 @@ pub struct Call {
     pub b_media: MediaLeg,
     /// Media session.
     pub media_id: SessionId,
-    /// Where to ring once the call-log row is durable.
-    pub targets: Vec<ForkTarget>,
+    /// What rings next, step by step (ring groups, forwarding).
+    pub plan: super::dialplan::Plan,
+    /// Sequence number of the ringing step.
+    pub step_seq: u64,
+    /// Its own timer (sequential groups, no-answer forwarding).
+    pub step_timer: Option<TimerId>,
+    /// Forwarding of the ringing step.
+    pub redirects: Option<super::dialplan::Redirects>,
+    /// The first fork of the ringing step.
+    pub step_first_fork: usize,
+    /// Users rung, with when (call legs for statistics).
+    pub rung: Vec<(i64, i64)>,
+    /// The ring group or queue the call went through: (id, extension).
+    pub via: Option<(i64, String)>,
     /// The forks.
     pub forks: Vec<Fork>,
     /// The fork that answered.

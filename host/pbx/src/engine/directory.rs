@@ -100,6 +100,45 @@ pub struct UserInfo {
     pub ha1_md5: String,
     /// HA1 for SHA-256 in the tenant's realm.
     pub ha1_sha256: String,
+    /// Call forwarding.
+    pub forwarding: pbx_store::Forwarding,
+}
+
+/// A ring group or queue as the call engine needs it.
+#[derive(Debug, Clone)]
+pub struct GroupInfo {
+    /// Database id.
+    pub id: i64,
+    /// Tenant.
+    pub tenant_id: i64,
+    /// Extension.
+    pub ext: String,
+    /// Name.
+    pub name: String,
+    /// Ring group or queue.
+    pub kind: pbx_store::GroupKind,
+    /// Strategy.
+    pub strategy: String,
+    /// Member user ids, in order.
+    pub members: Vec<i64>,
+    /// Per-member ring time.
+    pub ring_seconds: u32,
+    /// Total ring time.
+    pub timeout_seconds: u32,
+    /// Queue: longest wait.
+    pub max_wait_seconds: u32,
+    /// Queue: most callers.
+    pub max_length: u32,
+    /// Queue: wrap-up.
+    pub wrap_up_seconds: u32,
+    /// Queue: announcement period.
+    pub announce_seconds: u32,
+    /// Queue: callback offered.
+    pub callback: bool,
+    /// Queue: agents paused (user ids).
+    pub paused: Vec<i64>,
+    /// Queue: agents logged out (user ids).
+    pub logged_out: Vec<i64>,
 }
 
 impl UserInfo {
@@ -125,6 +164,8 @@ pub struct Directory {
     main_did: HashMap<i64, Arc<DidInfo>>,
     user_did: HashMap<i64, Arc<DidInfo>>,
     prompts: HashMap<(i64, String), Arc<pbx_media::prompt::Prompt>>,
+    groups: HashMap<(i64, String), Arc<GroupInfo>>,
+    groups_by_id: HashMap<i64, Arc<GroupInfo>>,
 }
 
 impl Directory {
@@ -159,6 +200,7 @@ impl Directory {
                 name: u.name.clone(),
                 ha1_md5: Algorithm::Md5.ha1(&u.ext, &t.domain, &u.sip_password),
                 ha1_sha256: Algorithm::Sha256.ha1(&u.ext, &t.domain, &u.sip_password),
+                forwarding: u.forwarding.clone(),
             });
             d.users.insert((u.tenant_id, u.ext.clone()), info.clone());
             d.users_by_tenant.entry(u.tenant_id).or_default().push(info.clone());
@@ -202,6 +244,56 @@ impl Directory {
             d.dids.insert(x.number.clone(), info);
         }
         d
+    }
+
+    /// Adds the tenants' ring groups and queues with their agents' states.
+    pub fn with_groups(mut self, groups: &[pbx_store::Group], agents: &[pbx_store::AgentState]) -> Directory {
+        for g in groups {
+            let members: Vec<i64> = g.members.iter().filter_map(|m| self.users.get(&(g.tenant_id, m.clone())).map(|u| u.id)).collect();
+            let ids = |pred: &dyn Fn(&pbx_store::AgentState) -> bool| -> Vec<i64> {
+                agents
+                    .iter()
+                    .filter(|a| a.group_id == g.id && pred(a))
+                    .filter_map(|a| self.users.get(&(g.tenant_id, a.ext.clone())).map(|u| u.id))
+                    .collect()
+            };
+            let info = Arc::new(GroupInfo {
+                id: g.id,
+                tenant_id: g.tenant_id,
+                ext: g.ext.clone(),
+                name: g.name.clone(),
+                kind: g.kind,
+                strategy: g.strategy.clone(),
+                members,
+                ring_seconds: g.ring_seconds.clamp(1, 3600) as u32,
+                timeout_seconds: g.timeout_seconds.clamp(1, 86_400) as u32,
+                max_wait_seconds: g.max_wait_seconds.clamp(1, 86_400) as u32,
+                max_length: g.max_length.clamp(1, 100_000) as u32,
+                wrap_up_seconds: g.wrap_up_seconds.clamp(0, 86_400) as u32,
+                announce_seconds: g.announce_seconds.clamp(1, 86_400) as u32,
+                callback: g.callback,
+                paused: ids(&|a| a.paused),
+                logged_out: ids(&|a| !a.logged_in),
+            });
+            self.groups.insert((g.tenant_id, g.ext.clone()), info.clone());
+            self.groups_by_id.insert(g.id, info);
+        }
+        self
+    }
+
+    /// A ring group or queue by tenant and extension.
+    pub fn group(&self, tenant_id: i64, ext: &str) -> Option<&Arc<GroupInfo>> {
+        self.groups.get(&(tenant_id, ext.to_string()))
+    }
+
+    /// A ring group or queue by id.
+    pub fn group_by_id(&self, id: i64) -> Option<&Arc<GroupInfo>> {
+        self.groups_by_id.get(&id)
+    }
+
+    /// Every queue.
+    pub fn queues(&self) -> impl Iterator<Item = &Arc<GroupInfo>> {
+        self.groups_by_id.values().filter(|g| g.kind == pbx_store::GroupKind::Queue)
     }
 
     /// Adds the tenants' uploaded prompts.

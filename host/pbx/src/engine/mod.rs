@@ -9,6 +9,7 @@ pub mod auth;
 mod b2bua;
 mod call;
 pub mod dialog;
+mod dialplan;
 pub mod directory;
 mod in_dialog;
 mod media_ops;
@@ -223,6 +224,8 @@ enum EngineTimer {
     PluginWatchdog(CallKey, u64),
     /// A gather's first-digit or inter-digit time ran out.
     GatherTimeout(CallKey),
+    /// A dial step's own time ran out (call, step).
+    StepTimeout(CallKey, u64),
 }
 
 /// The call engine.
@@ -246,6 +249,7 @@ pub struct Engine {
     media: Arc<dyn MediaControl>,
     metrics: Arc<Metrics>,
     plugins: Option<Arc<crate::plugins::PluginRuntime>>,
+    round_robin: HashMap<i64, i64>,
     next_call: CallKey,
     sweep_scheduled: bool,
 }
@@ -273,6 +277,7 @@ impl Engine {
             media,
             metrics,
             plugins: None,
+            round_robin: HashMap::new(),
             next_call: 1,
             sweep_scheduled: false,
         }
@@ -371,6 +376,7 @@ impl Engine {
                     self.on_plugin_done(key, token, Err(err), None, now);
                 }
                 EngineTimer::GatherTimeout(key) => self.on_gather_timeout(key, now),
+                EngineTimer::StepTimeout(key, seq) => self.on_step_timeout(key, seq, now),
                 EngineTimer::Delayed(b) => {
                     let (target, bytes) = *b;
                     self.actions.push_back(Action::Send { target, bytes });
@@ -638,4 +644,17 @@ fn response_target_from_headers(headers: &pbx_sip::Headers, source: Target) -> T
         .and_then(|v| v.response_target())
         .unwrap_or(source.addr);
     Target { transport: Transport::Udp, addr, conn: None }
+}
+
+/// The scenario of a call dialled straight to a queue's extension: wait in the queue; when
+/// it overflows, "not available" and goodbye.
+pub(crate) fn queue_scenario(ext: &str) -> Arc<crate::scenario::Scenario> {
+    let json = format!(
+        r#"{{"start":"queue","nodes":{{"queue":{{"type":"queue","queue":"{ext}","next":{{"*":"sorry"}}}},
+        "sorry":{{"type":"play","prompts":["not-available"],"extension_dialing":false,"next":{{"done":"bye"}}}},"bye":{{"type":"hangup"}}}}}}"#
+    );
+    Arc::new(
+        crate::scenario::Scenario::parse(&json)
+            .unwrap_or_else(|_| crate::scenario::Scenario { start: "bye".into(), nodes: Default::default() }),
+    )
 }

@@ -45,8 +45,12 @@ pub(super) struct Route {
     pub did: Option<String>,
     /// Trunk involved.
     pub trunk: Option<String>,
-    /// Legs to ring.
-    pub targets: Vec<ForkTarget>,
+    /// What rings, step by step.
+    pub steps: Vec<super::dialplan::Step>,
+    /// How long the whole dial rings (none: the server's ring timeout).
+    pub total: Option<Duration>,
+    /// The ring group or queue dialled: (id, extension).
+    pub via: Option<(i64, String)>,
     /// A greeting played to the caller before ringing.
     pub greeting: Option<Arc<pbx_media::prompt::Prompt>>,
     /// The city number's scenario, which decides instead of `targets`.
@@ -69,10 +73,14 @@ pub(super) enum TrunkRefusal {
 }
 
 /// What a dialled string means for a tenant.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) enum Dialled {
     /// An extension of the tenant.
     Extension(i64),
+    /// A ring group of the tenant.
+    Group(Arc<super::directory::GroupInfo>),
+    /// A queue of the tenant.
+    Queue(Arc<super::directory::GroupInfo>),
     /// An emergency number (allowed out without balance).
     Emergency(String),
     /// An external number in E.164.
@@ -98,6 +106,12 @@ impl Engine {
     pub(super) fn classify(&self, tenant: &TenantInfo, number: &str) -> Dialled {
         if let Some(u) = self.dir.user(tenant.id, number) {
             return Dialled::Extension(u.id);
+        }
+        if let Some(g) = self.dir.group(tenant.id, number) {
+            return match g.kind {
+                pbx_store::GroupKind::Ring => Dialled::Group(g.clone()),
+                pbx_store::GroupKind::Queue => Dialled::Queue(g.clone()),
+            };
         }
         if tenant.emergency_numbers.iter().any(|e| e == number) {
             return Dialled::Emergency(number.to_string());
@@ -190,17 +204,51 @@ impl Engine {
         match self.classify(&tenant, &number) {
             Dialled::Extension(callee_id) => {
                 let Some(callee) = self.dir.user_by_id(callee_id).cloned() else { return };
-                let presented = format!("{}<sip:{}@{}>", quote_display(&caller.name), caller.number, tenant.domain);
-                let targets = self.phone_targets(callee.id, &presented, &format!("<sip:{}@{}>", callee.ext, tenant.domain), now);
+                let who = super::dialplan::Presented { number: caller.number.clone(), name: caller.name.clone() };
+                let steps = self.user_steps(&tenant, callee.id, &who, &mut Vec::new(), now);
                 let route = Route {
                     callee: Party { number: number.clone(), name: callee.name.clone(), user_id: Some(callee.id) },
                     caller,
                     direction: CallDirection::Internal,
                     did: None,
                     trunk: None,
-                    targets,
+                    steps,
+                    total: None,
+                    via: None,
                     greeting: None,
                     scenario: None,
+                };
+                self.start_call(inv, &tenant, route, now);
+            }
+            Dialled::Group(g) => {
+                let who = super::dialplan::Presented { number: caller.number.clone(), name: caller.name.clone() };
+                let (steps, total) = self.group_steps(&tenant, &g, &who, now);
+                let route = Route {
+                    callee: Party { number: number.clone(), name: g.name.clone(), user_id: None },
+                    caller,
+                    direction: CallDirection::Internal,
+                    did: None,
+                    trunk: None,
+                    steps,
+                    total: Some(total),
+                    via: Some((g.id, g.ext.clone())),
+                    greeting: None,
+                    scenario: None,
+                };
+                self.start_call(inv, &tenant, route, now);
+            }
+            Dialled::Queue(q) => {
+                let route = Route {
+                    callee: Party { number: number.clone(), name: q.name.clone(), user_id: None },
+                    caller,
+                    direction: CallDirection::Internal,
+                    did: None,
+                    trunk: None,
+                    steps: Vec::new(),
+                    total: None,
+                    via: Some((q.id, q.ext.clone())),
+                    greeting: None,
+                    scenario: Some(super::queue_scenario(&q.ext)),
                 };
                 self.start_call(inv, &tenant, route, now);
             }
@@ -319,7 +367,9 @@ impl Engine {
             direction: CallDirection::Outbound,
             did: Some(did),
             trunk: Some(trunk),
-            targets: vec![target],
+            steps: vec![super::dialplan::Step::all(vec![target], &number)],
+            total: None,
+            via: None,
             greeting: None,
             scenario: None,
         };
@@ -346,14 +396,20 @@ impl Engine {
         let caller_name = from.as_ref().and_then(|f| f.display.clone()).unwrap_or_default();
         // Without a scenario every phone of the tenant rings at once (the default setup).
         let scenario = did.scenario.clone();
-        let targets = if scenario.is_some() { Vec::new() } else { self.ring_all_targets(&tenant, &caller_number, &caller_name, now) };
+        let steps = if scenario.is_some() {
+            Vec::new()
+        } else {
+            vec![super::dialplan::Step::all(self.ring_all_targets(&tenant, &caller_number, &caller_name, now), "everyone")]
+        };
         let route = Route {
             caller: Party { number: caller_number, name: caller_name, user_id: None },
             callee: Party { number: did.number.clone(), name: String::new(), user_id: None },
             direction: CallDirection::Inbound,
             did: Some(did.number.clone()),
             trunk: Some(trunk.name.clone()),
-            targets,
+            steps,
+            total: None,
+            via: None,
             greeting: if tenant.greeting_prompt.is_empty() || scenario.is_some() {
                 None
             } else {

@@ -4,6 +4,7 @@
 //! the runner takes the error route, or the tenant's fallback rings everyone.
 
 use super::call::{CallKey, CallState, Gather, HangupBy, PlayPurpose};
+use super::dialplan::{Presented, Step};
 use super::routing::Dialled;
 use super::{Action, Engine, EngineTimer, Now};
 use crate::scenario::{Command, Feedback};
@@ -266,11 +267,8 @@ impl Engine {
             self.timers.cancel(t);
         }
         self.stop_scenario_prompt(key);
-        let extension = if g.spec.extension_dialing && !g.digits.is_empty() && self.dir.user(tenant_id, &g.digits).is_some() {
-            Some(g.digits.clone())
-        } else {
-            None
-        };
+        let dialable = self.dir.user(tenant_id, &g.digits).is_some() || self.dir.group(tenant_id, &g.digits).is_some();
+        let extension = if g.spec.extension_dialing && !g.digits.is_empty() && dialable { Some(g.digits.clone()) } else { None };
         self.timeline(key, "gathered", format!("{:?} ({reason})", g.digits), now);
         self.scenario_feed(key, Feedback::Gathered { gathered: Gathered { digits: g.digits, reason: reason.to_string() }, extension }, now);
     }
@@ -292,30 +290,46 @@ impl Engine {
     fn scenario_dial(&mut self, key: CallKey, targets: &[String], timeout_ms: u32, now: Now) {
         let Some(call) = self.calls.get(&key) else { return };
         let tenant = call.tenant.clone();
-        let (number, name) = (call.caller.number.clone(), call.caller.name.clone());
-        let mut legs = Vec::new();
-        for t in targets {
-            match self.classify(&tenant, t) {
-                Dialled::Extension(uid) => legs.extend(self.user_targets(&tenant, uid, &number, &name, now)),
-                Dialled::External(n) | Dialled::Emergency(n) => match self.trunk_target(&tenant, None, &n, false) {
-                    Ok((leg, _, _)) => legs.push(leg),
-                    Err(why) => tracing::info!(target = %n, ?why, "cannot ring an external number"),
-                },
-                Dialled::Unknown => tracing::info!(target = %t, "nothing to ring"),
-            }
-        }
+        let who = Presented { number: call.caller.number.clone(), name: call.caller.name.clone() };
         self.timeline(key, "dial", targets.join(","), now);
-        if legs.is_empty() {
+        // One target follows its own rules (a group's strategy, a user's forwarding);
+        // several ring together.
+        let mut via = None;
+        let (steps, total) = match targets {
+            [one] => match self.classify(&tenant, one) {
+                Dialled::Group(g) => {
+                    via = Some((g.id, g.ext.clone()));
+                    let (steps, total) = self.group_steps(&tenant, &g, &who, now);
+                    (steps, total.min(Duration::from_millis(u64::from(timeout_ms.max(1000)))))
+                }
+                Dialled::Queue(q) => return self.scenario_fallback(key, &format!("queue {} is dialled with a queue node", q.ext), now),
+                _ => (self.target_steps(&tenant, one, &who, &mut Vec::new(), now), Duration::from_millis(u64::from(timeout_ms.max(1000)))),
+            },
+            many => {
+                let mut legs = Vec::new();
+                for t in many {
+                    if let Some(first) =
+                        self.target_steps(&tenant, t, &who, &mut Vec::new(), now).into_iter().find(|s| !s.targets.is_empty())
+                    {
+                        legs.extend(first.targets);
+                    }
+                }
+                (vec![Step::all(legs, &many.join(","))], Duration::from_millis(u64::from(timeout_ms.max(1000))))
+            }
+        };
+        if steps.iter().all(|s| s.targets.is_empty()) {
             return self.scenario_feed(key, Feedback::DialDone(DialOutcome::Failed), now);
         }
         let Some(call) = self.calls.get_mut(&key) else { return };
-        call.targets = legs;
-        call.best_failure = None;
-        call.ring_for = Some(Duration::from_millis(u64::from(timeout_ms.max(1000))));
         if let Some(s) = call.scenario.as_mut() {
             s.dialing = true;
         }
-        self.ring_targets(key, now);
+        if let Some((gid, ext)) = via {
+            call.via = Some((gid, ext.clone()));
+            let op = pbx_store::CallOp::Mark { id: call.uid.clone(), forwarded_from: None, via: Some(ext), kind: None };
+            self.actions.push_back(Action::Cdr { op, ack: None });
+        }
+        self.start_plan(key, steps, Some(total), now);
     }
 
     /// A scenario's dial ended without an answer: back to the scenario; false when the call
@@ -371,10 +385,6 @@ impl Engine {
             }
             return self.finish_unanswered(key, 480, Disposition::Missed, "nobody to ring", HangupBy::System, now);
         }
-        if let Some(call) = self.calls.get_mut(&key) {
-            call.targets = targets;
-            call.best_failure = None;
-        }
-        self.ring_targets(key, now);
+        self.start_plan(key, vec![Step::all(targets, "everyone")], None, now);
     }
 }
