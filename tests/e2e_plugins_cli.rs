@@ -124,7 +124,10 @@ fn a_third_party_plugin_is_installed_used_disabled_and_removed() {
     assert!(out.contains("installed vip 0.1.0 for acme"), "{out}");
     let list: Vec<serde_json::Value> = serde_json::from_str(&pbx.cli_ok(&["plugin", "list", "acme", "--json"])).unwrap();
     let names: Vec<(&str, &str)> = list.iter().map(|p| (p["name"].as_str().unwrap(), p["source"].as_str().unwrap())).collect();
-    assert_eq!(names, vec![("ivr", "first-party"), ("name-lookup", "first-party"), ("time-rules", "first-party"), ("vip", "installed")]);
+    assert_eq!(
+        names,
+        vec![("ivr", "first-party"), ("name-lookup", "first-party"), ("queue", "first-party"), ("time-rules", "first-party"), ("vip", "installed")]
+    );
     // Its configuration is checked against its own schema.
     let vip = |numbers: &str| {
         format!(

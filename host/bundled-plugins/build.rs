@@ -11,6 +11,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("pbx-plugin-ivr", "pbx_plugin_ivr"),
     ("pbx-plugin-time-rules", "pbx_plugin_time_rules"),
     ("pbx-plugin-name-lookup", "pbx_plugin_name_lookup"),
+    ("pbx-plugin-queue", "pbx_plugin_queue"),
     ("pbx-plugin-template", "pbx_plugin_template"),
     ("test-plugin-spin", "test_plugin_spin"),
     ("test-plugin-hog", "test_plugin_hog"),

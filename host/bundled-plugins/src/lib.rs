@@ -16,6 +16,7 @@ pub const FIRST_PARTY: &[Bundled] = &[
     Bundled { name: "ivr", wasm: include_bytes!(concat!(env!("OUT_DIR"), "/pbx_plugin_ivr.wasm")) },
     Bundled { name: "time-rules", wasm: include_bytes!(concat!(env!("OUT_DIR"), "/pbx_plugin_time_rules.wasm")) },
     Bundled { name: "name-lookup", wasm: include_bytes!(concat!(env!("OUT_DIR"), "/pbx_plugin_name_lookup.wasm")) },
+    Bundled { name: "queue", wasm: include_bytes!(concat!(env!("OUT_DIR"), "/pbx_plugin_queue.wasm")) },
 ];
 
 /// The path of a component built alongside (the template and the test plugins), by file

@@ -282,6 +282,43 @@ fn flush(engine: &mut Engine, w: &Workers) {
             Action::Bindings { upserts, removals } => {
                 let _ = w.bind_tx.send((upserts, removals));
             }
+            Action::QueueDecide { group_id, token, waiter, call } => {
+                let (plugins, tx) = (w.plugins.clone(), w.engine_tx.clone());
+                let services = Arc::new(StoreServices {
+                    store: Some(store.clone()),
+                    handle: tokio::runtime::Handle::current(),
+                    tenant_id: call.tenant_id,
+                    plugin: call.plugin.clone(),
+                    http: w.http.clone(),
+                    read_only: false,
+                });
+                tokio::spawn(async move {
+                    let result = match tokio::task::spawn_blocking(move || plugins.decide(*call, services)).await {
+                        Ok(d) => d.result,
+                        Err(e) => Err(pbx_plugin_host::PluginError::Trap(format!("worker failed: {e}"))),
+                    };
+                    let _ = tx.send(Input::QueueDecided { group_id, token, waiter, result }).await;
+                });
+            }
+            Action::QueueStatus { group_id, status, at } => {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = store.put_queue_status(group_id, &status, at).await {
+                        tracing::warn!(error = %e, "cannot publish a queue's state");
+                    }
+                });
+            }
+            Action::AgentState { tenant_id, ext, paused, logged_in } => {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let groups = store.list_groups(Some(tenant_id)).await.unwrap_or_default();
+                    for g in groups.iter().filter(|g| g.kind == pbx_store::GroupKind::Queue && g.members.contains(&ext)) {
+                        if let Err(e) = store.set_agent_state(tenant_id, &g.ext, &ext, paused, logged_in).await {
+                            tracing::warn!(error = %e, queue = %g.ext, "cannot change an agent's state");
+                        }
+                    }
+                });
+            }
             Action::Plugin { key, token, call } => {
                 let (plugins, tx) = (w.plugins.clone(), w.engine_tx.clone());
                 let services = Arc::new(StoreServices {

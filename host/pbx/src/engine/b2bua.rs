@@ -191,6 +191,10 @@ impl Engine {
                 recording: false,
                 scenario,
                 ring_for: route.total,
+                queue: None,
+                queue_agent: None,
+                started_mono: now.mono,
+                origin: None,
             },
         );
     }
@@ -238,7 +242,7 @@ impl Engine {
     pub(super) fn ring_targets(&mut self, key: CallKey, now: Now) {
         let Some(call) = self.calls.get_mut(&key) else { return };
         call.state = CallState::Ringing;
-        if call.a_answered {
+        if call.a_answered && call.queue.is_none() {
             // The caller's call is answered already: they hear ring-back from the PBX.
             self.media.set_source(call.media_id, Side::A, pbx_media::Source::Loop(pbx_media::prompt::ringback()));
         }
@@ -259,6 +263,9 @@ impl Engine {
     /// A dial ended with nobody to answer: back to the scenario, "not available" for a
     /// caller the PBX answered, else the caller's final response.
     pub(super) fn dial_failed(&mut self, key: CallKey, status: u16, now: Now) {
+        if self.queue_offer_failed(key, now) {
+            return;
+        }
         let (a_status, disposition) = match status {
             486 | 600 => (486, Disposition::Busy),
             603 => (603, Disposition::Missed),
@@ -391,6 +398,7 @@ impl Engine {
             TxOwner::Fork { call, fork } => self.on_fork_response(call, fork, resp, now),
             TxOwner::Reinvite { call, to } => self.on_reinvite_response(call, to, resp, now),
             TxOwner::TrunkReg(id) => self.on_trunk_register_response(id, &resp, now),
+            TxOwner::Originate { call } => self.on_originate_response(call, resp, now),
             TxOwner::Fire => {}
         }
     }
@@ -406,6 +414,10 @@ impl Engine {
             TxOwner::TrunkReg(id) => {
                 let r = Response { status, reason: reason.to_string(), headers: Default::default(), body: Vec::new() };
                 self.on_trunk_register_response(id, &r, now);
+            }
+            TxOwner::Originate { call } => {
+                let r = Response { status, reason: reason.to_string(), headers: Default::default(), body: Vec::new() };
+                self.on_originate_response(call, r, now);
             }
             TxOwner::Fire => {}
         }
@@ -562,6 +574,14 @@ impl Engine {
             self.actions.push_back(Action::Cdr { op: CallOp::Answer { id: uid, at: now.wall_ms, callee_user_id: callee_user }, ack: None });
             tracing::info!("answered");
             self.on_bridged(key, now);
+            if let Some(c) = self.calls.get_mut(&key)
+                && let Some(o) = c.origin.as_mut()
+            {
+                o.customer_answered = true;
+            }
+            if self.calls.get(&key).is_some_and(|c| c.queue.is_some()) {
+                self.queue_connected(key, callee_user, now);
+            }
             return;
         }
         let a_sdp = self.a_answer_sdp(key, &b_formats, b_sdp.audio_direction());
@@ -603,6 +623,9 @@ impl Engine {
         tracing::info!("answered");
         self.send_to_caller(key, ok, now);
         self.on_bridged(key, now);
+        if self.calls.get(&key).is_some_and(|c| c.queue.is_some()) {
+            self.queue_connected(key, callee_user, now);
+        }
         if let Some(si) = session_interval {
             let t = self.timers.schedule(now.mono + Duration::from_secs(u64::from(si)), EngineTimer::SessionExpired(key));
             if let Some(call) = self.calls.get_mut(&key) {
@@ -703,6 +726,9 @@ impl Engine {
             if let Some(t) = call.step_timer.take() {
                 self.timers.cancel(t);
             }
+        }
+        if self.queue_offer_failed(key, now) {
+            return;
         }
         if self.scenario_dial_ended(key, pbx_plugin_host::DialOutcome::NoAnswer, now) {
             return;
@@ -858,6 +884,12 @@ impl Engine {
         let _span = self.call_span(key).entered();
         let Some(call) = self.calls.get(&key) else { return };
         match call.state {
+            CallState::Originating => {
+                if let Some(c) = self.calls.get_mut(&key) {
+                    c.origin = None;
+                }
+                self.on_originate_timeout(key, now);
+            }
             CallState::LoggingStart | CallState::Greeting | CallState::Ringing | CallState::Scenario => {
                 let status = if by == HangupBy::Caller { 487 } else { 480 };
                 self.finish_unanswered(key, status, Disposition::Missed, cause, by, now);
@@ -892,6 +924,9 @@ impl Engine {
         if let Some(op) = self.legs_op(key, disposition == Disposition::Answered) {
             self.actions.push_back(Action::Cdr { op, ack: None });
         }
+        self.queue_call_closed(key, now);
+        let customer = self.calls.get(&key).and_then(|c| c.origin.as_ref()).is_some_and(|o| o.customer_answered);
+        self.callback_closed(key, customer, now);
         let Some(call) = self.calls.remove(&key) else { return };
         let _span = call.span.clone().entered();
         if let Some(t) = call.ring_timer {
@@ -914,7 +949,7 @@ impl Engine {
         }
         self.invite_tx.retain(|_, k| *k != key);
         self.client_tx.retain(|_, o| match o {
-            TxOwner::Fork { call: c, .. } | TxOwner::Reinvite { call: c, .. } => *c != key,
+            TxOwner::Fork { call: c, .. } | TxOwner::Reinvite { call: c, .. } | TxOwner::Originate { call: c } => *c != key,
             TxOwner::TrunkReg(_) | TxOwner::Fire => true,
         });
         self.media_calls.remove(&call.media_id);
@@ -939,6 +974,11 @@ impl Engine {
             self.metrics.calls_unanswered.fetch_add(1, Ordering::Relaxed);
         }
         tracing::info!(from = %call.caller.number, to = %call.callee.number, disposition = disposition.as_str(), cause, by = by.as_str(), talk_seconds = talk, "call ended");
+        drop(_span);
+        if !self.queues.is_empty() {
+            // Someone may have become free for a waiting caller.
+            self.on_queue_tick(false, now);
+        }
     }
 }
 

@@ -29,6 +29,11 @@ pub enum TxOwner {
     },
     /// A REGISTER of the PBX to a carrier (trunk id).
     TrunkReg(i64),
+    /// The agent leg of a call the PBX placed.
+    Originate {
+        /// Call.
+        call: CallKey,
+    },
     /// A request whose answer does not matter (BYE, CANCEL, INFO).
     Fire,
 }
@@ -68,6 +73,8 @@ pub enum CallState {
     Answered,
     /// In the hands of its city number's scenario (menus, prompts, plugin decisions).
     Scenario,
+    /// A call the PBX placed: its first leg (an agent) is ringing.
+    Originating,
 }
 
 /// One end of the call as a person.
@@ -263,6 +270,14 @@ pub struct Call {
     pub scenario: Option<Box<ScenarioRun>>,
     /// How long the current targets ring.
     pub ring_for: Option<std::time::Duration>,
+    /// The queue the caller waits in.
+    pub queue: Option<super::queue::QueueLink>,
+    /// The queue and agent of an answered queue call (wrap-up when it ends).
+    pub queue_agent: Option<(u64, i64)>,
+    /// When the call started (monotonic).
+    pub started_mono: std::time::Instant,
+    /// Why the PBX placed this call, if it did.
+    pub origin: Option<super::originate::Origin>,
 }
 
 /// A call's progress through its scenario.
@@ -308,4 +323,6 @@ pub enum PlayPurpose {
     Farewell,
     /// A prompt of the call's scenario.
     Scenario,
+    /// A queue announcement: music again when done.
+    QueueAnnounce,
 }

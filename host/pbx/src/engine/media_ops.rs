@@ -91,6 +91,7 @@ impl Engine {
             PlayPurpose::Greeting => self.ring_targets(key, now),
             PlayPurpose::Farewell => self.hangup(key, super::call::HangupBy::System, "no one answered", now),
             PlayPurpose::Scenario => self.scenario_play_done(key, now),
+            PlayPurpose::QueueAnnounce => self.queue_announce_done(key),
         }
     }
 
@@ -100,7 +101,7 @@ impl Engine {
         tracing::info!(?side, %digit, source = source.as_str(), "digit");
         let who = if side == Side::A { "caller" } else { "callee" };
         self.timeline(key, "dtmf", format!("{digit} {} {who}", source.as_str()), now);
-        if side == Side::A {
+        if side == Side::A && !self.queue_digit(key, digit, now) {
             self.gather_digit(key, digit, now);
         }
     }

@@ -13,6 +13,8 @@ mod dialplan;
 pub mod directory;
 mod in_dialog;
 mod media_ops;
+mod originate;
+mod queue;
 mod registrar;
 mod routing;
 mod scenario_ops;
@@ -152,6 +154,17 @@ pub enum Input {
         /// The plugin version that decided (the call keeps using it).
         version: Option<crate::plugins::Pinned>,
     },
+    /// A queue strategy decided on `Action::QueueDecide`.
+    QueueDecided {
+        /// Queue.
+        group_id: u64,
+        /// Token to match.
+        token: u64,
+        /// The caller it was asked about.
+        waiter: u64,
+        /// Its verbs.
+        result: Result<Vec<pbx_plugin_host::Verb>, pbx_plugin_host::PluginError>,
+    },
 }
 
 /// Something the IO edge must do.
@@ -198,6 +211,37 @@ pub enum Action {
         /// The decision asked for.
         call: Box<crate::plugins::PluginCall>,
     },
+    /// Ask a queue's strategy plugin which agents get the first caller.
+    QueueDecide {
+        /// Queue.
+        group_id: u64,
+        /// Token to echo.
+        token: u64,
+        /// The caller.
+        waiter: u64,
+        /// The decision asked for.
+        call: Box<crate::plugins::PluginCall>,
+    },
+    /// A queue's live state changed (JSON for the CLI and the cabinet).
+    QueueStatus {
+        /// Queue id.
+        group_id: i64,
+        /// The state.
+        status: String,
+        /// When, ms.
+        at: i64,
+    },
+    /// An agent paused, unpaused, logged in or out by a feature code: in every queue of theirs.
+    AgentState {
+        /// Tenant.
+        tenant_id: i64,
+        /// Agent extension.
+        ext: String,
+        /// Pause.
+        paused: Option<bool>,
+        /// Log in.
+        logged_in: Option<bool>,
+    },
     /// Persist bindings.
     Bindings {
         /// Inserted or refreshed.
@@ -226,6 +270,16 @@ enum EngineTimer {
     GatherTimeout(CallKey),
     /// A dial step's own time ran out (call, step).
     StepTimeout(CallKey, u64),
+    /// Time to tell a waiting caller their position.
+    QueueAnnounce(CallKey),
+    /// A caller waited the queue's maximum.
+    QueueMaxWait(CallKey),
+    /// Look at the queues (free agents, status).
+    QueueTick,
+    /// A queue strategy took too long (queue, token, waiter).
+    QueueDecideTimeout(u64, u64, u64),
+    /// An agent did not answer a callback.
+    OriginateTimeout(CallKey),
 }
 
 /// The call engine.
@@ -250,6 +304,8 @@ pub struct Engine {
     metrics: Arc<Metrics>,
     plugins: Option<Arc<crate::plugins::PluginRuntime>>,
     round_robin: HashMap<i64, i64>,
+    queues: HashMap<u64, queue::QueueRt>,
+    queue_tick_scheduled: bool,
     next_call: CallKey,
     sweep_scheduled: bool,
 }
@@ -278,6 +334,8 @@ impl Engine {
             metrics,
             plugins: None,
             round_robin: HashMap::new(),
+            queues: HashMap::new(),
+            queue_tick_scheduled: false,
             next_call: 1,
             sweep_scheduled: false,
         }
@@ -350,6 +408,7 @@ impl Engine {
             }
             Input::ConnectionClosed(conn) => self.drop_bindings_on_conn(conn, now),
             Input::PluginDone { key, token, result, version } => self.on_plugin_done(key, token, result, version, now),
+            Input::QueueDecided { group_id, token, waiter, result } => self.on_queue_decided(group_id, token, waiter, result, now),
         }
         self.drain_transactions(now);
     }
@@ -377,6 +436,13 @@ impl Engine {
                 }
                 EngineTimer::GatherTimeout(key) => self.on_gather_timeout(key, now),
                 EngineTimer::StepTimeout(key, seq) => self.on_step_timeout(key, seq, now),
+                EngineTimer::QueueAnnounce(key) => self.on_queue_announce(key, now),
+                EngineTimer::QueueMaxWait(key) => self.on_queue_max_wait(key, now),
+                EngineTimer::QueueTick => self.on_queue_tick(true, now),
+                EngineTimer::QueueDecideTimeout(gid, token, waiter) => {
+                    self.on_queue_decided(gid, token, waiter, Err(pbx_plugin_host::PluginError::Deadline), now)
+                }
+                EngineTimer::OriginateTimeout(key) => self.on_originate_timeout(key, now),
                 EngineTimer::Delayed(b) => {
                     let (target, bytes) = *b;
                     self.actions.push_back(Action::Send { target, bytes });

@@ -201,6 +201,9 @@ impl Engine {
             name: if user.name.is_empty() { from.display.clone().unwrap_or_default() } else { user.name.clone() },
             user_id: Some(user.id),
         };
+        if let Some(code) = number.strip_prefix('*') {
+            return self.feature_code(inv, &tenant, caller, code, now);
+        }
         match self.classify(&tenant, &number) {
             Dialled::Extension(callee_id) => {
                 let Some(callee) = self.dir.user_by_id(callee_id).cloned() else { return };
@@ -273,6 +276,35 @@ impl Engine {
                 self.simple_response(Some(inv.tx), &inv.req, 404, inv.resp_target, now)
             }
         }
+    }
+
+    /// Feature codes dialled by a phone: `*45` logs the agent in to their queues, `*46` logs
+    /// them out, `*47` pauses, `*48` unpauses. The phone hears a short confirmation.
+    fn feature_code(&mut self, inv: Invite, tenant: &Arc<TenantInfo>, caller: Party, code: &str, now: Now) {
+        let (paused, logged_in, what) = match code {
+            "45" => (None, Some(true), "logged in"),
+            "46" => (None, Some(false), "logged out"),
+            "47" => (Some(true), None, "paused"),
+            "48" => (Some(false), None, "unpaused"),
+            _ => return self.simple_response(Some(inv.tx), &inv.req, 404, inv.resp_target, now),
+        };
+        tracing::info!(ext = %caller.number, what, "agent feature code");
+        self.actions.push_back(super::Action::AgentState { tenant_id: tenant.id, ext: caller.number.clone(), paused, logged_in });
+        let json = r#"{"start":"ok","nodes":{"ok":{"type":"play","prompts":["goodbye"],"extension_dialing":false,"next":{"done":"bye"}},"bye":{"type":"hangup"}}}"#;
+        let scenario = crate::scenario::Scenario::parse(json).ok().map(Arc::new);
+        let route = Route {
+            callee: Party { number: format!("*{code}"), name: what.to_string(), user_id: None },
+            caller,
+            direction: CallDirection::Internal,
+            did: None,
+            trunk: None,
+            steps: Vec::new(),
+            total: None,
+            via: None,
+            greeting: None,
+            scenario,
+        };
+        self.start_call(inv, tenant, route, now);
     }
 
     fn refuse_with_warning(&mut self, inv: &Invite, text: &str, now: Now) {

@@ -25,6 +25,10 @@ impl Engine {
     }
 
     /// Feeds a result to the call's runner and carries out what follows.
+    pub(super) fn scenario_feed_pub(&mut self, key: CallKey, fb: Feedback, now: Now) {
+        self.scenario_feed(key, fb, now)
+    }
+
     fn scenario_feed(&mut self, key: CallKey, fb: Feedback, now: Now) {
         let Some(s) = self.calls.get_mut(&key).and_then(|c| c.scenario.as_mut()) else { return };
         let cmds = s.runner.feed(fb);
@@ -56,8 +60,7 @@ impl Engine {
                     }
                     self.timeline(key, "caller-name", name, now);
                 }
-                // Queues come with the calling-features work; until then the fallback rings.
-                Command::Enqueue(q) => self.scenario_fallback(key, &format!("queue {q} is not set up"), now),
+                Command::Enqueue(q) => self.enqueue(key, &q, now),
                 Command::Hangup => self.hangup(key, HangupBy::System, "the scenario ended the call", now),
                 Command::Fallback(reason) => self.scenario_fallback(key, &reason, now),
                 Command::PluginFailed { plugin, kind, message } => {

@@ -21,6 +21,8 @@ pub struct TenantCatalog<'a> {
     pub extensions: HashSet<String>,
     /// Its uploaded prompts.
     pub prompts: HashSet<String>,
+    /// Its queues' extensions.
+    pub queues: HashSet<String>,
 }
 
 impl<'a> TenantCatalog<'a> {
@@ -28,7 +30,19 @@ impl<'a> TenantCatalog<'a> {
     pub async fn load(store: &Store, runtime: &'a PluginRuntime, tenant: Tenant) -> Result<TenantCatalog<'a>, pbx_store::StoreError> {
         let extensions = store.list_users(tenant.id).await?.into_iter().map(|u| u.ext).collect();
         let prompts = store.list_prompts(Some(tenant.id)).await?.into_iter().map(|p| p.name).collect();
-        Ok(TenantCatalog { runtime, tenant, extensions, prompts })
+        let mut extensions: HashSet<String> = extensions;
+        let mut queues = HashSet::new();
+        for g in store.list_groups(Some(tenant.id)).await? {
+            match g.kind {
+                pbx_store::GroupKind::Ring => {
+                    extensions.insert(g.ext);
+                }
+                pbx_store::GroupKind::Queue => {
+                    queues.insert(g.ext);
+                }
+            }
+        }
+        Ok(TenantCatalog { runtime, tenant, extensions, prompts, queues })
     }
 }
 
@@ -39,6 +53,10 @@ impl Catalog for TenantCatalog<'_> {
 
     fn prompt_exists(&self, name: &str) -> bool {
         self.prompts.contains(name) || pbx_media::prompt::builtin(&self.tenant.language, name).is_some()
+    }
+
+    fn queue_exists(&self, ext: &str) -> bool {
+        self.queues.contains(ext)
     }
 
     fn dial_target(&self, target: &str) -> Result<(), String> {

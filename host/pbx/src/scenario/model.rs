@@ -60,6 +60,12 @@ pub enum NodeKind {
         /// Whether digits dialled during the prompts reach an extension.
         extension_dialing: bool,
     },
+    /// Wait in a call queue until an agent answers; outputs `timeout` (waited too long) and
+    /// `full` (too many waiting).
+    Queue {
+        /// The queue's extension.
+        queue: String,
+    },
     /// End the call.
     Hangup,
 }
@@ -89,6 +95,11 @@ enum RawNode {
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         next: BTreeMap<String, String>,
     },
+    Queue {
+        queue: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        next: BTreeMap<String, String>,
+    },
     Hangup {
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         next: BTreeMap<String, String>,
@@ -102,6 +113,7 @@ impl TryFrom<RawNode> for Node {
             RawNode::Plugin { plugin, config, next } => Node { kind: NodeKind::Plugin { plugin, config }, next },
             RawNode::Dial { targets, timeout, next } => Node { kind: NodeKind::Dial { targets, timeout }, next },
             RawNode::Play { prompts, extension_dialing, next } => Node { kind: NodeKind::Play { prompts, extension_dialing }, next },
+            RawNode::Queue { queue, next } => Node { kind: NodeKind::Queue { queue }, next },
             RawNode::Hangup { next } => Node { kind: NodeKind::Hangup, next },
         })
     }
@@ -114,6 +126,7 @@ impl From<Node> for RawNode {
             NodeKind::Plugin { plugin, config } => RawNode::Plugin { plugin, config, next },
             NodeKind::Dial { targets, timeout } => RawNode::Dial { targets, timeout, next },
             NodeKind::Play { prompts, extension_dialing } => RawNode::Play { prompts, extension_dialing, next },
+            NodeKind::Queue { queue } => RawNode::Queue { queue, next },
             NodeKind::Hangup => RawNode::Hangup { next },
         }
     }
@@ -133,6 +146,8 @@ fn yes() -> bool {
 
 /// Outputs of a dial node.
 pub const DIAL_OUTPUTS: &[&str] = &["no-answer", "busy", "failed"];
+/// Outputs of a queue node.
+pub const QUEUE_OUTPUTS: &[&str] = &["timeout", "full"];
 /// Outputs of a play node.
 pub const PLAY_OUTPUTS: &[&str] = &["done"];
 /// The edge taken when a plugin fails.
@@ -160,6 +175,7 @@ impl NodeKind {
             NodeKind::Plugin { plugin, .. } => plugin,
             NodeKind::Dial { .. } => "dial",
             NodeKind::Play { .. } => "play",
+            NodeKind::Queue { .. } => "queue",
             NodeKind::Hangup => "hangup",
         }
     }

@@ -91,8 +91,12 @@ pub fn simulate(
                 Some(Feedback::DialDone(DialOutcome::NoAnswer))
             }
             Command::Enqueue(q) => {
-                end = format!("queue {q}");
-                break;
+                if input.answer {
+                    runner.connected();
+                    end = format!("queue {q}: answered by an agent");
+                    break;
+                }
+                Some(Feedback::QueueDone("timeout".into()))
             }
             Command::Hangup => {
                 end = "hung up".into();

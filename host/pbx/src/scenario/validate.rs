@@ -2,7 +2,7 @@
 //! node is wired, plugins exist and accept their configuration, prompts and dial targets
 //! exist. The first problem is reported with the node it is in.
 
-use super::model::{ANY_OUTPUT, DIAL_OUTPUTS, ERROR_OUTPUT, NodeKind, PLAY_OUTPUTS, Scenario};
+use super::model::{ANY_OUTPUT, DIAL_OUTPUTS, ERROR_OUTPUT, NodeKind, PLAY_OUTPUTS, QUEUE_OUTPUTS, Scenario};
 use std::collections::BTreeSet;
 
 /// Most nodes in one scenario.
@@ -17,6 +17,8 @@ pub trait Catalog {
     fn prompt_exists(&self, name: &str) -> bool;
     /// Whether a dial target (extension or external number) can be rung.
     fn dial_target(&self, target: &str) -> Result<(), String>;
+    /// Whether a queue of that extension exists.
+    fn queue_exists(&self, ext: &str) -> bool;
 }
 
 fn node_name_ok(n: &str) -> bool {
@@ -62,6 +64,12 @@ pub fn validate(s: &Scenario, catalog: &dyn Catalog) -> Result<(), String> {
                 }
                 PLAY_OUTPUTS.iter().map(|o| o.to_string()).collect()
             }
+            NodeKind::Queue { queue } => {
+                if !catalog.queue_exists(queue) {
+                    return Err(at(format!("there is no queue {queue:?}")));
+                }
+                QUEUE_OUTPUTS.iter().map(|o| o.to_string()).collect()
+            }
             NodeKind::Hangup => Vec::new(),
         };
         let known: BTreeSet<&str> = outputs.iter().map(String::as_str).collect();
@@ -103,6 +111,9 @@ mod tests {
         fn dial_target(&self, t: &str) -> Result<(), String> {
             if t == "101" || t.starts_with('+') { Ok(()) } else { Err("no such extension".into()) }
         }
+        fn queue_exists(&self, ext: &str) -> bool {
+            ext == "300"
+        }
     }
 
     fn check(json: &str) -> Result<(), String> {
@@ -140,6 +151,8 @@ mod tests {
             (r#"{"start":"a","nodes":{"a":{"type":"play","prompts":["nope"],"next":{"*":"a"}}}}"#, "no prompt \"nope\""),
             (r#"{"start":"a b","nodes":{"a b":{"type":"hangup"}}}"#, "names use"),
             (r#"{"start":"a","nodes":{"a":{"type":"hangup","next":{"done":"a"}}}}"#, "outputs: none"),
+            (r#"{"start":"a","nodes":{"a":{"type":"queue","queue":"301","next":{"*":"a"}}}}"#, "no queue \"301\""),
+            (r#"{"start":"a","nodes":{"a":{"type":"queue","queue":"300","next":{"timeout":"a"}}}}"#, "\"full\" leads nowhere"),
         ];
         for (json, want) in cases {
             let e = check(json).unwrap_err();

@@ -88,6 +88,8 @@ pub enum Feedback {
     },
     /// A dial ended without a conversation.
     DialDone(DialOutcome),
+    /// The caller left a queue without an agent: `timeout` or `full`.
+    QueueDone(String),
 }
 
 /// One node on the call's path, for the simulator and the call's timeline.
@@ -211,6 +213,11 @@ impl Runner {
                 self.note(format!("dial ended: {}", outcome_name(o)));
                 self.leave(outcome_name(o), &mut out)
             }
+            (Wait::BuiltinMedia, Feedback::QueueDone(why)) => {
+                self.note(format!("left the queue: {why}"));
+                self.leave(&why, &mut out)
+            }
+            (Wait::PluginMedia, Feedback::QueueDone(why)) => self.fail("queue", format!("the queue ended the wait: {why}"), &mut out),
             (Wait::PluginMedia, Feedback::PlayDone) => self.after_plugin_media(Event::PlayFinished(self.call.clone()), &mut out),
             (Wait::PluginMedia, Feedback::Gathered { gathered, extension }) => match extension {
                 Some(ext) => self.dial_extension(ext, true, &mut out),
@@ -296,6 +303,11 @@ impl Runner {
                 } else {
                     out.push(Command::Play(prompts));
                 }
+            }
+            NodeKind::Queue { queue } => {
+                self.note(format!("wait in queue {queue}"));
+                self.wait = Wait::BuiltinMedia;
+                out.push(Command::Enqueue(queue));
             }
             NodeKind::Hangup => {
                 self.note("hang up".into());
@@ -411,8 +423,8 @@ impl Runner {
                     return;
                 }
                 Verb::Enqueue(q) => {
-                    self.note(format!("queue {q}"));
-                    self.wait = Wait::Done;
+                    self.note(format!("wait in queue {q}"));
+                    self.wait = Wait::PluginMedia;
                     out.push(Command::Enqueue(q));
                     return;
                 }
