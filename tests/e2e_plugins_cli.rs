@@ -126,7 +126,13 @@ fn a_third_party_plugin_is_installed_used_disabled_and_removed() {
     let names: Vec<(&str, &str)> = list.iter().map(|p| (p["name"].as_str().unwrap(), p["source"].as_str().unwrap())).collect();
     assert_eq!(
         names,
-        vec![("ivr", "first-party"), ("name-lookup", "first-party"), ("queue", "first-party"), ("time-rules", "first-party"), ("vip", "installed")]
+        vec![
+            ("ivr", "first-party"),
+            ("name-lookup", "first-party"),
+            ("queue", "first-party"),
+            ("time-rules", "first-party"),
+            ("vip", "installed")
+        ]
     );
     // Its configuration is checked against its own schema.
     let vip = |numbers: &str| {

@@ -101,6 +101,46 @@ impl Drop for RtpSender {
 
 /// Writes RTP packets (20 ms apart) as a pcap file SIPp can play with play_pcap_audio.
 pub fn write_rtp_pcap(path: &std::path::Path, packets: &[(u8, Vec<u8>)]) {
+    let with_ts: Vec<(u8, u32, Vec<u8>)> = packets.iter().enumerate().map(|(i, (pt, p))| (*pt, i as u32 * 160, p.clone())).collect();
+    write_rtp_pcap_ts(path, &with_ts);
+}
+
+/// RFC 4733 key presses as RTP events (payload type 101): each key 100 ms, then 150 ms of
+/// A-law silence; every press has its own timestamp, as a phone sends them.
+pub fn rfc4733_packets(keys: &str) -> Vec<(u8, u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut ts = 0u32;
+    let silence = |ts: u32| (8u8, ts, vec![0xd5u8; 160]);
+    for _ in 0..5 {
+        out.push(silence(ts));
+        ts += 160;
+    }
+    for k in keys.chars() {
+        let code: u8 = match k {
+            '0'..='9' => k as u8 - b'0',
+            '*' => 10,
+            '#' => 11,
+            _ => continue,
+        };
+        for n in 1..=5u16 {
+            let end = if n == 5 { 0x80 } else { 0 };
+            let d = (n * 160).to_be_bytes();
+            out.push((101, ts, vec![code, end | 10, d[0], d[1]]));
+        }
+        for _ in 0..2 {
+            out.push((101, ts, vec![code, 0x80 | 10, 0x03, 0x20]));
+        }
+        ts += 5 * 160;
+        for _ in 0..8 {
+            out.push(silence(ts));
+            ts += 160;
+        }
+    }
+    out
+}
+
+/// Writes RTP packets (20 ms apart on the wire) with their own RTP timestamps.
+pub fn write_rtp_pcap_ts(path: &std::path::Path, packets: &[(u8, u32, Vec<u8>)]) {
     let mut out = Vec::new();
     out.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
     out.extend_from_slice(&2u16.to_le_bytes());
@@ -109,10 +149,10 @@ pub fn write_rtp_pcap(path: &std::path::Path, packets: &[(u8, Vec<u8>)]) {
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&65535u32.to_le_bytes());
     out.extend_from_slice(&1u32.to_le_bytes()); // Ethernet
-    for (i, (pt, payload)) in packets.iter().enumerate() {
+    for (i, (pt, ts, payload)) in packets.iter().enumerate() {
         let mut rtp = vec![0x80, *pt, 0, 0, 0, 0, 0, 0, 0xca, 0xfe, 0xba, 0xbe];
         rtp[2..4].copy_from_slice(&(i as u16).to_be_bytes());
-        rtp[4..8].copy_from_slice(&((i as u32) * 160).to_be_bytes());
+        rtp[4..8].copy_from_slice(&ts.to_be_bytes());
         rtp.extend_from_slice(payload);
         let udp_len = 8 + rtp.len();
         let ip_len = 20 + udp_len;

@@ -22,13 +22,16 @@ impl RemotePeer {
         RemotePeer { sdp, signal_ip, latched: None }
     }
 
-    /// Updates the SDP and signalling addresses after a re-INVITE; a latch to an address that
-    /// is no longer trusted is forgotten.
+    /// Updates the SDP and signalling addresses after a re-INVITE or a transfer; the latch
+    /// is forgotten when the SDP names another media endpoint (a transfer to another phone,
+    /// possibly behind the same NAT) or the latched address is no longer trusted. A re-INVITE
+    /// that keeps the SDP address (hold, resume) keeps the latch.
     pub fn update(&mut self, sdp: Option<SocketAddr>, signal_ip: Option<IpAddr>) {
+        let moved = sdp != self.sdp;
         self.sdp = sdp;
         self.signal_ip = signal_ip;
         if let Some(l) = self.latched
-            && !self.trusted_ip(l.ip())
+            && (moved || !self.trusted_ip(l.ip()))
         {
             self.latched = None;
         }
@@ -85,6 +88,21 @@ mod tests {
         assert!(p.accept(a("198.51.100.7:4000")));
         assert!(!p.accept(a("192.0.2.66:5000")));
         assert_eq!(p.destination(), Some(a("198.51.100.7:4000")));
+    }
+
+    #[test]
+    fn a_new_endpoint_on_the_same_ip_drops_the_latch_but_hold_keeps_it() {
+        let a: SocketAddr = "192.0.2.10:4000".parse().unwrap();
+        let natted: SocketAddr = "203.0.113.5:61000".parse().unwrap();
+        let mut p = RemotePeer::new(Some(a), Some(natted.ip()));
+        assert!(p.accept(natted));
+        // Hold/resume: same SDP address, the latch stays.
+        p.update(Some(a), Some(natted.ip()));
+        assert_eq!(p.destination(), Some(natted));
+        // Another phone on the same IP takes the leg (a transfer): send to its SDP address.
+        let b: SocketAddr = "192.0.2.10:4002".parse().unwrap();
+        p.update(Some(b), Some(natted.ip()));
+        assert_eq!(p.destination(), Some(b));
     }
 
     #[test]

@@ -195,6 +195,8 @@ impl Engine {
                 queue_agent: None,
                 started_mono: now.mono,
                 origin: None,
+                xfer: None,
+                dtmf_codes: Default::default(),
             },
         );
     }
@@ -399,6 +401,8 @@ impl Engine {
             TxOwner::Reinvite { call, to } => self.on_reinvite_response(call, to, resp, now),
             TxOwner::TrunkReg(id) => self.on_trunk_register_response(id, &resp, now),
             TxOwner::Originate { call } => self.on_originate_response(call, resp, now),
+            TxOwner::Transfer { call } => self.on_transfer_response(call, resp, now),
+            TxOwner::MediaUpdate { call, side } => self.on_media_update_response(call, side, resp, now),
             TxOwner::Fire => {}
         }
     }
@@ -419,6 +423,11 @@ impl Engine {
                 let r = Response { status, reason: reason.to_string(), headers: Default::default(), body: Vec::new() };
                 self.on_originate_response(call, r, now);
             }
+            TxOwner::Transfer { call } => {
+                let r = Response { status, reason: reason.to_string(), headers: Default::default(), body: Vec::new() };
+                self.on_transfer_response(call, r, now);
+            }
+            TxOwner::MediaUpdate { .. } => {}
             TxOwner::Fire => {}
         }
     }
@@ -949,7 +958,11 @@ impl Engine {
         }
         self.invite_tx.retain(|_, k| *k != key);
         self.client_tx.retain(|_, o| match o {
-            TxOwner::Fork { call: c, .. } | TxOwner::Reinvite { call: c, .. } | TxOwner::Originate { call: c } => *c != key,
+            TxOwner::Fork { call: c, .. }
+            | TxOwner::Reinvite { call: c, .. }
+            | TxOwner::Originate { call: c }
+            | TxOwner::Transfer { call: c }
+            | TxOwner::MediaUpdate { call: c, .. } => *c != key,
             TxOwner::TrunkReg(_) | TxOwner::Fire => true,
         });
         self.media_calls.remove(&call.media_id);

@@ -34,6 +34,18 @@ pub enum TxOwner {
         /// Call.
         call: CallKey,
     },
+    /// The new leg of a blind transfer.
+    Transfer {
+        /// Call.
+        call: CallKey,
+    },
+    /// The PBX's own re-INVITE to a leg (after an attended transfer).
+    MediaUpdate {
+        /// Call.
+        call: CallKey,
+        /// The leg's side.
+        side: Side,
+    },
     /// A request whose answer does not matter (BYE, CANCEL, INFO).
     Fire,
 }
@@ -278,6 +290,10 @@ pub struct Call {
     pub started_mono: std::time::Instant,
     /// Why the PBX placed this call, if it did.
     pub origin: Option<super::originate::Origin>,
+    /// A blind transfer in progress.
+    pub xfer: Option<Box<super::transfer::Transfer>>,
+    /// Keys of a transfer code being dialled, per side.
+    pub dtmf_codes: [String; 2],
 }
 
 /// A call's progress through its scenario.

@@ -61,6 +61,10 @@ impl Engine {
             Method::Bye => {
                 let r = req.response(200, "OK", None);
                 self.respond(tx, r, resp_target, now);
+                if self.transferor_left(key, side) {
+                    self.timeline(key, "transfer", "the transferor hung up".into(), now);
+                    return;
+                }
                 let by = if side == Side::A { HangupBy::Caller } else { HangupBy::Callee };
                 self.hangup(key, by, "BYE", now);
             }
@@ -87,6 +91,11 @@ impl Engine {
                 if self.calls.get(&key).is_some_and(|c| c.state == CallState::Answered) {
                     self.relay_info(key, side.other(), &req, now);
                 }
+            }
+            Method::Refer => self.on_refer(key, side, req, tx, resp_target, now),
+            Method::Notify => {
+                let r = req.response(200, "OK", None);
+                self.respond(tx, r, resp_target, now);
             }
             Method::Options => {
                 let mut r = req.response(200, "OK", None);

@@ -101,6 +101,9 @@ impl Engine {
         tracing::info!(?side, %digit, source = source.as_str(), "digit");
         let who = if side == Side::A { "caller" } else { "callee" };
         self.timeline(key, "dtmf", format!("{digit} {} {who}", source.as_str()), now);
+        if self.transfer_digit(key, side, digit, now) {
+            return;
+        }
         if side == Side::A && !self.queue_digit(key, digit, now) {
             self.gather_digit(key, digit, now);
         }

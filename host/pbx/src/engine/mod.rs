@@ -19,6 +19,7 @@ mod registrar;
 mod routing;
 mod scenario_ops;
 pub mod timers;
+mod transfer;
 mod trunks;
 
 use crate::metrics::Metrics;
@@ -280,6 +281,8 @@ enum EngineTimer {
     QueueDecideTimeout(u64, u64, u64),
     /// An agent did not answer a callback.
     OriginateTimeout(CallKey),
+    /// A transfer target rang too long.
+    TransferTimeout(CallKey),
 }
 
 /// The call engine.
@@ -443,6 +446,7 @@ impl Engine {
                     self.on_queue_decided(gid, token, waiter, Err(pbx_plugin_host::PluginError::Deadline), now)
                 }
                 EngineTimer::OriginateTimeout(key) => self.on_originate_timeout(key, now),
+                EngineTimer::TransferTimeout(key) => self.on_transfer_timeout(key, now),
                 EngineTimer::Delayed(b) => {
                     let (target, bytes) = *b;
                     self.actions.push_back(Action::Send { target, bytes });

@@ -174,6 +174,8 @@ impl Engine {
                 tries,
                 customer_answered: false,
             }),
+            xfer: None,
+            dtmf_codes: Default::default(),
         };
         self.calls.insert(key, call);
         self.timeline(key, "callback", format!("ringing agent {} for {number}", user.ext), now);
