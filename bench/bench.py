@@ -5,6 +5,8 @@ machine and in the same run. See bench/README.md for what each figure means.
     python3 bench/bench.py cps --rates 500,1000,2000 --seconds 10
     python3 bench/bench.py register --rate 10000 --count 100000
     python3 bench/bench.py media --calls 100,200,500,1000 --seconds 20
+    python3 bench/bench.py queue --callers 200 --seconds 20
+    python3 bench/bench.py group --members 20 --rate 10 --seconds 30
 """
 import argparse
 import csv
@@ -247,6 +249,13 @@ def main():
     li = sub.add_parser("listen")
     li.add_argument("--listeners", default="100,500")
     li.add_argument("--seconds", type=int, default=10)
+    q = sub.add_parser("queue")
+    q.add_argument("--callers", default="200")
+    q.add_argument("--seconds", type=int, default=20)
+    g = sub.add_parser("group")
+    g.add_argument("--members", type=int, default=20)
+    g.add_argument("--rate", type=int, default=10)
+    g.add_argument("--seconds", type=int, default=30)
     a = ap.parse_args()
     if not os.path.exists(PBX):
         subprocess.run(["cargo", "build", "--release", "-p", "pbx"], cwd=ROOT, check=True)
@@ -262,6 +271,13 @@ def main():
     elif a.cmd == "listen":
         for n in map(int, a.listeners.split(",")):
             print(run_listen(n, a.seconds), flush=True)
+    elif a.cmd == "queue":
+        from features import run_queue
+        for n in map(int, a.callers.split(",")):
+            print(run_queue(Server, register_callee, PBX, n, a.seconds), flush=True)
+    elif a.cmd == "group":
+        from features import run_group
+        print(run_group(Server, register_callee, sipp, last_stats, PBX, a.members, a.rate, a.seconds), flush=True)
     elif a.cmd == "media":
         from media import run_media
         for n in map(int, a.calls.split(",")):
