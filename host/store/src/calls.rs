@@ -233,7 +233,15 @@ pub struct CallRow {
 
 const CALL_COLS: &str = "id, tenant_id, direction, caller_number, caller_name, callee, did, trunk, caller_user_id, callee_user_id, started_at, answered_at, ended_at, disposition, hangup_cause, hangup_side, talk_seconds, forwarded_from, via, kind";
 
-fn call_from(r: &AnyRow) -> Result<CallRow, sqlx::Error> {
+/// The call-log columns, each prefixed (`c.`) for joins and aliased back to its name.
+pub(crate) fn call_cols(prefix: &str) -> String {
+    if prefix.is_empty() {
+        return CALL_COLS.to_string();
+    }
+    CALL_COLS.split(", ").map(|c| format!("{prefix}{c} AS {c}")).collect::<Vec<_>>().join(", ")
+}
+
+pub(crate) fn call_from(r: &AnyRow) -> Result<CallRow, sqlx::Error> {
     Ok(CallRow {
         id: r.try_get("id")?,
         tenant_id: r.try_get("tenant_id")?,

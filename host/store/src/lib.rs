@@ -6,6 +6,7 @@
 //! [`Store::config_version`], which every change bumps.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod accounts;
 mod calls;
 mod directory;
 mod error;
@@ -15,15 +16,18 @@ mod migrate;
 pub mod numbers;
 mod plugins;
 mod registrations;
+mod reports;
 mod trunks;
 
+pub use accounts::{LoginError, Principal, Session, TokenRow};
 pub use calls::{CallEnd, CallOp, CallRow, CallStart, Direction, Disposition};
-pub use directory::{NewUser, Role, Tenant, TenantSettings, TenantStatus, User, parse_amount};
+pub use directory::{NewUser, Role, Tenant, TenantSettings, TenantStatus, User, hash_password, parse_amount};
 pub use error::StoreError;
 pub use features::{AgentState, Forwarding, Group, GroupKind, NewGroup, QUEUE_STRATEGIES, RING_STRATEGIES};
 pub use media::{CallEvent, PromptRow, Recording};
 pub use plugins::{Grants, PluginRow};
 pub use registrations::RegistrationRow;
+pub use reports::{CallFilter, UserStats};
 pub use trunks::{Did, NewTrunk, Trunk, cidr_contains, parse_cidr};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

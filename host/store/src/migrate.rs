@@ -408,6 +408,73 @@ ALTER TABLE calls ADD COLUMN via TEXT;
 ALTER TABLE calls ADD COLUMN kind TEXT NOT NULL DEFAULT 'call'
 "#,
     },
+    Migration {
+        version: 6,
+        sqlite: r#"
+CREATE TABLE operators (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    login TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+ALTER TABLE users ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN locked_until INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    operator_id INTEGER,
+    user_id INTEGER,
+    csrf TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    token_hash TEXT NOT NULL UNIQUE,
+    tenant_id INTEGER,
+    role TEXT NOT NULL,
+    user_id INTEGER,
+    label TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE INDEX calls_caller_user ON calls (caller_user_id, started_at);
+CREATE INDEX calls_callee_user ON calls (callee_user_id, started_at)
+"#,
+        postgres: r#"
+CREATE TABLE operators (
+    id BIGSERIAL PRIMARY KEY,
+    login TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    failed_logins BIGINT NOT NULL DEFAULT 0,
+    locked_until BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL
+);
+ALTER TABLE users ADD COLUMN failed_logins BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN locked_until BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    operator_id BIGINT,
+    user_id BIGINT,
+    csrf TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE TABLE api_tokens (
+    id BIGSERIAL PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    tenant_id BIGINT,
+    role TEXT NOT NULL,
+    user_id BIGINT,
+    label TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE INDEX calls_caller_user ON calls (caller_user_id, started_at);
+CREATE INDEX calls_callee_user ON calls (callee_user_id, started_at)
+"#,
+    },
 ];
 
 /// Applies every migration the database lacks.

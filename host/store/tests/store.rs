@@ -276,12 +276,150 @@ async fn exercise_features(store: &Store) {
     assert!(store.delete_group(t.id, "200").await.is_err());
 }
 
+/// Accounts (login, lock, sessions, tokens) and the cabinet's reports.
+async fn exercise_accounts(store: &Store) {
+    let t = store.create_tenant("ac", "ac.example", "A").await.unwrap();
+    let other = store.create_tenant("ad", "ad.example", "D").await.unwrap();
+    let boss = store
+        .create_user(
+            t.id,
+            &NewUser { ext: "101", sip_password: "secret123", name: "Boss", role: Role::Supervisor, web_password: Some("boss-pass-1") },
+        )
+        .await
+        .unwrap();
+    let clerk = store
+        .create_user(t.id, &NewUser { ext: "102", sip_password: "secret123", name: "Clerk", role: Role::User, web_password: None })
+        .await
+        .unwrap();
+    let now = 1_000_000;
+    let p = store.try_login("101@ac", "boss-pass-1", now).await.unwrap().unwrap();
+    assert_eq!(p, Principal::User { id: boss.id, tenant_id: t.id, ext: "101".into(), supervisor: true });
+    // A user without a web password cannot log in at all.
+    assert_eq!(store.try_login("102@ac", "", now).await.unwrap(), Err(LoginError::Invalid));
+    assert_eq!(store.try_login("999@ac", "whatever", now).await.unwrap(), Err(LoginError::Invalid));
+    // Five failures lock the account; the right password does not open it until the lock ends.
+    for i in 0..4 {
+        assert_eq!(store.try_login("101@ac", "wrong", now + i).await.unwrap(), Err(LoginError::Invalid));
+    }
+    let locked = store.try_login("101@ac", "wrong", now + 5).await.unwrap();
+    assert_eq!(locked, Err(LoginError::Locked(now + 5 + accounts::LOCK_MS)));
+    assert!(matches!(store.try_login("101@ac", "boss-pass-1", now + 6).await.unwrap(), Err(LoginError::Locked(_))));
+    let later = now + 6 + accounts::LOCK_MS;
+    assert!(store.try_login("101@ac", "boss-pass-1", later).await.unwrap().is_ok());
+    // Sessions: cookie secret and CSRF; suspension ends them.
+    let (cookie, csrf) = store.create_session(&p, later).await.unwrap();
+    let s = store.session(&cookie, later + 1).await.unwrap().unwrap();
+    assert_eq!((s.principal.clone(), s.csrf.as_str()), (p.clone(), csrf.as_str()));
+    assert!(store.session("not-a-session", later).await.unwrap().is_none());
+    assert!(store.session(&cookie, later + accounts::SESSION_MS + 1).await.unwrap().is_none());
+    store.set_tenant_status("ac", TenantStatus::Suspended).await.unwrap();
+    assert!(store.session(&cookie, later + 1).await.unwrap().is_none());
+    assert_eq!(store.try_login("101@ac", "boss-pass-1", later).await.unwrap(), Err(LoginError::Suspended));
+    store.set_tenant_status("ac", TenantStatus::Active).await.unwrap();
+    store.delete_session(&cookie).await.unwrap();
+    assert!(store.session(&cookie, later + 1).await.unwrap().is_none());
+    // Password change checks the current one.
+    assert!(store.change_password(&p, "wrong", "new-pass-22").await.is_err());
+    assert!(store.change_password(&p, "boss-pass-1", "short").await.is_err());
+    store.change_password(&p, "boss-pass-1", "new-pass-22").await.unwrap();
+    assert!(store.try_login("101@ac", "new-pass-22", later).await.unwrap().is_ok());
+    // Operators.
+    store.create_operator("root", "operator-pass").await.unwrap();
+    assert!(matches!(store.create_operator("root", "operator-pass").await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.try_login("root", "operator-pass", later).await.unwrap(), Ok(Principal::Operator { .. })));
+    // Tokens: scoped, listed without secrets, revocable only within their tenant.
+    let (tid, secret) = store.create_token(Some(t.id), "supervisor", None, "crm").await.unwrap();
+    assert!(
+        matches!(store.token_principal(&secret).await.unwrap(), Some(Principal::User { supervisor: true, tenant_id, .. }) if tenant_id == t.id)
+    );
+    let (_, user_secret) = store.create_token(Some(t.id), "user", Some(clerk.id), "phone").await.unwrap();
+    assert!(
+        matches!(store.token_principal(&user_secret).await.unwrap(), Some(Principal::User { supervisor: false, ref ext, .. }) if ext == "102")
+    );
+    assert!(store.create_token(None, "supervisor", None, "x").await.is_err());
+    assert_eq!(store.list_tokens(Some(t.id)).await.unwrap().len(), 2);
+    assert!(matches!(store.revoke_token(Some(other.id), tid).await, Err(StoreError::NotFound(_))));
+    store.revoke_token(Some(t.id), tid).await.unwrap();
+    assert!(store.token_principal(&secret).await.unwrap().is_none());
+    // Reports: three calls to the clerk (answered 60 s, answered 30 s, missed), one made.
+    let mut ops = vec![];
+    for (i, (answered, talk)) in [(true, 60), (true, 30), (false, 0)].into_iter().enumerate() {
+        let id = format!("ac{i}");
+        let at = 10_000 + i as i64 * 1000;
+        ops.push(CallOp::Start(CallStart {
+            id: id.clone(),
+            tenant_id: t.id,
+            direction: Direction::Inbound,
+            caller_number: format!("+7495000000{i}"),
+            caller_name: String::new(),
+            callee: "102".into(),
+            did: None,
+            trunk: None,
+            caller_user_id: None,
+            callee_user_id: Some(clerk.id),
+            started_at: at,
+            node: "n".into(),
+        }));
+        ops.push(CallOp::Legs { id: id.clone(), legs: vec![(clerk.id, if answered { "answered" } else { "missed" }.into(), at)] });
+        if answered {
+            ops.push(CallOp::Answer { id: id.clone(), at: at + 1, callee_user_id: Some(clerk.id) });
+        }
+        ops.push(CallOp::End(CallEnd {
+            id,
+            ended_at: at + 2,
+            disposition: if answered { Disposition::Answered } else { Disposition::Missed },
+            hangup_cause: "BYE".into(),
+            hangup_side: "caller".into(),
+            talk_seconds: talk,
+            callee_user_id: None,
+        }));
+    }
+    ops.push(CallOp::Start(CallStart {
+        id: "ac9".into(),
+        tenant_id: t.id,
+        direction: Direction::Internal,
+        caller_number: "102".into(),
+        caller_name: String::new(),
+        callee: "101".into(),
+        did: None,
+        trunk: None,
+        caller_user_id: Some(clerk.id),
+        callee_user_id: Some(boss.id),
+        started_at: 20_000,
+        node: "n".into(),
+    }));
+    store.apply_call_ops(&ops).await.unwrap();
+    let stats = store.user_stats(t.id, 0, 30_000, Some(clerk.id)).await.unwrap();
+    assert_eq!(stats.len(), 1);
+    let s = &stats[0];
+    assert_eq!((s.received, s.answered, s.missed, s.made), (3, 2, 1, 1));
+    assert!((s.avg_inbound_talk_seconds - 45.0).abs() < 0.01, "{}", s.avg_inbound_talk_seconds);
+    assert_eq!(store.user_stats(t.id, 0, 30_000, None).await.unwrap().len(), 2);
+    assert_eq!(store.user_stats(other.id, 0, 30_000, Some(clerk.id)).await.unwrap().len(), 0);
+    // Filters and keyset paging.
+    let all = store.search_calls(t.id, &CallFilter::default(), 10, None).await.unwrap();
+    assert_eq!(all.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["ac9", "ac2", "ac1", "ac0"]);
+    let page1 = store.search_calls(t.id, &CallFilter::default(), 2, None).await.unwrap();
+    let last = page1.last().unwrap();
+    let page2 = store.search_calls(t.id, &CallFilter::default(), 2, Some((last.started_at, &last.id))).await.unwrap();
+    assert_eq!(page2.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["ac1", "ac0"]);
+    let f = CallFilter { disposition: Some("missed".into()), ..CallFilter::default() };
+    assert_eq!(store.search_calls(t.id, &f, 10, None).await.unwrap().len(), 1);
+    let f = CallFilter { number: Some("74950000001".into()), direction: Some("inbound".into()), ..CallFilter::default() };
+    assert_eq!(store.search_calls(t.id, &f, 10, None).await.unwrap()[0].id, "ac1");
+    let f = CallFilter { from: Some(11_000), to: Some(12_001), user_id: Some(clerk.id), ..CallFilter::default() };
+    assert_eq!(store.search_calls(t.id, &f, 10, None).await.unwrap().len(), 2);
+    assert!(store.search_calls(other.id, &CallFilter::default(), 10, None).await.unwrap().is_empty());
+    assert_eq!(store.tenant_day(t.id, 0).await.unwrap(), (4, 2, 1));
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let (store, _dir) = sqlite().await;
     exercise(&store).await;
     exercise_plugins(&store).await;
     exercise_features(&store).await;
+    exercise_accounts(&store).await;
     store.close().await;
 }
 
@@ -294,6 +432,7 @@ async fn postgres_store() {
     exercise(&store).await;
     exercise_plugins(&store).await;
     exercise_features(&store).await;
+    exercise_accounts(&store).await;
     store.close().await;
     again.close().await;
     db.drop_db().await;

@@ -1,0 +1,406 @@
+//! Cabinet accounts: operators (all tenants) and the tenants' users with a web password;
+//! login with argon2id, failed logins slowed and then locked for a while, sessions held in
+//! the database (only a hash of the cookie is stored) and API tokens for integrations.
+
+use crate::{Store, StoreError, hash_password, now_ms};
+use serde::Serialize;
+use sqlx::Row;
+
+/// Failed logins before an account is locked.
+pub const LOCK_AFTER: i64 = 5;
+/// How long a locked account stays locked, ms.
+pub const LOCK_MS: i64 = 15 * 60 * 1000;
+/// Session lifetime, ms.
+pub const SESSION_MS: i64 = 12 * 3600 * 1000;
+
+/// Who is signed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Principal {
+    /// The hosting operator.
+    Operator {
+        /// Operator id.
+        id: i64,
+        /// Login.
+        login: String,
+    },
+    /// A tenant's user (supervisor or user role).
+    User {
+        /// User id.
+        id: i64,
+        /// Tenant.
+        tenant_id: i64,
+        /// Extension.
+        ext: String,
+        /// Whether a supervisor.
+        supervisor: bool,
+    },
+}
+
+/// Why a login failed (all but `Suspended` read the same to the user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginError {
+    /// Wrong login or password.
+    Invalid,
+    /// Too many failures: locked until this time, ms.
+    Locked(i64),
+    /// The tenant is suspended.
+    Suspended,
+}
+
+/// A session as looked up by its cookie.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Who.
+    pub principal: Principal,
+    /// The session's CSRF token.
+    pub csrf: String,
+}
+
+/// An API token as listed (never the secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRow {
+    /// Id.
+    pub id: i64,
+    /// Tenant (none: operator token).
+    pub tenant_id: Option<i64>,
+    /// `operator`, `supervisor` or `user`.
+    pub role: String,
+    /// The user it acts as.
+    pub user_id: Option<i64>,
+    /// Label.
+    pub label: String,
+    /// Created, ms.
+    pub created_at: i64,
+}
+
+/// SHA-256 hex of a secret (cookies and tokens are stored hashed).
+pub fn secret_hash(secret: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A random secret (URL-safe).
+pub fn new_secret() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut r = rand::rng();
+    (0..40).map(|_| CHARS[r.random_range(0..CHARS.len())] as char).collect()
+}
+
+fn verify(hash: &str, password: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A password must be 8 to 128 characters.
+fn check_password(p: &str) -> Result<(), StoreError> {
+    if !(8..=128).contains(&p.chars().count()) {
+        return Err(StoreError::Invalid("the password must be 8 to 128 characters".into()));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Creates an operator account.
+    pub async fn create_operator(&self, login: &str, password: &str) -> Result<i64, StoreError> {
+        if login.is_empty() || login.len() > 64 || !login.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)) {
+            return Err(StoreError::Invalid("the login must be 1 to 64 letters, digits, '.', '_', '-' or '@'".into()));
+        }
+        check_password(password)?;
+        let hash = hash_password(password)?;
+        sqlx::query("INSERT INTO operators (login, password_hash, created_at) VALUES ($1, $2, $3)")
+            .bind(login)
+            .bind(hash)
+            .bind(now_ms())
+            .execute(self.pool())
+            .await
+            .map_err(|e| StoreError::conflict_or(e, &format!("operator {login}")))?;
+        let r = sqlx::query("SELECT id FROM operators WHERE login = $1").bind(login).fetch_one(self.pool()).await?;
+        Ok(r.try_get("id")?)
+    }
+
+    /// Checks a login: `operator-login` for operators, `ext@tenant-slug` for users.
+    pub async fn login(&self, login: &str, password: &str, now: i64) -> Result<Principal, StoreError> {
+        self.try_login(login, password, now).await?.map_err(|e| match e {
+            LoginError::Invalid => StoreError::Invalid("wrong login or password".into()),
+            LoginError::Locked(until) => StoreError::Invalid(format!("locked after too many failed logins until {until}")),
+            LoginError::Suspended => StoreError::Invalid("the account is suspended".into()),
+        })
+    }
+
+    /// [`Store::login`] with the reason of a failure.
+    pub async fn try_login(&self, login: &str, password: &str, now: i64) -> Result<Result<Principal, LoginError>, StoreError> {
+        let (table, row) = match login.split_once('@') {
+            Some((ext, slug)) => {
+                let r = sqlx::query(
+                    "SELECT u.id, u.tenant_id, u.ext, u.role, u.web_password_hash AS hash, u.failed_logins, u.locked_until, t.status \
+                     FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE t.slug = $1 AND u.ext = $2",
+                )
+                .bind(slug)
+                .bind(ext)
+                .fetch_optional(self.pool())
+                .await?;
+                ("users", r)
+            }
+            None => {
+                let r = sqlx::query("SELECT id, password_hash AS hash, failed_logins, locked_until, login FROM operators WHERE login = $1")
+                    .bind(login)
+                    .fetch_optional(self.pool())
+                    .await?;
+                ("operators", r)
+            }
+        };
+        let Some(row) = row else {
+            // Unknown accounts cost the same argon2 work as known ones.
+            static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            let dummy = DUMMY.get_or_init(|| hash_password("not-a-real-account").unwrap_or_default());
+            let _ = verify(dummy, password);
+            return Ok(Err(LoginError::Invalid));
+        };
+        let id: i64 = row.try_get("id")?;
+        let locked_until: i64 = row.try_get("locked_until")?;
+        if locked_until > now {
+            return Ok(Err(LoginError::Locked(locked_until)));
+        }
+        let hash: Option<String> = row.try_get("hash")?;
+        if !hash.as_deref().is_some_and(|h| verify(h, password)) {
+            let failed: i64 = row.try_get::<i64, _>("failed_logins")? + 1;
+            let until = if failed >= LOCK_AFTER { now + LOCK_MS } else { 0 };
+            let f = if failed >= LOCK_AFTER { 0 } else { failed };
+            sqlx::query(&format!("UPDATE {table} SET failed_logins = $1, locked_until = $2 WHERE id = $3"))
+                .bind(f)
+                .bind(until)
+                .bind(id)
+                .execute(self.pool())
+                .await?;
+            return Ok(Err(if until > 0 { LoginError::Locked(until) } else { LoginError::Invalid }));
+        }
+        sqlx::query(&format!("UPDATE {table} SET failed_logins = 0, locked_until = 0 WHERE id = $1")).bind(id).execute(self.pool()).await?;
+        if table == "operators" {
+            return Ok(Ok(Principal::Operator { id, login: row.try_get("login")? }));
+        }
+        if row.try_get::<String, _>("status")? == "suspended" {
+            return Ok(Err(LoginError::Suspended));
+        }
+        Ok(Ok(Principal::User {
+            id,
+            tenant_id: row.try_get("tenant_id")?,
+            ext: row.try_get("ext")?,
+            supervisor: row.try_get::<String, _>("role")? == "supervisor",
+        }))
+    }
+
+    /// Changes the password of a signed-in account after checking the current one.
+    pub async fn change_password(&self, p: &Principal, current: &str, new: &str) -> Result<(), StoreError> {
+        check_password(new)?;
+        let (table, id) = match p {
+            Principal::Operator { id, .. } => ("operators", *id),
+            Principal::User { id, .. } => ("users", *id),
+        };
+        let col = if table == "operators" { "password_hash" } else { "web_password_hash" };
+        let r = sqlx::query(&format!("SELECT {col} AS hash FROM {table} WHERE id = $1")).bind(id).fetch_one(self.pool()).await?;
+        let hash: Option<String> = r.try_get("hash")?;
+        if !hash.as_deref().is_some_and(|h| verify(h, current)) {
+            return Err(StoreError::Invalid("the current password is wrong".into()));
+        }
+        sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE id = $2"))
+            .bind(hash_password(new)?)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Sets a user's cabinet password (supervisor action).
+    pub async fn set_web_password(&self, tenant_id: i64, ext: &str, password: &str) -> Result<(), StoreError> {
+        check_password(password)?;
+        let r =
+            sqlx::query("UPDATE users SET web_password_hash = $1, failed_logins = 0, locked_until = 0 WHERE tenant_id = $2 AND ext = $3")
+                .bind(hash_password(password)?)
+                .bind(tenant_id)
+                .bind(ext)
+                .execute(self.pool())
+                .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("extension {ext}")));
+        }
+        Ok(())
+    }
+
+    /// Opens a session; returns (cookie secret, CSRF token).
+    pub async fn create_session(&self, p: &Principal, now: i64) -> Result<(String, String), StoreError> {
+        let secret = new_secret();
+        let csrf = new_secret();
+        let (op, user) = match p {
+            Principal::Operator { id, .. } => (Some(*id), None),
+            Principal::User { id, .. } => (None, Some(*id)),
+        };
+        sqlx::query("INSERT INTO sessions (id_hash, operator_id, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(secret_hash(&secret))
+            .bind(op)
+            .bind(user)
+            .bind(&csrf)
+            .bind(now)
+            .bind(now + SESSION_MS)
+            .execute(self.pool())
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(self.pool()).await?;
+        Ok((secret, csrf))
+    }
+
+    /// The live session of a cookie secret (an account whose tenant was suspended since has none).
+    pub async fn session(&self, secret: &str, now: i64) -> Result<Option<Session>, StoreError> {
+        let r = sqlx::query("SELECT operator_id, user_id, csrf FROM sessions WHERE id_hash = $1 AND expires_at > $2")
+            .bind(secret_hash(secret))
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(r) = r else { return Ok(None) };
+        let csrf: String = r.try_get("csrf")?;
+        let principal = self.principal_of(r.try_get("operator_id")?, r.try_get("user_id")?).await?;
+        Ok(principal.map(|principal| Session { principal, csrf }))
+    }
+
+    async fn principal_of(&self, operator_id: Option<i64>, user_id: Option<i64>) -> Result<Option<Principal>, StoreError> {
+        if let Some(id) = operator_id {
+            let r = sqlx::query("SELECT login FROM operators WHERE id = $1").bind(id).fetch_optional(self.pool()).await?;
+            return Ok(match r {
+                Some(r) => Some(Principal::Operator { id, login: r.try_get("login")? }),
+                None => None,
+            });
+        }
+        let Some(id) = user_id else { return Ok(None) };
+        let r =
+            sqlx::query("SELECT u.tenant_id, u.ext, u.role, t.status FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE u.id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some(r) = r else { return Ok(None) };
+        if r.try_get::<String, _>("status")? == "suspended" {
+            return Ok(None);
+        }
+        Ok(Some(Principal::User {
+            id,
+            tenant_id: r.try_get("tenant_id")?,
+            ext: r.try_get("ext")?,
+            supervisor: r.try_get::<String, _>("role")? == "supervisor",
+        }))
+    }
+
+    /// Ends a session.
+    pub async fn delete_session(&self, secret: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(secret_hash(secret)).execute(self.pool()).await?;
+        Ok(())
+    }
+
+    /// Creates an API token; returns (id, secret). `tenant_id` none with role `operator`.
+    pub async fn create_token(
+        &self,
+        tenant_id: Option<i64>,
+        role: &str,
+        user_id: Option<i64>,
+        label: &str,
+    ) -> Result<(i64, String), StoreError> {
+        if !["operator", "supervisor", "user"].contains(&role) {
+            return Err(StoreError::Invalid("role must be operator, supervisor or user".into()));
+        }
+        if (role == "operator") != tenant_id.is_none() {
+            return Err(StoreError::Invalid("operator tokens have no tenant; others need one".into()));
+        }
+        let secret = format!("pbx_{}", new_secret());
+        let hash = secret_hash(&secret);
+        sqlx::query("INSERT INTO api_tokens (token_hash, tenant_id, role, user_id, label, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&hash)
+            .bind(tenant_id)
+            .bind(role)
+            .bind(user_id)
+            .bind(label)
+            .bind(now_ms())
+            .execute(self.pool())
+            .await?;
+        let r = sqlx::query("SELECT id FROM api_tokens WHERE token_hash = $1").bind(&hash).fetch_one(self.pool()).await?;
+        Ok((r.try_get("id")?, secret))
+    }
+
+    /// The principal of a bearer token.
+    pub async fn token_principal(&self, secret: &str) -> Result<Option<Principal>, StoreError> {
+        let r = sqlx::query("SELECT tenant_id, role, user_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+            .bind(secret_hash(secret))
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(r) = r else { return Ok(None) };
+        let role: String = r.try_get("role")?;
+        if role == "operator" {
+            return Ok(Some(Principal::Operator { id: 0, login: "api-token".into() }));
+        }
+        let tenant_id: Option<i64> = r.try_get("tenant_id")?;
+        let user_id: Option<i64> = r.try_get("user_id")?;
+        match (tenant_id, user_id) {
+            (Some(_), Some(u)) => {
+                let p = self.principal_of(None, Some(u)).await?;
+                Ok(p.map(|p| match p {
+                    Principal::User { id, tenant_id, ext, .. } => Principal::User { id, tenant_id, ext, supervisor: role == "supervisor" },
+                    other => other,
+                }))
+            }
+            (Some(t), None) => {
+                let tenant = self.tenant_by_id(t).await?;
+                if tenant.status == crate::TenantStatus::Suspended {
+                    return Ok(None);
+                }
+                Ok(Some(Principal::User { id: 0, tenant_id: t, ext: String::new(), supervisor: role == "supervisor" }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// A tenant's tokens (or the operator's, with `None`).
+    pub async fn list_tokens(&self, tenant_id: Option<i64>) -> Result<Vec<TokenRow>, StoreError> {
+        let rows = match tenant_id {
+            Some(t) => sqlx::query("SELECT id, tenant_id, role, user_id, label, created_at FROM api_tokens WHERE tenant_id = $1 AND revoked_at IS NULL ORDER BY id")
+                .bind(t)
+                .fetch_all(self.pool())
+                .await?,
+            None => sqlx::query("SELECT id, tenant_id, role, user_id, label, created_at FROM api_tokens WHERE tenant_id IS NULL AND revoked_at IS NULL ORDER BY id")
+                .fetch_all(self.pool())
+                .await?,
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(TokenRow {
+                    id: r.try_get("id")?,
+                    tenant_id: r.try_get("tenant_id")?,
+                    role: r.try_get("role")?,
+                    user_id: r.try_get("user_id")?,
+                    label: r.try_get("label")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes a token of a tenant (or an operator token with `None`).
+    pub async fn revoke_token(&self, tenant_id: Option<i64>, id: i64) -> Result<(), StoreError> {
+        let r = match tenant_id {
+            Some(t) => {
+                sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL")
+                    .bind(now_ms())
+                    .bind(id)
+                    .bind(t)
+                    .execute(self.pool())
+                    .await?
+            }
+            None => {
+                sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND tenant_id IS NULL AND revoked_at IS NULL")
+                    .bind(now_ms())
+                    .bind(id)
+                    .execute(self.pool())
+                    .await?
+            }
+        };
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("token {id}")));
+        }
+        Ok(())
+    }
+}
