@@ -12,55 +12,6 @@ use pbx_sip::message::{Message, SipMessage};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-/// A phone that answers calls (SIPp UAS) whose RTP goes to a sink of the test.
-struct AnsweringPhone {
-    _uas: SippChild,
-    sink: RtpSink,
-    port: u16,
-}
-
-fn answering_phone(pbx: &Pbx, user: &str, pass: &str) -> AnsweringPhone {
-    let sink = RtpSink::new();
-    let port = free_port();
-    let uas = Sipp::spawn(pbx, "uas.xml", port, &["-m", "1", "-d", "300", "-key", "sink_port", &sink.port.to_string()]);
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(Sipp::register(pbx, user, pass, free_port(), port, 300), "SIPp could not register {user}");
-    AnsweringPhone { _uas: uas, sink, port }
-}
-
-fn sipp_call(pbx: &Pbx, from: &str, pass: &str, to: &str, talk_ms: u32) -> bool {
-    let media_port = free_port();
-    Sipp::run(
-        pbx,
-        "uac.xml",
-        free_port(),
-        &[
-            "-m",
-            "1",
-            "-au",
-            from,
-            "-ap",
-            pass,
-            "-s",
-            to,
-            "-d",
-            &talk_ms.to_string(),
-            "-mp",
-            &media_port.to_string(),
-            "-key",
-            "domain",
-            "acme.example",
-            "-key",
-            "user",
-            from,
-            "-key",
-            "pcap",
-            &voice_pcap().display().to_string(),
-        ],
-        Duration::from_secs(30),
-    )
-}
-
 /// RTP that reached a phone came from the PBX and carries the caller's voice.
 fn assert_voice_arrived(pbx: &Pbx, sink: &RtpSink) {
     let voice: HashSet<Vec<u8>> = pcap_rtp_payloads(&voice_pcap()).into_iter().collect();

@@ -514,3 +514,56 @@ pub fn call_log(pbx: &Pbx) -> Vec<serde_json::Value> {
     let out = pbx.cli_ok(&["calls", "list", "acme", "--json"]);
     serde_json::from_str(&out).unwrap()
 }
+
+/// A phone that answers calls (SIPp UAS) whose RTP goes to a sink of the test.
+pub struct AnsweringPhone {
+    _uas: SippChild,
+    /// Where the phone's RTP ends up.
+    pub sink: RtpSink,
+    /// The phone's SIP port.
+    pub port: u16,
+}
+
+/// Registers `user` from a SIPp UAS that answers one call.
+pub fn answering_phone(pbx: &Pbx, user: &str, pass: &str) -> AnsweringPhone {
+    let sink = RtpSink::new();
+    let port = free_port();
+    let uas = Sipp::spawn(pbx, "uas.xml", port, &["-m", "1", "-d", "300", "-key", "sink_port", &sink.port.to_string()]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(Sipp::register(pbx, user, pass, free_port(), port, 300), "SIPp could not register {user}");
+    AnsweringPhone { _uas: uas, sink, port }
+}
+
+/// A SIPp call of acme.example from `from` to `to` that sends voice for `talk_ms`.
+pub fn sipp_call(pbx: &Pbx, from: &str, pass: &str, to: &str, talk_ms: u32) -> bool {
+    let media_port = free_port();
+    Sipp::run(
+        pbx,
+        "uac.xml",
+        free_port(),
+        &[
+            "-m",
+            "1",
+            "-au",
+            from,
+            "-ap",
+            pass,
+            "-s",
+            to,
+            "-d",
+            &talk_ms.to_string(),
+            "-mp",
+            &media_port.to_string(),
+            "-key",
+            "domain",
+            "acme.example",
+            "-key",
+            "user",
+            from,
+            "-key",
+            "pcap",
+            &voice_pcap().display().to_string(),
+        ],
+        Duration::from_secs(30),
+    )
+}

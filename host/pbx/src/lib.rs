@@ -11,3 +11,4 @@ pub mod plugins;
 pub mod scenario;
 pub mod serve;
 pub mod transport;
+pub mod web;

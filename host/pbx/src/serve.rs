@@ -188,7 +188,8 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     let (bind_tx, bind_rx) = mpsc::unbounded_channel();
     tokio::spawn(bindings_writer(store.clone(), bind_rx));
     tokio::spawn(directory_reloader(store.clone(), in_tx.clone(), plugins.clone()));
-    let app = crate::http::router(crate::http::HttpState { metrics: metrics.clone(), media: media.stats().clone() });
+    let app = crate::http::router(crate::http::HttpState { metrics: metrics.clone(), media: media.stats().clone() })
+        .merge(crate::web::router(crate::web::WebState::new(store.clone(), common.data_dir.clone())));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(http, app).await {
             tracing::error!(error = %e, "HTTP server stopped");

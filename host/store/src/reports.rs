@@ -153,6 +153,16 @@ impl Store {
             .collect()
     }
 
+    /// A tenant's calls in progress (started since `since`, not ended), newest first.
+    pub async fn live_calls(&self, tenant_id: i64, since: i64) -> Result<Vec<CallRow>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM calls c WHERE c.tenant_id = $1 AND c.started_at >= $2 AND c.ended_at IS NULL ORDER BY c.started_at DESC LIMIT 200",
+            call_cols("c.")
+        );
+        let rows = sqlx::query(&sql).bind(tenant_id).bind(since).fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(call_from).collect::<Result<_, _>>()?)
+    }
+
     /// Today's figures of a tenant since `since` (ms): calls, answered, missed.
     pub async fn tenant_day(&self, tenant_id: i64, since: i64) -> Result<(i64, i64, i64), StoreError> {
         let r = sqlx::query(

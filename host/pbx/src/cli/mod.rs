@@ -1,15 +1,16 @@
 //! The operator's command line: `pbx serve` and the administration commands, all on the same
 //! storage services the cabinet uses.
 
+mod account;
 mod calls;
 mod group;
 pub mod media;
 mod output;
-mod plugin;
+pub mod plugin;
 pub mod scenario;
 mod tenant;
 mod trunk;
-mod user;
+pub mod user;
 
 use crate::config::{Common, ServeArgs};
 use clap::{Parser, Subcommand};
@@ -62,6 +63,12 @@ enum Command {
     /// Call queues.
     #[command(subcommand)]
     Queue(group::QueueCmd),
+    /// Operator accounts of the cabinet.
+    #[command(subcommand)]
+    Operator(account::OperatorCmd),
+    /// API tokens for integrations.
+    #[command(subcommand)]
+    Token(account::TokenCmd),
 }
 
 /// Runs a parsed command line.
@@ -81,6 +88,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Plugin(cmd) => plugin::run(&open(&cli.common).await?, cmd).await,
             Command::Group(cmd) => group::run_group(&open(&cli.common).await?, cmd).await,
             Command::Queue(cmd) => group::run_queue(&open(&cli.common).await?, cmd).await,
+            Command::Operator(cmd) => account::run_operator(&open(&cli.common).await?, cmd).await,
+            Command::Token(cmd) => account::run_token(&open(&cli.common).await?, cmd).await,
         }
     })
 }

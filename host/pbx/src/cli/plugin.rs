@@ -70,16 +70,133 @@ pub enum PluginCmd {
     },
 }
 
-/// One row of `plugin list`.
+/// A plugin available to a tenant, as `plugin list` and the cabinet show it.
 #[derive(Debug, Serialize)]
-struct Row {
-    name: String,
-    version: String,
-    source: &'static str,
-    enabled: bool,
-    description: String,
-    capabilities: Vec<String>,
-    missing_grants: Vec<String>,
+pub struct Row {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// `first-party` or `installed`.
+    pub source: &'static str,
+    /// Whether its nodes run.
+    pub enabled: bool,
+    /// What it does.
+    pub description: String,
+    /// Capabilities it asks for (`directory`, `kv`, `http:HOST`).
+    pub capabilities: Vec<String>,
+    /// Those not granted yet.
+    pub missing_grants: Vec<String>,
+    /// Node outputs.
+    pub outputs: Vec<String>,
+    /// JSON Schema of its configuration.
+    pub config_schema: serde_json::Value,
+    /// What is granted.
+    pub grants: Option<Grants>,
+}
+
+/// The plugins available to a tenant: first-party ones, then installed ones.
+pub async fn rows(store: &Store, tenant: &pbx_store::Tenant) -> anyhow::Result<Vec<Row>> {
+    let rt = super::scenario::runtime_for(store, tenant.id).await?;
+    let mut rows: Vec<Row> = rt
+        .builtins()
+        .map(|p| Row {
+            name: p.metadata.name.clone(),
+            version: p.metadata.version.clone(),
+            source: "first-party",
+            enabled: true,
+            description: p.metadata.description.clone(),
+            capabilities: capabilities(&p.metadata),
+            missing_grants: vec![],
+            outputs: p.metadata.outputs.clone(),
+            config_schema: serde_json::from_str(&p.metadata.config_schema).unwrap_or_default(),
+            grants: None,
+        })
+        .collect();
+    for p in store.list_plugins(Some(tenant.id)).await? {
+        let meta: serde_json::Value = serde_json::from_str(&p.metadata).unwrap_or_default();
+        let caps: Vec<String> =
+            meta["capabilities"].as_array().map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect()).unwrap_or_default();
+        let missing = caps
+            .iter()
+            .filter(|c| match c.split_once(':') {
+                Some(("http", h)) => !p.grants.http.iter().any(|g| g.eq_ignore_ascii_case(h)),
+                _ => (c.as_str() == "kv" && !p.grants.kv) || (c.as_str() == "directory" && !p.grants.directory),
+            })
+            .cloned()
+            .collect();
+        rows.push(Row {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            source: "installed",
+            enabled: p.enabled,
+            description: meta["description"].as_str().unwrap_or_default().to_string(),
+            capabilities: caps,
+            missing_grants: missing,
+            outputs: meta["outputs"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|o| o.as_str().map(str::to_string)).collect())
+                .unwrap_or_default(),
+            config_schema: meta["config_schema"].as_str().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default(),
+            grants: Some(p.grants.clone()),
+        });
+    }
+    Ok(rows)
+}
+
+/// Installs or upgrades a component for a tenant after checking it loads, is not named
+/// like a first-party plugin and does not break the scenarios that use it; returns the
+/// stored row and the capabilities it asks for that are not granted yet.
+pub async fn install(store: &Store, tenant: &pbx_store::Tenant, wasm: &[u8]) -> anyhow::Result<(pbx_store::PluginRow, Vec<String>)> {
+    if wasm.len() as u64 > MAX_COMPONENT {
+        anyhow::bail!("the component is too large ({} bytes, at most {MAX_COMPONENT})", wasm.len());
+    }
+    let rt = super::scenario::runtime_for(store, tenant.id).await?;
+    let plugin = rt.host().load(wasm).map_err(|e| anyhow::anyhow!("not a usable plugin: {e}"))?;
+    let m = plugin.metadata.clone();
+    if !name_ok(&m.name) {
+        anyhow::bail!("the plugin calls itself {:?}: names are lowercase letters, digits and '-'", m.name);
+    }
+    if rt.builtins().any(|b| b.metadata.name == m.name) {
+        anyhow::bail!("{} is the name of a first-party plugin; a third-party plugin needs another name", m.name);
+    }
+    serde_json::from_str::<serde_json::Value>(&m.config_schema)
+        .map_err(|e| anyhow::anyhow!("the plugin's configuration schema is not JSON: {e}"))?;
+    // An upgrade must not break the scenarios that use the plugin.
+    let asked: Vec<String> = m.capabilities.iter().flat_map(|c| if let Capability::Http(h) = c { h.clone() } else { vec![] }).collect();
+    rt.put(tenant.id, plugin.clone(), Grants { http: asked, directory: true, kv: true });
+    let catalog = TenantCatalog::load(store, &rt, tenant.clone()).await?;
+    for did in store.list_dids(Some(tenant.id)).await? {
+        if let Some(json) = &did.scenario
+            && json.contains(&format!("\"{}\"", m.name))
+            && let Err(e) = check(json, &catalog)
+        {
+            anyhow::bail!("{} {} would break the scenario of {}: {e}", m.name, m.version, did.number);
+        }
+    }
+    let sha = hex(&sha2::Sha256::digest(wasm));
+    let meta = serde_json::json!({
+        "name": m.name, "version": m.version, "description": m.description, "outputs": m.outputs,
+        "config_schema": m.config_schema, "capabilities": capabilities(&m),
+    });
+    let row = store.install_plugin(tenant.id, &m.name, &m.version, &sha, wasm, &meta.to_string()).await?;
+    let missing = missing_grants(&m, &row.grants);
+    Ok((row, missing))
+}
+
+/// Removes a tenant's plugin unless a scenario still uses it.
+pub async fn remove(store: &Store, tenant: &pbx_store::Tenant, name: &str) -> anyhow::Result<()> {
+    for did in store.list_dids(Some(tenant.id)).await? {
+        if did
+            .scenario
+            .as_deref()
+            .is_some_and(|j| j.contains(&format!("\"plugin\": \"{name}\"")) || j.contains(&format!("\"plugin\":\"{name}\"")))
+        {
+            anyhow::bail!("the scenario of {} uses {name}: change it first", did.number);
+        }
+    }
+    store.delete_plugin(tenant.id, name).await?;
+    Ok(())
 }
 
 fn capabilities(m: &Metadata) -> Vec<String> {
@@ -107,41 +224,11 @@ pub async fn run(store: &Store, cmd: PluginCmd) -> anyhow::Result<()> {
                 anyhow::bail!("{} is too large ({size} bytes, at most {MAX_COMPONENT})", file.display());
             }
             let wasm = std::fs::read(&file)?;
-            let rt = super::scenario::runtime_for(store, tenant.id).await?;
-            let plugin = rt.host().load(&wasm).map_err(|e| anyhow::anyhow!("{} is not a usable plugin: {e}", file.display()))?;
-            let m = plugin.metadata.clone();
-            if !name_ok(&m.name) {
-                anyhow::bail!("the plugin calls itself {:?}: names are lowercase letters, digits and '-'", m.name);
-            }
-            if rt.builtins().any(|b| b.metadata.name == m.name) {
-                anyhow::bail!("{} is the name of a first-party plugin; a third-party plugin needs another name", m.name);
-            }
-            serde_json::from_str::<serde_json::Value>(&m.config_schema)
-                .map_err(|e| anyhow::anyhow!("the plugin's configuration schema is not JSON: {e}"))?;
-            // An upgrade must not break the scenarios that use the plugin.
-            let asked: Vec<String> =
-                m.capabilities.iter().flat_map(|c| if let Capability::Http(h) = c { h.clone() } else { vec![] }).collect();
-            rt.put(tenant.id, plugin.clone(), Grants { http: asked, directory: true, kv: true });
-            let catalog = TenantCatalog::load(store, &rt, tenant.clone()).await?;
-            for did in store.list_dids(Some(tenant.id)).await? {
-                if let Some(json) = &did.scenario
-                    && json.contains(&format!("\"{}\"", m.name))
-                    && let Err(e) = check(json, &catalog)
-                {
-                    anyhow::bail!("{} {} would break the scenario of {}: {e}", m.name, m.version, did.number);
-                }
-            }
-            let sha = hex(&sha2::Sha256::digest(&wasm));
-            let meta = serde_json::json!({
-                "name": m.name, "version": m.version, "description": m.description, "outputs": m.outputs,
-                "config_schema": m.config_schema, "capabilities": capabilities(&m),
-            });
-            let row = store.install_plugin(tenant.id, &m.name, &m.version, &sha, &wasm, &meta.to_string()).await?;
+            let (row, missing) = install(store, &tenant, &wasm).await.map_err(|e| anyhow::anyhow!("{}: {e:#}", file.display()))?;
             println!("installed {} {} for {slug} ({} bytes)", row.name, row.version, wasm.len());
-            let missing = missing_grants(&m, &row.grants);
             if !missing.is_empty() {
                 println!("it asks for: {}; it will not run until granted:", missing.join(", "));
-                let mut cmd = format!("  pbx plugin grant {slug} {}", m.name);
+                let mut cmd = format!("  pbx plugin grant {slug} {}", row.name);
                 for c in &missing {
                     match c.split_once(':') {
                         Some(("http", h)) => cmd.push_str(&format!(" --http {h}")),
@@ -153,43 +240,7 @@ pub async fn run(store: &Store, cmd: PluginCmd) -> anyhow::Result<()> {
         }
         PluginCmd::List { slug, json } => {
             let tenant = store.tenant_by_slug(&slug).await?;
-            let rt = super::scenario::runtime_for(store, tenant.id).await?;
-            let mut rows: Vec<Row> = rt
-                .builtins()
-                .map(|p| Row {
-                    name: p.metadata.name.clone(),
-                    version: p.metadata.version.clone(),
-                    source: "first-party",
-                    enabled: true,
-                    description: p.metadata.description.clone(),
-                    capabilities: capabilities(&p.metadata),
-                    missing_grants: vec![],
-                })
-                .collect();
-            for p in store.list_plugins(Some(tenant.id)).await? {
-                let meta: serde_json::Value = serde_json::from_str(&p.metadata).unwrap_or_default();
-                let caps: Vec<String> = meta["capabilities"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
-                    .unwrap_or_default();
-                let missing = caps
-                    .iter()
-                    .filter(|c| match c.split_once(':') {
-                        Some(("http", h)) => !p.grants.http.iter().any(|g| g.eq_ignore_ascii_case(h)),
-                        _ => (c.as_str() == "kv" && !p.grants.kv) || (c.as_str() == "directory" && !p.grants.directory),
-                    })
-                    .cloned()
-                    .collect();
-                rows.push(Row {
-                    name: p.name.clone(),
-                    version: p.version.clone(),
-                    source: "installed",
-                    enabled: p.enabled,
-                    description: meta["description"].as_str().unwrap_or_default().to_string(),
-                    capabilities: caps,
-                    missing_grants: missing,
-                });
-            }
+            let rows = rows(store, &tenant).await?;
             output::print(json, &rows, &["NAME", "VERSION", "SOURCE", "ENABLED", "CAPABILITIES", "NOT GRANTED"], |r| {
                 vec![
                     r.name.clone(),
@@ -228,16 +279,7 @@ pub async fn run(store: &Store, cmd: PluginCmd) -> anyhow::Result<()> {
         }
         PluginCmd::Remove { slug, name } => {
             let tenant = store.tenant_by_slug(&slug).await?;
-            for did in store.list_dids(Some(tenant.id)).await? {
-                if did
-                    .scenario
-                    .as_deref()
-                    .is_some_and(|j| j.contains(&format!("\"plugin\": \"{name}\"")) || j.contains(&format!("\"plugin\":\"{name}\"")))
-                {
-                    anyhow::bail!("the scenario of {} uses {name}: change it first", did.number);
-                }
-            }
-            store.delete_plugin(tenant.id, &name).await?;
+            remove(store, &tenant, &name).await?;
             println!("{name} removed from {slug}");
         }
     }

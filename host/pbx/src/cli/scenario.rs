@@ -69,6 +69,67 @@ pub async fn runtime_for(store: &Store, tenant_id: i64) -> anyhow::Result<Arc<Pl
     Ok(rt)
 }
 
+/// Simulates a call to a tenant's number through `scenario` (JSON; default: the saved one).
+pub async fn simulate_call(
+    store: &Store,
+    tenant: &pbx_store::Tenant,
+    number: &str,
+    scenario: Option<String>,
+    at_ms: i64,
+    input: SimInput,
+) -> anyhow::Result<crate::scenario::simulate::SimResult> {
+    let json = match scenario {
+        Some(j) => j,
+        None => match store.scenario(tenant.id, number).await? {
+            Some(j) => j,
+            None => anyhow::bail!("{number} has no scenario: everyone of {} rings (the default setup)", tenant.slug),
+        },
+    };
+    let scenario = Arc::new(Scenario::parse(&json).map_err(|e| anyhow::anyhow!("the scenario is unreadable: {e}"))?);
+    let rt = runtime_for(store, tenant.id).await?;
+    let users = store.list_users(tenant.id).await?;
+    let directory: Vec<pbx_plugin_host::UserInfo> =
+        users.iter().map(|u| pbx_plugin_host::UserInfo { ext: u.ext.clone(), name: u.name.clone(), available: true }).collect();
+    let mut exts: std::collections::HashSet<String> = users.iter().map(|u| u.ext.clone()).collect();
+    exts.extend(store.list_groups(Some(tenant.id)).await?.into_iter().map(|g| g.ext));
+    let handle = tokio::runtime::Handle::current();
+    let (store2, tenant2) = (store.clone(), tenant.clone());
+    Ok(tokio::task::spawn_blocking(move || {
+        simulate(
+            scenario,
+            &input,
+            |plugin, config, event| {
+                let services = Arc::new(StoreServices {
+                    store: Some(store2.clone()),
+                    handle: handle.clone(),
+                    tenant_id: tenant2.id,
+                    plugin: plugin.to_string(),
+                    http: Default::default(),
+                    read_only: true,
+                });
+                rt.decide(
+                    PluginCall {
+                        tenant_id: tenant2.id,
+                        tenant: tenant2.slug.clone(),
+                        timezone: tenant2.timezone.clone(),
+                        plugin: plugin.to_string(),
+                        config: config.to_string(),
+                        call_id: "simulation".into(),
+                        event: event.clone(),
+                        directory: directory.clone(),
+                        at_ms,
+                        pinned: None,
+                    },
+                    services,
+                )
+                .result
+            },
+            |d| exts.contains(d),
+        )
+    })
+    .await?)
+}
+
 /// Runs a scenario command.
 pub async fn run(store: &Store, cmd: ScenarioCmd) -> anyhow::Result<()> {
     match cmd {
@@ -98,53 +159,9 @@ pub async fn run(store: &Store, cmd: ScenarioCmd) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("--at must be an RFC 3339 time such as 2026-11-23T10:00:00+03:00: {e}"))?
                 .as_millisecond();
             let tenant = store.tenant_by_slug(&slug).await?;
-            let stored = store.scenario(tenant.id, &number).await?;
-            let Some(stored) = stored else {
-                anyhow::bail!("{number} has no scenario: everyone of {slug} rings (the default setup)");
-            };
-            let scenario = Arc::new(Scenario::parse(&stored).map_err(|e| anyhow::anyhow!("stored scenario unreadable: {e}"))?);
-            let rt = runtime_for(store, tenant.id).await?;
-            let users = store.list_users(tenant.id).await?;
-            let directory: Vec<pbx_plugin_host::UserInfo> =
-                users.iter().map(|u| pbx_plugin_host::UserInfo { ext: u.ext.clone(), name: u.name.clone(), available: true }).collect();
-            let exts: std::collections::HashSet<String> = users.iter().map(|u| u.ext.clone()).collect();
-            let input = SimInput { from, to: number.clone(), digits, answer: !no_answer };
-            let handle = tokio::runtime::Handle::current();
-            let (store2, tenant2) = (store.clone(), tenant.clone());
-            let result = tokio::task::spawn_blocking(move || {
-                simulate(
-                    scenario,
-                    &input,
-                    |plugin, config, event| {
-                        let services = Arc::new(StoreServices {
-                            store: Some(store2.clone()),
-                            handle: handle.clone(),
-                            tenant_id: tenant2.id,
-                            plugin: plugin.to_string(),
-                            http: Default::default(),
-                            read_only: true,
-                        });
-                        rt.decide(
-                            PluginCall {
-                                tenant_id: tenant2.id,
-                                tenant: tenant2.slug.clone(),
-                                timezone: tenant2.timezone.clone(),
-                                plugin: plugin.to_string(),
-                                config: config.to_string(),
-                                call_id: "simulation".into(),
-                                event: event.clone(),
-                                directory: directory.clone(),
-                                at_ms,
-                                pinned: None,
-                            },
-                            services,
-                        )
-                        .result
-                    },
-                    |d| exts.contains(d),
-                )
-            })
-            .await?;
+            let result =
+                simulate_call(store, &tenant, &number, None, at_ms, SimInput { from, to: number.clone(), digits, answer: !no_answer })
+                    .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&result)?);
             } else {

@@ -723,8 +723,9 @@ pub(crate) fn queue_scenario(ext: &str) -> Arc<crate::scenario::Scenario> {
         r#"{{"start":"queue","nodes":{{"queue":{{"type":"queue","queue":"{ext}","next":{{"*":"sorry"}}}},
         "sorry":{{"type":"play","prompts":["not-available"],"extension_dialing":false,"next":{{"done":"bye"}}}},"bye":{{"type":"hangup"}}}}}}"#
     );
-    Arc::new(
-        crate::scenario::Scenario::parse(&json)
-            .unwrap_or_else(|_| crate::scenario::Scenario { start: "bye".into(), nodes: Default::default() }),
-    )
+    Arc::new(crate::scenario::Scenario::parse(&json).unwrap_or_else(|_| crate::scenario::Scenario {
+        start: "bye".into(),
+        nodes: Default::default(),
+        layout: Default::default(),
+    }))
 }

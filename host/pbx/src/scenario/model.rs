@@ -24,6 +24,9 @@ pub struct Scenario {
     pub start: String,
     /// Nodes by name.
     pub nodes: BTreeMap<String, Node>,
+    /// Where the cabinet's editor draws each node (x, y); no effect on calls.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub layout: BTreeMap<String, (i32, i32)>,
 }
 
 /// One step of a scenario.

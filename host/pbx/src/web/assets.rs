@@ -1,0 +1,93 @@
+//! The cabinet's single-page app, compiled into the binary (no Node.js, no build step): the
+//! HTML shell, its scripts and styles. Unknown non-API paths answer the shell so that page
+//! addresses can be bookmarked; unknown API paths answer a JSON 404.
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+/// One embedded file: name, content type and bytes.
+const FILES: &[(&str, &str, &str)] = &[
+    ("app.js", "text/javascript; charset=utf-8", include_str!("../../../../web/app.js")),
+    ("pages.js", "text/javascript; charset=utf-8", include_str!("../../../../web/pages.js")),
+    ("editor.js", "text/javascript; charset=utf-8", include_str!("../../../../web/editor.js")),
+    ("i18n.js", "text/javascript; charset=utf-8", include_str!("../../../../web/i18n.js")),
+    ("style.css", "text/css; charset=utf-8", include_str!("../../../../web/style.css")),
+];
+
+const INDEX: &str = include_str!("../../../../web/index.html");
+
+/// The router of the app's files.
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new().route("/", get(index)).route("/assets/{file}", get(asset)).fallback(fallback)
+}
+
+fn secure(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    r
+}
+
+/// The language the browser prefers among ours (Accept-Language, by q-value).
+pub fn preferred_lang(accept: &str) -> &'static str {
+    let mut best = ("en", -1.0f32);
+    for part in accept.split(',') {
+        let mut it = part.trim().split(';');
+        let tag = it.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = it.find_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.parse::<f32>().ok())).unwrap_or(1.0);
+        let lang = if tag.starts_with("ru") {
+            "ru"
+        } else if tag.starts_with("en") {
+            "en"
+        } else {
+            continue;
+        };
+        if q > best.1 {
+            best = (lang, q);
+        }
+    }
+    best.0
+}
+
+async fn index(headers: HeaderMap) -> Response {
+    let lang = preferred_lang(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or(""));
+    let html = INDEX.replace("{{LANG}}", lang);
+    secure(([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], html).into_response())
+}
+
+async fn asset(Path(file): Path<String>) -> Response {
+    match FILES.iter().find(|(n, _, _)| *n == file) {
+        Some((_, ctype, body)) => secure(([(header::CONTENT_TYPE, *ctype), (header::CACHE_CONTROL, "no-cache")], *body).into_response()),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+async fn fallback(uri: Uri, headers: HeaderMap) -> Response {
+    if uri.path().starts_with("/api/") {
+        return super::error::ApiError::not_found("this address").into_response();
+    }
+    index(headers).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::preferred_lang;
+
+    #[test]
+    fn accept_language_picks_ours_by_weight() {
+        assert_eq!(preferred_lang("ru-RU,ru;q=0.9,en;q=0.8"), "ru");
+        assert_eq!(preferred_lang("de-DE,en;q=0.5,ru;q=0.7"), "ru");
+        assert_eq!(preferred_lang("en-US,en;q=0.9"), "en");
+        assert_eq!(preferred_lang("fr"), "en");
+        assert_eq!(preferred_lang(""), "en");
+    }
+}

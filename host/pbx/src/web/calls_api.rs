@@ -1,0 +1,342 @@
+//! Call routes: the call log (filters, keyset pages, CSV), one call's details, recordings
+//! (search, playback with HTTP Range, WAV download) and per-user statistics. A user (not a
+//! supervisor) sees only the calls they made or were rung for.
+
+use super::WebState;
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pbx_store::{CallFilter, CallRow};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// A time given as RFC 3339, or as a date (`YYYY-MM-DD`) in the tenant's time zone: its
+/// start, or with `end_of_day` the start of the next day (so `to=` a date includes it).
+pub fn parse_time(s: &str, tz: &str, end_of_day: bool) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(ts) = s.parse::<jiff::Timestamp>() {
+        return Some(ts.as_millisecond());
+    }
+    let date: jiff::civil::Date = s.parse().ok()?;
+    let date = if end_of_day { date.tomorrow().ok()? } else { date };
+    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
+    Some(date.to_zoned(zone).ok()?.timestamp().as_millisecond())
+}
+
+/// Formats a time in the tenant's zone (`2026-11-26 14:03:07`).
+pub fn local_time(ms: i64, tz: &str) -> String {
+    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(ts) => ts.to_zoned(zone).strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Call-log query.
+#[derive(Debug, Deserialize, Default)]
+pub struct CallQuery {
+    /// Rows per page.
+    pub limit: Option<i64>,
+    /// Cursor `STARTED_MS:CALL_ID`.
+    pub after: Option<String>,
+    /// Period start.
+    pub from: Option<String>,
+    /// Period end.
+    pub to: Option<String>,
+    /// A user's extension.
+    pub ext: Option<String>,
+    /// Digits of a number.
+    pub number: Option<String>,
+    /// Direction.
+    pub direction: Option<String>,
+    /// Disposition.
+    pub disposition: Option<String>,
+}
+
+fn nonempty(o: &Option<String>) -> Option<&str> {
+    o.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The filter of a query for this caller (users are held to their own calls).
+async fn filter(s: &WebState, c: &Caller, q: &CallQuery, recorded: bool) -> ApiResult<(i64, CallFilter, String)> {
+    let t = s.store.tenant_by_id(c.tenant_id()?).await?;
+    let mut f = CallFilter { recorded, ..CallFilter::default() };
+    if let Some(v) = nonempty(&q.from) {
+        f.from = Some(parse_time(v, &t.timezone, false).ok_or_else(|| ApiError::bad("`from` must be RFC 3339 or YYYY-MM-DD"))?);
+    }
+    if let Some(v) = nonempty(&q.to) {
+        f.to = Some(parse_time(v, &t.timezone, true).ok_or_else(|| ApiError::bad("`to` must be RFC 3339 or YYYY-MM-DD"))?);
+    }
+    if let Some(v) = nonempty(&q.direction) {
+        if !["inbound", "outbound", "internal"].contains(&v) {
+            return Err(ApiError::bad("direction must be inbound, outbound or internal"));
+        }
+        f.direction = Some(v.to_string());
+    }
+    if let Some(v) = nonempty(&q.disposition) {
+        if !["answered", "missed", "busy", "failed", "interrupted"].contains(&v) {
+            return Err(ApiError::bad("disposition must be answered, missed, busy, failed or interrupted"));
+        }
+        f.disposition = Some(v.to_string());
+    }
+    f.number = nonempty(&q.number).map(str::to_string);
+    if c.is_supervisor() {
+        if let Some(ext) = nonempty(&q.ext) {
+            f.user_id = Some(s.store.user_by_ext(t.id, ext).await?.id);
+        }
+    } else {
+        f.user_id = Some(c.user_id().ok_or_else(|| ApiError::forbidden("this token does not act as a user"))?);
+    }
+    Ok((t.id, f, t.timezone))
+}
+
+fn cursor(q: &CallQuery) -> ApiResult<Option<(i64, String)>> {
+    match nonempty(&q.after) {
+        None => Ok(None),
+        Some(a) => {
+            let (ts, id) = a.split_once(':').ok_or_else(|| ApiError::bad("`after` must be a `next` value of a previous page"))?;
+            Ok(Some((ts.parse().map_err(|_| ApiError::bad("`after` must be a `next` value of a previous page"))?, id.to_string())))
+        }
+    }
+}
+
+async fn page(s: &WebState, c: &Caller, q: &CallQuery, recorded: bool) -> ApiResult<Json<Value>> {
+    let (tenant, f, tz) = filter(s, c, q, recorded).await?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let after = cursor(q)?;
+    let mut rows = s.store.search_calls(tenant, &f, limit + 1, after.as_ref().map(|(t, i)| (*t, i.as_str()))).await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| format!("{}:{}", r.started_at, r.id))
+    } else {
+        None
+    };
+    let items: Vec<Value> = rows.iter().map(|r| call_json(r, &tz)).collect();
+    Ok(Json(json!({"items": items, "next": next})))
+}
+
+fn call_json(r: &CallRow, tz: &str) -> Value {
+    let mut v = json!(r);
+    v["started_local"] = json!(local_time(r.started_at, tz));
+    v
+}
+
+/// `GET /api/v1/calls`.
+pub async fn list_calls(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Query(q): Query<CallQuery>,
+) -> ApiResult<Json<Value>> {
+    page(&s, &c, &q, false).await
+}
+
+/// `GET /api/v1/recordings`.
+pub async fn list_recordings(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Query(q): Query<CallQuery>,
+) -> ApiResult<Json<Value>> {
+    page(&s, &c, &q, true).await
+}
+
+fn csv_field(s: &str) -> String {
+    // Quote everything; a leading formula character is defused for spreadsheets.
+    let s = if s.starts_with(['=', '-', '@']) { format!("'{s}") } else { s.to_string() };
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// `GET /api/v1/calls.csv`.
+pub async fn calls_csv(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Query(q): Query<CallQuery>,
+) -> ApiResult<Response> {
+    let (tenant, f, tz) = filter(&s, &c, &q, false).await?;
+    let mut out = String::from(
+        "started,direction,caller,caller_name,callee,did,disposition,talk_seconds,hangup_cause,forwarded_from,via,call_id\r\n",
+    );
+    let mut after: Option<(i64, String)> = None;
+    let mut total = 0;
+    while total < 100_000 {
+        let rows = s.store.search_calls(tenant, &f, 1000, after.as_ref().map(|(t, i)| (*t, i.as_str()))).await?;
+        for r in &rows {
+            let cells = [
+                local_time(r.started_at, &tz),
+                r.direction.as_str().to_string(),
+                r.caller_number.clone(),
+                r.caller_name.clone(),
+                r.callee.clone(),
+                r.did.clone().unwrap_or_default(),
+                r.disposition.map(|d| d.as_str().to_string()).unwrap_or_default(),
+                r.talk_seconds.to_string(),
+                r.hangup_cause.clone().unwrap_or_default(),
+                r.forwarded_from.clone().unwrap_or_default(),
+                r.via.clone().unwrap_or_default(),
+                r.id.clone(),
+            ];
+            out.push_str(&cells.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
+            out.push_str("\r\n");
+        }
+        total += rows.len();
+        match rows.last() {
+            Some(r) if rows.len() == 1000 => after = Some((r.started_at, r.id.clone())),
+            _ => break,
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"calls.csv\"")], out)
+        .into_response())
+}
+
+/// A call of the caller's tenant that the caller may see, or 404.
+async fn visible_call(s: &WebState, c: &Caller, id: &str) -> ApiResult<CallRow> {
+    let call = s.store.call_by_id(c.tenant_id()?, id).await?;
+    if !c.is_supervisor() {
+        let me = c.user_id();
+        let legs = s.store.call_legs(id).await?;
+        let mine = me.is_some() && (call.caller_user_id == me || call.callee_user_id == me || legs.iter().any(|(u, _)| Some(*u) == me));
+        if !mine {
+            return Err(ApiError::not_found(format!("call {id}")));
+        }
+    }
+    Ok(call)
+}
+
+/// `GET /api/v1/calls/{id}`.
+pub async fn get_call(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let call = visible_call(&s, &c, &id).await?;
+    let t = s.store.tenant_by_id(call.tenant_id).await?;
+    let events = s.store.call_events(&id).await?;
+    let legs = s.store.call_legs(&id).await?;
+    let users = s.store.list_users(t.id).await?;
+    let legs: Vec<Value> = legs
+        .iter()
+        .map(|(u, outcome)| json!({"ext": users.iter().find(|x| x.id == *u).map(|x| x.ext.clone()), "outcome": outcome}))
+        .collect();
+    let recording = match s.store.recording(t.id, &id).await {
+        Ok(r) => json!({"format": r.format, "duration_ms": r.duration_ms, "size_bytes": r.size_bytes}),
+        Err(pbx_store::StoreError::NotFound(_)) => Value::Null,
+        Err(e) => return Err(e.into()),
+    };
+    let events: Vec<Value> =
+        events.iter().map(|e| json!({"at": e.at, "at_local": local_time(e.at, &t.timezone), "kind": e.kind, "detail": e.detail})).collect();
+    Ok(Json(json!({"call": call_json(&call, &t.timezone), "events": events, "legs": legs, "recording": recording})))
+}
+
+/// A byte range of `len` bytes from a `Range: bytes=...` header (one range).
+pub fn byte_range(h: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(h) = h else { return Ok(None) };
+    let Some(spec) = h.trim().strip_prefix("bytes=") else { return Ok(None) };
+    if spec.contains(',') || len == 0 {
+        return Err(());
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().map_err(|_| ())?;
+            if n == 0 {
+                return Err(());
+            }
+            (len.saturating_sub(n), len - 1)
+        }
+        (s, "") => (s.parse().map_err(|_| ())?, len - 1),
+        (s, e) => (s.parse().map_err(|_| ())?, e.parse::<u64>().map_err(|_| ())?.min(len - 1)),
+    };
+    if start > end || start >= len {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+/// `GET /api/v1/recordings/{id}/audio`: the stored file, with Range for seeking.
+pub async fn recording_audio(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let call = visible_call(&s, &c, &id).await?;
+    let rec = s.store.recording(call.tenant_id, &id).await?;
+    let bytes = tokio::fs::read(&rec.path).await.map_err(|_| ApiError::not_found(format!("recording of {id}")))?;
+    let ctype = if bytes.starts_with(b"OggS") { "audio/ogg" } else { "audio/wav" };
+    let len = bytes.len() as u64;
+    match byte_range(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), len) {
+        Ok(None) => Ok(([(header::CONTENT_TYPE, ctype), (header::ACCEPT_RANGES, "bytes")], bytes).into_response()),
+        Ok(Some((a, b))) => {
+            let part = bytes[a as usize..=b as usize].to_vec();
+            Ok((
+                StatusCode::PARTIAL_CONTENT,
+                [
+                    (header::CONTENT_TYPE, ctype.to_string()),
+                    (header::ACCEPT_RANGES, "bytes".to_string()),
+                    (header::CONTENT_RANGE, format!("bytes {a}-{b}/{len}")),
+                ],
+                part,
+            )
+                .into_response())
+        }
+        Err(()) => Ok((StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{len}"))]).into_response()),
+    }
+}
+
+/// `GET /api/v1/recordings/{id}/wav`: two-channel WAV download.
+pub async fn recording_wav(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let call = visible_call(&s, &c, &id).await?;
+    let rec = s.store.recording(call.tenant_id, &id).await?;
+    let bytes = tokio::fs::read(&rec.path).await.map_err(|_| ApiError::not_found(format!("recording of {id}")))?;
+    let wav = tokio::task::spawn_blocking(move || crate::cli::media::export_wav(&bytes))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let name: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(64).collect();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "audio/wav".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"call-{name}.wav\"")),
+        ],
+        wav,
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/stats`.
+pub async fn stats(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Query(q): Query<CallQuery>,
+) -> ApiResult<Json<Value>> {
+    let t = s.store.tenant_by_id(c.tenant_id()?).await?;
+    let now = pbx_store::now_ms();
+    let from = match nonempty(&q.from) {
+        Some(v) => parse_time(v, &t.timezone, false).ok_or_else(|| ApiError::bad("`from` must be RFC 3339 or YYYY-MM-DD"))?,
+        None => now - 30 * 86_400_000,
+    };
+    let to = match nonempty(&q.to) {
+        Some(v) => parse_time(v, &t.timezone, true).ok_or_else(|| ApiError::bad("`to` must be RFC 3339 or YYYY-MM-DD"))?,
+        None => now + 1,
+    };
+    if to <= from {
+        return Err(ApiError::bad("the period ends before it starts"));
+    }
+    let user = if c.is_supervisor() {
+        match nonempty(&q.ext) {
+            Some(ext) => Some(s.store.user_by_ext(t.id, ext).await?.id),
+            None => None,
+        }
+    } else {
+        Some(c.user_id().ok_or_else(|| ApiError::forbidden("this token does not act as a user"))?)
+    };
+    let rows = s.store.user_stats(t.id, from, to, user).await?;
+    Ok(Json(json!({"from": from, "to": to, "users": rows})))
+}

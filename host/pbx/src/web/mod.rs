@@ -1,0 +1,41 @@
+//! The cabinet: the REST API under `/api/v1` (described by its own OpenAPI document), the
+//! live WebSocket and the single-page app embedded in the binary, all on the HTTP listener
+//! beside `/metrics`.
+
+pub mod assets;
+pub mod auth;
+mod calls_api;
+pub mod error;
+mod live;
+mod operator_api;
+pub mod routes;
+mod tenant_api;
+mod tenant_setup_api;
+
+use axum::Router;
+use pbx_store::Store;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What every cabinet handler reads.
+#[derive(Clone)]
+pub struct WebState {
+    /// Storage (the same service layer as the CLI).
+    pub store: Store,
+    /// The data directory (prompts and recordings).
+    pub data_dir: PathBuf,
+    /// Failed logins are answered after this delay (slows guessing), ms.
+    pub login_delay_ms: u64,
+}
+
+impl WebState {
+    /// State over a store and data dir, with the production login delay.
+    pub fn new(store: Store, data_dir: PathBuf) -> Arc<WebState> {
+        Arc::new(WebState { store, data_dir, login_delay_ms: 800 })
+    }
+}
+
+/// The cabinet's router: API, live socket and assets.
+pub fn router(state: Arc<WebState>) -> Router {
+    routes::api_router(state.clone()).merge(assets::router())
+}

@@ -1,0 +1,293 @@
+//! Tenant routes for call handling: city numbers and their scenarios (save validated, test
+//! with the simulator), plugins (upload a component, grant, enable) and greetings/music
+//! (upload, listen). The same service functions as the CLI do the work.
+
+use super::WebState;
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use super::tenant_api::{PageQuery, page_by};
+use crate::scenario::catalog::{TenantCatalog, save};
+use crate::scenario::simulate::SimInput;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pbx_store::Grants;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+async fn tenant(s: &WebState, c: &Caller) -> ApiResult<pbx_store::Tenant> {
+    Ok(s.store.tenant_by_id(c.tenant_id()?).await?)
+}
+
+/// A city number of the tenant, or 404.
+async fn did(s: &WebState, tenant_id: i64, number: &str) -> ApiResult<pbx_store::Did> {
+    let t = s.store.tenant_by_id(tenant_id).await?;
+    let e164 = pbx_store::numbers::normalize(number, &t.country_code).unwrap_or_else(|| number.to_string());
+    s.store
+        .list_dids(Some(tenant_id))
+        .await?
+        .into_iter()
+        .find(|d| d.number == e164)
+        .ok_or_else(|| ApiError::not_found(format!("number {number}")))
+}
+
+/// `GET /api/v1/numbers`.
+pub async fn list_numbers(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Value>> {
+    let mut dids = s.store.list_dids(Some(c.tenant_id()?)).await?;
+    dids.sort_by(|a, b| a.number.cmp(&b.number));
+    let rows: Vec<Value> = dids
+        .iter()
+        .map(|d| {
+            json!({"number": d.number, "trunk": d.trunk, "user": d.user_ext, "main": d.is_main,
+                   "has_scenario": d.scenario.is_some()})
+        })
+        .collect();
+    Ok(Json(json!(page_by(rows, &q, |r| r["number"].as_str().unwrap_or_default().to_string()))))
+}
+
+/// `GET /api/v1/numbers/{number}/scenario`: the saved scenario, or `null` (default setup).
+pub async fn get_scenario(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(number): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let d = did(&s, c.tenant_id()?, &number).await?;
+    let v = match d.scenario {
+        Some(j) => serde_json::from_str(&j).map_err(ApiError::internal)?,
+        None => Value::Null,
+    };
+    Ok(Json(json!({"number": d.number, "scenario": v})))
+}
+
+/// `PUT /api/v1/numbers/{number}/scenario`: validated like `pbx scenario set`.
+pub async fn put_scenario(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(number): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let t = tenant(&s, &c).await?;
+    let d = did(&s, t.id, &number).await?;
+    let json = std::str::from_utf8(&body).map_err(|_| ApiError::bad("the scenario must be UTF-8 JSON"))?;
+    let rt = crate::cli::scenario::runtime_for(&s.store, t.id).await?;
+    let catalog = TenantCatalog::load(&s.store, &rt, t).await?;
+    let saved = save(&s.store, &catalog, &d.number, json).await?;
+    Ok(Json(json!({"number": d.number, "scenario": saved})))
+}
+
+/// `DELETE /api/v1/numbers/{number}/scenario`.
+pub async fn clear_scenario(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(number): Path<String>,
+) -> ApiResult<StatusCode> {
+    let t = c.tenant_id()?;
+    let d = did(&s, t, &number).await?;
+    s.store.set_scenario(t, &d.number, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Simulation form.
+#[derive(Debug, Deserialize)]
+pub struct SimulateBody {
+    /// A scenario to test instead of the saved one.
+    #[serde(default)]
+    pub scenario: Option<Value>,
+    /// When the call arrives (RFC 3339; default now).
+    #[serde(default)]
+    pub at: Option<String>,
+    /// The caller's number.
+    #[serde(default)]
+    pub from: String,
+    /// Keys pressed.
+    #[serde(default)]
+    pub digits: String,
+    /// Phones do not answer.
+    #[serde(default)]
+    pub no_answer: bool,
+}
+
+/// `POST /api/v1/numbers/{number}/simulate`.
+pub async fn simulate(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(number): Path<String>,
+    Json(b): Json<SimulateBody>,
+) -> ApiResult<Json<Value>> {
+    let t = tenant(&s, &c).await?;
+    let d = did(&s, t.id, &number).await?;
+    let at_ms = match b.at.as_deref().filter(|a| !a.is_empty()) {
+        None => pbx_store::now_ms(),
+        Some(a) => super::calls_api::parse_time(a, &t.timezone, false).ok_or_else(|| ApiError::bad("`at` must be an RFC 3339 time"))?,
+    };
+    let scenario = match b.scenario {
+        Some(v) => {
+            // The unsaved scenario must be valid before it is simulated.
+            let json = v.to_string();
+            let rt = crate::cli::scenario::runtime_for(&s.store, t.id).await?;
+            let catalog = TenantCatalog::load(&s.store, &rt, t.clone()).await?;
+            crate::scenario::catalog::check(&json, &catalog).map_err(|e| ApiError::bad(format!("invalid scenario: {e}")))?;
+            Some(json)
+        }
+        None => None,
+    };
+    let from = if b.from.is_empty() { "+70000000000".to_string() } else { b.from };
+    let input = SimInput { from, to: d.number.clone(), digits: b.digits, answer: !b.no_answer };
+    let r = crate::cli::scenario::simulate_call(&s.store, &t, &d.number, scenario, at_ms, input).await?;
+    Ok(Json(json!(r)))
+}
+
+/// `GET /api/v1/plugins`.
+pub async fn list_plugins(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Value>> {
+    let t = tenant(&s, &c).await?;
+    let rows = crate::cli::plugin::rows(&s.store, &t).await?;
+    Ok(Json(json!(page_by(rows, &q, |r| r.name.clone()))))
+}
+
+/// `POST /api/v1/plugins`: the body is the component.
+pub async fn upload_plugin(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    if body.is_empty() {
+        return Err(ApiError::bad("the upload is empty: send the plugin's .wasm file"));
+    }
+    let t = tenant(&s, &c).await?;
+    let (row, missing) = crate::cli::plugin::install(&s.store, &t, &body).await?;
+    Ok((StatusCode::CREATED, Json(json!({"name": row.name, "version": row.version, "missing_grants": missing}))))
+}
+
+/// `PUT /api/v1/plugins/{name}/grants`.
+pub async fn grant_plugin(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(name): Path<String>,
+    Json(g): Json<Grants>,
+) -> ApiResult<Json<Value>> {
+    let http = g.http.into_iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect();
+    let p = s.store.set_plugin_grants(c.tenant_id()?, &name, &Grants { http, ..g }).await?;
+    Ok(Json(json!({"name": p.name, "grants": p.grants})))
+}
+
+/// Enable form.
+#[derive(Debug, Deserialize)]
+pub struct EnabledBody {
+    /// Whether the plugin runs.
+    pub enabled: bool,
+}
+
+/// `PUT /api/v1/plugins/{name}/enabled`.
+pub async fn enable_plugin(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(name): Path<String>,
+    Json(b): Json<EnabledBody>,
+) -> ApiResult<Json<Value>> {
+    s.store.set_plugin_enabled(c.tenant_id()?, &name, b.enabled).await?;
+    Ok(Json(json!({"name": name, "enabled": b.enabled})))
+}
+
+/// `DELETE /api/v1/plugins/{name}`.
+pub async fn remove_plugin(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let t = tenant(&s, &c).await?;
+    s.store.plugin(t.id, &name).await?;
+    crate::cli::plugin::remove(&s.store, &t, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/prompts`.
+pub async fn list_prompts(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Value>> {
+    let mut rows = s.store.list_prompts(Some(c.tenant_id()?)).await?;
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|p| json!({"name": p.name, "duration_ms": p.duration_ms, "original_name": p.original_name, "created_at": p.created_at}))
+        .collect();
+    Ok(Json(json!(page_by(rows, &q, |r| r["name"].as_str().unwrap_or_default().to_string()))))
+}
+
+/// Upload query.
+#[derive(Debug, Deserialize)]
+pub struct PromptQuery {
+    /// The prompt's name.
+    pub name: String,
+    /// The original file name.
+    #[serde(default)]
+    pub filename: String,
+}
+
+/// `POST /api/v1/prompts?name=NAME`: the body is the audio file.
+pub async fn upload_prompt(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Query(q): Query<PromptQuery>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let name = q.name.trim();
+    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(ApiError::bad("the name must be 1 to 64 letters, digits, '-' or '_'"));
+    }
+    if body.is_empty() {
+        return Err(ApiError::bad("the file is empty"));
+    }
+    let t = c.tenant_id()?;
+    let (ms, _) = crate::cli::media::upload_prompt(&s.store, &s.data_dir, t, name, &q.filename, &body).await?;
+    Ok((StatusCode::CREATED, Json(json!({"name": name, "duration_ms": ms}))))
+}
+
+/// `GET /api/v1/prompts/{name}/audio`.
+pub async fn prompt_audio(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    let t = c.tenant_id()?;
+    let p = s
+        .store
+        .list_prompts(Some(t))
+        .await?
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("prompt {name}")))?;
+    let bytes = tokio::fs::read(&p.path).await.map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, "audio/wav")], bytes).into_response())
+}
+
+/// `POST /api/v1/plugins/{name}/outputs`: the outputs a node of this plugin would have with
+/// the given configuration (the editor draws them), or why the configuration is invalid.
+pub async fn plugin_outputs(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(name): Path<String>,
+    Json(config): Json<Value>,
+) -> ApiResult<Json<Value>> {
+    use crate::scenario::validate::Catalog;
+    let t = tenant(&s, &c).await?;
+    let rt = crate::cli::scenario::runtime_for(&s.store, t.id).await?;
+    if !rt.builtins().any(|b| b.metadata.name == name) {
+        s.store.plugin(t.id, &name).await?;
+    }
+    let catalog = TenantCatalog::load(&s.store, &rt, t).await?;
+    let outputs = catalog.plugin_outputs(&name, &config).map_err(ApiError::bad)?;
+    Ok(Json(json!({"outputs": outputs})))
+}

@@ -1,0 +1,227 @@
+// The visual scenario editor: nodes are boxes on an SVG canvas (drag to move), edges are
+// drawn from each node's outputs to the node they lead to. A plugin node's settings form is
+// generated from the plugin's JSON Schema; its outputs come from the plugin itself (they
+// depend on the settings, e.g. the keys of a voice menu). "Test" runs the PBX's simulator
+// on the scenario as it is on screen, before it is saved.
+import { t } from './i18n.js';
+import { api, el, toast, attempt, table } from './app.js';
+
+const BUILTIN = { dial: ['no-answer', 'busy', 'failed'], play: ['done'], queue: ['timeout', 'full'], hangup: [] };
+const SVGNS = 'http://www.w3.org/2000/svg';
+
+/** A form for a JSON Schema; returns {el, get} where get() gives the value (or throws). */
+export function schemaField(schema, value, name = '') {
+  schema = schema || {};
+  const title = schema.title || name;
+  if (schema.type === 'object' && schema.properties) {
+    const parts = Object.entries(schema.properties).map(([k, s]) => [k, schemaField(s, value ? value[k] : undefined, k)]);
+    const req = schema.required || [];
+    return {
+      el: el('fieldset', { class: 'schema', 'data-name': name }, title ? el('legend', {}, title) : null, parts.map(([, p]) => p.el)),
+      get() {
+        const o = {};
+        for (const [k, p] of parts) { const v = p.get(); if (v !== undefined || req.includes(k)) o[k] = v; }
+        return o;
+      },
+    };
+  }
+  if (schema.type === 'object') {
+    // A map: rows of key → value.
+    const rows = el('div', { class: 'map' });
+    const addRow = (k = '', v = '') => rows.append(el('div', { class: 'row' }, el('input', { class: 'k', value: k, size: 6, placeholder: 'key' }), '→',
+      el('input', { class: 'v', value: typeof v === 'string' ? v : JSON.stringify(v), placeholder: 'value' }),
+      el('button', { type: 'button', class: 'secondary', onclick: (e) => e.target.closest('.row').remove() }, '×')));
+    Object.entries(value || {}).forEach(([k, v]) => addRow(k, v));
+    return {
+      el: el('fieldset', { class: 'schema', 'data-name': name }, el('legend', {}, title), rows, el('button', { type: 'button', class: 'secondary add-row', onclick: () => addRow() }, '+')),
+      get() {
+        const o = {};
+        for (const r of rows.querySelectorAll('.row')) { const k = r.querySelector('.k').value.trim(); if (k) o[k] = r.querySelector('.v').value; }
+        return Object.keys(o).length || value ? o : undefined;
+      },
+    };
+  }
+  if (schema.type === 'array' && schema.items && schema.items.enum) {
+    const boxes = schema.items.enum.map((opt) => el('label', { class: 'inline' }, el('input', { type: 'checkbox', value: opt, checked: (value || []).includes(opt) ? true : null }), opt));
+    return { el: el('fieldset', { class: 'schema', 'data-name': name }, el('legend', {}, title), boxes), get: () => boxes.map((b) => b.querySelector('input')).filter((i) => i.checked).map((i) => i.value) };
+  }
+  if (schema.type === 'array' && schema.items && schema.items.type === 'object') {
+    const list = el('div', { class: 'items' });
+    const items = [];
+    const add = (v) => {
+      const f = schemaField(schema.items, v, '');
+      const box = el('div', { class: 'item' }, f.el, el('button', { type: 'button', class: 'secondary', onclick: () => { items.splice(items.indexOf(f), 1); box.remove(); } }, '×'));
+      items.push(f); list.append(box);
+    };
+    (value || []).forEach(add);
+    return { el: el('fieldset', { class: 'schema', 'data-name': name }, el('legend', {}, title), list, el('button', { type: 'button', class: 'secondary add-item', onclick: () => add({}) }, '+')), get: () => (items.length || value ? items.map((f) => f.get()) : undefined) };
+  }
+  if (schema.type === 'array') {
+    const i = el('input', { value: (value || []).join(', ') });
+    return { el: el('label', {}, title, i), get: () => (i.value.trim() ? i.value.split(',').map((s) => s.trim()).filter(Boolean) : undefined) };
+  }
+  if (schema.enum) {
+    const s = el('select', { name }, el('option', { value: '' }, '—'), schema.enum.map((o) => el('option', { value: o, selected: o === value ? true : null }, o)));
+    return { el: el('label', {}, title, s), get: () => s.value || undefined };
+  }
+  if (schema.type === 'boolean') {
+    const c = el('input', { type: 'checkbox', name, checked: (value ?? schema.default) ? true : null });
+    return { el: el('label', { class: 'inline' }, c, title), get: () => c.checked };
+  }
+  if (schema.type === 'integer' || schema.type === 'number') {
+    const n = el('input', { type: 'number', name, value: value ?? '', min: schema.minimum, max: schema.maximum, placeholder: schema.default });
+    return { el: el('label', {}, title, n), get: () => (n.value === '' ? undefined : Number(n.value)) };
+  }
+  const s = el('input', { name, value: value ?? '', pattern: schema.pattern, placeholder: schema.default || '' });
+  return { el: el('label', {}, title, s), get: () => (s.value === '' ? undefined : s.value) };
+}
+
+/** The editor page of one city number. */
+export async function scenarioEditor(number) {
+  const enc = encodeURIComponent;
+  const [saved, plugins] = await Promise.all([api('GET', '/api/v1/numbers/' + enc(number) + '/scenario'), api('GET', '/api/v1/plugins?limit=500')]);
+  const catalog = Object.fromEntries(plugins.items.filter((p) => p.outputs.length).map((p) => [p.name, p]));
+  const sc = saved.scenario || { start: 'ring-all', nodes: { 'ring-all': { type: 'dial', targets: [], timeout: 30, next: {} } } };
+  sc.layout = sc.layout || {};
+  const outputs = {}; // node id -> outputs known
+  let selected = sc.start;
+
+  const svg = document.createElementNS(SVGNS, 'svg');
+  svg.setAttribute('class', 'canvas'); svg.setAttribute('id', 'canvas');
+  const panel = el('div', { class: 'panel', id: 'node-panel' });
+  const simOut = el('div', { id: 'sim-result' });
+  const jsonBox = el('textarea', { id: 'scenario-json', rows: 14, hidden: true });
+
+  function pos(id, i) {
+    if (!sc.layout[id]) sc.layout[id] = [20 + (i % 4) * 190, 20 + Math.floor(i / 4) * 110];
+    return sc.layout[id];
+  }
+  async function refreshOutputs(id) {
+    const n = sc.nodes[id];
+    if (n.type !== 'plugin') { outputs[id] = BUILTIN[n.type] || []; return; }
+    try { outputs[id] = (await api('POST', '/api/v1/plugins/' + enc(n.plugin) + '/outputs', n.config || {})).outputs; }
+    catch (e) { outputs[id] = Object.keys(n.next || {}).filter((k) => k !== '*' && k !== 'error'); }
+  }
+  function draw() {
+    svg.replaceChildren();
+    const ids = Object.keys(sc.nodes);
+    const defs = document.createElementNS(SVGNS, 'defs');
+    defs.innerHTML = '<marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z"/></marker>';
+    svg.append(defs);
+    let maxX = 400; let maxY = 300;
+    ids.forEach((id, i) => { const [x, y] = pos(id, i); maxX = Math.max(maxX, x + 200); maxY = Math.max(maxY, y + 100); });
+    svg.setAttribute('viewBox', `0 0 ${maxX} ${maxY}`);
+    for (const id of ids) {
+      const [x, y] = sc.layout[id];
+      for (const [out, to] of Object.entries(sc.nodes[id].next || {})) {
+        if (!sc.layout[to]) continue;
+        const [x2, y2] = sc.layout[to];
+        const line = document.createElementNS(SVGNS, 'line');
+        Object.entries({ x1: x + 80, y1: y + 50, x2: x2 + 80, y2: y2, class: 'edge', 'marker-end': 'url(#arrow)' }).forEach(([a, b]) => line.setAttribute(a, b));
+        const label = document.createElementNS(SVGNS, 'text');
+        label.setAttribute('x', (x + x2) / 2 + 84); label.setAttribute('y', (y + 50 + y2) / 2); label.setAttribute('class', 'edge-label'); label.textContent = out;
+        svg.append(line, label);
+      }
+    }
+    for (const id of ids) {
+      const [x, y] = sc.layout[id];
+      const n = sc.nodes[id];
+      const g = document.createElementNS(SVGNS, 'g');
+      g.setAttribute('class', 'node' + (id === selected ? ' selected' : '') + (id === sc.start ? ' start' : ''));
+      g.setAttribute('data-node', id);
+      g.setAttribute('transform', `translate(${x},${y})`);
+      const rect = document.createElementNS(SVGNS, 'rect');
+      Object.entries({ width: 160, height: 50, rx: 8 }).forEach(([a, b]) => rect.setAttribute(a, b));
+      const t1 = document.createElementNS(SVGNS, 'text'); t1.setAttribute('x', 8); t1.setAttribute('y', 20); t1.textContent = id;
+      const t2 = document.createElementNS(SVGNS, 'text'); t2.setAttribute('x', 8); t2.setAttribute('y', 40); t2.setAttribute('class', 'kind');
+      t2.textContent = n.type === 'plugin' ? n.plugin : n.type;
+      g.append(rect, t1, t2);
+      drag(g, id);
+      svg.append(g);
+    }
+    jsonBox.value = JSON.stringify(sc, null, 2);
+  }
+  function drag(g, id) {
+    g.addEventListener('pointerdown', (e) => {
+      const start = [e.clientX, e.clientY]; const orig = [...sc.layout[id]];
+      const scale = svg.viewBox.baseVal.width / svg.getBoundingClientRect().width || 1;
+      let moved = false;
+      const move = (m) => { moved = true; sc.layout[id] = [Math.max(0, Math.round(orig[0] + (m.clientX - start[0]) * scale)), Math.max(0, Math.round(orig[1] + (m.clientY - start[1]) * scale))]; g.setAttribute('transform', `translate(${sc.layout[id][0]},${sc.layout[id][1]})`); };
+      const up = () => { window.removeEventListener('pointermove', move); window.removeEventListener('pointerup', up); if (moved) draw(); else select(id); };
+      window.addEventListener('pointermove', move); window.addEventListener('pointerup', up);
+    });
+  }
+  function select(id) { selected = id; draw(); drawPanel(); }
+
+  function drawPanel() {
+    const id = selected; const n = sc.nodes[id];
+    if (!n) { panel.replaceChildren(); return; }
+    let form = null;
+    const typeFields = [];
+    if (n.type === 'plugin') {
+      const p = catalog[n.plugin];
+      form = schemaField(p ? p.config_schema : {}, n.config || {}, '');
+      typeFields.push(el('p', {}, el('b', {}, n.plugin), ' ', p ? el('small', { class: 'muted' }, p.description) : ''), form.el);
+    } else if (n.type === 'dial') {
+      typeFields.push(el('label', {}, t('targets'), el('input', { name: 'targets', value: (n.targets || []).join(', ') })),
+        el('label', {}, t('timeout'), el('input', { name: 'timeout', type: 'number', min: 1, max: 600, value: n.timeout || 30 })));
+    } else if (n.type === 'play') {
+      typeFields.push(el('label', {}, 'Prompts', el('input', { name: 'prompts', value: (n.prompts || []).join(', ') })),
+        el('label', { class: 'inline' }, el('input', { type: 'checkbox', name: 'extension_dialing', checked: n.extension_dialing !== false ? true : null }), 'Extension dialing'));
+    } else if (n.type === 'queue') {
+      typeFields.push(el('label', {}, t('queue'), el('input', { name: 'queue', value: n.queue || '' })));
+    }
+    const outs = [...(outputs[id] || []), '*', ...(n.type === 'plugin' ? ['error'] : [])];
+    const others = Object.keys(sc.nodes);
+    const edges = outs.map((o) => el('label', { class: 'edge-row' }, o + ' →', el('select', { 'data-output': o },
+      el('option', { value: '' }, '—'), others.map((k) => el('option', { value: k, selected: (n.next || {})[o] === k ? true : null }, k)))));
+    const apply = el('button', { type: 'button', id: 'apply-node', onclick: () => attempt(async () => {
+      if (n.type === 'plugin') n.config = form.get();
+      if (n.type === 'dial') { n.targets = panel.querySelector('[name=targets]').value.split(',').map((s) => s.trim()).filter(Boolean); n.timeout = Number(panel.querySelector('[name=timeout]').value) || 30; }
+      if (n.type === 'play') { n.prompts = panel.querySelector('[name=prompts]').value.split(',').map((s) => s.trim()).filter(Boolean); n.extension_dialing = panel.querySelector('[name=extension_dialing]').checked; }
+      if (n.type === 'queue') n.queue = panel.querySelector('[name=queue]').value.trim();
+      n.next = {};
+      for (const s of panel.querySelectorAll('[data-output]')) if (s.value) n.next[s.dataset.output] = s.value;
+      await refreshOutputs(id); draw(); drawPanel();
+    }) }, t('save') + ' ' + t('node').toLowerCase());
+    panel.replaceChildren(el('h3', {}, t('node') + ': ' + id + (id === sc.start ? ' (' + t('start') + ')' : '')), ...typeFields,
+      el('h4', {}, t('outputs')), ...edges, el('div', { class: 'buttons' }, apply,
+        el('button', { type: 'button', class: 'secondary', onclick: () => { sc.start = id; draw(); drawPanel(); } }, t('set_start')),
+        el('button', { type: 'button', class: 'danger', onclick: () => { delete sc.nodes[id]; delete sc.layout[id]; for (const m of Object.values(sc.nodes)) for (const [k, v] of Object.entries(m.next || {})) if (v === id) delete m.next[k]; selected = sc.start; draw(); drawPanel(); } }, t('delete'))));
+  }
+
+  const newType = el('select', { id: 'new-node-type' }, ['dial', 'play', 'queue', 'hangup'].map((k) => el('option', { value: k }, k)),
+    Object.keys(catalog).map((k) => el('option', { value: 'plugin:' + k }, t('plugin') + ': ' + k)));
+  const newId = el('input', { id: 'new-node-id', placeholder: 'id', size: 10, pattern: '[a-z0-9-]{1,32}' });
+  const addNode = el('button', { type: 'button', id: 'add-node', onclick: () => attempt(async () => {
+    const id = newId.value.trim();
+    if (!/^[a-z0-9-]{1,32}$/.test(id) || sc.nodes[id]) throw new Error('id: a-z, 0-9, - (unique)');
+    const v = newType.value;
+    sc.nodes[id] = v.startsWith('plugin:') ? { type: 'plugin', plugin: v.slice(7), config: {}, next: {} } : v === 'dial' ? { type: 'dial', targets: [], timeout: 30, next: {} } : v === 'play' ? { type: 'play', prompts: [], next: {} } : v === 'queue' ? { type: 'queue', queue: '', next: {} } : { type: 'hangup' };
+    await refreshOutputs(id); newId.value = ''; select(id);
+  }) }, t('add_node'));
+  const save = el('button', { type: 'button', id: 'save-scenario', onclick: () => attempt(async () => {
+    const r = await api('PUT', '/api/v1/numbers/' + enc(number) + '/scenario', sc);
+    Object.assign(sc, r.scenario); sc.layout = r.scenario.layout || sc.layout; toast(t('saved')); draw();
+  }) }, t('save'));
+  const toggleJson = el('button', { type: 'button', class: 'secondary', onclick: () => {
+    if (!jsonBox.hidden) { try { const v = JSON.parse(jsonBox.value); Object.keys(sc).forEach((k) => delete sc[k]); Object.assign(sc, v); sc.layout = sc.layout || {}; Promise.all(Object.keys(sc.nodes).map(refreshOutputs)).then(() => { draw(); drawPanel(); }); } catch (e) { toast(e.message, true); return; } }
+    jsonBox.hidden = !jsonBox.hidden;
+  } }, t('json'));
+  const at = el('input', { type: 'datetime-local', id: 'sim-at' });
+  const from = el('input', { id: 'sim-from', value: '+74950000000', size: 14 });
+  const digits = el('input', { id: 'sim-digits', size: 8 });
+  const test = el('button', { type: 'button', id: 'sim-run', class: 'secondary', onclick: () => attempt(async () => {
+    const body = { scenario: sc, from: from.value, digits: digits.value };
+    if (at.value) body.at = new Date(at.value).toISOString();
+    const r = await api('POST', '/api/v1/numbers/' + enc(number) + '/simulate', body);
+    simOut.replaceChildren(table([t('node'), t('details'), t('outputs')], r.path.map((s) => [s.node, s.label + (s.actions.length ? ': ' + s.actions.join('; ') : ''), s.output || ''])), el('p', { id: 'sim-end' }, el('b', {}, t('result') + ': '), r.end));
+  }) }, t('test'));
+
+  await Promise.all(Object.keys(sc.nodes).map(refreshOutputs));
+  draw(); drawPanel();
+  return el('div', { class: 'editor' }, el('h3', {}, t('scenario') + ' ' + number),
+    el('div', { class: 'toolbar' }, newId, newType, addNode, save, toggleJson),
+    el('div', { class: 'editor-grid' }, el('div', { class: 'canvas-wrap' }, svg), panel), jsonBox,
+    el('div', { class: 'card' }, el('h3', {}, t('test')), el('label', {}, t('at'), at), el('label', {}, t('caller'), from), el('label', {}, t('digits'), digits), test, simOut));
+}

@@ -1,0 +1,316 @@
+// The cabinet's pages. Each takes {params, onLeave} and returns the element to show; all
+// data comes from the same REST API that integrations use.
+import { t } from './i18n.js';
+import { api, el, table, toast, attempt, fmtTime, isoDay, render, state } from './app.js';
+import { scenarioEditor } from './editor.js';
+
+const enc = encodeURIComponent;
+const field = (label, input) => el('label', {}, label, input);
+const input = (attrs) => el('input', attrs);
+const select = (name, options, value) => el('select', { name }, options.map(([v, l]) => el('option', { value: v, selected: v === value ? true : null }, l)));
+
+/** Keyset-paged list: draws rows and a "more" button while the API says there is a next page. */
+function pagedList(load, cols, row) {
+  const body = el('tbody');
+  const more = el('button', { class: 'secondary', hidden: true }, t('more'));
+  let next = null;
+  async function page() {
+    const r = await api('GET', load(next));
+    if (!next) body.replaceChildren();
+    for (const it of r.items) body.append(el('tr', {}, row(it).map((c) => el('td', {}, c))));
+    if (!body.children.length) body.append(el('tr', {}, el('td', { colspan: cols.length, class: 'muted' }, t('nothing'))));
+    next = r.next; more.hidden = !next;
+  }
+  more.addEventListener('click', () => attempt(page));
+  const reload = () => { next = null; return attempt(page); };
+  return { el: el('div', {}, el('div', { class: 'scroll' }, el('table', {}, el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, c)))), body)), more), reload };
+}
+
+function callFilters(onSearch, withCsv) {
+  const f = el('form', { class: 'filters', onsubmit: (e) => { e.preventDefault(); onSearch(query()); } },
+    field(t('from'), input({ name: 'from', type: 'date', value: isoDay(-30) })),
+    field(t('to'), input({ name: 'to', type: 'date', value: isoDay(0) })),
+    field(t('number'), input({ name: 'number', size: 12 })),
+    state.me.role === 'supervisor' ? field(t('ext'), input({ name: 'ext', size: 6 })) : null,
+    field(t('direction'), select('direction', [['', t('any')], ['inbound', t('inbound')], ['outbound', t('outbound')], ['internal', t('internal')]])),
+    field(t('disposition'), select('disposition', [['', t('any')], ['answered', t('answered')], ['missed', t('missed')], ['busy', t('busy')], ['failed', t('failed')], ['interrupted', t('interrupted')]])),
+    el('button', { type: 'submit' }, t('search')),
+    withCsv ? el('a', { class: 'button secondary', id: 'csv', href: '#', onclick: (e) => { e.currentTarget.href = '/api/v1/calls.csv?' + query(); } }, t('csv')) : null);
+  function query() {
+    const p = new URLSearchParams();
+    for (const i of f.querySelectorAll('input,select')) if (i.value) p.set(i.name, i.value);
+    return p.toString();
+  }
+  return { el: f, query };
+}
+
+function callRow(c, withRecording) {
+  return [fmtTime(c.started_at), t(c.direction), [c.caller_number, c.caller_name ? ' (' + c.caller_name + ')' : ''].join(''), c.callee,
+    c.disposition ? t(c.disposition) : '…', String(c.talk_seconds),
+    withRecording ? recordingCell(c.id) : el('a', { href: '#/calls/' + enc(c.id) }, t('details'))];
+}
+
+function recordingCell(id) {
+  return el('span', { class: 'rec' }, el('audio', { controls: true, preload: 'none', src: '/api/v1/recordings/' + enc(id) + '/audio' }),
+    el('a', { href: '/api/v1/recordings/' + enc(id) + '/wav', download: '' }, t('download')));
+}
+
+export const pages = {
+  async dashboard({ onLeave }) {
+    const figures = el('div', { class: 'figures' });
+    const calls = el('div');
+    const queues = el('div');
+    const draw = (s) => {
+      figures.replaceChildren(...[['total', s.today.total], ['answered', s.today.answered], ['missed', s.today.missed], ['live_calls', s.calls.length]]
+        .map(([k, v]) => el('div', { class: 'figure', id: 'fig-' + k }, el('b', {}, String(v)), el('span', {}, t(k)))));
+      calls.replaceChildren(el('h3', {}, t('live_calls')), s.calls.length
+        ? table([t('caller'), t('callee'), t('direction'), t('state'), 's'], s.calls.map((c) => [c.caller + (c.caller_name ? ' (' + c.caller_name + ')' : ''), c.callee, t(c.direction), c.answered ? t('answered') : '…', String(c.seconds)]))
+        : el('p', { class: 'muted' }, t('no_calls')));
+      queues.replaceChildren(...s.queues.map(queueCard));
+    };
+    const proto = location.protocol === 'https:' ? 'wss://' : 'ws://';
+    const ws = new WebSocket(proto + location.host + '/api/v1/live');
+    ws.onmessage = (m) => { const s = JSON.parse(m.data); if (!s.error) draw(s); };
+    onLeave(() => ws.close());
+    return el('div', { id: 'dashboard' }, figures, calls, queues);
+  },
+
+  async calls({ params }) {
+    if (params[0]) return callDetails(params[0]);
+    let q = '';
+    const list = pagedList((next) => '/api/v1/calls?' + q + (next ? '&after=' + enc(next) : ''),
+      [t('started'), t('direction'), t('caller'), t('callee'), t('disposition'), t('talk'), ''], (c) => callRow(c, false));
+    const f = callFilters((query) => { q = query; list.reload(); }, true);
+    q = f.query(); list.reload();
+    return el('div', {}, f.el, list.el);
+  },
+
+  async recordings() {
+    let q = '';
+    const list = pagedList((next) => '/api/v1/recordings?' + q + (next ? '&after=' + enc(next) : ''),
+      [t('started'), t('direction'), t('caller'), t('callee'), t('disposition'), t('talk'), t('listen')], (c) => callRow(c, true));
+    const f = callFilters((query) => { q = query; list.reload(); }, false);
+    q = f.query(); list.reload();
+    return el('div', {}, f.el, list.el);
+  },
+
+  async stats() {
+    const out = el('div');
+    const from = input({ name: 'from', type: 'date', value: isoDay(-30) });
+    const to = input({ name: 'to', type: 'date', value: isoDay(0) });
+    async function load() {
+      const r = await api('GET', '/api/v1/stats?from=' + enc(from.value) + '&to=' + enc(to.value));
+      const rows = r.users;
+      out.replaceChildren(
+        el('div', { id: 'stats-table' }, table([t('ext'), t('name'), t('received'), t('answered'), t('missed'), t('made'), t('avg_talk')],
+          rows.map((u) => [u.ext, u.name, String(u.received), String(u.answered), String(u.missed), String(u.made), u.avg_inbound_talk_seconds.toFixed(1)]))),
+        chart(rows));
+    }
+    const form = el('form', { class: 'filters', onsubmit: (e) => { e.preventDefault(); attempt(load); } }, field(t('from'), from), field(t('to'), to), el('button', { type: 'submit' }, t('show')));
+    await load();
+    return el('div', {}, form, out);
+  },
+
+  async users() {
+    const list = pagedList((next) => '/api/v1/users?limit=100' + (next ? '&after=' + enc(next) : ''), [t('ext'), t('name'), t('role'), t('web_login'), t('forwarding'), ''], (u) => [
+      u.ext, u.name, t(u.role), u.has_web_login ? '✓' : '', fwdText(u.forwarding),
+      el('span', {}, el('button', { class: 'secondary', onclick: () => attempt(async () => { const d = await api('GET', '/api/v1/users/' + enc(u.ext)); alert(t('sip_account') + ': ' + d.sip.username + '@' + d.sip.domain + '\n' + t('password') + ': ' + d.sip.password); }) }, t('sip_account')),
+        el('button', { class: 'danger', onclick: () => confirm(t('delete') + ' ' + u.ext + '?') && attempt(async () => { await api('DELETE', '/api/v1/users/' + enc(u.ext)); list.reload(); }) }, t('delete')))]);
+    const form = el('form', { class: 'card', id: 'new-user', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
+      const d = Object.fromEntries(new FormData(e.target));
+      await api('POST', '/api/v1/users', d); e.target.reset(); toast(t('saved')); list.reload();
+    }); } },
+    el('h3', {}, t('create')), field(t('ext'), input({ name: 'ext', required: true, size: 6 })), field(t('name'), input({ name: 'name' })),
+    field(t('role'), select('role', [['user', t('user')], ['supervisor', t('supervisor')]])),
+    field(t('sip_password'), input({ name: 'sip_password' })), field(t('web_password'), input({ name: 'web_password', type: 'password', autocomplete: 'new-password' })),
+    el('button', { type: 'submit' }, t('create')));
+    list.reload();
+    return el('div', {}, list.el, form);
+  },
+
+  async numbers({ params }) {
+    if (params[0]) return scenarioEditor(params[0]);
+    const list = pagedList((next) => '/api/v1/numbers' + (next ? '?after=' + enc(next) : ''), [t('number'), t('trunk'), t('scenario'), ''], (n) => [
+      n.number, n.trunk, n.has_scenario ? '✓' : t('default_setup'), el('a', { class: 'button', href: '#/numbers/' + enc(n.number) }, t('edit'))]);
+    list.reload();
+    return list.el;
+  },
+
+  async plugins() {
+    const r = await api('GET', '/api/v1/plugins?limit=500');
+    const upload = input({ type: 'file', accept: '.wasm', id: 'plugin-file' });
+    const wrap = el('div', {}, table([t('plugin'), t('version'), t('source'), t('enabled'), t('capabilities'), ''], r.items.map((p) => [
+      el('span', {}, el('b', {}, p.name), el('br'), el('small', { class: 'muted' }, p.description)), p.version, p.source, p.enabled ? '✓' : '✗',
+      p.capabilities.map((c) => el('span', { class: p.missing_grants.includes(c) ? 'tag bad' : 'tag' }, c)),
+      p.source === 'installed' ? el('span', {},
+        p.missing_grants.length ? el('button', { onclick: () => attempt(async () => {
+          const http = p.capabilities.filter((c) => c.startsWith('http:')).map((c) => c.slice(5));
+          await api('PUT', '/api/v1/plugins/' + enc(p.name) + '/grants', { http, directory: p.capabilities.includes('directory'), kv: p.capabilities.includes('kv') });
+          render();
+        }) }, t('grant')) : null,
+        el('button', { class: 'secondary', onclick: () => attempt(async () => { await api('PUT', '/api/v1/plugins/' + enc(p.name) + '/enabled', { enabled: !p.enabled }); render(); }) }, p.enabled ? t('disable') : t('enable')),
+        el('button', { class: 'danger', onclick: () => attempt(async () => { await api('DELETE', '/api/v1/plugins/' + enc(p.name)); render(); }) }, t('delete'))) : '']),
+    ), el('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
+      if (!upload.files[0]) return;
+      const res = await api('POST', '/api/v1/plugins', upload.files[0], { type: 'application/wasm' });
+      toast(res.name + ' ' + res.version + (res.missing_grants.length ? ': ' + t('capabilities') + ' ' + res.missing_grants.join(', ') : ''));
+      render();
+    }); } }, el('h3', {}, t('upload_plugin')), upload, el('button', { type: 'submit' }, t('upload'))));
+    return wrap;
+  },
+
+  async prompts() {
+    const list = pagedList((next) => '/api/v1/prompts' + (next ? '?after=' + enc(next) : ''), [t('name'), t('file'), t('duration'), t('listen')], (p) => [
+      p.name, p.original_name, (p.duration_ms / 1000).toFixed(1) + ' s', el('audio', { controls: true, preload: 'none', src: '/api/v1/prompts/' + enc(p.name) + '/audio' })]);
+    const name = input({ name: 'name', required: true, pattern: '[A-Za-z0-9_-]{1,64}', id: 'prompt-name' });
+    const file = input({ type: 'file', accept: 'audio/*,.wav,.mp3,.ogg,.opus,.flac', required: true, id: 'prompt-file' });
+    const bar = el('progress', { max: 100, value: 0, hidden: true });
+    const msg = el('p', { id: 'upload-msg' });
+    const form = el('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); uploadWithProgress(name.value, file.files[0], bar, msg, () => { form.reset(); list.reload(); }); } },
+      el('h3', {}, t('upload')), field(t('name'), name), field(t('file'), file), el('button', { type: 'submit' }, t('upload')), bar, msg);
+    list.reload();
+    return el('div', {}, list.el, form);
+  },
+
+  async queues() {
+    const groups = await api('GET', '/api/v1/groups?limit=500');
+    const qs = groups.items.filter((g) => g.kind === 'queue');
+    const cards = await Promise.all(qs.map((g) => api('GET', '/api/v1/queues/' + enc(g.ext) + '/status')));
+    return el('div', {}, cards.length ? cards.map(queueCard) : el('p', { class: 'muted' }, t('nothing')));
+  },
+
+  async forwarding() {
+    const f = await api('GET', '/api/v1/me/forwarding');
+    return forwardingForm(f, (body) => api('PUT', '/api/v1/me/forwarding', body));
+  },
+
+  async tokens() {
+    const list = pagedList((next) => '/api/v1/tokens' + (next ? '?after=' + enc(next) : ''), ['#', t('role'), t('label'), t('started'), ''], (k) => [
+      String(k.id), t(k.role), k.label, fmtTime(k.created_at), el('button', { class: 'danger', onclick: () => attempt(async () => { await api('DELETE', '/api/v1/tokens/' + k.id); list.reload(); }) }, t('revoke'))]);
+    const shown = el('pre', { id: 'new-token' });
+    const form = el('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
+      const d = Object.fromEntries(new FormData(e.target));
+      const r = await api('POST', '/api/v1/tokens', d); shown.textContent = t('token_once') + '\n' + r.token; list.reload();
+    }); } }, el('h3', {}, t('create')), field(t('role'), select('role', [['supervisor', t('supervisor')], ['user', t('user')]])),
+    field(t('ext'), input({ name: 'ext', size: 6 })), field(t('label'), input({ name: 'label' })), el('button', { type: 'submit' }, t('create')), shown);
+    list.reload();
+    return el('div', {}, list.el, form);
+  },
+
+  async operator_tokens() {
+    const list = pagedList((next) => '/api/v1/operator/tokens' + (next ? '?after=' + enc(next) : ''), ['#', t('label'), t('started'), ''], (k) => [
+      String(k.id), k.label, fmtTime(k.created_at), el('button', { class: 'danger', onclick: () => attempt(async () => { await api('DELETE', '/api/v1/operator/tokens/' + k.id); list.reload(); }) }, t('revoke'))]);
+    const shown = el('pre');
+    const form = el('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
+      const r = await api('POST', '/api/v1/operator/tokens', { role: 'operator', label: e.target.label.value }); shown.textContent = t('token_once') + '\n' + r.token; list.reload();
+    }); } }, field(t('label'), input({ name: 'label' })), el('button', { type: 'submit' }, t('create')), shown);
+    list.reload();
+    return el('div', {}, list.el, form);
+  },
+
+  async tenants() {
+    const list = pagedList((next) => '/api/v1/tenants' + (next ? '?after=' + enc(next) : ''), [t('slug'), t('name'), t('domain'), t('status'), t('balance'), ''], (x) => [
+      x.slug, x.name, x.domain, x.status === 'suspended' ? el('span', { class: 'tag bad' }, t('suspend')) : '✓', (x.balance_cents / 100).toFixed(2),
+      el('span', {},
+        el('button', { class: x.status === 'suspended' ? '' : 'danger', onclick: () => attempt(async () => { await api('POST', '/api/v1/tenants/' + enc(x.slug) + (x.status === 'suspended' ? '/resume' : '/suspend')); list.reload(); }) }, x.status === 'suspended' ? t('resume') : t('suspend')),
+        el('button', { class: 'secondary', onclick: () => { const a = prompt(t('set_balance'), (x.balance_cents / 100).toFixed(2)); if (a !== null) attempt(async () => { await api('PUT', '/api/v1/tenants/' + enc(x.slug) + '/balance', { amount: a }); list.reload(); }); } }, t('set_balance')),
+        el('button', { class: 'secondary', onclick: () => { const n = prompt(t('number')); const tr = n && prompt(t('trunk')); if (n && tr) attempt(async () => { await api('POST', '/api/v1/tenants/' + enc(x.slug) + '/numbers', { number: n, trunk: tr }); toast(t('saved')); }); } }, t('numbers') + ' +'))]);
+    const form = el('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
+      await api('POST', '/api/v1/tenants', Object.fromEntries(new FormData(e.target))); e.target.reset(); list.reload();
+    }); } }, el('h3', {}, t('create')), field(t('slug'), input({ name: 'slug', required: true })), field(t('domain'), input({ name: 'domain', required: true })),
+    field(t('name'), input({ name: 'name' })), el('button', { type: 'submit' }, t('create')));
+    list.reload();
+    return el('div', {}, list.el, form);
+  },
+
+  async trunks() {
+    const r = await api('GET', '/api/v1/trunks?limit=500');
+    return table([t('name'), 'Host', 'Register', t('state')], r.items.map((x) => [x.name, x.host, x.register ? '✓' : '', x.state || '']));
+  },
+
+  async account() {
+    const form = el('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
+      await api('POST', '/api/v1/me/password', { current: e.target.current.value, new: e.target.new.value }); e.target.reset(); toast(t('saved'));
+    }); } }, el('h3', {}, t('change_password')),
+    field(t('current_password'), input({ name: 'current', type: 'password', autocomplete: 'current-password', required: true })),
+    field(t('new_password'), input({ name: 'new', type: 'password', autocomplete: 'new-password', minlength: 8, required: true })),
+    el('button', { type: 'submit' }, t('save')));
+    return form;
+  },
+};
+
+function fwdText(f) {
+  if (!f) return '';
+  return [['always', f.always], ['on_busy', f.busy], ['no_answer', f.no_answer], ['unreachable', f.unreachable]].filter(([, v]) => v).map(([k, v]) => t(k) + ' → ' + v).join('; ');
+}
+
+function forwardingForm(f, save) {
+  const fields = [['always', 'always'], ['busy', 'on_busy'], ['no_answer', 'no_answer'], ['unreachable', 'unreachable']];
+  return el('form', { class: 'card', id: 'forwarding', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
+    const d = Object.fromEntries(new FormData(e.target));
+    const body = { always: d.always || null, busy: d.busy || null, no_answer: d.no_answer || null, unreachable: d.unreachable || null, no_answer_seconds: Number(d.no_answer_seconds) || 20 };
+    await save(body); toast(t('saved'));
+  }); } },
+  fields.map(([k, label]) => field(t(label), input({ name: k, value: f[k] || '' }))),
+  field(t('no_answer') + ', ' + t('after_s'), input({ name: 'no_answer_seconds', type: 'number', min: 5, max: 300, value: f.no_answer_seconds })),
+  el('button', { type: 'submit' }, t('save')));
+}
+
+function queueCard(q) {
+  return el('div', { class: 'card queue' }, el('h3', {}, t('queue') + ' ' + q.queue + (q.name ? ' — ' + q.name : '')),
+    el('p', {}, t('waiting') + ': ', el('b', {}, String((q.callers || []).length))),
+    table([t('position'), t('caller'), t('waited')], (q.callers || []).map((c) => [String(c.position), c.caller, String(c.waited_s)])),
+    table([t('agents'), t('state'), ''], (q.agents || []).map((a) => [a.ext, a.state,
+      state.me.role === 'supervisor' ? el('button', { class: 'secondary', onclick: () => attempt(async () => { await api('PATCH', '/api/v1/queues/' + enc(q.queue) + '/agents/' + enc(a.ext), { paused: a.state !== 'paused' }); render(); }) }, a.state === 'paused' ? t('unpause') : t('pause')) : ''])));
+}
+
+async function callDetails(id) {
+  const d = await api('GET', '/api/v1/calls/' + enc(id));
+  const c = d.call;
+  return el('div', { id: 'call-details' },
+    table([t('started'), t('caller'), t('callee'), t('direction'), t('disposition'), t('talk')], [[fmtTime(c.started_at), c.caller_number, c.callee, t(c.direction), c.disposition ? t(c.disposition) : '…', String(c.talk_seconds)]]),
+    d.recording ? el('div', { class: 'card' }, recordingCell(c.id)) : null,
+    el('h3', {}, t('legs')), table([t('ext'), t('result')], d.legs.map((l) => [l.ext || '', l.outcome])),
+    el('h3', {}, t('timeline')), table([t('started'), t('type'), t('details')], d.events.map((e) => [fmtTime(e.at), e.kind, e.detail])));
+}
+
+function uploadWithProgress(name, file, bar, msg, done) {
+  if (!file) return;
+  const x = new XMLHttpRequest();
+  x.open('POST', '/api/v1/prompts?name=' + enc(name) + '&filename=' + enc(file.name));
+  x.setRequestHeader('X-CSRF-Token', state.me.csrf);
+  x.setRequestHeader('Content-Type', 'application/octet-stream');
+  bar.hidden = false; bar.value = 0; msg.textContent = ''; msg.className = '';
+  x.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = Math.round((100 * e.loaded) / e.total); };
+  x.onload = () => {
+    bar.hidden = true;
+    let body = {}; try { body = JSON.parse(x.responseText); } catch (_) { /* not JSON */ }
+    if (x.status >= 200 && x.status < 300) { msg.textContent = t('saved') + ': ' + body.name; done(); }
+    else { msg.textContent = body.error || x.statusText; msg.className = 'bad'; }
+  };
+  x.onerror = () => { bar.hidden = true; msg.textContent = 'network error'; msg.className = 'bad'; };
+  x.send(file);
+}
+
+/** Grouped bars per user: received, answered, missed, made (SVG, no library). */
+function chart(rows) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const keys = [['received', '#4a7bd0'], ['answered', '#3aa45b'], ['missed', '#d0504a'], ['made', '#9a6ad0']];
+  const max = Math.max(1, ...rows.flatMap((r) => keys.map(([k]) => r[k])));
+  const w = Math.max(320, rows.length * 70 + 40); const h = 200;
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${w} ${h + 40}`); svg.setAttribute('class', 'chart'); svg.setAttribute('id', 'stats-chart');
+  rows.forEach((r, i) => {
+    keys.forEach(([k, color], j) => {
+      const v = r[k]; const bh = Math.round((v / max) * h);
+      const rect = document.createElementNS(ns, 'rect');
+      Object.entries({ x: 30 + i * 70 + j * 14, y: h - bh + 10, width: 12, height: bh, fill: color }).forEach(([a, b]) => rect.setAttribute(a, b));
+      const title = document.createElementNS(ns, 'title'); title.textContent = `${r.ext} ${t(k)}: ${v}`; rect.append(title);
+      svg.append(rect);
+    });
+    const label = document.createElementNS(ns, 'text');
+    label.setAttribute('x', 30 + i * 70); label.setAttribute('y', h + 30); label.textContent = r.ext; svg.append(label);
+  });
+  const legend = el('p', { class: 'legend' }, keys.map(([k]) => el('span', { class: 'k-' + k }, '■ ' + t(k) + ' ')));
+  return el('div', { class: 'card' }, el('h3', {}, t('chart')), svg, legend);
+}
