@@ -1,0 +1,214 @@
+// Browser test of the cabinet in headless Chromium (Playwright), run by tests/e2e_cabinet.rs
+// against a real `pbx serve` that already carried a SIPp call 101 → 102.
+// Env: BASE (http://127.0.0.1:PORT), DID (the tenant's city number), GREETING (audio file).
+// Exits non-zero with the step that failed.
+import { chromium } from 'playwright-core';
+import SwaggerParser from '@apidevtools/swagger-parser';
+import assert from 'node:assert/strict';
+
+const BASE = process.env.BASE;
+const DID = process.env.DID;
+const GREETING = process.env.GREETING;
+let step = 'start';
+
+async function openapiValidates() {
+  step = 'the OpenAPI document validates';
+  const doc = await (await fetch(BASE + '/api/v1/openapi.json')).json();
+  await SwaggerParser.validate(structuredClone(doc));
+  // The validator is not vacuous: a broken copy fails.
+  const broken = structuredClone(doc);
+  broken.paths['/api/v1/calls'].get.parameters[0].in = 'nowhere';
+  await assert.rejects(SwaggerParser.validate(broken));
+  return doc;
+}
+
+async function login(page, who, password) {
+  await page.goto(BASE + '/');
+  await page.fill('input[name=login]', who);
+  await page.fill('input[name=password]', password);
+  await page.click('form.login button[type=submit]');
+  await page.waitForSelector('#nav a');
+}
+
+async function playable(page, selector) {
+  // Plays an <audio> and waits until its time advances (decoded and playing).
+  return page.$eval(selector, (a) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('audio did not play: ' + (a.error ? a.error.message || a.error.code : 'no progress'))), 10000);
+    a.addEventListener('timeupdate', () => { if (a.currentTime > 0.2) { clearTimeout(timer); resolve(a.duration); } });
+    a.addEventListener('error', () => { clearTimeout(timer); reject(new Error('audio error ' + (a.error && a.error.code))); });
+    a.preload = 'auto';
+    a.play().catch(reject);
+  }));
+}
+
+async function main() {
+  await openapiValidates();
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream', '--autoplay-policy=no-user-gesture-required'],
+  });
+  try {
+    // Language from Accept-Language.
+    step = 'the login page speaks Russian to a Russian browser';
+    const ru = await browser.newContext({ locale: 'ru-RU' });
+    const rp = await ru.newPage();
+    await rp.goto(BASE + '/');
+    assert.equal(await rp.textContent('form.login button[type=submit]'), 'Войти');
+    await ru.close();
+
+    // bypassCSP lets Playwright's waitForFunction evaluate its predicates; the page itself runs under the CSP.
+    const ctx = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 900 }, bypassCSP: true });
+    const page = await ctx.newPage();
+    page.on('dialog', (d) => d.accept());
+
+    step = 'a wrong password is refused';
+    await page.goto(BASE + '/');
+    await page.fill('input[name=login]', '101@acme');
+    await page.fill('input[name=password]', 'not-the-password');
+    await page.click('form.login button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#login-error').textContent.length > 0);
+    assert.match(await page.textContent('#login-error'), /Wrong login or password/);
+
+    step = 'the supervisor logs in and sees today on the dashboard';
+    await login(page, '101@acme', 'boss-pass-1');
+    await page.waitForFunction(() => Number((document.querySelector('#fig-total b') || {}).textContent) >= 1, null, { timeout: 10000 });
+
+    step = 'the supervisor creates a user';
+    await page.click('#nav a[href="#/users"]');
+    await page.fill('#new-user input[name=ext]', '105');
+    await page.fill('#new-user input[name=name]', 'Olga Smirnova');
+    await page.fill('#new-user input[name=web_password]', 'olga-pass-1');
+    await page.click('#new-user button[type=submit]');
+    await page.waitForSelector('td:text-is("105")');
+    assert.ok(await page.isVisible('td:text-is("Olga Smirnova")'));
+
+    step = 'a greeting is uploaded (with progress) and plays';
+    await page.click('#nav a[href="#/prompts"]');
+    await page.fill('#prompt-name', 'ivr-menu');
+    await page.setInputFiles('#prompt-file', GREETING);
+    await page.click('form.card button[type=submit]');
+    await page.waitForFunction(() => /Saved/.test(document.querySelector('#upload-msg').textContent), null, { timeout: 15000 });
+    await page.waitForSelector('td:text-is("ivr-menu")');
+    const dur = await playable(page, 'audio[src="/api/v1/prompts/ivr-menu/audio"]');
+    assert.ok(dur > 0.5, 'greeting duration ' + dur);
+
+    step = 'a bad upload says why and stores nothing';
+    await page.fill('#prompt-name', 'broken');
+    await page.setInputFiles('#prompt-file', { name: 'x.wav', mimeType: 'audio/wav', buffer: Buffer.from('not audio at all') });
+    await page.click('form.card button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#upload-msg').className === 'bad');
+    assert.ok((await page.textContent('#upload-msg')).length > 5);
+    assert.equal(await page.locator('td:text-is("broken")').count(), 0);
+
+    step = 'the editor builds time rule → IVR → extension and saves it';
+    await page.click('#nav a[href="#/numbers"]');
+    await page.click(`a[href="#/numbers/${encodeURIComponent(DID)}"]`);
+    await page.waitForSelector('#canvas g[data-node]');
+    const addNode = async (id, type) => {
+      await page.fill('#new-node-id', id);
+      await page.selectOption('#new-node-type', type);
+      await page.click('#add-node');
+      await page.waitForSelector(`#canvas g[data-node="${id}"].selected`);
+    };
+    await addNode('bye', 'hangup');
+    await addNode('to-102', 'dial');
+    await page.fill('#node-panel input[name=targets]', '102');
+    await page.selectOption('#node-panel select[data-output="*"]', 'bye');
+    await page.click('#apply-node');
+    await addNode('menu', 'plugin:ivr');
+    await page.fill('#node-panel input[name=prompt]', 'ivr-menu');
+    await page.click('#node-panel fieldset[data-name=options] .add-row');
+    await page.fill('#node-panel fieldset[data-name=options] .row .k', '1');
+    await page.fill('#node-panel fieldset[data-name=options] .row .v', 'sales');
+    await page.click('#apply-node');
+    await page.waitForSelector('#node-panel select[data-output=sales]');
+    for (const out of ['sales', 'timeout', 'invalid']) await page.selectOption(`#node-panel select[data-output=${out}]`, 'to-102');
+    await page.click('#apply-node');
+    await addNode('hours', 'plugin:time-rules');
+    await page.click('#node-panel fieldset[data-name=weekly] .add-item');
+    for (const d of ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']) await page.check(`#node-panel fieldset[data-name=days] input[value=${d}]`);
+    await page.fill('#node-panel input[name=from]', '00:00');
+    await page.fill('#node-panel input[name=to]', '24:00');
+    await page.click('#apply-node');
+    await page.waitForSelector('#node-panel select[data-output=open]');
+    await page.selectOption('#node-panel select[data-output=open]', 'menu');
+    await page.selectOption('#node-panel select[data-output=closed]', 'to-102');
+    await page.click('#apply-node');
+    await page.click('#node-panel button:text("Make start")');
+    // The default node goes.
+    await page.click('#canvas g[data-node="ring-all"]');
+    await page.click('#node-panel button.danger');
+    await page.evaluate(() => { document.querySelector('#toast').textContent = ''; });
+    await page.click('#save-scenario');
+    await page.waitForFunction(() => document.querySelector('#toast').textContent !== '');
+    assert.equal(await page.textContent('#toast'), 'Saved', 'saving the scenario');
+    const saved = await page.evaluate(async (did) => (await (await fetch('/api/v1/numbers/' + encodeURIComponent(did) + '/scenario')).json()).scenario, DID);
+    assert.equal(saved.start, 'hours');
+    assert.deepEqual(Object.keys(saved.nodes).sort(), ['bye', 'hours', 'menu', 'to-102']);
+    assert.equal(saved.nodes['to-102'].next['*'], 'bye');
+    assert.equal(saved.nodes.hours.plugin, 'time-rules');
+    assert.equal(saved.nodes.hours.next.open, 'menu');
+    assert.equal(saved.nodes.menu.next.sales, 'to-102');
+    assert.deepEqual(saved.nodes['to-102'].targets, ['102']);
+    assert.ok(saved.layout && saved.layout.hours, 'node positions are saved');
+
+    step = 'the simulator walks the saved scenario';
+    await page.fill('#sim-digits', '1');
+    await page.click('#sim-run');
+    await page.waitForSelector('#sim-end');
+    const path = await page.$$eval('#sim-result tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
+    assert.deepEqual(path.slice(0, 3), ['hours', 'menu', 'to-102'], 'simulated path ' + path);
+
+    step = 'the SIPp call is in the call log and its recording plays';
+    await page.click('#nav a[href="#/calls"]');
+    await page.waitForSelector('a[href^="#/calls/"]');
+    const rows = await page.evaluate(async () => (await (await fetch('/api/v1/calls?limit=500')).json()).items);
+    const call = rows.find((r) => r.caller_number === '101' && r.callee === '102');
+    assert.ok(call, 'the call 101 → 102 is listed');
+    await page.click(`a[href="#/calls/${encodeURIComponent(call.id)}"]`);
+    await page.waitForSelector('#call-details audio');
+    const recDur = await playable(page, '#call-details audio');
+    assert.ok(recDur > 1, 'recording duration ' + recDur);
+
+    step = 'the statistics show what the call-log rows imply';
+    await page.click('#nav a[href="#/stats"]');
+    await page.waitForSelector('#stats-table tbody tr');
+    const table = await page.$$eval('#stats-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    for (const ext of ['101', '102']) {
+      const received = rows.filter((r) => r.callee === ext).length;
+      const answered = rows.filter((r) => r.callee === ext && r.disposition === 'answered').length;
+      const missed = rows.filter((r) => r.callee === ext && r.disposition === 'missed').length;
+      const made = rows.filter((r) => r.caller_number === ext).length;
+      const row = table.find((r) => r[0] === ext);
+      assert.deepEqual(row.slice(2, 6).map(Number), [received, answered, missed, made], 'figures of ' + ext);
+    }
+    const bars = await page.$$eval('#stats-chart rect', (rs) => rs.filter((r) => Number(r.getAttribute('height')) > 0).length);
+    assert.ok(bars >= 2, 'the chart draws the non-zero figures: ' + bars);
+
+    step = 'the language switch turns the cabinet Russian';
+    await page.selectOption('#lang', 'ru');
+    await page.waitForSelector('#nav a:text("Журнал звонков")');
+    await page.selectOption('#lang', 'en');
+
+    step = 'a user cannot open supervisor pages';
+    await page.click('#logout');
+    await login(page, '105@acme', 'olga-pass-1');
+    assert.equal(await page.locator('#nav a[href="#/users"]').count(), 0);
+    await page.goto(BASE + '/#/users');
+    await page.waitForSelector('#forbidden');
+    const status = await page.evaluate(async () => (await fetch('/api/v1/users')).status);
+    assert.equal(status, 403);
+
+    step = 'the cabinet works on a phone screen';
+    await page.setViewportSize({ width: 390, height: 800 });
+    await page.goto(BASE + '/#/calls');
+    assert.equal(await page.isVisible('#nav'), false);
+    await page.click('#menu-toggle');
+    assert.ok(await page.isVisible('#nav a[href="#/forwarding"]'));
+  } finally {
+    await browser.close();
+  }
+}
+
+main().then(() => { console.log('cabinet browser test passed'); }, (e) => { console.error(`FAILED at: ${step}\n${e.stack || e}`); process.exit(1); });
