@@ -115,7 +115,9 @@ export const pages = {
     const list = pagedList((next) => '/api/v1/users?limit=100' + (next ? '&after=' + enc(next) : ''), [t('ext'), t('name'), t('role'), t('web_login'), t('forwarding'), ''], (u) => [
       u.ext, u.name, t(u.role), u.has_web_login ? '✓' : '', fwdText(u.forwarding),
       el('span', {}, el('button', { class: 'secondary', onclick: () => attempt(async () => { const d = await api('GET', '/api/v1/users/' + enc(u.ext)); alert(t('sip_account') + ': ' + d.sip.username + '@' + d.sip.domain + '\n' + t('password') + ': ' + d.sip.password); }) }, t('sip_account')),
+        el('button', { class: 'secondary', onclick: () => { editor.replaceChildren(el('h3', {}, t('forwarding') + ': ' + u.ext), forwardingForm(u.forwarding, async (body) => { await api('PUT', '/api/v1/users/' + enc(u.ext) + '/forwarding', body); list.reload(); })); editor.scrollIntoView(); } }, t('forwarding')),
         el('button', { class: 'danger', onclick: () => confirm(t('delete') + ' ' + u.ext + '?') && attempt(async () => { await api('DELETE', '/api/v1/users/' + enc(u.ext)); list.reload(); }) }, t('delete')))]);
+    const editor = el('div', { id: 'user-forwarding' });
     const form = el('form', { class: 'card', id: 'new-user', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
       const d = Object.fromEntries(new FormData(e.target));
       await api('POST', '/api/v1/users', d); e.target.reset(); toast(t('saved')); list.reload();
@@ -125,7 +127,7 @@ export const pages = {
     field(t('sip_password'), input({ name: 'sip_password' })), field(t('web_password'), input({ name: 'web_password', type: 'password', autocomplete: 'new-password' })),
     el('button', { type: 'submit' }, t('create')));
     list.reload();
-    return el('div', {}, list.el, form);
+    return el('div', {}, list.el, editor, form);
   },
 
   async numbers({ params }) {

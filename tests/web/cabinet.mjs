@@ -200,6 +200,22 @@ async function main() {
     const status = await page.evaluate(async () => (await fetch('/api/v1/users')).status);
     assert.equal(status, 403);
 
+    step = 'a user sets their own forwarding';
+    await page.click('#nav a[href="#/forwarding"]');
+    await page.fill('#forwarding input[name=busy]', '101');
+    await page.fill('#forwarding input[name=no_answer]', '102');
+    await page.evaluate(() => { document.querySelector('#toast').textContent = ''; });
+    await page.click('#forwarding button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#toast').textContent !== '');
+    assert.equal(await page.textContent('#toast'), 'Saved');
+    const fwd = await page.evaluate(async () => (await fetch('/api/v1/me/forwarding')).json());
+    assert.equal(fwd.busy, '101');
+    assert.equal(fwd.no_answer, '102');
+    await page.fill('#forwarding input[name=always]', '999');
+    await page.click('#forwarding button[type=submit]');
+    await page.waitForFunction(() => /999/.test(document.querySelector('#toast').textContent));
+    assert.equal((await page.evaluate(async () => (await fetch('/api/v1/me/forwarding')).json())).always, null, 'an unknown extension is refused');
+
     step = 'the cabinet works on a phone screen';
     await page.setViewportSize({ width: 390, height: 800 });
     await page.goto(BASE + '/#/calls');

@@ -152,7 +152,7 @@ pub async fn install(store: &Store, tenant: &pbx_store::Tenant, wasm: &[u8]) -> 
         anyhow::bail!("the component is too large ({} bytes, at most {MAX_COMPONENT})", wasm.len());
     }
     let rt = super::scenario::runtime_for(store, tenant.id).await?;
-    let plugin = rt.host().load(wasm).map_err(|e| anyhow::anyhow!("not a usable plugin: {e}"))?;
+    let plugin = rt.host().load(wasm).map_err(|e| anyhow::anyhow!("the file is not a usable plugin: {e}"))?;
     let m = plugin.metadata.clone();
     if !name_ok(&m.name) {
         anyhow::bail!("the plugin calls itself {:?}: names are lowercase letters, digits and '-'", m.name);
