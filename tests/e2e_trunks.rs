@@ -111,6 +111,8 @@ fn extension_calls_out_through_a_registration_trunk() {
     ]);
     pbx.cli_ok(&["did", "add", "acme", "+7 495 123-45-67", "--trunk", "carrier1"]);
     pbx.cli_ok(&["tenant", "balance", "acme", "50.5"]);
+    // The registration can finish before the server has reloaded the new balance.
+    pbx.settle();
     let registered = wait_for(Duration::from_secs(10), || {
         let t: serde_json::Value = serde_json::from_str(&pbx.cli_ok(&["trunk", "list", "--json"])).unwrap();
         t[0]["reg_state"] == "registered"
