@@ -27,7 +27,7 @@ fn generate_sql(backend: Backend, tenant: i64, first_user: i64, n: i64, t0: i64)
     };
     let from = match backend {
         Backend::Sqlite => "FROM s".to_string(),
-        Backend::Postgres => format!("FROM generate_series(1, {n}) AS i"),
+        Backend::Postgres => format!("FROM generate_series(1::bigint, {n}) AS i"),
     };
     let ext = |x: &str| format!("'1' || {}", pad2.replace("{x}", x));
     let calls = format!(
@@ -106,10 +106,13 @@ async fn main() -> anyhow::Result<()> {
     let (calls, legs) = generate_sql(store.backend(), t.id, first, n, t0);
     sqlx::query(&calls).execute(store.pool()).await?;
     sqlx::query(&legs).execute(store.pool()).await?;
-    let analyze = if store.backend() == Backend::Sqlite { "ANALYZE" } else { "ANALYZE calls" };
-    sqlx::query(analyze).execute(store.pool()).await?;
-    if store.backend() == Backend::Postgres {
-        sqlx::query("ANALYZE call_legs").execute(store.pool()).await?;
+    // Statistics for the planner; in PostgreSQL also the visibility map that autovacuum
+    // keeps on a live table (index-only scans need it; a bulk insert leaves it empty).
+    if store.backend() == Backend::Sqlite {
+        sqlx::query("ANALYZE").execute(store.pool()).await?;
+    } else {
+        sqlx::query("VACUUM ANALYZE calls").execute(store.pool()).await?;
+        sqlx::query("VACUUM ANALYZE call_legs").execute(store.pool()).await?;
     }
     println!(
         "generated {n} calls in {:.1} s ({})",

@@ -440,7 +440,11 @@ CREATE TABLE api_tokens (
     revoked_at INTEGER
 );
 CREATE INDEX calls_caller_user ON calls (caller_user_id, started_at);
-CREATE INDEX calls_callee_user ON calls (callee_user_id, started_at)
+CREATE INDEX calls_callee_user ON calls (callee_user_id, started_at, answered_at, talk_seconds);
+DROP INDEX call_legs_user;
+CREATE INDEX call_legs_user ON call_legs (user_id, rang_at, outcome);
+DROP INDEX calls_tenant_started;
+CREATE INDEX calls_tenant_started ON calls (tenant_id, started_at DESC, id DESC, caller_number, callee)
 "#,
         postgres: r#"
 CREATE TABLE operators (
@@ -472,7 +476,11 @@ CREATE TABLE api_tokens (
     revoked_at BIGINT
 );
 CREATE INDEX calls_caller_user ON calls (caller_user_id, started_at);
-CREATE INDEX calls_callee_user ON calls (callee_user_id, started_at)
+CREATE INDEX calls_callee_user ON calls (callee_user_id, started_at, answered_at, talk_seconds);
+DROP INDEX call_legs_user;
+CREATE INDEX call_legs_user ON call_legs (user_id, rang_at, outcome);
+DROP INDEX calls_tenant_started;
+CREATE INDEX calls_tenant_started ON calls (tenant_id, started_at DESC, id DESC, caller_number, callee)
 "#,
     },
 ];

@@ -119,7 +119,9 @@ impl Store {
         Ok(rows.iter().map(call_from).collect::<Result<_, _>>()?)
     }
 
-    /// Per-user figures of a tenant for [from, to) (ms), optionally for one user.
+    /// Per-user figures of a tenant for [from, to) (ms), optionally for one user. A user id
+    /// belongs to one tenant, so each figure is an index range on (user, time) — no filter on
+    /// the tenant that would tempt the planner into scanning the tenant's whole month.
     pub async fn user_stats(&self, tenant_id: i64, from: i64, to: i64, user_id: Option<i64>) -> Result<Vec<UserStats>, StoreError> {
         let one = if user_id.is_some() { " AND u.id = $4" } else { "" };
         let sql = format!(
@@ -127,8 +129,8 @@ impl Store {
              (SELECT COUNT(*) FROM call_legs l WHERE l.user_id = u.id AND l.rang_at >= $1 AND l.rang_at < $2) AS received, \
              (SELECT COUNT(*) FROM call_legs l WHERE l.user_id = u.id AND l.rang_at >= $1 AND l.rang_at < $2 AND l.outcome = 'answered') AS answered, \
              (SELECT COUNT(*) FROM call_legs l WHERE l.user_id = u.id AND l.rang_at >= $1 AND l.rang_at < $2 AND l.outcome = 'missed') AS missed, \
-             (SELECT COUNT(*) FROM calls c WHERE c.tenant_id = u.tenant_id AND c.caller_user_id = u.id AND c.started_at >= $1 AND c.started_at < $2) AS made, \
-             (SELECT CAST(COALESCE(AVG(c.talk_seconds), 0) AS DOUBLE PRECISION) FROM calls c WHERE c.tenant_id = u.tenant_id AND c.callee_user_id = u.id \
+             (SELECT COUNT(*) FROM calls c WHERE c.caller_user_id = u.id AND c.started_at >= $1 AND c.started_at < $2) AS made, \
+             (SELECT CAST(COALESCE(AVG(c.talk_seconds), 0) AS DOUBLE PRECISION) FROM calls c WHERE c.callee_user_id = u.id \
                 AND c.answered_at IS NOT NULL AND c.started_at >= $1 AND c.started_at < $2) AS avg_talk \
              FROM users u WHERE u.tenant_id = $3{one} ORDER BY u.ext"
         );

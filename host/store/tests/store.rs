@@ -112,7 +112,7 @@ async fn exercise(store: &Store) {
     store
         .apply_call_ops(&[
             CallOp::Start(start("c1", 1_000)),
-            CallOp::Answer { id: "c1".into(), at: 2_000, callee_user_id: Some(7) },
+            CallOp::Answer { id: "c1".into(), at: 2_000, callee_user_id: Some(u.id) },
             CallOp::End(CallEnd {
                 id: "c1".into(),
                 ended_at: 12_000,
@@ -134,7 +134,7 @@ async fn exercise(store: &Store) {
     assert_eq!(calls[0].disposition, Some(Disposition::Interrupted));
     assert_eq!(calls[0].talk_seconds, 6);
     assert_eq!(calls[2].disposition, Some(Disposition::Answered));
-    assert_eq!(calls[2].callee_user_id, Some(7));
+    assert_eq!(calls[2].callee_user_id, Some(u.id));
     assert_eq!(calls[2].talk_seconds, 10);
     // Keyset paging.
     let page2 = store.list_calls(t.id, 2, Some((calls[1].started_at, &calls[1].id))).await.unwrap();
