@@ -189,7 +189,7 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(bindings_writer(store.clone(), bind_rx));
     tokio::spawn(directory_reloader(store.clone(), in_tx.clone(), plugins.clone()));
     let app = crate::http::router(crate::http::HttpState { metrics: metrics.clone(), media: media.stats().clone() })
-        .merge(crate::web::router(crate::web::WebState::new(store.clone(), common.data_dir.clone())));
+        .merge(crate::web::router(crate::web::WebState::new(store.clone(), common.data_dir.clone(), plugins.clone())));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(http, app).await {
             tracing::error!(error = %e, "HTTP server stopped");

@@ -95,9 +95,8 @@ pub struct Row {
     pub grants: Option<Grants>,
 }
 
-/// The plugins available to a tenant: first-party ones, then installed ones.
-pub async fn rows(store: &Store, tenant: &pbx_store::Tenant) -> anyhow::Result<Vec<Row>> {
-    let rt = super::scenario::runtime_for(store, tenant.id).await?;
+/// The plugins available to a tenant: first-party ones (from `rt`), then installed ones.
+pub async fn rows(store: &Store, rt: &crate::plugins::PluginRuntime, tenant: &pbx_store::Tenant) -> anyhow::Result<Vec<Row>> {
     let mut rows: Vec<Row> = rt
         .builtins()
         .map(|p| Row {
@@ -240,7 +239,8 @@ pub async fn run(store: &Store, cmd: PluginCmd) -> anyhow::Result<()> {
         }
         PluginCmd::List { slug, json } => {
             let tenant = store.tenant_by_slug(&slug).await?;
-            let rows = rows(store, &tenant).await?;
+            let rt = super::scenario::runtime_for(store, tenant.id).await?;
+            let rows = rows(store, &rt, &tenant).await?;
             output::print(json, &rows, &["NAME", "VERSION", "SOURCE", "ENABLED", "CAPABILITIES", "NOT GRANTED"], |r| {
                 vec![
                     r.name.clone(),

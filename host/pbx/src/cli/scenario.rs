@@ -72,6 +72,7 @@ pub async fn runtime_for(store: &Store, tenant_id: i64) -> anyhow::Result<Arc<Pl
 /// Simulates a call to a tenant's number through `scenario` (JSON; default: the saved one).
 pub async fn simulate_call(
     store: &Store,
+    rt: Arc<PluginRuntime>,
     tenant: &pbx_store::Tenant,
     number: &str,
     scenario: Option<String>,
@@ -86,7 +87,6 @@ pub async fn simulate_call(
         },
     };
     let scenario = Arc::new(Scenario::parse(&json).map_err(|e| anyhow::anyhow!("the scenario is unreadable: {e}"))?);
-    let rt = runtime_for(store, tenant.id).await?;
     let users = store.list_users(tenant.id).await?;
     let directory: Vec<pbx_plugin_host::UserInfo> =
         users.iter().map(|u| pbx_plugin_host::UserInfo { ext: u.ext.clone(), name: u.name.clone(), available: true }).collect();
@@ -159,9 +159,9 @@ pub async fn run(store: &Store, cmd: ScenarioCmd) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("--at must be an RFC 3339 time such as 2026-11-23T10:00:00+03:00: {e}"))?
                 .as_millisecond();
             let tenant = store.tenant_by_slug(&slug).await?;
-            let result =
-                simulate_call(store, &tenant, &number, None, at_ms, SimInput { from, to: number.clone(), digits, answer: !no_answer })
-                    .await?;
+            let rt = runtime_for(store, tenant.id).await?;
+            let input = SimInput { from, to: number.clone(), digits, answer: !no_answer };
+            let result = simulate_call(store, rt, &tenant, &number, None, at_ms, input).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&result)?);
             } else {

@@ -12,6 +12,7 @@ pub mod routes;
 mod tenant_api;
 mod tenant_setup_api;
 
+use crate::plugins::PluginRuntime;
 use axum::Router;
 use pbx_store::Store;
 use std::path::PathBuf;
@@ -26,12 +27,22 @@ pub struct WebState {
     pub data_dir: PathBuf,
     /// Failed logins are answered after this delay (slows guessing), ms.
     pub login_delay_ms: u64,
+    /// The server's plugin runtime (first-party components compiled once), for validating
+    /// and simulating scenarios and drawing plugin nodes.
+    pub plugins: Arc<PluginRuntime>,
 }
 
 impl WebState {
-    /// State over a store and data dir, with the production login delay.
-    pub fn new(store: Store, data_dir: PathBuf) -> Arc<WebState> {
-        Arc::new(WebState { store, data_dir, login_delay_ms: 800 })
+    /// State over a store, data dir and plugin runtime, with the production login delay.
+    pub fn new(store: Store, data_dir: PathBuf, plugins: Arc<PluginRuntime>) -> Arc<WebState> {
+        Arc::new(WebState { store, data_dir, login_delay_ms: 800, plugins })
+    }
+
+    /// The plugin runtime with every tenant's installed plugins as stored now (components
+    /// are compiled once per version; a sync only re-reads the list).
+    pub async fn runtime(&self) -> Result<Arc<PluginRuntime>, error::ApiError> {
+        self.plugins.sync(&self.store).await?;
+        Ok(self.plugins.clone())
     }
 }
 

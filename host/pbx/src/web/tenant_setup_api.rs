@@ -76,7 +76,7 @@ pub async fn put_scenario(
     let t = tenant(&s, &c).await?;
     let d = did(&s, t.id, &number).await?;
     let json = std::str::from_utf8(&body).map_err(|_| ApiError::bad("the scenario must be UTF-8 JSON"))?;
-    let rt = crate::cli::scenario::runtime_for(&s.store, t.id).await?;
+    let rt = s.runtime().await?;
     let catalog = TenantCatalog::load(&s.store, &rt, t).await?;
     let saved = save(&s.store, &catalog, &d.number, json).await?;
     Ok(Json(json!({"number": d.number, "scenario": saved})))
@@ -131,7 +131,7 @@ pub async fn simulate(
         Some(v) => {
             // The unsaved scenario must be valid before it is simulated.
             let json = v.to_string();
-            let rt = crate::cli::scenario::runtime_for(&s.store, t.id).await?;
+            let rt = s.runtime().await?;
             let catalog = TenantCatalog::load(&s.store, &rt, t.clone()).await?;
             crate::scenario::catalog::check(&json, &catalog).map_err(|e| ApiError::bad(format!("invalid scenario: {e}")))?;
             Some(json)
@@ -140,7 +140,7 @@ pub async fn simulate(
     };
     let from = if b.from.is_empty() { "+70000000000".to_string() } else { b.from };
     let input = SimInput { from, to: d.number.clone(), digits: b.digits, answer: !b.no_answer };
-    let r = crate::cli::scenario::simulate_call(&s.store, &t, &d.number, scenario, at_ms, input).await?;
+    let r = crate::cli::scenario::simulate_call(&s.store, s.runtime().await?, &t, &d.number, scenario, at_ms, input).await?;
     Ok(Json(json!(r)))
 }
 
@@ -151,7 +151,8 @@ pub async fn list_plugins(
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
     let t = tenant(&s, &c).await?;
-    let rows = crate::cli::plugin::rows(&s.store, &t).await?;
+    let rt = s.runtime().await?;
+    let rows = crate::cli::plugin::rows(&s.store, &rt, &t).await?;
     Ok(Json(json!(page_by(rows, &q, |r| r.name.clone()))))
 }
 
@@ -283,7 +284,7 @@ pub async fn plugin_outputs(
 ) -> ApiResult<Json<Value>> {
     use crate::scenario::validate::Catalog;
     let t = tenant(&s, &c).await?;
-    let rt = crate::cli::scenario::runtime_for(&s.store, t.id).await?;
+    let rt = s.runtime().await?;
     if !rt.builtins().any(|b| b.metadata.name == name) {
         s.store.plugin(t.id, &name).await?;
     }
