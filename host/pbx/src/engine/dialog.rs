@@ -34,6 +34,23 @@ pub struct Dialog {
 }
 
 impl Dialog {
+    /// Completes the UAC side of a dialog from the 2xx that established it: the remote tag
+    /// and To header, the remote target (Contact) and the route set (Record-Route, reversed).
+    pub fn confirm(&mut self, resp: &pbx_sip::message::Response) {
+        if let Some(tag) = resp.parsed_to().and_then(|t| t.tag().map(str::to_string)) {
+            self.remote_tag = Some(tag);
+            if let Some(to) = resp.headers.get(&HeaderName::To) {
+                self.remote_hdr = to.to_string();
+            }
+        }
+        if let Some(c) = resp.contacts().into_iter().next() {
+            self.remote_target = c.uri;
+        }
+        let mut rr: Vec<String> = resp.headers.list(&HeaderName::RecordRoute);
+        rr.reverse();
+        self.route_set = rr;
+    }
+
     /// The UAS side of a dialog created by a request we received (`local_tag` chosen by us).
     pub fn from_request(req: &Request, local_tag: &str, flow: Target) -> Option<Dialog> {
         let from = req.headers.get(&HeaderName::From)?.to_string();

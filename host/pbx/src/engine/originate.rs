@@ -9,7 +9,7 @@ use super::queue::{QueueLink, QueuePhase, WaiterKind};
 use super::{Action, Engine, EngineTimer, Now, new_call_uid, random_token};
 use pbx_media::Side;
 use pbx_sip::header::HeaderName;
-use pbx_sip::message::{Request, Response, SipMessage};
+use pbx_sip::message::{Request, Response};
 use pbx_sip::method::Method;
 use pbx_sip::sdp::{self, Direction, Sdp};
 use pbx_store::{CallOp, CallStart, Direction as CallDirection, Disposition};
@@ -198,18 +198,7 @@ impl Engine {
         if let Some(t) = call.ring_timer.take() {
             self.timers.cancel(t);
         }
-        if let Some(tag) = resp.parsed_to().and_then(|t| t.tag().map(str::to_string)) {
-            call.a.remote_tag = Some(tag);
-            if let Some(to) = resp.headers.get(&HeaderName::To) {
-                call.a.remote_hdr = to.to_string();
-            }
-        }
-        if let Some(c) = resp.contacts().into_iter().next() {
-            call.a.remote_target = c.uri;
-        }
-        let mut rr: Vec<String> = resp.headers.list(&HeaderName::RecordRoute);
-        rr.reverse();
-        call.a.route_set = rr;
+        call.a.confirm(&resp);
         let transport = call.a.flow.transport;
         let via = self.new_via(transport);
         let contact = self.contact(transport);

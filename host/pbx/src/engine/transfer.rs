@@ -13,7 +13,7 @@ use super::routing::Dialled;
 use super::{Engine, EngineTimer, Now, random_token};
 use pbx_media::{Side, Source};
 use pbx_sip::header::HeaderName;
-use pbx_sip::message::{Request, Response, SipMessage};
+use pbx_sip::message::{Request, Response};
 use pbx_sip::method::Method;
 use pbx_sip::sdp::{self, Direction, Sdp};
 use pbx_sip::transaction::{Target, TxId};
@@ -247,18 +247,7 @@ impl Engine {
         if resp.status >= 300 {
             return self.transfer_failed(key, x, &format!("{} {}", resp.status, resp.reason), now);
         }
-        if let Some(tag) = resp.parsed_to().and_then(|t| t.tag().map(str::to_string)) {
-            x.dialog.remote_tag = Some(tag);
-            if let Some(to) = resp.headers.get(&HeaderName::To) {
-                x.dialog.remote_hdr = to.to_string();
-            }
-        }
-        if let Some(c) = resp.contacts().into_iter().next() {
-            x.dialog.remote_target = c.uri;
-        }
-        let mut rr: Vec<String> = resp.headers.list(&HeaderName::RecordRoute);
-        rr.reverse();
-        x.dialog.route_set = rr;
+        x.dialog.confirm(&resp);
         let via = self.new_via(x.dialog.flow.transport);
         let contact = self.contact(x.dialog.flow.transport);
         let mut ack = x.dialog.request(Method::Ack, &via, &contact);
