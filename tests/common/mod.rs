@@ -184,6 +184,27 @@ impl Pbx {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }
 
+    /// What the SIPp runs of this test complained about (their `-trace_err` files and
+    /// stderr), so a failed call shows the phone's side as well as the server's.
+    pub fn sipp_errors(&self) -> String {
+        let mut out = String::new();
+        let Ok(entries) = std::fs::read_dir(self.dir.path()) else { return out };
+        let mut names: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        names.sort();
+        for path in names {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            if !(name.ends_with("_errors.log") || name.ends_with(".sipp-stderr")) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if !text.trim().is_empty() {
+                let tail: String = text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+                out.push_str(&format!("---- {name} ----\n{tail}\n"));
+            }
+        }
+        out
+    }
+
     /// `GET path` on the HTTP port; the body.
     pub fn http_get(&self, path: &str) -> Option<String> {
         let mut s = TcpStream::connect_timeout(&self.http, Duration::from_millis(500)).ok()?;
@@ -249,7 +270,17 @@ impl Drop for Pbx {
         self.kill9();
         if std::thread::panicking() {
             eprintln!("---- pbx serve log ----\n{}", self.log());
+            eprintln!("{}", self.sipp_errors());
         }
+    }
+}
+
+/// Where a SIPp run's stderr goes: a file in the test's directory, shown on failure.
+fn sipp_stderr(pbx: &Pbx, scenario: &str, port: u16) -> Stdio {
+    let name = format!("{}-{port}.sipp-stderr", scenario.trim_end_matches(".xml"));
+    match std::fs::OpenOptions::new().create(true).append(true).open(pbx.dir.path().join(name)) {
+        Ok(f) => Stdio::from(f),
+        Err(_) => Stdio::null(),
     }
 }
 
@@ -278,42 +309,41 @@ impl Sipp {
             .current_dir(pbx.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(sipp_stderr(pbx, scenario, port));
         c
     }
 
     /// Runs a scenario to completion (bounded by `timeout`); true when every call succeeded.
     pub fn run(pbx: &Pbx, scenario: &str, port: u16, args: &[&str], timeout: Duration) -> bool {
-        let mut child = Self::command(pbx, scenario, port, args).spawn().expect("sipp");
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status.success();
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        Self::run_from(pbx, "127.0.0.1", scenario, port, args, timeout)
     }
 
     /// Runs a scenario from another local address (a carrier), to completion.
+    /// SIPp exits with 254 when it cannot bind its port: `free_port` only probes, so another
+    /// process may take the port before SIPp binds it. That is the harness's race, not the
+    /// server's, so the run is repeated on a fresh port (the server never saw the first one).
     pub fn run_from(pbx: &Pbx, ip: &str, scenario: &str, port: u16, args: &[&str], timeout: Duration) -> bool {
-        let mut child = Self::command_from(pbx, ip, scenario, port, args).spawn().expect("sipp");
         let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
+        let mut port = port;
+        for _ in 0..3 {
+            let mut child = Self::command_from(pbx, ip, scenario, port, args).spawn().expect("sipp");
+            let status = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break status;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            if status.code() != Some(254) {
                 return status.success();
             }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+            port = free_port();
         }
+        false
     }
 
     /// Starts a scenario in the background from another local address.
@@ -527,9 +557,19 @@ pub struct AnsweringPhone {
 /// Registers `user` from a SIPp UAS that answers one call.
 pub fn answering_phone(pbx: &Pbx, user: &str, pass: &str) -> AnsweringPhone {
     let sink = RtpSink::new();
-    let port = free_port();
-    let uas = Sipp::spawn(pbx, "uas.xml", port, &["-m", "1", "-d", "300", "-key", "sink_port", &sink.port.to_string()]);
-    std::thread::sleep(Duration::from_millis(300));
+    let sink_port = sink.port.to_string();
+    let (mut port, mut uas) = (0, None);
+    // A UAS that could not bind its port (exit 254) is started again on another one.
+    for _ in 0..3 {
+        port = free_port();
+        let mut child = Sipp::spawn(pbx, "uas.xml", port, &["-m", "1", "-d", "300", "-key", "sink_port", &sink_port]);
+        std::thread::sleep(Duration::from_millis(300));
+        if !matches!(child.0.try_wait(), Ok(Some(s)) if s.code() == Some(254)) {
+            uas = Some(child);
+            break;
+        }
+    }
+    let uas = uas.expect("SIPp could not bind a port three times");
     assert!(Sipp::register(pbx, user, pass, free_port(), port, 300), "SIPp could not register {user}");
     AnsweringPhone { _uas: uas, sink, port }
 }
