@@ -325,18 +325,7 @@ impl Engine {
             None,
         );
         invite.body = b_sdp.to_bytes();
-        let dialog = Dialog {
-            call_id: call_id.clone(),
-            local_tag,
-            remote_tag: None,
-            local_hdr,
-            remote_hdr: t.to.clone(),
-            local_seq: 1,
-            remote_seq: None,
-            remote_target: t.uri.clone(),
-            route_set: Vec::new(),
-            flow: t.target,
-        };
+        let dialog = Dialog::outgoing(call_id.clone(), local_tag, local_hdr, t.to.clone(), t.uri.clone(), t.target);
         let tx = self.txl.send_request(&invite, t.target, now.mono);
         let fork_index = call.forks.len();
         if let Some(u) = t.user_id
@@ -532,21 +521,7 @@ impl Engine {
         self.txl.send_request(&ack, flow, now.mono);
         self.txl.set_ack(fork_tx, &ack);
         // Cancel the other phones.
-        let others: Vec<usize> = self
-            .calls
-            .get(&key)
-            .map(|c| {
-                c.forks
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, f)| *i != fork && matches!(f.state, ForkState::Calling | ForkState::Early))
-                    .map(|(i, _)| i)
-                    .collect()
-            })
-            .unwrap_or_default();
-        for i in others {
-            self.cancel_fork(key, i, now);
-        }
+        self.cancel_pending_forks(key, Some(fork), now);
         let Some(b_sdp) = b_sdp else {
             tracing::warn!("callee answered without SDP");
             self.hangup(key, HangupBy::System, "answer without SDP", now);
@@ -751,17 +726,10 @@ impl Engine {
     /// Ends a call that was never answered: final response to the caller, CANCEL to phones
     /// still ringing, call-log row completed.
     pub(super) fn finish_unanswered(&mut self, key: CallKey, a_status: u16, disposition: Disposition, cause: &str, by: HangupBy, now: Now) {
-        let Some(call) = self.calls.get(&key) else { return };
-        let pending: Vec<usize> = call
-            .forks
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| matches!(f.state, ForkState::Calling | ForkState::Early))
-            .map(|(i, _)| i)
-            .collect();
-        for i in pending {
-            self.cancel_fork(key, i, now);
+        if !self.calls.contains_key(&key) {
+            return;
         }
+        self.cancel_pending_forks(key, None, now);
         if let Some(call) = self.calls.get(&key)
             && call.a_answered
         {
@@ -786,23 +754,34 @@ impl Engine {
         if !call.a_answered || call.playing.is_some_and(|(_, p)| p == PlayPurpose::Farewell) {
             return false;
         }
-        let pending: Vec<usize> = call
-            .forks
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| matches!(f.state, ForkState::Calling | ForkState::Early))
-            .map(|(i, _)| i)
-            .collect();
         let tenant = call.tenant.clone();
         if let Some(t) = self.calls.get_mut(&key).and_then(|c| c.ring_timer.take()) {
             self.timers.cancel(t);
         }
-        for i in pending {
-            self.cancel_fork(key, i, now);
-        }
+        self.cancel_pending_forks(key, None, now);
         let Some(msg) = self.dir.prompt(&tenant, "not-available") else { return false };
         self.play_to_caller(key, vec![msg], PlayPurpose::Farewell, now);
         true
+    }
+
+    /// Cancels every phone of the call still ringing (or not yet answering), except `keep`
+    /// (the one that just answered).
+    pub(super) fn cancel_pending_forks(&mut self, key: CallKey, keep: Option<usize>, now: Now) {
+        let pending: Vec<usize> = self
+            .calls
+            .get(&key)
+            .map(|c| {
+                c.forks
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, f)| Some(*i) != keep && matches!(f.state, ForkState::Calling | ForkState::Early))
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for i in pending {
+            self.cancel_fork(key, i, now);
+        }
     }
 
     pub(super) fn cancel_fork(&mut self, key: CallKey, fork: usize, now: Now) {

@@ -34,6 +34,23 @@ pub struct Dialog {
 }
 
 impl Dialog {
+    /// The UAC side of a dialog we open with an INVITE: no remote tag yet, our CSeq 1, the
+    /// request sent to `remote_target` over `flow`. Filled in by [`Dialog::confirm`].
+    pub fn outgoing(call_id: String, local_tag: String, local_hdr: String, remote_hdr: String, remote_target: Uri, flow: Target) -> Self {
+        Dialog {
+            call_id,
+            local_tag,
+            remote_tag: None,
+            local_hdr,
+            remote_hdr,
+            local_seq: 1,
+            remote_seq: None,
+            remote_target,
+            route_set: Vec::new(),
+            flow,
+        }
+    }
+
     /// Completes the UAC side of a dialog from the 2xx that established it: the remote tag
     /// and To header, the remote target (Contact) and the route set (Record-Route, reversed).
     pub fn confirm(&mut self, resp: &pbx_sip::message::Response) {

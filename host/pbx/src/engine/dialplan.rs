@@ -4,7 +4,7 @@
 //! turned into a list of steps. A step rings some phones, for a while; when it fails the
 //! step's forwarding decides the next one, else the next step in the list.
 
-use super::call::{CallKey, ForkState, ForkTarget};
+use super::call::{CallKey, ForkTarget};
 use super::directory::{GroupInfo, TenantInfo};
 use super::routing::Dialled;
 use super::{Engine, EngineTimer, Now};
@@ -303,16 +303,7 @@ impl Engine {
             return;
         }
         call.step_timer = None;
-        let pending: Vec<usize> = call
-            .forks
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| matches!(f.state, ForkState::Calling | ForkState::Early))
-            .map(|(i, _)| i)
-            .collect();
-        for i in pending {
-            self.cancel_fork(key, i, now);
-        }
+        self.cancel_pending_forks(key, None, now);
         if !self.step_failed(key, StepFailure::NoAnswer, now) {
             self.on_ring_timeout(key, now);
         }

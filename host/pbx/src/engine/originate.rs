@@ -84,18 +84,7 @@ impl Engine {
             None,
         )
         .to_bytes();
-        let dialog = Dialog {
-            call_id: call_id.clone(),
-            local_tag: local_tag.clone(),
-            remote_tag: None,
-            local_hdr,
-            remote_hdr: to,
-            local_seq: 1,
-            remote_seq: None,
-            remote_target: binding.uri.clone(),
-            route_set: Vec::new(),
-            flow: binding.target,
-        };
+        let dialog = Dialog::outgoing(call_id.clone(), local_tag.clone(), local_hdr, to, binding.uri.clone(), binding.target);
         let start = CallStart {
             id: uid.clone(),
             tenant_id: tenant.id,

@@ -254,7 +254,7 @@ impl Engine {
             return;
         }
         if link.phase == QueuePhase::Offered {
-            self.cancel_pending_forks(key, now);
+            self.stop_offering(key, now);
         }
         self.unlink_queue(key, true);
         if let Some(c) = self.calls.get_mut(&key) {
@@ -276,7 +276,7 @@ impl Engine {
         if link.phase != QueuePhase::Offered {
             return false;
         }
-        self.cancel_pending_forks(key, now);
+        self.stop_offering(key, now);
         if let Some(rt) = self.queues.get_mut(&link.group_id)
             && let Some(w) = rt.waiting.iter_mut().find(|w| w.id == link.waiter)
         {
@@ -339,18 +339,9 @@ impl Engine {
         }
     }
 
-    fn cancel_pending_forks(&mut self, key: CallKey, now: Now) {
-        let Some(call) = self.calls.get(&key) else { return };
-        let pending: Vec<usize> = call
-            .forks
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| matches!(f.state, super::call::ForkState::Calling | super::call::ForkState::Early))
-            .map(|(i, _)| i)
-            .collect();
-        for i in pending {
-            self.cancel_fork(key, i, now);
-        }
+    /// Stops ringing the call's agents and drops the rest of its plan.
+    fn stop_offering(&mut self, key: CallKey, now: Now) {
+        self.cancel_pending_forks(key, None, now);
         if let Some(c) = self.calls.get_mut(&key) {
             c.plan.clear();
             if let Some(t) = c.step_timer.take() {

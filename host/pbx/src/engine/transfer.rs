@@ -198,18 +198,7 @@ impl Engine {
         }
         invite.headers.push(HeaderName::ContentType, "application/sdp");
         invite.body = body;
-        let dialog = Dialog {
-            call_id,
-            local_tag,
-            remote_tag: None,
-            local_hdr,
-            remote_hdr: t.to.clone(),
-            local_seq: 1,
-            remote_seq: None,
-            remote_target: t.uri.clone(),
-            route_set: Vec::new(),
-            flow: t.target,
-        };
+        let dialog = Dialog::outgoing(call_id, local_tag, local_hdr, t.to.clone(), t.uri.clone(), t.target);
         let tx = self.txl.send_request(&invite, t.target, now.mono);
         self.client_tx.insert(tx, TxOwner::Transfer { call: key });
         let timer = self.timers.schedule(now.mono + TRANSFER_RING, EngineTimer::TransferTimeout(key));
