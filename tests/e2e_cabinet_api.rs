@@ -290,6 +290,30 @@ fn cabinet_api(db: Db) {
     assert_eq!(api.as_(&op, "POST", "/api/v1/tenants/beta/resume", None, true).status, 200);
     assert!(api.login("201@beta", "beta-pass-1").is_ok());
 
+    // Listings page by keyset: walking `next` one row at a time yields each row once, in
+    // order (extensions by length, so 99 comes before 101 and 1000 last).
+    pbx.cli_ok(&["user", "create", "acme", "99", "--password", "secret099"]);
+    pbx.cli_ok(&["user", "create", "acme", "1000", "--password", "secret1000"]);
+    let walk = |s: &Session, path: &str, key: &str| -> Vec<String> {
+        let (mut out, mut after) = (vec![], String::new());
+        for _ in 0..20 {
+            let cursor = if after.is_empty() { String::new() } else { format!("&after={after}") };
+            let page = api.as_(s, "GET", &format!("{path}?limit=1{cursor}"), None, true).json();
+            out.extend(page["items"].as_array().unwrap().iter().map(|i| i[key].as_str().unwrap().to_string()));
+            match page["next"].as_str() {
+                Some(n) => after = n.to_string(),
+                None => return out,
+            }
+        }
+        panic!("{path} did not end: {out:?}");
+    };
+    let all = api.as_(&acme, "GET", "/api/v1/users?limit=500", None, true).json();
+    let mut exts: Vec<String> = all["items"].as_array().unwrap().iter().map(|u| u["ext"].as_str().unwrap().to_string()).collect();
+    exts.sort_by_key(|e| (e.len(), e.clone()));
+    assert_eq!((exts.first().map(String::as_str), exts.last().map(String::as_str)), (Some("99"), Some("1000")));
+    assert_eq!(walk(&acme, "/api/v1/users", "ext"), exts);
+    assert_eq!(walk(&op, "/api/v1/tenants", "slug"), ["acme", "beta"]);
+
     // Tokens: revoked means refused; logout ends the session.
     let id = api.bearer(&acme_token, "GET", "/api/v1/tokens", None).json()["items"][0]["id"].to_string();
     assert_eq!(api.as_(&acme, "DELETE", &format!("/api/v1/tokens/{id}"), None, true).status, 204);

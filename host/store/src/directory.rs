@@ -245,6 +245,17 @@ impl Store {
         Ok(rows.iter().map(tenant_from).collect::<Result<_, _>>()?)
     }
 
+    /// One keyset page of tenants in slug order: the `limit` after `after` (the operator's
+    /// listing grows with the business, so it is read a page at a time from the slug index).
+    pub async fn tenants_page(&self, after: Option<&str>, limit: i64) -> Result<Vec<Tenant>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {TENANT_COLS} FROM tenants WHERE slug > $1 ORDER BY slug LIMIT $2"))
+            .bind(after.unwrap_or_default())
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(tenant_from).collect::<Result<_, _>>()?)
+    }
+
     /// One tenant by id.
     pub async fn tenant_by_id(&self, id: i64) -> Result<Tenant, StoreError> {
         let row = sqlx::query(&format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1"))
@@ -372,6 +383,23 @@ impl Store {
             .bind(tenant_id)
             .fetch_all(self.pool())
             .await?;
+        Ok(rows.iter().map(user_from).collect::<Result<_, _>>()?)
+    }
+
+    /// One keyset page of a tenant's users in dialing order (shorter extensions first, so
+    /// 99 comes before 100): the `limit` after the extension `after`.
+    pub async fn users_page(&self, tenant_id: i64, after: Option<&str>, limit: i64) -> Result<Vec<User>, StoreError> {
+        let after = after.unwrap_or_default();
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND (length(ext) > $2 OR (length(ext) = $2 AND ext > $3)) \
+             ORDER BY length(ext), ext LIMIT $4"
+        ))
+        .bind(tenant_id)
+        .bind(after.len() as i64)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows.iter().map(user_from).collect::<Result<_, _>>()?)
     }
 

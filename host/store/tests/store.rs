@@ -413,6 +413,34 @@ async fn exercise_accounts(store: &Store) {
     assert_eq!(store.tenant_day(t.id, 0).await.unwrap(), (4, 2, 1));
 }
 
+/// Keyset pages read from the database: walking them yields every row once, in order.
+async fn exercise_pages(store: &Store) {
+    let t = store.create_tenant("pages", "pages.example", "").await.unwrap();
+    for ext in ["1000", "99", "001", "01", "100", "20"] {
+        let u = NewUser { ext, sip_password: "secret-pages", name: "", role: Role::User, web_password: None };
+        store.create_user(t.id, &u).await.unwrap();
+    }
+    let (mut seen, mut after) = (Vec::new(), None::<String>);
+    loop {
+        let page = store.users_page(t.id, after.as_deref(), 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some(last.ext.clone());
+        seen.extend(page.into_iter().map(|u| u.ext));
+    }
+    assert_eq!(seen, ["01", "20", "99", "001", "100", "1000"]);
+    let all: Vec<String> = store.list_tenants().await.unwrap().into_iter().map(|t| t.slug).collect();
+    assert!(all.len() >= 2);
+    let (mut slugs, mut after) = (Vec::new(), None::<String>);
+    loop {
+        let page = store.tenants_page(after.as_deref(), 1).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.slug.clone());
+        slugs.extend(page.into_iter().map(|t| t.slug));
+    }
+    assert_eq!(slugs, all);
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let (store, _dir) = sqlite().await;
@@ -420,6 +448,7 @@ async fn sqlite_store() {
     exercise_plugins(&store).await;
     exercise_features(&store).await;
     exercise_accounts(&store).await;
+    exercise_pages(&store).await;
     store.close().await;
 }
 
@@ -433,6 +462,7 @@ async fn postgres_store() {
     exercise_plugins(&store).await;
     exercise_features(&store).await;
     exercise_accounts(&store).await;
+    exercise_pages(&store).await;
     store.close().await;
     again.close().await;
     db.drop_db().await;

@@ -3,7 +3,7 @@
 
 use super::WebState;
 use super::error::{ApiError, ApiResult};
-use super::tenant_api::{PageQuery, TokenBody, page_by};
+use super::tenant_api::{PageQuery, TokenBody, page_by, page_of};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 /// `GET /api/v1/tenants`.
 pub async fn list_tenants(State(s): State<Arc<WebState>>, Query(q): Query<PageQuery>) -> ApiResult<Json<Value>> {
-    let mut ts = s.store.list_tenants().await?;
-    ts.sort_by(|a, b| a.slug.cmp(&b.slug));
-    Ok(Json(json!(page_by(ts, &q, |t| t.slug.clone()))))
+    let limit = q.limit();
+    let ts = s.store.tenants_page(q.after.as_deref(), limit as i64 + 1).await?;
+    Ok(Json(json!(page_of(ts, limit, |t| t.slug.clone()))))
 }
 
 /// New tenant form.

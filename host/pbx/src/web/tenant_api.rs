@@ -40,8 +40,13 @@ pub struct Page<T> {
 
 /// Pages rows already ordered by a unique key (small per-tenant tables).
 pub fn page_by<T>(rows: Vec<T>, q: &PageQuery, key: impl Fn(&T) -> String) -> Page<T> {
-    let limit = q.limit();
-    let mut items: Vec<T> = rows.into_iter().filter(|r| q.after.as_deref().is_none_or(|a| key(r).as_str() > a)).collect();
+    let items = rows.into_iter().filter(|r| q.after.as_deref().is_none_or(|a| key(r).as_str() > a)).collect();
+    page_of(items, q.limit(), key)
+}
+
+/// The page of rows read after the cursor, up to one more than `limit` (the extra row only
+/// says that a next page exists).
+pub fn page_of<T>(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> Page<T> {
     let next = if items.len() > limit {
         items.truncate(limit);
         items.last().map(&key)
@@ -51,9 +56,11 @@ pub fn page_by<T>(rows: Vec<T>, q: &PageQuery, key: impl Fn(&T) -> String) -> Pa
     Page { items, next }
 }
 
-/// Extensions sort by length then digits, so `after` works on their padded form.
+/// Extensions sort by length then digits (99 before 100); the key is the length (one digit:
+/// extensions have 2 to 6) followed by the extension, which keeps `01` and `001` apart where
+/// zero-padding would not.
 fn ext_key(ext: &str) -> String {
-    format!("{ext:0>8}")
+    format!("{}{ext}", ext.len())
 }
 
 /// `GET /api/v1/users`.
@@ -62,9 +69,9 @@ pub async fn list_users(
     axum::Extension(c): axum::Extension<Caller>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let mut users = s.store.list_users(c.tenant_id()?).await?;
-    users.sort_by_key(|u| ext_key(&u.ext));
-    Ok(Json(json!(page_by(users, &q, |u| ext_key(&u.ext)))))
+    let limit = q.limit();
+    let users = s.store.users_page(c.tenant_id()?, q.after.as_deref(), limit as i64 + 1).await?;
+    Ok(Json(json!(page_of(users, limit, |u| u.ext.clone()))))
 }
 
 /// New user form.
