@@ -182,26 +182,36 @@ fn recording_channels_hold_what_each_side_said() {
     let t = Duration::from_secs(5);
     let mut callee = Phone::new(pbx.sip, "102", "secret102", "127.0.0.1");
     assert_eq!(callee.register(300).status, 200);
-    let sipp = std::thread::spawn({
-        let media = free_port().to_string();
-        let port = free_port();
-        let env = (pbx.sip, pbx.dir.path().to_path_buf());
-        move || {
-            let _ = env;
-            (port, media)
-        }
-    });
-    let (uac_port, media) = sipp.join().unwrap();
-    let mut child = std::process::Command::new("sipp")
-        .arg(pbx.sip.to_string())
-        .args(["-sf", &sipp_dir().join("uac.xml").display().to_string(), "-i", "127.0.0.1", "-p", &uac_port.to_string(), "-nostdin"])
-        .args(["-m", "1", "-au", "101", "-ap", "secret101", "-s", "102", "-d", "4000", "-mp", &media, "-key", "domain", "acme.example"])
-        .args(["-key", "user", "101", "-key", "pcap", &voice_pcap().display().to_string()])
-        .current_dir(pbx.dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let media = free_port().to_string();
+    let pcap = voice_pcap().display().to_string();
+    let caller = Sipp::spawn(
+        &pbx,
+        "uac.xml",
+        free_port(),
+        &[
+            "-m",
+            "1",
+            "-au",
+            "101",
+            "-ap",
+            "secret101",
+            "-s",
+            "102",
+            "-d",
+            "4000",
+            "-mp",
+            &media,
+            "-key",
+            "domain",
+            "acme.example",
+            "-key",
+            "user",
+            "101",
+            "-key",
+            "pcap",
+            &pcap,
+        ],
+    );
     let inv = callee.request("INVITE", t).expect("callee rings");
     let dest = sdp_target(&inv.body);
     let sdp = callee.sdp("sendrecv");
@@ -210,7 +220,7 @@ fn recording_channels_hold_what_each_side_said() {
     let bye = callee.request("BYE", Duration::from_secs(15)).expect("caller hangs up");
     callee.reply(&bye, 200, "rec1", None);
     drop(tone);
-    assert!(child.wait().unwrap().success(), "{}", Sipp::logs(&pbx, "uac"));
+    assert!(caller.wait(Duration::from_secs(15)), "{}", Sipp::logs(&pbx, "uac"));
     let id = call_log(&pbx)[0]["id"].as_str().unwrap().to_string();
     let rec = wait_recording(&pbx, &id);
     let bytes_per_minute = rec["size_bytes"].as_f64().unwrap() * 60_000.0 / rec["duration_ms"].as_f64().unwrap();

@@ -211,25 +211,14 @@ fn hostile_plugins_fall_back_to_ringing_everyone_without_disturbing_others() {
     }
     pbx.settle();
     let beta_sink = RtpSink::new();
-    let beta_call = {
-        let sink_port = beta_sink.port.to_string();
-        let dir = pbx.dir.path().to_path_buf();
-        let sip = pbx.sip;
-        std::thread::spawn(move || {
-            std::process::Command::new("sipp")
-                .arg(sip.to_string())
-                .arg("-sf")
-                .arg(sipp_dir().join("carrier_closed.xml"))
-                .args(["-i", CARRIER_IP, "-p", &free_port().to_string(), "-m", "1", "-nostdin", "-s", DID_BETA])
-                .args(["-key", "to_number", DID_BETA, "-key", "sink_port", &sink_port, "-trace_err"])
-                .current_dir(dir)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false)
-        })
-    };
+    let sink_port = beta_sink.port.to_string();
+    let beta_call = Sipp::spawn_from(
+        &pbx,
+        CARRIER_IP,
+        "carrier_closed.xml",
+        free_port(),
+        &["-m", "1", "-s", DID_BETA, "-key", "to_number", DID_BETA, "-key", "sink_port", &sink_port],
+    );
     let hangup = serde_json::json!({"type": "hangup"});
     let cases = [
         ("spin", serde_json::json!({}), "deadline"),
@@ -273,7 +262,7 @@ fn hostile_plugins_fall_back_to_ringing_everyone_without_disturbing_others() {
         assert!(metrics.contains(line), "missing {line} in\n{metrics}");
     }
     // Beta's announcement played on without a gap.
-    assert!(beta_call.join().unwrap(), "beta's call failed:\n{}", pbx.log());
+    assert!(beta_call.wait(Duration::from_secs(60)), "beta's call failed:\n{}", pbx.log());
     let arrivals = beta_sink.arrivals();
     assert!(arrivals.len() > 500, "beta heard only {} packets", arrivals.len());
     let worst = arrivals.windows(2).map(|w| w[1].duration_since(w[0])).max().unwrap();
