@@ -5,9 +5,14 @@
 
 mod common;
 
+use common::audio::{RtpSender, sine, tone_power};
+use common::phone::Phone;
 use common::*;
+use pbx_media::Law;
+use pbx_sip::message::{Message, SipMessage};
 use std::collections::HashSet;
-use std::time::Duration;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
 
 fn setup() -> Pbx {
     let pbx = Pbx::start(Db::Sqlite, &[]);
@@ -213,4 +218,188 @@ fn blind_transfer_by_keys() {
     let rows = call_log(&pbx);
     let tl = timeline(&pbx, rows[0]["id"].as_str().unwrap());
     assert!(tl.iter().any(|e| e["kind"] == "transfer" && e["detail"] == "blind to 103 by the callee: connected"), "{tl:#?}");
+}
+
+#[test]
+fn attended_transfer_by_keys() {
+    require_tool("sipp", "sip-tester");
+    let pbx = setup();
+    let keys = pbx.dir.path().join("keys.pcap");
+    common::audio::write_rtp_pcap_ts(&keys, &common::audio::rfc4733_packets("*2103#"));
+    // What 102 says to 103 during the consultation: a 1 kHz tone, one packet like the next.
+    let tone_payload: Vec<u8> = common::audio::sine(1000.0, 160, 8000.0).iter().map(|s| pbx_media::Law::Alaw.encode(*s)).collect();
+    let tone = pbx.dir.path().join("tone.pcap");
+    common::audio::write_rtp_pcap(&tone, &vec![(8u8, tone_payload.clone()); 60]);
+    let p102 = free_port();
+    let (mp, sink102) = (free_port().to_string(), free_port().to_string());
+    let a = [
+        "-m",
+        "1",
+        "-key",
+        "sink_port",
+        &sink102,
+        "-key",
+        "keys",
+        keys.to_str().unwrap(),
+        "-key",
+        "tone",
+        tone.to_str().unwrap(),
+        "-mp",
+        &mp,
+    ];
+    let transferor = Sipp::spawn(&pbx, "uas_consult.xml", p102, &a);
+    let sink = RtpSink::new();
+    let p103 = free_port();
+    let target = Sipp::spawn(&pbx, "uas_reinvite.xml", p103, &["-m", "1", "-d", "300", "-key", "sink_port", &sink.port.to_string()]);
+    std::thread::sleep(Duration::from_millis(300));
+    register(&pbx, "102", p102);
+    register(&pbx, "103", p103);
+    let caller = caller_101(&pbx, 9000);
+    assert!(
+        transferor.wait(Duration::from_secs(20)),
+        "102 did not consult 103 and hang up:\n{}\n{}",
+        Sipp::logs(&pbx, "uas_consult"),
+        pbx.log()
+    );
+    // 103 heard 102 during the consultation.
+    let heard_102 = sink.packets().iter().filter(|(_, p)| *p == tone_payload).count();
+    assert!(heard_102 > 20, "103 heard {heard_102} packets of 102's tone during the consultation");
+    // Then 101, handed over when 102 hung up.
+    let id = || call_log(&pbx)[0]["id"].as_str().unwrap().to_string();
+    assert!(
+        wait_for(Duration::from_secs(8), || voice_reached(&sink) > 50),
+        "101's voice did not reach 103 ({} packets): {:#?}",
+        sink.packets().len(),
+        timeline(&pbx, &id())
+    );
+    assert!(caller.wait(Duration::from_secs(20)), "101's call failed:\n{}", pbx.log());
+    assert!(target.wait(Duration::from_secs(5)), "103 did not get its re-INVITE and the BYE:\n{}", Sipp::logs(&pbx, "uas_reinvite"));
+    let rows = call_log(&pbx);
+    assert_eq!(rows.len(), 1, "one call, one row: {rows:?}");
+    let users: Vec<serde_json::Value> = serde_json::from_str(&pbx.cli_ok(&["user", "list", "acme", "--json"])).unwrap();
+    let id103 = users.iter().find(|u| u["ext"] == "103").unwrap()["id"].as_i64().unwrap();
+    assert_eq!(rows[0]["callee_user_id"].as_i64(), Some(id103));
+    let tl = timeline(&pbx, &id());
+    let details: Vec<&str> = tl.iter().filter(|e| e["kind"] == "transfer").filter_map(|e| e["detail"].as_str()).collect();
+    assert_eq!(
+        details,
+        [
+            "attended by keys to 103 by the callee: consulting",
+            "attended by keys to 103: the target answered",
+            "attended by keys to 103: connected"
+        ],
+        "{tl:#?}"
+    );
+}
+
+/// Where an SDP body says to send RTP.
+fn sdp_target(body: &[u8]) -> SocketAddr {
+    let s = pbx_sip::sdp::Sdp::parse(body).unwrap();
+    let (ip, port) = s.audio_target().unwrap();
+    SocketAddr::new(ip, port)
+}
+
+/// RTP payloads received on `sock` for `d`: (payload type, payload).
+fn collect_rtp(sock: &UdpSocket, d: Duration) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    let end = Instant::now() + d;
+    let mut buf = [0u8; 2048];
+    sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    while Instant::now() < end {
+        if let Ok((n, _)) = sock.recv_from(&mut buf)
+            && n > 12
+        {
+            out.push((buf[1] & 0x7f, buf[12..n].to_vec()));
+        }
+    }
+    out
+}
+
+/// The audio of G.711 packets.
+fn decode(packets: &[(u8, Vec<u8>)]) -> Vec<i16> {
+    let law = |pt: u8| if pt == 0 { Law::Ulaw } else { Law::Alaw };
+    packets.iter().filter(|(pt, _)| *pt == 0 || *pt == 8).flat_map(|(pt, p)| p.iter().map(move |b| law(*pt).decode(*b))).collect()
+}
+
+/// Presses `keys` as RFC 4733 events sent from `sock` to `dest`, at a phone's pace.
+fn send_keys(sock: &UdpSocket, dest: SocketAddr, keys: &str) {
+    for (i, (pt, ts, payload)) in common::audio::rfc4733_packets(keys).into_iter().enumerate() {
+        let mut pkt = vec![0x80, pt, 0, 0, 0, 0, 0, 0, 0x0a, 0x0b, 0x0c, 0x0d];
+        pkt[2..4].copy_from_slice(&(i as u16 + 1).to_be_bytes());
+        pkt[4..8].copy_from_slice(&ts.to_be_bytes());
+        pkt.extend_from_slice(&payload);
+        sock.send_to(&pkt, dest).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn attended_transfer_by_keys_to_a_busy_target_brings_the_transferor_back() {
+    let pbx = setup();
+    let t = Duration::from_secs(5);
+    let mut caller = Phone::new(pbx.sip, "101", "secret101", "127.0.0.1");
+    let mut transferor = Phone::new(pbx.sip, "102", "secret102", "127.0.0.1");
+    let mut target = Phone::new(pbx.sip, "103", "secret103", "127.0.0.1");
+    assert_eq!(transferor.register(300).status, 200);
+    assert_eq!(target.register(300).status, 200);
+    let mut d = caller.call("102");
+    let inv = transferor.request("INVITE", t).expect("102 rings");
+    let to_102 = sdp_target(&inv.body);
+    transferor.reply(&inv, 200, "xfer", Some(&transferor.sdp("sendrecv")));
+    let ok = caller.final_response(&d.call_id, "INVITE", t).unwrap();
+    let to_101 = sdp_target(&ok.body);
+    caller.ack(&mut d, &ok);
+    let _voice = RtpSender::start(&caller.rtp, to_101, sine(300.0, 8000, 6000.0), Law::Ulaw);
+    // 102 dials *2 103 #: its media moves to the consultation and 103 rings.
+    send_keys(&transferor.rtp, to_102, "*2103#");
+    let out = transferor.request("INVITE", t).expect("a re-INVITE moving 102 to the consultation");
+    assert_ne!(sdp_target(&out.body), to_102, "the consultation has its own port");
+    let out_seq = out.cseq().unwrap().seq;
+    let ring = target.request("INVITE", t).expect("103 rings");
+    // Meanwhile 101 hears music on hold.
+    let music = pbx_media::prompt::builtin("ru", "music").unwrap();
+    let is_music = |pt: u8, p: &[u8]| {
+        let enc = music.encoded(if pt == 0 { Law::Ulaw } else { Law::Alaw }).to_vec();
+        let doubled: Vec<u8> = enc.iter().chain(enc.iter()).copied().collect();
+        doubled.windows(p.len()).any(|w| w == p)
+    };
+    let _stale = collect_rtp(&caller.rtp, Duration::from_millis(300));
+    let held = collect_rtp(&caller.rtp, Duration::from_millis(800));
+    let musical = held.iter().filter(|(pt, p)| p.len() == 160 && is_music(*pt, p)).count();
+    assert!(held.len() >= 30 && musical * 10 >= held.len() * 9, "{musical} of {} packets to 101 are the music", held.len());
+    // 103 is busy: 102 is brought back to 101, but only once 102 has answered the first
+    // re-INVITE (one at a time, RFC 3261 §14.1).
+    target.reply(&ring, 486, "busy", None);
+    let later_invite =
+        |m: &Message| matches!(m, Message::Request(r) if r.method.as_str() == "INVITE" && r.cseq().is_some_and(|c| c.seq > out_seq));
+    assert!(transferor.wait(Duration::from_millis(700), later_invite).is_none(), "a second re-INVITE while the first is unanswered");
+    transferor.reply(&out, 200, "xfer", Some(&transferor.sdp("sendrecv")));
+    let Some(Message::Request(back)) = transferor.wait(t, later_invite) else { panic!("no re-INVITE bringing 102 back") };
+    assert_eq!(sdp_target(&back.body), to_102, "back to the call's port");
+    transferor.reply(&back, 200, "xfer", Some(&transferor.sdp("sendrecv")));
+    let _tone = RtpSender::start(&transferor.rtp, to_102, sine(1000.0, 8000, 6000.0), Law::Ulaw);
+    let _stale = collect_rtp(&transferor.rtp, Duration::from_millis(300));
+    let to_transferor = decode(&collect_rtp(&transferor.rtp, Duration::from_millis(800)));
+    assert!(
+        tone_power(&to_transferor, 300.0) > 10.0 * tone_power(&to_transferor, 1000.0).max(1.0),
+        "102 does not hear 101 again ({} samples)",
+        to_transferor.len()
+    );
+    let _stale = collect_rtp(&caller.rtp, Duration::from_millis(300));
+    let to_caller = collect_rtp(&caller.rtp, Duration::from_millis(800));
+    assert!(!to_caller.iter().any(|(pt, p)| is_music(*pt, p)), "the music must stop");
+    let to_caller = decode(&to_caller);
+    assert!(tone_power(&to_caller, 1000.0) > 10.0 * tone_power(&to_caller, 300.0).max(1.0), "101 does not hear 102 again");
+    // 101 hangs up; 102 gets the BYE.
+    caller.in_dialog(&mut d, "BYE", None);
+    let bye = transferor.request("BYE", t).expect("102 gets the BYE");
+    transferor.reply(&bye, 200, "xfer", None);
+    let rows = call_log(&pbx);
+    assert_eq!(rows.len(), 1);
+    let users: Vec<serde_json::Value> = serde_json::from_str(&pbx.cli_ok(&["user", "list", "acme", "--json"])).unwrap();
+    let id102 = users.iter().find(|u| u["ext"] == "102").unwrap()["id"].as_i64().unwrap();
+    assert_eq!(rows[0]["callee_user_id"].as_i64(), Some(id102), "the call stays 102's");
+    let tl = timeline(&pbx, rows[0]["id"].as_str().unwrap());
+    let details: Vec<&str> = tl.iter().filter(|e| e["kind"] == "transfer").filter_map(|e| e["detail"].as_str()).collect();
+    assert_eq!(details, ["attended by keys to 103 by the callee: consulting", "attended by keys to 103: failed (486 Busy Here)"]);
 }

@@ -196,7 +196,10 @@ impl Engine {
                 started_mono: now.mono,
                 origin: None,
                 xfer: None,
+                consult: None,
                 dtmf_codes: Default::default(),
+                updating: [false; 2],
+                next_update: Default::default(),
             },
         );
     }
@@ -391,6 +394,7 @@ impl Engine {
             TxOwner::TrunkReg(id) => self.on_trunk_register_response(id, &resp, now),
             TxOwner::Originate { call } => self.on_originate_response(call, resp, now),
             TxOwner::Transfer { call } => self.on_transfer_response(call, resp, now),
+            TxOwner::Consult { call } => self.on_consult_response(call, resp, now),
             TxOwner::MediaUpdate { call, side } => self.on_media_update_response(call, side, resp, now),
             TxOwner::Fire => {}
         }
@@ -416,7 +420,11 @@ impl Engine {
                 let r = Response { status, reason: reason.to_string(), headers: Default::default(), body: Vec::new() };
                 self.on_transfer_response(call, r, now);
             }
-            TxOwner::MediaUpdate { .. } => {}
+            TxOwner::Consult { call } => {
+                let r = Response { status, reason: reason.to_string(), headers: Default::default(), body: Vec::new() };
+                self.on_consult_response(call, r, now);
+            }
+            TxOwner::MediaUpdate { call, side } => self.media_update_done(call, side, now),
             TxOwner::Fire => {}
         }
     }
@@ -909,6 +917,7 @@ impl Engine {
     /// Releases everything a call holds and completes its call-log row.
     pub(super) fn close_call(&mut self, key: CallKey, disposition: Disposition, cause: &str, by: HangupBy, now: Now) {
         self.timeline(key, "hangup", format!("{cause}; {}", by.as_str()), now);
+        self.drop_consult(key, now);
         if let Some(op) = self.legs_op(key, disposition == Disposition::Answered) {
             self.actions.push_back(Action::Cdr { op, ack: None });
         }
@@ -941,6 +950,7 @@ impl Engine {
             | TxOwner::Reinvite { call: c, .. }
             | TxOwner::Originate { call: c }
             | TxOwner::Transfer { call: c }
+            | TxOwner::Consult { call: c }
             | TxOwner::MediaUpdate { call: c, .. } => *c != key,
             TxOwner::TrunkReg(_) | TxOwner::Fire => true,
         });

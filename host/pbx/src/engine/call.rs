@@ -39,6 +39,11 @@ pub enum TxOwner {
         /// Call.
         call: CallKey,
     },
+    /// The target leg of an attended transfer by keys.
+    Consult {
+        /// Call.
+        call: CallKey,
+    },
     /// The PBX's own re-INVITE to a leg (after an attended transfer).
     MediaUpdate {
         /// Call.
@@ -292,8 +297,14 @@ pub struct Call {
     pub origin: Option<super::originate::Origin>,
     /// A blind transfer in progress.
     pub xfer: Option<Box<super::transfer::Transfer>>,
+    /// An attended transfer by keys in progress (the transferor consulting the target).
+    pub consult: Option<Box<super::consult::Consult>>,
     /// Keys of a transfer code being dialled, per side.
     pub dtmf_codes: [String; 2],
+    /// Per side: a re-INVITE of the PBX's own awaits its answer (RFC 3261 §14.1: one at a time).
+    pub updating: [bool; 2],
+    /// Per side: the offer to send once that answer has come.
+    pub next_update: [Option<pbx_sip::sdp::Sdp>; 2],
 }
 
 /// A call's progress through its scenario.

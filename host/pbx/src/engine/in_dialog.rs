@@ -42,6 +42,9 @@ impl Engine {
     }
 
     pub(super) fn on_in_dialog(&mut self, req: Request, tx: Option<TxId>, _source: Target, resp_target: Target, now: Now) {
+        if let Some(&key) = self.consult_dialogs.get(req.call_id()) {
+            return self.on_consult_request(key, req, tx, resp_target, now);
+        }
         let Some((key, side)) = self.find_dialog(&req) else {
             return self.simple_response(tx, &req, 481, resp_target, now);
         };
@@ -61,6 +64,9 @@ impl Engine {
             Method::Bye => {
                 let r = req.response(200, "OK", None);
                 self.respond(tx, r, resp_target, now);
+                if self.consult_transferor_left(key, side, now) {
+                    return;
+                }
                 if self.transferor_left(key, side) {
                     self.timeline(key, "transfer", "the transferor hung up".into(), now);
                     return;

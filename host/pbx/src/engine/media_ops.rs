@@ -154,6 +154,11 @@ impl Engine {
         self.start_recording(key, now);
     }
 
+    /// The tenant's music on hold (its own upload, else the built-in track).
+    pub(super) fn hold_music(&self, tenant: &super::directory::TenantInfo) -> Option<Arc<Prompt>> {
+        self.dir.prompt(tenant, &tenant.moh_prompt).or_else(|| pbx_media::prompt::builtin(&tenant.language, "music"))
+    }
+
     /// A side put the call on hold or took it off: the other side hears music meanwhile.
     pub(super) fn on_hold_change(&mut self, key: CallKey, side: Side, direction: Direction, now: Now) {
         let Some(call) = self.calls.get_mut(&key) else { return };
@@ -171,8 +176,7 @@ impl Engine {
         let tenant = call.tenant.clone();
         let who = if side == Side::A { "caller" } else { "callee" };
         if holding {
-            let music = self.dir.prompt(&tenant, &tenant.moh_prompt).or_else(|| pbx_media::prompt::builtin(&tenant.language, "music"));
-            if let Some(m) = music {
+            if let Some(m) = self.hold_music(&tenant) {
                 self.media.set_source(id, other, Source::Loop(m));
             }
             self.timeline(key, "hold", who.into(), now);

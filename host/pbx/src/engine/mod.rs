@@ -8,6 +8,7 @@
 pub mod auth;
 mod b2bua;
 mod call;
+mod consult;
 pub mod dialog;
 mod dialplan;
 pub mod directory;
@@ -283,6 +284,8 @@ enum EngineTimer {
     OriginateTimeout(CallKey),
     /// A transfer target rang too long.
     TransferTimeout(CallKey),
+    /// The target of an attended transfer by keys rang too long.
+    ConsultTimeout(CallKey),
 }
 
 /// The call engine.
@@ -296,6 +299,8 @@ pub struct Engine {
     calls: HashMap<CallKey, Call>,
     a_dialogs: HashMap<(String, String), CallKey>,
     b_dialogs: HashMap<String, (CallKey, usize)>,
+    /// Call-IDs of consultation legs (attended transfer by keys) and their calls.
+    consult_dialogs: HashMap<String, CallKey>,
     invite_tx: HashMap<TxId, CallKey>,
     client_tx: HashMap<TxId, TxOwner>,
     media_calls: HashMap<SessionId, CallKey>,
@@ -326,6 +331,7 @@ impl Engine {
             calls: HashMap::new(),
             a_dialogs: HashMap::new(),
             b_dialogs: HashMap::new(),
+            consult_dialogs: HashMap::new(),
             invite_tx: HashMap::new(),
             client_tx: HashMap::new(),
             media_calls: HashMap::new(),
@@ -447,6 +453,7 @@ impl Engine {
                 }
                 EngineTimer::OriginateTimeout(key) => self.on_originate_timeout(key, now),
                 EngineTimer::TransferTimeout(key) => self.on_transfer_timeout(key, now),
+                EngineTimer::ConsultTimeout(key) => self.on_consult_timeout(key, now),
                 EngineTimer::Delayed(b) => {
                     let (target, bytes) = *b;
                     self.actions.push_back(Action::Send { target, bytes });

@@ -164,7 +164,10 @@ impl Engine {
                 customer_answered: false,
             }),
             xfer: None,
+            consult: None,
             dtmf_codes: Default::default(),
+            updating: [false; 2],
+            next_update: Default::default(),
         };
         self.calls.insert(key, call);
         self.timeline(key, "callback", format!("ringing agent {} for {number}", user.ext), now);

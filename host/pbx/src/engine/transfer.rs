@@ -3,17 +3,18 @@
 //! place once it answers, reporting progress in NOTIFYs; attended (REFER with Replaces,
 //! RFC 3891) — the transferor's two calls are joined: the consulted party's leg moves into
 //! the first call (a re-INVITE points its media at that call) and the transferor's legs end;
-//! and `##` + extension + `#` dialled during a call for phones without a transfer key.
+//! and `##` + extension + `#` dialled during a call for phones without a transfer key
+//! (`*2` + extension + `#`, the attended one by keys, is in `consult`).
 //! The call keeps its call-log row and its recording.
 
 use super::b2bua::{leg_dialog, remote_params};
-use super::call::{CallKey, CallState, Fork, ForkState, HangupBy, TxOwner};
+use super::call::{CallKey, CallState, Fork, ForkState, ForkTarget, HangupBy, TxOwner};
 use super::dialog::Dialog;
 use super::routing::Dialled;
 use super::{Engine, EngineTimer, Now, random_token};
 use pbx_media::{Side, Source};
 use pbx_sip::header::HeaderName;
-use pbx_sip::message::{Request, Response};
+use pbx_sip::message::{Request, Response, SipMessage};
 use pbx_sip::method::Method;
 use pbx_sip::sdp::{self, Direction, Sdp};
 use pbx_sip::transaction::{Target, TxId};
@@ -158,12 +159,7 @@ impl Engine {
         let tenant = call.tenant.clone();
         let other = if side == Side::A { &call.callee } else { &call.caller };
         let (number, name) = (other.number.clone(), other.name.clone());
-        let legs = match self.classify(&tenant, target) {
-            Dialled::Extension(uid) => self.user_targets(&tenant, uid, &number, &name, now).into_iter().map(|t| (t, Some(uid))).collect(),
-            Dialled::External(n) => self.trunk_target(&tenant, None, &n, false).map(|(t, _, _)| vec![(t, None)]).unwrap_or_default(),
-            _ => Vec::new(),
-        };
-        let Some((t, target_user)) = legs.into_iter().next() else {
+        let Some((t, target_user)) = self.transfer_leg(&tenant, target, &number, &name, now) else {
             tracing::info!(%target, "transfer target unreachable");
             if notify {
                 self.notify_transferor(key, side, "404 Not Found", true, now);
@@ -171,34 +167,12 @@ impl Engine {
             self.timeline(key, "transfer", format!("to {target} failed: unreachable"), now);
             return;
         };
-        let transport = t.target.transport;
-        let via = self.new_via(transport);
-        let contact = self.contact(transport);
-        let ua = self.cfg.user_agent.clone();
         let ip = self.cfg.public_ip;
         let Some(call) = self.calls.get_mut(&key) else { return };
         let leg = if side == Side::A { &mut call.a_media } else { &mut call.b_media };
         leg.version += 1;
         let body = sdp::build(leg.session_id, leg.version, ip, leg.port, sdp::default_formats(), Direction::SendRecv, None).to_bytes();
-        let local_tag = random_token(12);
-        let call_id = format!("{}@pbx", random_token(24));
-        let local_hdr = format!("{};tag={local_tag}", t.from);
-        let mut invite = Request::new(Method::Invite, t.uri.clone());
-        invite.headers.push(HeaderName::Via, via);
-        invite.headers.push(HeaderName::MaxForwards, "70");
-        invite.headers.push(HeaderName::From, local_hdr.clone());
-        invite.headers.push(HeaderName::To, t.to.clone());
-        invite.headers.push(HeaderName::CallId, call_id.clone());
-        invite.headers.push(HeaderName::CSeq, "1 INVITE");
-        invite.headers.push(HeaderName::Contact, contact);
-        invite.headers.push(HeaderName::Allow, "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, NOTIFY");
-        invite.headers.push(HeaderName::UserAgent, ua);
-        if let Some(p) = &t.pai {
-            invite.headers.push(HeaderName::PAssertedIdentity, p.clone());
-        }
-        invite.headers.push(HeaderName::ContentType, "application/sdp");
-        invite.body = body;
-        let dialog = Dialog::outgoing(call_id, local_tag, local_hdr, t.to.clone(), t.uri.clone(), t.target);
+        let (invite, dialog) = self.leg_invite(&t, body);
         let tx = self.txl.send_request(&invite, t.target, now.mono);
         self.client_tx.insert(tx, TxOwner::Transfer { call: key });
         let timer = self.timers.schedule(now.mono + TRANSFER_RING, EngineTimer::TransferTimeout(key));
@@ -267,6 +241,48 @@ impl Engine {
         self.timeline(key, "transfer", format!("{}: connected", x.label), now);
     }
 
+    /// Where a transfer to `target` rings, showing `number` and `name` as the caller: the
+    /// extension's first phone, or the tenant's trunk for an external number.
+    pub(super) fn transfer_leg(
+        &self,
+        tenant: &super::directory::TenantInfo,
+        target: &str,
+        number: &str,
+        name: &str,
+        now: Now,
+    ) -> Option<(ForkTarget, Option<i64>)> {
+        match self.classify(tenant, target) {
+            Dialled::Extension(uid) => self.user_targets(tenant, uid, number, name, now).into_iter().next().map(|t| (t, Some(uid))),
+            Dialled::External(n) => self.trunk_target(tenant, None, &n, false).ok().map(|(t, _, _)| (t, None)),
+            _ => None,
+        }
+    }
+
+    /// A new INVITE from the PBX to `t` offering the SDP `body`, and the dialog it opens.
+    pub(super) fn leg_invite(&mut self, t: &ForkTarget, body: Vec<u8>) -> (Request, Dialog) {
+        let transport = t.target.transport;
+        let local_tag = random_token(12);
+        let call_id = format!("{}@pbx", random_token(24));
+        let local_hdr = format!("{};tag={local_tag}", t.from);
+        let mut invite = Request::new(Method::Invite, t.uri.clone());
+        invite.headers.push(HeaderName::Via, self.new_via(transport));
+        invite.headers.push(HeaderName::MaxForwards, "70");
+        invite.headers.push(HeaderName::From, local_hdr.clone());
+        invite.headers.push(HeaderName::To, t.to.clone());
+        invite.headers.push(HeaderName::CallId, call_id.clone());
+        invite.headers.push(HeaderName::CSeq, "1 INVITE");
+        invite.headers.push(HeaderName::Contact, self.contact(transport));
+        invite.headers.push(HeaderName::Allow, "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, NOTIFY");
+        invite.headers.push(HeaderName::UserAgent, self.cfg.user_agent.clone());
+        if let Some(p) = &t.pai {
+            invite.headers.push(HeaderName::PAssertedIdentity, p.clone());
+        }
+        invite.headers.push(HeaderName::ContentType, "application/sdp");
+        invite.body = body;
+        let dialog = Dialog::outgoing(call_id, local_tag, local_hdr, t.to.clone(), t.uri.clone(), t.target);
+        (invite, dialog)
+    }
+
     /// The target did not take the call: the parties are reconnected (or, if the
     /// transferor has gone, the call ends).
     fn transfer_failed(&mut self, key: CallKey, x: Box<Transfer>, why: &str, now: Now) {
@@ -290,7 +306,12 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&key) else { return };
         let Some(mut x) = call.xfer.take() else { return };
         x.timer = None;
-        let inv = x.invite.clone();
+        self.cancel_invite(&x.invite, x.dialog.flow, now);
+        self.transfer_failed(key, x, "no answer", now);
+    }
+
+    /// CANCELs an INVITE the PBX sent to a new leg that has not answered.
+    pub(super) fn cancel_invite(&mut self, inv: &Request, flow: Target, now: Now) {
         let mut c = Request::new(Method::Cancel, inv.uri.clone());
         for name in [HeaderName::Via, HeaderName::From, HeaderName::To, HeaderName::CallId] {
             if let Some(v) = inv.headers.get(&name) {
@@ -299,9 +320,8 @@ impl Engine {
         }
         c.headers.push(HeaderName::MaxForwards, "70");
         c.headers.push(HeaderName::CSeq, "1 CANCEL");
-        let t = self.txl.send_request(&c, x.dialog.flow, now.mono);
+        let t = self.txl.send_request(&c, flow, now.mono);
         self.client_tx.insert(t, TxOwner::Fire);
-        self.transfer_failed(key, x, "no answer", now);
     }
 
     /// The transferor hung up during a blind transfer: the call goes on without them.
@@ -317,7 +337,7 @@ impl Engine {
     }
 
     /// Puts `dialog` in `side`'s place; returns the dialog it replaced.
-    fn swap_leg(&mut self, key: CallKey, side: Side, dialog: Dialog, user: Option<i64>) -> Option<Dialog> {
+    pub(super) fn swap_leg(&mut self, key: CallKey, side: Side, dialog: Dialog, user: Option<i64>) -> Option<Dialog> {
         let call = self.calls.get_mut(&key)?;
         match side {
             Side::A => {
@@ -360,7 +380,8 @@ impl Engine {
         }
     }
 
-    fn bye_dialog(&mut self, mut d: Dialog, now: Now) {
+    /// Ends a leg's dialog with a BYE whose answer does not matter.
+    pub(super) fn bye_dialog(&mut self, mut d: Dialog, now: Now) {
         let via = self.new_via(d.flow.transport);
         let bye = d.request(Method::Bye, &via, "");
         let t = self.txl.send_request(&bye, d.flow, now.mono);
@@ -426,17 +447,29 @@ impl Engine {
         self.media.set_source(id, Side::A, Source::Peer);
         self.media.set_source(id, Side::B, Source::Peer);
         // Point the target's media at this call's port.
-        let transport = target_dialog.flow.transport;
+        self.send_media_update(key1, side1, &offer, now);
+        self.timeline(key1, "transfer", "attended: joined with the consulted party".into(), now);
+    }
+
+    /// The PBX's own re-INVITE on `side`'s leg, offering `offer` (points its media elsewhere).
+    /// One at a time: while an earlier one awaits its answer, the newest offer waits.
+    pub(super) fn send_media_update(&mut self, key: CallKey, side: Side, offer: &Sdp, now: Now) {
+        let Some(transport) = leg_dialog_transport(self, key, side) else { return };
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        if call.updating[side as usize] {
+            call.next_update[side as usize] = Some(offer.clone());
+            return;
+        }
+        call.updating[side as usize] = true;
         let via = self.new_via(transport);
         let contact = self.contact(transport);
-        let Some(d) = self.calls.get_mut(&key1).and_then(|c| leg_dialog(c, side1)) else { return };
+        let Some(d) = self.calls.get_mut(&key).and_then(|c| leg_dialog(c, side)) else { return };
         let mut reinvite = d.request(Method::Invite, &via, &contact);
         reinvite.headers.push(HeaderName::ContentType, "application/sdp");
         reinvite.body = offer.to_bytes();
         let flow = d.flow;
         let t = self.txl.send_request(&reinvite, flow, now.mono);
-        self.client_tx.insert(t, TxOwner::MediaUpdate { call: key1, side: side1 });
-        self.timeline(key1, "transfer", "attended: joined with the consulted party".into(), now);
+        self.client_tx.insert(t, TxOwner::MediaUpdate { call: key, side });
     }
 
     /// The answer to the PBX's own re-INVITE (after an attended transfer).
@@ -444,11 +477,26 @@ impl Engine {
         if resp.status < 200 {
             return;
         }
+        self.apply_media_update_answer(key, side, &resp, now);
+        self.media_update_done(key, side, now);
+    }
+
+    /// A re-INVITE of the PBX's own on `side` is over (answered or failed): the offer that
+    /// waited for it, if any, goes now.
+    pub(super) fn media_update_done(&mut self, key: CallKey, side: Side, now: Now) {
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        call.updating[side as usize] = false;
+        if let Some(next) = call.next_update[side as usize].take() {
+            self.send_media_update(key, side, &next, now);
+        }
+    }
+
+    fn apply_media_update_answer(&mut self, key: CallKey, side: Side, resp: &Response, now: Now) {
         let Some(transport) = leg_dialog_transport(self, key, side) else { return };
         let via = self.new_via(transport);
         let contact = self.contact(transport);
         let Some(d) = self.calls.get_mut(&key).and_then(|c| leg_dialog(c, side)) else { return };
-        let seq = d.local_seq;
+        let seq = resp.cseq().map(|c| c.seq).unwrap_or(d.local_seq);
         let mut ack = d.request(Method::Ack, &via, &contact);
         ack.headers.set(HeaderName::CSeq, format!("{seq} ACK"));
         let flow = d.flow;
@@ -459,14 +507,21 @@ impl Engine {
         let Some(answer) = Sdp::parse(&resp.body).ok() else { return };
         let Some(call) = self.calls.get_mut(&key) else { return };
         let formats = answer.audio().map(|m| m.formats.clone()).unwrap_or_default();
-        self.media.set_remote(call.media_id, side, remote_params(&answer, flow.addr, &formats));
+        // A transferor consulting (attended transfer by keys) speaks on the consultation
+        // session, where they are its A side.
+        let (id, on) = match call.consult.as_ref() {
+            Some(c) if c.side == side => (c.ports.id, Side::A),
+            _ => (call.media_id, side),
+        };
+        self.media.set_remote(id, on, remote_params(&answer, flow.addr, &formats));
     }
 
-    /// Keys during an answered call: `##` + extension + `#` transfers the other party there.
+    /// Keys during an answered call: `##` + extension + `#` transfers the other party there
+    /// (blind); `*2` + extension + `#` consults the extension first (attended).
     /// True when the key belongs to a transfer code.
     pub(super) fn transfer_digit(&mut self, key: CallKey, side: Side, digit: char, now: Now) -> bool {
         let Some(call) = self.calls.get_mut(&key) else { return false };
-        if call.state != CallState::Answered || call.xfer.is_some() {
+        if call.state != CallState::Answered || call.xfer.is_some() || call.consult.is_some() {
             return false;
         }
         let buf = &mut call.dtmf_codes[side as usize];
@@ -474,6 +529,15 @@ impl Engine {
             ("", '#') => buf.push('#'),
             ("#", '#') => buf.push('#'),
             ("#", _) => buf.clear(),
+            ("", '*') => buf.push('*'),
+            ("*", '2') => buf.push('2'),
+            ("*", _) => buf.clear(),
+            (b, '#') if b.starts_with("*2") && b.len() > 2 => {
+                let target = b[2..].to_string();
+                buf.clear();
+                tracing::info!(?side, %target, "attended transfer by keys");
+                self.start_consult(key, side, &target, now);
+            }
             (b, '#') if b.starts_with("##") && b.len() > 2 => {
                 let target = b[2..].to_string();
                 buf.clear();
@@ -491,7 +555,7 @@ impl Engine {
                     }
                 }
             }
-            (b, d) if b.starts_with("##") && d.is_ascii_digit() && b.len() < 10 => buf.push(d),
+            (b, d) if (b.starts_with("##") || b.starts_with("*2")) && d.is_ascii_digit() && b.len() < 10 => buf.push(d),
             (b, _) if !b.is_empty() => buf.clear(),
             _ => return false,
         }
