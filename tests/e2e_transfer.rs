@@ -367,6 +367,9 @@ fn attended_transfer_by_keys_to_a_busy_target_brings_the_transferor_back() {
     let held = collect_rtp(&caller.rtp, Duration::from_millis(800));
     let musical = held.iter().filter(|(pt, p)| p.len() == 160 && is_music(*pt, p)).count();
     assert!(held.len() >= 30 && musical * 10 >= held.len() * 9, "{musical} of {} packets to 101 are the music", held.len());
+    // 101 putting the call on hold now would move 102's media back: refused for the moment.
+    caller.in_dialog(&mut d, "INVITE", Some(&caller.sdp("sendonly")));
+    assert_eq!(caller.final_response(&d.call_id, "INVITE", t).map(|r| r.status), Some(491));
     // 103 is busy: 102 is brought back to 101, but only once 102 has answered the first
     // re-INVITE (one at a time, RFC 3261 §14.1).
     target.reply(&ring, 486, "busy", None);

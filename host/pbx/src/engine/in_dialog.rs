@@ -156,7 +156,9 @@ impl Engine {
     fn on_reinvite(&mut self, key: CallKey, side: Side, req: Request, tx: Option<TxId>, resp_target: Target, now: Now) {
         let Some(tx) = tx else { return };
         let Some(call) = self.calls.get(&key) else { return };
-        if call.state != CallState::Answered || call.reinvite.is_some() {
+        // Glare (RFC 3261 §14.2): a re-INVITE of the PBX's own is pending, or a consultation
+        // has moved the transferor's media (a relayed offer would move it back).
+        if call.state != CallState::Answered || call.reinvite.is_some() || call.updating.contains(&true) || call.consult.is_some() {
             let r = req.response(491, "Request Pending", None);
             return self.respond(Some(tx), r, resp_target, now);
         }
