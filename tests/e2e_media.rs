@@ -6,33 +6,11 @@
 mod common;
 
 use common::audio::*;
-use common::phone::Phone;
+use common::phone::{Phone, collect_rtp, sdp_target};
 use common::*;
 use pbx_media::Law;
 use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
-
-fn sdp_target(body: &[u8]) -> SocketAddr {
-    let s = pbx_sip::sdp::Sdp::parse(body).unwrap();
-    let (ip, port) = s.audio_target().unwrap();
-    SocketAddr::new(ip, port)
-}
-
-/// RTP payloads received on `sock` for `d`: (payload type, payload).
-fn collect_rtp(sock: &UdpSocket, d: Duration) -> Vec<(u8, Vec<u8>)> {
-    let mut out = Vec::new();
-    let end = Instant::now() + d;
-    let mut buf = [0u8; 2048];
-    sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-    while Instant::now() < end {
-        if let Ok((n, _)) = sock.recv_from(&mut buf)
-            && n > 12
-        {
-            out.push((buf[1] & 0x7f, buf[12..n].to_vec()));
-        }
-    }
-    out
-}
+use std::time::Duration;
 
 fn timeline(pbx: &Pbx, call_id: &str) -> serde_json::Value {
     serde_json::from_str(&pbx.cli_ok(&["calls", "show", "acme", call_id, "--json"])).unwrap()

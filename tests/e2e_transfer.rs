@@ -6,13 +6,13 @@
 mod common;
 
 use common::audio::{RtpSender, sine, tone_power};
-use common::phone::Phone;
+use common::phone::{Phone, collect_rtp, sdp_target};
 use common::*;
 use pbx_media::Law;
 use pbx_sip::message::{Message, SipMessage};
 use std::collections::HashSet;
 use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn setup() -> Pbx {
     let pbx = Pbx::start(Db::Sqlite, &[]);
@@ -54,6 +54,21 @@ fn caller_101(pbx: &Pbx, ms: u32) -> SippChild {
     Sipp::spawn(pbx, "uac.xml", free_port(), &a)
 }
 
+/// The RFC 4733 presses of `keys` as a pcap for SIPp's play_pcap_audio.
+fn keys_pcap(pbx: &Pbx, keys: &str) -> std::path::PathBuf {
+    let path = pbx.dir.path().join("keys.pcap");
+    common::audio::write_rtp_pcap_ts(&path, &common::audio::rfc4733_packets(keys));
+    path
+}
+
+/// 103 answering one call with `scenario` (it rings 300 ms); its RTP goes to the sink.
+fn phone_103(pbx: &Pbx, scenario: &str) -> (SippChild, RtpSink, u16) {
+    let sink = RtpSink::new();
+    let port = free_port();
+    let phone = Sipp::spawn(pbx, scenario, port, &["-m", "1", "-d", "300", "-key", "sink_port", &sink.port.to_string()]);
+    (phone, sink, port)
+}
+
 fn voice_reached(sink: &RtpSink) -> usize {
     let voice: HashSet<Vec<u8>> = pcap_rtp_payloads(&voice_pcap()).into_iter().collect();
     sink.packets().iter().filter(|(_, p)| voice.contains(p)).count()
@@ -89,9 +104,7 @@ fn blind_transfer_by_refer() {
             "acme.example",
         ],
     );
-    let sink = RtpSink::new();
-    let p103 = free_port();
-    let target = Sipp::spawn(&pbx, "uas.xml", p103, &["-m", "1", "-d", "300", "-key", "sink_port", &sink.port.to_string()]);
+    let (target, sink, p103) = phone_103(&pbx, "uas.xml");
     std::thread::sleep(Duration::from_millis(300));
     register(&pbx, "102", p102);
     register(&pbx, "103", p103);
@@ -186,16 +199,13 @@ fn attended_transfer_by_refer_with_replaces() {
 fn blind_transfer_by_keys() {
     require_tool("sipp", "sip-tester");
     let pbx = setup();
-    let keys = pbx.dir.path().join("keys.pcap");
-    common::audio::write_rtp_pcap_ts(&keys, &common::audio::rfc4733_packets("##103#"));
+    let keys = keys_pcap(&pbx, "##103#");
     let p102 = free_port();
     let mp = free_port().to_string();
     let sink102 = free_port().to_string();
     let a = ["-m", "1", "-d", "200", "-key", "sink_port", &sink102, "-key", "keys", keys.to_str().unwrap(), "-mp", &mp];
     let transferor = Sipp::spawn(&pbx, "uas_keys.xml", p102, &a);
-    let sink = RtpSink::new();
-    let p103 = free_port();
-    let target = Sipp::spawn(&pbx, "uas.xml", p103, &["-m", "1", "-d", "300", "-key", "sink_port", &sink.port.to_string()]);
+    let (target, sink, p103) = phone_103(&pbx, "uas.xml");
     std::thread::sleep(Duration::from_millis(300));
     register(&pbx, "102", p102);
     register(&pbx, "103", p103);
@@ -224,8 +234,7 @@ fn blind_transfer_by_keys() {
 fn attended_transfer_by_keys() {
     require_tool("sipp", "sip-tester");
     let pbx = setup();
-    let keys = pbx.dir.path().join("keys.pcap");
-    common::audio::write_rtp_pcap_ts(&keys, &common::audio::rfc4733_packets("*2103#"));
+    let keys = keys_pcap(&pbx, "*2103#");
     // What 102 says to 103 during the consultation: a 1 kHz tone, one packet like the next.
     let tone_payload: Vec<u8> = common::audio::sine(1000.0, 160, 8000.0).iter().map(|s| pbx_media::Law::Alaw.encode(*s)).collect();
     let tone = pbx.dir.path().join("tone.pcap");
@@ -248,9 +257,7 @@ fn attended_transfer_by_keys() {
         &mp,
     ];
     let transferor = Sipp::spawn(&pbx, "uas_consult.xml", p102, &a);
-    let sink = RtpSink::new();
-    let p103 = free_port();
-    let target = Sipp::spawn(&pbx, "uas_reinvite.xml", p103, &["-m", "1", "-d", "300", "-key", "sink_port", &sink.port.to_string()]);
+    let (target, sink, p103) = phone_103(&pbx, "uas_reinvite.xml");
     std::thread::sleep(Duration::from_millis(300));
     register(&pbx, "102", p102);
     register(&pbx, "103", p103);
@@ -290,29 +297,6 @@ fn attended_transfer_by_keys() {
         ],
         "{tl:#?}"
     );
-}
-
-/// Where an SDP body says to send RTP.
-fn sdp_target(body: &[u8]) -> SocketAddr {
-    let s = pbx_sip::sdp::Sdp::parse(body).unwrap();
-    let (ip, port) = s.audio_target().unwrap();
-    SocketAddr::new(ip, port)
-}
-
-/// RTP payloads received on `sock` for `d`: (payload type, payload).
-fn collect_rtp(sock: &UdpSocket, d: Duration) -> Vec<(u8, Vec<u8>)> {
-    let mut out = Vec::new();
-    let end = Instant::now() + d;
-    let mut buf = [0u8; 2048];
-    sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-    while Instant::now() < end {
-        if let Ok((n, _)) = sock.recv_from(&mut buf)
-            && n > 12
-        {
-            out.push((buf[1] & 0x7f, buf[12..n].to_vec()));
-        }
-    }
-    out
 }
 
 /// The audio of G.711 packets.

@@ -298,3 +298,26 @@ impl Phone {
         ));
     }
 }
+
+/// Where an SDP body says to send RTP.
+pub fn sdp_target(body: &[u8]) -> SocketAddr {
+    let s = pbx_sip::sdp::Sdp::parse(body).unwrap();
+    let (ip, port) = s.audio_target().unwrap();
+    SocketAddr::new(ip, port)
+}
+
+/// RTP payloads received on `sock` for `d`: (payload type, payload).
+pub fn collect_rtp(sock: &UdpSocket, d: Duration) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    let end = Instant::now() + d;
+    let mut buf = [0u8; 2048];
+    sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    while Instant::now() < end {
+        if let Ok((n, _)) = sock.recv_from(&mut buf)
+            && n > 12
+        {
+            out.push((buf[1] & 0x7f, buf[12..n].to_vec()));
+        }
+    }
+    out
+}
