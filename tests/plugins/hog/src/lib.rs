@@ -11,9 +11,12 @@ impl Plugin for Hog {
     }
 
     fn handle(_event: Event) -> Result<Vec<Verb>, String> {
+        // Reserves 1 MiB after 1 MiB without writing it: each reservation grows the linear
+        // memory, so the memory limit stops it within microseconds, long before any deadline
+        // (writing the bytes would make it race the deadline on a busy machine).
         let mut chunks: Vec<Vec<u8>> = Vec::new();
         loop {
-            chunks.push(vec![7u8; 1 << 20]);
+            chunks.push(std::hint::black_box(Vec::with_capacity(1 << 20)));
             std::hint::black_box(&chunks);
         }
     }
