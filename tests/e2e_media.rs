@@ -160,36 +160,7 @@ fn recording_channels_hold_what_each_side_said() {
     let t = Duration::from_secs(5);
     let mut callee = Phone::new(pbx.sip, "102", "secret102", "127.0.0.1");
     assert_eq!(callee.register(300).status, 200);
-    let media = free_port().to_string();
-    let pcap = voice_pcap().display().to_string();
-    let caller = Sipp::spawn(
-        &pbx,
-        "uac.xml",
-        free_port(),
-        &[
-            "-m",
-            "1",
-            "-au",
-            "101",
-            "-ap",
-            "secret101",
-            "-s",
-            "102",
-            "-d",
-            "4000",
-            "-mp",
-            &media,
-            "-key",
-            "domain",
-            "acme.example",
-            "-key",
-            "user",
-            "101",
-            "-key",
-            "pcap",
-            &pcap,
-        ],
-    );
+    let caller = sipp_caller(&pbx, "101", "secret101", "102", 4000);
     let inv = callee.request("INVITE", t).expect("callee rings");
     let dest = sdp_target(&inv.body);
     let sdp = callee.sdp("sendrecv");

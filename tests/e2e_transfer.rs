@@ -27,31 +27,7 @@ fn register(pbx: &Pbx, ext: &str, port: u16) {
 
 /// 101 calls 102 and talks (the voice pcap) for `ms`.
 fn caller_101(pbx: &Pbx, ms: u32) -> SippChild {
-    let args = [
-        "-m".to_string(),
-        "1".into(),
-        "-au".into(),
-        "101".into(),
-        "-ap".into(),
-        "secret101".into(),
-        "-s".into(),
-        "102".into(),
-        "-d".into(),
-        ms.to_string(),
-        "-mp".into(),
-        free_port().to_string(),
-        "-key".into(),
-        "domain".into(),
-        "acme.example".into(),
-        "-key".into(),
-        "user".into(),
-        "101".into(),
-        "-key".into(),
-        "pcap".into(),
-        voice_pcap().display().to_string(),
-    ];
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    Sipp::spawn(pbx, "uac.xml", free_port(), &a)
+    sipp_caller(pbx, "101", "secret101", "102", ms)
 }
 
 /// The RFC 4733 presses of `keys` as a pcap for SIPp's play_pcap_audio.

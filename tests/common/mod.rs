@@ -574,36 +574,26 @@ pub fn answering_phone(pbx: &Pbx, user: &str, pass: &str) -> AnsweringPhone {
     AnsweringPhone { _uas: uas, sink, port }
 }
 
+/// SIPp's arguments for a call of acme.example from `from` to `to` that sends voice (the
+/// pcap) and hangs up after `talk_ms`.
+fn caller_args(from: &str, pass: &str, to: &str, talk_ms: u32) -> Vec<String> {
+    let mut a: Vec<String> = ["-m", "1", "-au", from, "-ap", pass, "-s", to, "-d"].map(String::from).to_vec();
+    a.extend([talk_ms.to_string(), "-mp".into(), free_port().to_string()]);
+    a.extend(["-key", "domain", "acme.example", "-key", "user", from, "-key", "pcap"].map(String::from));
+    a.push(voice_pcap().display().to_string());
+    a
+}
+
 /// A SIPp call of acme.example from `from` to `to` that sends voice for `talk_ms`.
 pub fn sipp_call(pbx: &Pbx, from: &str, pass: &str, to: &str, talk_ms: u32) -> bool {
-    let media_port = free_port();
-    Sipp::run(
-        pbx,
-        "uac.xml",
-        free_port(),
-        &[
-            "-m",
-            "1",
-            "-au",
-            from,
-            "-ap",
-            pass,
-            "-s",
-            to,
-            "-d",
-            &talk_ms.to_string(),
-            "-mp",
-            &media_port.to_string(),
-            "-key",
-            "domain",
-            "acme.example",
-            "-key",
-            "user",
-            from,
-            "-key",
-            "pcap",
-            &voice_pcap().display().to_string(),
-        ],
-        Duration::from_secs(30),
-    )
+    let args = caller_args(from, pass, to, talk_ms);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    Sipp::run(pbx, "uac.xml", free_port(), &a, Duration::from_secs(30))
+}
+
+/// [`sipp_call`] in the background.
+pub fn sipp_caller(pbx: &Pbx, from: &str, pass: &str, to: &str, talk_ms: u32) -> SippChild {
+    let args = caller_args(from, pass, to, talk_ms);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    Sipp::spawn(pbx, "uac.xml", free_port(), &a)
 }
