@@ -132,12 +132,7 @@ impl Engine {
         if resp.status >= 300 {
             return self.consult_failed(key, c, &format!("{} {}", resp.status, resp.reason), now);
         }
-        c.dialog.confirm(&resp);
-        let via = self.new_via(c.dialog.flow.transport);
-        let contact = self.contact(c.dialog.flow.transport);
-        let mut ack = c.dialog.request(Method::Ack, &via, &contact);
-        ack.headers.set(pbx_sip::header::HeaderName::CSeq, "1 ACK");
-        self.txl.send_request(&ack, c.dialog.flow, now.mono);
+        self.confirm_new_leg(&mut c.dialog, &resp, now);
         let Some(answer) = Sdp::parse(&resp.body).ok() else {
             self.bye_dialog(c.dialog.clone(), now);
             return self.consult_failed(key, c, "answer without SDP", now);

@@ -210,12 +210,7 @@ impl Engine {
         if resp.status >= 300 {
             return self.transfer_failed(key, x, &format!("{} {}", resp.status, resp.reason), now);
         }
-        x.dialog.confirm(&resp);
-        let via = self.new_via(x.dialog.flow.transport);
-        let contact = self.contact(x.dialog.flow.transport);
-        let mut ack = x.dialog.request(Method::Ack, &via, &contact);
-        ack.headers.set(HeaderName::CSeq, "1 ACK");
-        self.txl.send_request(&ack, x.dialog.flow, now.mono);
+        self.confirm_new_leg(&mut x.dialog, &resp, now);
         let Some(answer) = Sdp::parse(&resp.body).ok() else {
             return self.transfer_failed(key, x, "answer without SDP", now);
         };
@@ -281,6 +276,16 @@ impl Engine {
         invite.body = body;
         let dialog = Dialog::outgoing(call_id, local_tag, local_hdr, t.to.clone(), t.uri.clone(), t.target);
         (invite, dialog)
+    }
+
+    /// A new leg's 2xx: completes its dialog and ACKs the INVITE (CSeq 1).
+    pub(super) fn confirm_new_leg(&mut self, dialog: &mut Dialog, resp: &Response, now: Now) {
+        dialog.confirm(resp);
+        let via = self.new_via(dialog.flow.transport);
+        let contact = self.contact(dialog.flow.transport);
+        let mut ack = dialog.request(Method::Ack, &via, &contact);
+        ack.headers.set(HeaderName::CSeq, "1 ACK");
+        self.txl.send_request(&ack, dialog.flow, now.mono);
     }
 
     /// The target did not take the call: the parties are reconnected (or, if the
