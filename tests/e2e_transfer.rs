@@ -25,6 +25,14 @@ fn register(pbx: &Pbx, ext: &str, port: u16) {
     assert!(Sipp::register(pbx, ext, &format!("secret{ext}"), free_port(), port, 300), "{ext} did not register");
 }
 
+/// Once the phones listen: 102 and 103 register, then 101 calls 102 and talks for `ms`.
+fn register_and_call(pbx: &Pbx, p102: u16, p103: u16, ms: u32) -> SippChild {
+    std::thread::sleep(Duration::from_millis(300));
+    register(pbx, "102", p102);
+    register(pbx, "103", p103);
+    caller_101(pbx, ms)
+}
+
 /// 101 calls 102 and talks (the voice pcap) for `ms`.
 fn caller_101(pbx: &Pbx, ms: u32) -> SippChild {
     sipp_caller(pbx, "101", "secret101", "102", ms)
@@ -81,10 +89,7 @@ fn blind_transfer_by_refer() {
         ],
     );
     let (target, sink, p103) = phone_103(&pbx, "uas.xml");
-    std::thread::sleep(Duration::from_millis(300));
-    register(&pbx, "102", p102);
-    register(&pbx, "103", p103);
-    let caller = caller_101(&pbx, 7000);
+    let caller = register_and_call(&pbx, p102, p103, 7000);
     assert!(
         transferor.wait(Duration::from_secs(20)),
         "the transferor did not see 202, NOTIFYs and BYE:\n{}\n{}",
@@ -182,10 +187,7 @@ fn blind_transfer_by_keys() {
     let a = ["-m", "1", "-d", "200", "-key", "sink_port", &sink102, "-key", "keys", keys.to_str().unwrap(), "-mp", &mp];
     let transferor = Sipp::spawn(&pbx, "uas_keys.xml", p102, &a);
     let (target, sink, p103) = phone_103(&pbx, "uas.xml");
-    std::thread::sleep(Duration::from_millis(300));
-    register(&pbx, "102", p102);
-    register(&pbx, "103", p103);
-    let caller = caller_101(&pbx, 9000);
+    let caller = register_and_call(&pbx, p102, p103, 9000);
     assert!(
         transferor.wait(Duration::from_secs(20)),
         "102 was not let go after its keys:\n{}\n{}",
@@ -234,10 +236,7 @@ fn attended_transfer_by_keys() {
     ];
     let transferor = Sipp::spawn(&pbx, "uas_consult.xml", p102, &a);
     let (target, sink, p103) = phone_103(&pbx, "uas_reinvite.xml");
-    std::thread::sleep(Duration::from_millis(300));
-    register(&pbx, "102", p102);
-    register(&pbx, "103", p103);
-    let caller = caller_101(&pbx, 9000);
+    let caller = register_and_call(&pbx, p102, p103, 9000);
     assert!(
         transferor.wait(Duration::from_secs(20)),
         "102 did not consult 103 and hang up:\n{}\n{}",
