@@ -207,7 +207,8 @@ fn caller_hears_the_greeting() {
     let _ring = Sipp::spawn(&pbx, "uas_ring.xml", p101, &["-m", "1"]);
     std::thread::sleep(Duration::from_millis(300));
     assert!(Sipp::register(&pbx, "101", "secret101", free_port(), p101, 300));
-    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // The carrier's media is on its signalling address (127.0.0.50).
+    let sink = UdpSocket::bind("127.0.0.50:0").unwrap();
     let sink_port = sink.local_addr().unwrap().port();
     let listener = std::thread::spawn(move || collect_rtp(&sink, Duration::from_secs(5)));
     let ok = Sipp::run_from(
@@ -215,7 +216,7 @@ fn caller_hears_the_greeting() {
         "127.0.0.50",
         "carrier_listen.xml",
         free_port(),
-        &["-m", "1", "-s", "+74951234000", "-d", "3500", "-key", "sink_ip", "127.0.0.1", "-key", "sink_port", &sink_port.to_string()],
+        &["-m", "1", "-s", "+74951234000", "-d", "3500", "-key", "sink_ip", "127.0.0.50", "-key", "sink_port", &sink_port.to_string()],
         Duration::from_secs(20),
     );
     assert!(ok, "{}", Sipp::logs(&pbx, "carrier_listen"));

@@ -78,7 +78,7 @@ fn queue_order_music_timeout_pause_and_callback() {
     pbx.settle();
 
     // Three callers, 0.7 s apart; the agent takes them one by one.
-    let sinks: Vec<RtpSink> = (0..3).map(|_| RtpSink::new()).collect();
+    let sinks: Vec<RtpSink> = (0..3).map(|_| RtpSink::on(CARRIER_IP)).collect();
     let started = Instant::now();
     let mut callers = Vec::new();
     for (i, stay) in ["5000", "8000", "11000"].iter().enumerate() {
@@ -86,7 +86,7 @@ fn queue_order_music_timeout_pause_and_callback() {
         std::thread::sleep(Duration::from_millis(700));
     }
     // Meanwhile a caller to the queue whose only agent is paused waits out its maximum.
-    let timeout_sink = RtpSink::new();
+    let timeout_sink = RtpSink::on(CARRIER_IP);
     let timed_out = caller(&pbx, "carrier_closed.xml", DID2, &timeout_sink, &[]);
     std::thread::sleep(Duration::from_millis(800));
     let st = status(&pbx, "300");
@@ -131,10 +131,10 @@ fn queue_order_music_timeout_pause_and_callback() {
         5060,
         &["-m", "1", "-d", "1000", "-key", "sink_port", &free_port().to_string()],
     );
-    let x_sink = RtpSink::new();
+    let x_sink = RtpSink::on(CARRIER_IP);
     let x = caller(&pbx, "carrier_wait.xml", DID, &x_sink, &["-d", "6000"]);
     std::thread::sleep(Duration::from_millis(800));
-    let y_sink = RtpSink::new();
+    let y_sink = RtpSink::on(CARRIER_IP);
     let dtmf1 = "/usr/share/sip-tester/dtmf_2833_1.pcap";
     let y = caller(&pbx, "carrier_callback.xml", DID, &y_sink, &["-key", "dtmf1", dtmf1]);
     assert!(y.wait(Duration::from_secs(20)), "the caller asking for a callback was not let go:\n{}", pbx.log());

@@ -20,8 +20,11 @@ fn expected(name: &str) -> Option<u16> {
     Some(match name {
         // wsinv's To carries a tag: a re-INVITE for a dialog that does not exist.
         "wsinv" => 481,
-        // INVITEs from domains the PBX does not host, not from a carrier: refused alike.
-        "esc01" | "longreq" | "escruri" | "baddate" | "inv2543" => 403,
+        // Valid INVITEs from domains the PBX does not host: challenged like any caller, so
+        // that the answer does not tell which domains exist.
+        "esc01" | "longreq" | "inv2543" => 407,
+        // Invalid ones are refused as such before any authentication.
+        "escruri" | "baddate" => 400,
         "escnull" | "dblreq" | "unksm2" | "regaut01" | "cparam01" | "cparam02" | "regescrt" => 401,
         "intmeth" | "esc02" => 501,
         "lwsdisp" | "semiuri" | "transports" | "badbranch" | "zeromf" => 200,

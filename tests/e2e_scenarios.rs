@@ -125,7 +125,7 @@ fn in_working_hours_digit_2_reaches_extension_102() {
 fn outside_working_hours_the_closed_message_plays() {
     require_tool("sipp", "sip-tester");
     let pbx = office(false);
-    let sink = RtpSink::new();
+    let sink = RtpSink::on(CARRIER_IP);
     let t = Instant::now();
     let ok = Sipp::run_from(
         &pbx,
@@ -210,7 +210,7 @@ fn hostile_plugins_fall_back_to_ringing_everyone_without_disturbing_others() {
         assert!(out.contains(&format!("installed {p}")), "{out}");
     }
     pbx.settle();
-    let beta_sink = RtpSink::new();
+    let beta_sink = RtpSink::on(CARRIER_IP);
     let sink_port = beta_sink.port.to_string();
     let beta_call = Sipp::spawn_from(
         &pbx,
@@ -291,7 +291,7 @@ fn a_plugin_sees_only_its_own_tenant() {
     }
     pbx.settle();
     let seen = |slug: &str, number: &str| -> String {
-        let sink = RtpSink::new();
+        let sink = RtpSink::on(CARRIER_IP);
         assert!(closed_call(&pbx, number, &sink), "{slug}: call failed:\n{}", pbx.log());
         let rows = calls_of(&pbx, slug);
         let tl = timeline(&pbx, slug, rows[0]["id"].as_str().unwrap());

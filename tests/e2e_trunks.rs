@@ -87,14 +87,14 @@ fn extension_calls_out_through_a_registration_trunk() {
     require_tool("sipp", "sip-tester");
     let pbx = Pbx::start(Db::Sqlite, &[]);
     pbx.seed_acme();
-    let sink = RtpSink::new();
+    let sink = RtpSink::on("127.0.0.60");
     let carrier_port = free_port();
     let carrier = Sipp::spawn_from(
         &pbx,
         "127.0.0.60",
         "carrier_registrar.xml",
         carrier_port,
-        &["-m", "2", "-key", "sink_ip", "127.0.0.1", "-key", "sink_port", &sink.port.to_string()],
+        &["-m", "2", "-key", "sink_ip", "127.0.0.60", "-key", "sink_port", &sink.port.to_string()],
     );
     std::thread::sleep(Duration::from_millis(300));
     pbx.cli_ok(&[

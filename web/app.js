@@ -16,9 +16,9 @@ export async function api(method, path, body, opts = {}) {
   const r = await fetch(path, { method, headers, body: payload, credentials: 'same-origin' });
   if (r.status === 401 && !opts.quiet) { state.me = null; render(); throw new Error(t('login')); }
   if (!r.ok) {
-    let msg = r.statusText;
-    try { const j = await r.json(); msg = j.error || msg; if (j.reason) msg = j.reason === 'suspended' ? t('suspended') + ': ' + j.error : j.error; } catch (_) { /* not JSON */ }
-    const e = new Error(msg); e.status = r.status; throw e;
+    let msg = r.statusText; let j = {};
+    try { j = await r.json(); msg = j.error || msg; if (j.reason) msg = j.reason === 'suspended' ? t('suspended') + ': ' + j.error : j.error; } catch (_) { /* not JSON */ }
+    const e = new Error(msg); e.status = r.status; e.body = j; throw e;
   }
   if (r.status === 204) return null;
   const ct = r.headers.get('content-type') || '';
@@ -120,7 +120,12 @@ function loginForm() {
   const form = el('form', { class: 'card login', onsubmit: async (ev) => {
     ev.preventDefault(); msg.textContent = '';
     try { state.me = await api('POST', '/api/v1/login', { login: login.value, password: password.value }, { quiet: true }); render(); }
-    catch (e) { msg.textContent = e.status === 401 ? t('wrong_login') : e.message; }
+    catch (e) {
+      const b = e.body || {};
+      if (e.status === 429) msg.textContent = t('throttled').replace('{s}', b.retry_after ?? '');
+      else if (e.status === 401) msg.textContent = t('wrong_login') + (b.remaining !== undefined ? ' ' + t('attempts_left').replace('{n}', b.remaining) : '');
+      else msg.textContent = e.message;
+    }
   } },
   el('h2', {}, t('login')), el('p', { class: 'muted' }, t('login_hint')),
   el('label', {}, 'Login', login), el('label', {}, t('password'), password), el('button', { type: 'submit' }, t('login')), msg);

@@ -27,7 +27,9 @@ const T = {
     at: 'Call time', digits: 'Keys pressed', outputs: 'Outputs', type: 'Type', plugin: 'Plugin', targets: 'Targets',
     timeout: 'Timeout, s', queue: 'Queue', json: 'JSON', path: 'Path', result: 'Result', settings: 'Settings',
     nothing: 'Nothing here yet', details: 'Details', timeline: 'Timeline', legs: 'Who rang', forbidden: 'Not allowed',
-    sip_account: 'SIP account', show: 'Show', chart: 'Chart', callers: 'Callers', position: 'Position', waited: 'Waited, s',
+    sip_account: 'SIP account', new_sip_password: 'New SIP password', shown_once: 'Write it down: it is shown only this once.',
+    new_sip_password_confirm: 'Generate a new SIP password? The phones of this user must be set up with it again.',
+    throttled: 'Too many failed attempts: try again in {s} s.', attempts_left: 'Attempts left before a pause: {n}', show: 'Show', chart: 'Chart', callers: 'Callers', position: 'Position', waited: 'Waited, s',
   },
   ru: {
     login: 'Войти', login_hint: 'Оператор: логин. Сотрудник: добавочный@компания, например 101@acme', password: 'Пароль',
@@ -56,7 +58,9 @@ const T = {
     set_start: 'Сделать началом', test: 'Проверить сценарий', at: 'Время звонка', digits: 'Нажатые клавиши',
     outputs: 'Выходы', type: 'Тип', plugin: 'Модуль', targets: 'Кому звонить', timeout: 'Тайм-аут, с', queue: 'Очередь',
     json: 'JSON', path: 'Путь', result: 'Итог', settings: 'Настройки', nothing: 'Пока ничего нет', details: 'Подробно',
-    timeline: 'Ход звонка', legs: 'Кому звонило', forbidden: 'Нет доступа', sip_account: 'SIP-учётная запись',
+    timeline: 'Ход звонка', legs: 'Кому звонило', forbidden: 'Нет доступа', sip_account: 'SIP-учётная запись', new_sip_password: 'Новый SIP-пароль', shown_once: 'Запишите его: он показывается только один раз.',
+    new_sip_password_confirm: 'Создать новый SIP-пароль? Телефоны этого пользователя придётся настроить заново.',
+    throttled: 'Слишком много неудачных попыток: повторите через {s} с.', attempts_left: 'Попыток до паузы: {n}',
     show: 'Показать', chart: 'График', callers: 'Абоненты', position: 'Место', waited: 'Ждёт, с',
   },
 };

@@ -114,13 +114,14 @@ export const pages = {
   async users() {
     const list = pagedList((next) => '/api/v1/users?limit=100' + (next ? '&after=' + enc(next) : ''), [t('ext'), t('name'), t('role'), t('web_login'), t('forwarding'), ''], (u) => [
       u.ext, u.name, t(u.role), u.has_web_login ? '✓' : '', fwdText(u.forwarding),
-      el('span', {}, el('button', { class: 'secondary', onclick: () => attempt(async () => { const d = await api('GET', '/api/v1/users/' + enc(u.ext)); alert(t('sip_account') + ': ' + d.sip.username + '@' + d.sip.domain + '\n' + t('password') + ': ' + d.sip.password); }) }, t('sip_account')),
+      el('span', {}, el('button', { class: 'secondary', onclick: () => confirm(t('new_sip_password_confirm')) && attempt(async () => { const d = await api('POST', '/api/v1/users/' + enc(u.ext) + '/sip-password'); alert(t('sip_account') + ': ' + d.username + '@' + d.domain + '\n' + t('password') + ': ' + d.password + '\n' + t('shown_once')); }) }, t('new_sip_password')),
         el('button', { class: 'secondary', onclick: () => { editor.replaceChildren(el('h3', {}, t('forwarding') + ': ' + u.ext), forwardingForm(u.forwarding, async (body) => { await api('PUT', '/api/v1/users/' + enc(u.ext) + '/forwarding', body); list.reload(); })); editor.scrollIntoView(); } }, t('forwarding')),
         el('button', { class: 'danger', onclick: () => confirm(t('delete') + ' ' + u.ext + '?') && attempt(async () => { await api('DELETE', '/api/v1/users/' + enc(u.ext)); list.reload(); }) }, t('delete')))]);
     const editor = el('div', { id: 'user-forwarding' });
     const form = el('form', { class: 'card', id: 'new-user', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
       const d = Object.fromEntries(new FormData(e.target));
-      await api('POST', '/api/v1/users', d); e.target.reset(); toast(t('saved')); list.reload();
+      const u = await api('POST', '/api/v1/users', d); e.target.reset(); list.reload();
+      alert(t('sip_account') + ': ' + u.sip.username + '@' + u.sip.domain + '\n' + t('password') + ': ' + u.sip.password + '\n' + t('shown_once'));
     }); } },
     el('h3', {}, t('create')), field(t('ext'), input({ name: 'ext', required: true, size: 6 })), field(t('name'), input({ name: 'name' })),
     field(t('role'), select('role', [['user', t('user')], ['supervisor', t('supervisor')]])),
@@ -232,7 +233,10 @@ export const pages = {
 
   async account() {
     const form = el('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
-      await api('POST', '/api/v1/me/password', { current: e.target.current.value, new: e.target.new.value }); e.target.reset(); toast(t('saved'));
+      // Every session of the account ends; this browser gets a fresh one (and CSRF token).
+      const r = await api('POST', '/api/v1/me/password', { current: e.target.current.value, new: e.target.new.value });
+      if (r && r.csrf) state.me.csrf = r.csrf;
+      e.target.reset(); toast(t('saved'));
     }); } }, el('h3', {}, t('change_password')),
     field(t('current_password'), input({ name: 'current', type: 'password', autocomplete: 'current-password', required: true })),
     field(t('new_password'), input({ name: 'new', type: 'password', autocomplete: 'new-password', minlength: 8, required: true })),

@@ -47,7 +47,10 @@ pub fn free_port() -> u16 {
 /// The blocks lie below the kernel's ephemeral range (32768+), so the ports `free_port`
 /// hands out for SIPp and sinks never fall inside a server's RTP range.
 pub fn rtp_range() -> String {
-    let base = 10_000 + (rand_u32() % 55) * 400;
+    // Servers started by one test binary (in parallel) get ranges of their own.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let slot = (rand_u32() % 55 + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) % 55;
+    let base = 10_000 + slot * 400;
     format!("{base}-{}", base + 399)
 }
 
@@ -445,8 +448,14 @@ pub struct RtpSink {
 impl RtpSink {
     /// Listens on a free even port of 127.0.0.1.
     pub fn new() -> RtpSink {
+        RtpSink::on("127.0.0.1")
+    }
+
+    /// Listens on a free port of `ip`: a carrier's media on its signalling address (the PBX
+    /// sends media before any arrives only to the address the signalling came from).
+    pub fn on(ip: &str) -> RtpSink {
         let port = free_port();
-        let sock = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+        let sock = UdpSocket::bind((ip, port)).unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
         let packets = Arc::new(Mutex::new(Vec::new()));
         let arrivals = Arc::new(Mutex::new(Vec::new()));

@@ -10,18 +10,50 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
-/// Limits of an upload.
+/// Limits of an upload, checked while it decodes (a tiny file can hold hours of silence at
+/// a high rate: nothing is decoded whole before its length is known to be acceptable).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Largest file, bytes.
     pub max_bytes: usize,
     /// Longest audio, seconds.
     pub max_seconds: u32,
+    /// Highest sample rate, Hz.
+    pub max_rate: u32,
+    /// Longest the import may work (decoding and resampling).
+    pub max_time: std::time::Duration,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_bytes: 20 * 1024 * 1024, max_seconds: 600 }
+        Limits { max_bytes: 20 * 1024 * 1024, max_seconds: 600, max_rate: 96_000, max_time: std::time::Duration::from_secs(20) }
+    }
+}
+
+/// Where an import stands against its limits.
+struct Budget {
+    limits: Limits,
+    started: std::time::Instant,
+}
+
+impl Budget {
+    /// Fails once `samples` at `rate` are past the length limit or the time is up.
+    fn check(&self, samples: usize, rate: u32) -> Result<(), ImportError> {
+        let seconds = (samples as u64 / u64::from(rate.max(1))) as u32;
+        if seconds > self.limits.max_seconds {
+            return Err(ImportError::TooLong { seconds, max: self.limits.max_seconds });
+        }
+        if self.started.elapsed() > self.limits.max_time {
+            return Err(ImportError::TooSlow { max: self.limits.max_time.as_secs() });
+        }
+        Ok(())
+    }
+
+    fn rate(&self, rate: u32) -> Result<(), ImportError> {
+        if rate == 0 || rate > self.limits.max_rate {
+            return Err(ImportError::BadRate { rate, max: self.limits.max_rate });
+        }
+        Ok(())
     }
 }
 
@@ -56,6 +88,20 @@ pub enum ImportError {
     /// Recognised but without sound.
     #[error("the file contains no audio samples")]
     NoSamples,
+    /// A sample rate the PBX does not take.
+    #[error("the audio's sample rate is {rate} Hz; at most {max} Hz is accepted")]
+    BadRate {
+        /// Its rate.
+        rate: u32,
+        /// The limit.
+        max: u32,
+    },
+    /// Decoding took too long.
+    #[error("the file takes too long to decode (more than {max} s); upload a shorter or simpler file")]
+    TooSlow {
+        /// The limit, seconds.
+        max: u64,
+    },
 }
 
 /// Decodes, mixes to mono, resamples to 8 kHz and normalises loudness.
@@ -66,30 +112,35 @@ pub fn import(bytes: &[u8], limits: Limits) -> Result<Vec<i16>, ImportError> {
     if bytes.len() > limits.max_bytes {
         return Err(ImportError::TooLarge { size: bytes.len(), max: limits.max_bytes });
     }
+    let budget = Budget { limits, started: std::time::Instant::now() };
     let (mono, rate) = if is_ogg_opus(bytes) {
-        decode_ogg_opus(bytes)?
-    } else if let Some(x) = decode_plain_wav(bytes) {
-        x
+        decode_ogg_opus(bytes, &budget)?
+    } else if let Some(x) = decode_plain_wav(bytes, &budget) {
+        x?
     } else {
-        decode_symphonia(bytes)?
+        decode_symphonia(bytes, &budget)?
     };
     if mono.is_empty() {
         return Err(ImportError::NoSamples);
     }
-    let seconds = (mono.len() as u64 / rate.max(1) as u64) as u32;
-    if seconds > limits.max_seconds {
-        return Err(ImportError::TooLong { seconds, max: limits.max_seconds });
-    }
-    let at8k = resample(&mono, rate, 8000);
+    budget.check(mono.len(), rate)?;
+    let at8k = resample_within(&mono, rate, 8000, &budget)?;
     Ok(normalize(&at8k))
 }
 
 /// WAV in the encodings telephony uses (16-bit PCM, A-law, µ-law), read directly.
-fn decode_plain_wav(bytes: &[u8]) -> Option<(Vec<f32>, u32)> {
+fn decode_plain_wav(bytes: &[u8], budget: &Budget) -> Option<Result<(Vec<f32>, u32), ImportError>> {
     let w = crate::wav::parse(bytes)?;
-    let s = crate::wav::samples(&w)?;
+    if let Err(e) = budget.rate(w.rate) {
+        return Some(Err(e));
+    }
     let ch = w.channels.max(1) as usize;
-    Some((s.chunks(ch).map(|f| f.iter().map(|x| *x as f32).sum::<f32>() / ch as f32).collect(), w.rate))
+    // The header and the data size tell the length before anything is decoded.
+    if let Err(e) = budget.check(w.data.len() / ch / usize::from(w.bits.max(8) / 8), w.rate) {
+        return Some(Err(e));
+    }
+    let s = crate::wav::samples(&w)?;
+    Some(Ok((s.chunks(ch).map(|f| f.iter().map(|x| *x as f32).sum::<f32>() / ch as f32).collect(), w.rate)))
 }
 
 /// The signatures of the containers we read.
@@ -105,7 +156,7 @@ fn is_ogg_opus(b: &[u8]) -> bool {
     b.starts_with(b"OggS") && b.len() > 36 && &b[28..36] == b"OpusHead"
 }
 
-fn decode_symphonia(bytes: &[u8]) -> Result<(Vec<f32>, u32), ImportError> {
+fn decode_symphonia(bytes: &[u8], budget: &Budget) -> Result<(Vec<f32>, u32), ImportError> {
     let mss = MediaSourceStream::new(Box::new(std::io::Cursor::new(bytes.to_vec())), Default::default());
     let probed = symphonia::default::get_probe()
         .format(&Hint::new(), mss, &FormatOptions::default(), &MetadataOptions::default())
@@ -119,6 +170,11 @@ fn decode_symphonia(bytes: &[u8]) -> Result<(Vec<f32>, u32), ImportError> {
     let track = format.tracks().iter().find(|t| t.codec_params.codec != CODEC_TYPE_NULL).ok_or(ImportError::NotAudio)?;
     let track_id = track.id;
     let rate = track.codec_params.sample_rate.ok_or_else(|| ImportError::Corrupt("no sample rate".into()))?;
+    budget.rate(rate)?;
+    // The stream's own header may tell the length: refuse at once instead of decoding.
+    if let Some(frames) = track.codec_params.n_frames {
+        budget.check(usize::try_from(frames).unwrap_or(usize::MAX), rate)?;
+    }
     let mut decoder =
         symphonia::default::get_codecs().make(&track.codec_params, &DecoderOptions::default()).map_err(|_| ImportError::NotAudio)?;
     let mut mono = Vec::new();
@@ -156,11 +212,12 @@ fn decode_symphonia(bytes: &[u8]) -> Result<(Vec<f32>, u32), ImportError> {
         for frame in sb.samples().chunks(channels) {
             mono.push(frame.iter().sum::<f32>() / channels as f32 * 32768.0);
         }
+        budget.check(mono.len(), rate)?;
     }
     Ok((mono, rate))
 }
 
-fn decode_ogg_opus(bytes: &[u8]) -> Result<(Vec<f32>, u32), ImportError> {
+fn decode_ogg_opus(bytes: &[u8], budget: &Budget) -> Result<(Vec<f32>, u32), ImportError> {
     let mut reader = ogg::PacketReader::new(std::io::Cursor::new(bytes));
     let head = reader.read_packet().map_err(|e| ImportError::Corrupt(e.to_string()))?.ok_or(ImportError::NotAudio)?;
     if head.data.len() < 19 || &head.data[..8] != b"OpusHead" {
@@ -192,6 +249,7 @@ fn decode_ogg_opus(bytes: &[u8]) -> Result<(Vec<f32>, u32), ImportError> {
         for frame in pcm[..n * channels].chunks(channels) {
             mono.push(frame.iter().sum::<f32>() / channels as f32 * 32768.0);
         }
+        budget.check(mono.len(), 48000)?;
     }
     let skip = pre_skip.min(mono.len());
     Ok((mono[skip..].to_vec(), 48000))
@@ -199,35 +257,69 @@ fn decode_ogg_opus(bytes: &[u8]) -> Result<(Vec<f32>, u32), ImportError> {
 
 /// Band-limited resampling with a Blackman-windowed sinc (offline, at upload time).
 pub fn resample(input: &[f32], from: u32, to: u32) -> Vec<f32> {
+    let unlimited = Budget {
+        limits: Limits { max_seconds: u32::MAX, max_time: std::time::Duration::MAX, ..Limits::default() },
+        started: std::time::Instant::now(),
+    };
+    resample_within(input, from, to, &unlimited).unwrap_or_default()
+}
+
+/// Phases of the precomputed filter (the fractional position is rounded to one of them).
+const PHASES: usize = 256;
+
+/// [`resample`] within an import's time budget. The windowed sinc is computed once per
+/// phase into a table, so each output sample costs one multiply-add per tap.
+fn resample_within(input: &[f32], from: u32, to: u32, budget: &Budget) -> Result<Vec<f32>, ImportError> {
     if from == to || input.is_empty() {
-        return input.to_vec();
+        return Ok(input.to_vec());
     }
     let ratio = from as f64 / to as f64;
     let cutoff = 0.45 * (to.min(from) as f64) / from as f64; // cycles per input sample
     let half = ((16.0 * ratio.max(1.0)).ceil() as i64).max(8);
-    let n_out = ((input.len() as f64) / ratio).floor() as usize;
-    let mut out = Vec::with_capacity(n_out);
-    for n in 0..n_out {
-        let t = n as f64 * ratio;
-        let center = t.floor() as i64;
-        let mut acc = 0.0f64;
-        let mut norm = 0.0f64;
-        for k in (center - half + 1)..=(center + half) {
-            if k < 0 || k as usize >= input.len() {
-                continue;
-            }
-            let x = t - k as f64;
+    let taps = (2 * half) as usize;
+    // table[p][j]: the weight of input sample `center - half + 1 + j` at fraction p/PHASES.
+    let mut table = vec![0f32; (PHASES + 1) * taps];
+    for (p, row) in table.chunks_mut(taps).enumerate() {
+        let frac = p as f64 / PHASES as f64;
+        for (j, c) in row.iter_mut().enumerate() {
+            let x = frac - (j as i64 - half + 1) as f64;
             let sinc =
                 if x.abs() < 1e-9 { 2.0 * cutoff } else { (2.0 * std::f64::consts::PI * cutoff * x).sin() / (std::f64::consts::PI * x) };
             let w =
                 0.42 + 0.5 * (std::f64::consts::PI * x / half as f64).cos() + 0.08 * (2.0 * std::f64::consts::PI * x / half as f64).cos();
-            let c = sinc * w;
-            acc += c * input[k as usize] as f64;
-            norm += c;
+            *c = (sinc * w) as f32;
         }
-        out.push(if norm.abs() > 1e-9 { (acc / norm) as f32 } else { 0.0 });
     }
-    out
+    let n_out = ((input.len() as f64) / ratio).floor() as usize;
+    let mut out = Vec::with_capacity(n_out);
+    for n in 0..n_out {
+        if n % 65_536 == 0 {
+            budget.check(0, from)?;
+        }
+        let t = n as f64 * ratio;
+        let center = t.floor() as i64;
+        let p = (((t - center as f64) * PHASES as f64).round() as usize).min(PHASES);
+        let row = &table[p * taps..(p + 1) * taps];
+        let first = center - half + 1;
+        let (mut acc, mut norm) = (0.0f32, 0.0f32);
+        if first >= 0 && (first as usize + taps) <= input.len() {
+            let window = &input[first as usize..first as usize + taps];
+            for (c, x) in row.iter().zip(window) {
+                acc += c * x;
+                norm += c;
+            }
+        } else {
+            for (j, c) in row.iter().enumerate() {
+                let k = first + j as i64;
+                if k >= 0 && (k as usize) < input.len() {
+                    acc += c * input[k as usize];
+                    norm += c;
+                }
+            }
+        }
+        out.push(if norm.abs() > 1e-9 { acc / norm } else { 0.0 });
+    }
+    Ok(out)
 }
 
 /// Brings speech to about -18 dBFS RMS (measured on its louder parts) with peaks held
@@ -289,10 +381,13 @@ mod tests {
         assert_eq!(import(b"", Limits::default()), Err(ImportError::Empty));
         assert_eq!(import(b"hello, this is a text file, not audio at all", Limits::default()), Err(ImportError::NotAudio));
         let big = vec![0u8; 2000];
-        assert_eq!(import(&big, Limits { max_bytes: 1000, max_seconds: 10 }), Err(ImportError::TooLarge { size: 2000, max: 1000 }));
+        assert_eq!(
+            import(&big, Limits { max_bytes: 1000, max_seconds: 10, ..Limits::default() }),
+            Err(ImportError::TooLarge { size: 2000, max: 1000 })
+        );
         let long: Vec<i16> = vec![100; 8000 * 12];
         assert_eq!(
-            import(&crate::wav::pcm16(&long, 1, 8000), Limits { max_bytes: 1 << 30, max_seconds: 10 }),
+            import(&crate::wav::pcm16(&long, 1, 8000), Limits { max_bytes: 1 << 30, max_seconds: 10, ..Limits::default() }),
             Err(ImportError::TooLong { seconds: 12, max: 10 })
         );
         let mut torn = crate::wav::pcm16(&long, 1, 8000);

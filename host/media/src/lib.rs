@@ -124,8 +124,76 @@ pub struct MediaStats {
     pub sessions: AtomicI64,
 }
 
-/// The control surface the call engine uses; a trait so the engine can be tested without
-/// sockets.
+/// A change to the media plane: the call engine decides (sans-IO, choosing session ids and
+/// ports itself) and the IO edge carries it out with [`MediaEngine::apply`].
+#[derive(Debug, Clone)]
+pub enum MediaCommand {
+    /// Bind the ports of a new session (RTCP on each port + 1).
+    Create {
+        /// Session id.
+        id: SessionId,
+        /// Port facing the A leg.
+        a_port: u16,
+        /// Port facing the B leg.
+        b_port: u16,
+    },
+    /// Where a leg's far end is and what it speaks.
+    SetRemote {
+        /// Session.
+        id: SessionId,
+        /// Leg.
+        side: Side,
+        /// Its parameters.
+        remote: RemoteParams,
+    },
+    /// What the PBX sends to a leg.
+    SetSource {
+        /// Session.
+        id: SessionId,
+        /// Leg.
+        side: Side,
+        /// Bridge, prompts, music or silence.
+        source: Source,
+    },
+    /// Start (with a path) or stop recording.
+    Record {
+        /// Session.
+        id: SessionId,
+        /// The WAV to write.
+        path: Option<std::path::PathBuf>,
+    },
+    /// In-band DTMF detection on a leg.
+    Inband {
+        /// Session.
+        id: SessionId,
+        /// Leg.
+        side: Side,
+        /// On or off.
+        on: bool,
+    },
+    /// Close the session's sockets.
+    Destroy {
+        /// Session.
+        id: SessionId,
+    },
+}
+
+impl MediaCommand {
+    /// The session the command is about.
+    pub fn session(&self) -> SessionId {
+        match self {
+            MediaCommand::Create { id, .. }
+            | MediaCommand::SetRemote { id, .. }
+            | MediaCommand::SetSource { id, .. }
+            | MediaCommand::Record { id, .. }
+            | MediaCommand::Inband { id, .. }
+            | MediaCommand::Destroy { id } => *id,
+        }
+    }
+}
+
+/// The control surface of a media engine that allocates its own ports (the media crate's
+/// own tests use it; the call engine issues [`MediaCommand`]s instead).
 pub trait MediaControl: Send + Sync {
     /// Binds the ports of a new session.
     fn create_session(&self) -> Result<SessionPorts, MediaError>;
@@ -154,6 +222,8 @@ pub struct MediaConfig {
     pub workers: usize,
     /// Seconds without RTP after which a call is reported dead.
     pub rtp_timeout_secs: u64,
+    /// Where media may go before the leg's own RTP confirmed its address.
+    pub send_policy: latch::SendPolicy,
 }
 
 /// The running media engine; cheap to clone.
@@ -178,7 +248,15 @@ impl MediaEngine {
         let writer = recwriter::spawn(on_event.clone())?;
         let mut workers = Vec::new();
         for i in 0..config.workers.max(1) {
-            workers.push(worker::spawn(i, config.rtp_timeout_secs, stats.clone(), pool.clone(), on_event.clone(), writer.clone())?);
+            workers.push(worker::spawn(
+                i,
+                config.rtp_timeout_secs,
+                config.send_policy,
+                stats.clone(),
+                pool.clone(),
+                on_event.clone(),
+                writer.clone(),
+            )?);
         }
         Ok(MediaEngine { inner: Arc::new(Inner { config, ports: pool, workers, next_id: AtomicU64::new(1), stats }) })
     }
@@ -199,8 +277,10 @@ impl MediaEngine {
             match (bind_udp(self.inner.config.bind_ip, port), bind_udp(self.inner.config.bind_ip, port + 1)) {
                 (Ok(a), Ok(b)) => return Ok((port, a, b)),
                 _ => {
-                    // Taken by someone else: leave it marked used for now and try the next.
+                    // Taken by someone else: hand it back (the pool's cursor has moved past
+                    // it, so it is tried again only after a full round) and try the next.
                     tracing::debug!(port, "RTP port busy, skipping");
+                    pool.give_back(port);
                 }
             }
         }
@@ -215,6 +295,30 @@ fn bind_udp(ip: IpAddr, port: u16) -> std::io::Result<std::net::UdpSocket> {
     s.set_nonblocking(true)?;
     s.bind(&SocketAddr::new(ip, port).into())?;
     Ok(s.into())
+}
+
+impl MediaEngine {
+    /// Carries out a command of the call engine. A session whose ports cannot be bound
+    /// (another process holds one) is refused: the caller reports it so the call ends.
+    pub fn apply(&self, cmd: MediaCommand) -> Result<(), MediaError> {
+        match cmd {
+            MediaCommand::Create { id, a_port, b_port } => {
+                let ip = self.inner.config.bind_ip;
+                let bind = |p: u16| -> Result<(u16, std::net::UdpSocket, std::net::UdpSocket), MediaError> {
+                    Ok((p, bind_udp(ip, p)?, bind_udp(ip, p.wrapping_add(1))?))
+                };
+                let sockets = [bind(a_port)?, bind(b_port)?];
+                self.worker_of(id).send(worker::Command::Create { id, sockets })?;
+                self.inner.stats.sessions.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            MediaCommand::SetRemote { id, side, remote } => self.worker_of(id).send(worker::Command::SetRemote { id, side, remote }),
+            MediaCommand::SetSource { id, side, source } => self.worker_of(id).send(worker::Command::SetSource { id, side, source }),
+            MediaCommand::Record { id, path } => self.worker_of(id).send(worker::Command::Record { id, path }),
+            MediaCommand::Inband { id, side, on } => self.worker_of(id).send(worker::Command::Inband { id, side, on }),
+            MediaCommand::Destroy { id } => self.worker_of(id).send(worker::Command::Destroy { id }),
+        }
+    }
 }
 
 impl MediaControl for MediaEngine {

@@ -108,26 +108,49 @@ pub fn encode_stereo(samples: &[i16], out: &mut impl Write) -> Result<(), OpusFi
 
 /// Decodes a stored recording back to interleaved 8 kHz stereo samples.
 pub fn decode_stereo(bytes: &[u8]) -> Result<Vec<i16>, OpusFileError> {
-    let mut reader = ogg::PacketReader::new(std::io::Cursor::new(bytes));
-    let head =
-        reader.read_packet().map_err(|e| OpusFileError::Format(e.to_string()))?.ok_or_else(|| OpusFileError::Format("empty".into()))?;
-    if head.data.len() < 19 || &head.data[..8] != b"OpusHead" {
-        return Err(OpusFileError::Format("not Ogg/Opus".into()));
-    }
-    let channels = head.data[9];
-    let table = opus_rs::multistream::ChannelMappingTable::parse(head.data[18], channels, &head.data[19..])
-        .ok_or_else(|| OpusFileError::Format("expected a two-stream recording".into()))?;
-    let mut dec = opus_rs::multistream::MultistreamDecoder::new(8000, table).map_err(|e| OpusFileError::Codec(e.into()))?;
+    let mut dec = StereoDecoder::new(std::io::Cursor::new(bytes))?;
     let mut out = Vec::new();
-    let mut pcm = vec![0f32; 960 * 2];
-    while let Some(p) = reader.read_packet().map_err(|e| OpusFileError::Format(e.to_string()))? {
-        if p.data.starts_with(b"OpusTags") {
-            continue;
-        }
-        let n = dec.decode(&p.data, 960, &mut pcm).map_err(|e| OpusFileError::Codec(e.into()))?;
-        out.extend(pcm[..n * 2].iter().map(|x| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16));
+    while let Some(chunk) = dec.next_chunk()? {
+        out.extend_from_slice(&chunk);
     }
     Ok(out)
+}
+
+/// A stored recording decoded a packet at a time (a download of hours of audio is
+/// streamed without holding it in memory).
+pub struct StereoDecoder<R: std::io::Read + std::io::Seek> {
+    reader: ogg::PacketReader<R>,
+    dec: opus_rs::multistream::MultistreamDecoder,
+    pcm: Vec<f32>,
+}
+
+impl<R: std::io::Read + std::io::Seek> StereoDecoder<R> {
+    /// Reads the Opus header of a two-stream recording.
+    pub fn new(source: R) -> Result<StereoDecoder<R>, OpusFileError> {
+        let mut reader = ogg::PacketReader::new(source);
+        let head =
+            reader.read_packet().map_err(|e| OpusFileError::Format(e.to_string()))?.ok_or_else(|| OpusFileError::Format("empty".into()))?;
+        if head.data.len() < 19 || &head.data[..8] != b"OpusHead" {
+            return Err(OpusFileError::Format("not Ogg/Opus".into()));
+        }
+        let channels = head.data[9];
+        let table = opus_rs::multistream::ChannelMappingTable::parse(head.data[18], channels, &head.data[19..])
+            .ok_or_else(|| OpusFileError::Format("expected a two-stream recording".into()))?;
+        let dec = opus_rs::multistream::MultistreamDecoder::new(8000, table).map_err(|e| OpusFileError::Codec(e.into()))?;
+        Ok(StereoDecoder { reader, dec, pcm: vec![0f32; 960 * 2] })
+    }
+
+    /// The next packet's interleaved samples; `None` at the end.
+    pub fn next_chunk(&mut self) -> Result<Option<Vec<i16>>, OpusFileError> {
+        loop {
+            let Some(p) = self.reader.read_packet().map_err(|e| OpusFileError::Format(e.to_string()))? else { return Ok(None) };
+            if p.data.starts_with(b"OpusTags") {
+                continue;
+            }
+            let n = self.dec.decode(&p.data, 960, &mut self.pcm).map_err(|e| OpusFileError::Codec(e.into()))?;
+            return Ok(Some(self.pcm[..n * 2].iter().map(|x| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16).collect()));
+        }
+    }
 }
 
 #[cfg(test)]

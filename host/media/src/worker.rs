@@ -55,6 +55,11 @@ pub enum MediaEvent {
         /// The token of the `Play` source.
         token: u64,
     },
+    /// A session's ports could not be bound (the edge reports it; the call must end).
+    SessionFailed {
+        /// Session.
+        id: SessionId,
+    },
     /// A recording file was closed.
     RecordingDone {
         /// Session.
@@ -66,6 +71,19 @@ pub enum MediaEvent {
         /// Its size.
         bytes: u64,
     },
+}
+
+impl MediaEvent {
+    /// The session the event is about.
+    pub fn session(&self) -> SessionId {
+        match self {
+            MediaEvent::RtpTimeout { id, .. }
+            | MediaEvent::Dtmf { id, .. }
+            | MediaEvent::PlayDone { id, .. }
+            | MediaEvent::SessionFailed { id }
+            | MediaEvent::RecordingDone { id, .. } => *id,
+        }
+    }
 }
 
 pub(crate) enum Command {
@@ -136,9 +154,11 @@ struct Session {
     recorder: Option<Mixer>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn spawn(
     index: usize,
     rtp_timeout_secs: u64,
+    send_policy: crate::latch::SendPolicy,
     stats: Arc<MediaStats>,
     ports: Arc<Mutex<PortPool>>,
     on_event: Arc<dyn Fn(MediaEvent) + Send + Sync>,
@@ -159,6 +179,7 @@ pub(crate) fn spawn(
             on_event,
             writer,
             rtp_timeout: Duration::from_secs(rtp_timeout_secs.max(1)),
+            send_policy,
             epoch: Instant::now(),
             events: Vec::new(),
             playing: 0,
@@ -179,6 +200,7 @@ struct Worker {
     on_event: Arc<dyn Fn(MediaEvent) + Send + Sync>,
     writer: Sender<RecMsg>,
     rtp_timeout: Duration,
+    send_policy: crate::latch::SendPolicy,
     epoch: Instant,
     events: Vec<MediaEvent>,
     /// Endpoints currently playing (the 20 ms clock runs only when there are some).
@@ -476,8 +498,8 @@ impl Worker {
                         port,
                         rtp,
                         rtcp,
-                        peer_rtp: RemotePeer::default(),
-                        peer_rtcp: RemotePeer::default(),
+                        peer_rtp: RemotePeer::with_policy(self.send_policy),
+                        peer_rtcp: RemotePeer::with_policy(self.send_policy),
                         law: Law::Alaw,
                         audio_pt: 8,
                         te_pt: None,

@@ -35,12 +35,21 @@ fn bad_files() {
         "{:?}",
         import(&file("corrupt.flac"), Limits::default())
     );
-    assert!(matches!(import(&file("greeting.mp3"), Limits { max_bytes: 1000, max_seconds: 600 }), Err(ImportError::TooLarge { .. })));
     assert!(matches!(
-        import(&file("greeting.flac"), Limits { max_bytes: 1 << 30, max_seconds: 1 }),
+        import(&file("greeting.mp3"), Limits { max_bytes: 1000, max_seconds: 600, ..Limits::default() }),
+        Err(ImportError::TooLarge { .. })
+    ));
+    assert!(matches!(
+        import(&file("greeting.flac"), Limits { max_bytes: 1 << 30, max_seconds: 1, ..Limits::default() }),
         Err(ImportError::TooLong { seconds: 2, max: 1 })
     ));
     for e in [ImportError::Empty, ImportError::NotAudio, ImportError::Corrupt("x".into())] {
         assert!(!e.to_string().is_empty());
     }
+    // A small file that decodes to a lot: refused by what it is, checked while decoding.
+    assert!(matches!(import(&file("silence-192k.flac"), Limits::default()), Err(ImportError::BadRate { rate: 192_000, max: 96_000 })));
+    assert!(matches!(
+        import(&file("silence-48k-20min.flac"), Limits::default()),
+        Err(ImportError::TooLong { seconds, max: 600 }) if seconds > 600
+    ));
 }

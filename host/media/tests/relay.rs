@@ -9,7 +9,14 @@ use std::time::Duration;
 
 fn engine(events: Arc<Mutex<Vec<MediaEvent>>>, min: u16) -> MediaEngine {
     MediaEngine::start(
-        MediaConfig { bind_ip: "127.0.0.1".parse().unwrap(), port_min: min, port_max: min + 99, workers: 1, rtp_timeout_secs: 1 },
+        MediaConfig {
+            bind_ip: "127.0.0.1".parse().unwrap(),
+            port_min: min,
+            port_max: min + 99,
+            workers: 1,
+            rtp_timeout_secs: 1,
+            send_policy: Default::default(),
+        },
         Arc::new(move |e| events.lock().unwrap().push(e)),
     )
     .unwrap()
@@ -125,7 +132,7 @@ fn prompts_are_paced_and_reported_done() {
         RemoteParams {
             rtp: Some(phone.local_addr().unwrap()),
             rtcp: None,
-            signal_ip: None,
+            signal_ip: Some("127.0.0.1".parse().unwrap()),
             law: Law::Ulaw,
             audio_pt: 0,
             te_pt: None,

@@ -56,12 +56,17 @@ pub struct ServeArgs {
     /// This node's name in the call log (default: the host name).
     #[arg(long, env = "PBX_NODE_ID")]
     pub node_id: Option<String>,
-    /// Seconds a callee rings before the caller hears 480.
+    /// Seconds a callee rings before the caller hears 480 (at most 600).
     #[arg(long, env = "PBX_RING_TIMEOUT", default_value_t = 60)]
     pub ring_timeout: u64,
     /// Seconds without RTP after which an answered call is ended.
     #[arg(long, env = "PBX_RTP_TIMEOUT", default_value_t = 60)]
     pub rtp_timeout: u64,
+    /// Where media goes before a leg's own RTP confirmed its address: `signal-source` (the
+    /// SDP's address only when the signalling came from it) or `latched` (nowhere until RTP
+    /// from the leg arrived). Either way a forged SDP cannot aim media at a third party.
+    #[arg(long, env = "PBX_MEDIA_SEND_POLICY", default_value = "signal-source")]
+    pub media_send_policy: String,
     /// Media worker threads (default: one per core).
     #[arg(long, env = "PBX_MEDIA_WORKERS")]
     pub media_workers: Option<usize>,
@@ -80,11 +85,48 @@ pub struct ServeArgs {
     /// Seconds a blocked address stays blocked.
     #[arg(long, env = "PBX_AUTH_BLOCK_SECS", default_value_t = 600)]
     pub auth_block_secs: u64,
+    /// Calls one user may place at once (0: no cap).
+    #[arg(long, env = "PBX_MAX_CALLS_PER_USER", default_value_t = 8)]
+    pub max_calls_per_user: u32,
+    /// Calls of one company at once (0: no cap).
+    #[arg(long, env = "PBX_MAX_CALLS_PER_TENANT", default_value_t = 200)]
+    pub max_calls_per_tenant: u32,
+    /// Calls over one trunk at once (0: no cap).
+    #[arg(long, env = "PBX_MAX_CALLS_PER_TRUNK", default_value_t = 300)]
+    pub max_calls_per_trunk: u32,
+    /// Media sessions kept for companies with fewer calls than this: when only this many
+    /// are left, a company holding this many or more gets no more.
+    #[arg(long, env = "PBX_MEDIA_RESERVE", default_value_t = 16)]
+    pub media_reserve: u32,
+    /// SIP TCP/TLS connections held at once (lowered to a quarter of the open-files limit).
+    #[arg(long, env = "PBX_SIP_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub sip_max_connections: usize,
+    /// SIP TCP/TLS connections held at once from one address.
+    #[arg(long, env = "PBX_SIP_MAX_CONNECTIONS_PER_SOURCE", default_value_t = 256)]
+    pub sip_max_connections_per_source: usize,
+    /// Seconds a SIP connection without a registration may stay silent before it is closed
+    /// (a connection carrying a registration stays until the registration expires).
+    #[arg(long, env = "PBX_SIP_IDLE_SECS", default_value_t = 120)]
+    pub sip_idle_secs: u64,
+    /// HTTP connections held at once (lowered to an eighth of the open-files limit).
+    #[arg(long, env = "PBX_HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub http_max_connections: usize,
+    /// HTTP connections held at once from one address.
+    #[arg(long, env = "PBX_HTTP_MAX_CONNECTIONS_PER_SOURCE", default_value_t = 64)]
+    pub http_max_connections_per_source: usize,
     /// Execution time a plugin gets for one decision, in milliseconds of its own running
     /// (time in host calls such as HTTP does not count); past it the call takes the error
     /// route.
     #[arg(long, env = "PBX_PLUGIN_DEADLINE_MS", default_value_t = 50)]
     pub plugin_deadline_ms: u64,
+    /// Wall-clock time of one plugin decision including its HTTP and storage calls, in
+    /// milliseconds; past it the call takes the error route and the plugin's requests stop.
+    #[arg(long, env = "PBX_PLUGIN_WALL_MS", default_value_t = 1500)]
+    pub plugin_wall_ms: u64,
+    /// Plugin decisions running at once for one tenant (the others wait), so that one
+    /// tenant's plugins cannot take the pool every tenant shares.
+    #[arg(long, env = "PBX_PLUGIN_TENANT_CONCURRENCY", default_value_t = 4)]
+    pub plugin_tenant_concurrency: usize,
 }
 
 /// Parses `MIN-MAX`.

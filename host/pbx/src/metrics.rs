@@ -30,6 +30,14 @@ pub struct Metrics {
     pub sip_dropped: AtomicU64,
     /// Call-log write failures.
     pub cdr_errors: AtomicU64,
+    /// Panics contained while the engine handled an input (each ended at most one call).
+    pub engine_panics: AtomicU64,
+    /// Panics contained in the background writers and media workers.
+    pub worker_panics: AtomicU64,
+    /// TCP/TLS/HTTP connections refused by a connection cap.
+    pub connections_refused: AtomicU64,
+    /// SIP connections closed for being idle.
+    pub connections_idle_closed: AtomicU64,
     /// Plugin decisions and failures by (tenant, plugin, outcome).
     pub plugins: std::sync::Mutex<std::collections::BTreeMap<(String, String, &'static str), u64>>,
 }
@@ -62,6 +70,20 @@ impl Metrics {
         put("pbx_sip_messages_rejected_total", "counter", "SIP messages refused as malformed.", c(&self.sip_rejected));
         put("pbx_sip_messages_dropped_total", "counter", "SIP messages dropped under overload.", c(&self.sip_dropped));
         put("pbx_cdr_write_errors_total", "counter", "Call-log write failures.", c(&self.cdr_errors));
+        put(
+            "pbx_engine_panics_total",
+            "counter",
+            "Panics contained by the call engine (each ended at most one call).",
+            c(&self.engine_panics),
+        );
+        put(
+            "pbx_connections_refused_total",
+            "counter",
+            "Connections refused because a connection cap was reached.",
+            c(&self.connections_refused),
+        );
+        put("pbx_connections_idle_closed_total", "counter", "SIP connections closed for being idle.", c(&self.connections_idle_closed));
+        put("pbx_worker_panics_total", "counter", "Panics contained in background writers and media workers.", c(&self.worker_panics));
         if let Some(m) = media {
             put("pbx_rtp_packets_relayed_total", "counter", "RTP/RTCP packets relayed.", c(&m.packets_relayed));
             put("pbx_rtp_bytes_relayed_total", "counter", "RTP/RTCP bytes relayed.", c(&m.bytes_relayed));

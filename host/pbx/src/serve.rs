@@ -128,10 +128,15 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     };
     let http = TcpListener::bind(args.http_listen).await.with_context(|| format!("cannot bind HTTP {}", args.http_listen))?;
 
-    // Bounded so that overload drops datagrams (senders retransmit) instead of queueing
-    // seconds of stale work and memory.
+    raise_fd_limit();
+    // SIP from the network goes through a bounded queue, so that overload drops datagrams
+    // (senders retransmit) instead of queueing seconds of stale work and memory. Everything
+    // else the engine is told (media events, plugin results, call-log acknowledgements,
+    // directory changes) comes through a queue of its own that never drops: a lost "prompt
+    // finished" would leave a caller in a greeting forever.
     let (in_tx, in_rx) = mpsc::channel::<Input>(8192);
-    let media_tx = in_tx.clone();
+    let (ctl_tx, ctl_rx) = mpsc::unbounded_channel::<Input>();
+    let media_tx = ctl_tx.clone();
     let media = MediaEngine::start(
         MediaConfig {
             bind_ip: if args.sip_listen.ip().is_unspecified() { args.sip_listen.ip() } else { public_ip },
@@ -139,9 +144,11 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
             port_max: rtp_max,
             workers: args.media_workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
             rtp_timeout_secs: args.rtp_timeout,
+            send_policy: pbx_media::latch::SendPolicy::parse(&args.media_send_policy)
+                .ok_or_else(|| anyhow::anyhow!("PBX_MEDIA_SEND_POLICY must be latched or signal-source"))?,
         },
         Arc::new(move |e| {
-            let _ = media_tx.try_send(Input::Media(e));
+            let _ = media_tx.send(Input::Media(e));
         }),
     )?;
     let algorithms: Vec<Algorithm> = args.digest_algorithms.split(',').filter_map(|a| Algorithm::parse(Some(a.trim()))).collect();
@@ -154,7 +161,8 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         udp_port: args.sip_listen.port(),
         tcp_port: Some(args.sip_listen.port()),
         tls_port: tls.as_ref().map(|t| t.2),
-        ring_timeout: Duration::from_secs(args.ring_timeout.max(1)),
+        // Rings up to ten minutes (the INVITE transactions are kept that long).
+        ring_timeout: Duration::from_secs(args.ring_timeout.clamp(1, 600)),
         data_dir: Some(common.data_dir.clone()),
         auth: AuthConfig {
             slow_after: args.auth_slow_after,
@@ -163,35 +171,50 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
             algorithms,
             ..AuthConfig::default()
         },
+        rtp_ports: (rtp_min, rtp_max),
+        limits: crate::engine::limits::CallLimits {
+            per_user: args.max_calls_per_user,
+            per_tenant: args.max_calls_per_tenant,
+            per_trunk: args.max_calls_per_trunk,
+            reserve: args.media_reserve,
+        },
         ..EngineConfig::default()
     };
     let plugins = Arc::new(
         PluginRuntime::new(
-            pbx_plugin_host::Limits { deadline: Duration::from_millis(args.plugin_deadline_ms.max(1)), ..Default::default() },
+            pbx_plugin_host::Limits {
+                deadline: Duration::from_millis(args.plugin_deadline_ms.max(1)),
+                wall: Duration::from_millis(args.plugin_wall_ms.clamp(10, 1800)),
+                ..Default::default()
+            },
             512,
             metrics.clone(),
         )
         .map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e}"))?,
     );
     plugins.sync(&store).await.context("cannot load the tenants' plugins")?;
-    let mut engine = Engine::new(cfg, dir, Arc::new(media.clone()), metrics.clone()).with_plugins(plugins.clone());
+    let mut engine = Engine::new(cfg, dir, metrics.clone()).with_plugins(plugins.clone());
     engine.handle(Input::RestoreBindings(store.live_registrations(now_ms()).await?), Now::real());
 
-    let transports = Transports::new(udp.clone());
-    spawn_udp(udp, in_tx.clone(), metrics.clone());
-    spawn_stream_listener(tcp, None, transports.clone(), in_tx.clone(), metrics.clone());
+    let limits = crate::transport::ConnLimits::from_args(&args);
+    let transports = Transports::new(udp.clone(), limits.clone());
+    spawn_stream_listener(tcp, None, transports.clone(), in_tx.clone(), ctl_tx.clone(), metrics.clone());
     if let Some((l, acc, _)) = tls {
-        spawn_stream_listener(l, Some(acc), transports.clone(), in_tx.clone(), metrics.clone());
+        spawn_stream_listener(l, Some(acc), transports.clone(), in_tx.clone(), ctl_tx.clone(), metrics.clone());
     }
     let (cdr_tx, cdr_rx) = mpsc::unbounded_channel();
-    tokio::spawn(cdr_writer(store.clone(), cdr_rx, in_tx.clone(), metrics.clone()));
+    supervise("call-log writer", metrics.clone(), cdr_writer(store.clone(), cdr_rx, ctl_tx.clone(), metrics.clone()));
     let (bind_tx, bind_rx) = mpsc::unbounded_channel();
-    tokio::spawn(bindings_writer(store.clone(), bind_rx));
-    tokio::spawn(directory_reloader(store.clone(), in_tx.clone(), plugins.clone()));
-    let app = crate::http::router(crate::http::HttpState { metrics: metrics.clone(), media: media.stats().clone() })
-        .merge(crate::web::router(crate::web::WebState::new(store.clone(), common.data_dir.clone(), plugins.clone())));
+    supervise("registration writer", metrics.clone(), bindings_writer(store.clone(), bind_rx, metrics.clone()));
+    supervise("configuration reloader", metrics.clone(), directory_reloader(store.clone(), ctl_tx.clone(), plugins.clone()));
+    let (alive_tx, alive_rx) = tokio::sync::watch::channel(0u64);
+    let probe = crate::http::EngineProbe::new(ctl_tx.clone(), alive_rx);
+    let app = crate::http::router(crate::http::HttpState { metrics: metrics.clone(), media: media.stats().clone(), engine: probe })
+        .merge(crate::web::router(crate::web::WebState::new(store.clone(), common.data_dir.clone(), plugins.clone())))
+        .layer(axum::middleware::from_fn(crate::web::error::contain_panics));
+    let http = crate::transport::LimitedListener::new(http, limits.http_max, limits.http_per_source, metrics.clone());
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(http, app).await {
+        if let Err(e) = axum::serve(http, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await {
             tracing::error!(error = %e, "HTTP server stopped");
         }
     });
@@ -199,15 +222,135 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         sip = %args.sip_listen, http = %args.http_listen, public_ip = %public_ip, node = %node,
         rtp = %args.rtp_ports, data = %common.data_dir.display(), "pbx serving"
     );
-    let workers =
-        Workers { store: store.clone(), transports, cdr_tx, bind_tx, plugins, engine_tx: in_tx.clone(), http: HttpClient::default() };
-    let engine_task = tokio::spawn(engine_loop(engine, in_rx, workers));
-    shutdown_signal().await;
-    tracing::info!("stopping");
-    engine_task.abort();
+    let workers = Workers {
+        store: store.clone(),
+        transports,
+        cdr_tx,
+        bind_tx,
+        plugins,
+        engine_tx: ctl_tx.clone(),
+        http: HttpClient::new(crate::plugins::EgressPolicy::from_env(own_addresses(&args, public_ip))),
+        gates: Arc::new(PluginGates::new(args.plugin_tenant_concurrency)),
+        rt: tokio::runtime::Handle::current(),
+        alive: alive_tx,
+        metrics: metrics.clone(),
+        media: media.clone(),
+    };
+    // The engine and the SIP UDP receiver run on a thread of their own: nothing the HTTP
+    // side, password hashing, plugin compilation or exports do can delay them.
+    let (engine_done_tx, engine_done) = tokio::sync::oneshot::channel::<()>();
+    let engine_thread = std::thread::Builder::new().name("engine".into()).spawn(move || {
+        let _done = engine_done_tx;
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => return tracing::error!(error = %e, "cannot start the engine's runtime"),
+        };
+        rt.block_on(async move {
+            spawn_udp(udp, in_tx, metrics.clone());
+            engine_loop(engine, in_rx, ctl_rx, workers).await
+        });
+    })?;
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("stopping"),
+        _ = engine_done => {
+            // The loop contains panics per input; ending means something beyond that broke.
+            // Exit with an error so that the service manager starts a fresh process.
+            tracing::error!("the call engine stopped: exiting");
+            anyhow::bail!("the call engine stopped");
+        }
+    }
+    drop(engine_thread);
     // Give the writers a moment to flush what is queued.
     tokio::time::sleep(Duration::from_millis(300)).await;
     Ok(())
+}
+
+/// The PBX's own addresses, which plugins may not reach unless the operator allows them.
+fn own_addresses(args: &ServeArgs, public_ip: std::net::IpAddr) -> Vec<std::net::IpAddr> {
+    let mut v = vec![public_ip, args.sip_listen.ip(), args.http_listen.ip()];
+    v.retain(|ip| !ip.is_unspecified());
+    v.dedup();
+    v
+}
+
+/// Bounds on plugin decisions running at once: in all (the blocking threads they run on)
+/// and per tenant, so that one tenant's slow or hostile plugins wait for each other instead
+/// of taking the pool from everyone.
+struct PluginGates {
+    all: Arc<tokio::sync::Semaphore>,
+    per_tenant: usize,
+    tenants: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl PluginGates {
+    fn new(per_tenant: usize) -> PluginGates {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        PluginGates {
+            all: Arc::new(tokio::sync::Semaphore::new((cores * 4).max(4))),
+            per_tenant: per_tenant.max(1),
+            tenants: Default::default(),
+        }
+    }
+
+    /// Waits for a slot of the tenant and then one of the pool.
+    async fn enter(&self, tenant: i64) -> Option<(tokio::sync::OwnedSemaphorePermit, tokio::sync::OwnedSemaphorePermit)> {
+        let own = {
+            let mut m = self.tenants.lock().ok()?;
+            if m.len() > 10_000 {
+                m.retain(|_, s| Arc::strong_count(s) > 1);
+            }
+            m.entry(tenant).or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_tenant))).clone()
+        };
+        let t = own.acquire_owned().await.ok()?;
+        let a = self.all.clone().acquire_owned().await.ok()?;
+        Some((t, a))
+    }
+}
+
+/// Runs one plugin decision through the gates on a blocking thread.
+async fn decide_gated(
+    gates: Arc<PluginGates>,
+    plugins: Arc<PluginRuntime>,
+    call: crate::plugins::PluginCall,
+    services: Arc<StoreServices>,
+) -> crate::plugins::Decision {
+    let Some(_permits) = gates.enter(call.tenant_id).await else {
+        return crate::plugins::Decision {
+            result: Err(pbx_plugin_host::PluginError::Unavailable("plugin pool closed".into())),
+            version: None,
+        };
+    };
+    match tokio::task::spawn_blocking(move || plugins.decide(call, services)).await {
+        Ok(d) => d,
+        Err(e) => {
+            crate::plugins::Decision { result: Err(pbx_plugin_host::PluginError::Trap(format!("worker failed: {e}"))), version: None }
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit: every call holds four RTP sockets
+/// and every phone on TCP a connection; the connection caps are sized from the result.
+fn raise_fd_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+    }
+}
+
+/// Runs a background task; if it ever panics the panic is counted and logged (the writers
+/// also contain a panic per batch, see [`contained`], so they go on with the next one).
+fn supervise<F>(name: &'static str, metrics: Arc<Metrics>, fut: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        use futures_util::FutureExt;
+        if let Err(p) = std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+            metrics.worker_panics.fetch_add(1, Ordering::Relaxed);
+            let text = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default();
+            tracing::error!(worker = name, panic = %text, "a background worker failed");
+        }
+    });
 }
 
 async fn shutdown_signal() {
@@ -230,6 +373,16 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Runs one batch of a writer; a panic in it is counted and logged, and the writer goes on.
+async fn contained<F: std::future::Future<Output = ()>>(what: &'static str, metrics: &Metrics, fut: F) {
+    use futures_util::FutureExt;
+    if let Err(p) = std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+        metrics.worker_panics.fetch_add(1, Ordering::Relaxed);
+        let text = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default();
+        tracing::error!(worker = what, panic = %text, "a background batch failed; going on with the next");
+    }
+}
+
 type CdrMsg = (CallOp, Option<u64>);
 type BindMsg = (Vec<RegistrationRow>, Vec<(i64, String)>);
 
@@ -240,27 +393,42 @@ struct Workers {
     cdr_tx: mpsc::UnboundedSender<CdrMsg>,
     bind_tx: mpsc::UnboundedSender<BindMsg>,
     plugins: Arc<PluginRuntime>,
-    engine_tx: mpsc::Sender<Input>,
+    engine_tx: mpsc::UnboundedSender<Input>,
     http: HttpClient,
+    gates: Arc<PluginGates>,
+    /// The main runtime: work the engine hands off runs there, never on the engine's thread.
+    rt: tokio::runtime::Handle,
+    /// The last heartbeat the engine answered (read by `/healthz`).
+    alive: tokio::sync::watch::Sender<u64>,
+    metrics: Arc<Metrics>,
+    media: MediaEngine,
 }
 
-async fn engine_loop(mut engine: Engine, mut rx: mpsc::Receiver<Input>, w: Workers) {
+async fn engine_loop(mut engine: Engine, mut rx: mpsc::Receiver<Input>, mut ctl: mpsc::UnboundedReceiver<Input>, w: Workers) {
     loop {
-        let input = match engine.poll_timeout() {
-            Some(deadline) => {
-                tokio::select! {
-                    i = rx.recv() => i,
-                    _ = tokio::time::sleep_until(deadline.into()) => {
-                        engine.handle_timeout(Now::real());
-                        flush(&mut engine, &w);
-                        continue;
-                    }
-                }
+        let deadline = engine.poll_timeout();
+        let sleep = async move {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
             }
-            None => rx.recv().await,
+        };
+        let input = tokio::select! {
+            biased;
+            i = ctl.recv() => i,
+            i = rx.recv() => i,
+            _ = sleep => {
+                engine.handle_timeout(Now::real());
+                flush(&mut engine, &w);
+                continue;
+            }
         };
         let Some(input) = input else { break };
         engine.handle(input, Now::real());
+        // Control inputs first, then a bounded batch of SIP.
+        while let Ok(i) = ctl.try_recv() {
+            engine.handle(i, Now::real());
+        }
         for _ in 0..256 {
             match rx.try_recv() {
                 Ok(i) => engine.handle(i, Now::real()),
@@ -272,11 +440,30 @@ async fn engine_loop(mut engine: Engine, mut rx: mpsc::Receiver<Input>, w: Worke
     }
 }
 
+/// Carries out the engine's actions; one that panics is counted and skipped.
 fn flush(engine: &mut Engine, w: &Workers) {
-    let store = &w.store;
     while let Some(a) = engine.poll_action() {
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| carry_out(a, w))) {
+            w.metrics.worker_panics.fetch_add(1, Ordering::Relaxed);
+            let text = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default();
+            tracing::error!(panic = %text, "an engine action failed");
+        }
+    }
+}
+
+fn carry_out(a: Action, w: &Workers) {
+    let store = &w.store;
+    let _rt = w.rt.enter();
+    {
         match a {
             Action::Send { target, bytes } => w.transports.send(target, bytes),
+            Action::Media(cmd) => {
+                let id = cmd.session();
+                if let Err(e) = w.media.apply(cmd) {
+                    tracing::error!(error = %e, session = id, "media command failed");
+                    let _ = w.engine_tx.send(Input::Media(pbx_media::MediaEvent::SessionFailed { id }));
+                }
+            }
             Action::Cdr { op, ack } => {
                 let _ = w.cdr_tx.send((op, ack));
             }
@@ -284,7 +471,7 @@ fn flush(engine: &mut Engine, w: &Workers) {
                 let _ = w.bind_tx.send((upserts, removals));
             }
             Action::QueueDecide { group_id, token, waiter, call } => {
-                let (plugins, tx) = (w.plugins.clone(), w.engine_tx.clone());
+                let (plugins, tx, gates) = (w.plugins.clone(), w.engine_tx.clone(), w.gates.clone());
                 let services = Arc::new(StoreServices {
                     store: Some(store.clone()),
                     handle: tokio::runtime::Handle::current(),
@@ -294,11 +481,8 @@ fn flush(engine: &mut Engine, w: &Workers) {
                     read_only: false,
                 });
                 tokio::spawn(async move {
-                    let result = match tokio::task::spawn_blocking(move || plugins.decide(*call, services)).await {
-                        Ok(d) => d.result,
-                        Err(e) => Err(pbx_plugin_host::PluginError::Trap(format!("worker failed: {e}"))),
-                    };
-                    let _ = tx.send(Input::QueueDecided { group_id, token, waiter, result }).await;
+                    let result = decide_gated(gates, plugins, *call, services).await.result;
+                    let _ = tx.send(Input::QueueDecided { group_id, token, waiter, result });
                 });
             }
             Action::QueueStatus { group_id, status, at } => {
@@ -321,7 +505,7 @@ fn flush(engine: &mut Engine, w: &Workers) {
                 });
             }
             Action::Plugin { key, token, call } => {
-                let (plugins, tx) = (w.plugins.clone(), w.engine_tx.clone());
+                let (plugins, tx, gates) = (w.plugins.clone(), w.engine_tx.clone(), w.gates.clone());
                 let services = Arc::new(StoreServices {
                     store: Some(store.clone()),
                     handle: tokio::runtime::Handle::current(),
@@ -331,11 +515,8 @@ fn flush(engine: &mut Engine, w: &Workers) {
                     read_only: false,
                 });
                 tokio::spawn(async move {
-                    let (result, version) = match tokio::task::spawn_blocking(move || plugins.decide(*call, services)).await {
-                        Ok(d) => (d.result, d.version),
-                        Err(e) => (Err(pbx_plugin_host::PluginError::Trap(format!("worker failed: {e}"))), None),
-                    };
-                    let _ = tx.send(Input::PluginDone { key, token, result, version }).await;
+                    let d = decide_gated(gates, plugins, *call, services).await;
+                    let _ = tx.send(Input::PluginDone { key, token, result: d.result, version: d.version });
                 });
             }
             Action::RecordingDone { call_id, path, duration_ms } => {
@@ -350,13 +531,17 @@ fn flush(engine: &mut Engine, w: &Workers) {
                     }
                 });
             }
+            Action::Alive(n) => {
+                w.alive.send_replace(n);
+            }
+            Action::ConnectionBound { conn, until_ms } => w.transports.bound(conn, until_ms),
         }
     }
 }
 
 /// Writes call-log changes in batches (group commit) and tells the engine when a call's
 /// start row is durable.
-async fn cdr_writer(store: Store, mut rx: mpsc::UnboundedReceiver<CdrMsg>, engine: mpsc::Sender<Input>, metrics: Arc<Metrics>) {
+async fn cdr_writer(store: Store, mut rx: mpsc::UnboundedReceiver<CdrMsg>, engine: mpsc::UnboundedSender<Input>, metrics: Arc<Metrics>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < 2000 {
@@ -366,50 +551,57 @@ async fn cdr_writer(store: Store, mut rx: mpsc::UnboundedReceiver<CdrMsg>, engin
             }
         }
         let ops: Vec<CallOp> = batch.iter().map(|(o, _)| o.clone()).collect();
-        let mut ok = false;
-        for attempt in 1..=3u64 {
-            match store.apply_call_ops(&ops).await {
-                Ok(()) => {
-                    ok = true;
-                    break;
-                }
-                Err(e) => {
-                    metrics.cdr_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(error = %e, attempt, "call-log write failed");
-                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
-                }
-            }
-        }
-        if !ok {
-            // Isolate the failing change so the others are kept.
-            for op in &ops {
-                if let Err(e) = store.apply_call_ops(std::slice::from_ref(op)).await {
-                    tracing::error!(error = %e, ?op, "call-log change lost");
+        contained("call-log writer", &metrics, async {
+            let mut ok = false;
+            for attempt in 1..=3u64 {
+                match store.apply_call_ops(&ops).await {
+                    Ok(()) => {
+                        ok = true;
+                        break;
+                    }
+                    Err(e) => {
+                        metrics.cdr_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(error = %e, attempt, "call-log write failed");
+                        tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                    }
                 }
             }
-        }
+            if !ok {
+                // Isolate the failing change so the others are kept.
+                for op in &ops {
+                    if let Err(e) = store.apply_call_ops(std::slice::from_ref(op)).await {
+                        tracing::error!(error = %e, ?op, "call-log change lost");
+                    }
+                }
+            }
+        })
+        .await;
+        // Acknowledged whatever happened: a call never waits forever for its row.
         for (_, ack) in batch {
             if let Some(k) = ack {
-                let _ = engine.send(Input::CdrCommitted(k)).await;
+                let _ = engine.send(Input::CdrCommitted(k));
             }
         }
     }
 }
 
-async fn bindings_writer(store: Store, mut rx: mpsc::UnboundedReceiver<BindMsg>) {
+async fn bindings_writer(store: Store, mut rx: mpsc::UnboundedReceiver<BindMsg>, metrics: Arc<Metrics>) {
     while let Some((mut up, mut rm)) = rx.recv().await {
         tokio::time::sleep(Duration::from_millis(50)).await;
         while let Ok((u, r)) = rx.try_recv() {
             up.extend(u);
             rm.extend(r);
         }
-        if let Err(e) = store.apply_registrations(&up, &rm).await {
-            tracing::error!(error = %e, "cannot persist registrations");
-        }
+        contained("registration writer", &metrics, async {
+            if let Err(e) = store.apply_registrations(&up, &rm).await {
+                tracing::error!(error = %e, "cannot persist registrations");
+            }
+        })
+        .await;
     }
 }
 
-async fn directory_reloader(store: Store, engine: mpsc::Sender<Input>, plugins: Arc<PluginRuntime>) {
+async fn directory_reloader(store: Store, engine: mpsc::UnboundedSender<Input>, plugins: Arc<PluginRuntime>) {
     let mut version = store.config_version().await.unwrap_or(0);
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -432,7 +624,7 @@ async fn directory_reloader(store: Store, engine: mpsc::Sender<Input>, plugins: 
             Ok(d) => {
                 version = v;
                 tracing::info!(version = v, users = d.user_count(), "configuration reloaded");
-                if engine.send(Input::Directory(Arc::new(d))).await.is_err() {
+                if engine.send(Input::Directory(Arc::new(d))).is_err() {
                     return;
                 }
             }

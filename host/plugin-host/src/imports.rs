@@ -69,8 +69,14 @@ impl Host for State {
         if !self.ctx.http_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
             return Err(format!("HTTP to {host} is not granted to this plugin"));
         }
+        // Host time counts against the decision's wall-clock budget: a slow server cannot
+        // keep the plugin (and its HTTP) going after the call has moved on.
+        let budget = self.wall_left();
+        if budget.is_zero() {
+            return Err("the decision's time is up".into());
+        }
         let t = Instant::now();
-        let r = self.ctx.services.http(&request);
+        let r = self.ctx.services.http(&request, budget);
         self.in_host += t.elapsed();
         r
     }

@@ -50,11 +50,15 @@ pub struct Limits {
     pub deadline: Duration,
     /// Linear memory per instance.
     pub memory_bytes: usize,
+    /// Wall-clock time of the whole decision, host calls (HTTP, storage) included: past it
+    /// the guest is stopped and host calls are refused, so nothing a plugin started goes on
+    /// after its call has moved on.
+    pub wall: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { deadline: Duration::from_millis(50), memory_bytes: 16 << 20 }
+        Limits { deadline: Duration::from_millis(50), memory_bytes: 16 << 20, wall: Duration::from_millis(1500) }
     }
 }
 
@@ -66,8 +70,9 @@ pub trait Services: Send + Sync {
     fn kv_set(&self, key: &str, value: &str);
     /// Deletes from it.
     fn kv_delete(&self, key: &str);
-    /// Performs an HTTP request (the host checked the grant already).
-    fn http(&self, req: &HttpRequest) -> Result<HttpResponse, String>;
+    /// Performs an HTTP request (the host checked the grant already) within `budget`, what
+    /// is left of the decision's wall-clock time.
+    fn http(&self, req: &HttpRequest, budget: Duration) -> Result<HttpResponse, String>;
 }
 
 /// Services that do nothing (simulation, validation).
@@ -79,7 +84,7 @@ impl Services for NoServices {
     }
     fn kv_set(&self, _: &str, _: &str) {}
     fn kv_delete(&self, _: &str) {}
-    fn http(&self, _: &HttpRequest) -> Result<HttpResponse, String> {
+    fn http(&self, _: &HttpRequest, _: Duration) -> Result<HttpResponse, String> {
         Err("no network in this context".into())
     }
 }
@@ -165,8 +170,16 @@ pub(crate) struct State {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) in_host: Duration,
-    started: Instant,
+    pub(crate) started: Instant,
     deadline: Duration,
+    pub(crate) wall: Duration,
+}
+
+impl State {
+    /// Wall-clock time left for the decision.
+    pub(crate) fn wall_left(&self) -> Duration {
+        self.wall.saturating_sub(self.started.elapsed())
+    }
 }
 
 impl WasiView for State {
@@ -302,6 +315,7 @@ impl PluginHost {
             in_host: Duration::ZERO,
             started: Instant::now(),
             deadline: self.limits.deadline,
+            wall: self.limits.wall,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -310,7 +324,7 @@ impl PluginHost {
         store.epoch_deadline_callback(|ctx| {
             let s = ctx.data();
             let guest = s.started.elapsed().saturating_sub(s.in_host);
-            if guest < s.deadline {
+            if guest < s.deadline && !s.wall_left().is_zero() {
                 let left = (s.deadline - guest).as_millis().max(1) as u64;
                 Ok(UpdateDeadline::Continue(left))
             } else {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn host() -> PluginHost {
-    PluginHost::new(Limits { deadline: Duration::from_millis(50), memory_bytes: 16 << 20 }, 64).unwrap()
+    PluginHost::new(Limits { deadline: Duration::from_millis(50), memory_bytes: 16 << 20, ..Limits::default() }, 64).unwrap()
 }
 
 fn bundled(h: &PluginHost, name: &str) -> Arc<LoadedPlugin> {

@@ -115,7 +115,9 @@ impl DigestParams {
     }
 }
 
-/// Issues and checks nonces without server state: `hex(timestamp) . hex(H(secret, timestamp, realm))`.
+/// Issues and checks nonces without server state:
+/// `hex(timestamp) . hex(salt) . hex(H(secret, timestamp, salt, realm))`. The random salt makes
+/// every challenge's nonce unique, so that nonce-counts can be tracked per nonce.
 #[derive(Clone)]
 pub struct NonceIssuer {
     secret: [u8; 32],
@@ -142,24 +144,27 @@ impl NonceIssuer {
         NonceIssuer { secret, lifetime_secs }
     }
 
-    fn mac(&self, ts: u64, realm: &str) -> String {
+    fn mac(&self, ts: u64, salt: u64, realm: &str) -> String {
         let mut h = Sha256::new();
         h.update(self.secret);
         h.update(ts.to_be_bytes());
+        h.update(salt.to_be_bytes());
         h.update(realm.as_bytes());
         hex(&h.finalize()[..16])
     }
 
-    /// A nonce for `realm` at unix time `now_secs`.
+    /// A fresh nonce for `realm` at unix time `now_secs`.
     pub fn issue(&self, realm: &str, now_secs: u64) -> String {
-        format!("{now_secs:x}.{}", self.mac(now_secs, realm))
+        let salt: u64 = rand::random();
+        format!("{now_secs:x}.{salt:016x}.{}", self.mac(now_secs, salt, realm))
     }
 
     /// Checks a nonce for `realm` at `now_secs`.
     pub fn check(&self, nonce: &str, realm: &str, now_secs: u64) -> NonceState {
-        let Some((ts, mac)) = nonce.split_once('.') else { return NonceState::Invalid };
-        let Ok(ts) = u64::from_str_radix(ts, 16) else { return NonceState::Invalid };
-        if !constant_time_eq(mac.as_bytes(), self.mac(ts, realm).as_bytes()) {
+        let mut parts = nonce.splitn(3, '.');
+        let (Some(ts), Some(salt), Some(mac)) = (parts.next(), parts.next(), parts.next()) else { return NonceState::Invalid };
+        let (Ok(ts), Ok(salt)) = (u64::from_str_radix(ts, 16), u64::from_str_radix(salt, 16)) else { return NonceState::Invalid };
+        if !constant_time_eq(mac.as_bytes(), self.mac(ts, salt, realm).as_bytes()) {
             return NonceState::Invalid;
         }
         if now_secs > ts.saturating_add(self.lifetime_secs) || ts > now_secs.saturating_add(60) {
@@ -335,6 +340,8 @@ mod tests {
         assert_eq!(issuer.check(&n, "r", 1301), NonceState::Stale);
         assert_eq!(issuer.check(&n, "other", 1200), NonceState::Invalid);
         assert_eq!(issuer.check("3e8.00", "r", 1200), NonceState::Invalid);
+        assert_eq!(issuer.check("3e8.00.00", "r", 1200), NonceState::Invalid);
+        assert_ne!(issuer.issue("r", 1000), issuer.issue("r", 1000), "every challenge has its own nonce");
         assert_eq!(issuer.check("garbage", "r", 1200), NonceState::Invalid);
     }
 

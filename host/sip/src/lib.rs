@@ -12,6 +12,7 @@ pub mod message;
 pub mod method;
 pub mod name_addr;
 pub mod parse;
+pub mod peer;
 pub mod sdp;
 pub mod text;
 pub mod transaction;

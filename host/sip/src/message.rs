@@ -142,6 +142,12 @@ impl SipMessage for Response {
     }
 }
 
+/// Copies a header value or reason phrase, turning CR, LF and NUL into spaces: whatever a
+/// value holds, it cannot end its line early and start a header of its own.
+fn put_line_safe(out: &mut Vec<u8>, value: &[u8]) {
+    out.extend(value.iter().map(|&b| if b == b'\r' || b == b'\n' || b == 0 { b' ' } else { b }));
+}
+
 fn write_headers(out: &mut Vec<u8>, headers: &Headers, body_len: usize) {
     for h in &headers.0 {
         if h.name == HeaderName::ContentLength {
@@ -149,7 +155,7 @@ fn write_headers(out: &mut Vec<u8>, headers: &Headers, body_len: usize) {
         }
         out.extend_from_slice(h.name.as_str().as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(h.value.as_bytes());
+        put_line_safe(out, h.value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"Content-Length: ");
@@ -168,7 +174,7 @@ impl Request {
         let mut out = Vec::with_capacity(512 + self.body.len());
         out.extend_from_slice(self.method.as_str().as_bytes());
         out.push(b' ');
-        out.extend_from_slice(self.uri.to_string().as_bytes());
+        put_line_safe(&mut out, self.uri.to_string().replace(' ', "%20").as_bytes());
         out.extend_from_slice(b" SIP/2.0\r\n");
         write_headers(&mut out, &self.headers, self.body.len());
         out.extend_from_slice(&self.body);
@@ -207,7 +213,7 @@ impl Response {
         out.extend_from_slice(b"SIP/2.0 ");
         out.extend_from_slice(self.status.to_string().as_bytes());
         out.push(b' ');
-        out.extend_from_slice(self.reason.as_bytes());
+        put_line_safe(&mut out, self.reason.as_bytes());
         out.extend_from_slice(b"\r\n");
         write_headers(&mut out, &self.headers, self.body.len());
         out.extend_from_slice(&self.body);

@@ -113,6 +113,63 @@ fn header_end(buf: &[u8]) -> Option<(usize, usize)> {
     }
 }
 
+/// How far a stream framer got in its receive buffer (see [`stream_frame`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFrame {
+    /// No whole message yet: call again when more bytes arrived, passing `scanned` (the
+    /// header end was searched up to there, so the search does not start over).
+    Need {
+        /// Bytes searched for the end of the headers.
+        scanned: usize,
+        /// The whole message's length once the headers are known.
+        total: Option<usize>,
+    },
+    /// `parse_message` can decide now (a whole message, keep-alive bytes or garbage).
+    Ready,
+}
+
+/// Framing for TCP/TLS without quadratic work: finds the end of the header block by
+/// searching only the bytes that arrived since the last call, then waits for
+/// `Content-Length` bytes of body without looking at the headers again. A message that
+/// arrives a few bytes at a time costs linear time in its length.
+pub fn stream_frame(buf: &[u8], last: StreamFrame) -> StreamFrame {
+    if let StreamFrame::Need { total: Some(total), scanned } = last {
+        return if buf.len() >= total { StreamFrame::Ready } else { StreamFrame::Need { scanned, total: Some(total) } };
+    }
+    if buf.first().is_some_and(|&b| b == b'\r' || b == b'\n') {
+        return StreamFrame::Ready; // keep-alive or padding: parse_message consumes it
+    }
+    let scanned = match last {
+        StreamFrame::Need { scanned, .. } => scanned,
+        StreamFrame::Ready => 0,
+    };
+    let from = scanned.saturating_sub(3).min(buf.len());
+    let Some((_, body_start)) = header_end(&buf[from..]).map(|(a, b)| (from + a, from + b)) else {
+        if buf.len() > MAX_MESSAGE_SIZE {
+            return StreamFrame::Ready; // parse_message refuses an endless header block
+        }
+        return StreamFrame::Need { scanned: buf.len(), total: None };
+    };
+    let total = body_start.saturating_add(declared_length(&buf[..body_start]).unwrap_or(0));
+    if buf.len() >= total || total > body_start + MAX_MESSAGE_SIZE {
+        StreamFrame::Ready
+    } else {
+        StreamFrame::Need { scanned: body_start, total: Some(total) }
+    }
+}
+
+/// The `Content-Length` (or `l`) of a header block, if one reads as a number.
+fn declared_length(head: &[u8]) -> Option<usize> {
+    split_lines(head).skip(1).find_map(|line| {
+        let colon = line.iter().position(|&b| b == b':')?;
+        let name = std::str::from_utf8(&line[..colon]).ok()?.trim();
+        if !(name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l")) {
+            return None;
+        }
+        std::str::from_utf8(&line[colon + 1..]).ok()?.trim().parse::<usize>().ok()
+    })
+}
+
 /// Parses one message from `buf`.
 pub fn parse_message(buf: &[u8], framing: Framing) -> Result<Parsed, ParseError> {
     // Leading CRLFs are keep-alives or padding (RFC 3261 §7.5).
@@ -317,6 +374,27 @@ fn parse_request_line(start: &str, headers: &Headers) -> Result<(Method, Uri), P
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stream_framing_is_incremental_and_agrees_with_the_parser() {
+        let msg = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nl: 4\r\n\r\nabcdOPTIONS";
+        let mut state = StreamFrame::Ready;
+        let mut ready_at = None;
+        for n in 1..=msg.len() {
+            state = stream_frame(&msg[..n], state);
+            if state == StreamFrame::Ready {
+                ready_at = Some(n);
+                break;
+            }
+        }
+        let whole = msg.len() - "OPTIONS".len();
+        assert_eq!(ready_at, Some(whole));
+        assert_eq!(parse_message(&msg[..whole], Framing::Stream).unwrap().consumed, whole);
+        assert_eq!(stream_frame(b"\r\n\r\n", StreamFrame::Ready), StreamFrame::Ready);
+        // An endless header block becomes ready (for the parser to refuse) past the limit.
+        let junk = vec![b'a'; MAX_MESSAGE_SIZE + 1];
+        assert_eq!(stream_frame(&junk, StreamFrame::Need { scanned: MAX_MESSAGE_SIZE, total: None }), StreamFrame::Ready);
+    }
 
     #[test]
     fn stream_framing() {

@@ -65,6 +65,10 @@ impl Default for Timers {
     }
 }
 
+/// The longest an INVITE server transaction waits for its final response before the layer
+/// forgets it (the TU answers long before: rings are capped at ten minutes).
+pub const INVITE_GUARD: Duration = Duration::from_secs(11 * 60);
+
 /// Identifies a transaction for the transaction user.
 pub type TxId = u64;
 
@@ -333,8 +337,9 @@ impl TransactionLayer {
                 last_response: None,
                 retransmit_at: None,
                 interval: self.timers.t1,
-                // A guard so that a TU that never answers does not leak the transaction.
-                expire_at: Some(now + self.timers.t1 * 64 * 4),
+                // A guard so that a TU that never answers does not leak the transaction. An
+                // INVITE may ring for as long as the PBX lets it (up to ten minutes).
+                expire_at: Some(now + if invite { INVITE_GUARD } else { self.timers.t1 * 64 * 4 }),
                 call_id: req.call_id().to_string(),
                 ack_key: None,
             },
@@ -420,6 +425,24 @@ impl TransactionLayer {
         self.schedule(id);
     }
 
+    /// Sends `resp` on the server transaction of the request it answers, if that transaction
+    /// exists and has no final response yet; false otherwise (the caller sends it statelessly).
+    pub fn respond_to_pending(&mut self, resp: &Response, now: Instant) -> bool {
+        let Some(cseq) = resp.cseq() else { return false };
+        let probe = Request {
+            method: cseq.method.clone(),
+            uri: crate::uri::Uri::Other { scheme: "x".into(), rest: String::new() },
+            headers: resp.headers.clone(),
+            body: Vec::new(),
+        };
+        let Some(id) = server_key(&probe).and_then(|k| self.server_keys.get(&k).copied()) else { return false };
+        if !self.servers.get(&id).is_some_and(|t| matches!(t.state, ServerState::Trying | ServerState::Proceeding)) {
+            return false;
+        }
+        self.send_response(id, resp, now);
+        true
+    }
+
     /// Starts a client transaction for `req` towards `target`.
     pub fn send_request(&mut self, req: &Request, target: Target, now: Instant) -> TxId {
         let bytes = req.to_bytes();
@@ -454,6 +477,45 @@ impl TransactionLayer {
         self.client_keys.insert(key, id);
         self.schedule(id);
         id
+    }
+
+    /// Tells the layer that the TU sent a CANCEL for INVITE client transaction `id`: if no
+    /// final response arrives within 64·T1 the transaction ends with a timeout (RFC 3261 §9.1).
+    pub fn cancel_sent(&mut self, id: TxId, now: Instant) {
+        let t = self.timers;
+        if let Some(tx) = self.clients.get_mut(&id)
+            && tx.invite
+            && matches!(tx.state, ClientState::Calling | ClientState::Proceeding)
+        {
+            tx.expire_at = Some(now + t.t1 * 64);
+            self.schedule(id);
+        }
+    }
+
+    /// [`TransactionLayer::cancel_sent`] for the client transaction of `invite` (found by its
+    /// branch), for a TU that kept the request rather than the transaction id.
+    pub fn cancel_sent_for(&mut self, invite: &Request, now: Instant) {
+        let branch = invite.top_via().and_then(|v| v.branch().map(str::to_string)).unwrap_or_default();
+        if let Some(&id) = self.client_keys.get(&format!("{branch}|INVITE")) {
+            self.cancel_sent(id, now);
+        }
+    }
+
+    /// Sends the last provisional response of INVITE server transaction `id` again, for a UAS
+    /// that rings longer than three minutes (RFC 3261 §13.3.1.1: proxies' Timer C); false once
+    /// the transaction has its final response.
+    pub fn refresh_provisional(&mut self, id: TxId) -> bool {
+        let Some(tx) = self.servers.get(&id) else { return false };
+        if !tx.invite || tx.state != ServerState::Proceeding {
+            return false;
+        }
+        // A 100 Trying does not count for proxies' Timer C; only another provisional does.
+        if let Some(bytes) = tx.last_response.clone()
+            && !bytes.starts_with(b"SIP/2.0 100 ")
+        {
+            self.outputs.push_back(Output::Transmit { target: tx.target, bytes });
+        }
+        true
     }
 
     /// Tells the layer the ACK for a 2xx on client transaction `id`, so retransmitted 2xx
@@ -498,7 +560,10 @@ impl TransactionLayer {
         if status < 200 {
             tx.state = ClientState::Proceeding;
             if tx.invite {
-                tx.retransmit_at = None; // Timer A stops on a provisional.
+                // Timer A stops on a provisional, and so does Timer B (RFC 3261 §17.1.1.2): in
+                // Proceeding the TU decides how long to ring and CANCELs (see `cancel_sent`).
+                tx.retransmit_at = None;
+                tx.expire_at = None;
             } else if !reliable {
                 tx.retransmit_at = Some(now + t.t2);
                 tx.interval = t.t2;
@@ -718,6 +783,52 @@ mod tests {
         }
         assert_eq!(&sent[..5], &[500, 1500, 3500, 7500, 11500]);
         assert!(timed_out);
+    }
+
+    #[test]
+    fn a_provisional_stops_timer_b_and_a_cancel_restarts_it() {
+        let mut l = TransactionLayer::new(Timers::default());
+        let t0 = Instant::now();
+        let id = l.send_request(&req(INVITE), udp(), t0);
+        transmits(&mut l);
+        let ringing = resp(
+            "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKabc\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=9\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        );
+        assert_eq!(l.receive_response(&ringing, t0 + Duration::from_secs(1)), ResponseMatch::Deliver(id));
+        // Ten minutes of ringing: no timeout, no retransmission, nothing scheduled.
+        assert_eq!(l.poll_timeout(), None);
+        l.handle_timeout(t0 + Duration::from_secs(600));
+        assert!(l.poll_output().is_none());
+        assert_eq!(l.counts(), (0, 1));
+        // The TU gives up and CANCELs: without a final response the transaction ends 32 s later.
+        l.cancel_sent(id, t0 + Duration::from_secs(600));
+        let mut timed_out = None;
+        while let Some(at) = l.poll_timeout() {
+            l.handle_timeout(at);
+            while let Some(o) = l.poll_output() {
+                if let Output::Timeout { id: t } = o {
+                    timed_out = Some((t, (at - t0).as_secs()));
+                }
+            }
+        }
+        assert_eq!(timed_out, Some((id, 632)));
+        assert_eq!(l.counts(), (0, 0));
+    }
+
+    #[test]
+    fn an_invite_server_transaction_outlives_a_long_ring() {
+        let mut l = TransactionLayer::new(Timers::default());
+        let t0 = Instant::now();
+        let r = req(INVITE);
+        let Incoming::New(Some(id)) = l.receive_request(&r, udp(), t0) else { panic!() };
+        l.send_response(id, &r.response(180, "Ringing", Some("t")), t0);
+        transmits(&mut l);
+        l.handle_timeout(t0 + Duration::from_secs(590));
+        assert!(l.refresh_provisional(id));
+        assert_eq!(transmits(&mut l), 1);
+        l.send_response(id, &r.response(480, "Temporarily Unavailable", Some("t")), t0 + Duration::from_secs(600));
+        assert_eq!(transmits(&mut l), 1, "the final response still goes out after ten minutes");
+        assert!(!l.refresh_provisional(id));
     }
 
     #[test]

@@ -137,6 +137,20 @@ pub fn validate_request(req: &Request, policy: &Policy) -> Result<(), Box<Reject
         }
     }
 
+    // A Request-URI never carries headers (RFC 3261 §19.1.5; RFC 4475 §3.1.2.11): someone
+    // tried to smuggle a Route or a body in through it.
+    if let Uri::Sip(u) = &req.uri
+        && u.headers.is_some()
+    {
+        return Err(Box::new(reject(req, 400, "The Request-URI must not carry headers")));
+    }
+    // Date is an RFC 1123 date in GMT (RFC 3261 §20.17; RFC 4475 §3.1.2.12).
+    if let Some(d) = h.get(&HeaderName::Date)
+        && !text::trim_ws(d).ends_with(" GMT")
+    {
+        return Err(Box::new(reject(req, 400, "Date must be given in GMT")));
+    }
+
     // §8.2.1 method inspection.
     if !policy.allowed.contains(&req.method) {
         let known = !matches!(req.method, Method::Other(_));

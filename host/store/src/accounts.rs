@@ -1,15 +1,14 @@
 //! Cabinet accounts: operators (all tenants) and the tenants' users with a web password;
-//! login with argon2id, failed logins slowed and then locked for a while, sessions held in
-//! the database (only a hash of the cookie is stored) and API tokens for integrations.
+//! login with argon2id (on the bounded pool for heavy work, the same cost for unknown
+//! accounts), sessions held in the database (only a hash of the cookie is stored, all of an
+//! account's sessions end when its password changes) and API tokens for integrations.
+//! Slowing down password guessing is the cabinet's job (per address and per account, with
+//! growing delays): the store never locks an account, so nobody can lock another out.
 
 use crate::{Store, StoreError, hash_password, now_ms};
 use serde::Serialize;
 use sqlx::Row;
 
-/// Failed logins before an account is locked.
-pub const LOCK_AFTER: i64 = 5;
-/// How long a locked account stays locked, ms.
-pub const LOCK_MS: i64 = 15 * 60 * 1000;
 /// Session lifetime, ms.
 pub const SESSION_MS: i64 = 12 * 3600 * 1000;
 
@@ -41,8 +40,6 @@ pub enum Principal {
 pub enum LoginError {
     /// Wrong login or password.
     Invalid,
-    /// Too many failures: locked until this time, ms.
-    Locked(i64),
     /// The tenant is suspended.
     Suspended,
 }
@@ -79,6 +76,14 @@ pub fn secret_hash(secret: &str) -> String {
     sha2::Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A strong SIP password a phone can be typed in with: 16 letters and digits.
+pub fn new_sip_password() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut r = rand::rng();
+    (0..16).map(|_| CHARS[r.random_range(0..CHARS.len())] as char).collect()
+}
+
 /// A random secret (URL-safe).
 pub fn new_secret() -> String {
     use rand::Rng;
@@ -90,6 +95,18 @@ pub fn new_secret() -> String {
 fn verify(hash: &str, password: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
     PasswordHash::new(hash).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// Checks a password against an argon2 hash on the pool for heavy work; without a hash (an
+/// unknown account, or one without a cabinet password) the same work is done against a
+/// dummy, so timing tells nothing.
+async fn verify_blocking(hash: Option<String>, password: &str) -> bool {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let real = hash.is_some();
+    let hash = hash.unwrap_or_else(|| DUMMY.get_or_init(|| hash_password("not-a-real-account").unwrap_or_default()).clone());
+    let password = password.to_string();
+    let ok = crate::blocking::run(move || verify(&hash, &password)).await.unwrap_or(false);
+    real && ok
 }
 
 /// A password must be 8 to 128 characters.
@@ -107,7 +124,7 @@ impl Store {
             return Err(StoreError::Invalid("the login must be 1 to 64 letters, digits, '.', '_', '-' or '@'".into()));
         }
         check_password(password)?;
-        let hash = hash_password(password)?;
+        let hash = crate::hash_password_blocking(password).await?;
         sqlx::query("INSERT INTO operators (login, password_hash, created_at) VALUES ($1, $2, $3)")
             .bind(login)
             .bind(hash)
@@ -123,17 +140,16 @@ impl Store {
     pub async fn login(&self, login: &str, password: &str, now: i64) -> Result<Principal, StoreError> {
         self.try_login(login, password, now).await?.map_err(|e| match e {
             LoginError::Invalid => StoreError::Invalid("wrong login or password".into()),
-            LoginError::Locked(until) => StoreError::Invalid(format!("locked after too many failed logins until {until}")),
             LoginError::Suspended => StoreError::Invalid("the account is suspended".into()),
         })
     }
 
     /// [`Store::login`] with the reason of a failure.
-    pub async fn try_login(&self, login: &str, password: &str, now: i64) -> Result<Result<Principal, LoginError>, StoreError> {
+    pub async fn try_login(&self, login: &str, password: &str, _now: i64) -> Result<Result<Principal, LoginError>, StoreError> {
         let (table, row) = match login.split_once('@') {
             Some((ext, slug)) => {
                 let r = sqlx::query(
-                    "SELECT u.id, u.tenant_id, u.ext, u.role, u.web_password_hash AS hash, u.failed_logins, u.locked_until, t.status \
+                    "SELECT u.id, u.tenant_id, u.ext, u.role, u.web_password_hash AS hash, t.status \
                      FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE t.slug = $1 AND u.ext = $2",
                 )
                 .bind(slug)
@@ -143,39 +159,20 @@ impl Store {
                 ("users", r)
             }
             None => {
-                let r = sqlx::query("SELECT id, password_hash AS hash, failed_logins, locked_until, login FROM operators WHERE login = $1")
+                let r = sqlx::query("SELECT id, password_hash AS hash, login FROM operators WHERE login = $1")
                     .bind(login)
                     .fetch_optional(self.pool())
                     .await?;
                 ("operators", r)
             }
         };
-        let Some(row) = row else {
-            // Unknown accounts cost the same argon2 work as known ones.
-            static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-            let dummy = DUMMY.get_or_init(|| hash_password("not-a-real-account").unwrap_or_default());
-            let _ = verify(dummy, password);
-            return Ok(Err(LoginError::Invalid));
+        let hash: Option<String> = match &row {
+            Some(r) => r.try_get("hash")?,
+            None => None,
         };
+        let ok = verify_blocking(hash, password).await;
+        let Some(row) = row.filter(|_| ok) else { return Ok(Err(LoginError::Invalid)) };
         let id: i64 = row.try_get("id")?;
-        let locked_until: i64 = row.try_get("locked_until")?;
-        if locked_until > now {
-            return Ok(Err(LoginError::Locked(locked_until)));
-        }
-        let hash: Option<String> = row.try_get("hash")?;
-        if !hash.as_deref().is_some_and(|h| verify(h, password)) {
-            let failed: i64 = row.try_get::<i64, _>("failed_logins")? + 1;
-            let until = if failed >= LOCK_AFTER { now + LOCK_MS } else { 0 };
-            let f = if failed >= LOCK_AFTER { 0 } else { failed };
-            sqlx::query(&format!("UPDATE {table} SET failed_logins = $1, locked_until = $2 WHERE id = $3"))
-                .bind(f)
-                .bind(until)
-                .bind(id)
-                .execute(self.pool())
-                .await?;
-            return Ok(Err(if until > 0 { LoginError::Locked(until) } else { LoginError::Invalid }));
-        }
-        sqlx::query(&format!("UPDATE {table} SET failed_logins = 0, locked_until = 0 WHERE id = $1")).bind(id).execute(self.pool()).await?;
         if table == "operators" {
             return Ok(Ok(Principal::Operator { id, login: row.try_get("login")? }));
         }
@@ -200,30 +197,46 @@ impl Store {
         let col = if table == "operators" { "password_hash" } else { "web_password_hash" };
         let r = sqlx::query(&format!("SELECT {col} AS hash FROM {table} WHERE id = $1")).bind(id).fetch_one(self.pool()).await?;
         let hash: Option<String> = r.try_get("hash")?;
-        if !hash.as_deref().is_some_and(|h| verify(h, current)) {
+        if !verify_blocking(hash, current).await {
             return Err(StoreError::Invalid("the current password is wrong".into()));
         }
         sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE id = $2"))
-            .bind(hash_password(new)?)
+            .bind(crate::hash_password_blocking(new).await?)
             .bind(id)
             .execute(self.pool())
             .await?;
+        self.end_sessions(p).await
+    }
+
+    /// Ends every session of an account (its password changed, or it asked to be logged out
+    /// everywhere).
+    pub async fn end_sessions(&self, p: &Principal) -> Result<(), StoreError> {
+        let (col, id) = match p {
+            Principal::Operator { id, .. } => ("operator_id", *id),
+            Principal::User { id, .. } => ("user_id", *id),
+        };
+        sqlx::query(&format!("DELETE FROM sessions WHERE {col} = $1")).bind(id).execute(self.pool()).await?;
         Ok(())
     }
 
     /// Sets a user's cabinet password (supervisor action).
     pub async fn set_web_password(&self, tenant_id: i64, ext: &str, password: &str) -> Result<(), StoreError> {
         check_password(password)?;
-        let r =
-            sqlx::query("UPDATE users SET web_password_hash = $1, failed_logins = 0, locked_until = 0 WHERE tenant_id = $2 AND ext = $3")
-                .bind(hash_password(password)?)
-                .bind(tenant_id)
-                .bind(ext)
-                .execute(self.pool())
-                .await?;
+        let r = sqlx::query("UPDATE users SET web_password_hash = $1 WHERE tenant_id = $2 AND ext = $3")
+            .bind(crate::hash_password_blocking(password).await?)
+            .bind(tenant_id)
+            .bind(ext)
+            .execute(self.pool())
+            .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("extension {ext}")));
         }
+        // The user's open sessions end with the old password.
+        sqlx::query("DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1 AND ext = $2)")
+            .bind(tenant_id)
+            .bind(ext)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 

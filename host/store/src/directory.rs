@@ -114,9 +114,13 @@ pub struct User {
     pub ext: String,
     /// Full name shown as caller name.
     pub name: String,
-    /// SIP digest password.
+    /// Digest HA1 of the SIP password for MD5, in the tenant's realm (the password itself is
+    /// never stored).
     #[serde(skip_serializing)]
-    pub sip_password: String,
+    pub sip_ha1_md5: String,
+    /// Digest HA1 for SHA-256 (RFC 8760).
+    #[serde(skip_serializing)]
+    pub sip_ha1_sha256: String,
     /// Cabinet role.
     pub role: Role,
     /// Whether the user can log in to the cabinet.
@@ -174,7 +178,8 @@ fn user_from(row: &AnyRow) -> Result<User, sqlx::Error> {
         tenant_id: row.try_get("tenant_id")?,
         ext: row.try_get("ext")?,
         name: row.try_get("name")?,
-        sip_password: row.try_get("sip_password")?,
+        sip_ha1_md5: row.try_get("sip_ha1_md5")?,
+        sip_ha1_sha256: row.try_get("sip_ha1_sha256")?,
         role: Role::parse(&row.try_get::<String, _>("role")?).unwrap_or(Role::User),
         has_web_login: row.try_get::<Option<String>, _>("web_password_hash")?.is_some(),
         created_at: row.try_get("created_at")?,
@@ -189,7 +194,7 @@ fn user_from(row: &AnyRow) -> Result<User, sqlx::Error> {
 }
 
 const TENANT_COLS: &str = "id, slug, name, domain, status, balance_cents, created_at, country_code, emergency_numbers, recording, retention_days, language, moh_prompt, greeting_prompt, timezone";
-const USER_COLS: &str = "id, tenant_id, ext, name, sip_password, role, web_password_hash, created_at, fwd_always, fwd_busy, fwd_no_answer, fwd_no_answer_seconds, fwd_unreachable";
+const USER_COLS: &str = "id, tenant_id, ext, name, sip_ha1_md5, sip_ha1_sha256, role, web_password_hash, created_at, fwd_always, fwd_busy, fwd_no_answer, fwd_no_answer_seconds, fwd_unreachable";
 
 /// Checks a tenant slug: lowercase letters, digits and dashes, 2..=32 long.
 pub fn valid_slug(s: &str) -> bool {
@@ -204,6 +209,28 @@ pub fn valid_domain(s: &str) -> bool {
 /// Checks an extension: 2 to 6 digits.
 pub fn valid_ext(s: &str) -> bool {
     (2..=6).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The digest HA1 values (MD5, SHA-256) of a SIP password: `H(ext:realm:password)`.
+pub fn sip_ha1(ext: &str, realm: &str, password: &str) -> (String, String) {
+    use md5::Digest as _;
+    let input = format!("{ext}:{realm}:{password}");
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    (hex(&md5::Md5::digest(input.as_bytes())), hex(&sha2::Sha256::digest(input.as_bytes())))
+}
+
+/// Checks a SIP password's form: 6 to 128 printable characters without quotes or backslashes.
+pub fn check_sip_password(p: &str) -> Result<(), StoreError> {
+    if p.len() < 6 || p.len() > 128 || p.contains(['"', '\\']) || p.chars().any(char::is_control) {
+        return Err(StoreError::Invalid("SIP password must be 6 to 128 characters without quotes or backslashes".into()));
+    }
+    Ok(())
+}
+
+/// [`hash_password`] on the bounded pool for heavy work (never on the async threads).
+pub async fn hash_password_blocking(password: &str) -> Result<String, StoreError> {
+    let p = password.to_string();
+    crate::blocking::run(move || hash_password(&p)).await.map_err(|e| StoreError::Invalid(e.to_string()))?
 }
 
 /// Hashes a cabinet password with argon2id.
@@ -338,32 +365,56 @@ impl Store {
         if !valid_ext(u.ext) {
             return Err(StoreError::Invalid(format!("invalid extension {:?}: use 2 to 6 digits", u.ext)));
         }
-        if u.sip_password.len() < 6 || u.sip_password.len() > 128 || u.sip_password.contains(['"', '\\']) {
-            return Err(StoreError::Invalid("SIP password must be 6 to 128 characters without quotes or backslashes".into()));
-        }
+        check_sip_password(u.sip_password)?;
         let web = match u.web_password {
             Some(p) if p.len() < 8 => {
                 return Err(StoreError::Invalid("web password must be at least 8 characters".into()));
             }
-            Some(p) => Some(hash_password(p)?),
+            Some(p) => Some(hash_password_blocking(p).await?),
             None => None,
         };
+        let domain = self.tenant_by_id(tenant_id).await?.domain;
+        let (ha1_md5, ha1_sha256) = sip_ha1(u.ext, &domain, u.sip_password);
         if self.group_by_ext(tenant_id, u.ext).await.is_ok() {
             return Err(StoreError::Conflict(format!("extension {} (a group or queue)", u.ext)));
         }
-        sqlx::query("INSERT INTO users (tenant_id, ext, name, sip_password, role, web_password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(tenant_id)
-            .bind(u.ext)
-            .bind(u.name)
-            .bind(u.sip_password)
-            .bind(u.role.as_str())
-            .bind(web)
-            .bind(now_ms())
-            .execute(self.pool())
-            .await
-            .map_err(|e| StoreError::conflict_or(e, &format!("extension {}", u.ext)))?;
+        sqlx::query(
+            "INSERT INTO users (tenant_id, ext, name, sip_password, sip_ha1_md5, sip_ha1_sha256, role, web_password_hash, created_at) \
+             VALUES ($1, $2, $3, '', $4, $5, $6, $7, $8)",
+        )
+        .bind(tenant_id)
+        .bind(u.ext)
+        .bind(u.name)
+        .bind(ha1_md5)
+        .bind(ha1_sha256)
+        .bind(u.role.as_str())
+        .bind(web)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await
+        .map_err(|e| StoreError::conflict_or(e, &format!("extension {}", u.ext)))?;
         self.bump_config_version().await?;
         self.user_by_ext(tenant_id, u.ext).await
+    }
+
+    /// Sets a user's SIP password (stored as its digest hashes; phones must register again
+    /// with it).
+    pub async fn set_sip_password(&self, tenant_id: i64, ext: &str, password: &str) -> Result<(), StoreError> {
+        check_sip_password(password)?;
+        let domain = self.tenant_by_id(tenant_id).await?.domain;
+        let (md5, sha256) = sip_ha1(ext, &domain, password);
+        let done =
+            sqlx::query("UPDATE users SET sip_ha1_md5 = $1, sip_ha1_sha256 = $2, sip_password = '' WHERE tenant_id = $3 AND ext = $4")
+                .bind(md5)
+                .bind(sha256)
+                .bind(tenant_id)
+                .bind(ext)
+                .execute(self.pool())
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("extension {ext}")));
+        }
+        self.bump_config_version().await
     }
 
     /// One user by extension.

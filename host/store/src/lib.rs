@@ -7,6 +7,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod accounts;
+pub mod blocking;
 mod calls;
 mod directory;
 mod error;
@@ -21,7 +22,10 @@ mod trunks;
 
 pub use accounts::{LoginError, Principal, Session, TokenRow};
 pub use calls::{CallEnd, CallOp, CallRow, CallStart, Direction, Disposition};
-pub use directory::{NewUser, Role, Tenant, TenantSettings, TenantStatus, User, hash_password, parse_amount};
+pub use directory::{
+    NewUser, Role, Tenant, TenantSettings, TenantStatus, User, check_sip_password, hash_password, hash_password_blocking, parse_amount,
+    sip_ha1,
+};
 pub use error::StoreError;
 pub use features::{AgentState, Forwarding, Group, GroupKind, NewGroup, QUEUE_STRATEGIES, RING_STRATEGIES};
 pub use media::{CallEvent, PromptRow, Recording};

@@ -483,7 +483,42 @@ DROP INDEX calls_tenant_started;
 CREATE INDEX calls_tenant_started ON calls (tenant_id, started_at DESC, id DESC, caller_number, callee)
 "#,
     },
+    Migration {
+        // SIP passwords are kept as digest hashes (HA1 per algorithm, in the tenant's realm);
+        // `hash_sip_passwords` moves existing plain passwords over at start.
+        version: 7,
+        sqlite: r#"
+ALTER TABLE users ADD COLUMN sip_ha1_md5 TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN sip_ha1_sha256 TEXT NOT NULL DEFAULT ''
+"#,
+        postgres: r#"
+ALTER TABLE users ADD COLUMN sip_ha1_md5 TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN sip_ha1_sha256 TEXT NOT NULL DEFAULT ''
+"#,
+    },
 ];
+
+/// Replaces the plain SIP passwords an older version stored with their digest hashes.
+async fn hash_sip_passwords(store: &Store) -> Result<(), StoreError> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT u.id, u.ext, u.sip_password, t.domain FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE u.sip_password <> ''",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    for r in rows {
+        let (id, ext, password, domain): (i64, String, String, String) =
+            (r.try_get("id")?, r.try_get("ext")?, r.try_get("sip_password")?, r.try_get("domain")?);
+        let (md5, sha256) = crate::directory::sip_ha1(&ext, &domain, &password);
+        sqlx::query("UPDATE users SET sip_ha1_md5 = $1, sip_ha1_sha256 = $2, sip_password = '' WHERE id = $3")
+            .bind(md5)
+            .bind(sha256)
+            .bind(id)
+            .execute(store.pool())
+            .await?;
+    }
+    Ok(())
+}
 
 /// Applies every migration the database lacks.
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
@@ -493,7 +528,10 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         // Serialise concurrent starters (server and CLI) on one lock.
         conn.execute("SELECT pg_advisory_lock(7243001)").await?;
     }
-    let result = apply_all(store, &mut conn).await;
+    let mut result = apply_all(store, &mut conn).await;
+    if result.is_ok() {
+        result = hash_sip_passwords(store).await;
+    }
     if store.backend() == Backend::Postgres {
         let _ = conn.execute("SELECT pg_advisory_unlock(7243001)").await;
     }

@@ -29,7 +29,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the PBX (SIP, media, HTTP).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(tenant::TenantCmd),
@@ -76,7 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         match cli.command {
-            Command::Serve(args) => crate::serve::run(cli.common, args).await,
+            Command::Serve(args) => crate::serve::run(cli.common, *args).await,
             Command::Tenant(cmd) => tenant::run(&open(&cli.common).await?, cmd).await,
             Command::User(cmd) => user::run(&open(&cli.common).await?, cmd).await,
             Command::Calls(cmd) => calls::run(&open(&cli.common).await?, cmd).await,

@@ -26,6 +26,17 @@ pub enum UserCmd {
         #[arg(long)]
         web_password: Option<String>,
     },
+    /// Set a new SIP password (generated when not given; printed once: only its digest
+    /// hashes are stored).
+    SipPassword {
+        /// Tenant slug.
+        slug: String,
+        /// Extension.
+        ext: String,
+        /// The new password (6 to 128 characters).
+        #[arg(long)]
+        password: Option<String>,
+    },
     /// List a tenant's users.
     List {
         /// Tenant slug.
@@ -155,6 +166,12 @@ pub async fn run(store: &Store, cmd: UserCmd) -> anyhow::Result<()> {
                 )
                 .await?;
             println!("created user {} in {} (sip:{}@{})", u.ext, t.slug, u.ext, t.domain);
+        }
+        UserCmd::SipPassword { slug, ext, password } => {
+            let t = store.tenant_by_slug(&slug).await?;
+            let password = password.unwrap_or_else(pbx_store::accounts::new_sip_password);
+            store.set_sip_password(t.id, &ext, &password).await?;
+            println!("SIP password of {ext}@{}: {password}", t.domain);
         }
         UserCmd::List { slug, json } => {
             let t = store.tenant_by_slug(&slug).await?;

@@ -1,15 +1,32 @@
-//! Digest authentication of phones (RFC 3261 §22, RFC 8760) with brute-force protection:
-//! an unknown user and a wrong password get the same answer, and a source that keeps
-//! failing is first slowed down and then blocked for a while.
+//! Digest authentication of phones (RFC 3261 §22, RFC 7616, RFC 8760) with brute-force
+//! protection that an attacker cannot turn against others.
+//!
+//! - A nonce is stateless until first used; from then on its nonce-count must grow
+//!   (RFC 7616 §3.4.5): a replayed credential, from anywhere, is refused with a fresh
+//!   challenge (`stale=true`), and only an exact retransmission (same source, Call-ID, CSeq
+//!   and nonce-count) is processed again. Credentials without `qop` are good once.
+//! - The digest `uri` must name the request's own Request-URI: a credential made for one
+//!   call cannot place another.
+//! - An unknown user and a wrong password get the same answer after the same work.
+//! - A source that keeps failing is slowed and then blocked for a while, except a source
+//!   that holds live registrations (an office behind one NAT address): forged failures in its
+//!   name only slow it, and a correct credential from it is always accepted.
+//! - The state kept is bounded: the oldest entries go first, and a nonce whose state was
+//!   dropped is answered `stale=true` rather than trusted.
 
 use super::directory::{Directory, UserInfo};
 use pbx_sip::digest::{self, Algorithm, Credentials, NonceIssuer, NonceState};
 use pbx_sip::header::HeaderName;
-use pbx_sip::message::Request;
-use std::collections::HashMap;
-use std::net::IpAddr;
+use pbx_sip::message::{Request, SipMessage};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Most source addresses whose failures are remembered at once.
+const MAX_TRACKED_SOURCES: usize = 65_536;
+/// Most nonces whose use is remembered at once.
+const MAX_TRACKED_NONCES: usize = 262_144;
 
 /// Brute-force and nonce settings.
 #[derive(Debug, Clone)]
@@ -18,7 +35,8 @@ pub struct AuthConfig {
     pub nonce_lifetime: Duration,
     /// Failures within `window` after which answers are delayed.
     pub slow_after: u32,
-    /// Failures within `window` after which the source is blocked.
+    /// Failures within `window` after which the source is blocked (unless it holds live
+    /// registrations).
     pub block_after: u32,
     /// How long a block lasts.
     pub block_for: Duration,
@@ -50,8 +68,28 @@ pub enum AuthOutcome {
     Challenge(bool),
     /// Wrong credentials or unknown user (indistinguishable); delay the answer by this much.
     Forbidden(Duration),
+    /// The credentials name another Request-URI: 400.
+    WrongUri,
     /// The source is blocked.
     Blocked,
+}
+
+/// The PBX's own SIP address: credentials whose `uri` names the server itself (as SIPp and
+/// some phones write it) are accepted besides the Request-URI.
+#[derive(Debug, Clone)]
+pub struct ServerAddr {
+    /// Address written into Via and Contact.
+    pub ip: IpAddr,
+    /// SIP ports (UDP/TCP, TLS).
+    pub ports: Vec<u16>,
+}
+
+impl ServerAddr {
+    /// True when `u` is a user-less URI of this server.
+    pub fn names(&self, u: &pbx_sip::SipUri) -> bool {
+        let host = u.host.trim_start_matches('[').trim_end_matches(']');
+        u.user.is_none() && host.parse::<IpAddr>().is_ok_and(|ip| ip == self.ip) && self.ports.contains(&u.port.unwrap_or(5060))
+    }
 }
 
 /// Who a request claims to come from.
@@ -62,7 +100,11 @@ pub struct Claim<'a> {
     /// The tenant of that realm, if it exists.
     pub tenant_id: Option<i64>,
     /// The request's source address.
-    pub source: IpAddr,
+    pub source: SocketAddr,
+    /// Whether phones registered from that address right now (slowed, never blocked).
+    pub registered_source: bool,
+    /// This server's address.
+    pub server: &'a ServerAddr,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -72,11 +114,103 @@ struct Failures {
     blocked_until: Option<Instant>,
 }
 
-/// Authenticator state (nonce secret and failure counters).
+/// What the last accepted use of a nonce was.
+#[derive(Debug, Clone)]
+struct NonceUse {
+    nc: u32,
+    source: SocketAddr,
+    call_id: String,
+    cseq: u32,
+    method: String,
+}
+
+/// Nonce-counts of the nonces in use, bounded, oldest forgotten first.
+#[derive(Debug, Default)]
+struct NonceBook {
+    uses: HashMap<String, NonceUse>,
+    order: VecDeque<(Instant, String)>,
+    /// True once an entry was dropped early: unknown nonces with nc > 1 are then not trusted.
+    evicted: bool,
+}
+
+/// Why a nonce use is refused.
+enum NonceVerdict {
+    Fresh,
+    Retransmission,
+    Replay,
+}
+
+impl NonceBook {
+    fn check(&mut self, creds: &Credentials, req: &Request, source: SocketAddr, now: Instant, lifetime: Duration) -> NonceVerdict {
+        while let Some((at, _)) = self.order.front() {
+            if now.duration_since(*at) <= lifetime + Duration::from_secs(60) {
+                break;
+            }
+            if let Some((_, n)) = self.order.pop_front() {
+                self.uses.remove(&n);
+            }
+        }
+        let nc = match &creds.qop {
+            Some((nc, _)) => match u32::from_str_radix(nc, 16) {
+                Ok(n) if n > 0 => n,
+                _ => return NonceVerdict::Replay,
+            },
+            None => 0,
+        };
+        let cseq = req.cseq().map(|c| c.seq).unwrap_or(0);
+        let method = req.method.as_str().to_string();
+        match self.uses.get_mut(&creds.nonce) {
+            Some(last) => {
+                if nc == last.nc && last.source == source && last.call_id == req.call_id() && last.cseq == cseq && last.method == method {
+                    return NonceVerdict::Retransmission;
+                }
+                if nc == 0 || nc <= last.nc {
+                    return NonceVerdict::Replay;
+                }
+                *last = NonceUse { nc, source, call_id: req.call_id().to_string(), cseq, method };
+                NonceVerdict::Fresh
+            }
+            None => {
+                if self.evicted && nc > 1 {
+                    // Its earlier uses may have been forgotten: ask for a fresh nonce.
+                    return NonceVerdict::Replay;
+                }
+                if self.uses.len() >= MAX_TRACKED_NONCES
+                    && let Some((_, n)) = self.order.pop_front()
+                {
+                    self.uses.remove(&n);
+                    self.evicted = true;
+                }
+                self.uses.insert(creds.nonce.clone(), NonceUse { nc, source, call_id: req.call_id().to_string(), cseq, method });
+                self.order.push_back((now, creds.nonce.clone()));
+                NonceVerdict::Fresh
+            }
+        }
+    }
+}
+
+/// True when the credentials' `uri` names the request's Request-URI (RFC 7616 §3.4.6): the
+/// same scheme, user, host and port (parameters may differ); or names this server itself.
+fn uri_matches(creds_uri: &str, req: &Request, server: &ServerAddr) -> bool {
+    let Ok(given) = pbx_sip::Uri::parse(creds_uri.trim()) else { return false };
+    match (given.as_sip(), req.uri.as_sip()) {
+        (Some(g), Some(r)) => {
+            server.names(g)
+                || (g.secure == r.secure
+                    && g.user_unescaped() == r.user_unescaped()
+                    && g.host.eq_ignore_ascii_case(&r.host)
+                    && g.port.unwrap_or(5060) == r.port.unwrap_or(5060))
+        }
+        _ => given == req.uri,
+    }
+}
+
+/// Authenticator state (nonce secret, nonce-counts and failure counters).
 pub struct Authenticator {
     cfg: AuthConfig,
     issuer: NonceIssuer,
     failures: HashMap<IpAddr, Failures>,
+    nonces: NonceBook,
     last_prune: Option<Instant>,
 }
 
@@ -84,12 +218,17 @@ impl Authenticator {
     /// A new authenticator with a random nonce secret.
     pub fn new(cfg: AuthConfig) -> Authenticator {
         let issuer = NonceIssuer::new(cfg.nonce_lifetime.as_secs());
-        Authenticator { cfg, issuer, failures: HashMap::new(), last_prune: None }
+        Authenticator { cfg, issuer, failures: HashMap::new(), nonces: NonceBook::default(), last_prune: None }
     }
 
     /// True while `ip` is blocked.
     pub fn is_blocked(&self, ip: IpAddr, now: Instant) -> bool {
         self.failures.get(&ip).and_then(|f| f.blocked_until).is_some_and(|u| u > now)
+    }
+
+    /// Source addresses with failures remembered (bounded).
+    pub fn tracked_sources(&self) -> usize {
+        self.failures.len()
     }
 
     /// The challenge header values for `realm` (one per algorithm, preferred first).
@@ -111,7 +250,7 @@ impl Authenticator {
     ) -> AuthOutcome {
         let (realm, tenant_id, source) = (who.realm, who.tenant_id, who.source);
         self.prune(now);
-        if self.is_blocked(source, now) {
+        if self.is_blocked(source.ip(), now) && !who.registered_source {
             return AuthOutcome::Blocked;
         }
         let creds = req.headers.get_all(header).filter_map(Credentials::parse).find(|c| c.realm.eq_ignore_ascii_case(realm));
@@ -120,6 +259,9 @@ impl Authenticator {
             NonceState::Fresh => {}
             NonceState::Stale => return AuthOutcome::Challenge(true),
             NonceState::Invalid => return AuthOutcome::Challenge(false),
+        }
+        if !uri_matches(&creds.uri, req, who.server) {
+            return AuthOutcome::WrongUri;
         }
         let user = tenant_id.and_then(|t| dir.user(t, &creds.username));
         let ok = match user {
@@ -131,22 +273,38 @@ impl Authenticator {
             }
         };
         match (ok, user) {
-            (true, Some(u)) => {
-                self.failures.remove(&source);
-                AuthOutcome::Ok(u.clone())
-            }
-            _ => AuthOutcome::Forbidden(self.fail(source, now)),
+            (true, Some(u)) => match self.nonces.check(&creds, req, source, now, self.cfg.nonce_lifetime) {
+                NonceVerdict::Fresh | NonceVerdict::Retransmission => {
+                    self.failures.remove(&source.ip());
+                    AuthOutcome::Ok(u.clone())
+                }
+                NonceVerdict::Replay => {
+                    tracing::info!(%source, user = %creds.username, "a digest credential was used again: challenging");
+                    AuthOutcome::Challenge(true)
+                }
+            },
+            _ => AuthOutcome::Forbidden(self.fail(source.ip(), who.registered_source, now)),
         }
     }
 
-    fn fail(&mut self, ip: IpAddr, now: Instant) -> Duration {
+    fn fail(&mut self, ip: IpAddr, registered_source: bool, now: Instant) -> Duration {
+        if self.failures.len() >= MAX_TRACKED_SOURCES && !self.failures.contains_key(&ip) {
+            self.prune_now(now);
+            if self.failures.len() >= MAX_TRACKED_SOURCES {
+                // Forget the older half: a flood of forged sources cannot grow this further.
+                let mut firsts: Vec<Instant> = self.failures.values().map(|f| f.first).collect();
+                firsts.sort_unstable();
+                let cut = firsts[firsts.len() / 2];
+                self.failures.retain(|_, f| f.first > cut || f.blocked_until.is_some_and(|u| u > now));
+            }
+        }
         let cfg = &self.cfg;
         let f = self.failures.entry(ip).or_insert(Failures { count: 0, first: now, blocked_until: None });
         if now.duration_since(f.first) > cfg.window {
             *f = Failures { count: 0, first: now, blocked_until: None };
         }
         f.count += 1;
-        if f.count >= cfg.block_after {
+        if f.count >= cfg.block_after && !registered_source && f.blocked_until.is_none_or(|u| u <= now) {
             f.blocked_until = Some(now + cfg.block_for);
             tracing::warn!(%ip, failures = f.count, "blocking source after repeated authentication failures");
         }
@@ -157,8 +315,39 @@ impl Authenticator {
         if self.last_prune.is_some_and(|p| now.duration_since(p) < Duration::from_secs(30)) {
             return;
         }
+        self.prune_now(now);
+    }
+
+    fn prune_now(&mut self, now: Instant) {
         self.last_prune = Some(now);
         let window = self.cfg.window;
         self.failures.retain(|_, f| f.blocked_until.is_some_and(|u| u > now) || now.duration_since(f.first) <= window);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(text: &str) -> Request {
+        match pbx_sip::parse_message(text.as_bytes(), pbx_sip::parse::Framing::Datagram).unwrap().message {
+            pbx_sip::Message::Request(r) => r,
+            _ => panic!(),
+        }
+    }
+
+    #[test]
+    fn digest_uri_must_name_the_request() {
+        let r = req(
+            "INVITE sip:103@acme.example SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:101@acme.example>;tag=1\r\nTo: <sip:103@acme.example>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n",
+        );
+        let server = ServerAddr { ip: "10.0.0.1".parse().unwrap(), ports: vec![5060] };
+        assert!(uri_matches("sip:103@acme.example", &r, &server));
+        assert!(uri_matches("sip:103@ACME.example:5060;transport=udp", &r, &server));
+        assert!(uri_matches("sip:10.0.0.1:5060", &r, &server), "the server itself (SIPp writes this)");
+        assert!(!uri_matches("sip:102@10.0.0.1", &r, &server));
+        assert!(!uri_matches("sip:102@acme.example", &r, &server));
+        assert!(!uri_matches("sip:acme.example", &r, &server));
+        assert!(!uri_matches("garbage", &r, &server));
     }
 }

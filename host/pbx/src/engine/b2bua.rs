@@ -92,6 +92,19 @@ impl Engine {
             let r = req.response(480, "Temporarily Unavailable", Some(&random_token(10)));
             return self.respond(Some(tx), r, resp_target, now);
         }
+        let counted = super::limits::Counted { tenant: tenant.id, user: route.caller.user_id, trunk: route.trunk.clone() };
+        if let Err(refusal) = self.counts.admit(&self.cfg.limits, &counted, self.media.free_ports() / 2) {
+            tracing::warn!(tenant = %tenant.slug, from = %route.caller.number, ?refusal, "call refused by a call limit");
+            self.log_failed_call(start, &format!("503 {}", refusal.text()), now);
+            let mut r = req.response(503, "Service Unavailable", Some(&random_token(10)));
+            r.headers.push(HeaderName::RetryAfter, "30");
+            r.headers.push(HeaderName::Warning, format!("399 {} \"{}\"", self.host(), refusal.text()));
+            return self.respond(Some(tx), r, resp_target, now);
+        }
+        let local_tag = random_token(12);
+        let Some(a) = Dialog::from_request(&req, &local_tag, source) else {
+            return self.simple_response(Some(tx), &req, 400, resp_target, now);
+        };
         let ports = match self.media.create_session() {
             Ok(p) => p,
             Err(e) => {
@@ -102,8 +115,6 @@ impl Engine {
         };
         let key = self.next_call;
         self.next_call += 1;
-        let local_tag = random_token(12);
-        let Some(a) = Dialog::from_request(&req, &local_tag, source) else { return };
         let mut a_media = MediaLeg::new(ports.a_port);
         a_media.formats = offered.clone();
         a_media.remote = a_offer.clone();
@@ -148,6 +159,9 @@ impl Engine {
                 asked: String::new(),
             })
         });
+        self.touched.set(Some(key));
+        self.counts.add(key, counted);
+        self.timers.schedule(now.mono + super::PROVISIONAL_REFRESH, EngineTimer::ProvisionalRefresh(key));
         self.calls.insert(
             key,
             Call {
@@ -200,8 +214,37 @@ impl Engine {
                 dtmf_codes: Default::default(),
                 updating: [false; 2],
                 next_update: Default::default(),
+                media_retries: 0,
             },
         );
+    }
+
+    /// The edge could not bind a session's ports (another process holds one). A call that
+    /// has not sent any SDP yet gets another session transparently; any other ends.
+    pub(super) fn on_session_failed(&mut self, id: pbx_media::SessionId, now: Now) {
+        let Some(&key) = self.media_calls.get(&id) else { return };
+        let _span = self.call_span(key).entered();
+        let fresh = self.calls.get(&key).is_some_and(|c| c.state == CallState::LoggingStart && !c.a_answered && c.media_retries < 3);
+        if fresh && let Ok(ports) = self.media.create_session() {
+            tracing::warn!("the call's media ports were taken by another process: using others");
+            self.media_calls.remove(&id);
+            self.media.destroy(id);
+            self.media_calls.insert(ports.id, key);
+            let Some(call) = self.calls.get_mut(&key) else { return };
+            call.media_retries += 1;
+            call.media_id = ports.id;
+            call.a_media.port = ports.a_port;
+            call.b_media.port = ports.b_port;
+            if let Some(o) = call.a_media.remote.clone() {
+                let params = remote_params(&o, call.a.flow.addr, &call.a_media.formats);
+                self.media.set_remote(ports.id, Side::A, params);
+            }
+            let inband = !call.a_media.formats.iter().any(sdp::is_telephone_event);
+            self.media.detect_inband(ports.id, Side::A, inband);
+            return;
+        }
+        tracing::error!("the call's media ports could not be bound: ending the call");
+        self.hangup(key, HangupBy::System, "media unavailable", now);
     }
 
     /// A call that failed before ringing still gets its call-log row.
@@ -251,7 +294,7 @@ impl Engine {
             // The caller's call is answered already: they hear ring-back from the PBX.
             self.media.set_source(call.media_id, Side::A, pbx_media::Source::Loop(pbx_media::prompt::ringback()));
         }
-        let ring_for = call.ring_for.take().unwrap_or(self.cfg.ring_timeout);
+        let ring_for = call.ring_for.take().unwrap_or(self.cfg.ring_timeout).min(super::MAX_RING);
         if let Some(t) = call.ring_timer.take() {
             self.timers.cancel(t);
         }
@@ -812,23 +855,8 @@ impl Engine {
     fn send_cancel(&mut self, key: CallKey, fork: usize, now: Now) {
         let Some(call) = self.calls.get(&key) else { return };
         let Some(f) = call.forks.get(fork) else { return };
-        let inv = &f.invite;
-        let mut c = Request::new(Method::Cancel, inv.uri.clone());
-        for name in [HeaderName::Via, HeaderName::Route] {
-            for v in inv.headers.get_all(&name) {
-                c.headers.push(name.clone(), v.to_string());
-            }
-        }
-        c.headers.push(HeaderName::MaxForwards, "70");
-        for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
-            if let Some(v) = inv.headers.get(&name) {
-                c.headers.push(name.clone(), v.to_string());
-            }
-        }
-        c.headers.push(HeaderName::CSeq, format!("{} CANCEL", inv.cseq().map(|s| s.seq).unwrap_or(1)));
-        let flow = f.dialog.flow;
-        let tx = self.txl.send_request(&c, flow, now.mono);
-        self.client_tx.insert(tx, TxOwner::Fire);
+        let (inv, flow) = (f.invite.clone(), f.dialog.flow);
+        self.cancel_invite(&inv, flow, now);
     }
 
     /// A 2xx from a phone that lost the race (or whose call is gone): ACK it, then BYE.
@@ -918,6 +946,7 @@ impl Engine {
     pub(super) fn close_call(&mut self, key: CallKey, disposition: Disposition, cause: &str, by: HangupBy, now: Now) {
         self.timeline(key, "hangup", format!("{cause}; {}", by.as_str()), now);
         self.drop_consult(key, now);
+        self.drop_transfer(key, now);
         if let Some(op) = self.legs_op(key, disposition == Disposition::Answered) {
             self.actions.push_back(Action::Cdr { op, ack: None });
         }
@@ -925,6 +954,7 @@ impl Engine {
         let customer = self.calls.get(&key).and_then(|c| c.origin.as_ref()).is_some_and(|o| o.customer_answered);
         self.callback_closed(key, customer, now);
         let Some(call) = self.calls.remove(&key) else { return };
+        self.counts.remove(key);
         let _span = call.span.clone().entered();
         if let Some(t) = call.ring_timer {
             self.timers.cancel(t);
@@ -998,6 +1028,7 @@ pub(super) fn leg_dialog(call: &mut Call, side: Side) -> Option<&mut Dialog> {
 impl Engine {
     /// The log span of a call (tenant and call id), or a disabled span.
     pub(super) fn call_span(&self, key: CallKey) -> tracing::Span {
+        self.touched.set(Some(key));
         self.calls.get(&key).map(|c| c.span.clone()).unwrap_or_else(tracing::Span::none)
     }
 }

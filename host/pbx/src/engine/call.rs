@@ -127,7 +127,7 @@ impl MediaLeg {
     pub fn new(port: u16) -> MediaLeg {
         MediaLeg {
             port,
-            session_id: u64::from(rand::random::<u32>()),
+            session_id: u64::from(super::rng::u32()),
             version: 1,
             formats: Vec::new(),
             remote: None,
@@ -305,6 +305,8 @@ pub struct Call {
     pub updating: [bool; 2],
     /// Per side: the offer to send once that answer has come.
     pub next_update: [Option<pbx_sip::sdp::Sdp>; 2],
+    /// Media sessions replaced because their ports could not be bound.
+    pub media_retries: u8,
 }
 
 /// A call's progress through its scenario.

@@ -81,7 +81,7 @@ impl Dialog {
             remote_tag,
             local_hdr: format!("{to};tag={local_tag}"),
             remote_hdr: from,
-            local_seq: rand::random::<u16>() as u32 + 1,
+            local_seq: (super::rng::u32() & 0xffff) + 1,
             remote_seq: req.cseq().map(|c| c.seq),
             remote_target: contact.unwrap_or_else(|| req.uri.clone()),
             route_set,

@@ -188,8 +188,10 @@ impl Engine {
         let mut order: Vec<i64> = g.members.iter().copied().filter(|u| !talking.contains(u)).collect();
         match g.strategy.as_str() {
             "random" => {
-                use rand::seq::SliceRandom;
-                order.shuffle(&mut rand::rng());
+                // Fisher–Yates with the engine's generator.
+                for i in (1..order.len()).rev() {
+                    order.swap(i, super::rng::below(i + 1));
+                }
             }
             "round-robin" => {
                 if let Some(last) = self.round_robin.get(&g.id)

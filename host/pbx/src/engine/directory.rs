@@ -192,14 +192,16 @@ impl Directory {
             d.tenants_by_id.insert(t.id, info);
         }
         for u in users {
-            let Some(t) = d.tenants_by_id.get(&u.tenant_id) else { continue };
+            if !d.tenants_by_id.contains_key(&u.tenant_id) {
+                continue;
+            }
             let info = Arc::new(UserInfo {
                 id: u.id,
                 tenant_id: u.tenant_id,
                 ext: u.ext.clone(),
                 name: u.name.clone(),
-                ha1_md5: Algorithm::Md5.ha1(&u.ext, &t.domain, &u.sip_password),
-                ha1_sha256: Algorithm::Sha256.ha1(&u.ext, &t.domain, &u.sip_password),
+                ha1_md5: u.sip_ha1_md5.clone(),
+                ha1_sha256: u.sip_ha1_sha256.clone(),
                 forwarding: u.forwarding.clone(),
             });
             d.users.insert((u.tenant_id, u.ext.clone()), info.clone());

@@ -49,6 +49,11 @@ impl Engine {
             return self.simple_response(tx, &req, 481, resp_target, now);
         };
         let _span = self.call_span(key).entered();
+        // The simulation's fault injection: a handler that panics half-way through a call.
+        #[cfg(test)]
+        if req.headers.get(&HeaderName::Other("X-Sim-Fault".into())).is_some() {
+            panic!("injected fault");
+        }
         if let Some(d) = self.calls.get_mut(&key).and_then(|c| leg_dialog(c, side)) {
             let seq = req.cseq().map(|c| c.seq);
             if let (Some(seq), Some(last)) = (seq, d.remote_seq)

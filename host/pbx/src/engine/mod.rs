@@ -2,23 +2,30 @@
 //!
 //! The IO edge (`serve`) feeds it parsed SIP messages, store acknowledgements, directory
 //! snapshots and media events, each with the current time, and carries out the actions it
-//! queues: bytes to send, call-log rows to write, bindings to persist. Media is driven
-//! through the [`MediaControl`] trait so tests can run the engine without sockets.
+//! queues: bytes to send, media commands, call-log rows to write, bindings to persist.
+//! Nothing inside binds a socket, takes a lock or reads a clock: time comes with every input,
+//! randomness from [`rng`] (seeded by the harness in tests), and [`sim`] runs the engine
+//! with simulated phones and carriers in virtual time.
 
 pub mod auth;
 mod b2bua;
 mod call;
 mod consult;
+mod contain;
 pub mod dialog;
 mod dialplan;
 pub mod directory;
 mod in_dialog;
+pub mod limits;
 mod media_ops;
+mod media_plane;
 mod originate;
 mod queue;
 mod registrar;
+pub mod rng;
 mod routing;
 mod scenario_ops;
+pub mod sim;
 pub mod timers;
 mod transfer;
 mod trunks;
@@ -27,7 +34,7 @@ use crate::metrics::Metrics;
 use auth::{AuthConfig, Authenticator};
 use call::{Call, CallKey, TxOwner};
 use directory::Directory;
-use pbx_media::{MediaControl, MediaEvent, SessionId};
+use pbx_media::{MediaCommand, MediaEvent, SessionId};
 use pbx_sip::header::HeaderName;
 use pbx_sip::message::{Message, Request, Response, SipMessage};
 use pbx_sip::method::Method;
@@ -95,6 +102,10 @@ pub struct EngineConfig {
     /// How long the engine waits for a plugin decision before taking the error route (the
     /// runtime's own deadline is shorter; this covers a stuck worker).
     pub plugin_watchdog: Duration,
+    /// RTP ports the engine hands out (first, last).
+    pub rtp_ports: (u16, u16),
+    /// Calls per user, tenant and trunk, and the media kept back for small tenants.
+    pub limits: limits::CallLimits,
 }
 
 impl Default for EngineConfig {
@@ -114,6 +125,8 @@ impl Default for EngineConfig {
             user_agent: concat!("pbx/", env!("CARGO_PKG_VERSION")).into(),
             data_dir: None,
             plugin_watchdog: Duration::from_secs(2),
+            rtp_ports: (20000, 29999),
+            limits: limits::CallLimits::default(),
         }
     }
 }
@@ -156,6 +169,8 @@ pub enum Input {
         /// The plugin version that decided (the call keeps using it).
         version: Option<crate::plugins::Pinned>,
     },
+    /// A liveness probe (`/healthz`): the engine answers `Action::Alive` with the same number.
+    Heartbeat(u64),
     /// A queue strategy decided on `Action::QueueDecide`.
     QueueDecided {
         /// Queue.
@@ -172,6 +187,8 @@ pub enum Input {
 /// Something the IO edge must do.
 #[derive(Debug, Clone)]
 pub enum Action {
+    /// Change the media plane (bind a session's ports, bridge, play, record, release).
+    Media(MediaCommand),
     /// Send bytes.
     Send {
         /// Where.
@@ -244,6 +261,16 @@ pub enum Action {
         /// Log in.
         logged_in: Option<bool>,
     },
+    /// The engine handled `Input::Heartbeat` with this number.
+    Alive(u64),
+    /// A TCP/TLS connection carries a registration until `until_ms` (0: none any more), so
+    /// the transport keeps it open that long.
+    ConnectionBound {
+        /// Connection id.
+        conn: u64,
+        /// Expiry, ms.
+        until_ms: i64,
+    },
     /// Persist bindings.
     Bindings {
         /// Inserted or refreshed.
@@ -286,7 +313,16 @@ enum EngineTimer {
     TransferTimeout(CallKey),
     /// The target of an attended transfer by keys rang too long.
     ConsultTimeout(CallKey),
+    /// A caller still unanswered gets its provisional response again (RFC 3261 §13.3.1.1).
+    ProvisionalRefresh(CallKey),
 }
+
+/// The longest anything rings (the INVITE server transaction is kept a little longer, see
+/// `pbx_sip::transaction::INVITE_GUARD`).
+pub const MAX_RING: Duration = Duration::from_secs(600);
+
+/// How often an unanswered caller's provisional response is sent again.
+const PROVISIONAL_REFRESH: Duration = Duration::from_secs(60);
 
 /// The call engine.
 pub struct Engine {
@@ -308,7 +344,7 @@ pub struct Engine {
     recording_sessions: HashMap<SessionId, String>,
     timers: TimerQueue<EngineTimer>,
     actions: VecDeque<Action>,
-    media: Arc<dyn MediaControl>,
+    media: media_plane::MediaPlane,
     metrics: Arc<Metrics>,
     plugins: Option<Arc<crate::plugins::PluginRuntime>>,
     round_robin: HashMap<i64, i64>,
@@ -316,12 +352,23 @@ pub struct Engine {
     queue_tick_scheduled: bool,
     next_call: CallKey,
     sweep_scheduled: bool,
+    /// The call a handler last worked on (set by `call_span`): where a panic is contained.
+    touched: std::cell::Cell<Option<CallKey>>,
+    /// This server's SIP address (credentials may name it).
+    server_addr: auth::ServerAddr,
+    /// Live calls per user, tenant and trunk.
+    counts: limits::CallCounts,
 }
 
 impl Engine {
     /// A new engine.
-    pub fn new(cfg: EngineConfig, dir: Arc<Directory>, media: Arc<dyn MediaControl>, metrics: Arc<Metrics>) -> Engine {
+    pub fn new(cfg: EngineConfig, dir: Arc<Directory>, metrics: Arc<Metrics>) -> Engine {
         Engine {
+            media: media_plane::MediaPlane::new(cfg.rtp_ports.0, cfg.rtp_ports.1),
+            server_addr: auth::ServerAddr {
+                ip: cfg.public_ip,
+                ports: [Some(cfg.udp_port), cfg.tcp_port, cfg.tls_port].into_iter().flatten().collect(),
+            },
             txl: TransactionLayer::new(cfg.timers),
             auth: Authenticator::new(cfg.auth.clone()),
             policy: Policy::default(),
@@ -339,7 +386,6 @@ impl Engine {
             recording_sessions: HashMap::new(),
             timers: TimerQueue::default(),
             actions: VecDeque::new(),
-            media,
             metrics,
             plugins: None,
             round_robin: HashMap::new(),
@@ -347,6 +393,8 @@ impl Engine {
             queue_tick_scheduled: false,
             next_call: 1,
             sweep_scheduled: false,
+            touched: std::cell::Cell::new(None),
+            counts: limits::CallCounts::default(),
         }
     }
 
@@ -356,9 +404,15 @@ impl Engine {
         self
     }
 
-    /// The next action, if any.
+    /// The next action, if any. Media commands come first, so that a session's ports are
+    /// bound before the SDP that names them goes out.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        self.media.poll().map(Action::Media).or_else(|| self.actions.pop_front())
+    }
+
+    /// Live media sessions and RTP ports still free (for tests and metrics).
+    pub fn media_usage(&self) -> (usize, usize) {
+        (self.media.sessions(), self.media.free_ports())
     }
 
     /// When [`Engine::handle_timeout`] must run next.
@@ -374,8 +428,23 @@ impl Engine {
         self.calls.len()
     }
 
-    /// Feeds one input.
+    /// Feeds one input. A panic while handling it ends only the call it concerned (see
+    /// `contain`); the engine goes on.
     pub fn handle(&mut self, input: Input, now: Now) {
+        let hint = match &input {
+            Input::CdrCommitted(k) | Input::PluginDone { key: k, .. } => Some(*k),
+            Input::Media(e) => self.media_calls.get(&e.session()).copied(),
+            _ => None,
+        };
+        let reply = match &input {
+            Input::Sip { msg: Message::Request(req), source } => contain::PanicReply::for_request(req, response_target(req, *source)),
+            _ => None,
+        };
+        self.guarded(hint, reply, now, |e| e.handle_unguarded(input, now));
+        self.guarded(None, None, now, |e| e.drain_transactions(now));
+    }
+
+    fn handle_unguarded(&mut self, input: Input, now: Now) {
         if !self.sweep_scheduled {
             self.sweep_scheduled = true;
             self.timers.schedule(now.mono + Duration::from_secs(10), EngineTimer::BindingSweep);
@@ -408,6 +477,7 @@ impl Engine {
             }
             Input::Media(MediaEvent::PlayDone { id, side, token }) => self.on_play_done(id, side, token, now),
             Input::Media(MediaEvent::RecordingDone { id, path, duration_ms, .. }) => self.on_recording_done(id, path, duration_ms),
+            Input::Media(MediaEvent::SessionFailed { id }) => self.on_session_failed(id, now),
             Input::Media(MediaEvent::RtpTimeout { id, side }) => {
                 if let Some(&key) = self.media_calls.get(&id) {
                     let _span = self.call_span(key).entered();
@@ -418,15 +488,23 @@ impl Engine {
             Input::ConnectionClosed(conn) => self.drop_bindings_on_conn(conn, now),
             Input::PluginDone { key, token, result, version } => self.on_plugin_done(key, token, result, version, now),
             Input::QueueDecided { group_id, token, waiter, result } => self.on_queue_decided(group_id, token, waiter, result, now),
+            Input::Heartbeat(n) => self.actions.push_back(Action::Alive(n)),
         }
-        self.drain_transactions(now);
     }
 
-    /// Fires due timers.
+    /// Fires due timers, each contained on its own like an input.
     pub fn handle_timeout(&mut self, now: Now) {
-        self.txl.handle_timeout(now.mono);
-        self.drain_transactions(now);
+        self.guarded(None, None, now, |e| e.txl.handle_timeout(now.mono));
+        self.guarded(None, None, now, |e| e.drain_transactions(now));
         while let Some(t) = self.timers.pop_due(now.mono) {
+            let hint = t.call();
+            self.guarded(hint, None, now, |e| e.on_timer(t, now));
+            self.guarded(None, None, now, |e| e.drain_transactions(now));
+        }
+    }
+
+    fn on_timer(&mut self, t: EngineTimer, now: Now) {
+        {
             match t {
                 EngineTimer::RingTimeout(key) => self.on_ring_timeout(key, now),
                 EngineTimer::SessionExpired(key) => {
@@ -454,12 +532,19 @@ impl Engine {
                 EngineTimer::OriginateTimeout(key) => self.on_originate_timeout(key, now),
                 EngineTimer::TransferTimeout(key) => self.on_transfer_timeout(key, now),
                 EngineTimer::ConsultTimeout(key) => self.on_consult_timeout(key, now),
+                EngineTimer::ProvisionalRefresh(key) => {
+                    let tx = self.calls.get(&key).and_then(|c| c.a_tx);
+                    if let Some(tx) = tx
+                        && self.txl.refresh_provisional(tx)
+                    {
+                        self.timers.schedule(now.mono + PROVISIONAL_REFRESH, EngineTimer::ProvisionalRefresh(key));
+                    }
+                }
                 EngineTimer::Delayed(b) => {
                     let (target, bytes) = *b;
                     self.actions.push_back(Action::Send { target, bytes });
                 }
             }
-            self.drain_transactions(now);
         }
     }
 
@@ -467,7 +552,10 @@ impl Engine {
         while let Some(o) = self.txl.poll_output() {
             match o {
                 transaction::Output::Transmit { target, bytes } => self.actions.push_back(Action::Send { target, bytes }),
-                transaction::Output::Timeout { id } => self.on_client_timeout(id, now),
+                transaction::Output::Timeout { id } => {
+                    let hint = self.client_tx.get(&id).and_then(TxOwner::call);
+                    self.guarded(hint, None, now, |e| e.on_client_timeout(id, now));
+                }
                 transaction::Output::AckTimeout { id, call_id } => {
                     let key =
                         self.invite_tx.remove(&id).or_else(|| self.a_dialogs.iter().find(|((c, _), _)| *c == call_id).map(|(_, k)| *k));
@@ -668,7 +756,7 @@ pub fn random_token(n: usize) -> String {
     let mut bits: u64 = 0;
     for i in 0..n {
         if i % 16 == 0 {
-            bits = rand::random();
+            bits = rng::u64();
         }
         s.push(HEX[(bits & 15) as usize] as char);
         bits >>= 4;

@@ -168,6 +168,7 @@ impl Engine {
             dtmf_codes: Default::default(),
             updating: [false; 2],
             next_update: Default::default(),
+            media_retries: 0,
         };
         self.calls.insert(key, call);
         self.timeline(key, "callback", format!("ringing agent {} for {number}", user.ext), now);
@@ -234,16 +235,7 @@ impl Engine {
         // CANCEL the agent's INVITE.
         let inv = call.a_invite.clone();
         let flow = call.a.flow;
-        let mut c = Request::new(Method::Cancel, inv.uri.clone());
-        for name in [HeaderName::Via, HeaderName::From, HeaderName::To, HeaderName::CallId] {
-            if let Some(v) = inv.headers.get(&name) {
-                c.headers.push(name.clone(), v.to_string());
-            }
-        }
-        c.headers.push(HeaderName::MaxForwards, "70");
-        c.headers.push(HeaderName::CSeq, "1 CANCEL");
-        let tx = self.txl.send_request(&c, flow, now.mono);
-        self.client_tx.insert(tx, TxOwner::Fire);
+        self.cancel_invite(&inv, flow, now);
         self.originate_failed(key, "agent did not answer", now);
     }
 

@@ -72,6 +72,14 @@ pub(super) struct QueueRt {
     pub published: String,
 }
 
+impl QueueRt {
+    /// Drops a live caller from the line without any of the usual bookkeeping (the call is
+    /// being removed by force).
+    pub(super) fn forget(&mut self, key: CallKey) {
+        self.waiting.retain(|w| !matches!(w.kind, WaiterKind::Live(k) if k == key));
+    }
+}
+
 /// Where a call stands in a queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueuePhase {
@@ -324,7 +332,7 @@ impl Engine {
         }
         let Some(call) = self.calls.get(&key) else { return };
         if let Some((gid, agent)) = call.queue_agent {
-            let talk = call.answered_ms.map(|a| (pbx_store::now_ms() - a).max(0) as u64 / 1000).unwrap_or(0);
+            let talk = call.answered_ms.map(|a| (now.wall_ms - a).max(0) as u64 / 1000).unwrap_or(0);
             if let (Some(g), Some(rt)) = (self.queue_group(gid), self.queues.get_mut(&gid)) {
                 let a = rt.agents.entry(agent).or_default();
                 a.last_end = Some(now.mono);

@@ -42,6 +42,8 @@ pub struct Binding {
 pub struct Location {
     by_user: HashMap<i64, Vec<Binding>>,
     total: usize,
+    /// Live bindings per source address (brute-force protection slows, never blocks, these).
+    by_ip: HashMap<std::net::IpAddr, u32>,
 }
 
 impl Location {
@@ -58,6 +60,31 @@ impl Location {
     fn recount(&mut self) {
         self.by_user.retain(|_, v| !v.is_empty());
         self.total = self.by_user.values().map(Vec::len).sum();
+        self.by_ip.clear();
+        for b in self.by_user.values().flatten() {
+            *self.by_ip.entry(b.target.addr.ip()).or_insert(0) += 1;
+        }
+    }
+
+    /// Whether phones hold registrations from `ip`.
+    pub fn has_source(&self, ip: std::net::IpAddr) -> bool {
+        self.by_ip.contains_key(&ip)
+    }
+
+    /// Adds (`add`) or removes a user's bindings from the per-address index.
+    fn index_user(&mut self, user: i64, add: bool) {
+        let Some(list) = self.by_user.get(&user) else { return };
+        for b in list {
+            let ip = b.target.addr.ip();
+            if add {
+                *self.by_ip.entry(ip).or_insert(0) += 1;
+            } else if let Some(n) = self.by_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    self.by_ip.remove(&ip);
+                }
+            }
+        }
     }
 }
 
@@ -102,14 +129,14 @@ impl Engine {
             return self.respond(tx, r, resp_target, now);
         };
         let tenant = self.dir.tenant_by_domain(&domain).cloned();
-        let outcome = self.auth.check(
-            &req,
-            &HeaderName::Authorization,
-            &Claim { realm: &domain, tenant_id: tenant.as_ref().map(|t| t.id), source: source.addr.ip() },
-            &self.dir,
-            now.mono,
-            now.unix_secs(),
-        );
+        let claim = Claim {
+            realm: &domain,
+            tenant_id: tenant.as_ref().map(|t| t.id),
+            source: source.addr,
+            registered_source: self.location.has_source(source.addr.ip()),
+            server: &self.server_addr,
+        };
+        let outcome = self.auth.check(&req, &HeaderName::Authorization, &claim, &self.dir, now.mono, now.unix_secs());
         let user = match outcome {
             AuthOutcome::Ok(u) => u,
             AuthOutcome::Challenge(stale) => {
@@ -121,6 +148,10 @@ impl Engine {
             }
             AuthOutcome::Forbidden(delay) => return self.forbid(tx, &req, resp_target, delay, now),
             AuthOutcome::Blocked => return self.forbid(tx, &req, resp_target, Duration::ZERO, now),
+            AuthOutcome::WrongUri => {
+                let r = req.response(400, "Bad Request: the credentials name another Request-URI", Some(&random_token(10)));
+                return self.respond(tx, r, resp_target, now);
+            }
         };
         // The authenticated user may only bind their own address of record.
         let to_user = req.parsed_to().and_then(|t| t.uri.as_sip().and_then(|u| u.user_unescaped()));
@@ -141,6 +172,7 @@ impl Engine {
                 let r = req.response(400, "Contact: * requires Expires: 0 and no other contact", Some(&random_token(10)));
                 return self.respond(tx, r, resp_target, now);
             }
+            self.location.index_user(user.id, false);
             if let Some(list) = self.location.by_user.remove(&user.id) {
                 self.location.total -= list.len();
                 for b in list {
@@ -161,6 +193,7 @@ impl Engine {
                 let expires = expires.min(u64::from(self.cfg.max_expires)) as u32;
                 plan.push((c.uri.clone(), expires));
             }
+            self.location.index_user(user.id, false);
             let list = self.location.by_user.entry(user.id).or_default();
             let before = list.len();
             for (uri, _) in &plan {
@@ -222,6 +255,12 @@ impl Engine {
             }
             let after = list.len();
             self.location.total = self.location.total + after - before;
+            self.location.index_user(user.id, true);
+        }
+        if let Some(conn) = source.conn {
+            let until_ms =
+                self.location.bindings(user.id, now.mono).iter().filter(|b| b.target.conn == Some(conn)).map(|b| b.expires_ms).max();
+            self.actions.push_back(Action::ConnectionBound { conn, until_ms: until_ms.unwrap_or(0) });
         }
         let mut r: Response = req.response(200, "OK", Some(&random_token(10)));
         for b in self.location.bindings(user.id, now.mono) {

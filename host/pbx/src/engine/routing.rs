@@ -11,6 +11,7 @@ use pbx_sip::message::{Request, SipMessage};
 use pbx_sip::transaction::{Target, Transport, TxId};
 use pbx_sip::uri::Uri;
 use pbx_store::Direction as CallDirection;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,11 +90,10 @@ pub(super) enum Dialled {
     Unknown,
 }
 
-/// The user part of a Request-URI or To, without parameters or visual separators.
+/// The user part of a Request-URI or To as a dial string (digits, `+`, `*`, `#`, visual
+/// separators dropped); anything else is not a number and is refused where it enters.
 pub(super) fn dialled_number(uri: &Uri) -> Option<String> {
-    let user = uri.user_or_number()?;
-    let cleaned: String = user.chars().filter(|c| !matches!(c, '-' | '.' | '(' | ')' | ' ')).collect();
-    if cleaned.is_empty() { None } else { Some(cleaned) }
+    pbx_sip::peer::dial_string(&uri.user_or_number()?)
 }
 
 fn quote_display(name: &str) -> String {
@@ -159,20 +159,26 @@ impl Engine {
     }
 
     fn on_phone_invite(&mut self, inv: Invite, now: Now) {
-        let Some(from) = inv.req.parsed_from() else { return };
-        let realm = from.uri.as_sip().map(|u| u.host.to_ascii_lowercase()).unwrap_or_default();
-        let Some(tenant) = self.dir.tenant_by_domain(&realm).cloned() else {
-            // Not a carrier and not one of our domains.
-            return self.refuse(&inv, now);
+        let Some(from) = inv.req.parsed_from() else {
+            return self.simple_response(Some(inv.tx), &inv.req, 400, inv.resp_target, now);
         };
-        let outcome = self.auth.check(
-            &inv.req,
-            &HeaderName::ProxyAuthorization,
-            &Claim { realm: &realm, tenant_id: Some(tenant.id), source: inv.source.addr.ip() },
-            &self.dir,
-            now.mono,
-            now.unix_secs(),
-        );
+        let realm = from.uri.as_sip().map(|u| u.host.to_ascii_lowercase()).unwrap_or_default();
+        // A domain the PBX does not host is challenged like one it does (and then refused
+        // like a wrong password), so that an INVITE does not tell which tenants exist. An
+        // address in place of a domain is no tenant's: such a caller is refused the way a
+        // carrier's call to an unknown number is, so it cannot tell carriers from strangers.
+        let tenant = self.dir.tenant_by_domain(&realm).cloned();
+        if tenant.is_none() && realm.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok() {
+            return self.refuse(&inv, now);
+        }
+        let claim = Claim {
+            realm: &realm,
+            tenant_id: tenant.as_ref().map(|t| t.id),
+            source: inv.source.addr,
+            registered_source: self.location.has_source(inv.source.addr.ip()),
+            server: &self.server_addr,
+        };
+        let outcome = self.auth.check(&inv.req, &HeaderName::ProxyAuthorization, &claim, &self.dir, now.mono, now.unix_secs());
         let user = match outcome {
             AuthOutcome::Ok(u) => u,
             AuthOutcome::Challenge(stale) => {
@@ -184,6 +190,13 @@ impl Engine {
             }
             AuthOutcome::Forbidden(delay) => return self.forbid(Some(inv.tx), &inv.req, inv.resp_target, delay, now),
             AuthOutcome::Blocked => return self.forbid(Some(inv.tx), &inv.req, inv.resp_target, Duration::ZERO, now),
+            AuthOutcome::WrongUri => {
+                let r = inv.req.response(400, "Bad Request: the credentials name another Request-URI", Some(&random_token(10)));
+                return self.respond(Some(inv.tx), r, inv.resp_target, now);
+            }
+        };
+        let Some(tenant) = tenant else {
+            return self.forbid(Some(inv.tx), &inv.req, inv.resp_target, Duration::ZERO, now);
         };
         let from_user = from.uri.as_sip().and_then(|u| u.user_unescaped());
         if from_user.as_deref() != Some(user.ext.as_str()) {
@@ -198,7 +211,11 @@ impl Engine {
         };
         let caller = Party {
             number: user.ext.clone(),
-            name: if user.name.is_empty() { from.display.clone().unwrap_or_default() } else { user.name.clone() },
+            name: if user.name.is_empty() {
+                from.display.as_deref().map(pbx_sip::peer::display_name).unwrap_or_default()
+            } else {
+                user.name.clone()
+            },
             user_id: Some(user.id),
         };
         if let Some(code) = number.strip_prefix('*') {
@@ -423,9 +440,15 @@ impl Engine {
             return self.refuse(&inv, now);
         }
         let from = inv.req.parsed_from();
-        let raw_caller = from.as_ref().and_then(|f| dialled_number(&f.uri)).unwrap_or_else(|| "anonymous".into());
+        // The caller's number and name come from the carrier: only digits (else the caller is
+        // anonymous) and printable text go on into the phones' INVITEs and the call log.
+        let raw_caller = from
+            .as_ref()
+            .and_then(|f| f.uri.user_or_number())
+            .and_then(|n| pbx_sip::peer::caller_number(&n))
+            .unwrap_or_else(|| "anonymous".into());
         let caller_number = pbx_store::numbers::normalize(&raw_caller, cc).unwrap_or(raw_caller);
-        let caller_name = from.as_ref().and_then(|f| f.display.clone()).unwrap_or_default();
+        let caller_name = from.as_ref().and_then(|f| f.display.as_deref()).map(pbx_sip::peer::display_name).unwrap_or_default();
         // Without a scenario every phone of the tenant rings at once (the default setup).
         let scenario = did.scenario.clone();
         let steps = if scenario.is_some() {

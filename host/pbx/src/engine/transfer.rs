@@ -55,45 +55,24 @@ pub struct ReplacesId {
     pub from_tag: String,
 }
 
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The target user and the Replaces of a Refer-To value.
+/// The target number and the Replaces of a Refer-To value, read by the one SIP parser: the
+/// target must be a dial string (an extension or a number), the Replaces' parts are
+/// %-unescaped by the parser's rules. Anything else is refused (the REFER gets 400).
 pub fn parse_refer_to(value: &str) -> Option<(String, Option<ReplacesId>)> {
-    let inner = value.trim().trim_start_matches('<');
-    let inner = inner.split('>').next()?;
-    let (uri, headers) = match inner.split_once('?') {
-        Some((u, h)) => (u, Some(h)),
-        None => (inner, None),
+    let na = pbx_sip::NameAddr::parse(value).ok()?;
+    let headers = match &na.uri {
+        pbx_sip::Uri::Sip(u) => u.headers.clone(),
+        pbx_sip::Uri::Other { scheme, .. } if scheme == "tel" => None,
+        pbx_sip::Uri::Other { .. } => return None,
     };
-    let user = uri.strip_prefix("sips:").or_else(|| uri.strip_prefix("sip:")).or_else(|| uri.strip_prefix("tel:"))?;
-    let user = user.split(['@', ';']).next()?.to_string();
-    if user.is_empty() {
-        return None;
-    }
-    let replaces = headers.and_then(|h| {
+    let target = pbx_sip::peer::dial_string(&na.uri.user_or_number()?)?;
+    let replaces = headers.as_deref().and_then(|h| {
         h.split('&').find_map(|kv| {
             let (k, v) = kv.split_once('=')?;
             if !k.eq_ignore_ascii_case("replaces") {
                 return None;
             }
-            let v = unescape(v);
+            let v = pbx_sip::text::unescape(v);
             let mut parts = v.split(';');
             let call_id = parts.next()?.trim().to_string();
             let (mut to_tag, mut from_tag) = (String::new(), String::new());
@@ -107,7 +86,7 @@ pub fn parse_refer_to(value: &str) -> Option<(String, Option<ReplacesId>)> {
             Some(ReplacesId { call_id, to_tag, from_tag })
         })
     });
-    Some((unescape(&user), replaces))
+    Some((target, replaces))
 }
 
 impl Engine {
@@ -119,6 +98,7 @@ impl Engine {
             return self.respond(tx, r, resp_target, now);
         }
         let Some((target, replaces)) = req.headers.get(&HeaderName::ReferTo).and_then(parse_refer_to) else {
+            tracing::info!(refer_to = ?req.headers.get(&HeaderName::ReferTo), "REFER refused: unreadable Refer-To");
             let r = req.response(400, "Bad Request: missing or unreadable Refer-To", None);
             return self.respond(tx, r, resp_target, now);
         };
@@ -317,16 +297,37 @@ impl Engine {
 
     /// CANCELs an INVITE the PBX sent to a new leg that has not answered.
     pub(super) fn cancel_invite(&mut self, inv: &Request, flow: Target, now: Now) {
+        // RFC 3261 §9.1: the INVITE's Request-URI, Call-ID, From, To, top Via and Route, and
+        // its CSeq number with the method CANCEL.
         let mut c = Request::new(Method::Cancel, inv.uri.clone());
-        for name in [HeaderName::Via, HeaderName::From, HeaderName::To, HeaderName::CallId] {
+        if let Some(top) =
+            inv.headers.get(&HeaderName::Via).and_then(|v| pbx_sip::text::split_top_level(v, b',')?.first().map(|t| t.trim().to_string()))
+        {
+            c.headers.push(HeaderName::Via, top);
+        }
+        for v in inv.headers.get_all(&HeaderName::Route) {
+            c.headers.push(HeaderName::Route, v.to_string());
+        }
+        c.headers.push(HeaderName::MaxForwards, "70");
+        for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
             if let Some(v) = inv.headers.get(&name) {
                 c.headers.push(name.clone(), v.to_string());
             }
         }
-        c.headers.push(HeaderName::MaxForwards, "70");
-        c.headers.push(HeaderName::CSeq, "1 CANCEL");
+        c.headers.push(HeaderName::CSeq, format!("{} CANCEL", inv.cseq().map(|s| s.seq).unwrap_or(1)));
         let t = self.txl.send_request(&c, flow, now.mono);
         self.client_tx.insert(t, TxOwner::Fire);
+        // Without a final response to the INVITE within 64·T1 its transaction ends.
+        self.txl.cancel_sent_for(inv, now.mono);
+    }
+
+    /// The call ends while its transfer target still rings: the target is cancelled.
+    pub(super) fn drop_transfer(&mut self, key: CallKey, now: Now) {
+        let Some(mut x) = self.calls.get_mut(&key).and_then(|call| call.xfer.take()) else { return };
+        if let Some(t) = x.timer.take() {
+            self.timers.cancel(t);
+        }
+        self.cancel_invite(&x.invite, x.dialog.flow, now);
     }
 
     /// The transferor hung up during a blind transfer: the call goes on without them.
@@ -589,5 +590,31 @@ mod tests {
         assert_eq!(r, Some(ReplacesId { call_id: "abc@host".into(), to_tag: "t1".into(), from_tag: "f1".into() }));
         assert_eq!(parse_refer_to("<mailto:x>"), None);
         assert_eq!(parse_refer_to("<sip:@x>"), None);
+        assert_eq!(parse_refer_to("<tel:+7-495-123-45-67>"), Some(("+74951234567".into(), None)));
+    }
+
+    #[test]
+    fn hostile_refer_to_values_are_refused_without_panicking() {
+        // A multibyte character right after '%' once panicked the engine on a byte slice.
+        for v in [
+            "<sip:a%€@x>",
+            "<sip:1%€>",
+            "<tel:%€>",
+            "<sip:103@x?Replaces=%€%€;to-tag=%€>",
+            "<sip:10%0D%0ASubject:%20x@x>",
+            "<sip:%E2%82@x>",
+            "<sip:103@x?Replaces=%",
+            "<sip:€@x>",
+            "%",
+            "",
+        ] {
+            let parsed = parse_refer_to(v);
+            if let Some((t, _)) = &parsed {
+                assert!(pbx_sip::peer::dial_string(t).is_some(), "{v:?} gave {t:?}");
+            }
+        }
+        let (t, r) = parse_refer_to("<sip:103@x?Replaces=%€%E2;to-tag=a>").unwrap();
+        assert_eq!(t, "103");
+        assert!(r.is_some());
     }
 }

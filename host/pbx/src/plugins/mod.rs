@@ -4,8 +4,10 @@
 //! a time carried out on a blocking thread with the tenant's clock, directory, key-value
 //! store and granted HTTP hosts.
 
+pub mod egress;
 mod services;
 
+pub use egress::EgressPolicy;
 pub use services::{HttpClient, StoreServices};
 
 use crate::metrics::Metrics;

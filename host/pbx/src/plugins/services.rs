@@ -1,16 +1,51 @@
 //! What a plugin reaches through the host: its key-value store in the database (scoped to
 //! its tenant and its name) and outbound HTTP to the hosts its tenant granted.
 
+use super::egress::EgressPolicy;
 use pbx_plugin_host::{HttpRequest, HttpResponse, Services};
 use pbx_store::Store;
 use std::io::Read;
+use std::sync::Arc;
 use std::time::Duration;
+use ureq::RequestExt;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 /// Largest HTTP response body a plugin receives.
 const MAX_BODY: u64 = 1 << 20;
 
-/// Outbound HTTP for plugins: short timeouts, no redirects (a redirect could lead to a host
-/// that was not granted), bounded bodies.
+/// Longest a plugin's HTTP request may take (the decision's own budget may be shorter).
+const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Resolves a plugin's host names itself and keeps only the addresses the egress policy
+/// allows; ureq then connects to exactly those.
+#[derive(Debug)]
+struct PolicyResolver {
+    policy: Arc<EgressPolicy>,
+}
+
+impl Resolver for PolicyResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let found = DefaultResolver::default().resolve(uri, config, timeout)?;
+        let allowed = self.policy.filter(found.iter().copied()).map_err(|why| {
+            ureq::Error::Io(std::io::Error::new(std::io::ErrorKind::PermissionDenied, format!("plugins may not connect there: {why}")))
+        })?;
+        let mut out = self.empty();
+        for a in allowed.into_iter().take(16) {
+            out.push(a);
+        }
+        Ok(out)
+    }
+}
+
+/// Outbound HTTP for plugins: only to addresses the egress policy allows, through no proxy,
+/// no redirects (a redirect could lead to a host that was not granted), a deadline that the
+/// decision's own budget shortens, bounded bodies.
 #[derive(Clone)]
 pub struct HttpClient {
     agent: ureq::Agent,
@@ -18,26 +53,41 @@ pub struct HttpClient {
 
 impl Default for HttpClient {
     fn default() -> HttpClient {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(5)))
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
-        HttpClient { agent }
+        HttpClient::new(EgressPolicy::default())
     }
 }
 
 impl HttpClient {
-    /// Performs a request.
-    pub fn send(&self, req: &HttpRequest) -> Result<HttpResponse, String> {
+    /// A client that enforces `policy`.
+    pub fn new(policy: EgressPolicy) -> HttpClient {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(HTTP_TIMEOUT))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .proxy(None)
+            .build();
+        let resolver = PolicyResolver { policy: Arc::new(policy) };
+        HttpClient { agent: ureq::Agent::with_parts(config, DefaultConnector::default(), resolver) }
+    }
+
+    /// Performs a request within `budget` (at most the client's own timeout).
+    pub fn send(&self, req: &HttpRequest, budget: Duration) -> Result<HttpResponse, String> {
+        if budget.is_zero() {
+            return Err("the decision's time is up".into());
+        }
         let method = req.method.to_ascii_uppercase();
         let mut b = ureq::http::Request::builder().method(method.as_str()).uri(&req.url);
         for (k, v) in &req.headers {
             b = b.header(k, v);
         }
         let request = b.body(req.body.clone()).map_err(|e| format!("bad request: {e}"))?;
-        let resp = self.agent.run(request).map_err(|e| format!("HTTP error: {e}"))?;
+        let resp = request
+            .with_agent(&self.agent)
+            .configure()
+            .timeout_global(Some(budget.min(HTTP_TIMEOUT)))
+            .build()
+            .run()
+            .map_err(|e| format!("HTTP error: {e}"))?;
         let status = resp.status().as_u16();
         let headers =
             resp.headers().iter().map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
@@ -89,10 +139,10 @@ impl Services for StoreServices {
         }
     }
 
-    fn http(&self, req: &HttpRequest) -> Result<HttpResponse, String> {
+    fn http(&self, req: &HttpRequest, budget: Duration) -> Result<HttpResponse, String> {
         if self.read_only {
             return Err("no HTTP in a simulation".into());
         }
-        self.http.send(req)
+        self.http.send(req, budget)
     }
 }

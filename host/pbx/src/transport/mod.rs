@@ -1,9 +1,11 @@
 //! SIP transports (the IO edge): UDP datagrams and TCP/TLS streams in, parsed messages to
 //! the engine; bytes from the engine out to the right socket or connection.
 
+mod limits;
 mod stream;
 mod udp;
 
+pub use limits::{ConnGate, ConnLimits, IdleStream, LimitedListener, Slot};
 pub use stream::{spawn_stream_listener, tls_acceptor};
 pub use udp::spawn_udp;
 
@@ -24,18 +26,43 @@ pub struct Transports {
     udp: Arc<UdpSocket>,
     conns: Arc<Mutex<Connections>>,
     next_conn: Arc<AtomicU64>,
+    /// Caps and idle times of SIP connections.
+    pub limits: ConnLimits,
+    /// The SIP connections' slots.
+    pub gate: Arc<ConnGate>,
 }
 
 #[derive(Default)]
 struct Connections {
     by_id: HashMap<u64, mpsc::Sender<Vec<u8>>>,
     by_addr: HashMap<(Transport, SocketAddr), u64>,
+    /// Connections that carry a registration, with when it expires (ms): kept open while it lasts.
+    bound_until: HashMap<u64, i64>,
 }
 
 impl Transports {
     /// Wraps the bound UDP socket.
-    pub fn new(udp: Arc<UdpSocket>) -> Transports {
-        Transports { udp, conns: Arc::default(), next_conn: Arc::new(AtomicU64::new(1)) }
+    pub fn new(udp: Arc<UdpSocket>, limits: ConnLimits) -> Transports {
+        let gate = ConnGate::new(limits.sip_max, limits.sip_per_source);
+        Transports { udp, conns: Arc::default(), next_conn: Arc::new(AtomicU64::new(1)), limits, gate }
+    }
+
+    /// Notes that connection `conn` carries a registration until `until_ms` (0: none any more).
+    pub fn bound(&self, conn: u64, until_ms: i64) {
+        if let Ok(mut c) = self.conns.lock()
+            && c.by_id.contains_key(&conn)
+        {
+            if until_ms > 0 {
+                c.bound_until.insert(conn, until_ms);
+            } else {
+                c.bound_until.remove(&conn);
+            }
+        }
+    }
+
+    /// Until when (ms) a connection carries a registration, if it does.
+    pub(crate) fn bound_until(&self, conn: u64) -> Option<i64> {
+        self.conns.lock().ok().and_then(|c| c.bound_until.get(&conn).copied())
     }
 
     /// Sends bytes to a target without waiting: UDP is fire-and-forget; a stream write is
@@ -77,6 +104,7 @@ impl Transports {
     fn unregister(&self, transport: Transport, addr: SocketAddr, id: u64) {
         if let Ok(mut c) = self.conns.lock() {
             c.by_id.remove(&id);
+            c.bound_until.remove(&id);
             if c.by_addr.get(&(transport, addr)) == Some(&id) {
                 c.by_addr.remove(&(transport, addr));
             }

@@ -4,20 +4,18 @@
 use super::{Transports, to_input};
 use crate::engine::Input;
 use crate::metrics::Metrics;
-use pbx_sip::parse::{Framing, MAX_MESSAGE_SIZE};
+use pbx_sip::parse::{Framing, MAX_MESSAGE_SIZE, StreamFrame, stream_frame};
 use pbx_sip::transaction::{Target, Transport};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
-
-/// A connection idle this long is closed (phones refresh registrations well within it).
-const IDLE: Duration = Duration::from_secs(3900);
 
 /// Loads a TLS acceptor from PEM files.
 pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
@@ -32,12 +30,13 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(cfg)))
 }
 
-/// Accepts TCP (or, with `tls`, TLS) connections.
+/// Accepts TCP (or, with `tls`, TLS) connections, within the connection caps.
 pub fn spawn_stream_listener(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     transports: Transports,
     tx: mpsc::Sender<Input>,
+    ctl: mpsc::UnboundedSender<Input>,
     metrics: Arc<Metrics>,
 ) {
     tokio::spawn(async move {
@@ -50,13 +49,20 @@ pub fn spawn_stream_listener(
                     continue;
                 }
             };
+            let Some(slot) = transports.gate.admit(peer.ip()) else {
+                metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, "SIP connection refused: too many open");
+                continue;
+            };
             let _ = sock.set_nodelay(true);
-            let (transports, tx, metrics, tls) = (transports.clone(), tx.clone(), metrics.clone(), tls.clone());
+            let (transports, tx, ctl, metrics, tls) = (transports.clone(), tx.clone(), ctl.clone(), metrics.clone(), tls.clone());
             tokio::spawn(async move {
+                let _slot = slot;
+                let first = transports.limits.sip_first_message;
                 match tls {
-                    None => serve_conn(sock, peer, Transport::Tcp, transports, tx, metrics).await,
-                    Some(acc) => match tokio::time::timeout(Duration::from_secs(10), acc.accept(sock)).await {
-                        Ok(Ok(s)) => serve_conn(s, peer, Transport::Tls, transports, tx, metrics).await,
+                    None => serve_conn(sock, peer, Transport::Tcp, transports, tx, ctl, metrics).await,
+                    Some(acc) => match tokio::time::timeout(first, acc.accept(sock)).await {
+                        Ok(Ok(s)) => serve_conn(s, peer, Transport::Tls, transports, tx, ctl, metrics).await,
                         _ => tracing::debug!(%peer, "TLS handshake failed"),
                     },
                 }
@@ -65,12 +71,26 @@ pub fn spawn_stream_listener(
     });
 }
 
+/// How long the connection may stay silent now: briefly before its first message, while a
+/// registration lasts when it carries one, else the configured idle time.
+fn silence_allowed(transports: &Transports, id: u64, spoke: bool) -> Duration {
+    if !spoke {
+        return transports.limits.sip_first_message;
+    }
+    let idle = transports.limits.sip_idle;
+    match transports.bound_until(id) {
+        Some(until) => Duration::from_millis(u64::try_from(until - pbx_store::now_ms()).unwrap_or(0)).max(idle) + Duration::from_secs(60),
+        None => idle,
+    }
+}
+
 async fn serve_conn<S: AsyncRead + AsyncWrite + Send + 'static>(
     stream: S,
     peer: SocketAddr,
     transport: Transport,
     transports: Transports,
     tx: mpsc::Sender<Input>,
+    ctl: mpsc::UnboundedSender<Input>,
     metrics: Arc<Metrics>,
 ) {
     let (mut rd, mut wr) = tokio::io::split(stream);
@@ -87,14 +107,28 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Send + 'static>(
     let source = Target { transport, addr: peer, conn: Some(id) };
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 16_384];
+    let mut frame = StreamFrame::Ready;
+    let mut spoke = false;
     'conn: loop {
-        let n = match tokio::time::timeout(IDLE, rd.read(&mut chunk)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+        let n = match tokio::time::timeout(silence_allowed(&transports, id, spoke), rd.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Err(_) => {
+                metrics.connections_idle_closed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, "closing an idle SIP connection");
+                break;
+            }
             Ok(Ok(n)) => n,
         };
         buf.extend_from_slice(&chunk[..n]);
         loop {
             if buf.is_empty() {
+                break;
+            }
+            frame = stream_frame(&buf, frame);
+            if frame != StreamFrame::Ready {
+                if buf.len() > 2 * MAX_MESSAGE_SIZE {
+                    break 'conn;
+                }
                 break;
             }
             // A double CRLF ping gets a single CRLF pong (RFC 5626 §3.5.1).
@@ -109,21 +143,22 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Send + 'static>(
                 if consumed == 0 {
                     break 'conn;
                 }
+                spoke = true;
                 if tx.send(input).await.is_err() {
                     break 'conn;
                 }
             }
             if consumed == 0 {
-                if buf.len() > 2 * MAX_MESSAGE_SIZE {
-                    break 'conn;
-                }
-                break;
+                // The framer saw a whole message that the parser still wants more of: the
+                // two disagree, which only garbage can cause.
+                break 'conn;
             }
             buf.drain(..consumed.min(buf.len()));
+            frame = StreamFrame::Ready;
         }
     }
     transports.unregister(transport, peer, id);
     drop(out_tx);
     let _ = writer.await;
-    let _ = tx.send(Input::ConnectionClosed(id)).await;
+    let _ = ctl.send(Input::ConnectionClosed(id));
 }

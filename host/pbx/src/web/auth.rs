@@ -63,10 +63,7 @@ impl Caller {
 }
 
 fn cookie_value(headers: &HeaderMap) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
-        let (k, v) = kv.trim().split_once('=')?;
-        (k == COOKIE && !v.is_empty()).then(|| v.to_string())
-    })
+    cookie_named(headers, COOKIE).filter(|v| !v.is_empty())
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -154,36 +151,74 @@ fn secure(headers: &HeaderMap) -> bool {
     headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
+/// The cookie that marks a browser that signed in to an account before: it is not held back
+/// by guessing at that account from elsewhere.
+pub const DEVICE_COOKIE: &str = "pbx_device";
+
+fn peer_ip(req_ext: &axum::http::Extensions) -> std::net::IpAddr {
+    req_ext.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()).unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))
+}
+
 /// `POST /api/v1/login`.
-pub async fn login(State(state): State<Arc<WebState>>, headers: HeaderMap, Json(b): Json<LoginBody>) -> ApiResult<Response> {
-    let outcome = state.store.try_login(b.login.trim(), &b.password, now_ms()).await?;
+pub async fn login(State(state): State<Arc<WebState>>, req: Request) -> ApiResult<Response> {
+    let ip = peer_ip(req.extensions());
+    let headers = req.headers().clone();
+    let bytes = axum::body::to_bytes(req.into_body(), 16 * 1024).await.map_err(|_| ApiError::bad("the login form is too large"))?;
+    let b: LoginBody = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad(format!("unreadable login form: {e}")))?;
+    let account = b.login.trim().to_string();
+    let device = cookie_named(&headers, DEVICE_COOKIE);
+    let known = device.as_deref().is_some_and(|d| state.device_mark(&account) == d);
+    let attempt = match state.throttle.admit(&account, ip, known, std::time::Instant::now()) {
+        Ok(a) => a,
+        Err(wait) => {
+            let secs = wait.as_secs().max(1);
+            let body = Json(serde_json::json!({
+                "error": format!("too many failed logins: try again in {secs} s"),
+                "reason": "throttled",
+                "retry_after": secs,
+            }));
+            return Ok((StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, secs.to_string())], body).into_response());
+        }
+    };
+    let outcome = state.store.try_login(&account, &b.password, now_ms()).await?;
     let p = match outcome {
-        Ok(p) => p,
+        Ok(p) => {
+            state.throttle.succeeded(attempt, std::time::Instant::now());
+            p
+        }
         Err(e) => {
             tokio::time::sleep(std::time::Duration::from_millis(state.login_delay_ms)).await;
             let (status, reason, msg) = match e {
                 LoginError::Invalid => (StatusCode::UNAUTHORIZED, "invalid", "wrong login or password".to_string()),
-                LoginError::Locked(until) => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "locked",
-                    format!("too many failed logins: locked for {} more minutes", (until - now_ms()).max(60_000) / 60_000),
-                ),
                 LoginError::Suspended => {
                     (StatusCode::FORBIDDEN, "suspended", "the company's account is suspended: contact the operator".to_string())
                 }
             };
-            return Ok((status, Json(serde_json::json!({ "error": msg, "reason": reason }))).into_response());
+            let remaining = state.throttle.remaining(&account, ip);
+            return Ok((status, Json(serde_json::json!({ "error": msg, "reason": reason, "remaining": remaining }))).into_response());
         }
     };
     let (secret, csrf) = state.store.create_session(&p, now_ms()).await?;
     let c = Caller { principal: p, csrf: Some(csrf) };
     let me = me_of(&state, &c).await?;
-    let cookie = format!(
-        "{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        pbx_store::accounts::SESSION_MS / 1000,
-        if secure(&headers) { "; Secure" } else { "" }
-    );
-    Ok(([(header::SET_COOKIE, cookie)], Json(me)).into_response())
+    let flags = if secure(&headers) { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{flags}", pbx_store::accounts::SESSION_MS / 1000);
+    let mark =
+        format!("{DEVICE_COOKIE}={}; Path=/api/v1/login; HttpOnly; SameSite=Strict; Max-Age=31536000{flags}", state.device_mark(&account));
+    let mut resp = Json(me).into_response();
+    for c in [cookie, mark] {
+        if let Ok(v) = c.parse() {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    Ok(resp)
+}
+
+fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        (k == name).then(|| v.to_string())
+    })
 }
 
 /// `POST /api/v1/logout`.
@@ -210,14 +245,23 @@ pub struct PasswordBody {
 }
 
 /// `POST /api/v1/me/password`.
+/// Every session of the account ends with the old password (on every device); this browser
+/// gets a fresh one.
 pub async fn change_password(
     State(state): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
+    headers: HeaderMap,
     Json(b): Json<PasswordBody>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     if c.csrf.is_none() {
         return Err(ApiError::forbidden("API tokens cannot change passwords"));
     }
     state.store.change_password(&c.principal, &b.current, &b.new).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let (secret, csrf) = state.store.create_session(&c.principal, now_ms()).await?;
+    let cookie = format!(
+        "{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        pbx_store::accounts::SESSION_MS / 1000,
+        if secure(&headers) { "; Secure" } else { "" }
+    );
+    Ok(([(header::SET_COOKIE, cookie)], Json(serde_json::json!({ "csrf": csrf }))).into_response())
 }

@@ -255,38 +255,69 @@ pub fn byte_range(h: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
     Ok(Some((start, end)))
 }
 
-/// `GET /api/v1/recordings/{id}/audio`: the stored file, with Range for seeking.
+/// A file region as a streamed body: read 64 KiB at a time, so a download of a long
+/// recording holds one chunk in memory, whatever its size or the number of downloads.
+fn file_body(file: tokio::fs::File, len: u64) -> axum::body::Body {
+    use tokio::io::AsyncReadExt;
+    let reader = file.take(len);
+    let stream = futures_util::stream::unfold(reader, |mut r| async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        match r.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(buf), r))
+            }
+            Err(e) => Some((Err(e), r)),
+        }
+    });
+    axum::body::Body::from_stream(stream)
+}
+
+/// `GET /api/v1/recordings/{id}/audio`: the stored file, streamed, with Range for seeking.
 pub async fn recording_audio(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let call = visible_call(&s, &c, &id).await?;
     let rec = s.store.recording(call.tenant_id, &id).await?;
-    let bytes = tokio::fs::read(&rec.path).await.map_err(|_| ApiError::not_found(format!("recording of {id}")))?;
-    let ctype = if bytes.starts_with(b"OggS") { "audio/ogg" } else { "audio/wav" };
-    let len = bytes.len() as u64;
-    match byte_range(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), len) {
-        Ok(None) => Ok(([(header::CONTENT_TYPE, ctype), (header::ACCEPT_RANGES, "bytes")], bytes).into_response()),
-        Ok(Some((a, b))) => {
-            let part = bytes[a as usize..=b as usize].to_vec();
-            Ok((
-                StatusCode::PARTIAL_CONTENT,
-                [
-                    (header::CONTENT_TYPE, ctype.to_string()),
-                    (header::ACCEPT_RANGES, "bytes".to_string()),
-                    (header::CONTENT_RANGE, format!("bytes {a}-{b}/{len}")),
-                ],
-                part,
-            )
-                .into_response())
+    let missing = || ApiError::not_found(format!("recording of {id}"));
+    let mut file = tokio::fs::File::open(&rec.path).await.map_err(|_| missing())?;
+    let len = file.metadata().await.map_err(|_| missing())?.len();
+    let mut magic = [0u8; 4];
+    let _ = file.read_exact(&mut magic).await;
+    let ctype = if &magic == b"OggS" { "audio/ogg" } else { "audio/wav" };
+    let (status, start, end) = match byte_range(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), len) {
+        Ok(None) => (StatusCode::OK, 0, len.saturating_sub(1)),
+        Ok(Some((a, b))) => (StatusCode::PARTIAL_CONTENT, a, b),
+        Err(()) => {
+            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{len}"))]).into_response());
         }
-        Err(()) => Ok((StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{len}"))]).into_response()),
+    };
+    file.seek(std::io::SeekFrom::Start(start)).await.map_err(ApiError::internal)?;
+    let count = if len == 0 { 0 } else { end - start + 1 };
+    let mut resp = Response::new(file_body(file, count));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(ctype));
+    h.insert(header::ACCEPT_RANGES, header::HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, header::HeaderValue::from(count));
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = format!("bytes {start}-{end}/{len}").parse()
+    {
+        h.insert(header::CONTENT_RANGE, v);
     }
+    Ok(resp)
 }
 
-/// `GET /api/v1/recordings/{id}/wav`: two-channel WAV download.
+/// Two-channel WAV exports running at once (each decodes as the client reads).
+static EXPORTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// `GET /api/v1/recordings/{id}/wav`: two-channel WAV download, decoded and streamed as the
+/// client reads it (a long recording is never held whole in memory).
 pub async fn recording_wav(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
@@ -294,20 +325,87 @@ pub async fn recording_wav(
 ) -> ApiResult<Response> {
     let call = visible_call(&s, &c, &id).await?;
     let rec = s.store.recording(call.tenant_id, &id).await?;
-    let bytes = tokio::fs::read(&rec.path).await.map_err(|_| ApiError::not_found(format!("recording of {id}")))?;
-    let wav = tokio::task::spawn_blocking(move || crate::cli::media::export_wav(&bytes))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
     let name: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(64).collect();
-    Ok((
-        [
-            (header::CONTENT_TYPE, "audio/wav".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"call-{name}.wav\"")),
-        ],
-        wav,
-    )
-        .into_response())
+    let disposition = format!("attachment; filename=\"call-{name}.wav\"");
+    let file = std::fs::File::open(&rec.path).map_err(|_| ApiError::not_found(format!("recording of {id}")))?;
+    let permit = EXPORTS.acquire().await.map_err(ApiError::internal)?;
+    // The header promises the stored length; the decoded audio is cut or padded to it.
+    let frames = u64::try_from(rec.duration_ms).unwrap_or(0) * 8;
+    let data_len = frames * 4;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let send = |chunk: Vec<u8>| tx.blocking_send(Ok(chunk)).is_ok();
+        if !send(pbx_media::wav::header(pbx_media::wav::Format::Pcm16, 2, 8000, u32::try_from(data_len).unwrap_or(u32::MAX))) {
+            return;
+        }
+        let mut left = data_len;
+        let mut reader = std::io::BufReader::new(file);
+        let mut magic = [0u8; 4];
+        let is_ogg = std::io::Read::read_exact(&mut reader, &mut magic).is_ok() && &magic == b"OggS";
+        let _ = std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(0));
+        let emit = |samples: &[i16], left: &mut u64| -> bool {
+            let mut bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+            bytes.truncate(usize::try_from(*left).unwrap_or(usize::MAX));
+            *left -= bytes.len() as u64;
+            bytes.is_empty() || send(bytes)
+        };
+        if is_ogg {
+            match pbx_media::opusfile::StereoDecoder::new(reader) {
+                Ok(mut dec) => {
+                    let mut batch = Vec::with_capacity(16_384);
+                    while left > 0 {
+                        match dec.next_chunk() {
+                            Ok(Some(c)) => batch.extend_from_slice(&c),
+                            Ok(None) => break,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "recording decode failed mid-way");
+                                break;
+                            }
+                        }
+                        if batch.len() >= 16_384 {
+                            if !emit(&batch, &mut left) {
+                                return;
+                            }
+                            batch.clear();
+                        }
+                    }
+                    if !emit(&batch, &mut left) {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            }
+        } else {
+            // An uncompressed recording (its compression failed): small by comparison.
+            let mut bytes = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut reader, &mut bytes);
+            let samples = pbx_media::wav::parse(&bytes).and_then(|w| pbx_media::wav::samples(&w)).unwrap_or_default();
+            if !emit(&samples, &mut left) {
+                return;
+            }
+        }
+        // Silence up to the promised length.
+        while left > 0 {
+            let n = left.min(64 * 1024);
+            left -= n;
+            if !send(vec![0u8; n as usize]) {
+                return;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let mut resp = Response::new(axum::body::Body::from_stream(stream));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("audio/wav"));
+    h.insert(header::CONTENT_LENGTH, header::HeaderValue::from(44 + data_len));
+    if let Ok(v) = disposition.parse() {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
 }
 
 /// `GET /api/v1/stats`.

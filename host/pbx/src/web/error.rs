@@ -55,10 +55,29 @@ impl From<StoreError> for ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> ApiError {
+        // A background job that failed (a panic, a cancelled task) is ours, not the user's:
+        // its text is logged, never shown.
+        if e.chain().any(|c| c.is::<tokio::task::JoinError>() || c.is::<pbx_store::blocking::BlockingError>()) {
+            return ApiError::internal(format!("{e:#}"));
+        }
         match e.downcast::<StoreError>() {
             Ok(s) => s.into(),
             // Service-layer messages (validation of scenarios, uploads, plugins) are for the user.
             Err(e) => ApiError::bad(format!("{e:#}")),
+        }
+    }
+}
+
+/// Middleware: a handler that panics answers 500 "internal error" (the panic is logged with
+/// the route, never sent to the client) and the server goes on.
+pub async fn contain_panics(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use futures_util::FutureExt;
+    let route = format!("{} {}", req.method(), req.uri().path());
+    match std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(r) => r,
+        Err(p) => {
+            let text = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default();
+            ApiError::internal(format!("{route}: handler panicked: {text}")).into_response()
         }
     }
 }

@@ -12,13 +12,27 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// True when a browser's `Origin` is this server itself (the page the cabinet served): a
+/// page of another site must not open the socket with the user's cookie (cross-site
+/// WebSocket hijacking). Clients that send no Origin (API tokens, scripts) pass.
+pub fn same_origin(headers: &axum::http::HeaderMap) -> bool {
+    let Some(origin) = headers.get(axum::http::header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
+    let host = headers.get(axum::http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let authority = origin.split_once("://").map(|(_, a)| a).unwrap_or("").trim_end_matches('/');
+    !host.is_empty() && authority.eq_ignore_ascii_case(host)
+}
+
 /// `GET /api/v1/live`.
 pub async fn socket(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
+    headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     c.tenant_id()?;
+    if !same_origin(&headers) {
+        return Err(super::error::ApiError::forbidden("the live socket is only for the cabinet's own pages"));
+    }
     Ok(ws.on_upgrade(move |socket| run(s, c, socket)))
 }
 

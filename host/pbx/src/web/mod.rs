@@ -11,6 +11,7 @@ mod operator_api;
 pub mod routes;
 mod tenant_api;
 mod tenant_setup_api;
+pub mod throttle;
 
 use crate::plugins::PluginRuntime;
 use axum::Router;
@@ -19,7 +20,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// What every cabinet handler reads.
-#[derive(Clone)]
 pub struct WebState {
     /// Storage (the same service layer as the CLI).
     pub store: Store,
@@ -30,12 +30,25 @@ pub struct WebState {
     /// The server's plugin runtime (first-party components compiled once), for validating
     /// and simulating scenarios and drawing plugin nodes.
     pub plugins: Arc<PluginRuntime>,
+    /// Slows password guessing per address and account.
+    pub throttle: throttle::LoginThrottle,
+    /// Key of the device cookies (a browser that signed in to an account before).
+    device_key: [u8; 32],
 }
 
 impl WebState {
     /// State over a store, data dir and plugin runtime, with the production login delay.
     pub fn new(store: Store, data_dir: PathBuf, plugins: Arc<PluginRuntime>) -> Arc<WebState> {
-        Arc::new(WebState { store, data_dir, login_delay_ms: 800, plugins })
+        Arc::new(WebState { store, data_dir, login_delay_ms: 800, plugins, throttle: Default::default(), device_key: rand::random() })
+    }
+
+    /// The device cookie's value for `account` in this server's key.
+    pub fn device_mark(&self, account: &str) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(self.device_key);
+        h.update(account.trim().to_lowercase().as_bytes());
+        h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// The plugin runtime with every tenant's installed plugins as stored now (components

@@ -97,8 +97,24 @@ pub fn table() -> Vec<Route> {
         r("get", "/api/v1/me/forwarding", User, "account", "The own call forwarding", get(tenant_api::my_forwarding)),
         r("put", "/api/v1/me/forwarding", User, "account", "Set the own call forwarding", put(tenant_api::set_my_forwarding)).json(),
         r("get", "/api/v1/users", Supervisor, "users", "The tenant's users", get(tenant_api::list_users)).query(PAGE),
-        r("post", "/api/v1/users", Supervisor, "users", "Create a user", post(tenant_api::create_user)).json(),
-        r("get", "/api/v1/users/{ext}", Supervisor, "users", "One user, with SIP credentials", get(tenant_api::get_user)),
+        r(
+            "post",
+            "/api/v1/users",
+            Supervisor,
+            "users",
+            "Create a user; the answer shows the SIP password once",
+            post(tenant_api::create_user),
+        )
+        .json(),
+        r("get", "/api/v1/users/{ext}", Supervisor, "users", "One user, with the SIP user name and domain", get(tenant_api::get_user)),
+        r(
+            "post",
+            "/api/v1/users/{ext}/sip-password",
+            Supervisor,
+            "users",
+            "Generate a new SIP password (shown once; phones must use it to register again)",
+            post(tenant_api::reset_sip_password),
+        ),
         r("delete", "/api/v1/users/{ext}", Supervisor, "users", "Delete a user", delete(tenant_api::delete_user)),
         r("put", "/api/v1/users/{ext}/forwarding", Supervisor, "users", "Set a user's call forwarding", put(tenant_api::set_forwarding))
             .json(),

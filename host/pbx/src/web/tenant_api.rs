@@ -100,7 +100,7 @@ pub async fn create_user(
     Json(b): Json<NewUserBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let role = Role::parse(b.role.as_deref().unwrap_or("user")).ok_or_else(|| ApiError::bad("role must be user or supervisor"))?;
-    let sip_password = if b.sip_password.is_empty() { pbx_store::accounts::new_secret()[..16].to_string() } else { b.sip_password };
+    let sip_password = if b.sip_password.is_empty() { pbx_store::accounts::new_sip_password() } else { b.sip_password };
     let web = b.web_password.filter(|p| !p.is_empty());
     let u = s
         .store
@@ -109,14 +109,31 @@ pub async fn create_user(
             &NewUser { ext: &b.ext, sip_password: &sip_password, name: &b.name, role, web_password: web.as_deref() },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(user_json(&s, &u).await?)))
+    // The password is shown this once: only its digest hashes are stored.
+    let mut v = user_json(&s, &u).await?;
+    v["sip"]["password"] = json!(sip_password);
+    Ok((StatusCode::CREATED, Json(v)))
 }
 
+/// The user and their SIP account (user name and domain; never the password).
 async fn user_json(s: &WebState, u: &pbx_store::User) -> ApiResult<Value> {
     let t = s.store.tenant_by_id(u.tenant_id).await?;
     let mut v = json!(u);
-    v["sip"] = json!({"username": u.ext, "password": u.sip_password, "domain": t.domain});
+    v["sip"] = json!({"username": u.ext, "domain": t.domain});
     Ok(v)
+}
+
+/// `POST /api/v1/users/{ext}/sip-password`: a new generated SIP password, shown once.
+pub async fn reset_sip_password(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(ext): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = c.tenant_id()?;
+    let password = pbx_store::accounts::new_sip_password();
+    s.store.set_sip_password(tenant, &ext, &password).await?;
+    let t = s.store.tenant_by_id(tenant).await?;
+    Ok(Json(json!({"username": ext, "domain": t.domain, "password": password})))
 }
 
 /// `GET /api/v1/users/{ext}`.
