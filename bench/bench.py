@@ -72,7 +72,9 @@ class Server:
         if kind == "pbx":
             self.port = 5080
             env = dict(os.environ, PBX_DATA_DIR=tmp, PBX_SIP_LISTEN=f"127.0.0.1:{self.port}", PBX_HTTP_LISTEN="127.0.0.1:8085",
-                       PBX_RTP_PORTS="20000-29999", RUST_LOG="warn", PBX_RING_TIMEOUT="30", PBX_RTP_TIMEOUT="300")
+                       PBX_RTP_PORTS="20000-29999", RUST_LOG="warn", PBX_RING_TIMEOUT="30", PBX_RTP_TIMEOUT="300",
+                       # One benchmark user places every call: the per-user/tenant caps would refuse the load.
+                       PBX_MAX_CALLS_PER_USER="0", PBX_MAX_CALLS_PER_TENANT="0", PBX_MAX_CALLS_PER_TRUNK="0", PBX_MEDIA_RESERVE="0")
             self.env = env
             subprocess.run([PBX, "tenant", "create", "bench", "--domain", DOMAIN], env=env, check=True, capture_output=True)
             if not recording:

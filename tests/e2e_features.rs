@@ -21,7 +21,6 @@ fn phone(pbx: &Pbx, ext: &str, scenario: &str, calls: u32) -> SippChild {
     let port = free_port();
     let sink = free_port().to_string();
     let child = Sipp::spawn(pbx, scenario, port, &["-m", &calls.to_string(), "-d", "200", "-key", "sink_port", &sink]);
-    std::thread::sleep(Duration::from_millis(300));
     assert!(
         Sipp::register(pbx, ext, &format!("secret{ext}"), free_port(), port, 300),
         "{ext} did not register: {}",
@@ -196,7 +195,6 @@ fn forwarding_always_busy_no_answer_unreachable_and_loops() {
         let port101 = free_port();
         let _p101 = (!p101.is_empty()).then(|| {
             let c = Sipp::spawn(&pbx, p101, port101, &["-m", "1"]);
-            std::thread::sleep(Duration::from_millis(300));
             assert!(Sipp::register(&pbx, "101", "secret101", free_port(), port101, 60));
             c
         });

@@ -36,7 +36,6 @@ fn dtmf_from_rfc4733_and_inband_seen_once_each() {
     let sink = RtpSink::new();
     let uas_port = free_port();
     let _uas = Sipp::spawn(&pbx, "uas.xml", uas_port, &["-m", "2", "-d", "200", "-key", "sink_port", &sink.port.to_string()]);
-    std::thread::sleep(Duration::from_millis(300));
     assert!(Sipp::register(&pbx, "102", "secret102", free_port(), uas_port, 300));
     let media = free_port().to_string();
     let ok = Sipp::run(
@@ -205,7 +204,6 @@ fn caller_hears_the_greeting() {
     // 101 rings after the greeting (and is cancelled when the caller hangs up).
     let p101 = free_port();
     let _ring = Sipp::spawn(&pbx, "uas_ring.xml", p101, &["-m", "1"]);
-    std::thread::sleep(Duration::from_millis(300));
     assert!(Sipp::register(&pbx, "101", "secret101", free_port(), p101, 300));
     // The carrier's media is on its signalling address (127.0.0.50).
     let sink = UdpSocket::bind("127.0.0.50:0").unwrap();

@@ -31,13 +31,20 @@ fn caller(pbx: &Pbx, scenario: &str, number: &str, sink: &RtpSink, extra: &[&str
 fn agent(pbx: &Pbx, ext: &str, calls: u32) -> SippChild {
     let port = free_port();
     let c = Sipp::spawn(pbx, "uas.xml", port, &["-m", &calls.to_string(), "-d", "300", "-key", "sink_port", &free_port().to_string()]);
-    std::thread::sleep(Duration::from_millis(300));
     assert!(Sipp::register(pbx, ext, &format!("secret{ext}"), free_port(), port, 300));
     c
 }
 
 fn status(pbx: &Pbx, q: &str) -> serde_json::Value {
     serde_json::from_str(&pbx.cli_ok(&["queue", "status", "acme", q, "--json"])).unwrap()
+}
+
+/// Waits (at most 10 s) until the queue's agent is busy and `waiting` callers wait.
+fn wait_queue(pbx: &Pbx, q: &str, waiting: usize) -> bool {
+    wait_for(Duration::from_secs(10), || {
+        let st = status(pbx, q);
+        st["agents"][0]["state"] == "busy" && st["callers"].as_array().is_some_and(|c| c.len() == waiting)
+    })
 }
 
 #[test]
@@ -77,18 +84,18 @@ fn queue_order_music_timeout_pause_and_callback() {
     let paused102 = agent(&pbx, "102", 1);
     pbx.settle();
 
-    // Three callers, 0.7 s apart; the agent takes them one by one.
+    // Three callers, each once the one before is in the queue; the agent takes them one by one.
     let sinks: Vec<RtpSink> = (0..3).map(|_| RtpSink::on(CARRIER_IP)).collect();
     let started = Instant::now();
     let mut callers = Vec::new();
     for (i, stay) in ["5000", "8000", "11000"].iter().enumerate() {
         callers.push(caller(&pbx, "carrier_wait.xml", DID, &sinks[i], &["-d", stay]));
-        std::thread::sleep(Duration::from_millis(700));
+        assert!(wait_queue(&pbx, "300", i), "caller {} did not reach the queue: {}", i + 1, status(&pbx, "300"));
     }
     // Meanwhile a caller to the queue whose only agent is paused waits out its maximum.
     let timeout_sink = RtpSink::on(CARRIER_IP);
     let timed_out = caller(&pbx, "carrier_closed.xml", DID2, &timeout_sink, &[]);
-    std::thread::sleep(Duration::from_millis(800));
+    assert!(wait_for(Duration::from_secs(10), || status(&pbx, "301")["callers"].as_array().is_some_and(|c| c.len() == 1)));
     let st = status(&pbx, "300");
     assert_eq!(st["callers"].as_array().unwrap().len(), 2, "{st}");
     assert_eq!(st["agents"][0]["state"], "busy", "{st}");
@@ -133,7 +140,7 @@ fn queue_order_music_timeout_pause_and_callback() {
     );
     let x_sink = RtpSink::on(CARRIER_IP);
     let x = caller(&pbx, "carrier_wait.xml", DID, &x_sink, &["-d", "6000"]);
-    std::thread::sleep(Duration::from_millis(800));
+    assert!(wait_queue(&pbx, "300", 0), "the agent did not take X: {}", status(&pbx, "300"));
     let y_sink = RtpSink::on(CARRIER_IP);
     let dtmf1 = "/usr/share/sip-tester/dtmf_2833_1.pcap";
     let y = caller(&pbx, "carrier_callback.xml", DID, &y_sink, &["-key", "dtmf1", dtmf1]);

@@ -78,7 +78,6 @@ fn answering_phone(pbx: &Pbx, ext: &str, pass: &str) -> (SippChild, RtpSink, u16
     let sink = RtpSink::new();
     let port = free_port();
     let phone = Sipp::spawn(pbx, "uas.xml", port, &["-m", "1", "-d", "500", "-key", "sink_port", &sink.port.to_string()]);
-    std::thread::sleep(Duration::from_millis(300));
     assert!(Sipp::register(pbx, ext, pass, free_port(), port, 300), "{ext} did not register");
     (phone, sink, port)
 }
@@ -330,4 +329,42 @@ fn the_phone_shows_the_name_from_the_address_book() {
     assert!(phone.wait(Duration::from_secs(5)));
     let logs = Sipp::logs(&pbx, "uas");
     assert!(logs.contains("From: \"Ivan Client\" <sip:+79161234567@acme.example>"), "{logs}");
+}
+
+/// A server whose tenant acme runs the `fetch` test plugin on its city number, granted HTTP
+/// to 127.0.0.1; `env` may allow internal addresses.
+fn fetching_office(env: &[(&str, &str)], url: impl Fn(&Pbx) -> String) -> Pbx {
+    let pbx = Pbx::start(Db::Sqlite, env);
+    pbx.seed_acme();
+    pbx.cli_ok(&["trunk", "create", "carrier", "--host", &format!("{CARRIER_IP}:5060"), "--allow-ip", &format!("{CARRIER_IP}/32")]);
+    pbx.cli_ok(&["did", "add", "acme", DID, "--trunk", "carrier"]);
+    let fetch = pbx_bundled_plugins::component_path("test_plugin_fetch");
+    pbx.cli_ok(&["plugin", "install", "acme", fetch.to_str().unwrap()]);
+    pbx.cli_ok(&["plugin", "grant", "acme", "fetch", "--http", "127.0.0.1", "--http", "localhost"]);
+    let then = serde_json::json!({"type": "play", "prompts": ["goodbye"], "extension_dialing": false, "next": {"done": "bye"}});
+    set_scenario(&pbx, "acme", DID, &one_node("fetch", serde_json::json!({ "url": url(&pbx) }), then));
+    pbx.settle();
+    pbx
+}
+
+/// What the fetch plugin reported on a call to the city number.
+fn fetched(pbx: &Pbx) -> String {
+    let sink = RtpSink::on(CARRIER_IP);
+    assert!(closed_call(pbx, DID, &sink), "call failed:\n{}", pbx.log());
+    let rows = calls_of(pbx, "acme");
+    let tl = timeline(pbx, "acme", rows[0]["id"].as_str().unwrap());
+    tl.iter().find(|e| e["kind"] == "caller-name").map(|e| e["detail"].as_str().unwrap().to_string()).unwrap_or_default()
+}
+
+#[test]
+fn plugin_http_stays_off_the_operators_network() {
+    require_tool("sipp", "sip-tester");
+    // A tenant grants its plugin 127.0.0.1: the PBX's own /metrics and login API are there.
+    let pbx = fetching_office(&[], |p| format!("http://127.0.0.1:{}/metrics", p.http.port()));
+    let got = fetched(&pbx);
+    assert!(got.starts_with("fetch refused:") && got.contains("loopback"), "{got}");
+    assert!(!pbx.log().contains("pbx_active_calls"), "nothing of /metrics reached the plugin");
+    // The operator may open internal networks on purpose.
+    let open = fetching_office(&[("PBX_PLUGIN_EGRESS_ALLOW", "127.0.0.0/8")], |p| format!("http://127.0.0.1:{}/healthz", p.http.port()));
+    assert_eq!(fetched(&open), "fetch=200");
 }

@@ -27,7 +27,6 @@ fn register(pbx: &Pbx, ext: &str, port: u16) {
 
 /// Once the phones listen: 102 and 103 register, then 101 calls 102 and talks for `ms`.
 fn register_and_call(pbx: &Pbx, p102: u16, p103: u16, ms: u32) -> SippChild {
-    std::thread::sleep(Duration::from_millis(300));
     register(pbx, "102", p102);
     register(pbx, "103", p103);
     caller_101(pbx, ms)
@@ -124,11 +123,13 @@ fn attended_transfer_by_refer_with_replaces() {
         p102,
         &["-m", "2", "-d", "200", "-key", "sink_port", &free_port().to_string(), "-key", "domain", "acme.example"],
     );
-    std::thread::sleep(Duration::from_millis(300));
     register(&pbx, "102", p102);
     // Call 1: 101 → 102 (talks for 8 s). Call 2, the consultation: 103 → 102.
     let caller = caller_101(&pbx, 8000);
-    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        wait_for(Duration::from_secs(10), || call_log(&pbx).first().is_some_and(|r| !r["answered_at"].is_null())),
+        "call 1 was not answered"
+    );
     let sink = RtpSink::new();
     let consulted = Sipp::spawn(
         &pbx,

@@ -38,7 +38,6 @@ fn carrier_calls_to_a_did_ring_the_tenant_in_any_number_form() {
         let p102 = free_port();
         let a = Sipp::spawn(&pbx, "uas.xml", p101, &["-m", "1", "-d", "500", "-key", "sink_port", &sink.port.to_string()]);
         let b = Sipp::spawn(&pbx, "uas_ring.xml", p102, &["-m", "1"]);
-        std::thread::sleep(Duration::from_millis(300));
         assert!(Sipp::register(&pbx, "101", "secret101", free_port(), p101, 300));
         assert!(Sipp::register(&pbx, "102", "secret102", free_port(), p102, 300));
         let ok = Sipp::run_from(
@@ -96,7 +95,6 @@ fn extension_calls_out_through_a_registration_trunk() {
         carrier_port,
         &["-m", "2", "-key", "sink_ip", "127.0.0.60", "-key", "sink_port", &sink.port.to_string()],
     );
-    std::thread::sleep(Duration::from_millis(300));
     pbx.cli_ok(&[
         "trunk",
         "create",
@@ -230,7 +228,6 @@ fn suspended_and_unpaid_tenants() {
     let sink = RtpSink::new();
     let p101 = free_port();
     let a = Sipp::spawn(&pbx, "uas.xml", p101, &["-m", "1", "-d", "200", "-key", "sink_port", &sink.port.to_string()]);
-    std::thread::sleep(Duration::from_millis(300));
     assert!(Sipp::register(&pbx, "101", "secret101", free_port(), p101, 300));
     assert_eq!(callee.register(0).status, 200);
     let ok = Sipp::run_from(

@@ -18,6 +18,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("test-plugin-crash", "test_plugin_crash"),
     ("test-plugin-garbage", "test_plugin_garbage"),
     ("test-plugin-snoop", "test_plugin_snoop"),
+    ("test-plugin-fetch", "test_plugin_fetch"),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

@@ -262,9 +262,24 @@ impl Pbx {
         self.cli_ok(&["user", "create", "acme", "103", "--password", "secret103", "--name", "Baresip Phone"]);
     }
 
-    /// Waits until the server has loaded a configuration change (its reload period is 0.5 s).
+    /// Waits until every configuration change made so far is in force: the server's
+    /// `/healthz` reports the version the engine runs with and the latest stored one.
     pub fn settle(&self) {
-        std::thread::sleep(Duration::from_millis(1200));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            if let Some(body) = self.http_get("/healthz") {
+                if let Ok(h) = serde_json::from_str::<serde_json::Value>(&body)
+                    && h["config_stored"].is_i64()
+                    && h["config_version"] == h["config_stored"]
+                {
+                    return;
+                }
+                last = body;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the server did not load the configuration: {last}");
     }
 }
 
@@ -284,6 +299,18 @@ fn sipp_stderr(pbx: &Pbx, scenario: &str, port: u16) -> Stdio {
     match std::fs::OpenOptions::new().create(true).append(true).open(pbx.dir.path().join(name)) {
         Ok(f) => Stdio::from(f),
         Err(_) => Stdio::null(),
+    }
+}
+
+/// Waits until a started process listens on UDP `ip:port` (the port can no longer be bound)
+/// or has exited; at most 10 s.
+pub fn wait_listening(child: &mut std::process::Child, ip: &str, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() || UdpSocket::bind((ip, port)).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -349,14 +376,18 @@ impl Sipp {
         false
     }
 
-    /// Starts a scenario in the background from another local address.
+    /// Starts a scenario in the background from another local address; returns once SIPp
+    /// listens on its port (or has exited).
     pub fn spawn_from(pbx: &Pbx, ip: &str, scenario: &str, port: u16, args: &[&str]) -> SippChild {
-        SippChild(Self::command_from(pbx, ip, scenario, port, args).spawn().expect("sipp"))
+        let mut child = Self::command_from(pbx, ip, scenario, port, args).spawn().expect("sipp");
+        wait_listening(&mut child, ip, port);
+        SippChild(child)
     }
 
-    /// Starts a scenario in the background (a phone waiting for calls).
+    /// Starts a scenario in the background (a phone waiting for calls); returns once SIPp
+    /// listens on its port (or has exited).
     pub fn spawn(pbx: &Pbx, scenario: &str, port: u16, args: &[&str]) -> SippChild {
-        SippChild(Self::command(pbx, scenario, port, args).spawn().expect("sipp"))
+        Self::spawn_from(pbx, "127.0.0.1", scenario, port, args)
     }
 
     /// Registers `user` with password `pass`, Contact on `contact_port`, from `port`.
@@ -572,7 +603,6 @@ pub fn answering_phone(pbx: &Pbx, user: &str, pass: &str) -> AnsweringPhone {
     for _ in 0..3 {
         port = free_port();
         let mut child = Sipp::spawn(pbx, "uas.xml", port, &["-m", "1", "-d", "300", "-key", "sink_port", &sink_port]);
-        std::thread::sleep(Duration::from_millis(300));
         if !matches!(child.0.try_wait(), Ok(Some(s)) if s.code() == Some(254)) {
             uas = Some(child);
             break;

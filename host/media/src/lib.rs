@@ -122,6 +122,8 @@ pub struct MediaStats {
     pub packets_dropped: AtomicU64,
     /// Live sessions.
     pub sessions: AtomicI64,
+    /// Panics contained by the media workers (each closed one session).
+    pub panics: AtomicU64,
 }
 
 /// A change to the media plane: the call engine decides (sans-IO, choosing session ids and

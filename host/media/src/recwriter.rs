@@ -56,7 +56,8 @@ fn run(rx: Receiver<RecMsg>, on_event: Arc<dyn Fn(MediaEvent) + Send + Sync>) {
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
         };
-        match msg {
+        // A failure on one recording must not stop the others: contained per message.
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match msg {
             Some(RecMsg::Open { key, path }) => {
                 if let Some(dir) = path.parent() {
                     let _ = std::fs::create_dir_all(dir);
@@ -74,7 +75,7 @@ fn run(rx: Receiver<RecMsg>, on_event: Arc<dyn Fn(MediaEvent) + Send + Sync>) {
                 }
             }
             Some(RecMsg::Frames { key, frames }) => {
-                let Some(o) = open.get_mut(&key) else { continue };
+                let Some(o) = open.get_mut(&key) else { return };
                 bytes.clear();
                 for f in &frames {
                     bytes.push(Law::Alaw.encode(f[0]));
@@ -98,6 +99,9 @@ fn run(rx: Receiver<RecMsg>, on_event: Arc<dyn Fn(MediaEvent) + Send + Sync>) {
                 }
             }
             None => {}
+        }));
+        if handled.is_err() {
+            tracing::error!("the recording writer failed on a message; going on");
         }
         // Keep every header close to the truth (crash safety).
         let now = Instant::now();

@@ -86,6 +86,19 @@ impl MediaEvent {
     }
 }
 
+impl Command {
+    fn session(&self) -> SessionId {
+        match self {
+            Command::Create { id, .. }
+            | Command::SetRemote { id, .. }
+            | Command::SetSource { id, .. }
+            | Command::Record { id, .. }
+            | Command::Inband { id, .. }
+            | Command::Destroy { id } => *id,
+        }
+    }
+}
+
 pub(crate) enum Command {
     Create { id: SessionId, sockets: [(u16, std::net::UdpSocket, std::net::UdpSocket); 2] },
     SetRemote { id: SessionId, side: Side, remote: RemoteParams },
@@ -183,6 +196,7 @@ pub(crate) fn spawn(
             epoch: Instant::now(),
             events: Vec::new(),
             playing: 0,
+            current: None,
         };
         w.run();
     })?;
@@ -205,6 +219,8 @@ struct Worker {
     events: Vec<MediaEvent>,
     /// Endpoints currently playing (the 20 ms clock runs only when there are some).
     playing: usize,
+    /// The session `tick` is working on (where a panic is contained).
+    current: Option<SessionId>,
 }
 
 fn token(slot: usize, side: usize, rtcp: bool) -> Token {
@@ -247,13 +263,17 @@ impl Worker {
                     continue;
                 }
                 let t = ev.token().0;
-                self.readable(t >> 2, (t >> 1) & 1, t & 1 == 1, now, now_us, &mut buf, &mut pcm, &mut counts);
+                let slot = t >> 2;
+                let id = self.slots.get(slot).and_then(|s| s.as_ref()).map(|s| s.id);
+                self.contained(id, |w| w.readable(slot, (t >> 1) & 1, t & 1 == 1, now, now_us, &mut buf, &mut pcm, &mut counts));
             }
             while let Ok(cmd) = self.rx.try_recv() {
-                self.command(cmd, now, now_us);
+                let id = cmd.session();
+                self.contained(Some(id), |w| w.command(cmd, now, now_us));
             }
             if self.playing > 0 {
-                self.tick(now, now_us, &mut counts);
+                self.current = None;
+                self.contained(None, |w| w.tick(now, now_us, &mut counts));
             }
             if now.duration_since(last_drain) >= Duration::from_millis(200) {
                 last_drain = now;
@@ -277,6 +297,23 @@ impl Worker {
 
     fn any_playing(&self) -> bool {
         self.playing > 0
+    }
+
+    /// Runs `f`; if it panics, the session it was working on (`id`, or the one `tick` was
+    /// at) is closed and reported failed (its call ends), the panic is counted, and the
+    /// worker goes on with every other session.
+    fn contained(&mut self, id: Option<SessionId>, f: impl FnOnce(&mut Worker)) {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        if result.is_err() {
+            self.stats.panics.fetch_add(1, Ordering::Relaxed);
+            if let Some(id) = id.or(self.current.take()) {
+                tracing::error!(session = id, "media worker failed on a session: closing it");
+                let now = Instant::now();
+                let now_us = now.duration_since(self.epoch).as_micros() as u64;
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.command(Command::Destroy { id }, now, now_us)));
+                self.events.push(MediaEvent::SessionFailed { id });
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -386,6 +423,7 @@ impl Worker {
         let mut pkt = [0u8; 12 + 160];
         let mut finished = 0;
         for sess in self.slots.iter_mut().flatten() {
+            self.current = Some(sess.id);
             for (i, ep) in sess.eps.iter_mut().enumerate() {
                 if !ep.playing() {
                     continue;

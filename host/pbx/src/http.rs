@@ -52,6 +52,8 @@ pub struct HttpState {
     pub media: Arc<MediaStats>,
     /// The engine's heartbeat.
     pub engine: EngineProbe,
+    /// Storage, for the stored configuration version.
+    pub store: Option<pbx_store::Store>,
 }
 
 /// The router.
@@ -83,10 +85,74 @@ async fn metrics(State(s): State<HttpState>, req: axum::extract::Request) -> Res
 
 async fn healthz(State(s): State<HttpState>) -> Response {
     let alive = s.engine.ping().await;
+    let stored = match &s.store {
+        Some(store) => store.config_version().await.ok(),
+        None => None,
+    };
+    // `config_version` is what the engine runs with, `config_stored` the latest saved: once
+    // they are equal every change made so far is in force.
     let body = axum::Json(serde_json::json!({
         "status": if alive { "ok" } else { "stalled" },
         "active_calls": s.metrics.active_calls.load(Ordering::Relaxed),
         "registrations": s.metrics.registrations.load(Ordering::Relaxed),
+        "config_version": s.metrics.config_version.load(Ordering::Relaxed),
+        "config_stored": stored,
     }));
     if alive { (StatusCode::OK, body).into_response() } else { (StatusCode::SERVICE_UNAVAILABLE, body).into_response() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_read_from_the_machine_itself_or_with_the_token() {
+        let none = HeaderMap::new();
+        let local: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let remote: SocketAddr = "192.0.2.7:40000".parse().unwrap();
+        // PBX_METRICS_TOKEN is not set in unit tests.
+        assert!(metrics_allowed(&none, Some(local)));
+        assert!(!metrics_allowed(&none, Some(remote)));
+        assert!(!metrics_allowed(&none, None));
+    }
+
+    #[tokio::test]
+    async fn the_heartbeat_tells_a_turning_engine_from_a_stalled_one() {
+        // An engine that answers its queue.
+        let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
+        let (alive_tx, alive_rx) = watch::channel(0u64);
+        tokio::spawn(async move {
+            while let Some(i) = rx.recv().await {
+                if let Input::Heartbeat(n) = i {
+                    alive_tx.send_replace(n);
+                }
+            }
+        });
+        assert!(EngineProbe::new(tx, alive_rx).ping().await);
+        // One that stopped reading it.
+        let (tx, _rx) = mpsc::unbounded_channel::<Input>();
+        let (_alive_tx, alive_rx) = watch::channel(0u64);
+        assert!(!EngineProbe::new(tx, alive_rx).ping().await);
+    }
+
+    async fn boom() -> &'static str {
+        std::panic::panic_any("secret internals")
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_answers_500_without_its_text() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let app = Router::new().route("/boom", get(boom)).layer(axum::middleware::from_fn(crate::web::error::contain_panics));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        for _ in 0..2 {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET /boom HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.unwrap();
+            assert!(out.starts_with("HTTP/1.1 500"), "{out}");
+            assert!(out.contains("internal error") && !out.contains("secret internals"), "{out}");
+        }
+    }
 }

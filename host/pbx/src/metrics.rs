@@ -34,6 +34,8 @@ pub struct Metrics {
     pub engine_panics: AtomicU64,
     /// Panics contained in the background writers and media workers.
     pub worker_panics: AtomicU64,
+    /// The configuration version the engine runs with (tests and operators wait for it).
+    pub config_version: AtomicI64,
     /// TCP/TLS/HTTP connections refused by a connection cap.
     pub connections_refused: AtomicU64,
     /// SIP connections closed for being idle.
@@ -61,6 +63,7 @@ impl Metrics {
         let c = |a: &AtomicU64| a.load(Ordering::Relaxed) as i128;
         put("pbx_registrations", "gauge", "Live contact bindings of registered phones.", g(&self.registrations));
         put("pbx_active_calls", "gauge", "Calls in progress.", g(&self.active_calls));
+        put("pbx_config_version", "gauge", "Configuration version the call engine runs with.", g(&self.config_version));
         put("pbx_calls_started_total", "counter", "Calls accepted for routing.", c(&self.calls_started));
         put("pbx_calls_answered_total", "counter", "Calls that were answered.", c(&self.calls_answered));
         put("pbx_calls_unanswered_total", "counter", "Calls that ended without an answer.", c(&self.calls_unanswered));
@@ -89,6 +92,7 @@ impl Metrics {
             put("pbx_rtp_bytes_relayed_total", "counter", "RTP/RTCP bytes relayed.", c(&m.bytes_relayed));
             put("pbx_rtp_packets_dropped_total", "counter", "RTP packets dropped (unknown source).", c(&m.packets_dropped));
             put("pbx_media_sessions", "gauge", "Live media sessions.", g(&m.sessions));
+            put("pbx_media_panics_total", "counter", "Panics contained by the media workers (each closed one session).", c(&m.panics));
         }
         if let Ok(p) = self.plugins.lock() {
             let _ = writeln!(s, "# HELP pbx_plugin_decisions_total Plugin decisions by tenant, plugin and outcome (ok or the failure).");

@@ -107,6 +107,8 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(closed, "closed call-log rows of calls interrupted by the last stop");
     }
     store.purge_expired_registrations(now_ms()).await?;
+    // The version is read before the snapshot: a change made meanwhile is loaded again.
+    let loaded_version = store.config_version().await?;
     let dir = Arc::new(load_directory(&store).await?);
     // Recordings a crash left as WAV: repair their headers and store them compactly.
     tokio::spawn(repair_recordings(store.clone()));
@@ -114,6 +116,7 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     let public_ip = args.public_ip.unwrap_or_else(|| default_public_ip(args.sip_listen.ip()));
     let (rtp_min, rtp_max) = parse_port_range(&args.rtp_ports)?;
     let metrics = Arc::new(Metrics::default());
+    metrics.config_version.store(loaded_version, Ordering::Relaxed);
 
     let udp = Arc::new(bind_udp(args.sip_listen)?);
     let tcp = TcpListener::bind(args.sip_listen).await.with_context(|| format!("cannot bind SIP TCP {}", args.sip_listen))?;
@@ -206,12 +209,21 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     supervise("call-log writer", metrics.clone(), cdr_writer(store.clone(), cdr_rx, ctl_tx.clone(), metrics.clone()));
     let (bind_tx, bind_rx) = mpsc::unbounded_channel();
     supervise("registration writer", metrics.clone(), bindings_writer(store.clone(), bind_rx, metrics.clone()));
-    supervise("configuration reloader", metrics.clone(), directory_reloader(store.clone(), ctl_tx.clone(), plugins.clone()));
+    supervise(
+        "configuration reloader",
+        metrics.clone(),
+        directory_reloader(store.clone(), ctl_tx.clone(), plugins.clone(), loaded_version),
+    );
     let (alive_tx, alive_rx) = tokio::sync::watch::channel(0u64);
     let probe = crate::http::EngineProbe::new(ctl_tx.clone(), alive_rx);
-    let app = crate::http::router(crate::http::HttpState { metrics: metrics.clone(), media: media.stats().clone(), engine: probe })
-        .merge(crate::web::router(crate::web::WebState::new(store.clone(), common.data_dir.clone(), plugins.clone())))
-        .layer(axum::middleware::from_fn(crate::web::error::contain_panics));
+    let app = crate::http::router(crate::http::HttpState {
+        metrics: metrics.clone(),
+        media: media.stats().clone(),
+        engine: probe,
+        store: Some(store.clone()),
+    })
+    .merge(crate::web::router(crate::web::WebState::new(store.clone(), common.data_dir.clone(), plugins.clone())))
+    .layer(axum::middleware::from_fn(crate::web::error::contain_panics));
     let http = crate::transport::LimitedListener::new(http, limits.http_max, limits.http_per_source, metrics.clone());
     tokio::spawn(async move {
         if let Err(e) = axum::serve(http, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await {
@@ -601,8 +613,8 @@ async fn bindings_writer(store: Store, mut rx: mpsc::UnboundedReceiver<BindMsg>,
     }
 }
 
-async fn directory_reloader(store: Store, engine: mpsc::UnboundedSender<Input>, plugins: Arc<PluginRuntime>) {
-    let mut version = store.config_version().await.unwrap_or(0);
+async fn directory_reloader(store: Store, engine: mpsc::UnboundedSender<Input>, plugins: Arc<PluginRuntime>, loaded: i64) {
+    let mut version = loaded;
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let v = match store.config_version().await {
@@ -624,7 +636,7 @@ async fn directory_reloader(store: Store, engine: mpsc::UnboundedSender<Input>, 
             Ok(d) => {
                 version = v;
                 tracing::info!(version = v, users = d.user_count(), "configuration reloaded");
-                if engine.send(Input::Directory(Arc::new(d))).is_err() {
+                if engine.send(Input::Directory { dir: Arc::new(d), version: v }).is_err() {
                     return;
                 }
             }
@@ -638,7 +650,7 @@ async fn directory_reloader(store: Store, engine: mpsc::UnboundedSender<Input>, 
 pub async fn finish_recording(store: Store, call_id: String, wav: std::path::PathBuf, duration_ms: u64) {
     let ogg = wav.with_extension("ogg");
     let (src, dst) = (wav.clone(), ogg.clone());
-    let res = tokio::task::spawn_blocking(move || compress_recording(&src, &dst)).await;
+    let res = pbx_store::blocking::run(move || compress_recording(&src, &dst)).await;
     match res {
         Ok(Ok(size)) => {
             if let Err(e) = store.finish_recording(&call_id, &ogg.display().to_string(), "ogg", duration_ms as i64, size as i64).await {
@@ -680,7 +692,7 @@ async fn repair_recordings(store: Store) {
     };
     for r in rows {
         let path = std::path::PathBuf::from(&r.path);
-        let repaired = tokio::task::spawn_blocking({
+        let repaired = pbx_store::blocking::run({
             let path = path.clone();
             move || -> std::io::Result<u32> {
                 let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&path)?;

@@ -67,7 +67,7 @@ pub async fn upload_prompt(
     bytes: &[u8],
 ) -> anyhow::Result<(i64, PathBuf)> {
     let data = bytes.to_vec();
-    let samples = tokio::task::spawn_blocking(move || pbx_media::import::import(&data, pbx_media::import::Limits::default())).await??;
+    let samples = pbx_store::blocking::run(move || pbx_media::import::import(&data, pbx_media::import::Limits::default())).await??;
     let dir = tenant_dir(data_dir, tenant_id).join("prompts");
     tokio::fs::create_dir_all(&dir).await?;
     let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
@@ -156,7 +156,7 @@ pub async fn run_recordings(store: &Store, cmd: RecordingsCmd) -> anyhow::Result
             let t = store.tenant_by_slug(&slug).await?;
             let rec = store.recording(t.id, &call_id).await?;
             let bytes = tokio::fs::read(&rec.path).await.map_err(|e| anyhow::anyhow!("cannot read the recording {}: {e}", rec.path))?;
-            let wav = tokio::task::spawn_blocking(move || export_wav(&bytes)).await??;
+            let wav = pbx_store::blocking::run(move || export_wav(&bytes)).await??;
             tokio::fs::write(&out, wav).await.map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
             println!("wrote {}", out.display());
         }

@@ -146,12 +146,19 @@ pub async fn rows(store: &Store, rt: &crate::plugins::PluginRuntime, tenant: &pb
 /// Installs or upgrades a component for a tenant after checking it loads, is not named
 /// like a first-party plugin and does not break the scenarios that use it; returns the
 /// stored row and the capabilities it asks for that are not granted yet.
-pub async fn install(store: &Store, tenant: &pbx_store::Tenant, wasm: &[u8]) -> anyhow::Result<(pbx_store::PluginRow, Vec<String>)> {
+pub async fn install(
+    store: &Store,
+    rt: &std::sync::Arc<crate::plugins::PluginRuntime>,
+    tenant: &pbx_store::Tenant,
+    wasm: &[u8],
+) -> anyhow::Result<(pbx_store::PluginRow, Vec<String>)> {
     if wasm.len() as u64 > MAX_COMPONENT {
         anyhow::bail!("the component is too large ({} bytes, at most {MAX_COMPONENT})", wasm.len());
     }
-    let rt = super::scenario::runtime_for(store, tenant.id).await?;
-    let plugin = rt.host().load(wasm).map_err(|e| anyhow::anyhow!("the file is not a usable plugin: {e}"))?;
+    let (rt2, bytes) = (rt.clone(), wasm.to_vec());
+    let plugin = pbx_store::blocking::run(move || rt2.host().load(&bytes))
+        .await?
+        .map_err(|e| anyhow::anyhow!("the file is not a usable plugin: {e}"))?;
     let m = plugin.metadata.clone();
     if !name_ok(&m.name) {
         anyhow::bail!("the plugin calls itself {:?}: names are lowercase letters, digits and '-'", m.name);
@@ -164,7 +171,7 @@ pub async fn install(store: &Store, tenant: &pbx_store::Tenant, wasm: &[u8]) -> 
     // An upgrade must not break the scenarios that use the plugin.
     let asked: Vec<String> = m.capabilities.iter().flat_map(|c| if let Capability::Http(h) = c { h.clone() } else { vec![] }).collect();
     rt.put(tenant.id, plugin.clone(), Grants { http: asked, directory: true, kv: true });
-    let catalog = TenantCatalog::load(store, &rt, tenant.clone()).await?;
+    let catalog = TenantCatalog::load(store, rt, tenant.clone()).await?;
     for did in store.list_dids(Some(tenant.id)).await? {
         if let Some(json) = &did.scenario
             && json.contains(&format!("\"{}\"", m.name))
@@ -223,7 +230,8 @@ pub async fn run(store: &Store, cmd: PluginCmd) -> anyhow::Result<()> {
                 anyhow::bail!("{} is too large ({size} bytes, at most {MAX_COMPONENT})", file.display());
             }
             let wasm = std::fs::read(&file)?;
-            let (row, missing) = install(store, &tenant, &wasm).await.map_err(|e| anyhow::anyhow!("{}: {e:#}", file.display()))?;
+            let rt = super::scenario::runtime_for(store, tenant.id).await?;
+            let (row, missing) = install(store, &rt, &tenant, &wasm).await.map_err(|e| anyhow::anyhow!("{}: {e:#}", file.display()))?;
             println!("installed {} {} for {slug} ({} bytes)", row.name, row.version, wasm.len());
             if !missing.is_empty() {
                 println!("it asks for: {}; it will not run until granted:", missing.join(", "));

@@ -59,12 +59,16 @@ pub enum ScenarioCmd {
     },
 }
 
-/// A runtime with the first-party plugins and one tenant's installed ones.
+/// A runtime of its own with the first-party plugins and one tenant's installed ones
+/// (compiled on the bounded pool for heavy work), for checks that must not touch the
+/// server's runtime.
 pub async fn runtime_for(store: &Store, tenant_id: i64) -> anyhow::Result<Arc<PluginRuntime>> {
-    let rt = Arc::new(
+    let rt = pbx_store::blocking::run(|| {
         PluginRuntime::new(pbx_plugin_host::Limits::default(), 16, Arc::new(crate::metrics::Metrics::default()))
-            .map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e}"))?,
-    );
+    })
+    .await?
+    .map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e}"))?;
+    let rt = Arc::new(rt);
     rt.sync_tenant(store, Some(tenant_id)).await?;
     Ok(rt)
 }

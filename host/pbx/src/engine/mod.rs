@@ -122,7 +122,8 @@ impl Default for EngineConfig {
             session_expires: 1800,
             timers: Timers::default(),
             auth: AuthConfig::default(),
-            user_agent: concat!("pbx/", env!("CARGO_PKG_VERSION")).into(),
+            // No version: a banner would tell an attacker which weaknesses to try.
+            user_agent: "pbx".into(),
             data_dir: None,
             plugin_watchdog: Duration::from_secs(2),
             rtp_ports: (20000, 29999),
@@ -150,8 +151,13 @@ pub enum Input {
     },
     /// The call-log start row of a call is durable.
     CdrCommitted(u64),
-    /// A new directory snapshot.
-    Directory(Arc<Directory>),
+    /// A new directory snapshot, made from configuration version `version`.
+    Directory {
+        /// The snapshot.
+        dir: Arc<Directory>,
+        /// The stored configuration version it reflects (0: unknown).
+        version: i64,
+    },
     /// Stored bindings to restore at start.
     RestoreBindings(Vec<RegistrationRow>),
     /// A media event.
@@ -464,8 +470,9 @@ impl Engine {
                 self.answer_rejection(&rejection, source);
             }
             Input::CdrCommitted(key) => self.on_cdr_committed(key, now),
-            Input::Directory(d) => {
+            Input::Directory { dir: d, version } => {
                 self.dir = d;
+                self.metrics.config_version.store(version, Ordering::Relaxed);
                 self.prune_bindings_of_removed_users(now);
                 self.reconcile_trunks(now);
             }

@@ -92,13 +92,13 @@ impl EgressPolicy {
         if self.allow.iter().any(|(net, len)| pbx_store::cidr_contains(*net, *len, ip)) {
             return Ok(());
         }
+        if let Some(kind) = internal_kind(ip) {
+            return Err(format!("{ip} is a {kind} address"));
+        }
         if self.own.contains(&ip) {
             return Err(format!("{ip} is the PBX itself"));
         }
-        match internal_kind(ip) {
-            Some(kind) => Err(format!("{ip} is a {kind} address")),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// The addresses of `addrs` a plugin may reach, or why none.

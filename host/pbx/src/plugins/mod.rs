@@ -182,7 +182,9 @@ impl PluginRuntime {
                 None => {
                     let wasm = store.plugin_wasm(r.id).await?;
                     let me = self.clone();
-                    let loaded = tokio::task::spawn_blocking(move || me.host.load(&wasm)).await?;
+                    // Compiling takes seconds of CPU: the bounded pool keeps it off the
+                    // async threads and leaves the other cores to calls.
+                    let loaded = pbx_store::blocking::run(move || me.host.load(&wasm)).await?;
                     match loaded {
                         Ok(p) => {
                             if let Ok(mut c) = self.compiled.write() {

@@ -166,7 +166,10 @@ pub async fn upload_plugin(
         return Err(ApiError::bad("the upload is empty: send the plugin's .wasm file"));
     }
     let t = tenant(&s, &c).await?;
-    let (row, missing) = crate::cli::plugin::install(&s.store, &t, &body).await?;
+    // A runtime of the upload's own (the checks install it there provisionally), compiled on
+    // the bounded pool for heavy work.
+    let rt = crate::cli::scenario::runtime_for(&s.store, t.id).await?;
+    let (row, missing) = crate::cli::plugin::install(&s.store, &rt, &t, &body).await?;
     Ok((StatusCode::CREATED, Json(json!({"name": row.name, "version": row.version, "missing_grants": missing}))))
 }
 
