@@ -153,6 +153,24 @@ struct Endpoint {
     own: OwnStream,
     rfc4733: Rfc4733,
     inband: Option<Goertzel>,
+    /// When the last digit from this leg was reported, µs (digits closer than
+    /// [`MIN_DIGIT_GAP_US`] are dropped: a peer cannot flood the engine with key presses).
+    last_digit_us: u64,
+}
+
+/// Shortest gap between two reported key presses of one leg (ITU-T Q.24 asks at least 40 ms
+/// of tone and 40 ms of pause per digit).
+const MIN_DIGIT_GAP_US: u64 = 60_000;
+
+impl Endpoint {
+    /// Whether a digit recognised now may be reported.
+    fn digit_allowed(&mut self, now_us: u64) -> bool {
+        if now_us.saturating_sub(self.last_digit_us) < MIN_DIGIT_GAP_US && self.last_digit_us != 0 {
+            return false;
+        }
+        self.last_digit_us = now_us.max(1);
+        true
+    }
 }
 
 impl Endpoint {
@@ -364,7 +382,9 @@ impl Worker {
             let header_len = n - view.payload().len();
             let (ssrc, ts) = (view.ssrc(), view.timestamp());
             if src.te_pt == Some(pt) {
-                if let Some(d) = src.rfc4733.feed(ts, view.payload()) {
+                if let Some(d) = src.rfc4733.feed(ts, view.payload())
+                    && src.digit_allowed(now_us)
+                {
                     self.events.push(MediaEvent::Dtmf { id, side: side_of(side), digit: d, source: DtmfSource::Rfc4733 });
                 }
                 if matches!(dst.out, Out::Peer)
@@ -388,7 +408,9 @@ impl Worker {
                     let mut digits = Vec::new();
                     g.feed(&pcm[..len], &mut digits);
                     for d in digits {
-                        self.events.push(MediaEvent::Dtmf { id, side: side_of(side), digit: d, source: DtmfSource::Inband });
+                        if src.digit_allowed(now_us) {
+                            self.events.push(MediaEvent::Dtmf { id, side: side_of(side), digit: d, source: DtmfSource::Inband });
+                        }
                     }
                 }
                 if let Some(m) = sess.recorder.as_mut() {
@@ -548,6 +570,7 @@ impl Worker {
                         own: OwnStream { ssrc: seed, seq: (seed >> 8) as u16, ts: seed.rotate_left(11), started: now, sent: 0 },
                         rfc4733: Rfc4733::default(),
                         inband: None,
+                        last_digit_us: 0,
                     });
                 }
                 let (Some(b), Some(a)) = (eps.pop(), eps.pop()) else { return };

@@ -125,7 +125,7 @@ pub struct ServeArgs {
     pub plugin_wall_ms: u64,
     /// Plugin decisions running at once for one tenant (the others wait), so that one
     /// tenant's plugins cannot take the pool every tenant shares.
-    #[arg(long, env = "PBX_PLUGIN_TENANT_CONCURRENCY", default_value_t = 4)]
+    #[arg(long, env = "PBX_PLUGIN_TENANT_CONCURRENCY", default_value_t = 2)]
     pub plugin_tenant_concurrency: usize,
 }
 

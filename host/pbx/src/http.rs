@@ -4,7 +4,7 @@
 use crate::engine::Input;
 use crate::metrics::Metrics;
 use axum::Router;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -54,7 +54,13 @@ pub struct HttpState {
     pub engine: EngineProbe,
     /// Storage, for the stored configuration version.
     pub store: Option<pbx_store::Store>,
+    /// The engine's last heartbeat answer and when: probes within [`HEALTH_CACHE`] reuse it,
+    /// so a flood of unauthenticated probes does not reach the engine.
+    pub last: Arc<tokio::sync::Mutex<Option<(std::time::Instant, bool)>>>,
 }
+
+/// How long the engine's heartbeat answer is reused.
+pub const HEALTH_CACHE: Duration = Duration::from_millis(250);
 
 /// The router.
 pub fn router(state: HttpState) -> Router {
@@ -75,7 +81,7 @@ fn metrics_allowed(headers: &HeaderMap, peer: Option<SocketAddr>) -> bool {
 }
 
 async fn metrics(State(s): State<HttpState>, req: axum::extract::Request) -> Response {
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let peer = crate::web::client_ip(req.extensions(), req.headers()).map(|ip| SocketAddr::new(ip, 0));
     if !metrics_allowed(req.headers(), peer) {
         return (StatusCode::FORBIDDEN, "metrics are for the operator's monitoring: set PBX_METRICS_TOKEN and send it as a bearer token\n")
             .into_response();
@@ -84,21 +90,32 @@ async fn metrics(State(s): State<HttpState>, req: axum::extract::Request) -> Res
 }
 
 async fn healthz(State(s): State<HttpState>) -> Response {
-    let alive = s.engine.ping().await;
+    let alive = {
+        let mut last = s.last.lock().await;
+        match *last {
+            Some((at, alive)) if at.elapsed() < HEALTH_CACHE => alive,
+            _ => {
+                let alive = s.engine.ping().await;
+                *last = Some((std::time::Instant::now(), alive));
+                alive
+            }
+        }
+    };
     let stored = match &s.store {
         Some(store) => store.config_version().await.ok(),
         None => None,
     };
     // `config_version` is what the engine runs with, `config_stored` the latest saved: once
     // they are equal every change made so far is in force.
-    let body = axum::Json(serde_json::json!({
+    let body = serde_json::json!({
         "status": if alive { "ok" } else { "stalled" },
         "active_calls": s.metrics.active_calls.load(Ordering::Relaxed),
         "registrations": s.metrics.registrations.load(Ordering::Relaxed),
         "config_version": s.metrics.config_version.load(Ordering::Relaxed),
         "config_stored": stored,
-    }));
-    if alive { (StatusCode::OK, body).into_response() } else { (StatusCode::SERVICE_UNAVAILABLE, body).into_response() }
+    });
+    let status = if alive { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body)).into_response()
 }
 
 #[cfg(test)]

@@ -221,6 +221,7 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         media: media.stats().clone(),
         engine: probe,
         store: Some(store.clone()),
+        last: Default::default(),
     })
     .merge(crate::web::router(crate::web::WebState::new(store.clone(), common.data_dir.clone(), plugins.clone())))
     .layer(axum::middleware::from_fn(crate::web::error::contain_panics));
@@ -326,12 +327,17 @@ async fn decide_gated(
     call: crate::plugins::PluginCall,
     services: Arc<StoreServices>,
 ) -> crate::plugins::Decision {
+    let queued = std::time::Instant::now();
     let Some(_permits) = gates.enter(call.tenant_id).await else {
         return crate::plugins::Decision {
             result: Err(pbx_plugin_host::PluginError::Unavailable("plugin pool closed".into())),
             version: None,
         };
     };
+    // The engine moves on after its watchdog: a decision that waited that long is not run.
+    if queued.elapsed() >= EngineConfig::default().plugin_watchdog {
+        return crate::plugins::Decision { result: Err(pbx_plugin_host::PluginError::Deadline), version: None };
+    }
     match tokio::task::spawn_blocking(move || plugins.decide(call, services)).await {
         Ok(d) => d,
         Err(e) => {
@@ -546,7 +552,7 @@ fn carry_out(a: Action, w: &Workers) {
             Action::Alive(n) => {
                 w.alive.send_replace(n);
             }
-            Action::ConnectionBound { conn, until_ms } => w.transports.bound(conn, until_ms),
+            Action::ConnectionBound { conn, user, until_ms } => w.transports.bound(conn, user, until_ms),
         }
     }
 }

@@ -29,7 +29,7 @@ impl Host for State {
     }
 
     fn kv_get(&mut self, key: String) -> Option<String> {
-        if !self.ctx.kv_granted || key.len() > MAX_KEY {
+        if !self.ctx.kv_granted || key.len() > MAX_KEY || self.wall_left().is_zero() {
             return None;
         }
         let t = Instant::now();
@@ -39,7 +39,7 @@ impl Host for State {
     }
 
     fn kv_set(&mut self, key: String, value: String) {
-        if !self.ctx.kv_granted || key.len() > MAX_KEY || value.len() > MAX_VALUE {
+        if !self.ctx.kv_granted || key.len() > MAX_KEY || value.len() > MAX_VALUE || self.wall_left().is_zero() {
             return;
         }
         let t = Instant::now();
@@ -48,7 +48,7 @@ impl Host for State {
     }
 
     fn kv_delete(&mut self, key: String) {
-        if !self.ctx.kv_granted || key.len() > MAX_KEY {
+        if !self.ctx.kv_granted || key.len() > MAX_KEY || self.wall_left().is_zero() {
             return;
         }
         let t = Instant::now();

@@ -8,9 +8,10 @@
 //! - The digest `uri` must name the request's own Request-URI: a credential made for one
 //!   call cannot place another.
 //! - An unknown user and a wrong password get the same answer after the same work.
-//! - A source that keeps failing is slowed and then blocked for a while, except a source
-//!   that holds live registrations (an office behind one NAT address): forged failures in its
-//!   name only slow it, and a correct credential from it is always accepted.
+//! - A source that keeps failing is slowed and then blocked for a while; while it is blocked,
+//!   the users whose phones hold live registrations from that very address (an office behind
+//!   one NAT address) are still let in, so forged failures in its name cannot cut the office
+//!   off, and an attacker who registered one account of their own gains nothing for others.
 //! - The state kept is bounded: the oldest entries go first, and a nonce whose state was
 //!   dropped is answered `stale=true` rather than trusted.
 
@@ -93,7 +94,7 @@ impl ServerAddr {
 }
 
 /// Who a request claims to come from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Claim<'a> {
     /// Realm (the tenant's domain as the request names it).
     pub realm: &'a str,
@@ -101,8 +102,9 @@ pub struct Claim<'a> {
     pub tenant_id: Option<i64>,
     /// The request's source address.
     pub source: SocketAddr,
-    /// Whether phones registered from that address right now (slowed, never blocked).
-    pub registered_source: bool,
+    /// Whether a user name has a live registration from that same address (such users are
+    /// let in while the address is blocked).
+    pub bound_here: &'a dyn Fn(&str) -> bool,
     /// This server's address.
     pub server: &'a ServerAddr,
 }
@@ -161,7 +163,15 @@ impl NonceBook {
         let method = req.method.as_str().to_string();
         match self.uses.get_mut(&creds.nonce) {
             Some(last) => {
-                if nc == last.nc && last.source == source && last.call_id == req.call_id() && last.cseq == cseq && last.method == method {
+                // REGISTER is answered statelessly, so its retransmissions reach this point;
+                // an INVITE's are absorbed by its transaction, so anything else is a replay.
+                if req.method == pbx_sip::Method::Register
+                    && nc == last.nc
+                    && last.source == source
+                    && last.call_id == req.call_id()
+                    && last.cseq == cseq
+                    && last.method == method
+                {
                     return NonceVerdict::Retransmission;
                 }
                 if nc == 0 || nc <= last.nc {
@@ -250,11 +260,14 @@ impl Authenticator {
     ) -> AuthOutcome {
         let (realm, tenant_id, source) = (who.realm, who.tenant_id, who.source);
         self.prune(now);
-        if self.is_blocked(source.ip(), now) && !who.registered_source {
+        let blocked = self.is_blocked(source.ip(), now);
+        let creds = req.headers.get_all(header).filter_map(Credentials::parse).find(|c| c.realm.eq_ignore_ascii_case(realm));
+        // A challenge costs nothing and tells nothing: even a blocked address gets one (its
+        // phones must be able to answer it); the credentials decide.
+        let Some(creds) = creds else { return AuthOutcome::Challenge(false) };
+        if blocked && !(who.bound_here)(&creds.username) {
             return AuthOutcome::Blocked;
         }
-        let creds = req.headers.get_all(header).filter_map(Credentials::parse).find(|c| c.realm.eq_ignore_ascii_case(realm));
-        let Some(creds) = creds else { return AuthOutcome::Challenge(false) };
         match self.issuer.check(&creds.nonce, realm, unix_secs) {
             NonceState::Fresh => {}
             NonceState::Stale => return AuthOutcome::Challenge(true),
@@ -275,7 +288,11 @@ impl Authenticator {
         match (ok, user) {
             (true, Some(u)) => match self.nonces.check(&creds, req, source, now, self.cfg.nonce_lifetime) {
                 NonceVerdict::Fresh | NonceVerdict::Retransmission => {
-                    self.failures.remove(&source.ip());
+                    // A success clears the address's record, unless it is blocked: a phone
+                    // let in while blocked must not lift the block for everyone else there.
+                    if !blocked {
+                        self.failures.remove(&source.ip());
+                    }
                     AuthOutcome::Ok(u.clone())
                 }
                 NonceVerdict::Replay => {
@@ -283,19 +300,20 @@ impl Authenticator {
                     AuthOutcome::Challenge(true)
                 }
             },
-            _ => AuthOutcome::Forbidden(self.fail(source.ip(), who.registered_source, now)),
+            _ => AuthOutcome::Forbidden(self.fail(source.ip(), now)),
         }
     }
 
-    fn fail(&mut self, ip: IpAddr, registered_source: bool, now: Instant) -> Duration {
+    fn fail(&mut self, ip: IpAddr, now: Instant) -> Duration {
         if self.failures.len() >= MAX_TRACKED_SOURCES && !self.failures.contains_key(&ip) {
             self.prune_now(now);
             if self.failures.len() >= MAX_TRACKED_SOURCES {
-                // Forget the older half: a flood of forged sources cannot grow this further.
+                // Forget the older half, blocked or not: a flood of forged sources cannot grow
+                // this (or the work of keeping it) any further.
                 let mut firsts: Vec<Instant> = self.failures.values().map(|f| f.first).collect();
                 firsts.sort_unstable();
-                let cut = firsts[firsts.len() / 2];
-                self.failures.retain(|_, f| f.first > cut || f.blocked_until.is_some_and(|u| u > now));
+                let cut = firsts.get(firsts.len() / 2).copied().unwrap_or(now);
+                self.failures.retain(|_, f| f.first > cut);
             }
         }
         let cfg = &self.cfg;
@@ -304,7 +322,7 @@ impl Authenticator {
             *f = Failures { count: 0, first: now, blocked_until: None };
         }
         f.count += 1;
-        if f.count >= cfg.block_after && !registered_source && f.blocked_until.is_none_or(|u| u <= now) {
+        if f.count >= cfg.block_after && f.blocked_until.is_none_or(|u| u <= now) {
             f.blocked_until = Some(now + cfg.block_for);
             tracing::warn!(%ip, failures = f.count, "blocking source after repeated authentication failures");
         }

@@ -104,13 +104,17 @@ impl Engine {
     }
 
     /// Sends the 500 through the request's server transaction when there is one (so its
-    /// retransmissions get it too), else statelessly.
+    /// retransmissions get it too), else statelessly; a failure here is swallowed.
     fn answer_after_panic(&mut self, r: PanicReply, now: Now) {
         let PanicReply { mut resp, target } = r;
-        self.decorate(&mut resp);
-        let sent = catch_unwind(AssertUnwindSafe(|| self.txl.respond_to_pending(&resp, now.mono))).unwrap_or(false);
-        if !sent {
-            self.actions.push_back(super::Action::Send { target, bytes: resp.to_bytes() });
+        let sent = catch_unwind(AssertUnwindSafe(|| {
+            self.decorate(&mut resp);
+            if !self.txl.respond_to_pending(&resp, now.mono) {
+                self.actions.push_back(super::Action::Send { target, bytes: resp.to_bytes() });
+            }
+        }));
+        if sent.is_err() {
+            tracing::error!("could not even answer the failed request");
         }
     }
 
@@ -132,30 +136,15 @@ impl Engine {
         self.force_remove(key, now);
     }
 
-    /// Drops every trace of a call without running its handlers: its legs get BYE (or 500),
-    /// its media session and its call-log row are closed.
+    /// Drops every trace of a call without running its handlers: first the bookkeeping
+    /// (maps, counts, media sessions, the call-log row), which cannot fail; then, guarded, the
+    /// messages: 500 to an unanswered caller, CANCEL to phones still ringing, BYE to answered
+    /// legs.
     fn force_remove(&mut self, key: CallKey, now: Now) {
-        let Some(call) = self.calls.remove(&key) else { return };
+        let Some(mut call) = self.calls.remove(&key) else { return };
         self.counts.remove(key);
         for t in [call.ring_timer, call.session_timer, call.step_timer].into_iter().flatten() {
             self.timers.cancel(t);
-        }
-        if let Some(tx) = call.a_tx
-            && !call.a_answered
-        {
-            let resp = call.a_invite.response(500, "Server Internal Error", Some(&call.a.local_tag));
-            self.txl.send_response(tx, &resp, now.mono);
-        } else {
-            let mut d = call.a.clone();
-            let via = self.new_via(d.flow.transport);
-            let bye = d.request(pbx_sip::Method::Bye, &via, "");
-            self.txl.send_request(&bye, d.flow, now.mono);
-        }
-        if let Some(f) = call.winner.and_then(|w| call.forks.get(w)) {
-            let mut d = f.dialog.clone();
-            let via = self.new_via(d.flow.transport);
-            let bye = d.request(pbx_sip::Method::Bye, &via, "");
-            self.txl.send_request(&bye, d.flow, now.mono);
         }
         self.a_dialogs.retain(|_, k| *k != key);
         self.b_dialogs.retain(|_, (k, _)| *k != key);
@@ -164,6 +153,11 @@ impl Engine {
         self.client_tx.retain(|_, o| o.call() != Some(key));
         self.media_calls.retain(|_, k| *k != key);
         self.media.destroy(call.media_id);
+        let consult = call.consult.take();
+        let xfer = call.xfer.take();
+        if let Some(c) = &consult {
+            self.media.destroy(c.ports.id);
+        }
         for q in self.queues.values_mut() {
             q.forget(key);
         }
@@ -180,5 +174,35 @@ impl Engine {
             ack: None,
         });
         self.metrics.active_calls.fetch_sub(1, Ordering::Relaxed);
+        let sent = catch_unwind(AssertUnwindSafe(|| {
+            if let Some(tx) = call.a_tx
+                && !call.a_answered
+            {
+                let resp = call.a_invite.response(500, "Server Internal Error", Some(&call.a.local_tag));
+                self.txl.send_response(tx, &resp, now.mono);
+            } else {
+                self.bye_dialog(call.a.clone(), now);
+            }
+            for (i, f) in call.forks.iter().enumerate() {
+                match f.state {
+                    super::call::ForkState::Calling | super::call::ForkState::Early => self.cancel_invite(&f.invite, f.dialog.flow, now),
+                    super::call::ForkState::Answered if call.winner == Some(i) => self.bye_dialog(f.dialog.clone(), now),
+                    _ => {}
+                }
+            }
+            if let Some(c) = consult {
+                if c.answer.is_some() {
+                    self.bye_dialog(c.dialog, now);
+                } else {
+                    self.cancel_invite(&c.invite, c.dialog.flow, now);
+                }
+            }
+            if let Some(x) = xfer {
+                self.cancel_invite(&x.invite, x.dialog.flow, now);
+            }
+        }));
+        if sent.is_err() {
+            tracing::error!("could not tell every leg of a failed call that it ended");
+        }
     }
 }

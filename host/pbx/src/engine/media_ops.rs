@@ -11,10 +11,18 @@ use pbx_sip::sdp::{self, Direction};
 use pbx_store::CallOp;
 use std::sync::Arc;
 
+/// Most timeline events kept for one call.
+const MAX_TIMELINE_EVENTS: i64 = 300;
+
 impl Engine {
     /// Adds an event to a call's timeline.
     pub(super) fn timeline(&mut self, key: CallKey, kind: &str, detail: String, now: Now) {
         let Some(call) = self.calls.get_mut(&key) else { return };
+        // A call's timeline is bounded (a peer pressing keys without end writes no more);
+        // how it ended is always written.
+        if call.event_seq >= MAX_TIMELINE_EVENTS && kind != "hangup" {
+            return;
+        }
         call.event_seq += 1;
         let op = CallOp::Event { id: call.uid.clone(), seq: call.event_seq, at: now.wall_ms, kind: kind.to_string(), detail };
         self.actions.push_back(Action::Cdr { op, ack: None });

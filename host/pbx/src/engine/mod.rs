@@ -274,6 +274,8 @@ pub enum Action {
     ConnectionBound {
         /// Connection id.
         conn: u64,
+        /// The user whose registration it carries (one connection may carry several).
+        user: i64,
         /// Expiry, ms.
         until_ms: i64,
     },
@@ -296,7 +298,7 @@ enum EngineTimer {
     /// Expired bindings sweep.
     BindingSweep,
     /// A delayed (tarpit) response.
-    Delayed(Box<(Target, Vec<u8>)>),
+    Delayed(Box<(Option<TxId>, Target, Response)>),
     /// Refresh or retry a trunk registration.
     TrunkRefresh(i64),
     /// A plugin decision took too long (token).
@@ -471,9 +473,9 @@ impl Engine {
             }
             Input::CdrCommitted(key) => self.on_cdr_committed(key, now),
             Input::Directory { dir: d, version } => {
-                self.dir = d;
+                let old = std::mem::replace(&mut self.dir, d);
                 self.metrics.config_version.store(version, Ordering::Relaxed);
-                self.prune_bindings_of_removed_users(now);
+                self.prune_bindings_of_removed_users(&old, now);
                 self.reconcile_trunks(now);
             }
             Input::RestoreBindings(rows) => self.restore_bindings(rows, now),
@@ -548,8 +550,13 @@ impl Engine {
                     }
                 }
                 EngineTimer::Delayed(b) => {
-                    let (target, bytes) = *b;
-                    self.actions.push_back(Action::Send { target, bytes });
+                    // Through its transaction when there is one, which then completes (and is
+                    // forgotten after Timer H/J) instead of lingering for its guard time.
+                    let (tx, target, resp) = *b;
+                    match tx {
+                        Some(id) => self.txl.send_response(id, &resp, now.mono),
+                        None => self.actions.push_back(Action::Send { target, bytes: resp.to_bytes() }),
+                    }
                 }
             }
         }

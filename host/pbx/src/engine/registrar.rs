@@ -71,6 +71,15 @@ impl Location {
         self.by_ip.contains_key(&ip)
     }
 
+    /// Whether `user` of a tenant has a live registration from `ip`.
+    pub fn bound_from(&self, dir: &super::directory::Directory, tenant_id: Option<i64>, user: &str, ip: std::net::IpAddr) -> bool {
+        if !self.has_source(ip) {
+            return false;
+        }
+        let Some(u) = tenant_id.and_then(|t| dir.user(t, user)) else { return false };
+        self.by_user.get(&u.id).is_some_and(|list| list.iter().any(|b| b.target.addr.ip() == ip))
+    }
+
     /// Adds (`add`) or removes a user's bindings from the per-address index.
     fn index_user(&mut self, user: i64, add: bool) {
         let Some(list) = self.by_user.get(&user) else { return };
@@ -129,13 +138,9 @@ impl Engine {
             return self.respond(tx, r, resp_target, now);
         };
         let tenant = self.dir.tenant_by_domain(&domain).cloned();
-        let claim = Claim {
-            realm: &domain,
-            tenant_id: tenant.as_ref().map(|t| t.id),
-            source: source.addr,
-            registered_source: self.location.has_source(source.addr.ip()),
-            server: &self.server_addr,
-        };
+        let (location, dir, ip, tenant_id) = (&self.location, &self.dir, source.addr.ip(), tenant.as_ref().map(|t| t.id));
+        let bound_here = |user: &str| location.bound_from(dir, tenant_id, user, ip);
+        let claim = Claim { realm: &domain, tenant_id, source: source.addr, bound_here: &bound_here, server: &self.server_addr };
         let outcome = self.auth.check(&req, &HeaderName::Authorization, &claim, &self.dir, now.mono, now.unix_secs());
         let user = match outcome {
             AuthOutcome::Ok(u) => u,
@@ -203,6 +208,7 @@ impl Engine {
                     && existing.cseq > cseq
                 // equal CSeq: a retransmission (REGISTER is stateless)
                 {
+                    self.location.index_user(user.id, true);
                     let r = req.response(500, "Out-of-order REGISTER (CSeq not increasing)", Some(&random_token(10)));
                     return self.respond(tx, r, resp_target, now);
                 }
@@ -260,7 +266,7 @@ impl Engine {
         if let Some(conn) = source.conn {
             let until_ms =
                 self.location.bindings(user.id, now.mono).iter().filter(|b| b.target.conn == Some(conn)).map(|b| b.expires_ms).max();
-            self.actions.push_back(Action::ConnectionBound { conn, until_ms: until_ms.unwrap_or(0) });
+            self.actions.push_back(Action::ConnectionBound { conn, user: user.id, until_ms: until_ms.unwrap_or(0) });
         }
         let mut r: Response = req.response(200, "OK", Some(&random_token(10)));
         for b in self.location.bindings(user.id, now.mono) {
@@ -286,8 +292,8 @@ impl Engine {
                 None => self.actions.push_back(Action::Send { target, bytes: r.to_bytes() }),
             }
         } else {
-            // The transaction is left to expire; retransmissions meanwhile are absorbed.
-            self.timers.schedule(now.mono + delay, EngineTimer::Delayed(Box::new((target, r.to_bytes()))));
+            // Retransmissions meanwhile are absorbed; the answer completes the transaction.
+            self.timers.schedule(now.mono + delay, EngineTimer::Delayed(Box::new((tx, target, r))));
         }
     }
 
@@ -334,9 +340,15 @@ impl Engine {
         }
     }
 
-    pub(super) fn prune_bindings_of_removed_users(&mut self, _now: Now) {
+    /// Forgets the bindings of users who are gone and of users whose SIP password changed
+    /// (a phone that had the old one must register again).
+    pub(super) fn prune_bindings_of_removed_users(&mut self, old: &super::directory::Directory, _now: Now) {
         let dir = self.dir.clone();
-        self.location.by_user.retain(|user, _| dir.user_by_id(*user).is_some());
+        self.location.by_user.retain(|user, _| match (dir.user_by_id(*user), old.user_by_id(*user)) {
+            (Some(now), Some(before)) => now.ha1_md5 == before.ha1_md5,
+            (Some(_), None) => true,
+            (None, _) => false,
+        });
         self.location.recount();
         self.metrics.registrations.store(self.location.count() as i64, Ordering::Relaxed);
     }

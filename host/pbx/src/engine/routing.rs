@@ -171,13 +171,9 @@ impl Engine {
         if tenant.is_none() && realm.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok() {
             return self.refuse(&inv, now);
         }
-        let claim = Claim {
-            realm: &realm,
-            tenant_id: tenant.as_ref().map(|t| t.id),
-            source: inv.source.addr,
-            registered_source: self.location.has_source(inv.source.addr.ip()),
-            server: &self.server_addr,
-        };
+        let (location, dir, ip, tenant_id) = (&self.location, &self.dir, inv.source.addr.ip(), tenant.as_ref().map(|t| t.id));
+        let bound_here = |user: &str| location.bound_from(dir, tenant_id, user, ip);
+        let claim = Claim { realm: &realm, tenant_id, source: inv.source.addr, bound_here: &bound_here, server: &self.server_addr };
         let outcome = self.auth.check(&inv.req, &HeaderName::ProxyAuthorization, &claim, &self.dir, now.mono, now.unix_secs());
         let user = match outcome {
             AuthOutcome::Ok(u) => u,

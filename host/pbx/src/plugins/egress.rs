@@ -49,6 +49,21 @@ fn v4_kind(ip: Ipv4Addr) -> Option<&'static str> {
 }
 
 fn v6_kind(ip: Ipv6Addr) -> Option<&'static str> {
+    let s = ip.segments();
+    let o = ip.octets();
+    // IPv6 forms that carry an IPv4 address: judged by that address.
+    let embedded = if s[0] == 0x64 && s[1] == 0xff9b && s[2..6].iter().all(|x| *x == 0) {
+        Some(Ipv4Addr::new(o[12], o[13], o[14], o[15])) // NAT64
+    } else if s[0] == 0x2002 {
+        Some(Ipv4Addr::new(o[2], o[3], o[4], o[5])) // 6to4
+    } else if s[..6].iter().all(|x| *x == 0) && !ip.is_loopback() && !ip.is_unspecified() {
+        Some(Ipv4Addr::new(o[12], o[13], o[14], o[15])) // IPv4-compatible
+    } else {
+        None
+    };
+    if let Some(v4) = embedded {
+        return v4_kind(v4);
+    }
     Some(if ip.is_loopback() {
         "loopback"
     } else if ip.is_unspecified() {
@@ -59,8 +74,10 @@ fn v6_kind(ip: Ipv6Addr) -> Option<&'static str> {
         "private"
     } else if ip.is_unicast_link_local() {
         "link-local"
-    } else if ip.segments()[0] == 0x2001 && ip.segments()[1] == 0x0db8 {
-        "reserved"
+    } else if (s[0] & 0xffc0) == 0xfec0 {
+        "private (site-local)"
+    } else if s[0] == 0x2001 && (s[1] == 0x0db8 || s[1] == 0) {
+        "reserved (documentation or Teredo)"
     } else {
         return None;
     })
@@ -140,6 +157,11 @@ mod tests {
             "fd00:ec2::254",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:a9fe:a9fe::1",
+            "::10.0.0.1",
+            "fec0::1",
+            "2001:0:4136:e378::1",
             "203.0.113.10",
             "93.184.216.99",
         ] {

@@ -36,8 +36,9 @@ pub struct Transports {
 struct Connections {
     by_id: HashMap<u64, mpsc::Sender<Vec<u8>>>,
     by_addr: HashMap<(Transport, SocketAddr), u64>,
-    /// Connections that carry a registration, with when it expires (ms): kept open while it lasts.
-    bound_until: HashMap<u64, i64>,
+    /// Connections that carry registrations, per user with when each expires (ms): kept open
+    /// while any lasts.
+    bound_until: HashMap<u64, HashMap<i64, i64>>,
 }
 
 impl Transports {
@@ -47,22 +48,27 @@ impl Transports {
         Transports { udp, conns: Arc::default(), next_conn: Arc::new(AtomicU64::new(1)), limits, gate }
     }
 
-    /// Notes that connection `conn` carries a registration until `until_ms` (0: none any more).
-    pub fn bound(&self, conn: u64, until_ms: i64) {
+    /// Notes that connection `conn` carries a registration of `user` until `until_ms` (0: not
+    /// any more).
+    pub fn bound(&self, conn: u64, user: i64, until_ms: i64) {
         if let Ok(mut c) = self.conns.lock()
             && c.by_id.contains_key(&conn)
         {
+            let users = c.bound_until.entry(conn).or_default();
             if until_ms > 0 {
-                c.bound_until.insert(conn, until_ms);
+                users.insert(user, until_ms);
             } else {
-                c.bound_until.remove(&conn);
+                users.remove(&user);
+                if users.is_empty() {
+                    c.bound_until.remove(&conn);
+                }
             }
         }
     }
 
     /// Until when (ms) a connection carries a registration, if it does.
     pub(crate) fn bound_until(&self, conn: u64) -> Option<i64> {
-        self.conns.lock().ok().and_then(|c| c.bound_until.get(&conn).copied())
+        self.conns.lock().ok().and_then(|c| c.bound_until.get(&conn).and_then(|u| u.values().max().copied()))
     }
 
     /// Sends bytes to a target without waiting: UDP is fire-and-forget; a stream write is

@@ -17,6 +17,9 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
+/// The longest a message may take to arrive once its first byte did.
+const MESSAGE_TIME: Duration = Duration::from_secs(30);
+
 /// Loads a TLS acceptor from PEM files.
 pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
     let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(std::fs::File::open(cert)?)).collect::<Result<Vec<_>, _>>()?;
@@ -109,8 +112,15 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Send + 'static>(
     let mut chunk = vec![0u8; 16_384];
     let mut frame = StreamFrame::Ready;
     let mut spoke = false;
+    // A message must arrive whole within this of its first byte (the first one within the
+    // first-message time of the connection): trickling a byte now and then holds nothing.
+    let mut message_deadline = Some(tokio::time::Instant::now() + transports.limits.sip_first_message);
     'conn: loop {
-        let n = match tokio::time::timeout(silence_allowed(&transports, id, spoke), rd.read(&mut chunk)).await {
+        let mut wait = silence_allowed(&transports, id, spoke);
+        if let Some(d) = message_deadline {
+            wait = wait.min(d.saturating_duration_since(tokio::time::Instant::now()));
+        }
+        let n = match tokio::time::timeout(wait, rd.read(&mut chunk)).await {
             Ok(Ok(0)) | Ok(Err(_)) => break,
             Err(_) => {
                 metrics.connections_idle_closed.fetch_add(1, Ordering::Relaxed);
@@ -120,6 +130,9 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Send + 'static>(
             Ok(Ok(n)) => n,
         };
         buf.extend_from_slice(&chunk[..n]);
+        if message_deadline.is_none() && !buf.is_empty() {
+            message_deadline = Some(tokio::time::Instant::now() + MESSAGE_TIME);
+        }
         loop {
             if buf.is_empty() {
                 break;
@@ -155,6 +168,7 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Send + 'static>(
             }
             buf.drain(..consumed.min(buf.len()));
             frame = StreamFrame::Ready;
+            message_deadline = (!buf.is_empty()).then(|| tokio::time::Instant::now() + MESSAGE_TIME);
         }
     }
     transports.unregister(transport, peer, id);

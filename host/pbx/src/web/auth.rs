@@ -155,13 +155,13 @@ fn secure(headers: &HeaderMap) -> bool {
 /// by guessing at that account from elsewhere.
 pub const DEVICE_COOKIE: &str = "pbx_device";
 
-fn peer_ip(req_ext: &axum::http::Extensions) -> std::net::IpAddr {
-    req_ext.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()).unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))
+fn peer_ip(req_ext: &axum::http::Extensions, headers: &HeaderMap) -> std::net::IpAddr {
+    super::client_ip(req_ext, headers).unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))
 }
 
 /// `POST /api/v1/login`.
 pub async fn login(State(state): State<Arc<WebState>>, req: Request) -> ApiResult<Response> {
-    let ip = peer_ip(req.extensions());
+    let ip = peer_ip(req.extensions(), req.headers());
     let headers = req.headers().clone();
     let bytes = axum::body::to_bytes(req.into_body(), 16 * 1024).await.map_err(|_| ApiError::bad("the login form is too large"))?;
     let b: LoginBody = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad(format!("unreadable login form: {e}")))?;

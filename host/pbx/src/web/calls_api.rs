@@ -335,7 +335,24 @@ pub async fn recording_wav(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let send = |chunk: Vec<u8>| tx.blocking_send(Ok(chunk)).is_ok();
+        // A client that stops reading for a minute gives its export slot back.
+        let send = |chunk: Vec<u8>| -> bool {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            let mut item = Ok(chunk);
+            loop {
+                match tx.try_send(item) {
+                    Ok(()) => return true,
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return false,
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(back)) => {
+                        if std::time::Instant::now() > deadline {
+                            return false;
+                        }
+                        item = back;
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                }
+            }
+        };
         if !send(pbx_media::wav::header(pbx_media::wav::Format::Pcm16, 2, 8000, u32::try_from(data_len).unwrap_or(u32::MAX))) {
             return;
         }
@@ -375,7 +392,7 @@ pub async fn recording_wav(
                     }
                 }
                 Err(e) => {
-                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    let _ = tx.try_send(Err(std::io::Error::other(e.to_string())));
                     return;
                 }
             }

@@ -59,6 +59,24 @@ impl WebState {
     }
 }
 
+/// The address a request comes from: the connection's peer, or, when the peer is a proxy the
+/// operator trusts (`PBX_TRUSTED_PROXIES`, CIDRs), the last address its `X-Forwarded-For`
+/// names that is not itself a trusted proxy. Login throttling and `/metrics` go by it.
+pub fn client_ip(extensions: &axum::http::Extensions, headers: &axum::http::HeaderMap) -> Option<std::net::IpAddr> {
+    let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())?;
+    static TRUSTED: std::sync::OnceLock<Vec<(std::net::IpAddr, u8)>> = std::sync::OnceLock::new();
+    let trusted = TRUSTED.get_or_init(|| {
+        std::env::var("PBX_TRUSTED_PROXIES").unwrap_or_default().split(',').filter_map(|s| pbx_store::parse_cidr(s.trim())).collect()
+    });
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|(net, len)| pbx_store::cidr_contains(*net, *len, ip));
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+    let chain: Vec<std::net::IpAddr> = forwarded.filter_map(|s| s.trim().parse().ok()).collect();
+    Some(chain.into_iter().rev().find(|ip| !is_trusted(*ip)).unwrap_or(peer))
+}
+
 /// The cabinet's router: API, live socket and assets.
 pub fn router(state: Arc<WebState>) -> Router {
     routes::api_router(state.clone()).merge(assets::router())

@@ -65,6 +65,18 @@ pub struct LoginThrottle {
     entries: Mutex<HashMap<Key, Entry>>,
 }
 
+/// The unit an address is counted by: itself for IPv4, its /64 for IPv6 (one host has a
+/// whole /64 to pick addresses from).
+fn network_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
 fn delay(failures: u32, free: u32, cap: Duration) -> Duration {
     if failures <= free {
         return Duration::ZERO;
@@ -78,6 +90,7 @@ impl LoginThrottle {
     /// browser (`known_device`) is not held back by other addresses' failures.
     pub fn admit(&self, account: &str, ip: IpAddr, known_device: bool, now: Instant) -> Result<Attempt, Duration> {
         let account = account.trim().to_lowercase();
+        let ip = network_of(ip);
         let mut keys = vec![Key::AccountFrom(account.clone(), ip), Key::Address(ip)];
         if !known_device {
             keys.push(Key::Account(account));
@@ -86,7 +99,12 @@ impl LoginThrottle {
         if map.len() >= MAX_ENTRIES {
             map.retain(|_, e| now.duration_since(e.last) < FORGET_AFTER);
             if map.len() >= MAX_ENTRIES {
-                map.clear();
+                // Forget the counters idle longest (never all at once: clearing would hand a
+                // flood of new addresses a fresh start for everyone).
+                let mut lasts: Vec<Instant> = map.values().map(|e| e.last).collect();
+                lasts.sort_unstable();
+                let cut = lasts.get(lasts.len() / 2).copied().unwrap_or(now);
+                map.retain(|_, e| e.last > cut);
             }
         }
         let mut wait = Duration::ZERO;
@@ -134,7 +152,7 @@ impl LoginThrottle {
 
     /// Free attempts left for `account` from `ip` before answers are delayed.
     pub fn remaining(&self, account: &str, ip: IpAddr) -> u32 {
-        let key = Key::AccountFrom(account.trim().to_lowercase(), ip);
+        let key = Key::AccountFrom(account.trim().to_lowercase(), network_of(ip));
         let used = self.entries.lock().ok().and_then(|m| m.get(&key).map(|e| e.failures)).unwrap_or(0);
         FREE_PER_ACCOUNT_AND_ADDRESS.saturating_sub(used)
     }
