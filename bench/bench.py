@@ -22,7 +22,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
-PBX = os.path.join(ROOT, "target", "release", "pbx")
+# PBX_BIN runs another build (e.g. the previous commit's) under the same load.
+PBX = os.environ.get("PBX_BIN", os.path.join(ROOT, "target", "release", "pbx"))
 TICK = os.sysconf("SC_CLK_TCK")
 DOMAIN = "bench.example"
 

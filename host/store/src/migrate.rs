@@ -506,6 +506,11 @@ async fn hash_sip_passwords(store: &Store) -> Result<(), StoreError> {
     )
     .fetch_all(store.pool())
     .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // One transaction for all of them (thousands of users take milliseconds, not a commit each).
+    let mut tx = store.pool().begin().await?;
     for r in rows {
         let (id, ext, password, domain): (i64, String, String, String) =
             (r.try_get("id")?, r.try_get("ext")?, r.try_get("sip_password")?, r.try_get("domain")?);
@@ -514,9 +519,10 @@ async fn hash_sip_passwords(store: &Store) -> Result<(), StoreError> {
             .bind(md5)
             .bind(sha256)
             .bind(id)
-            .execute(store.pool())
+            .execute(&mut *tx)
             .await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 
