@@ -11,6 +11,7 @@ machine and in the same run. See bench/README.md for what each figure means.
 import argparse
 import csv
 import glob
+import json
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import urllib.request
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -90,8 +92,8 @@ class Server:
             db.close()
             p = subprocess.Popen([PBX, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "serve.log"), "w"))
             self.procs.append(p)
-            time.sleep(1.5)
             self.pids = [p.pid]
+            self.settle()
         else:
             self.port = 5070
             cfg = os.path.join(BENCH, "kamailio", "kamailio.cfg")
@@ -105,8 +107,35 @@ class Server:
                 args += ["-A", "WITH_RTPENGINE"]
             kp = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "kamailio.log"), "w"))
             self.procs.append(kp)
-            time.sleep(1.5)
+            time.sleep(0.5)
             self.pids = pids_named("kamailio") + (pids_named("rtpengine") if rtpengine else [])
+            self.quiet()
+
+    def settle(self):
+        """Waits until the PBX answers /healthz with the latest configuration loaded and its
+        start-up work (migrations, plugin compilation) is over: no figure includes it."""
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:8085/healthz", timeout=2) as r:
+                    h = json.loads(r.read())
+                if "config_stored" not in h or h.get("config_version") == h.get("config_stored"):
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("the PBX did not become ready")
+        self.quiet()
+
+    def quiet(self):
+        """Waits (at most 30 s) until the server uses under 3% of a core over half a second."""
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            c0 = self.cpu()
+            time.sleep(0.5)
+            if self.cpu() - c0 < 0.015:
+                return
 
     def cpu(self):
         return cpu_of(self.pids)
@@ -204,7 +233,7 @@ def run_listen(n, seconds):
                      ["did", "add", "bench", "+74951110000", "--trunk", "load"],
                      ["tenant", "set", "bench", "--greeting", "music", "--recording", "off"]):
             subprocess.run([PBX] + args, env=env, check=True, capture_output=True)
-        time.sleep(1.5)
+        server.settle()
         # One phone that never answers (its contact is a closed port), so callers keep listening.
         register_callee(server, "102", 6999)
         rate = 100

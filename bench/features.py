@@ -39,7 +39,7 @@ def run_queue(Server, register_callee, pbx, n, seconds):
         with open(scenario, "w") as f:
             f.write('{"start":"q","nodes":{"q":{"type":"queue","queue":"300","next":{"*":"bye"}},"bye":{"type":"hangup"}}}')
         _cli(server, pbx, "scenario", "set", "bench", "+74951110000", scenario)
-        time.sleep(1.5)
+        server.settle()
         register_callee(server, "100", 6999)
         rate = 50
         ramp = n / rate + 3
@@ -79,7 +79,7 @@ def run_group(Server, register_callee, sipp, last_stats, pbx, members, rate, sec
         exts = [str(100 + i) for i in range(members)]
         _cli(server, pbx, "group", "create", "bench", "200", "--strategy", "simultaneous", "--members", ",".join(exts), "--timeout", "20")
         uas = sipp(server, "uas_load.xml", 6200, ["-mp", "36000"], wait=False)
-        time.sleep(1.5)
+        server.settle()
         for e in exts:
             register_callee(server, e, 6200)
         total = rate * seconds

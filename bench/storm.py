@@ -101,7 +101,7 @@ def main():
     try:
         token = subprocess.run([PBX, "token", "create", "bench", "--role", "supervisor", "--label", "storm"], env=server.env,
                                check=True, capture_output=True, text=True).stdout.strip()
-        time.sleep(1.5)
+        server.settle()
         n = a.seconds * a.rate
         idle = register_rtts(server.port, "100", "secret100", n, a.rate)
         stop = threading.Event()

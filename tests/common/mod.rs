@@ -28,15 +28,23 @@ pub fn require_tool(name: &str, package: &str) {
     assert!(ok, "{name} is required by this test: install the Debian package {package} (.ci/run does)");
 }
 
-/// A free port on 127.0.0.1 for both UDP and TCP.
+/// A free port on 127.0.0.1 for both UDP and TCP (and UDP on the next one).
+///
+/// The ports lie above the kernel's ephemeral range (32768-60999): a port from that range is
+/// free when picked but any outgoing connection (a database client, the browser) may take it
+/// before the server binds it.
 pub fn free_port() -> u16 {
-    for _ in 0..200 {
-        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = u.local_addr().unwrap().port();
-        if port % 2 == 1 || port > 60000 {
-            continue;
-        }
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok() {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    const LOW: u32 = 61_000;
+    const SLOTS: u32 = (65_534 - LOW) / 2;
+    let start = rand_u32() % SLOTS;
+    for _ in 0..SLOTS {
+        let slot = (start + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) % SLOTS;
+        let port = (LOW + slot * 2) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", port)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
+        {
             return port;
         }
     }
@@ -44,8 +52,8 @@ pub fn free_port() -> u16 {
 }
 
 /// A random block of RTP ports.
-/// The blocks lie below the kernel's ephemeral range (32768+), so the ports `free_port`
-/// hands out for SIPp and sinks never fall inside a server's RTP range.
+/// The blocks lie below the kernel's ephemeral range (32768+) and `free_port`'s ports lie
+/// above it, so SIPp's and sinks' ports never fall inside a server's RTP range.
 pub fn rtp_range() -> String {
     // Servers started by one test binary (in parallel) get ranges of their own.
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);

@@ -153,22 +153,26 @@ struct Endpoint {
     own: OwnStream,
     rfc4733: Rfc4733,
     inband: Option<Goertzel>,
-    /// When the last digit from this leg was reported, µs (digits closer than
-    /// [`MIN_DIGIT_GAP_US`] are dropped: a peer cannot flood the engine with key presses).
-    last_digit_us: u64,
+    /// Theoretical arrival time of the next digit, µs (a GCRA bucket: a burst of
+    /// [`DIGIT_BURST`] key presses passes, then one per [`DIGIT_INTERVAL_US`], so a peer cannot
+    /// flood the engine with key presses while jitter-bunched real digits still pass).
+    digit_tat_us: u64,
 }
 
-/// Shortest gap between two reported key presses of one leg (ITU-T Q.24 asks at least 40 ms
-/// of tone and 40 ms of pause per digit).
-const MIN_DIGIT_GAP_US: u64 = 60_000;
+/// Sustained pace of reported key presses of one leg (ITU-T Q.24 asks at least 40 ms of tone
+/// and 40 ms of pause per digit, so a real keypad stays under one digit per 80 ms).
+const DIGIT_INTERVAL_US: u64 = 60_000;
+/// Key presses that may arrive back to back (network jitter bunches a fast typist's digits).
+const DIGIT_BURST: u64 = 8;
 
 impl Endpoint {
     /// Whether a digit recognised now may be reported.
     fn digit_allowed(&mut self, now_us: u64) -> bool {
-        if now_us.saturating_sub(self.last_digit_us) < MIN_DIGIT_GAP_US && self.last_digit_us != 0 {
+        let tolerance = DIGIT_INTERVAL_US * (DIGIT_BURST - 1);
+        if self.digit_tat_us > now_us.saturating_add(tolerance) {
             return false;
         }
-        self.last_digit_us = now_us.max(1);
+        self.digit_tat_us = self.digit_tat_us.max(now_us).saturating_add(DIGIT_INTERVAL_US);
         true
     }
 }
@@ -570,7 +574,7 @@ impl Worker {
                         own: OwnStream { ssrc: seed, seq: (seed >> 8) as u16, ts: seed.rotate_left(11), started: now, sent: 0 },
                         rfc4733: Rfc4733::default(),
                         inband: None,
-                        last_digit_us: 0,
+                        digit_tat_us: 0,
                     });
                 }
                 let (Some(b), Some(a)) = (eps.pop(), eps.pop()) else { return };

@@ -16,7 +16,7 @@ use pbx_store::{CallOp, RegistrationRow, Store, now_ms};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// Loads the directory snapshot from storage.
@@ -86,14 +86,15 @@ fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "local".into())
 }
 
-fn bind_udp(addr: std::net::SocketAddr) -> anyhow::Result<UdpSocket> {
+/// The SIP UDP socket, non-blocking; the engine's thread registers it with its own reactor.
+fn bind_udp(addr: std::net::SocketAddr) -> anyhow::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     let _ = s.set_recv_buffer_size(8 << 20);
     let _ = s.set_send_buffer_size(8 << 20);
     s.set_nonblocking(true)?;
     s.bind(&addr.into()).with_context(|| format!("cannot bind SIP UDP {addr}"))?;
-    Ok(UdpSocket::from_std(s.into())?)
+    Ok(s.into())
 }
 
 /// Runs the server until SIGINT/SIGTERM.
@@ -118,7 +119,9 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     metrics.config_version.store(loaded_version, Ordering::Relaxed);
 
-    let udp = Arc::new(bind_udp(args.sip_listen)?);
+    let udp = bind_udp(args.sip_listen)?;
+    // Sends go out on a handle of the same socket (non-blocking: a full buffer drops, as UDP may).
+    let udp_send = Arc::new(udp.try_clone().context("cannot share the SIP UDP socket")?);
     let tcp = TcpListener::bind(args.sip_listen).await.with_context(|| format!("cannot bind SIP TCP {}", args.sip_listen))?;
     let tls = match (&args.sip_tls_listen, &args.tls_cert, &args.tls_key) {
         (Some(addr), Some(cert), Some(key)) => {
@@ -200,7 +203,7 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     engine.handle(Input::RestoreBindings(store.live_registrations(now_ms()).await?), Now::real());
 
     let limits = crate::transport::ConnLimits::from_args(&args);
-    let transports = Transports::new(udp.clone(), limits.clone());
+    let transports = Transports::new(udp_send, limits.clone());
     spawn_stream_listener(tcp, None, transports.clone(), in_tx.clone(), ctl_tx.clone(), metrics.clone());
     if let Some((l, acc, _)) = tls {
         spawn_stream_listener(l, Some(acc), transports.clone(), in_tx.clone(), ctl_tx.clone(), metrics.clone());
@@ -259,7 +262,9 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
             Err(e) => return tracing::error!(error = %e, "cannot start the engine's runtime"),
         };
         rt.block_on(async move {
-            spawn_udp(udp, in_tx, metrics.clone());
+            if let Err(e) = spawn_udp(udp, in_tx, metrics.clone()) {
+                return tracing::error!(error = %e, "cannot receive on the SIP UDP socket");
+            }
             engine_loop(engine, in_rx, ctl_rx, workers).await
         });
     })?;

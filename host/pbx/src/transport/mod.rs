@@ -17,13 +17,12 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 /// Open connections and the UDP socket, for sending.
 #[derive(Clone)]
 pub struct Transports {
-    udp: Arc<UdpSocket>,
+    udp: Arc<std::net::UdpSocket>,
     conns: Arc<Mutex<Connections>>,
     next_conn: Arc<AtomicU64>,
     /// Caps and idle times of SIP connections.
@@ -43,7 +42,7 @@ struct Connections {
 
 impl Transports {
     /// Wraps the bound UDP socket.
-    pub fn new(udp: Arc<UdpSocket>, limits: ConnLimits) -> Transports {
+    pub fn new(udp: Arc<std::net::UdpSocket>, limits: ConnLimits) -> Transports {
         let gate = ConnGate::new(limits.sip_max, limits.sip_per_source);
         Transports { udp, conns: Arc::default(), next_conn: Arc::new(AtomicU64::new(1)), limits, gate }
     }
@@ -76,7 +75,7 @@ impl Transports {
     pub fn send(&self, target: Target, bytes: Vec<u8>) {
         match target.transport {
             Transport::Udp => {
-                if let Err(e) = self.udp.try_send_to(&bytes, target.addr) {
+                if let Err(e) = self.udp.send_to(&bytes, target.addr) {
                     tracing::debug!(to = %target.addr, error = %e, "UDP send failed");
                 }
             }

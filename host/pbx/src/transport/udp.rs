@@ -12,7 +12,12 @@ use tokio::sync::mpsc;
 
 /// Receives datagrams, parses them and hands them to the engine; a full engine queue drops
 /// the datagram (the sender retransmits).
-pub fn spawn_udp(sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>, metrics: Arc<Metrics>) {
+///
+/// Call it on the engine's runtime: the socket joins the reactor of the runtime it is
+/// registered on, and a socket polled by another runtime's reactor costs two thread wake-ups
+/// per datagram.
+pub fn spawn_udp(sock: std::net::UdpSocket, tx: mpsc::Sender<Input>, metrics: Arc<Metrics>) -> std::io::Result<()> {
+    let sock = UdpSocket::from_std(sock)?;
     tokio::spawn(async move {
         let mut buf = vec![0u8; 65_536];
         loop {
@@ -32,4 +37,5 @@ pub fn spawn_udp(sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>, metrics: Arc<Met
             }
         }
     });
+    Ok(())
 }

@@ -194,6 +194,7 @@ pub async fn login(State(state): State<Arc<WebState>>, req: Request) -> ApiResul
                     (StatusCode::FORBIDDEN, "suspended", "the company's account is suspended: contact the operator".to_string())
                 }
             };
+            state.throttle.failed(attempt, std::time::Instant::now());
             let remaining = state.throttle.remaining(&account, ip);
             return Ok((status, Json(serde_json::json!({ "error": msg, "reason": reason, "remaining": remaining }))).into_response());
         }

@@ -150,6 +150,18 @@ impl LoginThrottle {
         }
     }
 
+    /// The attempt failed: its delays count from now, when the failing answer goes out (a
+    /// slow password check must not use up the wait before the guesser even hears back).
+    pub fn failed(&self, a: Attempt, now: Instant) {
+        let Ok(mut map) = self.entries.lock() else { return };
+        for k in a.keys {
+            let (free, cap) = k.rule();
+            if let Some(e) = map.get_mut(&k) {
+                e.next_allowed = e.next_allowed.max(now + delay(e.failures, free, cap));
+            }
+        }
+    }
+
     /// Free attempts left for `account` from `ip` before answers are delayed.
     pub fn remaining(&self, account: &str, ip: IpAddr) -> u32 {
         let key = Key::AccountFrom(account.trim().to_lowercase(), network_of(ip));
@@ -189,6 +201,23 @@ mod tests {
         let now = Instant::now();
         let passed = (0..30).filter(|_| t.admit("101@acme", ip("192.0.2.1"), false, now).is_ok()).count();
         assert_eq!(passed as u32, FREE_PER_ACCOUNT_AND_ADDRESS + 1);
+    }
+
+    #[test]
+    fn the_wait_counts_from_the_failing_answer() {
+        let t = LoginThrottle::default();
+        let now = Instant::now();
+        let attacker = ip("192.0.2.66");
+        for _ in 0..FREE_PER_ACCOUNT_AND_ADDRESS {
+            let a = t.admit("admin", attacker, false, now).unwrap();
+            t.failed(a, now);
+        }
+        let a = t.admit("admin", attacker, false, now).unwrap();
+        // The password check took 5 s; the 2 s wait starts when the answer goes out.
+        let answered = now + Duration::from_secs(5);
+        t.failed(a, answered);
+        let wait = t.admit("admin", attacker, false, answered + Duration::from_secs(1)).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(1));
     }
 
     #[test]
