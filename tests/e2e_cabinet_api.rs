@@ -136,6 +136,7 @@ fn body_for(method: &str, path: &str) -> Option<&'static str> {
         (_, "/api/v1/tenants") => r#"{"slug": "gamma", "domain": "gamma.example"}"#,
         (_, "/api/v1/tenants/{slug}/balance") => r#"{"amount": "5"}"#,
         (_, "/api/v1/me/password") => r#"{"current": "x", "new": "yyyyyyyy"}"#,
+        (_, "/api/v1/contacts/{number}") => r#"{"number": "+74951230001", "name": "Changed"}"#,
         _ => "{}",
     })
 }
@@ -206,8 +207,21 @@ fn cabinet_api(db: Db) {
     .into_iter()
     .collect();
     let mut probed = 0;
+    // Acme's phone book has the number the probe uses.
+    let put = api.as_(
+        &acme,
+        "PUT",
+        &format!("/api/v1/contacts/{}", DID.replace('+', "%2B")),
+        Some(r#"{"number": "+74951230001", "name": "Acme's own"}"#),
+        true,
+    );
+    assert_eq!(put.status, 201, "{}", put.text());
     for (method, path, access) in &routes {
         if !(access == "supervisor" || access == "user") || !path.contains('{') {
+            continue;
+        }
+        // Writing a contact names a number in the writer's own phone book (checked below).
+        if method == "put" && path == "/api/v1/contacts/{number}" {
             continue;
         }
         let mut concrete = path.clone();
@@ -272,6 +286,49 @@ fn cabinet_api(db: Db) {
     assert_eq!(api.as_(&acme, "GET", "/api/v1/users/160", None, true).status, 404);
     assert_eq!(api.bearer(&acme_token, "POST", "/api/v1/users", Some(r#"{"ext": "161"}"#)).status, 201);
     assert_eq!(api.as_(&acme, "POST", "/api/v1/users", Some(r#"{"ext": "160"}"#), true).status, 201);
+
+    // The phone book: acme's entry survived beta's probes; beta writing the same number
+    // names it in beta's book only.
+    let mine = api.as_(&acme, "GET", "/api/v1/contacts", None, true).json();
+    assert_eq!(mine["items"][0]["name"], "Acme's own", "{mine}");
+    let theirs = api.as_(&beta, "PUT", "/api/v1/contacts/84951230001", Some(r#"{"number": "84951230001", "name": "Beta's"}"#), true);
+    assert_eq!(theirs.status, 201, "{}", theirs.text());
+    assert_eq!(api.as_(&acme, "GET", "/api/v1/contacts", None, true).json()["items"][0]["name"], "Acme's own");
+    // Import: Excel's semicolons, BOM and Russian headers; a bad line names itself and
+    // nothing of the file is stored.
+    let csv_headers =
+        |s: &Session| vec![("Cookie", s.cookie.clone()), ("X-CSRF-Token", s.csrf.clone()), ("Content-Type", "text/csv".to_string())];
+    let hdrs = csv_headers(&acme);
+    let hdrs: Vec<(&str, &str)> = hdrs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let bad = api.call("POST", "/api/v1/contacts/import", Some("номер;имя\n+79160000001;Анна\nnot a number;Борис\n".as_bytes()), &hdrs);
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert!(bad.json()["error"].as_str().unwrap().contains("line 3"), "{}", bad.text());
+    assert_eq!(
+        api.as_(&acme, "GET", "/api/v1/contacts?q=%D0%B0%D0%BD%D0%BD%D0%B0", None, true).json()["items"].as_array().unwrap().len(),
+        0
+    );
+    let good = "\u{feff}Телефон;Имя;Компания\r\n8 916 000-00-01;Анна Белова;\"ООО \"\"Ромашка\"\"\"\r\n+74951230001;Отдел продаж;\r\n";
+    let imported = api.call("POST", "/api/v1/contacts/import", Some(good.as_bytes()), &hdrs);
+    assert_eq!(
+        (imported.status, imported.json()["added"].as_u64(), imported.json()["replaced"].as_u64()),
+        (200, Some(1), Some(1)),
+        "{}",
+        imported.text()
+    );
+    let found = api.as_(&acme, "GET", "/api/v1/contacts?q=%D0%A0%D0%BE%D0%BC%D0%B0%D1%88", None, true).json();
+    assert_eq!(found["items"].as_array().unwrap().len(), 1, "search by company: {found}");
+    assert_eq!(found["items"][0]["number"], "+79160000001");
+    let by_digits = api.as_(&acme, "GET", "/api/v1/contacts?q=000-00-01", None, true).json();
+    assert_eq!(by_digits["items"][0]["name"], "Анна Белова");
+    // Employees read the book (and export it); only supervisors change it.
+    assert_eq!(api.as_(&clerk, "GET", "/api/v1/contacts", None, true).json()["items"].as_array().unwrap().len(), 2);
+    let export = api.as_(&clerk, "GET", "/api/v1/contacts.csv", None, true);
+    assert!(export.body.starts_with(b"\xEF\xBB\xBFnumber,name,company,note"), "{}", export.text());
+    assert!(export.text().contains("+79160000001,Анна Белова,\"ООО \"\"Ромашка\"\"\""), "{}", export.text());
+    assert_eq!(api.as_(&acme, "DELETE", "/api/v1/contacts/%2B79160000001", None, true).status, 204);
+    assert_eq!(api.as_(&acme, "DELETE", "/api/v1/contacts/%2B79160000001", None, true).status, 404);
+    let mismatch = api.as_(&acme, "PUT", "/api/v1/contacts/84951230001", Some(r#"{"number": "+79160000009", "name": "X"}"#), true);
+    assert_eq!(mismatch.status, 400);
 
     // Recordings: playback with Range, WAV download with two channels.
     let audio = format!("/api/v1/recordings/{call_id}/audio");

@@ -79,6 +79,45 @@ fn carrier_calls_to_a_did_ring_the_tenant_in_any_number_form() {
         assert_eq!(r["caller_number"], "+79161234567");
         assert_eq!(r["disposition"], "answered");
     }
+
+    // The phone book names the caller on the phones (ahead of the carrier's name) and in
+    // the call log, as soon as the entry is saved.
+    pbx.cli_ok(&["contact", "set", "acme", "8 916 123-45-67", "Ольга Смирнова", "--company", "ООО Ромашка"]);
+    pbx.settle();
+    let sink = RtpSink::new();
+    let p101 = free_port();
+    let a = Sipp::spawn(&pbx, "uas.xml", p101, &["-m", "1", "-d", "500", "-key", "sink_port", &sink.port.to_string()]);
+    assert!(Sipp::register(&pbx, "101", "secret101", free_port(), p101, 300));
+    let ok = Sipp::run_from(
+        &pbx,
+        CARRIER_IP,
+        "carrier_uac.xml",
+        free_port(),
+        &[
+            "-m",
+            "1",
+            "-s",
+            "84951234000",
+            "-key",
+            "to_number",
+            "84951234000",
+            "-d",
+            "500",
+            "-mp",
+            &free_port().to_string(),
+            "-key",
+            "pcap",
+            &voice_pcap().display().to_string(),
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(ok, "the carrier call failed:\n{}\n{}", Sipp::logs(&pbx, "carrier_uac"), pbx.log());
+    assert!(a.wait(Duration::from_secs(5)), "101 did not complete its call");
+    let logs = Sipp::logs(&pbx, "uas");
+    assert!(logs.contains("INVITE-FROM From: \"Ольга Смирнова\" <sip:+79161234567@acme.example>"), "{logs}");
+    let rows = call_log(&pbx);
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().any(|r| r["caller_name"] == "Ольга Смирнова"), "{rows:?}");
 }
 
 #[test]

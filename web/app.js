@@ -74,8 +74,8 @@ export function isoDay(days = 0) {
 /** Which pages each role sees, in menu order. */
 const MENU = {
   operator: ['tenants', 'trunks', 'tokens', 'account'],
-  supervisor: ['dashboard', 'calls', 'recordings', 'stats', 'users', 'numbers', 'plugins', 'prompts', 'queues', 'tokens', 'account'],
-  user: ['dashboard', 'calls', 'stats', 'forwarding', 'account'],
+  supervisor: ['dashboard', 'calls', 'recordings', 'stats', 'users', 'contacts', 'numbers', 'plugins', 'prompts', 'queues', 'tokens', 'account'],
+  user: ['dashboard', 'calls', 'stats', 'contacts', 'forwarding', 'account'],
 };
 
 let cleanup = null;
@@ -128,7 +128,7 @@ function loginForm() {
     }
   } },
   el('h2', {}, t('login')), el('p', { class: 'muted' }, t('login_hint')),
-  el('label', {}, 'Login', login), el('label', {}, t('password'), password), el('button', { type: 'submit' }, t('login')), msg);
+  el('label', {}, t('login_field'), login), el('label', {}, t('password'), password), el('button', { type: 'submit' }, t('login')), msg);
   return form;
 }
 

@@ -30,6 +30,10 @@ const T = {
     sip_account: 'SIP account', new_sip_password: 'New SIP password', shown_once: 'Write it down: it is shown only this once.',
     new_sip_password_confirm: 'Generate a new SIP password? The phones of this user must be set up with it again.',
     throttled: 'Too many failed attempts: try again in {s} s.', attempts_left: 'Attempts left before a pause: {n}', show: 'Show', chart: 'Chart', callers: 'Callers', position: 'Position', waited: 'Waited, s',
+    contacts: 'Contacts', company: 'Company', note: 'Note', add_contact: 'Add or change a contact', import_csv: 'Import from CSV',
+    import_hint: 'A header line, then one contact per line: number, name, company, note (comma or semicolon; UTF-8). A number already in the book gets the new name.',
+    imported: 'Imported: {a} new, {r} changed', import_failed: 'Nothing imported', login_field: 'Login',
+    source_cabinet: 'cabinet', source_import: 'import', source_cli: 'command line', source_api: 'API',
   },
   ru: {
     login: 'Войти', login_hint: 'Оператор: логин. Сотрудник: добавочный@компания, например 101@acme', password: 'Пароль',
@@ -62,6 +66,10 @@ const T = {
     new_sip_password_confirm: 'Создать новый SIP-пароль? Телефоны этого пользователя придётся настроить заново.',
     throttled: 'Слишком много неудачных попыток: повторите через {s} с.', attempts_left: 'Попыток до паузы: {n}',
     show: 'Показать', chart: 'График', callers: 'Абоненты', position: 'Место', waited: 'Ждёт, с',
+    contacts: 'Контакты', company: 'Компания', note: 'Примечание', add_contact: 'Добавить или изменить контакт', import_csv: 'Загрузить из CSV',
+    import_hint: 'Первая строка — названия столбцов, дальше по контакту в строке: номер, имя, компания, примечание (через запятую или точку с запятой; UTF-8). Номер, который уже есть в книге, получит новое имя.',
+    imported: 'Загружено: новых {a}, изменено {r}', import_failed: 'Ничего не загружено', login_field: 'Логин',
+    source_cabinet: 'кабинет', source_import: 'загрузка', source_cli: 'командная строка', source_api: 'API',
   },
 };
 

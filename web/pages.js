@@ -175,6 +175,39 @@ export const pages = {
     return el('div', {}, list.el, form);
   },
 
+  async contacts() {
+    const editable = state.me.role === 'supervisor';
+    let q = '';
+    const cols = [t('number'), t('name'), t('company'), t('note'), t('source')].concat(editable ? [''] : []);
+    const list = pagedList((next) => '/api/v1/contacts?q=' + enc(q) + (next ? '&after=' + enc(next) : ''), cols, (c) => [
+      c.number, c.name, c.company, c.note, sourceText(c.source)].concat(editable ? [el('span', {},
+      el('button', { class: 'secondary', onclick: () => fill(c) }, t('edit')), ' ',
+      el('button', { class: 'danger', onclick: () => attempt(async () => { await api('DELETE', '/api/v1/contacts/' + enc(c.number)); list.reload(); }) }, t('delete')))] : []));
+    const search = el('form', { class: 'filters', onsubmit: (e) => { e.preventDefault(); q = e.target.q.value; list.reload(); } },
+      field(t('search'), input({ name: 'q', id: 'contact-search', size: 20 })), el('button', { type: 'submit' }, t('search')),
+      el('a', { class: 'button secondary', href: '/api/v1/contacts.csv', download: 'contacts.csv' }, t('csv')));
+    list.reload();
+    if (!editable) return el('div', {}, search, list.el);
+    const form = el('form', { class: 'card', id: 'contact-form', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
+      const d = Object.fromEntries(new FormData(e.target));
+      await api('PUT', '/api/v1/contacts/' + enc(d.number), d); toast(t('saved')); form.reset(); list.reload();
+    }); } }, el('h3', {}, t('add_contact')),
+    field(t('number'), input({ name: 'number', required: true, placeholder: '+7 495 123-45-67' })), field(t('name'), input({ name: 'name', required: true, maxlength: 100 })),
+    field(t('company'), input({ name: 'company', maxlength: 500 })), field(t('note'), input({ name: 'note', maxlength: 500 })), el('button', { type: 'submit' }, t('save')));
+    function fill(c) { for (const k of ['number', 'name', 'company', 'note']) form.elements[k].value = c[k]; form.scrollIntoView(); }
+    const file = input({ type: 'file', accept: '.csv,text/csv', required: true, id: 'contact-file' });
+    const msg = el('p', { id: 'import-msg' });
+    const imp = el('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); msg.textContent = ''; msg.className = '';
+      attempt(async () => {
+        try {
+          const r = await api('POST', '/api/v1/contacts/import', file.files[0], { type: 'text/csv' });
+          msg.textContent = t('imported').replace('{a}', r.added).replace('{r}', r.replaced); imp.reset(); list.reload();
+        } catch (err) { msg.textContent = t('import_failed') + ': ' + err.message; msg.className = 'bad'; }
+      }); } },
+    el('h3', {}, t('import_csv')), el('p', { class: 'muted' }, t('import_hint')), field(t('file'), file), el('button', { type: 'submit' }, t('upload')), msg);
+    return el('div', {}, search, list.el, form, imp);
+  },
+
   async queues() {
     const groups = await api('GET', '/api/v1/groups?limit=500');
     const qs = groups.items.filter((g) => g.kind === 'queue');
@@ -278,6 +311,12 @@ async function callDetails(id) {
     d.recording ? el('div', { class: 'card' }, recordingCell(c.id)) : null,
     el('h3', {}, t('legs')), table([t('ext'), t('result')], d.legs.map((l) => [l.ext || '', l.outcome])),
     el('h3', {}, t('timeline')), table([t('started'), t('type'), t('details')], d.events.map((e) => [fmtTime(e.at), e.kind, e.detail])));
+}
+
+/** Who wrote a contact, in words. */
+function sourceText(s) {
+  if (s && s.startsWith('plugin:')) return t('plugin') + ' ' + s.slice(7);
+  return t('source_' + s) === 'source_' + s ? s : t('source_' + s);
 }
 
 function uploadWithProgress(name, file, bar, msg, done) {

@@ -101,6 +101,25 @@ async function main() {
     assert.ok((await page.textContent('#upload-msg')).length > 5);
     assert.equal(await page.locator('td:text-is("broken")').count(), 0);
 
+    step = 'the phone book imports a CSV, names a bad line, and takes a contact from the form';
+    await page.click('#nav a[href="#/contacts"]');
+    await page.setInputFiles('#contact-file', { name: 'book.csv', mimeType: 'text/csv', buffer: Buffer.from('number,name\n+79161112233,Bad\nnonsense,Line\n') });
+    await page.click('form.card:has(#contact-file) button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#import-msg').className === 'bad');
+    assert.match(await page.textContent('#import-msg'), /line 3/);
+    await page.setInputFiles('#contact-file', { name: 'book.csv', mimeType: 'text/csv', buffer: Buffer.from('\ufeffТелефон;Имя;Компания\n8 916 111-22-33;Пётр Сидоров;ООО Ромашка\n') });
+    await page.click('form.card:has(#contact-file) button[type=submit]');
+    await page.waitForSelector('td:text-is("+79161112233")');
+    assert.match(await page.textContent('#import-msg'), /Imported: 1 new, 0 changed/);
+    await page.fill('#contact-form input[name=number]', '8 (495) 000-11-22');
+    await page.fill('#contact-form input[name=name]', 'Front desk');
+    await page.click('#contact-form button[type=submit]');
+    await page.waitForSelector('td:text-is("+74950001122")');
+    await page.fill('#contact-search', 'ромашка');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 1);
+    assert.ok(await page.isVisible('td:text-is("Пётр Сидоров")'));
+
     step = 'the editor builds time rule → IVR → extension and saves it';
     await page.click('#nav a[href="#/numbers"]');
     await page.click(`a[href="#/numbers/${encodeURIComponent(DID)}"]`);
@@ -189,6 +208,9 @@ async function main() {
     step = 'the language switch turns the cabinet Russian';
     await page.selectOption('#lang', 'ru');
     await page.waitForSelector('#nav a:text("Журнал звонков")');
+    await page.click('#nav a[href="#/contacts"]');
+    await page.waitForSelector('h3:text-is("Загрузить из CSV")');
+    assert.ok(await page.isVisible('th:text-is("Компания")'));
     await page.selectOption('#lang', 'en');
 
     step = 'a user cannot open supervisor pages';

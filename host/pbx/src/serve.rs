@@ -37,7 +37,11 @@ pub async fn load_directory(store: &Store) -> anyhow::Result<Directory> {
     let prompts = load_prompts(store).await?;
     let groups = store.list_groups(None).await?;
     let agents = store.agent_states(None).await?;
-    Ok(Directory::build(&tenants, &users, &trunks, &dids, &resolved).with_prompts(prompts).with_groups(&groups, &agents))
+    let contacts = store.all_contacts(None).await?;
+    Ok(Directory::build(&tenants, &users, &trunks, &dids, &resolved)
+        .with_prompts(prompts)
+        .with_groups(&groups, &agents)
+        .with_contacts(&contacts))
 }
 
 type PromptKey = (i64, String);

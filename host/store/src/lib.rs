@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod blocking;
 mod calls;
+pub mod contacts;
 mod directory;
 mod error;
 mod features;
@@ -22,6 +23,7 @@ mod trunks;
 
 pub use accounts::{LoginError, Principal, Session, TokenRow};
 pub use calls::{CallEnd, CallOp, CallRow, CallStart, Direction, Disposition};
+pub use contacts::{CheckedContact, Contact, NewContact};
 pub use directory::{
     NewUser, Role, Tenant, TenantSettings, TenantStatus, User, check_sip_password, hash_password, hash_password_blocking, parse_amount,
     sip_ha1,

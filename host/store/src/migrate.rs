@@ -496,6 +496,38 @@ ALTER TABLE users ADD COLUMN sip_ha1_md5 TEXT NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN sip_ha1_sha256 TEXT NOT NULL DEFAULT ''
 "#,
     },
+    Migration {
+        // The tenant's phone book (numbers mapped to names).
+        version: 8,
+        sqlite: r#"
+CREATE TABLE contacts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    number TEXT NOT NULL,
+    name TEXT NOT NULL,
+    company TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',
+    folded TEXT NOT NULL DEFAULT '',
+    updated_at INTEGER NOT NULL,
+    UNIQUE (tenant_id, number)
+)
+"#,
+        postgres: r#"
+CREATE TABLE contacts (
+    id BIGSERIAL PRIMARY KEY,
+    tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    number TEXT NOT NULL,
+    name TEXT NOT NULL,
+    company TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',
+    folded TEXT NOT NULL DEFAULT '',
+    updated_at BIGINT NOT NULL,
+    UNIQUE (tenant_id, number)
+)
+"#,
+    },
 ];
 
 /// Replaces the plain SIP passwords an older version stored with their digest hashes.

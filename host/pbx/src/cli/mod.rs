@@ -3,6 +3,7 @@
 
 mod account;
 mod calls;
+mod contact;
 mod group;
 pub mod media;
 mod output;
@@ -69,6 +70,9 @@ enum Command {
     /// API tokens for integrations.
     #[command(subcommand)]
     Token(account::TokenCmd),
+    /// A tenant's phone book (names shown for callers' numbers).
+    #[command(subcommand)]
+    Contact(contact::ContactCmd),
 }
 
 /// Runs a parsed command line.
@@ -90,6 +94,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Queue(cmd) => group::run_queue(&open(&cli.common).await?, cmd).await,
             Command::Operator(cmd) => account::run_operator(&open(&cli.common).await?, cmd).await,
             Command::Token(cmd) => account::run_token(&open(&cli.common).await?, cmd).await,
+            Command::Contact(cmd) => contact::run(&open(&cli.common).await?, cmd).await,
         }
     })
 }

@@ -166,6 +166,7 @@ pub struct Directory {
     prompts: HashMap<(i64, String), Arc<pbx_media::prompt::Prompt>>,
     groups: HashMap<(i64, String), Arc<GroupInfo>>,
     groups_by_id: HashMap<i64, Arc<GroupInfo>>,
+    contacts: HashMap<(i64, String), Arc<str>>,
 }
 
 impl Directory {
@@ -302,6 +303,17 @@ impl Directory {
     pub fn with_prompts(mut self, prompts: HashMap<(i64, String), Arc<pbx_media::prompt::Prompt>>) -> Directory {
         self.prompts = prompts;
         self
+    }
+
+    /// Adds the tenants' phone books (E.164 number to name).
+    pub fn with_contacts(mut self, contacts: &[pbx_store::Contact]) -> Directory {
+        self.contacts = contacts.iter().map(|c| ((c.tenant_id, c.number.clone()), Arc::from(c.name.as_str()))).collect();
+        self
+    }
+
+    /// The name a tenant's phone book gives an E.164 number.
+    pub fn contact_name(&self, tenant_id: i64, number: &str) -> Option<&str> {
+        self.contacts.get(&(tenant_id, number.to_string())).map(|n| &**n)
     }
 
     /// A prompt by name for a tenant: its own upload, else the built-in one in its language.

@@ -444,7 +444,12 @@ impl Engine {
             .and_then(|n| pbx_sip::peer::caller_number(&n))
             .unwrap_or_else(|| "anonymous".into());
         let caller_number = pbx_store::numbers::normalize(&raw_caller, cc).unwrap_or(raw_caller);
-        let caller_name = from.as_ref().and_then(|f| f.display.as_deref()).map(pbx_sip::peer::display_name).unwrap_or_default();
+        // The tenant's phone book names the caller before anything rings; the carrier's
+        // display name is the fallback.
+        let caller_name = match self.dir.contact_name(tenant.id, &caller_number) {
+            Some(name) => pbx_sip::peer::display_name(name),
+            None => from.as_ref().and_then(|f| f.display.as_deref()).map(pbx_sip::peer::display_name).unwrap_or_default(),
+        };
         // Without a scenario every phone of the tenant rings at once (the default setup).
         let scenario = did.scenario.clone();
         let steps = if scenario.is_some() {

@@ -5,6 +5,7 @@
 pub mod assets;
 pub mod auth;
 mod calls_api;
+mod contacts_api;
 pub mod error;
 mod live;
 mod operator_api;

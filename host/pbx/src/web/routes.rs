@@ -3,7 +3,7 @@
 //! names who may call it; the access check is applied here, not left to each handler.
 
 use super::auth::{self, Access, guard};
-use super::{WebState, calls_api, live, operator_api, tenant_api, tenant_setup_api};
+use super::{WebState, calls_api, contacts_api, live, operator_api, tenant_api, tenant_setup_api};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
@@ -291,6 +291,32 @@ pub fn table() -> Vec<Route> {
         r("get", "/api/v1/stats", User, "calls", "Per-user figures for a period (a user sees their own)", get(calls_api::stats))
             .query(PERIOD),
         r("get", "/api/v1/live", User, "calls", "WebSocket: live calls, queues and today's figures every 2 s", get(live::socket)),
+        r("get", "/api/v1/contacts", User, "contacts", "The phone book (numbers mapped to names the phones show)", get(contacts_api::list))
+            .query(&[
+                ("limit", "rows per page (1-500, default 50)"),
+                ("after", "the `next` cursor of the previous page"),
+                ("q", "digits of the number or text of the name or company"),
+            ]),
+        r(
+            "put",
+            "/api/v1/contacts/{number}",
+            Supervisor,
+            "contacts",
+            "Add or change the contact of a number (201 when new)",
+            put(contacts_api::put),
+        )
+        .json(),
+        r("delete", "/api/v1/contacts/{number}", Supervisor, "contacts", "Delete a contact", delete(contacts_api::delete)),
+        r(
+            "post",
+            "/api/v1/contacts/import",
+            Supervisor,
+            "contacts",
+            "Import a CSV file (columns number, name, company, note; comma or semicolon; all lines or none)",
+            post(contacts_api::import),
+        )
+        .upload("text/csv", crate::contacts::MAX_IMPORT_BYTES),
+        r("get", "/api/v1/contacts.csv", User, "contacts", "The phone book as CSV", get(contacts_api::export)).produces("text/csv"),
         r("get", "/api/v1/tokens", Supervisor, "tokens", "The tenant's API tokens (never their secrets)", get(tenant_api::list_tokens))
             .query(PAGE),
         r("post", "/api/v1/tokens", Supervisor, "tokens", "Create an API token (the secret is shown once)", post(tenant_api::create_token))

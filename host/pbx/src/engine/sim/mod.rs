@@ -494,4 +494,6 @@ impl Sim {
 #[cfg(test)]
 mod attack_tests;
 #[cfg(test)]
+mod contact_tests;
+#[cfg(test)]
 mod tests;

@@ -1,0 +1,116 @@
+//! Tenant routes for the phone book: list and search, add or change, delete, CSV import and
+//! export. The same store functions and CSV service as `pbx contact ...` do the work.
+
+use super::WebState;
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use super::tenant_api::{PageQuery, page_of};
+use crate::contacts::{parse_csv, to_csv};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pbx_store::NewContact;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Paging and search of the phone book.
+#[derive(Debug, Deserialize)]
+pub struct ContactQuery {
+    /// Rows per page.
+    pub limit: Option<i64>,
+    /// The `next` of the previous page.
+    pub after: Option<String>,
+    /// Digits of the number or text of the name or company.
+    #[serde(default)]
+    pub q: String,
+}
+
+/// A contact as the form sends it.
+#[derive(Debug, Deserialize)]
+pub struct ContactBody {
+    /// The number in any usual form (normalised to E.164).
+    pub number: String,
+    /// The name the phones show.
+    pub name: String,
+    /// Company.
+    #[serde(default)]
+    pub company: String,
+    /// Note.
+    #[serde(default)]
+    pub note: String,
+}
+
+async fn country_code(s: &WebState, tenant_id: i64) -> ApiResult<String> {
+    Ok(s.store.tenant_by_id(tenant_id).await?.country_code)
+}
+
+/// The stored form of a number in a path (`+74951234567`, `84951234567`...).
+async fn path_number(s: &WebState, tenant_id: i64, raw: &str) -> ApiResult<String> {
+    let cc = country_code(s, tenant_id).await?;
+    pbx_store::numbers::normalize(raw, &cc).ok_or_else(|| ApiError::not_found(format!("contact {raw}")))
+}
+
+/// `GET /api/v1/contacts`.
+pub async fn list(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Query(q): Query<ContactQuery>,
+) -> ApiResult<Json<Value>> {
+    if q.q.chars().count() > 100 {
+        return Err(ApiError::bad("the search is longer than 100 characters"));
+    }
+    let page = PageQuery { limit: q.limit, after: q.after.clone() };
+    let rows = s.store.list_contacts(c.tenant_id()?, &q.q, q.after.as_deref(), page.limit() as i64 + 1).await?;
+    Ok(Json(json!(page_of(rows, page.limit(), |r| r.number.clone()))))
+}
+
+/// `PUT /api/v1/contacts/{number}`: adds or changes the contact of that number.
+pub async fn put(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(number): Path<String>,
+    Json(b): Json<ContactBody>,
+) -> ApiResult<Response> {
+    let tenant = c.tenant_id()?;
+    let cc = country_code(&s, tenant).await?;
+    let checked = NewContact { number: b.number, name: b.name, company: b.company, note: b.note }.check(&cc)?;
+    if pbx_store::numbers::normalize(&number, &cc).as_deref() != Some(checked.number()) {
+        return Err(ApiError::bad("the number in the path and in the body differ"));
+    }
+    let (added, _) = s.store.upsert_contacts(tenant, std::slice::from_ref(&checked), "cabinet").await?;
+    let stored = s.store.contact(tenant, checked.number()).await?;
+    let status = if added == 1 { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(json!(stored))).into_response())
+}
+
+/// `DELETE /api/v1/contacts/{number}`.
+pub async fn delete(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(number): Path<String>,
+) -> ApiResult<StatusCode> {
+    let tenant = c.tenant_id()?;
+    let n = path_number(&s, tenant, &number).await?;
+    s.store.delete_contact(tenant, &n).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/contacts/import`: a CSV file; all lines or none.
+pub async fn import(State(s): State<Arc<WebState>>, axum::Extension(c): axum::Extension<Caller>, body: Bytes) -> ApiResult<Json<Value>> {
+    let tenant = c.tenant_id()?;
+    let cc = country_code(&s, tenant).await?;
+    let contacts = parse_csv(&body, &cc).map_err(|e| ApiError::bad(e.to_string()))?;
+    let (added, replaced) = s.store.upsert_contacts(tenant, &contacts, "import").await?;
+    Ok(Json(json!({"added": added, "replaced": replaced})))
+}
+
+/// `GET /api/v1/contacts.csv`.
+pub async fn export(State(s): State<Arc<WebState>>, axum::Extension(c): axum::Extension<Caller>) -> ApiResult<Response> {
+    let rows = s.store.all_contacts(Some(c.tenant_id()?)).await?;
+    let body = to_csv(&rows)?;
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"contacts.csv\"")], body)
+        .into_response())
+}
