@@ -347,6 +347,26 @@ fn cabinet_api(db: Db) {
     let wav = api.as_(&acme, "GET", &format!("/api/v1/recordings/{call_id}/wav"), None, true);
     assert!(wav.body.starts_with(b"RIFF") && wav.body.len() > 44);
     assert_eq!(u16::from_le_bytes([wav.body[22], wav.body[23]]), 2, "two channels");
+    // A shared link: the clerk (rung for this call) makes one; anyone with it fetches the
+    // recording without signing in, as stored (with Range) or as WAV; altered, it is refused.
+    let link = api.as_(&clerk, "POST", &format!("/api/v1/recordings/{call_id}/link"), Some(r#"{"ttl_seconds": 3600}"#), true);
+    assert_eq!(link.status, 200, "{}", link.text());
+    let url = link.json()["url"].as_str().unwrap().to_string();
+    let expires = link.json()["expires_at"].as_i64().unwrap();
+    assert!((expires - pbx_store::now_ms() - 3_600_000).abs() < 60_000, "expires at {expires}");
+    let shared = api.call("GET", &url, None, &[]);
+    assert_eq!((shared.status, shared.body.as_slice()), (200, full.body.as_slice()), "{}", shared.text());
+    let ranged = api.call("GET", &url, None, &[("Range", "bytes=100-199")]);
+    assert_eq!((ranged.status, ranged.body.as_slice()), (206, &full.body[100..200]));
+    let shared_wav = api.call("GET", &format!("{url}?format=wav"), None, &[]);
+    assert_eq!(shared_wav.body, wav.body, "the WAV of a link is the cabinet's download");
+    let mut forged = url.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(api.call("GET", &forged, None, &[]).status, 404);
+    assert_eq!(api.call("GET", "/api/v1/shared/recordings/nonsense", None, &[]).status, 404);
+    let too_long = api.as_(&acme, "POST", &format!("/api/v1/recordings/{call_id}/link"), Some(r#"{"ttl_seconds": 99999999}"#), true);
+    assert_eq!(too_long.status, 400);
     let csv = api.as_(&acme, "GET", "/api/v1/calls.csv?direction=internal", None, true);
     assert!(csv.text().lines().count() == 2 && csv.text().contains(&call_id), "{}", csv.text());
 

@@ -192,7 +192,7 @@ pub async fn calls_csv(
 }
 
 /// A call of the caller's tenant that the caller may see, or 404.
-async fn visible_call(s: &WebState, c: &Caller, id: &str) -> ApiResult<CallRow> {
+pub(super) async fn visible_call(s: &WebState, c: &Caller, id: &str) -> ApiResult<CallRow> {
     let call = s.store.call_by_id(c.tenant_id()?, id).await?;
     if !c.is_supervisor() {
         let me = c.user_id();
@@ -281,9 +281,14 @@ pub async fn recording_audio(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let call = visible_call(&s, &c, &id).await?;
     let rec = s.store.recording(call.tenant_id, &id).await?;
+    serve_recording(&rec, &id, &headers).await
+}
+
+/// The stored recording file with HTTP Range (the cabinet's player and shared links).
+pub(super) async fn serve_recording(rec: &pbx_store::Recording, id: &str, headers: &HeaderMap) -> ApiResult<Response> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let missing = || ApiError::not_found(format!("recording of {id}"));
     let mut file = tokio::fs::File::open(&rec.path).await.map_err(|_| missing())?;
     let len = file.metadata().await.map_err(|_| missing())?.len();
@@ -325,6 +330,11 @@ pub async fn recording_wav(
 ) -> ApiResult<Response> {
     let call = visible_call(&s, &c, &id).await?;
     let rec = s.store.recording(call.tenant_id, &id).await?;
+    serve_wav(&rec, &id).await
+}
+
+/// A recording decoded to two-channel WAV as the client reads (downloads and shared links).
+pub(super) async fn serve_wav(rec: &pbx_store::Recording, id: &str) -> ApiResult<Response> {
     let name: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(64).collect();
     let disposition = format!("attachment; filename=\"call-{name}.wav\"");
     let file = std::fs::File::open(&rec.path).map_err(|_| ApiError::not_found(format!("recording of {id}")))?;

@@ -9,6 +9,7 @@ mod contacts_api;
 pub mod error;
 mod live;
 mod operator_api;
+pub mod recording_links;
 pub mod routes;
 mod tenant_api;
 mod tenant_setup_api;
@@ -35,12 +36,23 @@ pub struct WebState {
     pub throttle: throttle::LoginThrottle,
     /// Key of the device cookies (a browser that signed in to an account before).
     device_key: [u8; 32],
+    /// Key that signs shared recording links (kept in the data dir or `PBX_LINK_KEY`).
+    link_key: [u8; 32],
 }
 
 impl WebState {
     /// State over a store, data dir and plugin runtime, with the production login delay.
     pub fn new(store: Store, data_dir: PathBuf, plugins: Arc<PluginRuntime>) -> Arc<WebState> {
-        Arc::new(WebState { store, data_dir, login_delay_ms: 800, plugins, throttle: Default::default(), device_key: rand::random() })
+        let link_key = recording_links::link_key(&data_dir);
+        Arc::new(WebState {
+            store,
+            data_dir,
+            login_delay_ms: 800,
+            plugins,
+            throttle: Default::default(),
+            device_key: rand::random(),
+            link_key,
+        })
     }
 
     /// The device cookie's value for `account` in this server's key.

@@ -3,7 +3,7 @@
 //! names who may call it; the access check is applied here, not left to each handler.
 
 use super::auth::{self, Access, guard};
-use super::{WebState, calls_api, contacts_api, live, operator_api, tenant_api, tenant_setup_api};
+use super::{WebState, calls_api, contacts_api, live, operator_api, recording_links, tenant_api, tenant_setup_api};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
@@ -288,6 +288,25 @@ pub fn table() -> Vec<Route> {
             get(calls_api::recording_wav),
         )
         .produces("audio/wav"),
+        r(
+            "post",
+            "/api/v1/recordings/{id}/link",
+            User,
+            "recordings",
+            "A signed link to a recording that works without signing in until it expires (body: {\"ttl_seconds\": 60-604800}, default a day)",
+            post(recording_links::create),
+        )
+        .json(),
+        r(
+            "get",
+            "/api/v1/shared/recordings/{token}",
+            Public,
+            "recordings",
+            "The recording a shared link grants (Ogg/Opus with HTTP Range; format=wav for two-channel WAV); 410 once expired",
+            get(recording_links::fetch),
+        )
+        .query(&[("format", "ogg (default) or wav")])
+        .produces("audio/ogg"),
         r("get", "/api/v1/stats", User, "calls", "Per-user figures for a period (a user sees their own)", get(calls_api::stats))
             .query(PERIOD),
         r("get", "/api/v1/live", User, "calls", "WebSocket: live calls, queues and today's figures every 2 s", get(live::socket)),
