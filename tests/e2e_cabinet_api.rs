@@ -356,6 +356,7 @@ fn cabinet_api(db: Db) {
     assert!((expires - pbx_store::now_ms() - 3_600_000).abs() < 60_000, "expires at {expires}");
     let shared = api.call("GET", &url, None, &[]);
     assert_eq!((shared.status, shared.body.as_slice()), (200, full.body.as_slice()), "{}", shared.text());
+    assert_eq!(shared.headers.get("cache-control").map(String::as_str), Some("private, no-store"));
     let ranged = api.call("GET", &url, None, &[("Range", "bytes=100-199")]);
     assert_eq!((ranged.status, ranged.body.as_slice()), (206, &full.body[100..200]));
     let shared_wav = api.call("GET", &format!("{url}?format=wav"), None, &[]);

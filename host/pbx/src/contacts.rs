@@ -69,10 +69,16 @@ pub fn parse_csv(bytes: &[u8], country_code: &str) -> Result<Vec<CheckedContact>
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
-        let field = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or_default().to_string();
+        let field = |i: Option<usize>| undefuse(i.and_then(|i| record.get(i)).unwrap_or_default());
         let c = NewContact { number: field(Some(num_i)), name: field(Some(name_i)), company: field(company_i), note: field(note_i) }
             .check(country_code)
             .map_err(|e| ImportError::Line { line, reason: e.to_string() })?;
+        if out.len() as i64 >= pbx_store::contacts::MAX_CONTACTS_PER_TENANT && !seen.contains_key(c.number()) {
+            return Err(ImportError::Line {
+                line,
+                reason: format!("a company keeps at most {} contacts", pbx_store::contacts::MAX_CONTACTS_PER_TENANT),
+            });
+        }
         match seen.get(c.number()) {
             Some(&i) => out[i] = c,
             None => {
@@ -87,25 +93,54 @@ pub fn parse_csv(bytes: &[u8], country_code: &str) -> Result<Vec<CheckedContact>
     Ok(out)
 }
 
-/// The phone book as CSV (UTF-8 with a BOM so that spreadsheet programs read Cyrillic),
-/// in the columns [`parse_csv`] reads back.
-pub fn to_csv(contacts: &[Contact]) -> Result<Vec<u8>, StoreError> {
-    let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+/// The first bytes of an exported phone book: a BOM (so that spreadsheet programs read
+/// Cyrillic) and the header line [`parse_csv`] reads back.
+pub const CSV_HEAD: &[u8] = b"\xEF\xBB\xBFnumber,name,company,note\r\n";
+
+/// Lines of the phone book as CSV (without [`CSV_HEAD`]).
+pub fn csv_rows(contacts: &[Contact]) -> Result<Vec<u8>, StoreError> {
+    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     let fail = |e: csv::Error| StoreError::Invalid(format!("cannot write CSV: {e}"));
-    w.write_record(["number", "name", "company", "note"]).map_err(fail)?;
     for c in contacts {
-        // A cell that a spreadsheet would run as a formula is quoted as text.
         let cells = [&c.number, &c.name, &c.company, &c.note].map(|s| defuse(s));
         w.write_record(&cells).map_err(fail)?;
     }
     w.into_inner().map_err(|e| StoreError::Invalid(format!("cannot write CSV: {e}")))
 }
 
-/// Prefixes text that spreadsheet programs would evaluate (`=`, `+`, `-`, `@`) with an
-/// apostrophe, except a number in E.164 (which starts with `+` and is digits only).
-fn defuse(s: &str) -> String {
+/// The whole phone book as CSV (the CLI's export; the API streams it page by page).
+pub fn to_csv(contacts: &[Contact]) -> Result<Vec<u8>, StoreError> {
+    let mut out = CSV_HEAD.to_vec();
+    out.extend(csv_rows(contacts)?);
+    Ok(out)
+}
+
+/// Makes text safe to open in a spreadsheet: an apostrophe goes before every `=`, `+`, `-`
+/// or `@` that would start a cell, at the start of the text or after a `;`, `,` or tab
+/// (Excel in the Russian locale splits on `;`), except for a whole E.164 number.
+pub fn defuse(s: &str) -> String {
     let e164 = s.strip_prefix('+').is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
-    if !e164 && s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() }
+    if e164 {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    let mut cell_start = true;
+    for c in s.chars() {
+        if cell_start && matches!(c, '=' | '+' | '-' | '@') {
+            out.push('\'');
+        }
+        cell_start = matches!(c, ';' | ',' | '\t') || (cell_start && c == ' ');
+        out.push(c);
+    }
+    out
+}
+
+/// Undoes [`defuse`]'s apostrophe when an exported file comes back.
+fn undefuse(s: &str) -> String {
+    match s.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@']) => rest.to_string(),
+        _ => s.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -169,8 +204,15 @@ mod tests {
             source: String::new(),
             updated_at: 0,
         };
-        let text = String::from_utf8(to_csv(&[c]).unwrap()).unwrap();
+        let text = String::from_utf8(to_csv(std::slice::from_ref(&c)).unwrap()).unwrap();
         assert!(text.contains("+74951234567,"), "{text}");
         assert!(text.contains("'=HYPERLINK") && text.contains("'-2+3"), "{text}");
+        // Excel in the Russian locale splits on semicolons: every cell it would make is safe.
+        assert_eq!(defuse("x;=1+2"), "x;'=1+2");
+        assert_eq!(defuse("a, @SUM(1)\t+3"), "a, '@SUM(1)\t'+3");
+        assert_eq!(defuse("+7 495"), "'+7 495");
+        // What was defused imports back as it was.
+        let again = parse_csv(text.as_bytes(), "7").unwrap();
+        assert_eq!(again[0].name(), c.name);
     }
 }

@@ -37,11 +37,11 @@ pub async fn load_directory(store: &Store) -> anyhow::Result<Directory> {
     let prompts = load_prompts(store).await?;
     let groups = store.list_groups(None).await?;
     let agents = store.agent_states(None).await?;
-    let contacts = store.all_contacts(None).await?;
+    let contacts = store.contact_names().await?;
     Ok(Directory::build(&tenants, &users, &trunks, &dids, &resolved)
         .with_prompts(prompts)
         .with_groups(&groups, &agents)
-        .with_contacts(&contacts))
+        .with_contacts(contacts))
 }
 
 type PromptKey = (i64, String);
@@ -223,6 +223,7 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     );
     let (alive_tx, alive_rx) = tokio::sync::watch::channel(0u64);
     let probe = crate::http::EngineProbe::new(ctl_tx.clone(), alive_rx);
+    let web = crate::web::WebState::new(store.clone(), common.data_dir.clone(), plugins.clone()).map_err(anyhow::Error::msg)?;
     let app = crate::http::router(crate::http::HttpState {
         metrics: metrics.clone(),
         media: media.stats().clone(),
@@ -230,7 +231,7 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         store: Some(store.clone()),
         last: Default::default(),
     })
-    .merge(crate::web::router(crate::web::WebState::new(store.clone(), common.data_dir.clone(), plugins.clone())))
+    .merge(crate::web::router(web))
     .layer(axum::middleware::from_fn(crate::web::error::contain_panics));
     let http = crate::transport::LimitedListener::new(http, limits.http_max, limits.http_per_source, metrics.clone());
     tokio::spawn(async move {
@@ -267,7 +268,9 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         };
         rt.block_on(async move {
             if let Err(e) = spawn_udp(udp, in_tx, metrics.clone()) {
-                return tracing::error!(error = %e, "cannot receive on the SIP UDP socket");
+                // Without SIP the server must not look alive to the operator's monitoring.
+                tracing::error!(error = %e, "cannot receive on the SIP UDP socket");
+                std::process::exit(1);
             }
             engine_loop(engine, in_rx, ctl_rx, workers).await
         });

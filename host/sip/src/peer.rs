@@ -27,15 +27,23 @@ pub fn caller_number(raw: &str) -> Option<String> {
     dial_string(raw).filter(|n| n.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// A display name fit to show and to copy: control characters (C0, DEL, C1 and the Unicode
-/// line and paragraph separators) become spaces, runs of spaces collapse, the ends are
+/// A display name fit to show and to copy: control characters (C0, DEL, C1, the Unicode
+/// line and paragraph separators, bidirectional and zero-width marks) become spaces, runs of spaces collapse, the ends are
 /// trimmed and the result is cut to [`MAX_DISPLAY_NAME_CHARS`].
 pub fn display_name(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len().min(MAX_DISPLAY_NAME_CHARS * 4));
     let mut count = 0;
     let mut space = false;
     for c in raw.chars() {
-        let c = if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') { ' ' } else { c };
+        // Bidirectional and zero-width format characters would let a name show reversed or
+        // look like another; they go too.
+        let c = if c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
+            ' '
+        } else {
+            c
+        };
         if c == ' ' {
             space = !out.is_empty();
             continue;

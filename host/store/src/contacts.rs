@@ -59,10 +59,11 @@ pub struct CheckedContact {
     note: String,
 }
 
-/// Strips control characters and surrounding spaces, so a name can go into a SIP header and
-/// a log line unchanged.
+/// Strips control characters, bidirectional and zero-width marks and surrounding spaces, so
+/// a name can go into a SIP header and a log line unchanged and shows as written.
 fn clean(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_string()
+    let format_mark = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
+    text.chars().map(|c| if c.is_control() || format_mark(c) { ' ' } else { c }).collect::<String>().trim().to_string()
 }
 
 impl NewContact {
@@ -123,11 +124,25 @@ impl Store {
     /// A page of the tenant's contacts in number order after `after`; `search` matches digits
     /// of the number or text of the name or company (case-insensitive in any script: both
     /// sides are folded here, as SQLite's LOWER folds only ASCII).
-    pub async fn list_contacts(&self, tenant_id: i64, search: &str, after: Option<&str>, limit: i64) -> Result<Vec<Contact>, StoreError> {
+    pub async fn list_contacts(
+        &self,
+        tenant_id: i64,
+        country_code: &str,
+        search: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Contact>, StoreError> {
         let pattern = format!("%{}%", search.trim().to_lowercase().replace(['%', '_', '\\'], ""));
+        // A search without letters is (part of) a number: its digits match, and a whole number
+        // in national form (8 916 ...) matches its E.164 form.
+        let numeric = !search.chars().any(char::is_alphabetic);
         let digits: String = search.chars().filter(|c| c.is_ascii_digit()).collect();
-        // No digits in the search: a pattern no stored number matches.
-        let digit_pattern = if digits.is_empty() { String::new() } else { format!("%{digits}%") };
+        let digits = match numbers::normalize(search.trim(), country_code) {
+            Some(e164) if numeric => e164.trim_start_matches('+').to_string(),
+            _ => digits,
+        };
+        // Otherwise a pattern no stored number matches.
+        let digit_pattern = if digits.is_empty() || !numeric { String::new() } else { format!("%{digits}%") };
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM contacts WHERE tenant_id = $1 AND number > $2 \
              AND ($3 = '%%' OR folded LIKE $3 OR number LIKE $4) \
@@ -143,7 +158,14 @@ impl Store {
         Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
     }
 
-    /// Every contact of every tenant (the engine's snapshot), or of one tenant (export).
+    /// Number and name of every tenant's contacts, what the engine's snapshot holds (not the
+    /// companies and notes: a reload reads the least it can).
+    pub async fn contact_names(&self) -> Result<Vec<(i64, String, String)>, StoreError> {
+        let rows: Vec<(i64, String, String)> = sqlx::query_as("SELECT tenant_id, number, name FROM contacts").fetch_all(&self.pool).await?;
+        Ok(rows)
+    }
+
+    /// Every contact of every tenant, or of one tenant.
     pub async fn all_contacts(&self, tenant_id: Option<i64>) -> Result<Vec<Contact>, StoreError> {
         let rows = match tenant_id {
             Some(t) => {
@@ -169,61 +191,62 @@ impl Store {
     }
 
     /// Adds or replaces contacts in one transaction (a failed import changes nothing);
-    /// returns how many were new and how many replaced.
+    /// returns how many were new and how many replaced. Rows go in batches of multi-row
+    /// `INSERT ... ON CONFLICT DO UPDATE` (both engines), so 100,000 lines take seconds.
     pub async fn upsert_contacts(&self, tenant_id: i64, contacts: &[CheckedContact], source: &str) -> Result<(usize, usize), StoreError> {
+        const BATCH: usize = 200;
+        // One statement may not name a number twice (PostgreSQL refuses): the last one wins.
+        let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (i, c) in contacts.iter().enumerate() {
+            last.insert(&c.number, i);
+        }
+        let mut contacts: Vec<&CheckedContact> =
+            contacts.iter().enumerate().filter(|(i, c)| last.get(c.number.as_str()) == Some(i)).map(|(_, c)| c).collect();
+        let too_many = || StoreError::Invalid(format!("a company keeps at most {MAX_CONTACTS_PER_TENANT} contacts"));
+        // A file over the cap is refused before it takes the database's write lock.
+        if i64::try_from(contacts.len()).unwrap_or(i64::MAX) > MAX_CONTACTS_PER_TENANT {
+            return Err(too_many());
+        }
+        // Number order: two imports touching the same numbers lock rows in the same order.
+        contacts.sort_by(|a, b| a.number.cmp(&b.number));
+        let count_sql = "SELECT COUNT(*) FROM contacts WHERE tenant_id = $1";
         let mut tx = self.pool.begin().await?;
-        let (count,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM contacts WHERE tenant_id = $1").bind(tenant_id).fetch_one(&mut *tx).await?;
+        if self.backend == crate::Backend::Postgres {
+            // Imports of one tenant take turns, so the cap holds for parallel ones too (SQLite
+            // has one writer at a time anyway).
+            sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE").bind(tenant_id).execute(&mut *tx).await?;
+        }
+        let (before,): (i64,) = sqlx::query_as(count_sql).bind(tenant_id).fetch_one(&mut *tx).await?;
         let now = now_ms();
-        let (mut added, mut replaced) = (0usize, 0usize);
-        for c in contacts {
-            let existing: Option<(i64,)> = sqlx::query_as("SELECT id FROM contacts WHERE tenant_id = $1 AND number = $2")
-                .bind(tenant_id)
-                .bind(&c.number)
-                .fetch_optional(&mut *tx)
-                .await?;
-            match existing {
-                Some((id,)) => {
-                    sqlx::query(
-                        "UPDATE contacts SET name = $1, company = $2, note = $3, source = $4, folded = $5, updated_at = $6 WHERE id = $7",
-                    )
-                    .bind(&c.name)
-                    .bind(&c.company)
-                    .bind(&c.note)
-                    .bind(source)
-                    .bind(c.folded())
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                    replaced += 1;
+        for chunk in contacts.chunks(BATCH) {
+            let mut sql = String::from("INSERT INTO contacts (tenant_id, number, name, company, note, source, folded, updated_at) VALUES ");
+            for k in 0..chunk.len() {
+                if k > 0 {
+                    sql.push_str(", ");
                 }
-                None => {
-                    if count + added as i64 >= MAX_CONTACTS_PER_TENANT {
-                        return Err(StoreError::Invalid(format!("a company keeps at most {MAX_CONTACTS_PER_TENANT} contacts")));
-                    }
-                    sqlx::query(
-                        "INSERT INTO contacts (tenant_id, number, name, company, note, source, folded, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(tenant_id)
-                    .bind(&c.number)
-                    .bind(&c.name)
-                    .bind(&c.company)
-                    .bind(&c.note)
-                    .bind(source)
-                    .bind(c.folded())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| StoreError::conflict_or(e, &format!("contact {}", c.number)))?;
-                    added += 1;
-                }
+                let cells: Vec<String> = (1..=8).map(|n| self.placeholder(k * 8 + n)).collect();
+                sql.push('(');
+                sql.push_str(&cells.join(", "));
+                sql.push(')');
             }
+            sql.push_str(
+                " ON CONFLICT (tenant_id, number) DO UPDATE SET name = excluded.name, company = excluded.company, \
+                 note = excluded.note, source = excluded.source, folded = excluded.folded, updated_at = excluded.updated_at",
+            );
+            let mut q = sqlx::query(&sql);
+            for c in chunk {
+                q = q.bind(tenant_id).bind(&c.number).bind(&c.name).bind(&c.company).bind(&c.note).bind(source).bind(c.folded()).bind(now);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let (after,): (i64,) = sqlx::query_as(count_sql).bind(tenant_id).fetch_one(&mut *tx).await?;
+        if after > MAX_CONTACTS_PER_TENANT {
+            return Err(too_many());
         }
         sqlx::query("UPDATE config_version SET version = version + 1 WHERE id = 1").execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok((added, replaced))
+        let added = usize::try_from(after - before).unwrap_or(0);
+        Ok((added, contacts.len().saturating_sub(added)))
     }
 
     /// Deletes a contact by its normalised number.

@@ -452,6 +452,36 @@ async fn exercise_pages(store: &Store) {
     assert_eq!(slugs, all);
 }
 
+/// The phone book: batched upserts count new and replaced rows, a number given twice keeps
+/// its last name, search folds Cyrillic case on both engines, and tenants stay apart.
+async fn exercise_contacts(store: &Store) {
+    use pbx_store::NewContact;
+    let t = store.create_tenant("book", "book.example", "").await.unwrap();
+    let other = store.create_tenant("book2", "book2.example", "").await.unwrap();
+    let c = |number: &str, name: &str| {
+        NewContact { number: number.into(), name: name.into(), company: "ООО Ромашка".into(), note: String::new() }.check("7").unwrap()
+    };
+    // 450 contacts cross the 200-row batches; one number appears twice.
+    let mut many: Vec<_> = (0..450).map(|i| c(&format!("+7916{i:07}"), &format!("Клиент {i}"))).collect();
+    many.push(c("+79160000007", "Последний"));
+    assert_eq!(store.upsert_contacts(t.id, &many, "import").await.unwrap(), (450, 0));
+    assert_eq!(store.contact(t.id, "+79160000007").await.unwrap().name, "Последний");
+    let again = vec![c("+79160000001", "Новое имя"), c("+74950000000", "Новый")];
+    assert_eq!(store.upsert_contacts(t.id, &again, "cabinet").await.unwrap(), (1, 1));
+    let found = store.list_contacts(t.id, "7", "НОВ", None, 10).await.unwrap();
+    assert_eq!(found.iter().map(|c| c.number.as_str()).collect::<Vec<_>>(), ["+74950000000", "+79160000001"]);
+    assert_eq!(store.list_contacts(t.id, "7", "ромашка", None, 1000).await.unwrap().len(), 451);
+    assert_eq!(store.list_contacts(t.id, "7", "000044", None, 1000).await.unwrap().len(), 11, "digits of the number");
+    assert_eq!(store.list_contacts(t.id, "7", "8 (916) 000-04-49", None, 10).await.unwrap().len(), 1, "a national number");
+    assert!(store.list_contacts(t.id, "7", "Клиент 44", None, 1000).await.unwrap().len() < 20, "text with digits is text");
+    let page = store.list_contacts(t.id, "7", "", Some("+79160000448"), 10).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert!(store.list_contacts(other.id, "7", "", None, 10).await.unwrap().is_empty());
+    assert!(matches!(store.delete_contact(other.id, "+79160000001").await, Err(pbx_store::StoreError::NotFound(_))));
+    store.delete_contact(t.id, "+79160000001").await.unwrap();
+    assert_eq!(store.all_contacts(Some(t.id)).await.unwrap().len(), 450);
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let (store, _dir) = sqlite().await;
@@ -460,6 +490,7 @@ async fn sqlite_store() {
     exercise_features(&store).await;
     exercise_accounts(&store).await;
     exercise_pages(&store).await;
+    exercise_contacts(&store).await;
     store.close().await;
 }
 
@@ -474,6 +505,7 @@ async fn postgres_store() {
     exercise_features(&store).await;
     exercise_accounts(&store).await;
     exercise_pages(&store).await;
+    exercise_contacts(&store).await;
     store.close().await;
     again.close().await;
     db.drop_db().await;

@@ -63,7 +63,7 @@ pub async fn run(store: &Store, cmd: ContactCmd) -> anyhow::Result<()> {
         }
         ContactCmd::List { slug, search, json } => {
             let t = store.tenant_by_slug(&slug).await?;
-            let rows = store.list_contacts(t.id, &search, None, pbx_store::contacts::MAX_CONTACTS_PER_TENANT).await?;
+            let rows = store.list_contacts(t.id, &t.country_code, &search, None, pbx_store::contacts::MAX_CONTACTS_PER_TENANT).await?;
             output::print(json, &rows, &["NUMBER", "NAME", "COMPANY"], |c| vec![c.number.clone(), c.name.clone(), c.company.clone()])?;
         }
         ContactCmd::Delete { slug, number } => {

@@ -305,9 +305,11 @@ impl Directory {
         self
     }
 
-    /// Adds the tenants' phone books (E.164 number to name).
-    pub fn with_contacts(mut self, contacts: &[pbx_store::Contact]) -> Directory {
-        self.contacts = contacts.iter().map(|c| ((c.tenant_id, c.number.clone()), Arc::from(c.name.as_str()))).collect();
+    /// Adds the tenants' phone books: (tenant, E.164 number, name); names are kept as the
+    /// phones will show them (cleaned and cut to a display name's length).
+    pub fn with_contacts(mut self, contacts: Vec<(i64, String, String)>) -> Directory {
+        self.contacts =
+            contacts.into_iter().map(|(t, number, name)| ((t, number), Arc::from(pbx_sip::peer::display_name(&name).as_str()))).collect();
         self
     }
 

@@ -447,7 +447,7 @@ impl Engine {
         // The tenant's phone book names the caller before anything rings; the carrier's
         // display name is the fallback.
         let caller_name = match self.dir.contact_name(tenant.id, &caller_number) {
-            Some(name) => pbx_sip::peer::display_name(name),
+            Some(name) => name.to_string(),
             None => from.as_ref().and_then(|f| f.display.as_deref()).map(pbx_sip::peer::display_name).unwrap_or_default(),
         };
         // Without a scenario every phone of the tenant rings at once (the default setup).

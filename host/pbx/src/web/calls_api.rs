@@ -144,9 +144,9 @@ pub async fn list_recordings(
 }
 
 fn csv_field(s: &str) -> String {
-    // Quote everything; a leading formula character is defused for spreadsheets.
-    let s = if s.starts_with(['=', '-', '@']) { format!("'{s}") } else { s.to_string() };
-    format!("\"{}\"", s.replace('"', "\"\""))
+    // Quote everything; formula characters are defused for spreadsheets (a carrier's caller
+    // name or a contact could start a formula).
+    format!("\"{}\"", crate::contacts::defuse(s).replace('"', "\"\""))
 }
 
 /// `GET /api/v1/calls.csv`.
@@ -338,7 +338,16 @@ pub(super) async fn serve_wav(rec: &pbx_store::Recording, id: &str) -> ApiResult
     let name: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(64).collect();
     let disposition = format!("attachment; filename=\"call-{name}.wav\"");
     let file = std::fs::File::open(&rec.path).map_err(|_| ApiError::not_found(format!("recording of {id}")))?;
-    let permit = EXPORTS.acquire().await.map_err(ApiError::internal)?;
+    // Busy exports are answered at once: a queue would let two slow readers (a shared link
+    // needs no account) hold every download back.
+    let Ok(permit) = EXPORTS.try_acquire() else {
+        return Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            Json(json!({"error": "WAV exports are busy: try again in a few seconds"})),
+        )
+            .into_response());
+    };
     // The header promises the stored length; the decoded audio is cut or padded to it.
     let frames = u64::try_from(rec.duration_ms).unwrap_or(0) * 8;
     let data_len = frames * 4;

@@ -5,7 +5,7 @@ use super::WebState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::tenant_api::{PageQuery, page_of};
-use crate::contacts::{parse_csv, to_csv};
+use crate::contacts::{CSV_HEAD, csv_rows, parse_csv};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -63,7 +63,9 @@ pub async fn list(
         return Err(ApiError::bad("the search is longer than 100 characters"));
     }
     let page = PageQuery { limit: q.limit, after: q.after.clone() };
-    let rows = s.store.list_contacts(c.tenant_id()?, &q.q, q.after.as_deref(), page.limit() as i64 + 1).await?;
+    let tenant = c.tenant_id()?;
+    let cc = country_code(&s, tenant).await?;
+    let rows = s.store.list_contacts(tenant, &cc, &q.q, q.after.as_deref(), page.limit() as i64 + 1).await?;
     Ok(Json(json!(page_of(rows, page.limit(), |r| r.number.clone()))))
 }
 
@@ -107,10 +109,51 @@ pub async fn import(State(s): State<Arc<WebState>>, axum::Extension(c): axum::Ex
     Ok(Json(json!({"added": added, "replaced": replaced})))
 }
 
-/// `GET /api/v1/contacts.csv`.
+/// Phone-book exports running at once (each reads the book page by page as it is sent).
+static EXPORTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
+/// Rows read from the database per step of an export.
+const EXPORT_PAGE: i64 = 1000;
+
+/// `GET /api/v1/contacts.csv`: streamed in pages, so a full book never sits in memory whole.
 pub async fn export(State(s): State<Arc<WebState>>, axum::Extension(c): axum::Extension<Caller>) -> ApiResult<Response> {
-    let rows = s.store.all_contacts(Some(c.tenant_id()?)).await?;
-    let body = to_csv(&rows)?;
-    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"contacts.csv\"")], body)
+    let tenant = c.tenant_id()?;
+    let Ok(permit) = EXPORTS.try_acquire() else {
+        return Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            Json(json!({"error": "exports are busy: try again in a few seconds"})),
+        )
+            .into_response());
+    };
+    let store = s.store.clone();
+    // State: (the permit, the cursor, whether the header went out, whether the book ended).
+    let start = (permit, None::<String>, false, false);
+    let stream = futures_util::stream::unfold(start, move |(permit, after, head_sent, done)| {
+        let store = store.clone();
+        async move {
+            if !head_sent {
+                return Some((Ok::<Vec<u8>, std::io::Error>(CSV_HEAD.to_vec()), (permit, after, true, false)));
+            }
+            if done {
+                return None;
+            }
+            let page = match store.list_contacts(tenant, "", "", after.as_deref(), EXPORT_PAGE).await {
+                Ok(p) => p,
+                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), (permit, after, true, true))),
+            };
+            let last = page.last().map(|c| c.number.clone());
+            let finished = page.len() < EXPORT_PAGE as usize;
+            match csv_rows(&page) {
+                Ok(bytes) if last.is_some() => Some((Ok(bytes), (permit, last, true, finished))),
+                Ok(_) => None,
+                Err(e) => Some((Err(std::io::Error::other(e.to_string())), (permit, after, true, true))),
+            }
+        }
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"contacts.csv\"")],
+        axum::body::Body::from_stream(stream),
+    )
         .into_response())
 }

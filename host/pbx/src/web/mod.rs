@@ -41,10 +41,11 @@ pub struct WebState {
 }
 
 impl WebState {
-    /// State over a store, data dir and plugin runtime, with the production login delay.
-    pub fn new(store: Store, data_dir: PathBuf, plugins: Arc<PluginRuntime>) -> Arc<WebState> {
-        let link_key = recording_links::link_key(&data_dir);
-        Arc::new(WebState {
+    /// State over a store, data dir and plugin runtime, with the production login delay; fails
+    /// when the key that signs shared links cannot be had.
+    pub fn new(store: Store, data_dir: PathBuf, plugins: Arc<PluginRuntime>) -> Result<Arc<WebState>, String> {
+        let link_key = recording_links::link_key(&data_dir)?;
+        Ok(Arc::new(WebState {
             store,
             data_dir,
             login_delay_ms: 800,
@@ -52,7 +53,7 @@ impl WebState {
             throttle: Default::default(),
             device_key: rand::random(),
             link_key,
-        })
+        }))
     }
 
     /// The device cookie's value for `account` in this server's key.

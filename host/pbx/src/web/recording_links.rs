@@ -30,38 +30,39 @@ pub const MIN_TTL_SECS: u64 = 60;
 
 /// The server's key for signing links: `PBX_LINK_KEY` (64 hex digits; the same on every
 /// node), else a key kept in the data directory (created on first start), so links outlive
-/// a restart.
-pub fn link_key(data_dir: &std::path::Path) -> [u8; 32] {
+/// a restart. An unusable key is an error: links that die at every restart, or differ
+/// between nodes, would fail without anyone noticing.
+pub fn link_key(data_dir: &std::path::Path) -> Result<[u8; 32], String> {
     if let Ok(hex) = std::env::var("PBX_LINK_KEY") {
-        match decode_hex(hex.trim()) {
-            Some(k) => return k,
-            None => tracing::error!("PBX_LINK_KEY must be 64 hex digits; using the key in the data directory"),
-        }
+        return decode_hex(hex.trim()).ok_or_else(|| "PBX_LINK_KEY must be 64 hex digits".to_string());
     }
     let path = data_dir.join("link.key");
-    if let Some(k) = std::fs::read_to_string(&path).ok().and_then(|s| decode_hex(s.trim())) {
-        return k;
+    let read = || std::fs::read_to_string(&path).ok().and_then(|s| decode_hex(s.trim()));
+    if let Some(k) = read() {
+        return Ok(k);
     }
+    // Written whole to a file of its own, then linked into place: a crash leaves no partial
+    // key, and of two servers starting at once one key wins and both use it.
     let key: [u8; 32] = rand::random();
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    let written = {
+    let tmp = data_dir.join(format!("link.key.{}.tmp", std::process::id()));
+    let write = || -> std::io::Result<()> {
         use std::io::Write;
         let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
+        opts.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        opts.open(&path).and_then(|mut f| f.write_all(hex.as_bytes()))
+        let mut f = opts.open(&tmp)?;
+        f.write_all(hex.as_bytes())?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, &path)
     };
-    match written {
-        Ok(()) => key,
-        // Another process wrote it first: use theirs.
-        Err(_) => match std::fs::read_to_string(&path).ok().and_then(|s| decode_hex(s.trim())) {
-            Some(k) => k,
-            None => {
-                tracing::warn!(path = %path.display(), "cannot keep the link key: shared recording links end with this process");
-                key
-            }
-        },
+    let linked = write();
+    let _ = std::fs::remove_file(&tmp);
+    match (linked, read()) {
+        (Ok(()), _) => Ok(key),
+        (Err(_), Some(k)) => Ok(k),
+        (Err(e), None) => Err(format!("cannot keep the link key in {}: {e}", path.display())),
     }
 }
 
@@ -196,11 +197,16 @@ pub async fn fetch(
         return Err(ApiError::forbidden("the company's account is suspended"));
     }
     let rec = s.store.recording(grant.tenant_id, &grant.call_id).await?;
-    match q.format.as_deref() {
-        None | Some("ogg") => serve_recording(&rec, &grant.call_id, &headers).await,
-        Some("wav") => serve_wav(&rec, &grant.call_id).await,
-        Some(other) => Err(ApiError::bad(format!("format {other:?}: use ogg or wav"))),
-    }
+    let mut resp = match q.format.as_deref() {
+        None | Some("ogg") => serve_recording(&rec, &grant.call_id, &headers).await?,
+        Some("wav") => serve_wav(&rec, &grant.call_id).await?,
+        Some(other) => return Err(ApiError::bad(format!("format {other:?}: use ogg or wav"))),
+    };
+    // The address is the credential: no cache keeps the audio, no page passes the address on.
+    let h = resp.headers_mut();
+    h.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("private, no-store"));
+    h.insert(axum::http::header::REFERRER_POLICY, axum::http::HeaderValue::from_static("no-referrer"));
+    Ok(resp)
 }
 
 #[cfg(test)]
@@ -230,8 +236,11 @@ mod tests {
     #[test]
     fn the_key_is_kept_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
-        let a = link_key(dir.path());
-        assert_eq!(link_key(dir.path()), a);
+        let a = link_key(dir.path()).unwrap();
+        assert_eq!(link_key(dir.path()).unwrap(), a);
+        // A damaged key file is an error, not a silent new key.
+        std::fs::write(dir.path().join("link.key"), "short").unwrap();
+        assert!(link_key(dir.path()).is_err());
         assert_eq!(decode_hex(&"ab".repeat(32)), Some([0xab; 32]));
         assert_eq!(decode_hex("zz"), None);
     }
