@@ -28,23 +28,21 @@ pub fn require_tool(name: &str, package: &str) {
     assert!(ok, "{name} is required by this test: install the Debian package {package} (.ci/run does)");
 }
 
-/// A free port on 127.0.0.1 for both UDP and TCP (and UDP on the next one).
+/// A free port on 127.0.0.1 for both UDP and TCP, with the next three free for UDP too
+/// (SIPp's `-mp` port takes RTP and RTCP for audio, then the next two for video).
 ///
 /// The ports lie above the kernel's ephemeral range (32768-60999): a port from that range is
 /// free when picked but any outgoing connection (a database client, the browser) may take it
-/// before the server binds it.
+/// before the server binds it. Each pick owns a block of four, so two picks never overlap.
 pub fn free_port() -> u16 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     const LOW: u32 = 61_000;
-    const SLOTS: u32 = (65_534 - LOW) / 2;
+    const SLOTS: u32 = (65_532 - LOW) / 4;
     let start = rand_u32() % SLOTS;
     for _ in 0..SLOTS {
         let slot = (start + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) % SLOTS;
-        let port = (LOW + slot * 2) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
-            && UdpSocket::bind(("127.0.0.1", port)).is_ok()
-            && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
-        {
+        let port = (LOW + slot * 4) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() && (0..4).all(|k| UdpSocket::bind(("127.0.0.1", port + k)).is_ok()) {
             return port;
         }
     }
