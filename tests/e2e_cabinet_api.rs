@@ -137,6 +137,8 @@ fn body_for(method: &str, path: &str) -> Option<&'static str> {
         (_, "/api/v1/tenants/{slug}/balance") => r#"{"amount": "5"}"#,
         (_, "/api/v1/me/password") => r#"{"current": "x", "new": "yyyyyyyy"}"#,
         (_, "/api/v1/contacts/{number}") => r#"{"number": "+74951230001", "name": "Changed"}"#,
+        (_, "/api/v1/webhooks/{id}") => r#"{"enabled": false}"#,
+        (_, "/api/v1/webhooks") => r#"{"url": "https://crm.example/hook"}"#,
         _ => "{}",
     })
 }
@@ -216,6 +218,13 @@ fn cabinet_api(db: Db) {
         true,
     );
     assert_eq!(put.status, 201, "{}", put.text());
+    // Acme has a webhook; its secret is shown at creation only.
+    let hook = api.as_(&acme, "POST", "/api/v1/webhooks", Some(r#"{"url": "https://crm.example/acme", "events": ["call.ended"]}"#), true);
+    assert_eq!(hook.status, 201, "{}", hook.text());
+    assert!(hook.json()["secret"].as_str().unwrap().starts_with("whsec_"));
+    let acme_hook_id = hook.json()["id"].to_string();
+    let bad = api.as_(&acme, "POST", "/api/v1/webhooks", Some(r#"{"url": "javascript:alert(1)"}"#), true);
+    assert_eq!(bad.status, 400, "{}", bad.text());
     for (method, path, access) in &routes {
         if !(access == "supervisor" || access == "user") || !path.contains('{') {
             continue;
@@ -229,6 +238,7 @@ fn cabinet_api(db: Db) {
             let v = match (*k, path.as_str()) {
                 ("name", p) if p.starts_with("/api/v1/prompts") => "acme-hello".to_string(),
                 ("id", p) if p.starts_with("/api/v1/tokens") => acme_token_id.clone(),
+                ("id", p) if p.starts_with("/api/v1/webhooks") => acme_hook_id.clone(),
                 ("ext", p) if p.starts_with("/api/v1/queues") => "300".to_string(),
                 _ => v.clone(),
             };
@@ -245,6 +255,9 @@ fn cabinet_api(db: Db) {
     let plugins = api.as_(&acme, "GET", "/api/v1/plugins", None, true).json();
     assert!(plugins["items"].as_array().unwrap().iter().any(|p| p["name"] == "vip" && p["enabled"] == true));
     assert_eq!(api.as_(&acme, "GET", &format!("/api/v1/recordings/{call_id}/audio"), None, true).status, 200);
+    let hooks = api.as_(&acme, "GET", "/api/v1/webhooks", None, true).json();
+    assert_eq!(hooks["items"][0]["enabled"], true, "beta's PATCH and DELETE did not touch acme's webhook: {hooks}");
+    assert!(hooks["items"][0].get("secret").is_none());
 
     // Roles: a user gets 403 on every supervisor and operator route; a supervisor on every
     // operator route; the operator on every tenant route.

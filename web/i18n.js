@@ -34,6 +34,12 @@ const T = {
     import_hint: 'A header line, then one contact per line: number, name, company, note (comma or semicolon; UTF-8). A number already in the book gets the new name.',
     imported: 'Imported: {a} new, {r} changed', import_failed: 'Nothing imported', login_field: 'Login',
     source_cabinet: 'cabinet', source_import: 'import', source_cli: 'command line', source_api: 'API',
+    webhooks: 'Webhooks', url: 'URL', events: 'Events', attempts: 'Failed attempts', last_error: 'Last error', all_events: 'all',
+    hook_on: 'delivering', paused: 'paused', hook_pause: 'Pause', when: 'When', deliveries: 'Deliveries', event: 'Event', attempt: 'Attempt',
+    outcome: 'Outcome', outcome_delivered: 'delivered', outcome_retry: 'will retry', outcome_dropped: 'refused, skipped',
+    add_webhook: 'Add a webhook', description: 'Description', events_hint: 'Events to send (none ticked: all)',
+    webhook_hint: 'Call events are posted as JSON, in order, signed with HMAC-SHA256 in the X-PBX-Signature header; a receiver that is down gets them later.',
+    secret_once: 'Signing secret (shown only this once):',
   },
   ru: {
     login: 'Войти', login_hint: 'Оператор: логин. Сотрудник: добавочный@компания, например 101@acme', password: 'Пароль',
@@ -70,6 +76,12 @@ const T = {
     import_hint: 'Первая строка — названия столбцов, дальше по контакту в строке: номер, имя, компания, примечание (через запятую или точку с запятой; UTF-8). Номер, который уже есть в книге, получит новое имя.',
     imported: 'Загружено: новых {a}, изменено {r}', import_failed: 'Ничего не загружено', login_field: 'Логин',
     source_cabinet: 'кабинет', source_import: 'загрузка', source_cli: 'командная строка', source_api: 'API',
+    webhooks: 'Вебхуки', url: 'Адрес', events: 'События', attempts: 'Неудачных попыток', last_error: 'Последняя ошибка', all_events: 'все',
+    hook_on: 'доставляется', paused: 'приостановлен', hook_pause: 'Приостановить', when: 'Когда', deliveries: 'Доставки', event: 'Событие', attempt: 'Попытка',
+    outcome: 'Итог', outcome_delivered: 'доставлено', outcome_retry: 'будет повтор', outcome_dropped: 'отклонено, пропущено',
+    add_webhook: 'Добавить вебхук', description: 'Описание', events_hint: 'Какие события отправлять (ничего не отмечено — все)',
+    webhook_hint: 'События звонков отправляются в JSON по порядку, с подписью HMAC-SHA256 в заголовке X-PBX-Signature; если получатель недоступен, они придут позже.',
+    secret_once: 'Секрет подписи (показывается только один раз):',
   },
 };
 

@@ -208,6 +208,40 @@ export const pages = {
     return el('div', {}, search, list.el, form, imp);
   },
 
+  async webhooks() {
+    const box = el('div', { id: 'webhook-list' });
+    const log = el('div', { id: 'webhook-log' });
+    const shown = el('pre', { id: 'webhook-secret' });
+    const kinds = el('fieldset', { class: 'checks' });
+    async function reload() {
+      const r = await api('GET', '/api/v1/webhooks');
+      if (!kinds.childNodes.length) {
+        kinds.append(el('legend', {}, t('events_hint')), ...r.events.map((k) => el('label', {}, el('input', { type: 'checkbox', name: 'events', value: k }), ' ', k)));
+      }
+      box.replaceChildren(r.items.length ? table(['#', t('url'), t('events'), t('status'), t('attempts'), t('last_error'), ''], r.items.map((h) => [
+        String(h.id), h.url + (h.description ? ' (' + h.description + ')' : ''), h.events.length ? h.events.join(', ') : t('all_events'),
+        h.enabled ? el('span', { class: 'tag' }, t('hook_on')) : el('span', { class: 'tag bad' }, t('paused')), String(h.attempts), h.last_error,
+        el('span', {},
+          el('button', { class: 'secondary', onclick: () => attempt(() => showLog(h)) }, t('deliveries')), ' ',
+          el('button', { class: 'secondary', onclick: () => attempt(async () => { await api('PATCH', '/api/v1/webhooks/' + h.id, { enabled: !h.enabled }); await reload(); }) }, h.enabled ? t('hook_pause') : t('resume')), ' ',
+          el('button', { class: 'danger', onclick: () => attempt(async () => { await api('DELETE', '/api/v1/webhooks/' + h.id); log.replaceChildren(); await reload(); }) }, t('delete')))])) : el('p', { class: 'muted' }, t('nothing')));
+    }
+    async function showLog(h) {
+      const r = await api('GET', '/api/v1/webhooks/' + h.id + '/deliveries?limit=100');
+      log.replaceChildren(el('h3', {}, t('deliveries') + ': ' + h.url), r.items.length ? table([t('when'), t('event'), 'ID', t('attempt'), t('status'), t('outcome'), t('last_error')], r.items.map((d) => [
+        fmtTime(d.at), d.event, d.event_id, String(d.attempt), d.status ? String(d.status) : '—', t('outcome_' + d.outcome), d.error])) : el('p', { class: 'muted' }, t('nothing')));
+    }
+    const form = el('form', { class: 'card', id: 'webhook-form', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
+      const f = new FormData(e.target);
+      const r = await api('POST', '/api/v1/webhooks', { url: f.get('url'), description: f.get('description') || '', events: f.getAll('events') });
+      shown.textContent = t('secret_once') + '\n' + r.secret; form.reset(); await reload();
+    }); } }, el('h3', {}, t('add_webhook')), el('p', { class: 'muted' }, t('webhook_hint')),
+    field(t('url'), input({ name: 'url', type: 'url', required: true, size: 50, placeholder: 'https://crm.example.com/pbx' })),
+    field(t('description'), input({ name: 'description', maxlength: 200 })), kinds, el('button', { type: 'submit' }, t('create')), shown);
+    await reload();
+    return el('div', {}, box, log, form);
+  },
+
   async queues() {
     const groups = await api('GET', '/api/v1/groups?limit=500');
     const qs = groups.items.filter((g) => g.kind === 'queue');

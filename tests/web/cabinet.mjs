@@ -205,12 +205,28 @@ async function main() {
     const bars = await page.$$eval('#stats-chart rect', (rs) => rs.filter((r) => Number(r.getAttribute('height')) > 0).length);
     assert.ok(bars >= 2, 'the chart draws the non-zero figures: ' + bars);
 
+    step = 'a supervisor registers a webhook, sees its secret once and reads its delivery log';
+    await page.click('#nav a[href="#/webhooks"]');
+    await page.fill('#webhook-form input[name=url]', 'https://crm.example/pbx');
+    await page.check('#webhook-form input[value="call.ended"]');
+    await page.click('#webhook-form button[type=submit]');
+    await page.waitForFunction(() => /whsec_[0-9a-f]{64}/.test(document.querySelector('#webhook-secret').textContent));
+    await page.waitForSelector('#webhook-list td:text-is("call.ended")');
+    await page.click('#webhook-list button:text-is("Deliveries")');
+    await page.waitForSelector('#webhook-log h3');
+    const listed = await page.evaluate(async () => (await fetch('/api/v1/webhooks')).json());
+    assert.deepEqual(listed.items.map((h) => [h.url, h.events]), [['https://crm.example/pbx', ['call.ended']]]);
+    assert.equal(listed.items[0].secret, undefined, 'the secret is not listed');
+
     step = 'the language switch turns the cabinet Russian';
     await page.selectOption('#lang', 'ru');
     await page.waitForSelector('#nav a:text("Журнал звонков")');
     await page.click('#nav a[href="#/contacts"]');
     await page.waitForSelector('h3:text-is("Загрузить из CSV")');
     assert.ok(await page.isVisible('th:text-is("Компания")'));
+    await page.click('#nav a[href="#/webhooks"]');
+    await page.waitForSelector('h3:text-is("Добавить вебхук")');
+    assert.ok(await page.isVisible('#webhook-list th:text-is("Последняя ошибка")'));
     await page.selectOption('#lang', 'en');
 
     step = 'a user cannot open supervisor pages';

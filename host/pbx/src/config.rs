@@ -127,6 +127,13 @@ pub struct ServeArgs {
     /// tenant's plugins cannot take the pool every tenant shares.
     #[arg(long, env = "PBX_PLUGIN_TENANT_CONCURRENCY", default_value_t = 2)]
     pub plugin_tenant_concurrency: usize,
+    /// The cabinet's address as integrations reach it, e.g. `https://pbx.example.com`, for the
+    /// links events carry (default: `http://<public IP>:<HTTP port>`).
+    #[arg(long, env = "PBX_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// First wait before a failed webhook delivery is tried again, ms (doubles per failure).
+    #[arg(long, env = "PBX_WEBHOOK_RETRY_MS", default_value_t = 2000)]
+    pub webhook_retry_ms: u64,
 }
 
 /// Parses `MIN-MAX`.

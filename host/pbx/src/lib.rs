@@ -13,3 +13,4 @@ pub mod scenario;
 pub mod serve;
 pub mod transport;
 pub mod web;
+pub mod webhooks;

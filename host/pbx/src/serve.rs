@@ -38,10 +38,12 @@ pub async fn load_directory(store: &Store) -> anyhow::Result<Directory> {
     let groups = store.list_groups(None).await?;
     let agents = store.agent_states(None).await?;
     let contacts = store.contact_names().await?;
+    let notify = store.tenants_with_webhooks().await?;
     Ok(Directory::build(&tenants, &users, &trunks, &dids, &resolved)
         .with_prompts(prompts)
         .with_groups(&groups, &agents)
-        .with_contacts(contacts))
+        .with_contacts(contacts)
+        .with_notify(notify))
 }
 
 type PromptKey = (i64, String);
@@ -213,7 +215,18 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         spawn_stream_listener(l, Some(acc), transports.clone(), in_tx.clone(), ctl_tx.clone(), metrics.clone());
     }
     let (cdr_tx, cdr_rx) = mpsc::unbounded_channel();
-    supervise("call-log writer", metrics.clone(), cdr_writer(store.clone(), cdr_rx, ctl_tx.clone(), metrics.clone()));
+    let events_stored = Arc::new(tokio::sync::Notify::new());
+    supervise(
+        "call-log writer",
+        metrics.clone(),
+        cdr_writer(store.clone(), cdr_rx, ctl_tx.clone(), metrics.clone(), events_stored.clone()),
+    );
+    let egress = HttpClient::new(crate::plugins::EgressPolicy::from_env(own_addresses(&args, public_ip)));
+    supervise(
+        "webhook deliveries",
+        metrics.clone(),
+        crate::webhooks::run(store.clone(), egress.clone(), events_stored, Duration::from_millis(args.webhook_retry_ms.max(10))),
+    );
     let (bind_tx, bind_rx) = mpsc::unbounded_channel();
     supervise("registration writer", metrics.clone(), bindings_writer(store.clone(), bind_rx, metrics.clone()));
     supervise(
@@ -250,7 +263,15 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         bind_tx,
         plugins,
         engine_tx: ctl_tx.clone(),
-        http: HttpClient::new(crate::plugins::EgressPolicy::from_env(own_addresses(&args, public_ip))),
+        http: egress,
+        links: Arc::new(RecordingLinks {
+            key: crate::web::recording_links::link_key(&common.data_dir).map_err(anyhow::Error::msg)?,
+            base: args
+                .public_url
+                .clone()
+                .map(|u| u.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| format!("http://{}:{}", public_ip, args.http_listen.port())),
+        }),
         gates: Arc::new(PluginGates::new(args.plugin_tenant_concurrency)),
         rt: tokio::runtime::Handle::current(),
         alive: alive_tx,
@@ -432,7 +453,19 @@ struct Workers {
     alive: tokio::sync::watch::Sender<u64>,
     metrics: Arc<Metrics>,
     media: MediaEngine,
+    links: Arc<RecordingLinks>,
 }
+
+/// What `recording.ready` events need to carry a signed link.
+struct RecordingLinks {
+    /// The key that signs shared links.
+    key: [u8; 32],
+    /// The cabinet's address as integrations reach it.
+    base: String,
+}
+
+/// How long the link in a `recording.ready` event works.
+const EVENT_LINK_TTL_S: u64 = 7 * 24 * 3600;
 
 async fn engine_loop(mut engine: Engine, mut rx: mpsc::Receiver<Input>, mut ctl: mpsc::UnboundedReceiver<Input>, w: Workers) {
     loop {
@@ -549,9 +582,14 @@ fn carry_out(a: Action, w: &Workers) {
                     let _ = tx.send(Input::PluginDone { key, token, result: d.result, version: d.version });
                 });
             }
-            Action::RecordingDone { call_id, path, duration_ms } => {
-                let store = store.clone();
-                tokio::spawn(async move { finish_recording(store, call_id, path, duration_ms).await });
+            Action::RecordingDone { call_id, path, duration_ms, event } => {
+                let (store, links) = (store.clone(), w.links.clone());
+                tokio::spawn(async move {
+                    let stored = finish_recording(store.clone(), call_id.clone(), path, duration_ms).await;
+                    if let (true, Some(ev)) = (stored, event) {
+                        recording_ready(&store, &links, &call_id, ev, duration_ms).await;
+                    }
+                });
             }
             Action::TrunkState { id, state, detail } => {
                 let store = store.clone();
@@ -571,7 +609,13 @@ fn carry_out(a: Action, w: &Workers) {
 
 /// Writes call-log changes in batches (group commit) and tells the engine when a call's
 /// start row is durable.
-async fn cdr_writer(store: Store, mut rx: mpsc::UnboundedReceiver<CdrMsg>, engine: mpsc::UnboundedSender<Input>, metrics: Arc<Metrics>) {
+async fn cdr_writer(
+    store: Store,
+    mut rx: mpsc::UnboundedReceiver<CdrMsg>,
+    engine: mpsc::UnboundedSender<Input>,
+    metrics: Arc<Metrics>,
+    events_stored: Arc<tokio::sync::Notify>,
+) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < 2000 {
@@ -606,6 +650,9 @@ async fn cdr_writer(store: Store, mut rx: mpsc::UnboundedReceiver<CdrMsg>, engin
             }
         })
         .await;
+        if ops.iter().any(|o| matches!(o, CallOp::Notify { .. })) {
+            events_stored.notify_one();
+        }
         // Acknowledged whatever happened: a call never waits forever for its row.
         for (_, ack) in batch {
             if let Some(k) = ack {
@@ -665,7 +712,7 @@ async fn directory_reloader(store: Store, engine: mpsc::UnboundedSender<Input>, 
 
 /// Compresses a finished recording to Ogg/Opus (off the async threads) and points its row at
 /// the compact file; the WAV stays if anything fails, so nothing is lost.
-pub async fn finish_recording(store: Store, call_id: String, wav: std::path::PathBuf, duration_ms: u64) {
+pub async fn finish_recording(store: Store, call_id: String, wav: std::path::PathBuf, duration_ms: u64) -> bool {
     let ogg = wav.with_extension("ogg");
     let (src, dst) = (wav.clone(), ogg.clone());
     let res = pbx_store::blocking::run(move || compress_recording(&src, &dst)).await;
@@ -673,15 +720,37 @@ pub async fn finish_recording(store: Store, call_id: String, wav: std::path::Pat
         Ok(Ok(size)) => {
             if let Err(e) = store.finish_recording(&call_id, &ogg.display().to_string(), "ogg", duration_ms as i64, size as i64).await {
                 tracing::error!(call = %call_id, error = %e, "cannot record the stored recording");
-                return;
+                return false;
             }
             let _ = std::fs::remove_file(&wav);
+            true
         }
         other => {
             tracing::error!(call = %call_id, path = %wav.display(), result = ?other.map(|r| r.map(|_| ())), "cannot compress a recording; keeping the WAV");
             let size = std::fs::metadata(&wav).map(|m| m.len()).unwrap_or(0);
-            let _ = store.finish_recording(&call_id, &wav.display().to_string(), "wav-final", duration_ms as i64, size as i64).await;
+            store.finish_recording(&call_id, &wav.display().to_string(), "wav-final", duration_ms as i64, size as i64).await.is_ok()
         }
+    }
+}
+
+/// Sends a stored recording's `recording.ready` event with a signed link to it.
+async fn recording_ready(store: &Store, links: &RecordingLinks, call_id: &str, ev: crate::engine::RecordingEvent, duration_ms: u64) {
+    let expires_s = (now_ms() / 1000).max(0) as u64 + EVENT_LINK_TTL_S;
+    let grant = crate::web::recording_links::LinkGrant { tenant_id: ev.tenant_id, call_id: call_id.to_string(), expires_s };
+    let token = crate::web::recording_links::sign(&links.key, &grant);
+    let event = pbx_store::IntegrationEvent {
+        id: format!("{call_id}:{}", ev.seq),
+        call_id: call_id.to_string(),
+        seq: ev.seq,
+        at: now_ms(),
+        data: pbx_store::EventData::RecordingReady {
+            url: format!("{}/api/v1/shared/recordings/{token}", links.base),
+            duration_seconds: (duration_ms / 1000) as i64,
+            expires_at: expires_s as i64,
+        },
+    };
+    if let Err(e) = store.append_events(&[(ev.tenant_id, event)]).await {
+        tracing::error!(call = %call_id, error = %e, "cannot store the recording.ready event");
     }
 }
 

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 /// Which way a call went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Extension to extension.
@@ -38,7 +38,7 @@ impl Direction {
 }
 
 /// How a call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Disposition {
     /// Someone answered.
@@ -172,6 +172,13 @@ pub enum CallOp {
         via: Option<String>,
         /// Kind.
         kind: Option<String>,
+    },
+    /// An event for the tenant's integrations, written to the outbox with the call log.
+    Notify {
+        /// Tenant.
+        tenant_id: i64,
+        /// The event.
+        event: Box<crate::events::IntegrationEvent>,
     },
     /// A recording started: its row points at the interim WAV.
     Recording {
@@ -363,6 +370,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
+                CallOp::Notify { tenant_id, event } => crate::events::insert_event(&mut tx, *tenant_id, event).await?,
                 CallOp::Recording { id, tenant_id, path, at } => {
                     sqlx::query(
                         "INSERT INTO recordings (call_id, tenant_id, path, format, duration_ms, size_bytes, created_at) VALUES ($1, $2, $3, 'wav', 0, 0, $4)",

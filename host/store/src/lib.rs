@@ -12,6 +12,7 @@ mod calls;
 pub mod contacts;
 mod directory;
 mod error;
+pub mod events;
 mod features;
 mod media;
 mod migrate;
@@ -20,6 +21,7 @@ mod plugins;
 mod registrations;
 mod reports;
 mod trunks;
+pub mod webhooks;
 
 pub use accounts::{LoginError, Principal, Session, TokenRow};
 pub use calls::{CallEnd, CallOp, CallRow, CallStart, Direction, Disposition};
@@ -29,6 +31,7 @@ pub use directory::{
     sip_ha1,
 };
 pub use error::StoreError;
+pub use events::{EventData, IntegrationEvent};
 pub use features::{AgentState, Forwarding, Group, GroupKind, NewGroup, QUEUE_STRATEGIES, RING_STRATEGIES};
 pub use media::{CallEvent, PromptRow, Recording};
 pub use plugins::{Grants, PluginRow};

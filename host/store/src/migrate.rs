@@ -528,6 +528,91 @@ CREATE TABLE contacts (
 )
 "#,
     },
+    Migration {
+        // Call events for integrations (a durable outbox) and the outgoing webhooks that
+        // receive them, with their delivery log.
+        version: 9,
+        sqlite: r#"
+CREATE TABLE event_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id INTEGER NOT NULL,
+    call_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX event_outbox_tenant ON event_outbox (tenant_id, id);
+CREATE INDEX event_outbox_at ON event_outbox (at);
+CREATE TABLE webhooks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    kinds TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    secret TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    cursor_id INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT NOT NULL DEFAULT '',
+    duration_ms INTEGER NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX webhook_deliveries_hook ON webhook_deliveries (webhook_id, id)
+"#,
+        postgres: r#"
+CREATE TABLE event_outbox (
+    id BIGSERIAL PRIMARY KEY,
+    tenant_id BIGINT NOT NULL,
+    call_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX event_outbox_tenant ON event_outbox (tenant_id, id);
+CREATE INDEX event_outbox_at ON event_outbox (at);
+CREATE TABLE webhooks (
+    id BIGSERIAL PRIMARY KEY,
+    tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    kinds TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    secret TEXT NOT NULL,
+    enabled BIGINT NOT NULL DEFAULT 1,
+    cursor_id BIGINT NOT NULL DEFAULT 0,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_at BIGINT NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE webhook_deliveries (
+    id BIGSERIAL PRIMARY KEY,
+    webhook_id BIGINT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    attempt BIGINT NOT NULL,
+    status BIGINT NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT NOT NULL DEFAULT '',
+    duration_ms BIGINT NOT NULL,
+    at BIGINT NOT NULL
+);
+CREATE INDEX webhook_deliveries_hook ON webhook_deliveries (webhook_id, id)
+"#,
+    },
 ];
 
 /// Replaces the plain SIP passwords an older version stored with their digest hashes.

@@ -482,6 +482,75 @@ async fn exercise_contacts(store: &Store) {
     assert_eq!(store.all_contacts(Some(t.id)).await.unwrap().len(), 450);
 }
 
+async fn exercise_webhooks(store: &Store) {
+    use pbx_store::webhooks::Delivery;
+    let t = store.create_tenant("hooks", "hooks.example", "").await.unwrap();
+    let other = store.create_tenant("hooks2", "hooks2.example", "").await.unwrap();
+    let ev = |call: &str, seq: i64| IntegrationEvent {
+        id: format!("{call}:{seq}"),
+        call_id: call.into(),
+        seq,
+        at: now_ms(),
+        data: EventData::Ringing { extensions: vec!["101".into()] },
+    };
+    // Events before a webhook exists are not its business.
+    store.append_events(&[(t.id, ev("old", 1))]).await.unwrap();
+    assert!(store.tenants_with_webhooks().await.unwrap().iter().all(|id| *id != t.id));
+    let v = store.config_version().await.unwrap();
+    let hook = store.create_webhook(t.id, "https://crm.example/h", &["call.ringing".into()], "CRM", "whsec_x").await.unwrap();
+    assert!(store.config_version().await.unwrap() > v, "the engine learns the tenant now has a subscriber");
+    assert!(store.tenants_with_webhooks().await.unwrap().contains(&t.id));
+    assert_eq!(hook.cursor, store.last_event_id(t.id).await.unwrap());
+    assert!(hook.wants("call.ringing") && !hook.wants("call.ended"));
+    store.append_events(&[(t.id, ev("c1", 1)), (other.id, ev("x", 1)), (t.id, ev("c1", 2))]).await.unwrap();
+    let pending = store.events_after(t.id, hook.cursor, 10).await.unwrap();
+    assert_eq!(pending.len(), 2, "the other tenant's event is not listed");
+    let body: IntegrationEvent = serde_json::from_str(&pending[1].body).unwrap();
+    assert_eq!(body, ev("c1", 2).clone_with_at(body.at));
+    // A failure keeps the cursor and records the backoff; a success moves it.
+    let attempt = |n: i64, outcome: &str| Delivery {
+        id: 0,
+        webhook_id: hook.id,
+        event_id: "c1:1".into(),
+        event: "call.ringing".into(),
+        attempt: n,
+        status: if outcome == "delivered" { 200 } else { 503 },
+        outcome: outcome.into(),
+        error: String::new(),
+        duration_ms: 3,
+        at: now_ms(),
+    };
+    store.record_deliveries(hook.id, hook.cursor, 1, now_ms() + 2000, "HTTP 503", &[attempt(1, "retry")]).await.unwrap();
+    let h = store.webhook(t.id, hook.id).await.unwrap();
+    assert_eq!((h.attempts, h.last_error.as_str()), (1, "HTTP 503"));
+    store.record_deliveries(hook.id, pending[1].id, 0, 0, "", &[attempt(2, "delivered")]).await.unwrap();
+    assert!(store.events_after(t.id, store.webhook(t.id, hook.id).await.unwrap().cursor, 10).await.unwrap().is_empty());
+    let log = store.list_deliveries(t.id, hook.id, 10).await.unwrap();
+    assert_eq!(log.iter().map(|d| d.outcome.as_str()).collect::<Vec<_>>(), ["delivered", "retry"], "newest first");
+    assert!(matches!(store.list_deliveries(other.id, hook.id, 10).await, Err(StoreError::NotFound(_))), "another tenant's log");
+    // Disabled webhooks are not delivered to; deleting takes the log along.
+    store.set_webhook_enabled(t.id, hook.id, false).await.unwrap();
+    assert!(store.active_webhooks().await.unwrap().iter().all(|(w, _)| w.id != hook.id));
+    assert!(matches!(store.delete_webhook(other.id, hook.id).await, Err(StoreError::NotFound(_))));
+    store.delete_webhook(t.id, hook.id).await.unwrap();
+    assert!(store.list_webhooks(t.id).await.unwrap().is_empty());
+    assert!(store.prune_events(now_ms() + 1).await.unwrap() >= 4);
+    for i in 0..pbx_store::webhooks::MAX_WEBHOOKS_PER_TENANT {
+        store.create_webhook(other.id, &format!("https://crm.example/{i}"), &[], "", "s").await.unwrap();
+    }
+    assert!(matches!(store.create_webhook(other.id, "https://crm.example/x", &[], "", "s").await, Err(StoreError::Invalid(_))));
+}
+
+trait WithAt {
+    fn clone_with_at(&self, at: i64) -> Self;
+}
+
+impl WithAt for IntegrationEvent {
+    fn clone_with_at(&self, at: i64) -> Self {
+        IntegrationEvent { at, ..self.clone() }
+    }
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let (store, _dir) = sqlite().await;
@@ -491,6 +560,7 @@ async fn sqlite_store() {
     exercise_accounts(&store).await;
     exercise_pages(&store).await;
     exercise_contacts(&store).await;
+    exercise_webhooks(&store).await;
     store.close().await;
 }
 
@@ -506,6 +576,7 @@ async fn postgres_store() {
     exercise_accounts(&store).await;
     exercise_pages(&store).await;
     exercise_contacts(&store).await;
+    exercise_webhooks(&store).await;
     store.close().await;
     again.close().await;
     db.drop_db().await;

@@ -12,6 +12,7 @@ pub mod scenario;
 mod tenant;
 mod trunk;
 pub mod user;
+mod webhook;
 
 use crate::config::{Common, ServeArgs};
 use clap::{Parser, Subcommand};
@@ -73,6 +74,9 @@ enum Command {
     /// A tenant's phone book (names shown for callers' numbers).
     #[command(subcommand)]
     Contact(contact::ContactCmd),
+    /// A tenant's outgoing webhooks (call events posted to a URL).
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCmd),
 }
 
 /// Runs a parsed command line.
@@ -95,6 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Operator(cmd) => account::run_operator(&open(&cli.common).await?, cmd).await,
             Command::Token(cmd) => account::run_token(&open(&cli.common).await?, cmd).await,
             Command::Contact(cmd) => contact::run(&open(&cli.common).await?, cmd).await,
+            Command::Webhook(cmd) => webhook::run(&open(&cli.common).await?, cmd).await,
         }
     })
 }

@@ -14,7 +14,7 @@ use pbx_sip::message::{Request, Response, SipMessage};
 use pbx_sip::method::Method;
 use pbx_sip::sdp::{self, Direction, Format, Sdp};
 use pbx_sip::transaction::{Target, TxId};
-use pbx_store::{CallEnd, CallOp, CallStart, Disposition};
+use pbx_store::{CallEnd, CallOp, CallStart, Disposition, EventData};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -159,6 +159,8 @@ impl Engine {
                 asked: String::new(),
             })
         });
+        let notify = self.notify_state(&start);
+        let started = notify.as_ref().map(|_| self.started_event(&start));
         self.touched.set(Some(key));
         self.counts.add(key, counted);
         self.timers.schedule(now.mono + super::PROVISIONAL_REFRESH, EngineTimer::ProvisionalRefresh(key));
@@ -215,8 +217,12 @@ impl Engine {
                 updating: [false; 2],
                 next_update: Default::default(),
                 media_retries: 0,
+                notify,
             },
         );
+        if let Some(ev) = started {
+            self.notify(key, ev, now);
+        }
     }
 
     /// The edge could not bind a session's ports (another process holds one). A call that
@@ -250,6 +256,7 @@ impl Engine {
     /// A call that failed before ringing still gets its call-log row.
     pub(super) fn log_failed_call(&mut self, start: CallStart, cause: &str, now: Now) {
         let id = start.id.clone();
+        let failed = start.clone();
         self.actions.push_back(Action::Cdr { op: CallOp::Start(start), ack: None });
         self.actions.push_back(Action::Cdr {
             op: CallOp::End(CallEnd {
@@ -263,6 +270,7 @@ impl Engine {
             }),
             ack: None,
         });
+        self.notify_failed(&failed, cause, now);
     }
 
     /// The start row is durable: greet the caller or ring the phones.
@@ -374,6 +382,7 @@ impl Engine {
         let dialog = Dialog::outgoing(call_id.clone(), local_tag, local_hdr, t.to.clone(), t.uri.clone(), t.target);
         let tx = self.txl.send_request(&invite, t.target, now.mono);
         let fork_index = call.forks.len();
+        let rung_user = t.user_id;
         if let Some(u) = t.user_id
             && !call.rung.iter().any(|(x, _)| *x == u)
         {
@@ -392,6 +401,7 @@ impl Engine {
         });
         self.client_tx.insert(tx, TxOwner::Fork { call: key, fork: fork_index });
         self.b_dialogs.insert(call_id, (key, fork_index));
+        self.notify_ringing(key, rung_user, now);
     }
 
     /// A carrier challenged our INVITE (401/407): send it again with credentials, once.
@@ -608,6 +618,7 @@ impl Engine {
             let uid = call.uid.clone();
             self.actions.push_back(Action::Cdr { op: CallOp::Answer { id: uid, at: now.wall_ms, callee_user_id: callee_user }, ack: None });
             tracing::info!("answered");
+            self.notify(key, EventData::Answered { extension: self.ext_of(callee_user), by_pbx: false }, now);
             self.on_bridged(key, now);
             if let Some(c) = self.calls.get_mut(&key)
                 && let Some(o) = c.origin.as_mut()
@@ -656,6 +667,7 @@ impl Engine {
         self.actions
             .push_back(Action::Cdr { op: CallOp::Answer { id: uid.clone(), at: now.wall_ms, callee_user_id: callee_user }, ack: None });
         tracing::info!("answered");
+        self.notify(key, EventData::Answered { extension: self.ext_of(callee_user), by_pbx: false }, now);
         self.send_to_caller(key, ok, now);
         self.on_bridged(key, now);
         if self.calls.get(&key).is_some_and(|c| c.queue.is_some()) {
@@ -720,8 +732,13 @@ impl Engine {
         let _span = self.call_span(key).entered();
         let Some(call) = self.calls.get_mut(&key) else { return };
         let Some(f) = call.forks.get_mut(fork) else { return };
+        let was_ringing = f.state != ForkState::Done;
         f.state = ForkState::Done;
         f.fail_status = Some(status);
+        if was_ringing {
+            self.notify_ring_stopped(key, &[fork], super::notify::stop_reason(status), now);
+        }
+        let Some(call) = self.calls.get_mut(&key) else { return };
         let rank = |s: u16| match s {
             600 | 486 => 0,
             603 => 1,
@@ -818,18 +835,9 @@ impl Engine {
     /// Cancels every phone of the call still ringing (or not yet answering), except `keep`
     /// (the one that just answered).
     pub(super) fn cancel_pending_forks(&mut self, key: CallKey, keep: Option<usize>, now: Now) {
-        let pending: Vec<usize> = self
-            .calls
-            .get(&key)
-            .map(|c| {
-                c.forks
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, f)| Some(*i) != keep && matches!(f.state, ForkState::Calling | ForkState::Early))
-                    .map(|(i, _)| i)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let pending = self.ringing_forks(key, keep);
+        let reason = if keep.is_some() { "answered_elsewhere" } else { "cancelled" };
+        self.notify_ring_stopped(key, &pending, reason, now);
         for i in pending {
             self.cancel_fork(key, i, now);
         }
@@ -944,6 +952,8 @@ impl Engine {
 
     /// Releases everything a call holds and completes its call-log row.
     pub(super) fn close_call(&mut self, key: CallKey, disposition: Disposition, cause: &str, by: HangupBy, now: Now) {
+        self.notify_ended(key, disposition, cause, by.as_str(), now);
+        self.reserve_recording_event(key);
         self.timeline(key, "hangup", format!("{cause}; {}", by.as_str()), now);
         self.drop_consult(key, now);
         self.drop_transfer(key, now);

@@ -235,6 +235,8 @@ pub struct Call {
     pub plan: super::dialplan::Plan,
     /// Sequence number of the ringing step.
     pub step_seq: u64,
+    /// What the call keeps for its integration events (none: its tenant has no subscriber).
+    pub notify: Option<Box<super::notify::NotifyState>>,
     /// Its own timer (sequential groups, no-answer forwarding).
     pub step_timer: Option<TimerId>,
     /// Forwarding of the ringing step.

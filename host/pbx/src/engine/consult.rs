@@ -184,6 +184,7 @@ impl Engine {
         self.media.destroy(c.ports.id);
         let Some(answer) = c.answer.clone() else { return };
         // The transferor's dialog has ended (their BYE): it is not ended again.
+        let transferor = self.side_ext(key, c.side);
         let _ = self.swap_leg(key, c.side, c.dialog.clone(), c.target_user);
         let ip = self.cfg.public_ip;
         let Some(call) = self.calls.get_mut(&key) else { return };
@@ -199,6 +200,7 @@ impl Engine {
         self.media.set_source(id, Side::B, Source::Peer);
         self.send_media_update(key, c.side, &offer, now);
         self.timeline(key, "transfer", format!("attended by keys to {}: connected", c.target), now);
+        self.notify(key, pbx_store::EventData::Transferred { from: transferor, to: c.target.clone(), attended: true }, now);
     }
 
     /// The consultation ended without a transfer: the transferor goes back to the call (or,

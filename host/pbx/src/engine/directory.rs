@@ -167,6 +167,7 @@ pub struct Directory {
     groups: HashMap<(i64, String), Arc<GroupInfo>>,
     groups_by_id: HashMap<i64, Arc<GroupInfo>>,
     contacts: HashMap<(i64, String), Arc<str>>,
+    notify: std::collections::HashSet<i64>,
 }
 
 impl Directory {
@@ -303,6 +304,17 @@ impl Directory {
     pub fn with_prompts(mut self, prompts: HashMap<(i64, String), Arc<pbx_media::prompt::Prompt>>) -> Directory {
         self.prompts = prompts;
         self
+    }
+
+    /// Marks the tenants whose calls produce integration events (they have a subscriber).
+    pub fn with_notify(mut self, tenants: impl IntoIterator<Item = i64>) -> Directory {
+        self.notify = tenants.into_iter().collect();
+        self
+    }
+
+    /// Whether calls of `tenant` produce integration events (it has a subscriber).
+    pub fn notifies(&self, tenant: i64) -> bool {
+        self.notify.contains(&tenant)
     }
 
     /// Adds the tenants' phone books: (tenant, E.164 number, name); names are kept as the

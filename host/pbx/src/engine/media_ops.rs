@@ -72,6 +72,7 @@ impl Engine {
         }
         self.send_to_caller(key, ok, now);
         self.timeline(key, "answered", "by the PBX".into(), now);
+        self.notify(key, pbx_store::EventData::Answered { extension: None, by_pbx: true }, now);
     }
 
     /// Plays prompts to the caller; `purpose` says what happens when they end.
@@ -136,7 +137,7 @@ impl Engine {
             .join(format!("{}.wav", call.uid));
         let (id, uid, tenant_id) = (call.media_id, call.uid.clone(), call.tenant.id);
         self.media.record(id, Some(path.clone()));
-        self.recording_sessions.insert(id, uid.clone());
+        self.recording_sessions.insert(id, (uid.clone(), None));
         self.actions.push_back(Action::Cdr {
             op: CallOp::Recording { id: uid, tenant_id, path: path.display().to_string(), at: now.wall_ms },
             ack: None,
@@ -146,8 +147,8 @@ impl Engine {
 
     /// A recording's interim file is complete: hand it to storage to compress.
     pub(super) fn on_recording_done(&mut self, id: SessionId, path: std::path::PathBuf, duration_ms: u64) {
-        if let Some(uid) = self.recording_sessions.remove(&id) {
-            self.actions.push_back(Action::RecordingDone { call_id: uid, path, duration_ms });
+        if let Some((uid, event)) = self.recording_sessions.remove(&id) {
+            self.actions.push_back(Action::RecordingDone { call_id: uid, path, duration_ms, event });
         }
     }
 

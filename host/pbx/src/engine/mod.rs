@@ -19,6 +19,7 @@ mod in_dialog;
 pub mod limits;
 mod media_ops;
 mod media_plane;
+mod notify;
 mod originate;
 mod queue;
 mod registrar;
@@ -226,6 +227,8 @@ pub enum Action {
         path: std::path::PathBuf,
         /// Length.
         duration_ms: u64,
+        /// The `recording.ready` event to send once it is stored, if the tenant has subscribers.
+        event: Option<RecordingEvent>,
     },
     /// Ask a plugin to decide (answer with `Input::PluginDone`).
     Plugin {
@@ -286,6 +289,16 @@ pub enum Action {
         /// Removed: (user id, contact).
         removals: Vec<(i64, String)>,
     },
+}
+
+/// Where a recording's `recording.ready` event goes: the tenant and the sequence number the
+/// call reserved for it as it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordingEvent {
+    /// Tenant.
+    pub tenant_id: i64,
+    /// Sequence number within the call.
+    pub seq: i64,
 }
 
 /// Engine timers.
@@ -349,7 +362,7 @@ pub struct Engine {
     client_tx: HashMap<TxId, TxOwner>,
     media_calls: HashMap<SessionId, CallKey>,
     trunk_regs: HashMap<i64, trunks::TrunkReg>,
-    recording_sessions: HashMap<SessionId, String>,
+    recording_sessions: HashMap<SessionId, (String, Option<RecordingEvent>)>,
     timers: TimerQueue<EngineTimer>,
     actions: VecDeque<Action>,
     media: media_plane::MediaPlane,

@@ -99,6 +99,8 @@ impl Engine {
             started_at: now.wall_ms,
             node: self.cfg.node.clone(),
         };
+        let notify = self.notify_state(&start);
+        let started = notify.as_ref().map(|_| self.started_event(&start));
         self.actions.push_back(Action::Cdr { op: CallOp::Start(start), ack: None });
         let op = CallOp::Mark { id: uid.clone(), forwarded_from: None, via: Some(g.ext.clone()), kind: Some("queue-callback".into()) };
         self.actions.push_back(Action::Cdr { op, ack: None });
@@ -169,8 +171,12 @@ impl Engine {
             updating: [false; 2],
             next_update: Default::default(),
             media_retries: 0,
+            notify,
         };
         self.calls.insert(key, call);
+        if let Some(ev) = started {
+            self.notify(key, ev, now);
+        }
         self.timeline(key, "callback", format!("ringing agent {} for {number}", user.ext), now);
     }
 

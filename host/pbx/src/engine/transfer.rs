@@ -42,6 +42,8 @@ pub struct Transfer {
     pub timer: Option<super::timers::TimerId>,
     /// What is being done, for the timeline.
     pub label: String,
+    /// The number or extension it goes to.
+    pub target: String,
 }
 
 /// The dialog a `Replaces` names.
@@ -168,6 +170,7 @@ impl Engine {
             target_user,
             timer: Some(timer),
             label: label.clone(),
+            target: target.to_string(),
         }));
         // The transferee hears ring-back meanwhile; the transferor is leaving.
         let id = call.media_id;
@@ -199,7 +202,9 @@ impl Engine {
         }
         let side = x.side;
         let formats = answer.audio().map(|m| m.formats.clone()).unwrap_or_default();
+        let from = self.side_ext(key, side);
         let old = self.swap_leg(key, side, x.dialog.clone(), x.target_user);
+        self.notify(key, pbx_store::EventData::Transferred { from, to: x.target.clone(), attended: false }, now);
         if let Some(call) = self.calls.get_mut(&key) {
             let leg = if side == Side::A { &mut call.a_media } else { &mut call.b_media };
             leg.formats = formats.clone();
@@ -435,7 +440,10 @@ impl Engine {
         self.close_call(key2, pbx_store::Disposition::Answered, "transferred", HangupBy::System, now);
         self.bye_dialog(transferor2, now);
         // The target takes the transferor's place in the first call.
+        let from = self.side_ext(key1, side1);
+        let to = self.ext_of(target_user).unwrap_or_else(|| target_dialog.remote_target.user_or_number().unwrap_or_default());
         let old = self.swap_leg(key1, side1, target_dialog.clone(), target_user);
+        self.notify(key1, pbx_store::EventData::Transferred { from, to, attended: true }, now);
         if let Some(d) = old {
             self.bye_dialog(d, now);
         }

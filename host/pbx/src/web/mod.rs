@@ -14,6 +14,7 @@ pub mod routes;
 mod tenant_api;
 mod tenant_setup_api;
 pub mod throttle;
+pub mod webhooks_api;
 
 use crate::plugins::PluginRuntime;
 use axum::Router;

@@ -3,7 +3,7 @@
 //! names who may call it; the access check is applied here, not left to each handler.
 
 use super::auth::{self, Access, guard};
-use super::{WebState, calls_api, contacts_api, live, operator_api, recording_links, tenant_api, tenant_setup_api};
+use super::{WebState, calls_api, contacts_api, live, operator_api, recording_links, tenant_api, tenant_setup_api, webhooks_api};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
@@ -336,6 +336,27 @@ pub fn table() -> Vec<Route> {
         )
         .upload("text/csv", crate::contacts::MAX_IMPORT_BYTES),
         r("get", "/api/v1/contacts.csv", User, "contacts", "The phone book as CSV", get(contacts_api::export)).produces("text/csv"),
+        r("get", "/api/v1/webhooks", Supervisor, "webhooks", "Outgoing webhooks and the event kinds there are", get(webhooks_api::list)),
+        r(
+            "post",
+            "/api/v1/webhooks",
+            Supervisor,
+            "webhooks",
+            "Register a URL for call events (JSON, signed; the signing secret is shown once)",
+            post(webhooks_api::create),
+        )
+        .json(),
+        r("patch", "/api/v1/webhooks/{id}", Supervisor, "webhooks", "Pause or resume a webhook", patch(webhooks_api::patch)).json(),
+        r("delete", "/api/v1/webhooks/{id}", Supervisor, "webhooks", "Delete a webhook and its log", delete(webhooks_api::delete)),
+        r(
+            "get",
+            "/api/v1/webhooks/{id}/deliveries",
+            Supervisor,
+            "webhooks",
+            "The webhook's newest delivery attempts (status, outcome, error)",
+            get(webhooks_api::deliveries),
+        )
+        .query(&[("limit", "entries, newest first (1-1000, default 100)")]),
         r("get", "/api/v1/tokens", Supervisor, "tokens", "The tenant's API tokens (never their secrets)", get(tenant_api::list_tokens))
             .query(PAGE),
         r("post", "/api/v1/tokens", Supervisor, "tokens", "Create an API token (the secret is shown once)", post(tenant_api::create_token))
@@ -437,10 +458,47 @@ pub fn openapi(routes: &[Route]) -> Value {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "session": {"type": "apiKey", "in": "cookie", "name": auth::COOKIE}
             },
-            "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}}
+            "schemas": schemas(),
         },
         "security": [{"bearer": []}, {"session": []}],
+        "webhooks": {
+            "callEvent": {"post": {
+                "summary": "A call event, posted to each registered webhook that takes its kind",
+                "description": "Events of a tenant arrive in order, at least once; X-PBX-Delivery is the idempotency key. \
+                    X-PBX-Signature is t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" keyed with the webhook's secret>. \
+                    Answer 2xx to take the event; 408, 429, 5xx or no answer within 10 s are retried with backoff, other 4xx five times.",
+                "parameters": [
+                    {"name": "X-PBX-Event", "in": "header", "required": true, "schema": {"type": "string", "enum": pbx_store::events::EVENT_KINDS}},
+                    {"name": "X-PBX-Delivery", "in": "header", "required": true, "schema": {"type": "string"}},
+                    {"name": "X-PBX-Signature", "in": "header", "required": true, "schema": {"type": "string"}}
+                ],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IntegrationEvent"}}}},
+                "responses": {"200": {"description": "taken"}}
+            }}
+        },
     })
+}
+
+/// Schemas of the bodies described so far, generated from the Rust types.
+fn schemas() -> Value {
+    use utoipa::ToSchema;
+    let mut list: Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)> = Vec::new();
+    fn add<T: ToSchema>(list: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        T::schemas(list);
+        list.push((T::name().into_owned(), T::schema()));
+    }
+    add::<pbx_store::IntegrationEvent>(&mut list);
+    add::<pbx_store::EventData>(&mut list);
+    add::<pbx_store::webhooks::Webhook>(&mut list);
+    add::<pbx_store::webhooks::Delivery>(&mut list);
+    add::<crate::webhooks::NewWebhook>(&mut list);
+    add::<super::webhooks_api::WebhookPatch>(&mut list);
+    let mut map = serde_json::Map::new();
+    map.insert("Error".into(), json!({"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}));
+    for (name, schema) in list {
+        map.insert(name, serde_json::to_value(schema).unwrap_or(Value::Null));
+    }
+    Value::Object(map)
 }
 
 /// The API router built from [`table`].

@@ -496,4 +496,6 @@ mod attack_tests;
 #[cfg(test)]
 mod contact_tests;
 #[cfg(test)]
+mod event_tests;
+#[cfg(test)]
 mod tests;

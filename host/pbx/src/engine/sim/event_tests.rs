@@ -1,0 +1,113 @@
+//! Integration events: a tenant with a subscriber gets every call's story as structured
+//! events, in order and numbered; a tenant without one gets nothing written.
+
+use super::*;
+use pbx_store::{CallOp, EventData, IntegrationEvent};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// The events written so far for tenant `tenant`, in order.
+fn events(sim: &Sim, tenant: i64) -> Vec<IntegrationEvent> {
+    sim.cdr
+        .iter()
+        .filter_map(|op| match op {
+            CallOp::Notify { tenant_id, event } if *tenant_id == tenant => Some((**event).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn kinds(evs: &[IntegrationEvent]) -> Vec<&'static str> {
+    evs.iter().map(|e| e.data.kind()).collect()
+}
+
+#[test]
+fn an_answered_call_to_two_phones_tells_its_story_in_order() {
+    let mut sim = Sim::new(office().with_notify([1]), SimConfig::default());
+    let a = sim.add_phone("101");
+    let b1 = sim.add_phone_at("10.0.1.200:5060".parse().unwrap(), "102");
+    let b2 = sim.add_phone_at("10.0.1.201:5060".parse().unwrap(), "102");
+    sim.phone(b1).auto.answer_after = Some(secs(3));
+    for p in [a, b1, b2] {
+        sim.register(p);
+    }
+    let call = sim.call(a, "102");
+    sim.run_for(secs(10));
+    let t = sim.t;
+    sim.phone(a).bye(t, &call);
+    sim.run_for(secs(5));
+    let evs = events(&sim, 1);
+    assert_eq!(
+        kinds(&evs),
+        ["call.started", "call.ringing", "call.ringing", "call.ring_stopped", "call.answered", "call.ended"],
+        "{evs:#?}"
+    );
+    // One call, numbered 1..n, with the idempotency key made of both.
+    let id = &evs[0].call_id;
+    for (i, e) in evs.iter().enumerate() {
+        assert_eq!(&e.call_id, id);
+        assert_eq!(e.seq, i as i64 + 1);
+        assert_eq!(e.id, format!("{id}:{}", i + 1));
+    }
+    match &evs[0].data {
+        EventData::Started { caller_number, callee, caller_ext, .. } => {
+            assert_eq!((caller_number.as_str(), callee.as_str(), caller_ext.as_deref()), ("101", "102", Some("101")));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The other phone stops ringing as the answer is taken, then the answer is told.
+    assert!(matches!(&evs[4].data, EventData::Answered { extension: Some(x), by_pbx: false } if x == "102"));
+    assert!(
+        matches!(&evs[3].data, EventData::RingStopped { reason, extensions } if reason == "answered_elsewhere" && extensions == &["102"])
+    );
+    match &evs[5].data {
+        EventData::Ended { disposition, sip_code, hangup_side, talk_seconds, answered_by, .. } => {
+            assert_eq!(*disposition, pbx_store::Disposition::Answered);
+            assert_eq!(*sip_code, 200);
+            assert_eq!(hangup_side, "caller");
+            assert!((6..=8).contains(talk_seconds), "talked {talk_seconds} s");
+            assert_eq!(answered_by.as_deref(), Some("102"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_busy_phone_and_a_failed_call_end_with_their_sip_codes() {
+    let mut sim = Sim::new(office().with_notify([1]), SimConfig::default());
+    let a = sim.add_phone("101");
+    let b = sim.add_phone("103");
+    sim.phone(b).auto.reject = Some(486);
+    sim.register(a);
+    sim.register(b);
+    sim.call(a, "103");
+    sim.run_for(secs(3));
+    // 104 has no phone registered: the call fails before anything rings.
+    sim.call(a, "104");
+    sim.run_for(secs(3));
+    let evs = events(&sim, 1);
+    assert_eq!(kinds(&evs), ["call.started", "call.ringing", "call.ring_stopped", "call.ended", "call.started", "call.ended"], "{evs:#?}");
+    assert!(matches!(&evs[2].data, EventData::RingStopped { reason, .. } if reason == "busy"));
+    assert!(matches!(&evs[3].data, EventData::Ended { sip_code: 486, disposition: pbx_store::Disposition::Busy, .. }));
+    assert!(matches!(&evs[5].data, EventData::Ended { sip_code: 480, disposition: pbx_store::Disposition::Failed, .. }));
+    assert_ne!(evs[0].call_id, evs[4].call_id);
+}
+
+#[test]
+fn a_tenant_without_subscribers_writes_no_events() {
+    let mut sim = Sim::new(office().with_notify([1]), SimConfig::default());
+    let a = sim.add_phone("201");
+    let b = sim.add_phone("202");
+    sim.phone(b).auto.answer_after = Some(secs(1));
+    sim.register(a);
+    sim.register(b);
+    let call = sim.call(a, "202");
+    sim.run_for(secs(3));
+    let t = sim.t;
+    sim.phone(a).bye(t, &call);
+    sim.run_for(secs(3));
+    assert_eq!(sim.ended().len(), 1, "the call happened");
+    assert!(sim.cdr.iter().all(|op| !matches!(op, CallOp::Notify { .. })), "beta has no subscriber");
+}

@@ -1,0 +1,91 @@
+//! Tenant routes for outgoing webhooks: register (the signing secret is shown once), list,
+//! enable or disable, delete, and the delivery log. The same service as `pbx webhook ...`.
+
+use super::WebState;
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use crate::webhooks::{self, NewWebhook, WebhookError};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use pbx_store::events::EVENT_KINDS;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> ApiError {
+        match e {
+            WebhookError::Invalid(m) => ApiError::bad(m),
+            WebhookError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// A change of a webhook.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct WebhookPatch {
+    /// Deliver (true) or pause (false); enabling clears the backoff.
+    pub enabled: bool,
+}
+
+/// How many log entries to list.
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    /// Entries, newest first (1-1000, default 100).
+    pub limit: Option<i64>,
+}
+
+/// `GET /api/v1/webhooks`: the tenant's webhooks and the event kinds there are.
+pub async fn list(State(s): State<Arc<WebState>>, axum::Extension(c): axum::Extension<Caller>) -> ApiResult<Json<Value>> {
+    let hooks = s.store.list_webhooks(c.tenant_id()?).await?;
+    Ok(Json(json!({ "items": hooks, "events": EVENT_KINDS })))
+}
+
+/// `POST /api/v1/webhooks`: registers a webhook; the answer carries its signing secret once.
+pub async fn create(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Json(b): Json<NewWebhook>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (hook, secret) = webhooks::create(&s.store, c.tenant_id()?, &b).await?;
+    let mut v = json!(hook);
+    v["secret"] = json!(secret);
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+fn id_of(raw: &str) -> ApiResult<i64> {
+    raw.parse().map_err(|_| ApiError::not_found(format!("webhook {raw}")))
+}
+
+/// `PATCH /api/v1/webhooks/{id}`: pauses or resumes deliveries.
+pub async fn patch(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(id): Path<String>,
+    Json(b): Json<WebhookPatch>,
+) -> ApiResult<Json<Value>> {
+    let hook = s.store.set_webhook_enabled(c.tenant_id()?, id_of(&id)?, b.enabled).await?;
+    Ok(Json(json!(hook)))
+}
+
+/// `DELETE /api/v1/webhooks/{id}`.
+pub async fn delete(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.store.delete_webhook(c.tenant_id()?, id_of(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/webhooks/{id}/deliveries`: the newest delivery attempts.
+pub async fn deliveries(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<Json<Value>> {
+    let rows = s.store.list_deliveries(c.tenant_id()?, id_of(&id)?, q.limit.unwrap_or(100)).await?;
+    Ok(Json(json!({ "items": rows })))
+}

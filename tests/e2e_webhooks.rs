@@ -1,0 +1,193 @@
+//! Outgoing webhooks against the real binary and a real HTTP receiver that checks every
+//! signature: a call's events arrive in order with their idempotency keys, a receiver that
+//! is down gets them later (with the attempts in the delivery log), and a PBX killed with
+//! events undelivered loses none of them after it starts again. The recording's link in
+//! `recording.ready` fetches the recording without an account.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the receiver got: (event id, kind, body) of every signed post it took.
+#[derive(Default)]
+struct Received {
+    taken: Mutex<Vec<(String, String, Value)>>,
+    refused: Mutex<u32>,
+    bad_signatures: Mutex<u32>,
+}
+
+/// A webhook receiver on loopback: answers 503 while `down`, else checks the signature with
+/// the secret (set once known) and takes the event.
+struct Receiver {
+    addr: SocketAddr,
+    down: Arc<AtomicBool>,
+    secret: Arc<Mutex<String>>,
+    got: Arc<Received>,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn verify(secret: &str, header: &str, body: &[u8]) -> bool {
+    let Some((t, v1)) = header.split_once(",v1=") else { return false };
+    let Some(t) = t.strip_prefix("t=") else { return false };
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let fresh = t.parse::<i64>().is_ok_and(|t| (t - pbx_store::now_ms() / 1000).abs() < 300);
+    hex == v1 && fresh
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let down = Arc::new(AtomicBool::new(true));
+        let secret = Arc::new(Mutex::new(String::new()));
+        let got = Arc::new(Received::default());
+        let (d, s, g) = (down.clone(), secret.clone(), got.clone());
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let (d, s, g) = (d.clone(), s.clone(), g.clone());
+                async move {
+                    if d.load(Ordering::SeqCst) {
+                        *g.refused.lock().unwrap() += 1;
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                    if !verify(&s.lock().unwrap(), &h("x-pbx-signature"), &body) {
+                        *g.bad_signatures.lock().unwrap() += 1;
+                        return axum::http::StatusCode::UNAUTHORIZED;
+                    }
+                    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    assert_eq!(v["id"].as_str().unwrap_or(""), h("x-pbx-delivery"), "the delivery id is the event's");
+                    assert_eq!(v["event"].as_str().unwrap_or(""), h("x-pbx-event"));
+                    g.taken.lock().unwrap().push((h("x-pbx-delivery"), h("x-pbx-event"), v));
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        rt.spawn(async move { axum::serve(listener, app).await });
+        Receiver { addr, down, secret, got, _rt: rt }
+    }
+
+    fn taken(&self) -> Vec<(String, String, Value)> {
+        self.got.taken.lock().unwrap().clone()
+    }
+}
+
+/// The outbox's events of a kind, read from the server's SQLite file.
+fn outbox_count(pbx: &Pbx, kind: &str) -> i64 {
+    let url = format!("sqlite://{}/pbx.db?mode=ro", pbx.dir.path().display());
+    let kind = kind.to_string();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async move {
+        sqlx::any::install_default_drivers();
+        let mut c = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
+        let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM event_outbox WHERE kind = $1").bind(kind).fetch_one(&mut c).await.unwrap();
+        n.0
+    })
+}
+
+fn api(pbx: &Pbx, token: &str, path: &str) -> (u16, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut r = agent.get(&format!("http://{}{path}", pbx.http)).header("Authorization", &format!("Bearer {token}")).call().unwrap();
+    let status = r.status().as_u16();
+    (status, r.body_mut().read_to_vec().unwrap())
+}
+
+#[test]
+fn a_calls_events_survive_a_receiver_outage_and_a_pbx_kill_in_order_and_signed() {
+    require_tool("sipp", "sip-tester");
+    let rx = Receiver::start();
+    let mut pbx = Pbx::start(Db::Sqlite, &[("PBX_PLUGIN_EGRESS_ALLOW", "127.0.0.0/8"), ("PBX_WEBHOOK_RETRY_MS", "100")]);
+    pbx.seed_acme();
+    let url = format!("http://{}/hook", rx.addr);
+    let out = pbx.cli_ok(&["webhook", "add", "acme", &url, "--description", "CRM"]);
+    let secret = out.split("(shown once): ").nth(1).unwrap().trim().to_string();
+    assert!(secret.starts_with("whsec_"), "{out}");
+    *rx.secret.lock().unwrap() = secret;
+    let bad = pbx.cli(&["webhook", "add", "acme", "ftp://x/", "--event", "call.exploded"]);
+    assert!(!bad.status.success(), "a bad webhook is refused");
+    let token = pbx.cli_ok(&["token", "create", "acme", "--role", "supervisor"]).trim().lines().last().unwrap().trim().to_string();
+    pbx.settle();
+
+    // The receiver is down while the call happens.
+    let _phone = answering_phone(&pbx, "102", "secret102");
+    assert!(sipp_call(&pbx, "101", "secret101", "102", 1500), "the call failed:\n{}", pbx.log());
+    assert!(wait_for(Duration::from_secs(20), || outbox_count(&pbx, "recording.ready") == 1), "no recording.ready:\n{}", pbx.log());
+    assert!(wait_for(Duration::from_secs(10), || *rx.got.refused.lock().unwrap() >= 2), "the PBX did not try again");
+    assert!(rx.taken().is_empty());
+
+    // The delivery log shows the refusals, with the status.
+    let (status, body) = api(&pbx, &token, "/api/v1/webhooks");
+    assert_eq!(status, 200);
+    let hooks: Value = serde_json::from_slice(&body).unwrap();
+    let id = hooks["items"][0]["id"].as_i64().unwrap();
+    assert!(hooks["items"][0].get("secret").is_none(), "the secret is never listed");
+    assert!(hooks["items"][0]["last_error"].as_str().unwrap().contains("503"), "{hooks}");
+    let (_, body) = api(&pbx, &token, &format!("/api/v1/webhooks/{id}/deliveries"));
+    let log: Value = serde_json::from_slice(&body).unwrap();
+    let first = &log["items"][0];
+    assert_eq!(
+        (first["status"].as_i64(), first["outcome"].as_str(), first["event"].as_str()),
+        (Some(503), Some("retry"), Some("call.started"))
+    );
+
+    // Killed with everything undelivered; the receiver comes back; the PBX starts again.
+    pbx.kill9();
+    rx.down.store(false, Ordering::SeqCst);
+    pbx.restart();
+    assert!(
+        wait_for(Duration::from_secs(30), || rx.taken().iter().any(|(_, k, _)| k == "recording.ready")),
+        "the events did not arrive after the restart: {:?}\n{}",
+        rx.taken(),
+        pbx.log()
+    );
+    assert_eq!(*rx.got.bad_signatures.lock().unwrap(), 0);
+    // In order, numbered without gaps, each once after dropping repeats of the same id.
+    let taken = rx.taken();
+    let mut seen = std::collections::HashSet::new();
+    let unique: Vec<&(String, String, Value)> = taken.iter().filter(|(id, _, _)| seen.insert(id.clone())).collect();
+    let call_id = unique[0].2["call_id"].as_str().unwrap().to_string();
+    for (i, (id, _, v)) in unique.iter().enumerate() {
+        assert_eq!(v["seq"].as_i64(), Some(i as i64 + 1), "{unique:#?}");
+        assert_eq!(id, &format!("{call_id}:{}", i + 1));
+    }
+    let kinds: Vec<&str> = unique.iter().map(|(_, k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["call.started", "call.ringing", "call.answered", "call.ended", "recording.ready"], "{unique:#?}");
+    let started = &unique[0].2;
+    assert_eq!(
+        (started["direction"].as_str(), started["caller_ext"].as_str(), started["callee"].as_str()),
+        (Some("internal"), Some("101"), Some("102"))
+    );
+    let ended = &unique[3].2;
+    assert_eq!(
+        (ended["disposition"].as_str(), ended["sip_code"].as_i64(), ended["answered_by"].as_str()),
+        (Some("answered"), Some(200), Some("102"))
+    );
+    // The recording's link works without an account.
+    let link = unique[4].2["url"].as_str().unwrap();
+    assert!(link.starts_with("http://") && link.contains("/api/v1/shared/recordings/"), "{link}");
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let path = link.split_once("/api/").map(|(_, p)| format!("http://{}/api/{p}", pbx.http)).unwrap();
+    let mut r = agent.get(&path).call().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.body_mut().read_to_vec().unwrap().starts_with(b"OggS"));
+    // Nothing is left: the log ends with deliveries.
+    let (_, body) = api(&pbx, &token, &format!("/api/v1/webhooks/{id}/deliveries?limit=5"));
+    let log: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(log["items"][0]["outcome"].as_str(), Some("delivered"), "{log}");
+    let (_, body) = api(&pbx, &token, "/api/v1/webhooks");
+    let hooks: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((hooks["items"][0]["attempts"].as_i64(), hooks["items"][0]["last_error"].as_str()), (Some(0), Some("")));
+}
