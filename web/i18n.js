@@ -40,6 +40,8 @@ const T = {
     add_webhook: 'Add a webhook', description: 'Description', events_hint: 'Events to send (none ticked: all)',
     webhook_hint: 'Call events are posted as JSON, in order, signed with HMAC-SHA256 in the X-PBX-Signature header; a receiver that is down gets them later.',
     secret_once: 'Signing secret (shown only this once):',
+    call_now: 'Call', call_hint: 'Your phone rings first; when you answer, the number is called',
+    call_ringing: 'Your phone is ringing: answer it to be connected',
   },
   ru: {
     login: 'Войти', login_hint: 'Оператор: логин. Сотрудник: добавочный@компания, например 101@acme', password: 'Пароль',
@@ -82,6 +84,8 @@ const T = {
     add_webhook: 'Добавить вебхук', description: 'Описание', events_hint: 'Какие события отправлять (ничего не отмечено — все)',
     webhook_hint: 'События звонков отправляются в JSON по порядку, с подписью HMAC-SHA256 в заголовке X-PBX-Signature; если получатель недоступен, они придут позже.',
     secret_once: 'Секрет подписи (показывается только один раз):',
+    call_now: 'Позвонить', call_hint: 'Сначала зазвонит ваш телефон; когда ответите, наберётся номер',
+    call_ringing: 'Звонит ваш телефон: ответьте, чтобы соединиться',
   },
 };
 

@@ -178,11 +178,14 @@ export const pages = {
   async contacts() {
     const editable = state.me.role === 'supervisor';
     let q = '';
-    const cols = [t('number'), t('name'), t('company'), t('note'), t('source')].concat(editable ? [''] : []);
+    const cols = [t('number'), t('name'), t('company'), t('note'), t('source'), ''];
+    const call = (c) => el('button', { class: 'secondary call', title: t('call_hint'), onclick: () => attempt(async () => {
+      await api('POST', '/api/v1/calls', { number: c.number }); toast(t('call_ringing'));
+    }) }, t('call_now'));
     const list = pagedList((next) => '/api/v1/contacts?q=' + enc(q) + (next ? '&after=' + enc(next) : ''), cols, (c) => [
-      c.number, c.name, c.company, c.note, sourceText(c.source)].concat(editable ? [el('span', {},
+      c.number, c.name, c.company, c.note, sourceText(c.source)].concat(!editable ? [call(c)] : [el('span', {}, call(c), ' ',
       el('button', { class: 'secondary', onclick: () => fill(c) }, t('edit')), ' ',
-      el('button', { class: 'danger', onclick: () => attempt(async () => { await api('DELETE', '/api/v1/contacts/' + enc(c.number)); list.reload(); }) }, t('delete')))] : []));
+      el('button', { class: 'danger', onclick: () => attempt(async () => { await api('DELETE', '/api/v1/contacts/' + enc(c.number)); list.reload(); }) }, t('delete')))]));
     const search = el('form', { class: 'filters', onsubmit: (e) => { e.preventDefault(); q = e.target.q.value; list.reload(); } },
       field(t('search'), input({ name: 'q', id: 'contact-search', size: 20 })), el('button', { type: 'submit' }, t('search')),
       el('a', { class: 'button secondary', href: '/api/v1/contacts.csv', download: 'contacts.csv' }, t('csv')));

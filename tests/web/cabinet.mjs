@@ -119,6 +119,11 @@ async function main() {
     await page.click('form.filters button[type=submit]');
     await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 1);
     assert.ok(await page.isVisible('td:text-is("Пётр Сидоров")'));
+    // Click-to-call from the book: the company has no balance to call out, and is told so.
+    await page.evaluate(() => { document.querySelector('#toast').textContent = ''; });
+    await page.click('tr:has(td:text-is("Пётр Сидоров")) button.call');
+    await page.waitForFunction(() => document.querySelector('#toast').textContent !== '');
+    assert.match(await page.textContent('#toast'), /insufficient balance/);
 
     step = 'the editor builds time rule → IVR → extension and saves it';
     await page.click('#nav a[href="#/numbers"]');

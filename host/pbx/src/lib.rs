@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod engine;
 pub mod http;
 pub mod metrics;
+pub mod originator;
 pub mod plugins;
 pub mod scenario;
 pub mod serve;

@@ -237,6 +237,8 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     let (alive_tx, alive_rx) = tokio::sync::watch::channel(0u64);
     let probe = crate::http::EngineProbe::new(ctl_tx.clone(), alive_rx);
     let web = crate::web::WebState::new(store.clone(), common.data_dir.clone(), plugins.clone()).map_err(anyhow::Error::msg)?;
+    let originator = Arc::new(crate::originator::Originator::new(ctl_tx.clone()));
+    let _ = web.originator.set(originator.clone());
     let app = crate::http::router(crate::http::HttpState {
         metrics: metrics.clone(),
         media: media.stats().clone(),
@@ -264,6 +266,7 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         plugins,
         engine_tx: ctl_tx.clone(),
         http: egress,
+        originator,
         links: Arc::new(RecordingLinks {
             key: crate::web::recording_links::link_key(&common.data_dir).map_err(anyhow::Error::msg)?,
             base: args
@@ -454,6 +457,7 @@ struct Workers {
     metrics: Arc<Metrics>,
     media: MediaEngine,
     links: Arc<RecordingLinks>,
+    originator: Arc<crate::originator::Originator>,
 }
 
 /// What `recording.ready` events need to carry a signed link.
@@ -602,6 +606,7 @@ fn carry_out(a: Action, w: &Workers) {
             Action::Alive(n) => {
                 w.alive.send_replace(n);
             }
+            Action::Originated { token, result } => w.originator.answered(token, result),
             Action::ConnectionBound { conn, user, until_ms } => w.transports.bound(conn, user, until_ms),
         }
     }

@@ -47,6 +47,9 @@ pub enum EventData {
         trunk: Option<String>,
         /// The calling extension, for calls from a phone of the tenant.
         caller_ext: Option<String>,
+        /// The id an integration gave the call it asked for (click-to-call).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        correlation_id: Option<String>,
     },
     /// Phones started ringing for the call.
     #[serde(rename = "call.ringing")]

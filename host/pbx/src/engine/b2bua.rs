@@ -211,6 +211,7 @@ impl Engine {
                 queue_agent: None,
                 started_mono: now.mono,
                 origin: None,
+                click: None,
                 xfer: None,
                 consult: None,
                 dtmf_codes: Default::default(),

@@ -297,6 +297,8 @@ pub struct Call {
     pub started_mono: std::time::Instant,
     /// Why the PBX placed this call, if it did.
     pub origin: Option<super::originate::Origin>,
+    /// A click-to-call waiting for its user to answer.
+    pub click: Option<Box<super::originate::ClickToCall>>,
     /// A blind transfer in progress.
     pub xfer: Option<Box<super::transfer::Transfer>>,
     /// An attended transfer by keys in progress (the transferor consulting the target).

@@ -10,6 +10,7 @@
 pub mod auth;
 mod b2bua;
 mod call;
+mod click_to_call;
 mod consult;
 mod contain;
 pub mod dialog;
@@ -19,6 +20,8 @@ mod in_dialog;
 pub mod limits;
 mod media_ops;
 mod media_plane;
+pub use click_to_call::OriginateRequest;
+pub use originate::OriginateError;
 mod notify;
 mod originate;
 mod queue;
@@ -178,6 +181,13 @@ pub enum Input {
     },
     /// A liveness probe (`/healthz`): the engine answers `Action::Alive` with the same number.
     Heartbeat(u64),
+    /// Place a click-to-call; the engine answers `Action::Originated` with the same token.
+    Originate {
+        /// What to call.
+        req: Box<OriginateRequest>,
+        /// Token to echo.
+        token: u64,
+    },
     /// A queue strategy decided on `Action::QueueDecide`.
     QueueDecided {
         /// Queue.
@@ -272,6 +282,13 @@ pub enum Action {
     },
     /// The engine handled `Input::Heartbeat` with this number.
     Alive(u64),
+    /// The outcome of `Input::Originate`: the new call's id, or why there is none.
+    Originated {
+        /// The request's token.
+        token: u64,
+        /// Call id or refusal.
+        result: Result<String, OriginateError>,
+    },
     /// A TCP/TLS connection carries a registration until `until_ms` (0: none any more), so
     /// the transport keeps it open that long.
     ConnectionBound {
@@ -511,6 +528,10 @@ impl Engine {
             Input::PluginDone { key, token, result, version } => self.on_plugin_done(key, token, result, version, now),
             Input::QueueDecided { group_id, token, waiter, result } => self.on_queue_decided(group_id, token, waiter, result, now),
             Input::Heartbeat(n) => self.actions.push_back(Action::Alive(n)),
+            Input::Originate { req, token } => {
+                let result = self.originate(*req, now);
+                self.actions.push_back(Action::Originated { token, result });
+            }
         }
     }
 

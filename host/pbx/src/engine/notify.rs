@@ -39,6 +39,7 @@ impl Engine {
             line: start.did.clone(),
             trunk: start.trunk.clone(),
             caller_ext: self.ext_of(start.caller_user_id),
+            correlation_id: None,
         }
     }
 

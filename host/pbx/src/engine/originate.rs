@@ -16,6 +16,83 @@ use pbx_store::{CallOp, CallStart, Direction as CallDirection, Disposition};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+/// What [`Engine::place_agent_leg`] needs: who is rung first, what their phone shows, and
+/// what the call is.
+pub struct AgentLeg {
+    /// Tenant.
+    pub tenant: std::sync::Arc<super::directory::TenantInfo>,
+    /// The user rung first.
+    pub user: std::sync::Arc<super::directory::UserInfo>,
+    /// The number their phone shows as the caller.
+    pub shown_number: String,
+    /// The name it shows.
+    pub shown_name: String,
+    /// The other party.
+    pub callee: Party,
+    /// City number the call goes out with.
+    pub did: Option<String>,
+    /// Direction of the call.
+    pub direction: CallDirection,
+    /// Queue it belongs to.
+    pub via: Option<(i64, String)>,
+    /// Call-log kind.
+    pub kind: Option<&'static str>,
+    /// How long the user's phone rings.
+    pub ring: Duration,
+    /// Queue link (callbacks).
+    pub queue: Option<QueueLink>,
+    /// Queue callback state.
+    pub origin: Option<Origin>,
+    /// Click-to-call state.
+    pub click: Option<Box<ClickToCall>>,
+}
+
+/// A call a user or an integration asked for: the user's phone first, then the number.
+#[derive(Debug, Clone)]
+pub struct ClickToCall {
+    /// Whom to call once the user answers: an extension's user, or a number out through the line.
+    pub target_user: Option<i64>,
+    /// City number to present (none: the user's own).
+    pub line: Option<String>,
+    /// The integration's id for the call, carried into its events.
+    pub correlation_id: Option<String>,
+}
+
+/// Why a call could not be placed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OriginateError {
+    /// No such company, or it is suspended.
+    #[error("the company cannot place calls (unknown or suspended)")]
+    Tenant,
+    /// No such extension.
+    #[error("no such extension")]
+    NoUser,
+    /// The user's phone is not registered.
+    #[error("the extension has no registered phone")]
+    NotRegistered,
+    /// The number to call is not valid.
+    #[error("not a number that can be called")]
+    BadNumber,
+    /// The line is not the company's city number.
+    #[error("the line is not one of the company's city numbers")]
+    BadLine,
+    /// The balance is used up.
+    #[error("insufficient balance: outgoing calls are blocked")]
+    Balance,
+    /// No city number or trunk to call out with.
+    #[error("no city number or trunk to call out with")]
+    NoTrunk,
+    /// No media ports.
+    #[error("no media ports free")]
+    NoMedia,
+    /// Too many calls at once.
+    #[error("too many calls at once")]
+    Busy,
+    /// The correlation id is too long or has control characters.
+    #[error("correlation_id must be one line of at most 128 bytes")]
+    BadCorrelation,
+}
+
 /// A call the PBX placed, and why.
 #[derive(Debug, Clone)]
 pub struct Origin {
@@ -40,14 +117,49 @@ impl Engine {
         let Some(g) = self.dir.group_by_id(gid as i64).cloned() else { return };
         let Some(tenant) = self.dir.tenant(g.tenant_id).cloned() else { return };
         let Some(user) = self.dir.user_by_id(agent).cloned() else { return };
+        let shown_name = if name.is_empty() { format!("Callback {number}") } else { format!("Callback {name}") };
+        let leg = AgentLeg {
+            tenant,
+            user: user.clone(),
+            shown_number: number.to_string(),
+            shown_name,
+            callee: Party { number: number.to_string(), name: name.to_string(), user_id: None },
+            did: None,
+            direction: CallDirection::Outbound,
+            via: Some((g.id, g.ext.clone())),
+            kind: Some("queue-callback"),
+            ring: Duration::from_secs(u64::from(g.ring_seconds)),
+            queue: Some(QueueLink { group_id: gid, waiter, phase: QueuePhase::Offered, announce: None, max_wait: None }),
+            origin: Some(Origin {
+                group_id: gid,
+                waiter,
+                number: number.to_string(),
+                name: name.to_string(),
+                tries,
+                customer_answered: false,
+            }),
+            click: None,
+        };
+        match self.place_agent_leg(leg, now) {
+            Ok((key, _)) => self.timeline(key, "callback", format!("ringing agent {} for {number}", user.ext), now),
+            Err(OriginateError::NotRegistered) => self.callback_failed(gid, waiter, Some(agent), now),
+            Err(_) => self.callback_failed(gid, waiter, None, now),
+        }
+    }
+
+    /// Rings the user's phone for a call the PBX places (queue callback, click-to-call): the
+    /// user's leg is the call's A side; the other party is rung once they answer.
+    pub(super) fn place_agent_leg(&mut self, leg: AgentLeg, now: Now) -> Result<(CallKey, String), OriginateError> {
+        let AgentLeg { tenant, user, shown_number, shown_name, callee, did, direction, via, kind, ring, queue, origin, click } = leg;
+        let agent = user.id;
         let Some(binding) = self.location.bindings(agent, now.mono).into_iter().next() else {
-            return self.callback_failed(gid, waiter, Some(agent), now);
+            return Err(OriginateError::NotRegistered);
         };
         let ports = match self.media.create_session() {
             Ok(p) => p,
             Err(e) => {
-                tracing::error!(error = %e, "cannot allocate media for a callback");
-                return self.callback_failed(gid, waiter, None, now);
+                tracing::error!(error = %e, "cannot allocate media for a call the PBX places");
+                return Err(OriginateError::NoMedia);
             }
         };
         let key = self.next_call;
@@ -56,8 +168,8 @@ impl Engine {
         let transport = binding.target.transport;
         let local_tag = random_token(12);
         let call_id = format!("{}@pbx", random_token(24));
-        let shown = if name.is_empty() { format!("\"Callback {number}\"") } else { pbx_sip::text::quote(&format!("Callback {name}")) };
-        let local_hdr = format!("{shown} <sip:{number}@{}>;tag={local_tag}", tenant.domain);
+        let shown = pbx_sip::text::quote(&shown_name);
+        let local_hdr = format!("{shown} <sip:{shown_number}@{}>;tag={local_tag}", tenant.domain);
         let to = format!("<sip:{}@{}>", user.ext, tenant.domain);
         let mut a_media = MediaLeg::new(ports.a_port);
         a_media.formats = sdp::default_formats();
@@ -88,22 +200,35 @@ impl Engine {
         let start = CallStart {
             id: uid.clone(),
             tenant_id: tenant.id,
-            direction: CallDirection::Outbound,
+            direction,
             caller_number: user.ext.clone(),
             caller_name: user.name.clone(),
-            callee: number.to_string(),
-            did: None,
+            callee: callee.number.clone(),
+            did,
             trunk: None,
             caller_user_id: Some(agent),
-            callee_user_id: None,
+            callee_user_id: callee.user_id,
             started_at: now.wall_ms,
             node: self.cfg.node.clone(),
         };
         let notify = self.notify_state(&start);
-        let started = notify.as_ref().map(|_| self.started_event(&start));
+        let started = notify.as_ref().map(|_| {
+            let mut ev = self.started_event(&start);
+            if let (pbx_store::EventData::Started { correlation_id, .. }, Some(c)) = (&mut ev, click.as_ref()) {
+                correlation_id.clone_from(&c.correlation_id);
+            }
+            ev
+        });
         self.actions.push_back(Action::Cdr { op: CallOp::Start(start), ack: None });
-        let op = CallOp::Mark { id: uid.clone(), forwarded_from: None, via: Some(g.ext.clone()), kind: Some("queue-callback".into()) };
-        self.actions.push_back(Action::Cdr { op, ack: None });
+        if via.is_some() || kind.is_some() {
+            let op = CallOp::Mark {
+                id: uid.clone(),
+                forwarded_from: None,
+                via: via.as_ref().map(|v| v.1.clone()),
+                kind: kind.map(str::to_string),
+            };
+            self.actions.push_back(Action::Cdr { op, ack: None });
+        }
         let tx = self.txl.send_request(&invite, binding.target, now.mono);
         self.client_tx.insert(tx, TxOwner::Originate { call: key });
         self.a_dialogs.insert((call_id, local_tag), key);
@@ -111,14 +236,14 @@ impl Engine {
         self.metrics.calls_started.fetch_add(1, Ordering::Relaxed);
         self.metrics.active_calls.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("call", tenant = %tenant.slug, call = %uid);
-        span.in_scope(|| tracing::info!(agent = %user.ext, to = %number, "queue callback: ringing the agent"));
-        let ring = self.timers.schedule(now.mono + Duration::from_secs(u64::from(g.ring_seconds)), EngineTimer::OriginateTimeout(key));
+        span.in_scope(|| tracing::info!(agent = %user.ext, to = %callee.number, "ringing the user's phone first"));
+        let ring = self.timers.schedule(now.mono + ring, EngineTimer::OriginateTimeout(key));
         let call = Call {
             span,
-            uid,
+            uid: uid.clone(),
             state: CallState::Originating,
             caller: Party { number: user.ext.clone(), name: user.name.clone(), user_id: Some(agent) },
-            callee: Party { number: number.to_string(), name: name.to_string(), user_id: None },
+            callee,
             a: dialog,
             a_invite: invite,
             a_tx: None,
@@ -132,7 +257,7 @@ impl Engine {
             redirects: None,
             step_first_fork: 0,
             rung: vec![(agent, now.wall_ms)],
-            via: Some((g.id, g.ext.clone())),
+            via,
             forks: Vec::new(),
             winner: None,
             ring_timer: Some(ring),
@@ -145,7 +270,7 @@ impl Engine {
             max_forwards: 69,
             a_offer: None,
             tenant,
-            direction: CallDirection::Outbound,
+            direction,
             event_seq: 0,
             a_answered: false,
             greeting: None,
@@ -154,17 +279,11 @@ impl Engine {
             recording: false,
             scenario: None,
             ring_for: None,
-            queue: Some(QueueLink { group_id: gid, waiter, phase: QueuePhase::Offered, announce: None, max_wait: None }),
+            queue,
             queue_agent: None,
             started_mono: now.mono,
-            origin: Some(Origin {
-                group_id: gid,
-                waiter,
-                number: number.to_string(),
-                name: name.to_string(),
-                tries,
-                customer_answered: false,
-            }),
+            origin,
+            click,
             xfer: None,
             consult: None,
             dtmf_codes: Default::default(),
@@ -177,7 +296,7 @@ impl Engine {
         if let Some(ev) = started {
             self.notify(key, ev, now);
         }
-        self.timeline(key, "callback", format!("ringing agent {} for {number}", user.ext), now);
+        Ok((key, uid))
     }
 
     /// The agent's phone answered (or refused) the callback.
@@ -218,7 +337,11 @@ impl Engine {
         let agent = call.caller.user_id;
         let tenant = call.tenant.clone();
         let number = call.callee.number.clone();
+        let click = call.click.take();
         self.media.set_remote(call.media_id, Side::A, super::b2bua::remote_params(&answer, flow.addr, &formats));
+        if let Some(c) = click {
+            return self.click_answered(key, *c, now);
+        }
         self.timeline(key, "callback", "agent answered; calling the customer".into(), now);
         // The agent now handles this caller: the place in the queue is used up.
         self.queue_connected(key, agent, now);

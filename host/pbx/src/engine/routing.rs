@@ -4,7 +4,7 @@
 
 use super::auth::{AuthOutcome, Claim};
 use super::call::{ForkTarget, Party};
-use super::directory::{TenantInfo, TrunkInfo};
+use super::directory::{DidInfo, TenantInfo, TrunkInfo};
 use super::{Engine, Now, random_token};
 use pbx_sip::header::HeaderName;
 use pbx_sip::message::{Request, SipMessage};
@@ -370,10 +370,21 @@ impl Engine {
         number: &str,
         emergency: bool,
     ) -> Result<(ForkTarget, String, String), TrunkRefusal> {
+        let did = self.dir.caller_id_for(tenant.id, caller_user).ok_or(TrunkRefusal::NoNumber)?;
+        self.trunk_target_via(tenant, did, number, emergency)
+    }
+
+    /// [`Engine::trunk_target`] presenting a given city number of the tenant.
+    pub(super) fn trunk_target_via(
+        &self,
+        tenant: &TenantInfo,
+        did: &DidInfo,
+        number: &str,
+        emergency: bool,
+    ) -> Result<(ForkTarget, String, String), TrunkRefusal> {
         if tenant.balance_cents <= 0 && !emergency {
             return Err(TrunkRefusal::Balance);
         }
-        let did = self.dir.caller_id_for(tenant.id, caller_user).ok_or(TrunkRefusal::NoNumber)?;
         let trunk = self.dir.trunk(did.trunk_id).ok_or(TrunkRefusal::NoTrunk)?;
         let addr = trunk.addr.ok_or(TrunkRefusal::Unresolved)?;
         let host = &trunk.host;

@@ -31,6 +31,18 @@ impl ApiError {
     pub fn forbidden(msg: impl Into<String>) -> ApiError {
         ApiError { status: StatusCode::FORBIDDEN, message: msg.into() }
     }
+    /// 409 with a message (the state of something else prevents it).
+    pub fn conflict(msg: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::CONFLICT, message: msg.into() }
+    }
+    /// 402 with a message (the balance is used up).
+    pub fn payment_required(msg: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::PAYMENT_REQUIRED, message: msg.into() }
+    }
+    /// 503 with a message.
+    pub fn unavailable(msg: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: msg.into() }
+    }
     /// 401.
     pub fn unauthorized() -> ApiError {
         ApiError { status: StatusCode::UNAUTHORIZED, message: "sign in first".into() }

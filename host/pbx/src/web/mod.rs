@@ -9,6 +9,7 @@ mod contacts_api;
 pub mod error;
 mod live;
 mod operator_api;
+mod originate_api;
 pub mod recording_links;
 pub mod routes;
 mod tenant_api;
@@ -39,6 +40,8 @@ pub struct WebState {
     device_key: [u8; 32],
     /// Key that signs shared recording links (kept in the data dir or `PBX_LINK_KEY`).
     link_key: [u8; 32],
+    /// The way into the call engine for click-to-call (set by the server that runs one).
+    pub originator: std::sync::OnceLock<Arc<crate::originator::Originator>>,
 }
 
 impl WebState {
@@ -54,6 +57,7 @@ impl WebState {
             throttle: Default::default(),
             device_key: rand::random(),
             link_key,
+            originator: std::sync::OnceLock::new(),
         }))
     }
 

@@ -3,7 +3,9 @@
 //! names who may call it; the access check is applied here, not left to each handler.
 
 use super::auth::{self, Access, guard};
-use super::{WebState, calls_api, contacts_api, live, operator_api, recording_links, tenant_api, tenant_setup_api, webhooks_api};
+use super::{
+    WebState, calls_api, contacts_api, live, operator_api, originate_api, recording_links, tenant_api, tenant_setup_api, webhooks_api,
+};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
@@ -255,6 +257,15 @@ pub fn table() -> Vec<Route> {
         .upload("application/octet-stream", 40 * MB),
         r("get", "/api/v1/prompts/{name}/audio", Supervisor, "media", "Listen to a prompt (WAV)", get(tenant_setup_api::prompt_audio))
             .produces("audio/wav"),
+        r(
+            "post",
+            "/api/v1/calls",
+            User,
+            "calls",
+            "Click-to-call: ring the extension's phone, then call the number (201 with the call id; 409 when the phone is not registered)",
+            post(originate_api::create),
+        )
+        .json(),
         r("get", "/api/v1/calls", User, "calls", "The call log (a user sees their own calls)", get(calls_api::list_calls))
             .query(CALL_FILTERS),
         r("get", "/api/v1/calls.csv", User, "calls", "The call log as CSV (same filters, up to 100,000 rows)", get(calls_api::calls_csv))
@@ -493,6 +504,7 @@ fn schemas() -> Value {
     add::<pbx_store::webhooks::Delivery>(&mut list);
     add::<crate::webhooks::NewWebhook>(&mut list);
     add::<super::webhooks_api::WebhookPatch>(&mut list);
+    add::<super::originate_api::CallRequest>(&mut list);
     let mut map = serde_json::Map::new();
     map.insert("Error".into(), json!({"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}));
     for (name, schema) in list {

@@ -494,6 +494,8 @@ impl Sim {
 #[cfg(test)]
 mod attack_tests;
 #[cfg(test)]
+mod click_tests;
+#[cfg(test)]
 mod contact_tests;
 #[cfg(test)]
 mod event_tests;

@@ -1,8 +1,10 @@
-//! Outgoing webhooks against the real binary and a real HTTP receiver that checks every
-//! signature: a call's events arrive in order with their idempotency keys, a receiver that
-//! is down gets them later (with the attempts in the delivery log), and a PBX killed with
-//! events undelivered loses none of them after it starts again. The recording's link in
-//! `recording.ready` fetches the recording without an account.
+//! Integrations against the real binary. Outgoing webhooks with a real HTTP receiver that
+//! checks every signature: a call's events arrive in order with their idempotency keys, a
+//! receiver that is down gets them later (with the attempts in the delivery log), and a PBX
+//! killed with events undelivered loses none of them after it starts again; the recording's
+//! link in `recording.ready` fetches the recording without an account. Click-to-call over
+//! `POST /api/v1/calls` with SIPp phones: the user's phone first, then the other, with the
+//! correlation id in the call's events and the refusals a CRM must tell apart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -103,6 +105,73 @@ fn api(pbx: &Pbx, token: &str, path: &str) -> (u16, Vec<u8>) {
     let mut r = agent.get(&format!("http://{}{path}", pbx.http)).header("Authorization", &format!("Bearer {token}")).call().unwrap();
     let status = r.status().as_u16();
     (status, r.body_mut().read_to_vec().unwrap())
+}
+
+fn post(pbx: &Pbx, token: &str, path: &str, body: Value) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut r = agent
+        .post(&format!("http://{}{path}", pbx.http))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .send(body.to_string().as_bytes())
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap_or(Value::Null))
+}
+
+#[test]
+fn click_to_call_rings_the_user_first_then_the_number_and_says_why_it_cannot() {
+    require_tool("sipp", "sip-tester");
+    let rx = Receiver::start();
+    rx.down.store(false, Ordering::SeqCst);
+    let pbx = Pbx::start(Db::Sqlite, &[("PBX_PLUGIN_EGRESS_ALLOW", "127.0.0.0/8")]);
+    pbx.seed_acme();
+    let out = pbx.cli_ok(&["webhook", "add", "acme", &format!("http://{}/hook", rx.addr), "--event", "call.started,call.ended"]);
+    *rx.secret.lock().unwrap() = out.split("(shown once): ").nth(1).unwrap().trim().to_string();
+    let boss = pbx.cli_ok(&["token", "create", "acme", "--role", "supervisor"]).trim().lines().last().unwrap().trim().to_string();
+    let clerk =
+        pbx.cli_ok(&["token", "create", "acme", "--role", "user", "--ext", "102"]).trim().lines().last().unwrap().trim().to_string();
+    pbx.settle();
+
+    // Nothing rings for a request that cannot be served.
+    let (status, body) = post(&pbx, &boss, "/api/v1/calls", serde_json::json!({"ext": "101", "number": "102"}));
+    assert_eq!(status, 409, "101 has no phone yet: {body}");
+    assert!(body["error"].as_str().unwrap().contains("registered"), "{body}");
+    let (status, _) = post(&pbx, &boss, "/api/v1/calls", serde_json::json!({"ext": "199", "number": "102"}));
+    assert_eq!(status, 404);
+    let (status, _) = post(&pbx, &clerk, "/api/v1/calls", serde_json::json!({"ext": "101", "number": "103"}));
+    assert_eq!(status, 403, "a user calls from their own extension only");
+    let (status, body) = post(&pbx, &boss, "/api/v1/calls", serde_json::json!({"ext": "101", "number": "+79161234567"}));
+    assert_eq!(status, 400, "no city number to call out with: {body}");
+
+    // 101 answers first; then 102 rings, answers and hangs up after a second.
+    let _me = answering_phone(&pbx, "101", "secret101");
+    let other_port = free_port();
+    let other = Sipp::spawn(&pbx, "uas_hangup.xml", other_port, &["-m", "1", "-d", "1000", "-key", "sink_port", &free_port().to_string()]);
+    assert!(Sipp::register(&pbx, "102", "secret102", free_port(), other_port, 300));
+    let (status, body) = post(&pbx, &boss, "/api/v1/calls", serde_json::json!({"ext": "101", "number": "102", "correlation_id": "deal-7"}));
+    assert_eq!(status, 201, "{body}");
+    let id = body["call_id"].as_str().unwrap().to_string();
+    assert!(other.wait(Duration::from_secs(20)), "102 was not called:\n{}", pbx.log());
+    assert!(
+        wait_for(Duration::from_secs(10), || call_log(&pbx).iter().any(|r| r["id"] == id.as_str() && r["disposition"] == "answered")),
+        "{:#?}",
+        call_log(&pbx)
+    );
+    let row = call_log(&pbx).into_iter().find(|r| r["id"] == id.as_str()).unwrap();
+    assert_eq!(
+        (row["caller_number"].as_str(), row["callee"].as_str(), row["kind"].as_str()),
+        (Some("101"), Some("102"), Some("click-to-call"))
+    );
+    // The integration sees its id on the call's start.
+    assert!(
+        wait_for(Duration::from_secs(10), || rx.taken().iter().any(|(_, k, v)| k == "call.ended" && v["call_id"] == id.as_str())),
+        "{:?}",
+        rx.taken()
+    );
+    let started = rx.taken().into_iter().find(|(_, k, v)| k == "call.started" && v["call_id"] == id.as_str()).unwrap().2;
+    assert_eq!(started["correlation_id"], "deal-7");
+    assert!(rx.taken().iter().all(|(_, k, _)| k == "call.started" || k == "call.ended"), "only the kinds subscribed to");
 }
 
 #[test]
