@@ -225,7 +225,11 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     supervise(
         "webhook deliveries",
         metrics.clone(),
-        crate::webhooks::run(store.clone(), egress.clone(), events_stored, Duration::from_millis(args.webhook_retry_ms.max(10))),
+        crate::webhooks::run(
+            store.clone(),
+            crate::webhooks::Deliverer::new(egress.clone(), Duration::from_millis(args.webhook_retry_ms.max(10)), node.clone()),
+            events_stored,
+        ),
     );
     let (bind_tx, bind_rx) = mpsc::unbounded_channel();
     supervise("registration writer", metrics.clone(), bindings_writer(store.clone(), bind_rx, metrics.clone()));
@@ -273,7 +277,7 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
                 .public_url
                 .clone()
                 .map(|u| u.trim_end_matches('/').to_string())
-                .unwrap_or_else(|| format!("http://{}:{}", public_ip, args.http_listen.port())),
+                .unwrap_or_else(|| format!("http://{}", std::net::SocketAddr::new(public_ip, args.http_listen.port()))),
         }),
         gates: Arc::new(PluginGates::new(args.plugin_tenant_concurrency)),
         rt: tokio::runtime::Handle::current(),
@@ -587,11 +591,12 @@ fn carry_out(a: Action, w: &Workers) {
                 });
             }
             Action::RecordingDone { call_id, path, duration_ms, event } => {
-                let (store, links) = (store.clone(), w.links.clone());
+                let (store, links, cdr) = (store.clone(), w.links.clone(), w.cdr_tx.clone());
                 tokio::spawn(async move {
                     let stored = finish_recording(store.clone(), call_id.clone(), path, duration_ms).await;
                     if let (true, Some(ev)) = (stored, event) {
-                        recording_ready(&store, &links, &call_id, ev, duration_ms).await;
+                        // Through the call-log writer, after the call's other events.
+                        let _ = cdr.send((recording_ready(&links, &call_id, ev, duration_ms), None));
                     }
                 });
             }
@@ -738,8 +743,8 @@ pub async fn finish_recording(store: Store, call_id: String, wav: std::path::Pat
     }
 }
 
-/// Sends a stored recording's `recording.ready` event with a signed link to it.
-async fn recording_ready(store: &Store, links: &RecordingLinks, call_id: &str, ev: crate::engine::RecordingEvent, duration_ms: u64) {
+/// A stored recording's `recording.ready` event with a signed link to it.
+fn recording_ready(links: &RecordingLinks, call_id: &str, ev: crate::engine::RecordingEvent, duration_ms: u64) -> CallOp {
     let expires_s = (now_ms() / 1000).max(0) as u64 + EVENT_LINK_TTL_S;
     let grant = crate::web::recording_links::LinkGrant { tenant_id: ev.tenant_id, call_id: call_id.to_string(), expires_s };
     let token = crate::web::recording_links::sign(&links.key, &grant);
@@ -751,12 +756,10 @@ async fn recording_ready(store: &Store, links: &RecordingLinks, call_id: &str, e
         data: pbx_store::EventData::RecordingReady {
             url: format!("{}/api/v1/shared/recordings/{token}", links.base),
             duration_seconds: (duration_ms / 1000) as i64,
-            expires_at: expires_s as i64,
+            expires_at: expires_s as i64 * 1000,
         },
     };
-    if let Err(e) = store.append_events(&[(ev.tenant_id, event)]).await {
-        tracing::error!(call = %call_id, error = %e, "cannot store the recording.ready event");
-    }
+    CallOp::Notify { tenant_id: ev.tenant_id, event: Box::new(event) }
 }
 
 /// Reads the recorder's A-law WAV and writes the Ogg/Opus file; returns its size.

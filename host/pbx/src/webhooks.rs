@@ -6,10 +6,11 @@
 //! it, posts them one by one and moves the cursor past the ones delivered; a failure stops
 //! that webhook (later events wait, so the events of a call stay in order) until its backoff
 //! ends. A receiver answering 2xx took the event; 408, 429, 5xx and no answer are retried
-//! without end (capped at [`MAX_BACKOFF`] apart) while the outbox keeps the event
-//! ([`OUTBOX_RETENTION`]); another 4xx is retried [`REFUSALS_BEFORE_DROP`] times, then
-//! skipped and logged as `dropped`. A restart resumes from the stored cursor, so an event is
-//! delivered at least once; its `X-PBX-Delivery` id lets the receiver drop a repeat.
+//! (at most [`MAX_BACKOFF`] apart) up to [`MAX_ATTEMPTS`] times (more than a day); another
+//! 4xx ends the event's tries from its [`REFUSALS_BEFORE_DROP`]th attempt. An event given up
+//! is skipped and logged as `dropped`. A restart resumes from the stored cursor, so an event
+//! is delivered at least once; its `X-PBX-Delivery` id lets the receiver drop a repeat. With
+//! several nodes on one database, the node holding a webhook's lease delivers it.
 
 use crate::plugins::HttpClient;
 use hmac::{Hmac, Mac};
@@ -28,16 +29,23 @@ use tokio::sync::Notify;
 pub const MAX_URL_LEN: usize = 2000;
 /// Longest description (characters).
 pub const MAX_DESCRIPTION_CHARS: usize = 200;
-/// Refusals (4xx other than 408 and 429) after which an event is skipped.
+/// Attempt from which a refusal (4xx other than 408 and 429) skips the event.
 pub const REFUSALS_BEFORE_DROP: i64 = 5;
+/// Attempts after which an event that keeps failing is skipped (about 33 hours at the
+/// longest backoff).
+pub const MAX_ATTEMPTS: i64 = 200;
+/// Deliveries in flight at once, over all webhooks (each holds a blocking thread).
+const MAX_IN_FLIGHT: usize = 32;
+/// How long a node's lease on a webhook lasts without renewal.
+const LEASE: Duration = Duration::from_secs(60);
 /// Longest wait between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
 /// How long the outbox keeps events (what no webhook took by then is given up).
 pub const OUTBOX_RETENTION: Duration = Duration::from_secs(3 * 24 * 3600);
 /// Events a worker reads from the outbox at once.
 const BATCH: i64 = 200;
-/// Longest one delivery may take.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest one delivery may take (the egress client's own cap).
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a webhook request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +80,9 @@ pub fn check(new: &NewWebhook) -> Result<(), WebhookError> {
     let uri: ureq::http::Uri = url.parse().map_err(|_| WebhookError::Invalid(format!("{url:?} is not a URL")))?;
     if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none_or(str::is_empty) {
         return Err(WebhookError::Invalid("the URL must start with https:// or http:// and name a host".into()));
+    }
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(WebhookError::Invalid("the URL may not carry a user name or password (the body is signed instead)".into()));
     }
     if url.contains(|c: char| c.is_control() || c.is_whitespace()) {
         return Err(WebhookError::Invalid("the URL may not contain spaces or control characters".into()));
@@ -119,7 +130,7 @@ pub fn backoff(base: Duration, attempts: i64) -> Duration {
     let exp = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
     let d = base.saturating_mul(2u32.saturating_pow(exp)).min(MAX_BACKOFF);
     let jitter = rand::rng().random_range(0..=d.as_millis() as u64 / 5);
-    d + Duration::from_millis(jitter)
+    (d + Duration::from_millis(jitter)).min(MAX_BACKOFF)
 }
 
 /// How an attempt went.
@@ -129,9 +140,31 @@ enum Outcome {
     Dropped,
 }
 
+/// How deliveries run: the egress client, the first retry wait, this node's name (leases).
+#[derive(Clone)]
+pub struct Deliverer {
+    /// Outbound HTTP under the egress policy.
+    pub http: HttpClient,
+    /// First wait before a retry.
+    pub retry_base: Duration,
+    /// This node (lease holder name).
+    pub node: String,
+    /// Deliveries in flight at once.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+impl Deliverer {
+    /// A deliverer for `node`.
+    pub fn new(http: HttpClient, retry_base: Duration, node: String) -> Deliverer {
+        Deliverer { http, retry_base, node, in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)) }
+    }
+}
+
 /// Runs deliveries: wakes when the call-log writer stored events (or every second) and
-/// starts a worker for each enabled webhook whose backoff has ended and which has none.
-pub async fn run(store: Store, http: HttpClient, wake: Arc<Notify>, retry_base: Duration) {
+/// starts a worker for each enabled webhook whose backoff has ended, which has none here and
+/// whose lease this node gets.
+pub async fn run(store: Store, d: Deliverer, wake: Arc<Notify>) {
+    use tracing::Instrument;
     let mut running: HashMap<i64, tokio::task::JoinHandle<()>> = HashMap::new();
     let mut last_prune = 0i64;
     loop {
@@ -143,8 +176,17 @@ pub async fn run(store: Store, http: HttpClient, wake: Arc<Notify>, retry_base: 
                     if running.contains_key(&hook.id) || hook.next_at > now {
                         continue;
                     }
-                    let (store, http, id) = (store.clone(), http.clone(), hook.id);
-                    running.insert(id, tokio::spawn(deliver(store, http, hook, secret, retry_base)));
+                    match store.lease_webhook(hook.id, &d.node, now, now + LEASE.as_millis() as i64).await {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot lease a webhook");
+                            continue;
+                        }
+                    }
+                    let span = tracing::info_span!("webhook", tenant = hook.tenant_id, webhook = hook.id);
+                    let (store, d2, id) = (store.clone(), d.clone(), hook.id);
+                    running.insert(id, tokio::spawn(deliver(store, d2, hook, secret).instrument(span)));
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot read the webhooks"),
@@ -166,10 +208,10 @@ pub async fn run(store: Store, http: HttpClient, wake: Arc<Notify>, retry_base: 
     }
 }
 
-/// Posts a webhook's backlog until it is empty or an attempt fails.
-async fn deliver(store: Store, http: HttpClient, mut hook: Webhook, secret: String, retry_base: Duration) {
-    let span = tracing::info_span!("webhook", tenant = hook.tenant_id, webhook = hook.id);
-    let _e = span.enter();
+/// Posts a webhook's backlog until it is empty, an attempt fails, or the webhook is paused,
+/// deleted or leased by another node.
+async fn deliver(store: Store, d: Deliverer, mut hook: Webhook, secret: String) {
+    let mut lease_until = now_ms() + LEASE.as_millis() as i64;
     loop {
         let events = match store.events_after(hook.tenant_id, hook.cursor, BATCH).await {
             Ok(e) => e,
@@ -185,11 +227,21 @@ async fn deliver(store: Store, http: HttpClient, mut hook: Webhook, secret: Stri
                 hook.cursor = ev.id;
                 continue;
             }
+            if now_ms() > lease_until - LEASE.as_millis() as i64 / 2 {
+                lease_until = now_ms() + LEASE.as_millis() as i64;
+                if !store.lease_webhook(hook.id, &d.node, now_ms(), lease_until).await.unwrap_or(false) {
+                    break;
+                }
+            }
             let attempt = hook.attempts + 1;
             let started = std::time::Instant::now();
-            let (status, error) = post(&http, &hook.url, &secret, &ev).await;
+            let (status, error) = match d.in_flight.acquire().await {
+                Ok(_permit) => post(&d.http, &hook.url, &secret, &ev).await,
+                Err(_) => (0, "deliveries are stopping".to_string()),
+            };
             let outcome = match status {
                 200..=299 => Outcome::Delivered,
+                _ if attempt >= MAX_ATTEMPTS => Outcome::Dropped,
                 408 | 429 | 0 | 500.. => Outcome::Retry,
                 _ if attempt >= REFUSALS_BEFORE_DROP => Outcome::Dropped,
                 _ => Outcome::Retry,
@@ -224,7 +276,7 @@ async fn deliver(store: Store, http: HttpClient, mut hook: Webhook, secret: Stri
                 }
                 Outcome::Retry => {
                     hook.attempts = attempt;
-                    hook.next_at = now_ms() + backoff(retry_base, attempt).as_millis() as i64;
+                    hook.next_at = now_ms() + backoff(d.retry_base, attempt).as_millis() as i64;
                     hook.last_error = error;
                     tracing::info!(status, attempt, error = %hook.last_error, "webhook delivery failed; will retry");
                     stop = true;
@@ -232,9 +284,13 @@ async fn deliver(store: Store, http: HttpClient, mut hook: Webhook, secret: Stri
                 }
             }
         }
-        if let Err(e) = store.record_deliveries(hook.id, hook.cursor, hook.attempts, hook.next_at, &hook.last_error, &log).await {
+        match store.record_deliveries(hook.id, &d.node, hook.cursor, hook.attempts, hook.next_at, &hook.last_error, &log).await {
+            Ok(true) => {}
+            // Paused, deleted or taken over: what was posted since the last record may be
+            // posted again by whoever delivers next (at least once).
+            Ok(false) => return tracing::info!("webhook paused, deleted or delivered by another node: stopping"),
             // The cursor did not move: the events go again (at least once).
-            return tracing::error!(error = %e, "cannot record webhook deliveries");
+            Err(e) => return tracing::error!(error = %e, "cannot record webhook deliveries"),
         }
         if stop {
             return;
@@ -294,6 +350,7 @@ mod tests {
             ("https:///nohost", vec![]),
             ("not a url", vec![]),
             ("https://crm.example/a b", vec![]),
+            ("https://user:pass@crm.example/", vec![]),
             ("https://crm.example/", vec!["call.exploded".to_string()]),
         ] {
             let bad = NewWebhook { url: url.into(), events, description: String::new() };
@@ -321,6 +378,6 @@ mod tests {
         assert!(first >= base && first <= base * 6 / 5 + Duration::from_millis(1));
         let third = backoff(base, 3);
         assert!(third >= base * 4);
-        assert!(backoff(base, 60) <= MAX_BACKOFF * 6 / 5 + Duration::from_millis(1));
+        assert!(backoff(base, 60) <= MAX_BACKOFF);
     }
 }

@@ -277,6 +277,9 @@ impl Store {
     /// Applies a batch of call-log changes in one transaction (group commit).
     pub async fn apply_call_ops(&self, ops: &[CallOp]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
+        if ops.iter().any(|o| matches!(o, CallOp::Notify { .. })) {
+            self.lock_outbox(&mut tx).await?;
+        }
         let mut i = 0;
         while i < ops.len() {
             // Consecutive starts go in one multi-row INSERT.

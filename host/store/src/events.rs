@@ -116,7 +116,7 @@ pub enum EventData {
         url: String,
         /// Length, seconds.
         duration_seconds: i64,
-        /// When the address stops working, seconds since the Unix epoch.
+        /// When the address stops working, ms since the Unix epoch.
         expires_at: i64,
     },
 }
@@ -160,10 +160,21 @@ impl Store {
     /// its call-log changes, such as `recording.ready`).
     pub async fn append_events(&self, tenant_events: &[(i64, IntegrationEvent)]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
+        self.lock_outbox(&mut tx).await?;
         for (tenant, ev) in tenant_events {
             insert_event(&mut tx, *tenant, ev).await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Serialises writers of the outbox until the transaction ends (PostgreSQL): ids are then
+    /// handed out in commit order, so a subscriber's cursor never passes an id that a slower
+    /// transaction commits later. SQLite has one writer at a time already.
+    pub(crate) async fn lock_outbox(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
+        if self.backend() == crate::Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7270019)").execute(&mut **tx).await?;
+        }
         Ok(())
     }
 

@@ -613,6 +613,17 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_hook ON webhook_deliveries (webhook_id, id)
 "#,
     },
+    Migration {
+        // A subscriber of the event outbox may be an integration plugin instead of a URL.
+        version: 10,
+        // A node delivers a subscriber's events only while it holds the subscriber's lease.
+        sqlite: "ALTER TABLE webhooks ADD COLUMN plugin TEXT NOT NULL DEFAULT '';
+ALTER TABLE webhooks ADD COLUMN lease_node TEXT NOT NULL DEFAULT '';
+ALTER TABLE webhooks ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0",
+        postgres: "ALTER TABLE webhooks ADD COLUMN plugin TEXT NOT NULL DEFAULT '';
+ALTER TABLE webhooks ADD COLUMN lease_node TEXT NOT NULL DEFAULT '';
+ALTER TABLE webhooks ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0",
+    },
 ];
 
 /// Replaces the plain SIP passwords an older version stored with their digest hashes.

@@ -1,6 +1,7 @@
-//! Outgoing webhooks: a tenant's URLs that receive its call events (for integrators who write
-//! no plugin: amoCRM, 1C, a helpdesk), with a cursor into the event outbox, the retry state
-//! and a log of every delivery attempt.
+//! Subscribers of a tenant's call events, with a cursor into the event outbox, the retry
+//! state and a log of every delivery attempt: outgoing webhooks (URLs, for integrators who
+//! write no plugin: amoCRM, 1C, a helpdesk) and integration plugins (a row naming the plugin,
+//! whose secret also guards the plugin's inbound webhook address).
 
 use crate::{Store, StoreError, now_ms};
 use serde::Serialize;
@@ -37,6 +38,9 @@ pub struct Webhook {
     pub last_error: String,
     /// Created, ms since the epoch.
     pub created_at: i64,
+    /// The integration plugin that receives the events (empty: a URL does).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub plugin: String,
 }
 
 impl Webhook {
@@ -85,10 +89,15 @@ fn webhook_row(r: &AnyRow) -> Result<Webhook, sqlx::Error> {
         next_at: r.try_get("next_at")?,
         last_error: r.try_get("last_error")?,
         created_at: r.try_get("created_at")?,
+        plugin: r.try_get("plugin")?,
     })
 }
 
-const COLS: &str = "id, tenant_id, url, kinds, description, enabled, cursor_id, attempts, next_at, last_error, created_at";
+const COLS: &str = "id, tenant_id, url, kinds, description, enabled, cursor_id, attempts, next_at, last_error, created_at, plugin";
+
+/// The event kinds an integration plugin on contract 0.1 receives (its `lifecycle` record
+/// names started, answered and ended).
+pub const PLUGIN_KINDS: &[&str] = &["call.started", "call.answered", "call.ended"];
 
 impl Store {
     /// Registers a webhook; it receives events from now on (not the ones before).
@@ -101,7 +110,10 @@ impl Store {
         secret: &str,
     ) -> Result<Webhook, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM webhooks WHERE tenant_id = $1").bind(tenant_id).fetch_one(&mut *tx).await?;
+        let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM webhooks WHERE tenant_id = $1 AND plugin = ''")
+            .bind(tenant_id)
+            .fetch_one(&mut *tx)
+            .await?;
         if n.0 >= MAX_WEBHOOKS_PER_TENANT {
             return Err(StoreError::Invalid(format!("a company may register at most {MAX_WEBHOOKS_PER_TENANT} webhooks")));
         }
@@ -128,7 +140,7 @@ impl Store {
 
     /// A tenant's webhooks.
     pub async fn list_webhooks(&self, tenant_id: i64) -> Result<Vec<Webhook>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {COLS} FROM webhooks WHERE tenant_id = $1 ORDER BY id"))
+        let rows = sqlx::query(&format!("SELECT {COLS} FROM webhooks WHERE tenant_id = $1 AND plugin = '' ORDER BY id"))
             .bind(tenant_id)
             .fetch_all(self.pool())
             .await?;
@@ -153,7 +165,7 @@ impl Store {
 
     /// One webhook of a tenant.
     pub async fn webhook(&self, tenant_id: i64, id: i64) -> Result<Webhook, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLS} FROM webhooks WHERE tenant_id = $1 AND id = $2"))
+        let row = sqlx::query(&format!("SELECT {COLS} FROM webhooks WHERE tenant_id = $1 AND id = $2 AND plugin = ''"))
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(self.pool())
@@ -164,7 +176,7 @@ impl Store {
 
     /// Enables or disables a webhook; enabling again clears its backoff.
     pub async fn set_webhook_enabled(&self, tenant_id: i64, id: i64, enabled: bool) -> Result<Webhook, StoreError> {
-        let r = sqlx::query("UPDATE webhooks SET enabled = $1, attempts = 0, next_at = 0 WHERE tenant_id = $2 AND id = $3")
+        let r = sqlx::query("UPDATE webhooks SET enabled = $1, attempts = 0, next_at = 0 WHERE tenant_id = $2 AND id = $3 AND plugin = ''")
             .bind(i64::from(enabled))
             .bind(tenant_id)
             .bind(id)
@@ -180,12 +192,18 @@ impl Store {
     /// Removes a webhook and its delivery log.
     pub async fn delete_webhook(&self, tenant_id: i64, id: i64) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM webhook_deliveries WHERE webhook_id IN (SELECT id FROM webhooks WHERE tenant_id = $1 AND id = $2)")
+        sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE webhook_id IN (SELECT id FROM webhooks WHERE tenant_id = $1 AND id = $2 AND plugin = '')",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let r = sqlx::query("DELETE FROM webhooks WHERE tenant_id = $1 AND id = $2 AND plugin = ''")
             .bind(tenant_id)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let r = sqlx::query("DELETE FROM webhooks WHERE tenant_id = $1 AND id = $2").bind(tenant_id).bind(id).execute(&mut *tx).await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("webhook {id}")));
         }
@@ -193,25 +211,51 @@ impl Store {
         self.bump_config_version().await
     }
 
-    /// Records delivery attempts and moves the webhook's cursor and retry state, at once.
+    /// Takes (or renews) the lease of a subscriber for `node` until `until_ms`, unless another
+    /// node holds a lease that has not run out; true if `node` holds it now. Only the holder
+    /// delivers, so that several nodes on one database deliver each event once, in order.
+    pub async fn lease_webhook(&self, webhook_id: i64, node: &str, now_ms: i64, until_ms: i64) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE webhooks SET lease_node = $1, lease_until = $2 WHERE id = $3 AND enabled = 1 AND (lease_until < $4 OR lease_node = $1)",
+        )
+        .bind(node)
+        .bind(until_ms)
+        .bind(webhook_id)
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Records delivery attempts and moves the webhook's cursor and retry state, at once, if
+    /// `node` still holds the lease and the webhook is still enabled; false if not (the
+    /// deliveries stop: the cursor is where another node or a pause left it).
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_deliveries(
         &self,
         webhook_id: i64,
+        node: &str,
         cursor: i64,
         attempts: i64,
         next_at: i64,
         last_error: &str,
         log: &[Delivery],
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE webhooks SET cursor_id = $1, attempts = $2, next_at = $3, last_error = $4 WHERE id = $5")
-            .bind(cursor)
-            .bind(attempts)
-            .bind(next_at)
-            .bind(last_error)
-            .bind(webhook_id)
-            .execute(&mut *tx)
-            .await?;
+        let r = sqlx::query(
+            "UPDATE webhooks SET cursor_id = $1, attempts = $2, next_at = $3, last_error = $4 WHERE id = $5 AND lease_node = $6 AND enabled = 1",
+        )
+        .bind(cursor)
+        .bind(attempts)
+        .bind(next_at)
+        .bind(last_error)
+        .bind(webhook_id)
+        .bind(node)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
         for d in log {
             sqlx::query(
                 "INSERT INTO webhook_deliveries (webhook_id, event_id, kind, attempt, status, outcome, error, duration_ms, at) \
@@ -230,12 +274,16 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// The newest delivery attempts of a tenant's webhook, newest first.
     pub async fn list_deliveries(&self, tenant_id: i64, webhook_id: i64, limit: i64) -> Result<Vec<Delivery>, StoreError> {
         self.webhook(tenant_id, webhook_id).await?;
+        self.deliveries_of(webhook_id, limit).await
+    }
+
+    async fn deliveries_of(&self, webhook_id: i64, limit: i64) -> Result<Vec<Delivery>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, webhook_id, event_id, kind, attempt, status, outcome, error, duration_ms, at FROM webhook_deliveries \
              WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2",
@@ -261,6 +309,68 @@ impl Store {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(Into::into)
+    }
+
+    /// Makes a plugin an integration of the tenant (it receives the tenant's call events and
+    /// its inbound webhook address works) or stops that; `secret` guards the address of a new
+    /// integration. Returns the subscriber row and its secret.
+    pub async fn set_integration(
+        &self,
+        tenant_id: i64,
+        plugin: &str,
+        enabled: bool,
+        secret: &str,
+    ) -> Result<(Webhook, String), StoreError> {
+        let existing = sqlx::query("SELECT id FROM webhooks WHERE tenant_id = $1 AND plugin = $2")
+            .bind(tenant_id)
+            .bind(plugin)
+            .fetch_optional(self.pool())
+            .await?;
+        if existing.is_none() {
+            let last: (Option<i64>,) =
+                sqlx::query_as("SELECT MAX(id) FROM event_outbox WHERE tenant_id = $1").bind(tenant_id).fetch_one(self.pool()).await?;
+            sqlx::query(
+                "INSERT INTO webhooks (tenant_id, url, kinds, description, secret, enabled, cursor_id, attempts, next_at, last_error, created_at, plugin) \
+                 VALUES ($1, '', $2, '', $3, $4, $5, 0, 0, '', $6, $7)",
+            )
+            .bind(tenant_id)
+            .bind(PLUGIN_KINDS.join(","))
+            .bind(secret)
+            .bind(i64::from(enabled))
+            .bind(last.0.unwrap_or(0))
+            .bind(now_ms())
+            .bind(plugin)
+            .execute(self.pool())
+            .await?;
+        } else {
+            sqlx::query("UPDATE webhooks SET enabled = $1, attempts = 0, next_at = 0 WHERE tenant_id = $2 AND plugin = $3")
+                .bind(i64::from(enabled))
+                .bind(tenant_id)
+                .bind(plugin)
+                .execute(self.pool())
+                .await?;
+        }
+        self.bump_config_version().await?;
+        self.integration(tenant_id, plugin).await?.ok_or_else(|| StoreError::NotFound(format!("integration {plugin}")))
+    }
+
+    /// A plugin's integration row and secret, if the tenant ever enabled it.
+    pub async fn integration(&self, tenant_id: i64, plugin: &str) -> Result<Option<(Webhook, String)>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLS}, secret FROM webhooks WHERE tenant_id = $1 AND plugin = $2"))
+            .bind(tenant_id)
+            .bind(plugin)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(match row {
+            Some(r) => Some((webhook_row(&r)?, r.try_get::<String, _>("secret")?)),
+            None => None,
+        })
+    }
+
+    /// The delivery log of a plugin's integration, newest first.
+    pub async fn integration_deliveries(&self, tenant_id: i64, plugin: &str, limit: i64) -> Result<Vec<Delivery>, StoreError> {
+        let Some((hook, _)) = self.integration(tenant_id, plugin).await? else { return Ok(Vec::new()) };
+        self.deliveries_of(hook.id, limit).await
     }
 
     /// Keeps the newest [`DELIVERY_LOG_KEEP`] attempts of each webhook.

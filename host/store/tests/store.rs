@@ -520,21 +520,38 @@ async fn exercise_webhooks(store: &Store) {
         duration_ms: 3,
         at: now_ms(),
     };
-    store.record_deliveries(hook.id, hook.cursor, 1, now_ms() + 2000, "HTTP 503", &[attempt(1, "retry")]).await.unwrap();
+    // One node at a time holds a subscriber's lease; only the holder moves its cursor.
+    assert!(store.lease_webhook(hook.id, "a", now_ms(), now_ms() + 30_000).await.unwrap());
+    assert!(!store.lease_webhook(hook.id, "b", now_ms(), now_ms() + 30_000).await.unwrap(), "b waits for a's lease");
+    assert!(!store.record_deliveries(hook.id, "b", 999, 0, 0, "", &[]).await.unwrap(), "b cannot move the cursor");
+    assert!(store.record_deliveries(hook.id, "a", hook.cursor, 1, now_ms() + 2000, "HTTP 503", &[attempt(1, "retry")]).await.unwrap());
     let h = store.webhook(t.id, hook.id).await.unwrap();
     assert_eq!((h.attempts, h.last_error.as_str()), (1, "HTTP 503"));
-    store.record_deliveries(hook.id, pending[1].id, 0, 0, "", &[attempt(2, "delivered")]).await.unwrap();
+    assert!(store.record_deliveries(hook.id, "a", pending[1].id, 0, 0, "", &[attempt(2, "delivered")]).await.unwrap());
+    // An expired lease passes to another node.
+    assert!(store.lease_webhook(hook.id, "b", now_ms() + 60_000, now_ms() + 90_000).await.unwrap());
     assert!(store.events_after(t.id, store.webhook(t.id, hook.id).await.unwrap().cursor, 10).await.unwrap().is_empty());
     let log = store.list_deliveries(t.id, hook.id, 10).await.unwrap();
     assert_eq!(log.iter().map(|d| d.outcome.as_str()).collect::<Vec<_>>(), ["delivered", "retry"], "newest first");
     assert!(matches!(store.list_deliveries(other.id, hook.id, 10).await, Err(StoreError::NotFound(_))), "another tenant's log");
-    // Disabled webhooks are not delivered to; deleting takes the log along.
+    // Disabled webhooks are not delivered to (a running delivery stops at its next record);
+    // deleting takes the log along.
     store.set_webhook_enabled(t.id, hook.id, false).await.unwrap();
+    assert!(!store.record_deliveries(hook.id, "b", 0, 0, 0, "", &[]).await.unwrap());
     assert!(store.active_webhooks().await.unwrap().iter().all(|(w, _)| w.id != hook.id));
     assert!(matches!(store.delete_webhook(other.id, hook.id).await, Err(StoreError::NotFound(_))));
     store.delete_webhook(t.id, hook.id).await.unwrap();
     assert!(store.list_webhooks(t.id).await.unwrap().is_empty());
     assert!(store.prune_events(now_ms() + 1).await.unwrap() >= 4);
+    // An integration plugin subscribes with a row of its own, not listed among the webhooks.
+    let (row, secret) = store.set_integration(t.id, "crm", true, "hook-secret").await.unwrap();
+    assert_eq!((row.plugin.as_str(), secret.as_str(), row.enabled), ("crm", "hook-secret", true));
+    assert!(row.wants("call.ended") && !row.wants("call.ringing"), "contract 0.1 knows started, answered, ended");
+    let (again, secret2) = store.set_integration(t.id, "crm", false, "other").await.unwrap();
+    assert_eq!((again.id, secret2.as_str(), again.enabled), (row.id, "hook-secret", false), "the secret stays");
+    assert!(store.list_webhooks(t.id).await.unwrap().is_empty());
+    assert!(matches!(store.webhook(t.id, row.id).await, Err(StoreError::NotFound(_))), "not a webhook");
+    assert!(store.integration(other.id, "crm").await.unwrap().is_none());
     for i in 0..pbx_store::webhooks::MAX_WEBHOOKS_PER_TENANT {
         store.create_webhook(other.id, &format!("https://crm.example/{i}"), &[], "", "s").await.unwrap();
     }

@@ -348,16 +348,7 @@ impl Engine {
         if let Some(t) = call.ring_timer.take() {
             self.timers.cancel(t);
         }
-        let pending: Vec<usize> = call
-            .forks
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| matches!(f.state, super::call::ForkState::Calling | super::call::ForkState::Early))
-            .map(|(i, _)| i)
-            .collect();
-        for i in pending {
-            self.cancel_fork(key, i, now);
-        }
+        self.cancel_pending_forks(key, None, now);
         if let Some(call) = self.calls.get_mut(&key)
             && call.a_answered
         {

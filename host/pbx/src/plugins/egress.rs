@@ -64,6 +64,10 @@ fn v6_kind(ip: Ipv6Addr) -> Option<&'static str> {
     if let Some(v4) = embedded {
         return v4_kind(v4);
     }
+    // Local-use NAT64 (RFC 8215) may translate to any IPv4 address of the operator's network.
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        return Some("local NAT64");
+    }
     Some(if ip.is_loopback() {
         "loopback"
     } else if ip.is_unspecified() {
@@ -158,6 +162,7 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "64:ff9b::7f00:1",
+            "64:ff9b:1::a00:1",
             "2002:a9fe:a9fe::1",
             "::10.0.0.1",
             "fec0::1",

@@ -477,7 +477,7 @@ pub fn openapi(routes: &[Route]) -> Value {
                 "summary": "A call event, posted to each registered webhook that takes its kind",
                 "description": "Events of a tenant arrive in order, at least once; X-PBX-Delivery is the idempotency key. \
                     X-PBX-Signature is t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" keyed with the webhook's secret>. \
-                    Answer 2xx to take the event; 408, 429, 5xx or no answer within 10 s are retried with backoff, other 4xx five times.",
+                    Answer 2xx within 5 s to take the event; 408, 429, 5xx or no answer are retried with backoff (up to 200 attempts), another 4xx ends the tries from the fifth attempt.",
                 "parameters": [
                     {"name": "X-PBX-Event", "in": "header", "required": true, "schema": {"type": "string", "enum": pbx_store::events::EVENT_KINDS}},
                     {"name": "X-PBX-Delivery", "in": "header", "required": true, "schema": {"type": "string"}},
