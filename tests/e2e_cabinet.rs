@@ -38,6 +38,8 @@ fn cabinet_in_a_browser() {
     pbx.cli_ok(&["user", "create", "acme", "102", "--password", "secret102", "--name", "Maria Ivanova"]);
     pbx.cli_ok(&["trunk", "create", "carrier", "--host", "127.0.0.1:5999", "--allow-ip", "127.0.0.9/32"]);
     pbx.cli_ok(&["did", "add", "acme", DID, "--trunk", "carrier"]);
+    let crm = pbx_bundled_plugins::component_path("test_plugin_crm");
+    pbx.cli_ok(&["plugin", "install", "acme", crm.to_str().unwrap()]);
     pbx.settle();
     let _phone = answering_phone(&pbx, "102", "secret102");
     assert!(sipp_call(&pbx, "101", "secret101", "102", 3000), "the call failed:\n{}", pbx.log());

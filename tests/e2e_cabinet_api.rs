@@ -131,6 +131,7 @@ fn body_for(method: &str, path: &str) -> Option<&'static str> {
         (_, "/api/v1/numbers/{number}/scenario") => r#"{"start": "a", "nodes": {"a": {"type": "hangup"}}}"#,
         (_, "/api/v1/plugins/{name}/grants") => r#"{"http": [], "directory": false, "kv": false}"#,
         (_, "/api/v1/plugins/{name}/enabled") => r#"{"enabled": false}"#,
+        (_, "/api/v1/plugins/{name}/integration") => r#"{"enabled": true}"#,
         (_, "/api/v1/users") => r#"{"ext": "150"}"#,
         (_, "/api/v1/tokens") => r#"{"role": "supervisor"}"#,
         (_, "/api/v1/tenants") => r#"{"slug": "gamma", "domain": "gamma.example"}"#,

@@ -260,3 +260,140 @@ fn a_calls_events_survive_a_receiver_outage_and_a_pbx_kill_in_order_and_signed()
     let hooks: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!((hooks["items"][0]["attempts"].as_i64(), hooks["items"][0]["last_error"].as_str()), (Some(0), Some("")));
 }
+
+fn put(pbx: &Pbx, token: &str, path: &str, body: Value) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut r = agent
+        .put(&format!("http://{}{path}", pbx.http))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .send(body.to_string().as_bytes())
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap_or(Value::Null))
+}
+
+/// A request to the plugin's inbound address; status, headers and body.
+fn hook(pbx: &Pbx, path: &str) -> (u16, String, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut r = agent.get(&format!("http://{}{path}", pbx.http)).call().unwrap();
+    let csp = r.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    (r.status().as_u16(), csp, r.body_mut().read_to_string().unwrap_or_default())
+}
+
+/// A CRM's HTTP endpoint for the plugin: records what it gets, answering 503 while `down`.
+struct PlainReceiver {
+    addr: SocketAddr,
+    down: Arc<AtomicBool>,
+    got: Arc<Mutex<Vec<Value>>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl PlainReceiver {
+    fn start() -> PlainReceiver {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let down = Arc::new(AtomicBool::new(false));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let (d, g) = (down.clone(), got.clone());
+        let app = axum::Router::new().route(
+            "/crm",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let (d, g) = (d.clone(), g.clone());
+                async move {
+                    if d.load(Ordering::SeqCst) {
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    g.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        rt.spawn(async move { axum::serve(listener, app).await });
+        PlainReceiver { addr, down, got, _rt: rt }
+    }
+}
+
+#[test]
+fn an_integration_plugin_gets_every_call_in_order_answers_its_webhook_and_places_calls() {
+    require_tool("sipp", "sip-tester");
+    let crm = PlainReceiver::start();
+    let pbx = Pbx::start(Db::Sqlite, &[("PBX_PLUGIN_EGRESS_ALLOW", "127.0.0.0/8"), ("PBX_WEBHOOK_RETRY_MS", "100")]);
+    pbx.seed_acme();
+    let wasm = pbx_bundled_plugins::component_path("test_plugin_crm");
+    pbx.cli_ok(&["plugin", "install", "acme", wasm.to_str().unwrap()]);
+    pbx.cli_ok(&["plugin", "grant", "acme", "crm", "--kv", "--http", "127.0.0.1"]);
+    let boss = pbx.cli_ok(&["token", "create", "acme", "--role", "supervisor"]).trim().lines().last().unwrap().trim().to_string();
+    let (status, _) = put(&pbx, &boss, "/api/v1/plugins/nosuch/integration", serde_json::json!({"enabled": true}));
+    assert_eq!(status, 404);
+    let (status, st) = put(&pbx, &boss, "/api/v1/plugins/crm/integration", serde_json::json!({"enabled": true}));
+    assert_eq!(status, 200, "{st}");
+    let path = st["hook_path"].as_str().unwrap().to_string();
+    assert!(path.starts_with("/hooks/acme/crm/") && path.len() > 40, "{path}");
+    pbx.settle();
+
+    // The inbound address: a wrong secret is not found; the plugin's answer is sandboxed.
+    assert_eq!(hook(&pbx, "/hooks/acme/crm/wrong-secret/seen").0, 404);
+    let (status, csp, body) = hook(&pbx, &format!("{path}/setup?url=http://{}/crm", crm.addr));
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    assert!(csp.starts_with("sandbox"), "{csp}");
+
+    // A call: the plugin sees started, answered and ended of it, in order, and tells the CRM;
+    // the CRM is down for a while and gets them all the same.
+    crm.down.store(true, Ordering::SeqCst);
+    let _phone = answering_phone(&pbx, "102", "secret102");
+    assert!(sipp_call(&pbx, "101", "secret101", "102", 1000), "the call failed:\n{}", pbx.log());
+    let id = call_log(&pbx)[0]["id"].as_str().unwrap().to_string();
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            let (_, _, _) = hook(&pbx, &format!("{path}/seen"));
+            let (_, body) = api(&pbx, &boss, "/api/v1/plugins/crm/integration");
+            serde_json::from_slice::<Value>(&body).is_ok_and(|v| v["attempts"].as_i64().unwrap_or(0) >= 2)
+        }),
+        "the plugin's failing CRM call is retried"
+    );
+    crm.down.store(false, Ordering::SeqCst);
+    assert!(
+        wait_for(Duration::from_secs(15), || crm.got.lock().unwrap().iter().any(|v| v["kind"] == "ended")),
+        "{:?}\n{}",
+        crm.got.lock().unwrap(),
+        pbx.log()
+    );
+    let got = crm.got.lock().unwrap().clone();
+    let kinds: Vec<&str> = got.iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["started", "answered", "ended"], "{got:?}");
+    assert!(got.iter().all(|v| v["call_id"] == id.as_str() && v["from"] == "101" && v["to"] == "102"), "{got:?}");
+    assert_eq!(got[2]["disposition"], "answered");
+    let (_, _, seen) = hook(&pbx, &format!("{path}/seen"));
+    assert!(seen.starts_with(&format!("started:{id}:;")), "{seen}");
+    assert!(seen.contains(&format!("answered:{id}:102;")) && seen.ends_with(&format!("ended:{id}:102;")), "{seen}");
+    let (_, body) = api(&pbx, &boss, "/api/v1/plugins/crm/integration");
+    let st: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(st["deliveries"][0]["outcome"], "delivered", "{st}");
+    assert!(
+        st["deliveries"].as_array().unwrap().iter().any(|d| d["outcome"] == "retry" && d["error"].as_str().unwrap().contains("503")),
+        "{st}"
+    );
+
+    // Click-to-call from the plugin's webhook: 101's phone rings first, then 103's.
+    let _other = answering_phone(&pbx, "103", "secret103");
+    let me_port = free_port();
+    let me = Sipp::spawn(&pbx, "uas_hangup.xml", me_port, &["-m", "1", "-d", "500", "-key", "sink_port", &free_port().to_string()]);
+    assert!(Sipp::register(&pbx, "101", "secret101", free_port(), me_port, 300));
+    let (status, _, body) = hook(&pbx, &format!("{path}/call?ext=101&number=103"));
+    assert_eq!((status, body.as_str()), (202, "calling"));
+    assert!(me.wait(Duration::from_secs(20)), "101's phone was not rung:\n{}", pbx.log());
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            call_log(&pbx).iter().any(|r| r["kind"] == "click-to-call" && r["callee"] == "103" && r["disposition"] == "answered")
+        }),
+        "{:#?}",
+        call_log(&pbx)
+    );
+
+    // Switched off: no more events, and the address stops answering.
+    let (status, st) = put(&pbx, &boss, "/api/v1/plugins/crm/integration", serde_json::json!({"enabled": false}));
+    assert_eq!((status, st["enabled"].as_bool()), (200, Some(false)));
+    assert_eq!(hook(&pbx, &format!("{path}/seen")).0, 404);
+}

@@ -141,6 +141,20 @@ export const pages = {
 
   async plugins() {
     const r = await api('GET', '/api/v1/plugins?limit=500');
+    const integ = el('div', { id: 'integration' });
+    async function showIntegration(name, change) {
+      const st = change === undefined ? await api('GET', '/api/v1/plugins/' + enc(name) + '/integration')
+        : await api('PUT', '/api/v1/plugins/' + enc(name) + '/integration', { enabled: change });
+      const log = st.deliveries || (await api('GET', '/api/v1/plugins/' + enc(name) + '/integration')).deliveries;
+      integ.replaceChildren(el('div', { class: 'card' }, el('h3', {}, t('integration') + ': ' + name),
+        el('p', { class: 'muted' }, t('integration_hint')),
+        el('p', {}, t('status') + ': ', st.enabled ? el('span', { class: 'tag' }, t('hook_on')) : el('span', { class: 'tag bad' }, t('paused')), ' ',
+          el('button', { onclick: () => attempt(() => showIntegration(name, !st.enabled)) }, st.enabled ? t('hook_pause') : t('enable'))),
+        st.hook_path ? el('p', {}, t('hook_address') + ': ', el('code', { id: 'hook-address' }, location.origin + st.hook_path)) : null,
+        st.last_error ? el('p', { class: 'bad' }, t('last_error') + ' (' + st.attempts + '): ' + st.last_error) : null,
+        table([t('when'), t('event'), 'ID', t('attempt'), t('outcome'), t('last_error')], log.map((d) => [
+          fmtTime(d.at), d.event, d.event_id, String(d.attempt), t('outcome_' + d.outcome), d.error]))));
+    }
     const upload = input({ type: 'file', accept: '.wasm', id: 'plugin-file' });
     const wrap = el('div', {}, table([t('plugin'), t('version'), t('source'), t('enabled'), t('capabilities'), ''], r.items.map((p) => [
       el('span', {}, el('b', {}, p.name), el('br'), el('small', { class: 'muted' }, p.description)), p.version, p.source, p.enabled ? '✓' : '✗',
@@ -152,8 +166,9 @@ export const pages = {
           render();
         }) }, t('grant')) : null,
         el('button', { class: 'secondary', onclick: () => attempt(async () => { await api('PUT', '/api/v1/plugins/' + enc(p.name) + '/enabled', { enabled: !p.enabled }); render(); }) }, p.enabled ? t('disable') : t('enable')),
+        el('button', { class: 'secondary integration', onclick: () => attempt(() => showIntegration(p.name)) }, t('integration')),
         el('button', { class: 'danger', onclick: () => attempt(async () => { await api('DELETE', '/api/v1/plugins/' + enc(p.name)); render(); }) }, t('delete'))) : '']),
-    ), el('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
+    ), integ, el('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
       if (!upload.files[0]) return;
       const res = await api('POST', '/api/v1/plugins', upload.files[0], { type: 'application/wasm' });
       toast(res.name + ' ' + res.version + (res.missing_grants.length ? ': ' + t('capabilities') + ' ' + res.missing_grants.join(', ') : ''));

@@ -19,6 +19,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("test-plugin-garbage", "test_plugin_garbage"),
     ("test-plugin-snoop", "test_plugin_snoop"),
     ("test-plugin-fetch", "test_plugin_fetch"),
+    ("test-plugin-crm", "test_plugin_crm"),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

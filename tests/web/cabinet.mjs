@@ -210,6 +210,14 @@ async function main() {
     const bars = await page.$$eval('#stats-chart rect', (rs) => rs.filter((r) => Number(r.getAttribute('height')) > 0).length);
     assert.ok(bars >= 2, 'the chart draws the non-zero figures: ' + bars);
 
+    step = 'a supervisor makes an installed plugin an integration and sees its inbound address';
+    await page.click('#nav a[href="#/plugins"]');
+    await page.click('tr:has(b:text-is("crm")) button.integration');
+    await page.waitForSelector('#integration h3');
+    await page.click('#integration button:text-is("Enable")');
+    await page.waitForSelector('#hook-address');
+    assert.match(await page.textContent('#hook-address'), /\/hooks\/acme\/crm\/[0-9a-f]{48}$/);
+
     step = 'a supervisor registers a webhook, sees its secret once and reads its delivery log';
     await page.click('#nav a[href="#/webhooks"]');
     await page.fill('#webhook-form input[name=url]', 'https://crm.example/pbx');

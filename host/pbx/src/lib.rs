@@ -7,6 +7,7 @@ pub mod config;
 pub mod contacts;
 pub mod engine;
 pub mod http;
+pub mod integrations;
 pub mod metrics;
 pub mod originator;
 pub mod plugins;

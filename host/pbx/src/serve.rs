@@ -7,6 +7,7 @@ use crate::engine::auth::AuthConfig;
 use crate::engine::directory::Directory;
 use crate::engine::{Action, Engine, EngineConfig, Input, Now};
 use crate::metrics::Metrics;
+use crate::plugins::gates::{PluginGates, decide_gated};
 use crate::plugins::{HttpClient, PluginRuntime, StoreServices};
 use crate::transport::{Transports, spawn_stream_listener, spawn_udp, tls_acceptor};
 use anyhow::Context;
@@ -222,15 +223,11 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         cdr_writer(store.clone(), cdr_rx, ctl_tx.clone(), metrics.clone(), events_stored.clone()),
     );
     let egress = HttpClient::new(crate::plugins::EgressPolicy::from_env(own_addresses(&args, public_ip)));
-    supervise(
-        "webhook deliveries",
-        metrics.clone(),
-        crate::webhooks::run(
-            store.clone(),
-            crate::webhooks::Deliverer::new(egress.clone(), Duration::from_millis(args.webhook_retry_ms.max(10)), node.clone()),
-            events_stored,
-        ),
-    );
+    let originator = Arc::new(crate::originator::Originator::new(ctl_tx.clone()));
+    let integrations = Arc::new(crate::integrations::Integrations::new(store.clone(), plugins.clone(), egress.clone(), originator.clone()));
+    let mut deliverer = crate::webhooks::Deliverer::new(egress.clone(), Duration::from_millis(args.webhook_retry_ms.max(10)), node.clone());
+    deliverer.integrations = Some(integrations.clone());
+    supervise("webhook deliveries", metrics.clone(), crate::webhooks::run(store.clone(), deliverer, events_stored));
     let (bind_tx, bind_rx) = mpsc::unbounded_channel();
     supervise("registration writer", metrics.clone(), bindings_writer(store.clone(), bind_rx, metrics.clone()));
     supervise(
@@ -241,8 +238,8 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     let (alive_tx, alive_rx) = tokio::sync::watch::channel(0u64);
     let probe = crate::http::EngineProbe::new(ctl_tx.clone(), alive_rx);
     let web = crate::web::WebState::new(store.clone(), common.data_dir.clone(), plugins.clone()).map_err(anyhow::Error::msg)?;
-    let originator = Arc::new(crate::originator::Originator::new(ctl_tx.clone()));
     let _ = web.originator.set(originator.clone());
+    let _ = web.integrations.set(integrations);
     let app = crate::http::router(crate::http::HttpState {
         metrics: metrics.clone(),
         media: media.stats().clone(),
@@ -279,7 +276,7 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
                 .map(|u| u.trim_end_matches('/').to_string())
                 .unwrap_or_else(|| format!("http://{}", std::net::SocketAddr::new(public_ip, args.http_listen.port()))),
         }),
-        gates: Arc::new(PluginGates::new(args.plugin_tenant_concurrency)),
+        gates: Arc::new(PluginGates::new(args.plugin_tenant_concurrency, 4)),
         rt: tokio::runtime::Handle::current(),
         alive: alive_tx,
         metrics: metrics.clone(),
@@ -324,66 +321,6 @@ fn own_addresses(args: &ServeArgs, public_ip: std::net::IpAddr) -> Vec<std::net:
     v.retain(|ip| !ip.is_unspecified());
     v.dedup();
     v
-}
-
-/// Bounds on plugin decisions running at once: in all (the blocking threads they run on)
-/// and per tenant, so that one tenant's slow or hostile plugins wait for each other instead
-/// of taking the pool from everyone.
-struct PluginGates {
-    all: Arc<tokio::sync::Semaphore>,
-    per_tenant: usize,
-    tenants: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Semaphore>>>,
-}
-
-impl PluginGates {
-    fn new(per_tenant: usize) -> PluginGates {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        PluginGates {
-            all: Arc::new(tokio::sync::Semaphore::new((cores * 4).max(4))),
-            per_tenant: per_tenant.max(1),
-            tenants: Default::default(),
-        }
-    }
-
-    /// Waits for a slot of the tenant and then one of the pool.
-    async fn enter(&self, tenant: i64) -> Option<(tokio::sync::OwnedSemaphorePermit, tokio::sync::OwnedSemaphorePermit)> {
-        let own = {
-            let mut m = self.tenants.lock().ok()?;
-            if m.len() > 10_000 {
-                m.retain(|_, s| Arc::strong_count(s) > 1);
-            }
-            m.entry(tenant).or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_tenant))).clone()
-        };
-        let t = own.acquire_owned().await.ok()?;
-        let a = self.all.clone().acquire_owned().await.ok()?;
-        Some((t, a))
-    }
-}
-
-/// Runs one plugin decision through the gates on a blocking thread.
-async fn decide_gated(
-    gates: Arc<PluginGates>,
-    plugins: Arc<PluginRuntime>,
-    call: crate::plugins::PluginCall,
-    services: Arc<StoreServices>,
-) -> crate::plugins::Decision {
-    let queued = std::time::Instant::now();
-    let Some(_permits) = gates.enter(call.tenant_id).await else {
-        return crate::plugins::Decision {
-            result: Err(pbx_plugin_host::PluginError::Unavailable("plugin pool closed".into())),
-            version: None,
-        };
-    };
-    // The engine moves on after its watchdog: a decision that waited that long is not run.
-    if queued.elapsed() >= EngineConfig::default().plugin_watchdog {
-        return crate::plugins::Decision { result: Err(pbx_plugin_host::PluginError::Deadline), version: None };
-    }
-    match tokio::task::spawn_blocking(move || plugins.decide(call, services)).await {
-        Ok(d) => d,
-        Err(e) => {
-            crate::plugins::Decision { result: Err(pbx_plugin_host::PluginError::Trap(format!("worker failed: {e}"))), version: None }
-        }
-    }
 }
 
 /// Raises the soft limit on open files to the hard limit: every call holds four RTP sockets
@@ -552,7 +489,7 @@ fn carry_out(a: Action, w: &Workers) {
                     read_only: false,
                 });
                 tokio::spawn(async move {
-                    let result = decide_gated(gates, plugins, *call, services).await.result;
+                    let result = decide_gated(gates, plugins, *call, services, EngineConfig::default().plugin_watchdog).await.result;
                     let _ = tx.send(Input::QueueDecided { group_id, token, waiter, result });
                 });
             }
@@ -586,7 +523,7 @@ fn carry_out(a: Action, w: &Workers) {
                     read_only: false,
                 });
                 tokio::spawn(async move {
-                    let d = decide_gated(gates, plugins, *call, services).await;
+                    let d = decide_gated(gates, plugins, *call, services, EngineConfig::default().plugin_watchdog).await;
                     let _ = tx.send(Input::PluginDone { key, token, result: d.result, version: d.version });
                 });
             }

@@ -151,12 +151,14 @@ pub struct Deliverer {
     pub node: String,
     /// Deliveries in flight at once.
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// Integration plugins (subscribers that name a plugin).
+    pub integrations: Option<Arc<crate::integrations::Integrations>>,
 }
 
 impl Deliverer {
     /// A deliverer for `node`.
     pub fn new(http: HttpClient, retry_base: Duration, node: String) -> Deliverer {
-        Deliverer { http, retry_base, node, in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)) }
+        Deliverer { http, retry_base, node, in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)), integrations: None }
     }
 }
 
@@ -235,9 +237,14 @@ async fn deliver(store: Store, d: Deliverer, mut hook: Webhook, secret: String) 
             }
             let attempt = hook.attempts + 1;
             let started = std::time::Instant::now();
-            let (status, error) = match d.in_flight.acquire().await {
-                Ok(_permit) => post(&d.http, &hook.url, &secret, &ev).await,
-                Err(_) => (0, "deliveries are stopping".to_string()),
+            let (status, error) = match (d.in_flight.acquire().await, hook.plugin.is_empty(), &d.integrations) {
+                (Err(_), _, _) => (0, "deliveries are stopping".to_string()),
+                (Ok(_permit), true, _) => post(&d.http, &hook.url, &secret, &ev).await,
+                (Ok(_permit), false, Some(i)) => match i.deliver(hook.tenant_id, &hook.plugin, &ev).await {
+                    Ok(()) => (200, String::new()),
+                    Err(e) => (0, e.chars().take(300).collect()),
+                },
+                (Ok(_), false, None) => (0, "integration plugins do not run in this process".to_string()),
             };
             let outcome = match status {
                 200..=299 => Outcome::Delivered,

@@ -61,6 +61,20 @@ pub enum PluginCmd {
         /// Plugin name.
         name: String,
     },
+    /// Make a plugin an integration (it receives every call's events and answers at its
+    /// inbound webhook address), stop that (--off), or show its state (--show).
+    Integration {
+        /// Tenant slug.
+        slug: String,
+        /// Plugin name.
+        name: String,
+        /// Stop it.
+        #[arg(long, conflicts_with = "show")]
+        off: bool,
+        /// Only show its state and address.
+        #[arg(long)]
+        show: bool,
+    },
     /// Remove an installed plugin and its stored data.
     Remove {
         /// Tenant slug.
@@ -284,6 +298,21 @@ pub async fn run(store: &Store, cmd: PluginCmd) -> anyhow::Result<()> {
             let tenant = store.tenant_by_slug(&slug).await?;
             store.set_plugin_enabled(tenant.id, &name, false).await?;
             println!("{name} disabled for {slug}: its nodes take their error route");
+        }
+        PluginCmd::Integration { slug, name, off, show } => {
+            let tenant = store.tenant_by_slug(&slug).await?;
+            let st = if show {
+                crate::integrations::integration_status(store, tenant.id, &name).await?
+            } else {
+                crate::integrations::set_integration(store, tenant.id, &name, !off).await?
+            };
+            println!("{name}: integration {}", if st.enabled { "on" } else { "off" });
+            if !st.hook_path.is_empty() {
+                println!("inbound address: <cabinet address>{}", st.hook_path);
+            }
+            if !st.last_error.is_empty() {
+                println!("last error ({} attempts): {}", st.attempts, st.last_error);
+            }
         }
         PluginCmd::Remove { slug, name } => {
             let tenant = store.tenant_by_slug(&slug).await?;

@@ -5,6 +5,7 @@
 //! store and granted HTTP hosts.
 
 pub mod egress;
+pub mod gates;
 mod services;
 
 pub use egress::EgressPolicy;

@@ -7,6 +7,7 @@ pub mod auth;
 mod calls_api;
 mod contacts_api;
 pub mod error;
+mod hooks;
 mod live;
 mod operator_api;
 mod originate_api;
@@ -42,6 +43,8 @@ pub struct WebState {
     link_key: [u8; 32],
     /// The way into the call engine for click-to-call (set by the server that runs one).
     pub originator: std::sync::OnceLock<Arc<crate::originator::Originator>>,
+    /// Integration plugins (their inbound webhook addresses), set by the server.
+    pub integrations: std::sync::OnceLock<Arc<crate::integrations::Integrations>>,
 }
 
 impl WebState {
@@ -58,6 +61,7 @@ impl WebState {
             device_key: rand::random(),
             link_key,
             originator: std::sync::OnceLock::new(),
+            integrations: std::sync::OnceLock::new(),
         }))
     }
 
@@ -98,5 +102,5 @@ pub fn client_ip(extensions: &axum::http::Extensions, headers: &axum::http::Head
 
 /// The cabinet's router: API, live socket and assets.
 pub fn router(state: Arc<WebState>) -> Router {
-    routes::api_router(state.clone()).merge(assets::router())
+    routes::api_router(state.clone()).merge(hooks::router(state.clone())).merge(assets::router())
 }

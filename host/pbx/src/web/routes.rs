@@ -347,6 +347,23 @@ pub fn table() -> Vec<Route> {
         )
         .upload("text/csv", crate::contacts::MAX_IMPORT_BYTES),
         r("get", "/api/v1/contacts.csv", User, "contacts", "The phone book as CSV", get(contacts_api::export)).produces("text/csv"),
+        r(
+            "get",
+            "/api/v1/plugins/{name}/integration",
+            Supervisor,
+            "plugins",
+            "The plugin as an integration: state, inbound webhook address, newest deliveries",
+            get(webhooks_api::integration),
+        ),
+        r(
+            "put",
+            "/api/v1/plugins/{name}/integration",
+            Supervisor,
+            "plugins",
+            "Make the plugin an integration (it receives every call's events and answers at its inbound address) or stop that",
+            put(webhooks_api::set_integration),
+        )
+        .json(),
         r("get", "/api/v1/webhooks", Supervisor, "webhooks", "Outgoing webhooks and the event kinds there are", get(webhooks_api::list)),
         r(
             "post",
@@ -505,6 +522,8 @@ fn schemas() -> Value {
     add::<crate::webhooks::NewWebhook>(&mut list);
     add::<super::webhooks_api::WebhookPatch>(&mut list);
     add::<super::originate_api::CallRequest>(&mut list);
+    add::<super::webhooks_api::IntegrationBody>(&mut list);
+    add::<crate::integrations::IntegrationStatus>(&mut list);
     let mut map = serde_json::Map::new();
     map.insert("Error".into(), json!({"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}));
     for (name, schema) in list {

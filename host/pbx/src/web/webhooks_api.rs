@@ -89,3 +89,35 @@ pub async fn deliveries(
     let rows = s.store.list_deliveries(c.tenant_id()?, id_of(&id)?, q.limit.unwrap_or(100)).await?;
     Ok(Json(json!({ "items": rows })))
 }
+
+/// Whether a plugin is an integration.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct IntegrationBody {
+    /// Receive the company's call events and answer at the inbound address (true), or not.
+    pub enabled: bool,
+}
+
+/// `GET /api/v1/plugins/{name}/integration`: the plugin's integration and its newest deliveries.
+pub async fn integration(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = c.tenant_id()?;
+    let status = crate::integrations::integration_status(&s.store, tenant, &name).await?;
+    let log = s.store.integration_deliveries(tenant, &name, 50).await?;
+    let mut v = json!(status);
+    v["deliveries"] = json!(log);
+    Ok(Json(v))
+}
+
+/// `PUT /api/v1/plugins/{name}/integration`: makes the plugin an integration or stops that.
+pub async fn set_integration(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(name): Path<String>,
+    Json(b): Json<IntegrationBody>,
+) -> ApiResult<Json<Value>> {
+    let status = crate::integrations::set_integration(&s.store, c.tenant_id()?, &name, b.enabled).await?;
+    Ok(Json(json!(status)))
+}

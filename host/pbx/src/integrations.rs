@@ -1,0 +1,293 @@
+//! Integration plugins: a plugin a tenant enabled as an integration receives the tenant's
+//! call events (`call-lifecycle`, from the same outbox and with the same order, retries and
+//! delivery log as webhooks) and requests to its inbound webhook address (`webhook`,
+//! answered with `respond`); from both it may place calls (`originate`). It runs outside any
+//! call, at gates of its own, so a slow CRM never holds up a call's decisions.
+
+use crate::engine::{OriginateError, OriginateRequest};
+use crate::originator::{OriginateFailure, Originator};
+use crate::plugins::gates::{PluginGates, decide_gated};
+use crate::plugins::{HttpClient, PluginCall, PluginRuntime, StoreServices};
+use pbx_plugin_host::{CallInfo, Event, HttpRequest, HttpResponse, Lifecycle, PluginError, UserInfo, Verb};
+use pbx_store::events::StoredEvent;
+use pbx_store::{EventData, IntegrationEvent, Store, now_ms};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Longest an integration decision may wait at its gates.
+const MAX_QUEUE: Duration = Duration::from_secs(10);
+/// Largest inbound webhook body.
+pub const MAX_HOOK_BODY: usize = 64 << 10;
+/// Largest body a plugin's `respond` may send.
+const MAX_RESPONSE_BODY: usize = 1 << 20;
+/// Inbound webhook requests per second per plugin, sustained (burst: twice that).
+const HOOK_RATE: f64 = 10.0;
+
+/// What integration plugins need of the server.
+pub struct Integrations {
+    store: Store,
+    plugins: Arc<PluginRuntime>,
+    gates: Arc<PluginGates>,
+    http: HttpClient,
+    originator: Arc<Originator>,
+    buckets: Mutex<HashMap<(i64, String), (f64, Instant)>>,
+}
+
+/// Why an inbound webhook request got no plugin answer.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    /// No such tenant, plugin integration or secret (one answer for all: 404).
+    #[error("not found")]
+    NotFound,
+    /// Over the request rate.
+    #[error("too many requests")]
+    TooMany,
+    /// The plugin failed.
+    #[error("the plugin failed: {0}")]
+    Plugin(#[from] PluginError),
+}
+
+impl Integrations {
+    /// Integrations over the server's store, plugin runtime, egress client and engine.
+    pub fn new(store: Store, plugins: Arc<PluginRuntime>, http: HttpClient, originator: Arc<Originator>) -> Integrations {
+        Integrations { store, plugins, gates: Arc::new(PluginGates::new(1, 2)), http, originator, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Runs one event through a tenant's plugin; returns its verbs.
+    async fn run(&self, tenant_id: i64, plugin: &str, call_id: &str, event: Event) -> Result<Vec<Verb>, PluginError> {
+        let tenant = self.store.tenant_by_id(tenant_id).await.map_err(|e| PluginError::Unavailable(e.to_string()))?;
+        let directory = if self.plugins.wants_directory(tenant_id, plugin) { self.directory(tenant_id).await } else { Vec::new() };
+        let call = PluginCall {
+            tenant_id,
+            tenant: tenant.slug.clone(),
+            timezone: tenant.timezone.clone(),
+            plugin: plugin.to_string(),
+            config: "{}".into(),
+            call_id: call_id.to_string(),
+            event,
+            directory,
+            at_ms: now_ms(),
+            pinned: None,
+        };
+        let services = Arc::new(StoreServices {
+            store: Some(self.store.clone()),
+            handle: tokio::runtime::Handle::current(),
+            tenant_id,
+            plugin: plugin.to_string(),
+            http: self.http.clone(),
+            read_only: false,
+        });
+        decide_gated(self.gates.clone(), self.plugins.clone(), call, services, MAX_QUEUE).await.result
+    }
+
+    /// The tenant's users; "available" means registered (a call in progress is not known here).
+    async fn directory(&self, tenant_id: i64) -> Vec<UserInfo> {
+        let users = self.store.list_users(tenant_id).await.unwrap_or_default();
+        let live = self.store.live_registrations(now_ms()).await.unwrap_or_default();
+        users.into_iter().map(|u| UserInfo { available: live.iter().any(|r| r.user_id == u.id), ext: u.ext, name: u.name }).collect()
+    }
+
+    /// Delivers an outbox event to an integration plugin: `Ok` once the plugin took it (an
+    /// event its contract has no form for is taken without running it), else why not.
+    pub async fn deliver(&self, tenant_id: i64, plugin: &str, ev: &StoredEvent) -> Result<(), String> {
+        let parsed: IntegrationEvent = serde_json::from_str(&ev.body).map_err(|e| format!("unreadable event: {e}"))?;
+        let Some(lifecycle) = self.lifecycle(tenant_id, &parsed).await? else { return Ok(()) };
+        let verbs = self.run(tenant_id, plugin, &parsed.call_id, Event::CallLifecycle(lifecycle)).await.map_err(|e| e.to_string())?;
+        self.carry_out(tenant_id, plugin, verbs).await;
+        Ok(())
+    }
+
+    /// The contract-0.1 `lifecycle` record of an event (started, answered, ended), with the
+    /// call's parties from the call log; `None` for kinds 0.1 has no name for.
+    async fn lifecycle(&self, tenant_id: i64, ev: &IntegrationEvent) -> Result<Option<Lifecycle>, String> {
+        let (kind, answered_by, talk, disposition) = match &ev.data {
+            EventData::Started { .. } => ("started", None, 0, String::new()),
+            EventData::Answered { extension, .. } => ("answered", extension.clone(), 0, String::new()),
+            EventData::Ended { answered_by, talk_seconds, disposition, .. } => {
+                ("ended", answered_by.clone(), *talk_seconds, disposition.as_str().to_string())
+            }
+            _ => return Ok(None),
+        };
+        let row = self.store.call_by_id(tenant_id, &ev.call_id).await.map_err(|e| format!("the call is not in the log: {e}"))?;
+        let call = CallInfo {
+            call_id: row.id.clone(),
+            caller_number: row.caller_number.clone(),
+            caller_name: row.caller_name.clone(),
+            called_number: row.callee.clone(),
+            direction: row.direction.as_str().to_string(),
+            variables: Vec::new(),
+        };
+        Ok(Some(Lifecycle {
+            kind: kind.into(),
+            call,
+            answered_by,
+            talk_seconds: u32::try_from(talk.max(0)).unwrap_or(u32::MAX),
+            disposition,
+            recording_url: None,
+        }))
+    }
+
+    /// Carries out what a plugin answered outside a call: `originate` places calls, `respond`
+    /// is returned (the first one), anything else is logged and ignored.
+    async fn carry_out(&self, tenant_id: i64, plugin: &str, verbs: Vec<Verb>) -> Option<HttpResponse> {
+        let mut response = None;
+        for verb in verbs.into_iter().take(32) {
+            match verb {
+                Verb::Originate(spec) => {
+                    let req = OriginateRequest {
+                        tenant_id,
+                        ext: spec.from_ext.clone(),
+                        number: spec.to_number.clone(),
+                        line: None,
+                        correlation_id: None,
+                        ring: None,
+                    };
+                    match self.originator.originate(req).await {
+                        Ok(id) => tracing::info!(plugin, call = %id, from = %spec.from_ext, "integration placed a call"),
+                        Err(OriginateFailure::Refused(e @ (OriginateError::NoUser | OriginateError::NotRegistered))) => {
+                            tracing::info!(plugin, error = %e, from = %spec.from_ext, "integration's call not placed");
+                        }
+                        Err(e) => tracing::warn!(plugin, error = %e, "integration's call not placed"),
+                    }
+                }
+                Verb::Respond(r) if response.is_none() => response = Some(r),
+                other => tracing::warn!(plugin, verb = verb_name(&other), "a verb that means nothing outside a call: ignored"),
+            }
+        }
+        response
+    }
+
+    /// Whether one more inbound request of this plugin fits its rate.
+    fn admit(&self, tenant_id: i64, plugin: &str) -> bool {
+        let Ok(mut b) = self.buckets.lock() else { return false };
+        if b.len() > 10_000 {
+            b.clear();
+        }
+        let now = Instant::now();
+        let (tokens, at) = b.entry((tenant_id, plugin.to_string())).or_insert((HOOK_RATE * 2.0, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * HOOK_RATE).min(HOOK_RATE * 2.0);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// An inbound request to `/hooks/{tenant}/{plugin}/{secret}/...`: checked, rate-limited,
+    /// handed to the plugin as a `webhook` event; its `respond` is the answer (204 without).
+    pub async fn hook(&self, tenant_slug: &str, plugin: &str, secret: &str, req: HttpRequest) -> Result<HttpResponse, HookError> {
+        let tenant = self.store.tenant_by_slug(tenant_slug).await.map_err(|_| HookError::NotFound)?;
+        let (row, stored) = self.store.integration(tenant.id, plugin).await.ok().flatten().ok_or(HookError::NotFound)?;
+        if !row.enabled || !constant_time_eq(stored.as_bytes(), secret.as_bytes()) {
+            return Err(HookError::NotFound);
+        }
+        if !self.admit(tenant.id, plugin) {
+            return Err(HookError::TooMany);
+        }
+        let verbs = self.run(tenant.id, plugin, "", Event::Webhook(req)).await?;
+        let mut resp =
+            self.carry_out(tenant.id, plugin, verbs).await.unwrap_or(HttpResponse { status: 204, headers: Vec::new(), body: Vec::new() });
+        if !(200..=599).contains(&resp.status) {
+            resp.status = 502;
+        }
+        resp.body.truncate(MAX_RESPONSE_BODY);
+        Ok(resp)
+    }
+}
+
+/// An integration as the cabinet, the API and the CLI show it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct IntegrationStatus {
+    /// Plugin name.
+    pub plugin: String,
+    /// Whether it receives the tenant's call events and its inbound address works.
+    pub enabled: bool,
+    /// Its inbound webhook address (path under the cabinet's address; keep it secret).
+    pub hook_path: String,
+    /// Failed attempts at the event it is stuck on.
+    pub attempts: i64,
+    /// The last failure.
+    pub last_error: String,
+    /// The event kinds it receives.
+    pub events: Vec<String>,
+}
+
+/// Enables or disables a tenant's installed plugin as an integration (the service the API
+/// and the CLI share); the first enabling makes the secret of its inbound address.
+pub async fn set_integration(
+    store: &Store,
+    tenant_id: i64,
+    plugin: &str,
+    enabled: bool,
+) -> Result<IntegrationStatus, pbx_store::StoreError> {
+    store.plugin(tenant_id, plugin).await?;
+    let secret = {
+        use rand::Rng;
+        let bytes: [u8; 24] = rand::rng().random();
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    store.set_integration(tenant_id, plugin, enabled, &secret).await?;
+    integration_status(store, tenant_id, plugin).await
+}
+
+/// A tenant's integration of a plugin (disabled and without an address if never enabled).
+pub async fn integration_status(store: &Store, tenant_id: i64, plugin: &str) -> Result<IntegrationStatus, pbx_store::StoreError> {
+    let tenant = store.tenant_by_id(tenant_id).await?;
+    store.plugin(tenant_id, plugin).await?;
+    Ok(match store.integration(tenant_id, plugin).await? {
+        Some((row, secret)) => IntegrationStatus {
+            plugin: plugin.to_string(),
+            enabled: row.enabled,
+            hook_path: format!("/hooks/{}/{plugin}/{secret}", tenant.slug),
+            attempts: row.attempts,
+            last_error: row.last_error,
+            events: row.events,
+        },
+        None => IntegrationStatus {
+            plugin: plugin.to_string(),
+            enabled: false,
+            hook_path: String::new(),
+            attempts: 0,
+            last_error: String::new(),
+            events: pbx_store::webhooks::PLUGIN_KINDS.iter().map(|k| k.to_string()).collect(),
+        },
+    })
+}
+
+/// A verb's name for logs.
+fn verb_name(v: &Verb) -> &'static str {
+    match v {
+        Verb::Answer => "answer",
+        Verb::Play(_) => "play",
+        Verb::Gather(_) => "gather",
+        Verb::Dial(_) => "dial",
+        Verb::Enqueue(_) => "enqueue",
+        Verb::SetCallerName(_) => "set-caller-name",
+        Verb::SetVariable(_) => "set-variable",
+        Verb::Next(_) => "next",
+        Verb::Hangup => "hangup",
+        Verb::Originate(_) => "originate",
+        Verb::OfferTo(_) => "offer-to",
+        Verb::Respond(_) => "respond",
+    }
+}
+
+/// Compares secrets without leaking where they differ through timing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,72 @@
+//! An integration plugin for the tests, as a CRM connector would be: it keeps the call
+//! events it receives (kind and call id, in order) and forwards each to the CRM address
+//! set through its inbound webhook; its webhook answers what it saw (`/seen`), takes the
+//! CRM's address (`/setup?url=...`) and places calls (`/call?ext=101&number=102`).
+
+use pbx_plugin_sdk::{Capability, Event, HttpRequest, HttpResponse, Metadata, OriginateSpec, Plugin, Verb, export_plugin, host, metadata};
+
+/// The connector.
+pub struct Crm;
+
+/// A query parameter of a request path (no escapes: the tests send plain values).
+fn param(url: &str, name: &str) -> String {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v.to_string()).unwrap_or_default()
+}
+
+fn respond(status: u16, body: &str) -> Verb {
+    Verb::Respond(HttpResponse { status, headers: vec![("content-type".into(), "text/plain".into())], body: body.as_bytes().to_vec() })
+}
+
+impl Plugin for Crm {
+    fn describe() -> Metadata {
+        let mut m = metadata("crm", "0.1.0", "A CRM connector (integration test)", &[], r#"{"type":"object"}"#);
+        m.capabilities = vec![Capability::Kv, Capability::Http(vec!["127.0.0.1".into()])];
+        m
+    }
+
+    fn handle(event: Event) -> Result<Vec<Verb>, String> {
+        match event {
+            Event::CallLifecycle(l) => {
+                let seen = host::kv_get("seen").unwrap_or_default();
+                host::kv_set("seen", &format!("{seen}{}:{}:{};", l.kind, l.call.call_id, l.answered_by.clone().unwrap_or_default()));
+                let url = host::kv_get("crm_url").unwrap_or_default();
+                if !url.is_empty() {
+                    let body = format!(
+                        r#"{{"kind":"{}","call_id":"{}","from":"{}","to":"{}","disposition":"{}"}}"#,
+                        l.kind, l.call.call_id, l.call.caller_number, l.call.called_number, l.disposition
+                    );
+                    let req = HttpRequest {
+                        method: "POST".into(),
+                        url,
+                        headers: vec![("content-type".into(), "application/json".into())],
+                        body: body.into_bytes(),
+                    };
+                    // A CRM that does not take it gets the event again (the host retries).
+                    let r = host::http(&req)?;
+                    if r.status >= 300 {
+                        return Err(format!("the CRM answered {}", r.status));
+                    }
+                }
+                Ok(Vec::new())
+            }
+            Event::Webhook(req) => {
+                let path = req.url.split('?').next().unwrap_or("");
+                if path.ends_with("/seen") {
+                    Ok(vec![respond(200, &host::kv_get("seen").unwrap_or_default())])
+                } else if path.ends_with("/setup") {
+                    host::kv_set("crm_url", &param(&req.url, "url"));
+                    Ok(vec![respond(200, "ok")])
+                } else if path.ends_with("/call") {
+                    let spec = OriginateSpec { from_ext: param(&req.url, "ext"), to_number: param(&req.url, "number") };
+                    Ok(vec![Verb::Originate(spec), respond(202, "calling")])
+                } else {
+                    Ok(vec![respond(404, "no such page")])
+                }
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+export_plugin!(Crm);
