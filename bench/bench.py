@@ -7,6 +7,7 @@ machine and in the same run. See bench/README.md for what each figure means.
     python3 bench/bench.py media --calls 100,200,500,1000 --seconds 20
     python3 bench/bench.py queue --callers 200 --seconds 20
     python3 bench/bench.py group --members 20 --rate 10 --seconds 30
+    python3 bench/bench.py integration --rate 200 --seconds 10
 """
 import argparse
 import csv
@@ -70,7 +71,7 @@ def pids_named(name):
 class Server:
     """A system under test: the PBX or the reference."""
 
-    def __init__(self, kind, tmp, rtpengine=False, recording=True):
+    def __init__(self, kind, tmp, rtpengine=False, recording=True, extra_env=None):
         self.kind, self.tmp, self.procs = kind, tmp, []
         if kind == "pbx":
             self.port = 5080
@@ -78,6 +79,7 @@ class Server:
                        PBX_RTP_PORTS="20000-29999", RUST_LOG="warn", PBX_RING_TIMEOUT="30", PBX_RTP_TIMEOUT="300",
                        # One benchmark user places every call: the per-user/tenant caps would refuse the load.
                        PBX_MAX_CALLS_PER_USER="0", PBX_MAX_CALLS_PER_TENANT="0", PBX_MAX_CALLS_PER_TRUNK="0", PBX_MEDIA_RESERVE="0")
+            env.update(extra_env or {})
             self.env = env
             subprocess.run([PBX, "tenant", "create", "bench", "--domain", DOMAIN], env=env, check=True, capture_output=True)
             if not recording:
@@ -288,6 +290,10 @@ def main():
     g.add_argument("--members", type=int, default=20)
     g.add_argument("--rate", type=int, default=10)
     g.add_argument("--seconds", type=int, default=30)
+    it = sub.add_parser("integration")
+    it.add_argument("--rate", type=int, default=200)
+    it.add_argument("--seconds", type=int, default=10)
+    it.add_argument("--modes", default="off,plugin,webhook,both")
     a = ap.parse_args()
     if not os.path.exists(PBX):
         subprocess.run(["cargo", "build", "--release", "-p", "pbx"], cwd=ROOT, check=True)
@@ -310,6 +316,10 @@ def main():
     elif a.cmd == "group":
         from features import run_group
         print(run_group(Server, register_callee, sipp, last_stats, PBX, a.members, a.rate, a.seconds), flush=True)
+    elif a.cmd == "integration":
+        from integrations import run_integration
+        for mode in a.modes.split(","):
+            print(run_integration(Server, register_callee, sipp, last_stats, PBX, a.rate, a.seconds, mode), flush=True)
     elif a.cmd == "media":
         from media import run_media
         for n in map(int, a.calls.split(",")):

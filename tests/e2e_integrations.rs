@@ -171,6 +171,8 @@ fn click_to_call_rings_the_user_first_then_the_number_and_says_why_it_cannot() {
     );
     let started = rx.taken().into_iter().find(|(_, k, v)| k == "call.started" && v["call_id"] == id.as_str()).unwrap().2;
     assert_eq!(started["correlation_id"], "deal-7");
+    let ended = rx.taken().into_iter().find(|(_, k, v)| k == "call.ended" && v["call_id"] == id.as_str()).unwrap().2;
+    assert_eq!(ended["correlation_id"], "deal-7", "the id comes back at the end too");
     assert!(rx.taken().iter().all(|(_, k, _)| k == "call.started" || k == "call.ended"), "only the kinds subscribed to");
 }
 

@@ -31,7 +31,36 @@ pub struct Integrations {
     gates: Arc<PluginGates>,
     http: HttpClient,
     originator: Arc<Originator>,
-    buckets: Mutex<HashMap<(i64, String), (f64, Instant)>>,
+    buckets: Mutex<HashMap<(String, String), (f64, Instant)>>,
+    /// Tenants' slug and time zone, read at most every few seconds.
+    tenants: Mutex<HashMap<i64, (String, String, Instant)>>,
+}
+
+/// The call-log kind of calls an integration placed on a call event.
+const INTEGRATION_CALL: &str = "integration-call";
+
+/// Why an event did not reach an integration plugin.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DeliveryFailure {
+    /// The plugin cannot run now (disabled, grants missing, removed): the event waits.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The plugin trapped or is not a valid component: the same event would fail again.
+    #[error("{0}")]
+    Broken(String),
+    /// It failed this time (its CRM did not answer, it ran out of time): tried again.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Which calls a plugin's answer may place.
+enum Originates {
+    /// None (a call an integration placed).
+    None,
+    /// One, once per this key (an event's id).
+    One(String),
+    /// Up to four (an inbound request).
+    Some,
 }
 
 /// Why an inbound webhook request got no plugin answer.
@@ -51,17 +80,25 @@ pub enum HookError {
 impl Integrations {
     /// Integrations over the server's store, plugin runtime, egress client and engine.
     pub fn new(store: Store, plugins: Arc<PluginRuntime>, http: HttpClient, originator: Arc<Originator>) -> Integrations {
-        Integrations { store, plugins, gates: Arc::new(PluginGates::new(1, 2)), http, originator, buckets: Mutex::new(HashMap::new()) }
+        Integrations {
+            store,
+            plugins,
+            gates: Arc::new(PluginGates::new(1, 2)),
+            http,
+            originator,
+            buckets: Mutex::new(HashMap::new()),
+            tenants: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Runs one event through a tenant's plugin; returns its verbs.
     async fn run(&self, tenant_id: i64, plugin: &str, call_id: &str, event: Event) -> Result<Vec<Verb>, PluginError> {
-        let tenant = self.store.tenant_by_id(tenant_id).await.map_err(|e| PluginError::Unavailable(e.to_string()))?;
+        let (slug, timezone) = self.tenant(tenant_id).await.map_err(|e| PluginError::Unavailable(e.to_string()))?;
         let directory = if self.plugins.wants_directory(tenant_id, plugin) { self.directory(tenant_id).await } else { Vec::new() };
         let call = PluginCall {
             tenant_id,
-            tenant: tenant.slug.clone(),
-            timezone: tenant.timezone.clone(),
+            tenant: slug,
+            timezone,
             plugin: plugin.to_string(),
             config: "{}".into(),
             call_id: call_id.to_string(),
@@ -81,6 +118,23 @@ impl Integrations {
         decide_gated(self.gates.clone(), self.plugins.clone(), call, services, MAX_QUEUE).await.result
     }
 
+    /// A tenant's slug and time zone (cached for five seconds: every event needs them).
+    async fn tenant(&self, tenant_id: i64) -> Result<(String, String), pbx_store::StoreError> {
+        if let Some((slug, tz, at)) = self.tenants.lock().ok().and_then(|m| m.get(&tenant_id).cloned())
+            && at.elapsed() < Duration::from_secs(5)
+        {
+            return Ok((slug, tz));
+        }
+        let t = self.store.tenant_by_id(tenant_id).await?;
+        if let Ok(mut m) = self.tenants.lock() {
+            if m.len() > 10_000 {
+                m.clear();
+            }
+            m.insert(tenant_id, (t.slug.clone(), t.timezone.clone(), Instant::now()));
+        }
+        Ok((t.slug, t.timezone))
+    }
+
     /// The tenant's users; "available" means registered (a call in progress is not known here).
     async fn directory(&self, tenant_id: i64) -> Vec<UserInfo> {
         let users = self.store.list_users(tenant_id).await.unwrap_or_default();
@@ -90,17 +144,26 @@ impl Integrations {
 
     /// Delivers an outbox event to an integration plugin: `Ok` once the plugin took it (an
     /// event its contract has no form for is taken without running it), else why not.
-    pub async fn deliver(&self, tenant_id: i64, plugin: &str, ev: &StoredEvent) -> Result<(), String> {
-        let parsed: IntegrationEvent = serde_json::from_str(&ev.body).map_err(|e| format!("unreadable event: {e}"))?;
-        let Some(lifecycle) = self.lifecycle(tenant_id, &parsed).await? else { return Ok(()) };
-        let verbs = self.run(tenant_id, plugin, &parsed.call_id, Event::CallLifecycle(lifecycle)).await.map_err(|e| e.to_string())?;
-        self.carry_out(tenant_id, plugin, verbs).await;
+    pub async fn deliver(&self, tenant_id: i64, plugin: &str, ev: &StoredEvent) -> Result<(), DeliveryFailure> {
+        let parsed: IntegrationEvent =
+            serde_json::from_str(&ev.body).map_err(|e| DeliveryFailure::Broken(format!("unreadable event: {e}")))?;
+        let Some((lifecycle, kind)) = self.lifecycle(tenant_id, &parsed).await.map_err(DeliveryFailure::Failed)? else { return Ok(()) };
+        let verbs = match self.run(tenant_id, plugin, &parsed.call_id, Event::CallLifecycle(lifecycle)).await {
+            Ok(v) => v,
+            Err(e @ PluginError::Unavailable(_)) => return Err(DeliveryFailure::Unavailable(e.to_string())),
+            Err(e @ (PluginError::Trap(_) | PluginError::Invalid(_))) => return Err(DeliveryFailure::Broken(e.to_string())),
+            Err(e) => return Err(DeliveryFailure::Failed(e.to_string())),
+        };
+        // A call an integration placed on an event places no more (no loops), and one event
+        // places at most one call; the event's id makes a repeat delivery place none.
+        let originate = if kind == INTEGRATION_CALL { Originates::None } else { Originates::One(parsed.id.clone()) };
+        self.carry_out(tenant_id, plugin, verbs, originate).await;
         Ok(())
     }
 
     /// The contract-0.1 `lifecycle` record of an event (started, answered, ended), with the
     /// call's parties from the call log; `None` for kinds 0.1 has no name for.
-    async fn lifecycle(&self, tenant_id: i64, ev: &IntegrationEvent) -> Result<Option<Lifecycle>, String> {
+    async fn lifecycle(&self, tenant_id: i64, ev: &IntegrationEvent) -> Result<Option<(Lifecycle, String)>, String> {
         let (kind, answered_by, talk, disposition) = match &ev.data {
             EventData::Started { .. } => ("started", None, 0, String::new()),
             EventData::Answered { extension, .. } => ("answered", extension.clone(), 0, String::new()),
@@ -118,23 +181,38 @@ impl Integrations {
             direction: row.direction.as_str().to_string(),
             variables: Vec::new(),
         };
-        Ok(Some(Lifecycle {
+        let lifecycle = Lifecycle {
             kind: kind.into(),
             call,
             answered_by,
             talk_seconds: u32::try_from(talk.max(0)).unwrap_or(u32::MAX),
             disposition,
             recording_url: None,
-        }))
+        };
+        Ok(Some((lifecycle, row.kind)))
     }
 
     /// Carries out what a plugin answered outside a call: `originate` places calls, `respond`
     /// is returned (the first one), anything else is logged and ignored.
-    async fn carry_out(&self, tenant_id: i64, plugin: &str, verbs: Vec<Verb>) -> Option<HttpResponse> {
+    async fn carry_out(&self, tenant_id: i64, plugin: &str, verbs: Vec<Verb>, originates: Originates) -> Option<HttpResponse> {
         let mut response = None;
+        let mut placed = 0;
+        let cap = match originates {
+            Originates::None => 0,
+            Originates::One(_) => 1,
+            Originates::Some => 4,
+        };
         for verb in verbs.into_iter().take(32) {
             match verb {
+                Verb::Originate(spec) if placed >= cap => {
+                    tracing::warn!(plugin, from = %spec.from_ext, "an integration's call not placed: no more calls from this event");
+                }
                 Verb::Originate(spec) => {
+                    placed += 1;
+                    let (kind, dedup_key) = match &originates {
+                        Originates::One(key) => (INTEGRATION_CALL, Some(format!("{plugin}:{key}"))),
+                        _ => ("click-to-call", None),
+                    };
                     let req = OriginateRequest {
                         tenant_id,
                         ext: spec.from_ext.clone(),
@@ -142,6 +220,8 @@ impl Integrations {
                         line: None,
                         correlation_id: None,
                         ring: None,
+                        kind,
+                        dedup_key,
                     };
                     match self.originator.originate(req).await {
                         Ok(id) => tracing::info!(plugin, call = %id, from = %spec.from_ext, "integration placed a call"),
@@ -159,13 +239,13 @@ impl Integrations {
     }
 
     /// Whether one more inbound request of this plugin fits its rate.
-    fn admit(&self, tenant_id: i64, plugin: &str) -> bool {
+    fn admit(&self, tenant: &str, plugin: &str) -> bool {
         let Ok(mut b) = self.buckets.lock() else { return false };
         if b.len() > 10_000 {
             b.clear();
         }
         let now = Instant::now();
-        let (tokens, at) = b.entry((tenant_id, plugin.to_string())).or_insert((HOOK_RATE * 2.0, now));
+        let (tokens, at) = b.entry((tenant.to_string(), plugin.to_string())).or_insert((HOOK_RATE * 2.0, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * HOOK_RATE).min(HOOK_RATE * 2.0);
         *at = now;
         if *tokens >= 1.0 {
@@ -176,20 +256,27 @@ impl Integrations {
         }
     }
 
-    /// An inbound request to `/hooks/{tenant}/{plugin}/{secret}/...`: checked, rate-limited,
-    /// handed to the plugin as a `webhook` event; its `respond` is the answer (204 without).
+    /// An inbound request to `/hooks/{tenant}/{plugin}/{secret}/...`: rate-limited (before
+    /// any lookup), checked, handed to the plugin as a `webhook` event; its `respond` is the
+    /// answer (204 without). A suspended company's integrations do not answer.
     pub async fn hook(&self, tenant_slug: &str, plugin: &str, secret: &str, req: HttpRequest) -> Result<HttpResponse, HookError> {
-        let tenant = self.store.tenant_by_slug(tenant_slug).await.map_err(|_| HookError::NotFound)?;
-        let (row, stored) = self.store.integration(tenant.id, plugin).await.ok().flatten().ok_or(HookError::NotFound)?;
-        if !row.enabled || !constant_time_eq(stored.as_bytes(), secret.as_bytes()) {
+        if tenant_slug.len() > 64 || plugin.len() > 64 || secret.len() > 128 {
             return Err(HookError::NotFound);
         }
-        if !self.admit(tenant.id, plugin) {
+        if !self.admit(tenant_slug, plugin) {
             return Err(HookError::TooMany);
         }
+        let tenant = self.store.tenant_by_slug(tenant_slug).await.map_err(|_| HookError::NotFound)?;
+        let (row, stored) = self.store.integration(tenant.id, plugin).await.ok().flatten().ok_or(HookError::NotFound)?;
+        if !row.enabled || tenant.status == pbx_store::TenantStatus::Suspended || !constant_time_eq(stored.as_bytes(), secret.as_bytes()) {
+            return Err(HookError::NotFound);
+        }
         let verbs = self.run(tenant.id, plugin, "", Event::Webhook(req)).await?;
-        let mut resp =
-            self.carry_out(tenant.id, plugin, verbs).await.unwrap_or(HttpResponse { status: 204, headers: Vec::new(), body: Vec::new() });
+        let mut resp = self.carry_out(tenant.id, plugin, verbs, Originates::Some).await.unwrap_or(HttpResponse {
+            status: 204,
+            headers: Vec::new(),
+            body: Vec::new(),
+        });
         if !(200..=599).contains(&resp.status) {
             resp.status = 502;
         }
@@ -222,22 +309,28 @@ pub async fn set_integration(
     tenant_id: i64,
     plugin: &str,
     enabled: bool,
+    rotate: bool,
 ) -> Result<IntegrationStatus, pbx_store::StoreError> {
-    store.plugin(tenant_id, plugin).await?;
+    if enabled || store.integration(tenant_id, plugin).await?.is_none() {
+        store.plugin(tenant_id, plugin).await?;
+    }
     let secret = {
         use rand::Rng;
         let bytes: [u8; 24] = rand::rng().random();
         bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
     };
-    store.set_integration(tenant_id, plugin, enabled, &secret).await?;
+    store.set_integration(tenant_id, plugin, enabled, &secret, rotate).await?;
     integration_status(store, tenant_id, plugin).await
 }
 
 /// A tenant's integration of a plugin (disabled and without an address if never enabled).
 pub async fn integration_status(store: &Store, tenant_id: i64, plugin: &str) -> Result<IntegrationStatus, pbx_store::StoreError> {
     let tenant = store.tenant_by_id(tenant_id).await?;
-    store.plugin(tenant_id, plugin).await?;
-    Ok(match store.integration(tenant_id, plugin).await? {
+    let row = store.integration(tenant_id, plugin).await?;
+    if row.is_none() {
+        store.plugin(tenant_id, plugin).await?;
+    }
+    Ok(match row {
         Some((row, secret)) => IntegrationStatus {
             plugin: plugin.to_string(),
             enabled: row.enabled,

@@ -36,6 +36,10 @@ pub const REFUSALS_BEFORE_DROP: i64 = 5;
 pub const MAX_ATTEMPTS: i64 = 200;
 /// Deliveries in flight at once, over all webhooks (each holds a blocking thread).
 const MAX_IN_FLIGHT: usize = 32;
+/// Longest one round of posts to a URL runs before its results are recorded.
+const POST_ROUND: Duration = Duration::from_secs(20);
+/// Least time between two scans of the subscribers.
+const SCAN_EVERY: Duration = Duration::from_millis(100);
 /// How long a node's lease on a webhook lasts without renewal.
 const LEASE: Duration = Duration::from_secs(60);
 /// Longest wait between two attempts.
@@ -203,10 +207,14 @@ pub async fn run(store: Store, d: Deliverer, wake: Arc<Notify>) {
                 tracing::error!(error = %e, "cannot prune the webhook delivery log");
             }
         }
+        let scanned = std::time::Instant::now();
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
+        // Wakes come with every call-log batch: scans are at least this far apart, so that
+        // a busy server delivers many events per round instead of a few per query.
+        tokio::time::sleep(SCAN_EVERY.saturating_sub(scanned.elapsed())).await;
     }
 }
 
@@ -224,6 +232,15 @@ async fn deliver(store: Store, d: Deliverer, mut hook: Webhook, secret: String) 
         }
         let mut log = Vec::new();
         let mut stop = false;
+        // A URL's events of this round are posted in one go (one thread hand-off, not one per
+        // event); the loop below takes their results in order.
+        let mut posted = std::collections::VecDeque::new();
+        if hook.plugin.is_empty() {
+            let wanted: Vec<StoredEvent> = events.iter().filter(|e| hook.wants(&e.kind)).cloned().collect();
+            if let Ok(_permit) = d.in_flight.acquire().await {
+                posted.extend(post_all(&d.http, &hook.url, &secret, wanted).await);
+            }
+        }
         for ev in events {
             if !hook.wants(&ev.kind) {
                 hook.cursor = ev.id;
@@ -237,14 +254,31 @@ async fn deliver(store: Store, d: Deliverer, mut hook: Webhook, secret: String) 
             }
             let attempt = hook.attempts + 1;
             let started = std::time::Instant::now();
-            let (status, error) = match (d.in_flight.acquire().await, hook.plugin.is_empty(), &d.integrations) {
-                (Err(_), _, _) => (0, "deliveries are stopping".to_string()),
-                (Ok(_permit), true, _) => post(&d.http, &hook.url, &secret, &ev).await,
-                (Ok(_permit), false, Some(i)) => match i.deliver(hook.tenant_id, &hook.plugin, &ev).await {
-                    Ok(()) => (200, String::new()),
-                    Err(e) => (0, e.chars().take(300).collect()),
+            let mut took_ms = None;
+            let (status, error) = match (hook.plugin.is_empty(), &d.integrations) {
+                (true, _) => match posted.pop_front() {
+                    Some((status, error, ms)) => {
+                        took_ms = Some(ms);
+                        (status, error)
+                    }
+                    // Posting stopped before this one (a refusal to skip, or the round's time).
+                    None => break,
                 },
-                (Ok(_), false, None) => (0, "integration plugins do not run in this process".to_string()),
+                (false, Some(i)) => match i.deliver(hook.tenant_id, &hook.plugin, &ev).await {
+                    Ok(()) => (200, String::new()),
+                    // The plugin cannot run (disabled, not granted): the integration waits a
+                    // minute without using up the event's attempts.
+                    Err(crate::integrations::DeliveryFailure::Unavailable(e)) => {
+                        hook.next_at = now_ms() + 60_000;
+                        hook.last_error = e.chars().take(300).collect();
+                        stop = true;
+                        break;
+                    }
+                    // A trap is answered like a refusal (the same event would fail again).
+                    Err(crate::integrations::DeliveryFailure::Broken(e)) => (400, e.chars().take(300).collect()),
+                    Err(crate::integrations::DeliveryFailure::Failed(e)) => (0, e.chars().take(300).collect()),
+                },
+                (false, None) => (0, "integration plugins do not run in this process".to_string()),
             };
             let outcome = match status {
                 200..=299 => Outcome::Delivered,
@@ -268,7 +302,7 @@ async fn deliver(store: Store, d: Deliverer, mut hook: Webhook, secret: String) 
                 status: i64::from(status),
                 outcome: word.into(),
                 error: error.clone(),
-                duration_ms: started.elapsed().as_millis() as i64,
+                duration_ms: took_ms.unwrap_or_else(|| started.elapsed().as_millis() as i64),
                 at: now_ms(),
             });
             match outcome {
@@ -315,7 +349,32 @@ fn delivery_id(ev: &StoredEvent) -> (String, String) {
 }
 
 /// Posts one event; returns the HTTP status (0: no answer) and the error, if any.
-async fn post(http: &HttpClient, url: &str, secret: &str, ev: &StoredEvent) -> (u16, String) {
+/// Posts events one after the other on one blocking thread (its own, not the shared gate:
+/// a slow receiver waits without holding what password checks and exports need), stopping
+/// at the first that is not taken or after [`POST_ROUND`]; returns (status, error, ms) of
+/// each attempted.
+async fn post_all(http: &HttpClient, url: &str, secret: &str, events: Vec<StoredEvent>) -> Vec<(u16, String, i64)> {
+    let (http, url, secret) = (http.clone(), url.to_string(), secret.to_string());
+    let round = std::time::Instant::now();
+    let posted = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::with_capacity(events.len());
+        for ev in &events {
+            let started = std::time::Instant::now();
+            let (status, error) = post_blocking(&http, &url, &secret, ev);
+            let taken = (200..300).contains(&status);
+            out.push((status, error, started.elapsed().as_millis() as i64));
+            if !taken || round.elapsed() > POST_ROUND {
+                break;
+            }
+        }
+        out
+    })
+    .await;
+    posted.unwrap_or_else(|e| vec![(0, format!("delivery task failed: {e}"), 0)])
+}
+
+/// Posts one event; returns the HTTP status (0: no answer) and the error, if any.
+fn post_blocking(http: &HttpClient, url: &str, secret: &str, ev: &StoredEvent) -> (u16, String) {
     let (event_id, _) = delivery_id(ev);
     let t = (now_ms() / 1000).max(0) as u64;
     let req = HttpRequest {
@@ -330,17 +389,13 @@ async fn post(http: &HttpClient, url: &str, secret: &str, ev: &StoredEvent) -> (
         ],
         body: ev.body.clone().into_bytes(),
     };
-    let http = http.clone();
-    // Its own blocking thread (not the shared gate): a slow receiver waits without holding
-    // what password checks and exports need.
-    match tokio::task::spawn_blocking(move || http.send(&req, DELIVERY_TIMEOUT)).await {
-        Ok(Ok(resp)) if (200..300).contains(&resp.status) => (resp.status, String::new()),
-        Ok(Ok(resp)) => {
+    match http.send(&req, DELIVERY_TIMEOUT) {
+        Ok(resp) if (200..300).contains(&resp.status) => (resp.status, String::new()),
+        Ok(resp) => {
             let text: String = String::from_utf8_lossy(&resp.body).chars().filter(|c| !c.is_control()).take(200).collect();
             (resp.status, format!("HTTP {}: {text}", resp.status))
         }
-        Ok(Err(e)) => (0, e.chars().take(300).collect()),
-        Err(e) => (0, format!("delivery task failed: {e}")),
+        Err(e) => (0, e.chars().take(300).collect()),
     }
 }
 

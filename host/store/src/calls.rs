@@ -373,7 +373,8 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                CallOp::Notify { tenant_id, event } => crate::events::insert_event(&mut tx, *tenant_id, event).await?,
+                // Written together after the loop.
+                CallOp::Notify { .. } => {}
                 CallOp::Recording { id, tenant_id, path, at } => {
                     sqlx::query(
                         "INSERT INTO recordings (call_id, tenant_id, path, format, duration_ms, size_bytes, created_at) VALUES ($1, $2, $3, 'wav', 0, 0, $4)",
@@ -402,6 +403,11 @@ impl Store {
                 }
             }
         }
+        let events: Vec<(i64, &crate::events::IntegrationEvent)> = ops
+            .iter()
+            .filter_map(|o| if let CallOp::Notify { tenant_id, event } = o { Some((*tenant_id, &**event)) } else { None })
+            .collect();
+        crate::events::insert_events(self, &mut tx, &events).await?;
         tx.commit().await?;
         Ok(())
     }

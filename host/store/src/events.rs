@@ -108,6 +108,9 @@ pub enum EventData {
         via: Option<String>,
         /// The extension that talked, if any.
         answered_by: Option<String>,
+        /// The id an integration gave the call it asked for (click-to-call).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        correlation_id: Option<String>,
     },
     /// The call's recording is stored; `url` fetches it without an account until `expires_at`.
     #[serde(rename = "recording.ready")]
@@ -161,9 +164,8 @@ impl Store {
     pub async fn append_events(&self, tenant_events: &[(i64, IntegrationEvent)]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         self.lock_outbox(&mut tx).await?;
-        for (tenant, ev) in tenant_events {
-            insert_event(&mut tx, *tenant, ev).await?;
-        }
+        let refs: Vec<(i64, &IntegrationEvent)> = tenant_events.iter().map(|(t, e)| (*t, e)).collect();
+        insert_events(self, &mut tx, &refs).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -216,22 +218,36 @@ impl Store {
     }
 }
 
-/// Inserts one event inside a transaction (the call-log writer's or [`Store::append_events`]).
-pub(crate) async fn insert_event(
+/// Inserts events inside a transaction (the call-log writer's or [`Store::append_events`]),
+/// a hundred rows per statement.
+pub(crate) async fn insert_events(
+    store: &Store,
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: i64,
-    ev: &IntegrationEvent,
+    events: &[(i64, &IntegrationEvent)],
 ) -> Result<(), StoreError> {
-    let body = serde_json::to_string(ev).map_err(|e| StoreError::Invalid(format!("event not serialisable: {e}")))?;
-    sqlx::query("INSERT INTO event_outbox (tenant_id, call_id, seq, kind, at, body) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(tenant_id)
-        .bind(&ev.call_id)
-        .bind(ev.seq)
-        .bind(ev.data.kind())
-        .bind(ev.at)
-        .bind(body)
-        .execute(&mut **tx)
-        .await?;
+    for chunk in events.chunks(100) {
+        let mut sql = String::from("INSERT INTO event_outbox (tenant_id, call_id, seq, kind, at, body) VALUES ");
+        let mut bodies = Vec::with_capacity(chunk.len());
+        for (k, (_, ev)) in chunk.iter().enumerate() {
+            bodies.push(serde_json::to_string(ev).map_err(|e| StoreError::Invalid(format!("event not serialisable: {e}")))?);
+            if k > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for n in 1..=6 {
+                if n > 1 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&store.placeholder(k * 6 + n));
+            }
+            sql.push(')');
+        }
+        let mut q = sqlx::query(&sql);
+        for ((tenant_id, ev), body) in chunk.iter().zip(bodies) {
+            q = q.bind(*tenant_id).bind(&ev.call_id).bind(ev.seq).bind(ev.data.kind()).bind(ev.at).bind(body);
+        }
+        q.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

@@ -619,10 +619,12 @@ CREATE INDEX webhook_deliveries_hook ON webhook_deliveries (webhook_id, id)
         // A node delivers a subscriber's events only while it holds the subscriber's lease.
         sqlite: "ALTER TABLE webhooks ADD COLUMN plugin TEXT NOT NULL DEFAULT '';
 ALTER TABLE webhooks ADD COLUMN lease_node TEXT NOT NULL DEFAULT '';
-ALTER TABLE webhooks ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0",
+ALTER TABLE webhooks ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX webhooks_plugin ON webhooks (tenant_id, plugin) WHERE plugin <> ''",
         postgres: "ALTER TABLE webhooks ADD COLUMN plugin TEXT NOT NULL DEFAULT '';
 ALTER TABLE webhooks ADD COLUMN lease_node TEXT NOT NULL DEFAULT '';
-ALTER TABLE webhooks ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0",
+ALTER TABLE webhooks ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX webhooks_plugin ON webhooks (tenant_id, plugin) WHERE plugin <> ''",
     },
 ];
 

@@ -184,6 +184,14 @@ impl Store {
             return Err(StoreError::NotFound(format!("plugin {name}")));
         }
         sqlx::query("DELETE FROM plugin_kv WHERE tenant_id = $1 AND plugin = $2").bind(tenant_id).bind(name).execute(self.pool()).await?;
+        // Its integration goes too: a plugin installed later under the name starts afresh
+        // (a new inbound address, no old events).
+        sqlx::query("DELETE FROM webhook_deliveries WHERE webhook_id IN (SELECT id FROM webhooks WHERE tenant_id = $1 AND plugin = $2)")
+            .bind(tenant_id)
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        sqlx::query("DELETE FROM webhooks WHERE tenant_id = $1 AND plugin = $2").bind(tenant_id).bind(name).execute(self.pool()).await?;
         self.bump_config_version().await
     }
 

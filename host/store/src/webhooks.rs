@@ -256,22 +256,37 @@ impl Store {
         if r.rows_affected() == 0 {
             return Ok(false);
         }
-        for d in log {
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (webhook_id, event_id, kind, attempt, status, outcome, error, duration_ms, at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(webhook_id)
-            .bind(&d.event_id)
-            .bind(&d.event)
-            .bind(d.attempt)
-            .bind(d.status)
-            .bind(&d.outcome)
-            .bind(&d.error)
-            .bind(d.duration_ms)
-            .bind(d.at)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in log.chunks(100) {
+            let mut sql = String::from(
+                "INSERT INTO webhook_deliveries (webhook_id, event_id, kind, attempt, status, outcome, error, duration_ms, at) VALUES ",
+            );
+            for k in 0..chunk.len() {
+                if k > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                for n in 1..=9 {
+                    if n > 1 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&self.placeholder(k * 9 + n));
+                }
+                sql.push(')');
+            }
+            let mut q = sqlx::query(&sql);
+            for d in chunk {
+                q = q
+                    .bind(webhook_id)
+                    .bind(&d.event_id)
+                    .bind(&d.event)
+                    .bind(d.attempt)
+                    .bind(d.status)
+                    .bind(&d.outcome)
+                    .bind(&d.error)
+                    .bind(d.duration_ms)
+                    .bind(d.at);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -313,13 +328,16 @@ impl Store {
 
     /// Makes a plugin an integration of the tenant (it receives the tenant's call events and
     /// its inbound webhook address works) or stops that; `secret` guards the address of a new
-    /// integration. Returns the subscriber row and its secret.
+    /// integration (and replaces the old one when `rotate`). An integration switched on starts
+    /// with the events from then on: what happened while it was off is not replayed (a plugin
+    /// may place calls on events). Returns the subscriber row and its secret.
     pub async fn set_integration(
         &self,
         tenant_id: i64,
         plugin: &str,
         enabled: bool,
         secret: &str,
+        rotate: bool,
     ) -> Result<(Webhook, String), StoreError> {
         let existing = sqlx::query("SELECT id FROM webhooks WHERE tenant_id = $1 AND plugin = $2")
             .bind(tenant_id)
@@ -331,7 +349,7 @@ impl Store {
                 sqlx::query_as("SELECT MAX(id) FROM event_outbox WHERE tenant_id = $1").bind(tenant_id).fetch_one(self.pool()).await?;
             sqlx::query(
                 "INSERT INTO webhooks (tenant_id, url, kinds, description, secret, enabled, cursor_id, attempts, next_at, last_error, created_at, plugin) \
-                 VALUES ($1, '', $2, '', $3, $4, $5, 0, 0, '', $6, $7)",
+                 VALUES ($1, '', $2, '', $3, $4, $5, 0, 0, '', $6, $7) ON CONFLICT DO NOTHING",
             )
             .bind(tenant_id)
             .bind(PLUGIN_KINDS.join(","))
@@ -343,12 +361,25 @@ impl Store {
             .execute(self.pool())
             .await?;
         } else {
-            sqlx::query("UPDATE webhooks SET enabled = $1, attempts = 0, next_at = 0 WHERE tenant_id = $2 AND plugin = $3")
-                .bind(i64::from(enabled))
-                .bind(tenant_id)
-                .bind(plugin)
-                .execute(self.pool())
-                .await?;
+            // Switched on again: from the newest event (the cursor of one that stays on is kept).
+            sqlx::query(
+                "UPDATE webhooks SET cursor_id = CASE WHEN enabled = 0 AND $1 = 1 THEN \
+                 (SELECT COALESCE(MAX(id), 0) FROM event_outbox WHERE tenant_id = $2) ELSE cursor_id END, \
+                 enabled = $1, attempts = 0, next_at = 0, last_error = '' WHERE tenant_id = $2 AND plugin = $3",
+            )
+            .bind(i64::from(enabled))
+            .bind(tenant_id)
+            .bind(plugin)
+            .execute(self.pool())
+            .await?;
+            if rotate {
+                sqlx::query("UPDATE webhooks SET secret = $1 WHERE tenant_id = $2 AND plugin = $3")
+                    .bind(secret)
+                    .bind(tenant_id)
+                    .bind(plugin)
+                    .execute(self.pool())
+                    .await?;
+            }
         }
         self.bump_config_version().await?;
         self.integration(tenant_id, plugin).await?.ok_or_else(|| StoreError::NotFound(format!("integration {plugin}")))

@@ -544,11 +544,15 @@ async fn exercise_webhooks(store: &Store) {
     assert!(store.list_webhooks(t.id).await.unwrap().is_empty());
     assert!(store.prune_events(now_ms() + 1).await.unwrap() >= 4);
     // An integration plugin subscribes with a row of its own, not listed among the webhooks.
-    let (row, secret) = store.set_integration(t.id, "crm", true, "hook-secret").await.unwrap();
+    let (row, secret) = store.set_integration(t.id, "crm", true, "hook-secret", false).await.unwrap();
     assert_eq!((row.plugin.as_str(), secret.as_str(), row.enabled), ("crm", "hook-secret", true));
     assert!(row.wants("call.ended") && !row.wants("call.ringing"), "contract 0.1 knows started, answered, ended");
-    let (again, secret2) = store.set_integration(t.id, "crm", false, "other").await.unwrap();
+    let (again, secret2) = store.set_integration(t.id, "crm", false, "other", false).await.unwrap();
     assert_eq!((again.id, secret2.as_str(), again.enabled), (row.id, "hook-secret", false), "the secret stays");
+    // Events while it is off are not replayed when it is switched on again.
+    store.append_events(&[(t.id, ev("while-off", 1))]).await.unwrap();
+    let (on, secret3) = store.set_integration(t.id, "crm", true, "rotated", true).await.unwrap();
+    assert_eq!((on.cursor, secret3.as_str()), (store.last_event_id(t.id).await.unwrap(), "rotated"));
     assert!(store.list_webhooks(t.id).await.unwrap().is_empty());
     assert!(matches!(store.webhook(t.id, row.id).await, Err(StoreError::NotFound(_))), "not a webhook");
     assert!(store.integration(other.id, "crm").await.unwrap().is_none());

@@ -74,6 +74,9 @@ pub enum PluginCmd {
         /// Only show its state and address.
         #[arg(long)]
         show: bool,
+        /// Give the inbound address a new secret.
+        #[arg(long, conflicts_with = "show")]
+        rotate_secret: bool,
     },
     /// Remove an installed plugin and its stored data.
     Remove {
@@ -299,12 +302,12 @@ pub async fn run(store: &Store, cmd: PluginCmd) -> anyhow::Result<()> {
             store.set_plugin_enabled(tenant.id, &name, false).await?;
             println!("{name} disabled for {slug}: its nodes take their error route");
         }
-        PluginCmd::Integration { slug, name, off, show } => {
+        PluginCmd::Integration { slug, name, off, show, rotate_secret } => {
             let tenant = store.tenant_by_slug(&slug).await?;
             let st = if show {
                 crate::integrations::integration_status(store, tenant.id, &name).await?
             } else {
-                crate::integrations::set_integration(store, tenant.id, &name, !off).await?
+                crate::integrations::set_integration(store, tenant.id, &name, !off, rotate_secret).await?
             };
             println!("{name}: integration {}", if st.enabled { "on" } else { "off" });
             if !st.hook_path.is_empty() {

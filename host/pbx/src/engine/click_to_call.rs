@@ -31,7 +31,17 @@ pub struct OriginateRequest {
     pub correlation_id: Option<String>,
     /// How long the user's phone rings (capped at [`DEFAULT_RING`] × 4).
     pub ring: Option<Duration>,
+    /// The call log's kind for the call (`click-to-call`, `integration-call`).
+    pub kind: &'static str,
+    /// A request with the key of one placed in the last ten minutes places nothing and
+    /// answers that call's id (a retried request, an event delivered again).
+    pub dedup_key: Option<String>,
 }
+
+/// How long a placed call's key is remembered.
+const DEDUP_FOR: Duration = Duration::from_secs(600);
+/// Keys remembered at most.
+const DEDUP_MAX: usize = 10_000;
 
 impl From<TrunkRefusal> for OriginateError {
     fn from(r: TrunkRefusal) -> OriginateError {
@@ -46,6 +56,23 @@ impl From<TrunkRefusal> for OriginateError {
 impl Engine {
     /// Places a click-to-call; returns the call-log id of the new call.
     pub fn originate(&mut self, req: OriginateRequest, now: Now) -> Result<String, OriginateError> {
+        let key = req.dedup_key.as_ref().map(|k| (req.tenant_id, k.clone()));
+        if let Some(k) = &key {
+            self.originated.retain(|_, (_, at)| now.mono.saturating_duration_since(*at) < DEDUP_FOR);
+            if let Some((id, _)) = self.originated.get(k) {
+                return Ok(id.clone());
+            }
+        }
+        let id = self.originate_new(req, now)?;
+        if let Some(k) = key
+            && self.originated.len() < DEDUP_MAX
+        {
+            self.originated.insert(k, (id.clone(), now.mono));
+        }
+        Ok(id)
+    }
+
+    fn originate_new(&mut self, req: OriginateRequest, now: Now) -> Result<String, OriginateError> {
         let tenant = self.dir.tenant(req.tenant_id).cloned().ok_or(OriginateError::Tenant)?;
         if tenant.suspended {
             return Err(OriginateError::Tenant);
@@ -58,11 +85,14 @@ impl Engine {
         };
         let wanted = req.number.trim();
         // An extension of the company, or a number out through its trunk.
-        let (callee, direction, did) = if let Some(target) = self.dir.user(tenant.id, wanted).cloned() {
+        let (callee, direction, did, trunk) = if let Some(target) = self.dir.user(tenant.id, wanted).cloned() {
             if target.id == user.id {
                 return Err(OriginateError::BadNumber);
             }
-            (Party { number: target.ext.clone(), name: target.name.clone(), user_id: Some(target.id) }, CallDirection::Internal, None)
+            if self.location.bindings(target.id, now.mono).is_empty() {
+                return Err(OriginateError::TargetNotRegistered);
+            }
+            (Party { number: target.ext.clone(), name: target.name.clone(), user_id: Some(target.id) }, CallDirection::Internal, None, None)
         } else {
             let number = pbx_store::numbers::normalize(wanted, &tenant.country_code).ok_or(OriginateError::BadNumber)?;
             let did = match req.line.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
@@ -73,10 +103,10 @@ impl Engine {
                 None => self.dir.caller_id_for(tenant.id, Some(user.id)).cloned().ok_or(OriginateError::NoTrunk)?,
             };
             // Checked now so that the user's phone does not ring for a call that cannot go out.
-            self.trunk_target_via(&tenant, &did, &number, false)?;
-            (Party { number, name: String::new(), user_id: None }, CallDirection::Outbound, Some(did.number.clone()))
+            let (_, _, trunk) = self.trunk_target_via(&tenant, &did, &number, false)?;
+            (Party { number, name: String::new(), user_id: None }, CallDirection::Outbound, Some(did.number.clone()), Some(trunk))
         };
-        let counted = super::limits::Counted { tenant: tenant.id, user: Some(user.id), trunk: None };
+        let counted = super::limits::Counted { tenant: tenant.id, user: Some(user.id), trunk: trunk.clone() };
         if self.counts.admit(&self.cfg.limits, &counted, self.media.free_ports() / 2).is_err() {
             return Err(OriginateError::Busy);
         }
@@ -88,9 +118,10 @@ impl Engine {
             shown_name,
             callee: callee.clone(),
             did: did.clone(),
+            trunk,
             direction,
             via: None,
-            kind: Some("click-to-call"),
+            kind: Some(req.kind),
             ring: req.ring.unwrap_or(DEFAULT_RING).clamp(Duration::from_secs(5), DEFAULT_RING * 4),
             queue: None,
             origin: None,
@@ -120,8 +151,8 @@ impl Engine {
             None => {
                 let did = c.line.as_deref().and_then(|l| self.dir.did(l)).cloned();
                 let target = match did {
-                    Some(d) => self.trunk_target_via(&tenant, &d, &number, false),
-                    None => self.trunk_target(&tenant, self.calls.get(&key).and_then(|c| c.caller.user_id), &number, false),
+                    Some(d) if d.tenant_id == tenant.id => self.trunk_target_via(&tenant, &d, &number, false),
+                    _ => self.trunk_target(&tenant, self.calls.get(&key).and_then(|c| c.caller.user_id), &number, false),
                 };
                 match target {
                     Ok((leg, _, _)) => vec![leg],

@@ -380,6 +380,8 @@ pub struct Engine {
     media_calls: HashMap<SessionId, CallKey>,
     trunk_regs: HashMap<i64, trunks::TrunkReg>,
     recording_sessions: HashMap<SessionId, (String, Option<RecordingEvent>)>,
+    /// Calls placed on request lately, by (tenant, request key): a repeat places none.
+    originated: HashMap<(i64, String), (String, std::time::Instant)>,
     timers: TimerQueue<EngineTimer>,
     actions: VecDeque<Action>,
     media: media_plane::MediaPlane,
@@ -422,6 +424,7 @@ impl Engine {
             media_calls: HashMap::new(),
             trunk_regs: HashMap::new(),
             recording_sessions: HashMap::new(),
+            originated: HashMap::new(),
             timers: TimerQueue::default(),
             actions: VecDeque::new(),
             metrics,

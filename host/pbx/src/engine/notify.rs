@@ -16,6 +16,8 @@ pub struct NotifyState {
     pub started_at: i64,
     /// City number used.
     pub line: Option<String>,
+    /// The id an integration gave the call (click-to-call).
+    pub correlation_id: Option<String>,
 }
 
 impl Engine {
@@ -26,7 +28,8 @@ impl Engine {
 
     /// The state a new call of `start`'s tenant keeps for its events, if it produces them.
     pub(super) fn notify_state(&self, start: &CallStart) -> Option<Box<NotifyState>> {
-        self.notifies(start.tenant_id).then(|| Box::new(NotifyState { seq: 0, started_at: start.started_at, line: start.did.clone() }))
+        self.notifies(start.tenant_id)
+            .then(|| Box::new(NotifyState { seq: 0, started_at: start.started_at, line: start.did.clone(), correlation_id: None }))
     }
 
     /// The `call.started` event of a call.
@@ -69,6 +72,7 @@ impl Engine {
             line: start.did.clone(),
             via: None,
             answered_by: None,
+            correlation_id: None,
         };
         for (seq, data) in [(1, self.started_event(start)), (2, ended)] {
             let event = IntegrationEvent { id: format!("{}:{seq}", start.id), call_id: start.id.clone(), seq, at: now.wall_ms, data };
@@ -131,6 +135,7 @@ impl Engine {
             line: n.line.clone(),
             via: call.via.as_ref().map(|v| v.1.clone()),
             answered_by: self.ext_of(answered_by),
+            correlation_id: n.correlation_id.clone(),
         };
         self.notify(key, data, now);
     }

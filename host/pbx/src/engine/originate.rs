@@ -31,6 +31,8 @@ pub struct AgentLeg {
     pub callee: Party,
     /// City number the call goes out with.
     pub did: Option<String>,
+    /// The trunk it goes out through.
+    pub trunk: Option<String>,
     /// Direction of the call.
     pub direction: CallDirection,
     /// Queue it belongs to.
@@ -70,6 +72,9 @@ pub enum OriginateError {
     /// The user's phone is not registered.
     #[error("the extension has no registered phone")]
     NotRegistered,
+    /// The extension to call has no registered phone.
+    #[error("the extension called has no registered phone")]
+    TargetNotRegistered,
     /// The number to call is not valid.
     #[error("not a number that can be called")]
     BadNumber,
@@ -125,6 +130,7 @@ impl Engine {
             shown_name,
             callee: Party { number: number.to_string(), name: name.to_string(), user_id: None },
             did: None,
+            trunk: None,
             direction: CallDirection::Outbound,
             via: Some((g.id, g.ext.clone())),
             kind: Some("queue-callback"),
@@ -150,7 +156,7 @@ impl Engine {
     /// Rings the user's phone for a call the PBX places (queue callback, click-to-call): the
     /// user's leg is the call's A side; the other party is rung once they answer.
     pub(super) fn place_agent_leg(&mut self, leg: AgentLeg, now: Now) -> Result<(CallKey, String), OriginateError> {
-        let AgentLeg { tenant, user, shown_number, shown_name, callee, did, direction, via, kind, ring, queue, origin, click } = leg;
+        let AgentLeg { tenant, user, shown_number, shown_name, callee, did, trunk, direction, via, kind, ring, queue, origin, click } = leg;
         let agent = user.id;
         let Some(binding) = self.location.bindings(agent, now.mono).into_iter().next() else {
             return Err(OriginateError::NotRegistered);
@@ -205,13 +211,16 @@ impl Engine {
             caller_name: user.name.clone(),
             callee: callee.number.clone(),
             did,
-            trunk: None,
+            trunk,
             caller_user_id: Some(agent),
             callee_user_id: callee.user_id,
             started_at: now.wall_ms,
             node: self.cfg.node.clone(),
         };
-        let notify = self.notify_state(&start);
+        let mut notify = self.notify_state(&start);
+        if let (Some(n), Some(c)) = (notify.as_mut(), click.as_ref()) {
+            n.correlation_id.clone_from(&c.correlation_id);
+        }
         let started = notify.as_ref().map(|_| {
             let mut ev = self.started_event(&start);
             if let (pbx_store::EventData::Started { correlation_id, .. }, Some(c)) = (&mut ev, click.as_ref()) {

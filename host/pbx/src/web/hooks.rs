@@ -62,6 +62,10 @@ async fn hook(
                 if !ALLOWED.contains(&name.as_str()) {
                     continue;
                 }
+                // Redirects stay on this site: the cabinet's address is no open redirect.
+                if name == "location" && !(v.starts_with('/') && !v.starts_with("//") && !v.contains('\\')) {
+                    continue;
+                }
                 if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(v)) {
                     h.insert(n, v);
                 }

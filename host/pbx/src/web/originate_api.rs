@@ -8,7 +8,7 @@ use crate::engine::{OriginateError, OriginateRequest};
 use crate::originator::OriginateFailure;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use pbx_store::Principal;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -40,6 +40,7 @@ pub struct CallRequest {
 pub async fn create(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
+    headers: HeaderMap,
     Json(b): Json<CallRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let tenant_id = c.tenant_id()?;
@@ -51,6 +52,7 @@ pub async fn create(
         (Some(e), Some(own)) if e != own && !c.is_supervisor() => {
             return Err(ApiError::forbidden("a user places calls from their own extension only"));
         }
+        (Some(_), None) if !c.is_supervisor() => return Err(ApiError::forbidden("a user places calls from their own extension only")),
         (Some(e), _) => e.to_string(),
         (None, Some(own)) => own,
         (None, None) => return Err(ApiError::bad("name the extension whose phone rings first (ext)")),
@@ -58,6 +60,14 @@ pub async fn create(
     if b.number.len() > 64 {
         return Err(ApiError::bad("the number is longer than 64 characters"));
     }
+    if b.line.as_deref().is_some_and(|l| !l.trim().is_empty()) && !c.is_supervisor() {
+        return Err(ApiError::forbidden("only a supervisor chooses the line a call goes out with"));
+    }
+    let dedup_key = match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(k)) if !k.is_empty() && k.len() <= 128 => Some(format!("api:{k}")),
+        Some(_) => return Err(ApiError::bad("Idempotency-Key must be 1 to 128 visible characters")),
+    };
     let Some(originator) = s.originator.get() else {
         return Err(ApiError::unavailable("calls cannot be placed by this process"));
     };
@@ -68,12 +78,14 @@ pub async fn create(
         line: b.line,
         correlation_id: b.correlation_id,
         ring: b.ring_seconds.map(Duration::from_secs),
+        kind: "click-to-call",
+        dedup_key,
     };
     match originator.originate(req).await {
         Ok(id) => Ok((StatusCode::CREATED, Json(json!({ "call_id": id })))),
         Err(OriginateFailure::Refused(e)) => Err(match e {
             OriginateError::NoUser => ApiError::not_found("extension"),
-            OriginateError::NotRegistered | OriginateError::Busy => ApiError::conflict(e.to_string()),
+            OriginateError::NotRegistered | OriginateError::TargetNotRegistered | OriginateError::Busy => ApiError::conflict(e.to_string()),
             OriginateError::Balance => ApiError::payment_required(e.to_string()),
             OriginateError::Tenant => ApiError::forbidden(e.to_string()),
             OriginateError::NoMedia => ApiError::unavailable(e.to_string()),
@@ -81,6 +93,9 @@ pub async fn create(
                 ApiError::bad(e.to_string())
             }
         }),
+        Err(e @ OriginateFailure::Unavailable) => {
+            Err(ApiError::unavailable(format!("{e}: the call may still be placed; send the request again with the same Idempotency-Key")))
+        }
         Err(e) => Err(ApiError::unavailable(e.to_string())),
     }
 }

@@ -95,6 +95,9 @@ pub async fn deliveries(
 pub struct IntegrationBody {
     /// Receive the company's call events and answer at the inbound address (true), or not.
     pub enabled: bool,
+    /// Give the inbound address a new secret (the old address stops working).
+    #[serde(default)]
+    pub rotate_secret: bool,
 }
 
 /// `GET /api/v1/plugins/{name}/integration`: the plugin's integration and its newest deliveries.
@@ -118,6 +121,6 @@ pub async fn set_integration(
     Path(name): Path<String>,
     Json(b): Json<IntegrationBody>,
 ) -> ApiResult<Json<Value>> {
-    let status = crate::integrations::set_integration(&s.store, c.tenant_id()?, &name, b.enabled).await?;
+    let status = crate::integrations::set_integration(&s.store, c.tenant_id()?, &name, b.enabled, b.rotate_secret).await?;
     Ok(Json(json!(status)))
 }

@@ -13,7 +13,16 @@ fn secs(s: u64) -> Duration {
 }
 
 fn req(ext: &str, number: &str) -> OriginateRequest {
-    OriginateRequest { tenant_id: 1, ext: ext.into(), number: number.into(), line: None, correlation_id: Some("crm-42".into()), ring: None }
+    OriginateRequest {
+        tenant_id: 1,
+        ext: ext.into(),
+        number: number.into(),
+        line: None,
+        correlation_id: Some("crm-42".into()),
+        ring: None,
+        kind: "click-to-call",
+        dedup_key: None,
+    }
 }
 
 /// Feeds a request and returns the engine's answer.
@@ -99,8 +108,26 @@ fn refusals_come_before_any_phone_rings() {
     let mut r = req("101", "+79161234567");
     r.correlation_id = Some("x".repeat(300));
     assert_eq!(originate(&mut sim, r), Err(OriginateError::BadCorrelation));
+    assert_eq!(originate(&mut sim, req("101", "103")), Err(OriginateError::TargetNotRegistered), "103 has no phone to ring");
     // Beta's extension is not acme's.
     assert_eq!(originate(&mut sim, OriginateRequest { tenant_id: 2, ..req("101", "102") }), Err(OriginateError::NoUser));
     assert!(sim.phone(me).incoming_calls().is_empty());
     assert_eq!(sim.calls(), 0);
+}
+
+#[test]
+fn a_repeated_request_places_one_call() {
+    let mut sim = Sim::office();
+    let me = sim.add_phone("101");
+    let other = sim.add_phone("102");
+    sim.register(me);
+    sim.register(other);
+    let keyed = || OriginateRequest { dedup_key: Some("crm:evt-1".into()), ..req("101", "102") };
+    let first = originate(&mut sim, keyed()).unwrap();
+    let again = originate(&mut sim, keyed()).unwrap();
+    assert_eq!(first, again, "the same key answers the same call");
+    sim.run_for(secs(1));
+    assert_eq!(sim.phone(me).incoming_calls().len(), 1, "one call rang the user");
+    // Another tenant's request with the same key is its own.
+    assert_eq!(originate(&mut sim, OriginateRequest { tenant_id: 2, ..keyed() }), Err(OriginateError::NoUser));
 }
