@@ -299,13 +299,15 @@ impl PlainReceiver {
         let (d, g) = (down.clone(), got.clone());
         let app = axum::Router::new().route(
             "/crm",
-            axum::routing::post(move |body: axum::body::Bytes| {
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
                 let (d, g) = (d.clone(), g.clone());
                 async move {
                     if d.load(Ordering::SeqCst) {
                         return axum::http::StatusCode::SERVICE_UNAVAILABLE;
                     }
-                    g.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                    let mut v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    v["api_key"] = headers.get("x-api-key").and_then(|h| h.to_str().ok()).unwrap_or("").into();
+                    g.lock().unwrap().push(v);
                     axum::http::StatusCode::OK
                 }
             }),
@@ -337,9 +339,31 @@ fn an_integration_plugin_gets_every_call_in_order_answers_its_webhook_and_places
 
     // The inbound address: a wrong secret is not found; the plugin's answer is sandboxed.
     assert_eq!(hook(&pbx, "/hooks/acme/crm/wrong-secret/seen").0, 404);
-    let (status, csp, body) = hook(&pbx, &format!("{path}/setup?url=http://{}/crm", crm.addr));
+    // (An address kept by the plugin itself, which the company's settings below override.)
+    let (status, csp, body) = hook(&pbx, &format!("{path}/setup?url=http://127.0.0.1:9/nowhere"));
     assert_eq!((status, body.as_str()), (200, "ok"));
     assert!(csp.starts_with("sandbox"), "{csp}");
+
+    // The company's settings: checked against the plugin's schema; the key is a secret,
+    // sealed, never shown, and reaches the plugin (which sends it to the CRM).
+    let (status, body) = put(&pbx, &boss, "/api/v1/plugins/crm/settings", serde_json::json!({"crm_url": 5}));
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = put(&pbx, &boss, "/api/v1/plugins/crm/settings", serde_json::json!({"unknown": "x"}));
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = put(&pbx, &boss, "/api/v1/plugins/crm/settings", serde_json::json!({"api_key": "short"}));
+    assert_eq!(status, 400, "a secret is checked too: {body}");
+    let url = format!("http://{}/crm", crm.addr);
+    let (status, body) = put(&pbx, &boss, "/api/v1/plugins/crm/settings", serde_json::json!({"crm_url": url, "api_key": "k-secret-12345"}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["secrets_set"], serde_json::json!(["api_key"]));
+    assert!(!body.to_string().contains("k-secret-12345"), "{body}");
+    let (_, got) = api(&pbx, &boss, "/api/v1/plugins/crm/settings");
+    let got: Value = serde_json::from_slice(&got).unwrap();
+    assert_eq!((got["settings"]["crm_url"].as_str(), got["settings"].get("api_key")), (Some(url.as_str()), None));
+    assert!(!String::from_utf8_lossy(&std::fs::read(pbx.dir.path().join("pbx.db")).unwrap()).contains("k-secret-12345"), "sealed at rest");
+    // Changing the address keeps the secret.
+    let (status, body) = put(&pbx, &boss, "/api/v1/plugins/crm/settings", serde_json::json!({"crm_url": url}));
+    assert_eq!((status, body["secrets_set"].clone()), (200, serde_json::json!(["api_key"])));
 
     // A call: the plugin sees started, answered and ended of it, in order, and tells the CRM;
     // the CRM is down for a while and gets them all the same.
@@ -366,6 +390,7 @@ fn an_integration_plugin_gets_every_call_in_order_answers_its_webhook_and_places
     let kinds: Vec<&str> = got.iter().map(|v| v["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["started", "answered", "ended"], "{got:?}");
     assert!(got.iter().all(|v| v["call_id"] == id.as_str() && v["from"] == "101" && v["to"] == "102"), "{got:?}");
+    assert!(got.iter().all(|v| v["api_key"] == "k-secret-12345"), "the plugin had its secret: {got:?}");
     assert_eq!(got[2]["disposition"], "answered");
     let (_, _, seen) = hook(&pbx, &format!("{path}/seen"));
     assert!(seen.starts_with(&format!("started:{id}:;")), "{seen}");

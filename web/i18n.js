@@ -42,7 +42,7 @@ const T = {
     secret_once: 'Signing secret (shown only this once):',
     call_now: 'Call', call_hint: 'Your phone rings first; when you answer, the number is called',
     call_ringing: 'Your phone is ringing: answer it to be connected',
-    integration: 'Integration', hook_address: 'Inbound address (keep it secret)',
+    integration: 'Integration', hook_address: 'Inbound address (keep it secret)', secret_set: 'set (type to replace)',
     integration_hint: 'An integration receives the start, answer and end of every call of the company and answers requests at its own address (for example a CRM connector).',
   },
   ru: {
@@ -88,7 +88,7 @@ const T = {
     secret_once: 'Секрет подписи (показывается только один раз):',
     call_now: 'Позвонить', call_hint: 'Сначала зазвонит ваш телефон; когда ответите, наберётся номер',
     call_ringing: 'Звонит ваш телефон: ответьте, чтобы соединиться',
-    integration: 'Интеграция', hook_address: 'Входящий адрес (держите в секрете)',
+    integration: 'Интеграция', hook_address: 'Входящий адрес (держите в секрете)', secret_set: 'задан (введите, чтобы заменить)',
     integration_hint: 'Интеграция получает начало, ответ и конец каждого звонка компании и отвечает на запросы по своему адресу (например, модуль связи с CRM).',
   },
 };

@@ -146,7 +146,8 @@ export const pages = {
       const st = change === undefined ? await api('GET', '/api/v1/plugins/' + enc(name) + '/integration')
         : await api('PUT', '/api/v1/plugins/' + enc(name) + '/integration', { enabled: change });
       const log = st.deliveries || (await api('GET', '/api/v1/plugins/' + enc(name) + '/integration')).deliveries;
-      integ.replaceChildren(el('div', { class: 'card' }, el('h3', {}, t('integration') + ': ' + name),
+      const cfg = await api('GET', '/api/v1/plugins/' + enc(name) + '/settings');
+      integ.replaceChildren(settingsForm(name, cfg), el('div', { class: 'card' }, el('h3', {}, t('integration') + ': ' + name),
         el('p', { class: 'muted' }, t('integration_hint')),
         el('p', {}, t('status') + ': ', st.enabled ? el('span', { class: 'tag' }, t('hook_on')) : el('span', { class: 'tag bad' }, t('paused')), ' ',
           el('button', { onclick: () => attempt(() => showIntegration(name, !st.enabled)) }, st.enabled ? t('hook_pause') : t('enable'))),
@@ -329,6 +330,35 @@ export const pages = {
     return form;
   },
 };
+
+/** A form for a plugin's company settings, drawn from its schema; secret fields show only
+ * whether they are set and keep their value when left empty. */
+function settingsForm(name, cfg) {
+  const props = (cfg.schema && cfg.schema.properties) || {};
+  const fields = Object.entries(props).map(([k, s]) => {
+    const secret = s.writeOnly === true;
+    let control;
+    if (Array.isArray(s.enum)) control = select(k, s.enum.map((v) => [String(v), String(v)]), cfg.settings[k] === undefined ? undefined : String(cfg.settings[k]));
+    else if (s.type === 'boolean') control = input({ type: 'checkbox', name: k, checked: cfg.settings[k] === true ? true : null });
+    else control = input({ name: k, type: secret ? 'password' : (s.type === 'integer' || s.type === 'number') ? 'number' : 'text',
+      value: secret ? '' : (cfg.settings[k] === undefined ? '' : String(cfg.settings[k])), autocomplete: 'off',
+      placeholder: secret && cfg.secrets_set.includes(k) ? t('secret_set') : '' });
+    return field((s.title || k) + (secret ? ' 🔒' : ''), control);
+  });
+  const form = el('form', { class: 'card', id: 'plugin-settings', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
+    const out = {};
+    for (const [k, s] of Object.entries(props)) {
+      const c = form.elements[k];
+      if (!c) continue;
+      if (s.type === 'boolean') out[k] = c.checked;
+      else if (c.value === '') { if (s.writeOnly !== true) continue; }
+      else out[k] = (s.type === 'integer' || s.type === 'number') ? Number(c.value) : c.value;
+    }
+    await api('PUT', '/api/v1/plugins/' + enc(name) + '/settings', out); toast(t('saved'));
+  }); } }, el('h3', {}, t('settings') + ': ' + name), fields.length ? fields : el('p', { class: 'muted' }, t('nothing')),
+  fields.length ? el('button', { type: 'submit' }, t('save')) : null);
+  return form;
+}
 
 function fwdText(f) {
   if (!f) return '';

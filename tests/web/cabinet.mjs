@@ -217,6 +217,14 @@ async function main() {
     await page.click('#integration button:text-is("Enable")');
     await page.waitForSelector('#hook-address');
     assert.match(await page.textContent('#hook-address'), /\/hooks\/acme\/crm\/[0-9a-f]{48}$/);
+    await page.fill('#plugin-settings input[name=crm_url]', 'https://crm.example/pbx');
+    await page.fill('#plugin-settings input[name=api_key]', 'k-browser-1234');
+    await page.evaluate(() => { document.querySelector('#toast').textContent = ''; });
+    await page.click('#plugin-settings button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#toast').textContent !== '');
+    assert.equal(await page.textContent('#toast'), 'Saved');
+    const cfg = await page.evaluate(async () => (await fetch('/api/v1/plugins/crm/settings')).json());
+    assert.deepEqual([cfg.settings.crm_url, cfg.secrets_set, JSON.stringify(cfg).includes('k-browser')], ['https://crm.example/pbx', ['api_key'], false]);
 
     step = 'a supervisor registers a webhook, sees its secret once and reads its delivery log';
     await page.click('#nav a[href="#/webhooks"]');

@@ -32,6 +32,8 @@ pub struct Integrations {
     http: HttpClient,
     originator: Arc<Originator>,
     buckets: Mutex<HashMap<(String, String), (f64, Instant)>>,
+    /// Opens the plugins' secret settings.
+    secret_box: crate::plugin_settings::SecretBox,
     /// Tenants' slug and time zone, read at most every few seconds.
     tenants: Mutex<HashMap<i64, (String, String, Instant)>>,
 }
@@ -79,7 +81,13 @@ pub enum HookError {
 
 impl Integrations {
     /// Integrations over the server's store, plugin runtime, egress client and engine.
-    pub fn new(store: Store, plugins: Arc<PluginRuntime>, http: HttpClient, originator: Arc<Originator>) -> Integrations {
+    pub fn new(
+        store: Store,
+        plugins: Arc<PluginRuntime>,
+        http: HttpClient,
+        originator: Arc<Originator>,
+        secret_box: crate::plugin_settings::SecretBox,
+    ) -> Integrations {
         Integrations {
             store,
             plugins,
@@ -87,6 +95,7 @@ impl Integrations {
             http,
             originator,
             buckets: Mutex::new(HashMap::new()),
+            secret_box,
             tenants: Mutex::new(HashMap::new()),
         }
     }
@@ -95,12 +104,15 @@ impl Integrations {
     async fn run(&self, tenant_id: i64, plugin: &str, call_id: &str, event: Event) -> Result<Vec<Verb>, PluginError> {
         let (slug, timezone) = self.tenant(tenant_id).await.map_err(|e| PluginError::Unavailable(e.to_string()))?;
         let directory = if self.plugins.wants_directory(tenant_id, plugin) { self.directory(tenant_id).await } else { Vec::new() };
+        let config = crate::plugin_settings::config_for(&self.store, &self.secret_box, tenant_id, plugin)
+            .await
+            .map_err(|e| PluginError::Unavailable(format!("its settings cannot be read: {e}")))?;
         let call = PluginCall {
             tenant_id,
             tenant: slug,
             timezone,
             plugin: plugin.to_string(),
-            config: "{}".into(),
+            config,
             call_id: call_id.to_string(),
             event,
             directory,

@@ -224,7 +224,9 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     );
     let egress = HttpClient::new(crate::plugins::EgressPolicy::from_env(own_addresses(&args, public_ip)));
     let originator = Arc::new(crate::originator::Originator::new(ctl_tx.clone()));
-    let integrations = Arc::new(crate::integrations::Integrations::new(store.clone(), plugins.clone(), egress.clone(), originator.clone()));
+    let secret_box = crate::plugin_settings::SecretBox::open_dir(&common.data_dir).map_err(anyhow::Error::msg)?;
+    let integrations =
+        Arc::new(crate::integrations::Integrations::new(store.clone(), plugins.clone(), egress.clone(), originator.clone(), secret_box));
     let mut deliverer = crate::webhooks::Deliverer::new(egress.clone(), Duration::from_millis(args.webhook_retry_ms.max(10)), node.clone());
     deliverer.integrations = Some(integrations.clone());
     supervise("webhook deliveries", metrics.clone(), crate::webhooks::run(store.clone(), deliverer, events_stored));

@@ -1,13 +1,22 @@
-//! A JSON Schema validator for plugin configurations: the subset plugins use to describe
-//! their node settings (type, properties, required, additionalProperties, items, enum,
-//! minimum/maximum, minLength/maxLength, minItems/maxItems, pattern, default). The cabinet
-//! builds its settings forms from the same schemas.
+//! Validation of plugin configurations (scenario nodes, tenant settings) against the
+//! plugin's JSON Schema: first the keywords plugins commonly use, with messages the cabinet
+//! shows as they are (type, properties, required, additionalProperties, items, enum,
+//! minimum/maximum, minLength/maxLength, minItems/maxItems, pattern), then the complete
+//! JSON Schema implementation of the `jsonschema` crate (every keyword of drafts 4 to
+//! 2020-12; remote `$ref`s are not fetched). The cabinet builds its forms from the same
+//! schemas.
 
 use serde_json::Value;
 
 /// Validates `value` against `schema`; the error names the path of the first problem.
 pub fn validate(schema: &Value, value: &Value) -> Result<(), String> {
-    check(schema, value, "config")
+    check(schema, value, "config")?;
+    let validator = jsonschema::validator_for(schema).map_err(|e| format!("the plugin's schema is not valid JSON Schema: {e}"))?;
+    if let Some(e) = validator.iter_errors(value).next() {
+        let path = e.instance_path().to_string().replace('/', ".");
+        return Err(format!("config{path}: {e}"));
+    }
+    Ok(())
 }
 
 fn type_ok(t: &str, v: &Value) -> bool {
@@ -115,7 +124,7 @@ mod tests {
         let s = json!({"type":"object","required":["prompt"],"additionalProperties":false,"properties":{
             "prompt":{"type":"string","minLength":1},
             "retries":{"type":"integer","minimum":0,"maximum":5},
-            "days":{"type":"array","minItems":1,"items":{"type":"string","enum":["mon","tue"]}},
+            "days":{"type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["mon","tue"]}},
             "at":{"type":"string","pattern":"^[0-9]{2}:[0-9]{2}$"},
             "map":{"type":"object","additionalProperties":{"type":"string"}}}});
         assert!(validate(&s, &json!({"prompt":"x","retries":2,"days":["mon"],"at":"09:00","map":{"a":"b"}})).is_ok());
@@ -129,6 +138,8 @@ mod tests {
             (json!({"prompt":"x","extra":1}), "unknown setting"),
             (json!({"prompt":"x","map":{"a":1}}), "config.map.a: expected"),
             (json!("x"), "expected"),
+            // Keywords beyond the common ones are checked too.
+            (json!({"prompt":"x","retries":2,"days":["mon","mon"]}), "config.days"),
         ] {
             let e = validate(&s, &bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");

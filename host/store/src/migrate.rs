@@ -626,6 +626,27 @@ ALTER TABLE webhooks ADD COLUMN lease_node TEXT NOT NULL DEFAULT '';
 ALTER TABLE webhooks ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX webhooks_plugin ON webhooks (tenant_id, plugin) WHERE plugin <> ''",
     },
+    Migration {
+        // A tenant's settings of a plugin (validated against its schema), with its secret
+        // fields sealed with the operator's key.
+        version: 11,
+        sqlite: "CREATE TABLE plugin_settings (
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    plugin TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    secrets TEXT NOT NULL DEFAULT '',
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, plugin)
+)",
+        postgres: "CREATE TABLE plugin_settings (
+    tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    plugin TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    secrets TEXT NOT NULL DEFAULT '',
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, plugin)
+)",
+    },
 ];
 
 /// Replaces the plain SIP passwords an older version stored with their digest hashes.

@@ -192,7 +192,40 @@ impl Store {
             .execute(self.pool())
             .await?;
         sqlx::query("DELETE FROM webhooks WHERE tenant_id = $1 AND plugin = $2").bind(tenant_id).bind(name).execute(self.pool()).await?;
+        sqlx::query("DELETE FROM plugin_settings WHERE tenant_id = $1 AND plugin = $2")
+            .bind(tenant_id)
+            .bind(name)
+            .execute(self.pool())
+            .await?;
         self.bump_config_version().await
+    }
+
+    /// A tenant's settings of a plugin (JSON) and its sealed secrets, if set.
+    pub async fn plugin_settings(&self, tenant_id: i64, plugin: &str) -> Result<Option<(String, String)>, StoreError> {
+        let r: Option<(String, String)> =
+            sqlx::query_as("SELECT settings, secrets FROM plugin_settings WHERE tenant_id = $1 AND plugin = $2")
+                .bind(tenant_id)
+                .bind(plugin)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(r)
+    }
+
+    /// Stores a tenant's settings of an installed plugin and its sealed secrets.
+    pub async fn set_plugin_settings(&self, tenant_id: i64, plugin: &str, settings: &str, secrets: &str) -> Result<(), StoreError> {
+        self.plugin(tenant_id, plugin).await?;
+        sqlx::query(
+            "INSERT INTO plugin_settings (tenant_id, plugin, settings, secrets, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id, plugin) DO UPDATE SET settings = excluded.settings, secrets = excluded.secrets, updated_at = excluded.updated_at",
+        )
+        .bind(tenant_id)
+        .bind(plugin)
+        .bind(settings)
+        .bind(secrets)
+        .bind(crate::now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// Reads a plugin's key.

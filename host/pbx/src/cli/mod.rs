@@ -93,7 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Prompt(cmd) => media::run_prompt(&open(&cli.common).await?, &cli.common.data_dir, cmd).await,
             Command::Recordings(cmd) => media::run_recordings(&open(&cli.common).await?, cmd).await,
             Command::Scenario(cmd) => scenario::run(&open(&cli.common).await?, cmd).await,
-            Command::Plugin(cmd) => plugin::run(&open(&cli.common).await?, cmd).await,
+            Command::Plugin(cmd) => plugin::run(&open(&cli.common).await?, &cli.common.data_dir, cmd).await,
             Command::Group(cmd) => group::run_group(&open(&cli.common).await?, cmd).await,
             Command::Queue(cmd) => group::run_queue(&open(&cli.common).await?, cmd).await,
             Command::Operator(cmd) => account::run_operator(&open(&cli.common).await?, cmd).await,

@@ -61,6 +61,18 @@ pub enum PluginCmd {
         /// Plugin name.
         name: String,
     },
+    /// Show a plugin's settings (secrets only named), or set them from a JSON object
+    /// (`--set '{"url": "https://crm.example", "api_key": "..."}'`; secrets left out keep
+    /// their value, null removes one).
+    Settings {
+        /// Tenant slug.
+        slug: String,
+        /// Plugin name.
+        name: String,
+        /// The settings (a JSON object).
+        #[arg(long)]
+        set: Option<String>,
+    },
     /// Make a plugin an integration (it receives every call's events and answers at its
     /// inbound webhook address), stop that (--off), or show its state (--show).
     Integration {
@@ -238,7 +250,7 @@ fn name_ok(n: &str) -> bool {
 }
 
 /// Runs a plugin command.
-pub async fn run(store: &Store, cmd: PluginCmd) -> anyhow::Result<()> {
+pub async fn run(store: &Store, data_dir: &std::path::Path, cmd: PluginCmd) -> anyhow::Result<()> {
     match cmd {
         PluginCmd::Install { slug, file } => {
             let tenant = store.tenant_by_slug(&slug).await?;
@@ -301,6 +313,18 @@ pub async fn run(store: &Store, cmd: PluginCmd) -> anyhow::Result<()> {
             let tenant = store.tenant_by_slug(&slug).await?;
             store.set_plugin_enabled(tenant.id, &name, false).await?;
             println!("{name} disabled for {slug}: its nodes take their error route");
+        }
+        PluginCmd::Settings { slug, name, set } => {
+            let tenant = store.tenant_by_slug(&slug).await?;
+            let sbox = crate::plugin_settings::SecretBox::open_dir(data_dir).map_err(anyhow::Error::msg)?;
+            let view = match set {
+                Some(text) => {
+                    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("--set is not JSON: {e}"))?;
+                    crate::plugin_settings::put(store, &sbox, tenant.id, &name, &v).await?
+                }
+                None => crate::plugin_settings::view(store, &sbox, tenant.id, &name).await?,
+            };
+            println!("{}", serde_json::json!({"settings": view.settings, "secrets_set": view.secrets_set}));
         }
         PluginCmd::Integration { slug, name, off, show, rotate_secret } => {
             let tenant = store.tenant_by_slug(&slug).await?;

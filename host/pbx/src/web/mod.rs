@@ -11,6 +11,7 @@ mod hooks;
 mod live;
 mod operator_api;
 mod originate_api;
+mod plugin_settings_api;
 pub mod recording_links;
 pub mod routes;
 mod tenant_api;
@@ -43,6 +44,8 @@ pub struct WebState {
     link_key: [u8; 32],
     /// The way into the call engine for click-to-call (set by the server that runs one).
     pub originator: std::sync::OnceLock<Arc<crate::originator::Originator>>,
+    /// Seals and opens plugin secrets (the operator's key).
+    pub secret_box: crate::plugin_settings::SecretBox,
     /// Integration plugins (their inbound webhook addresses), set by the server.
     pub integrations: std::sync::OnceLock<Arc<crate::integrations::Integrations>>,
 }
@@ -52,6 +55,7 @@ impl WebState {
     /// when the key that signs shared links cannot be had.
     pub fn new(store: Store, data_dir: PathBuf, plugins: Arc<PluginRuntime>) -> Result<Arc<WebState>, String> {
         let link_key = recording_links::link_key(&data_dir)?;
+        let secret_box = crate::plugin_settings::SecretBox::open_dir(&data_dir)?;
         Ok(Arc::new(WebState {
             store,
             data_dir,
@@ -61,6 +65,7 @@ impl WebState {
             device_key: rand::random(),
             link_key,
             originator: std::sync::OnceLock::new(),
+            secret_box,
             integrations: std::sync::OnceLock::new(),
         }))
     }

@@ -33,48 +33,7 @@ pub const MIN_TTL_SECS: u64 = 60;
 /// a restart. An unusable key is an error: links that die at every restart, or differ
 /// between nodes, would fail without anyone noticing.
 pub fn link_key(data_dir: &std::path::Path) -> Result<[u8; 32], String> {
-    if let Ok(hex) = std::env::var("PBX_LINK_KEY") {
-        return decode_hex(hex.trim()).ok_or_else(|| "PBX_LINK_KEY must be 64 hex digits".to_string());
-    }
-    let path = data_dir.join("link.key");
-    let read = || std::fs::read_to_string(&path).ok().and_then(|s| decode_hex(s.trim()));
-    if let Some(k) = read() {
-        return Ok(k);
-    }
-    // Written whole to a file of its own, then linked into place: a crash leaves no partial
-    // key, and of two servers starting at once one key wins and both use it.
-    let key: [u8; 32] = rand::random();
-    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    let tmp = data_dir.join(format!("link.key.{}.tmp", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp)?;
-        f.write_all(hex.as_bytes())?;
-        f.sync_all()?;
-        std::fs::hard_link(&tmp, &path)
-    };
-    let linked = write();
-    let _ = std::fs::remove_file(&tmp);
-    match (linked, read()) {
-        (Ok(()), _) => Ok(key),
-        (Err(_), Some(k)) => Ok(k),
-        (Err(e), None) => Err(format!("cannot keep the link key in {}: {e}", path.display())),
-    }
-}
-
-fn decode_hex(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(s.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(out)
+    crate::keys::load_or_create(data_dir, "link.key", "PBX_LINK_KEY")
 }
 
 /// What a link grants: one call's recording of one tenant until a moment.
@@ -241,7 +200,7 @@ mod tests {
         // A damaged key file is an error, not a silent new key.
         std::fs::write(dir.path().join("link.key"), "short").unwrap();
         assert!(link_key(dir.path()).is_err());
-        assert_eq!(decode_hex(&"ab".repeat(32)), Some([0xab; 32]));
-        assert_eq!(decode_hex("zz"), None);
+        assert_eq!(crate::keys::decode_hex(&"ab".repeat(32)), Some([0xab; 32]));
+        assert_eq!(crate::keys::decode_hex("zz"), None);
     }
 }

@@ -4,7 +4,8 @@
 
 use super::auth::{self, Access, guard};
 use super::{
-    WebState, calls_api, contacts_api, live, operator_api, originate_api, recording_links, tenant_api, tenant_setup_api, webhooks_api,
+    WebState, calls_api, contacts_api, live, operator_api, originate_api, plugin_settings_api, recording_links, tenant_api,
+    tenant_setup_api, webhooks_api,
 };
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -349,6 +350,23 @@ pub fn table() -> Vec<Route> {
         r("get", "/api/v1/contacts.csv", User, "contacts", "The phone book as CSV", get(contacts_api::export)).produces("text/csv"),
         r(
             "get",
+            "/api/v1/plugins/{name}/settings",
+            Supervisor,
+            "plugins",
+            "The company's settings of the plugin and its schema (secret settings are only named as set)",
+            get(plugin_settings_api::get),
+        ),
+        r(
+            "put",
+            "/api/v1/plugins/{name}/settings",
+            Supervisor,
+            "plugins",
+            "Set the plugin's settings, checked against its schema; writeOnly properties are secrets, sealed and never returned",
+            put(plugin_settings_api::put),
+        )
+        .json(),
+        r(
+            "get",
             "/api/v1/plugins/{name}/integration",
             Supervisor,
             "plugins",
@@ -524,6 +542,7 @@ fn schemas() -> Value {
     add::<super::originate_api::CallRequest>(&mut list);
     add::<super::webhooks_api::IntegrationBody>(&mut list);
     add::<crate::integrations::IntegrationStatus>(&mut list);
+    add::<crate::plugin_settings::SettingsView>(&mut list);
     let mut map = serde_json::Map::new();
     map.insert("Error".into(), json!({"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}));
     for (name, schema) in list {

@@ -1,7 +1,8 @@
 //! An integration plugin for the tests, as a CRM connector would be: it keeps the call
-//! events it receives (kind and call id, in order) and forwards each to the CRM address
-//! set through its inbound webhook; its webhook answers what it saw (`/seen`), takes the
-//! CRM's address (`/setup?url=...`) and places calls (`/call?ext=101&number=102`).
+//! events it receives (kind and call id, in order) and forwards each to the CRM, whose
+//! address and key come from the company's settings (`crm_url`, the secret `api_key`) or
+//! from its inbound webhook (`/setup?url=...`); its webhook also answers what it saw
+//! (`/seen`) and places calls (`/call?ext=101&number=102`).
 
 use pbx_plugin_sdk::{Capability, Event, HttpRequest, HttpResponse, Metadata, OriginateSpec, Plugin, Verb, export_plugin, host, metadata};
 
@@ -20,7 +21,10 @@ fn respond(status: u16, body: &str) -> Verb {
 
 impl Plugin for Crm {
     fn describe() -> Metadata {
-        let mut m = metadata("crm", "0.1.0", "A CRM connector (integration test)", &[], r#"{"type":"object"}"#);
+        let schema = r#"{"type":"object","additionalProperties":false,"properties":{
+            "crm_url":{"type":"string","format":"uri","maxLength":500},
+            "api_key":{"type":"string","writeOnly":true,"minLength":8}}}"#;
+        let mut m = metadata("crm", "0.1.0", "A CRM connector (integration test)", &[], schema);
         m.capabilities = vec![Capability::Kv, Capability::Http(vec!["127.0.0.1".into()])];
         m
     }
@@ -30,7 +34,9 @@ impl Plugin for Crm {
             Event::CallLifecycle(l) => {
                 let seen = host::kv_get("seen").unwrap_or_default();
                 host::kv_set("seen", &format!("{seen}{}:{}:{};", l.kind, l.call.call_id, l.answered_by.clone().unwrap_or_default()));
-                let url = host::kv_get("crm_url").unwrap_or_default();
+                let settings: serde_json::Value = serde_json::from_str(&host::config()).unwrap_or_default();
+                let url = settings["crm_url"].as_str().map(str::to_string).or_else(|| host::kv_get("crm_url")).unwrap_or_default();
+                let key = settings["api_key"].as_str().unwrap_or_default().to_string();
                 if !url.is_empty() {
                     let body = format!(
                         r#"{{"kind":"{}","call_id":"{}","from":"{}","to":"{}","disposition":"{}"}}"#,
@@ -39,7 +45,7 @@ impl Plugin for Crm {
                     let req = HttpRequest {
                         method: "POST".into(),
                         url,
-                        headers: vec![("content-type".into(), "application/json".into())],
+                        headers: vec![("content-type".into(), "application/json".into()), ("x-api-key".into(), key)],
                         body: body.into_bytes(),
                     };
                     // A CRM that does not take it gets the event again (the host retries).

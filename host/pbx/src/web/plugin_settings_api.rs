@@ -1,0 +1,41 @@
+//! `GET|PUT /api/v1/plugins/{name}/settings`: a tenant's settings of a plugin, with its
+//! secrets sealed and never returned. The same service as `pbx plugin settings`.
+
+use super::WebState;
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use crate::plugin_settings::{self, SettingsError, SettingsView};
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::Value;
+use std::sync::Arc;
+
+impl From<SettingsError> for ApiError {
+    fn from(e: SettingsError) -> ApiError {
+        match e {
+            SettingsError::Invalid(m) => ApiError::bad(m),
+            SettingsError::Store(s) => s.into(),
+            SettingsError::Sealed => ApiError::internal(e),
+        }
+    }
+}
+
+/// `GET /api/v1/plugins/{name}/settings`.
+pub async fn get(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<SettingsView>> {
+    Ok(Json(plugin_settings::view(&s.store, &s.secret_box, c.tenant_id()?, &name).await?))
+}
+
+/// `PUT /api/v1/plugins/{name}/settings`: secrets given as strings are set, as `null`
+/// removed, left out kept.
+pub async fn put(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(name): Path<String>,
+    Json(b): Json<Value>,
+) -> ApiResult<Json<SettingsView>> {
+    Ok(Json(plugin_settings::put(&s.store, &s.secret_box, c.tenant_id()?, &name, &b).await?))
+}
