@@ -39,12 +39,12 @@ pub async fn load_directory(store: &Store) -> anyhow::Result<Directory> {
     let groups = store.list_groups(None).await?;
     let agents = store.agent_states(None).await?;
     let contacts = store.contact_names().await?;
-    let notify = store.tenants_with_webhooks().await?;
+    let notify = store.subscribed_kinds().await?;
     Ok(Directory::build(&tenants, &users, &trunks, &dids, &resolved)
         .with_prompts(prompts)
         .with_groups(&groups, &agents)
         .with_contacts(contacts)
-        .with_notify(notify))
+        .with_notify_kinds(&notify))
 }
 
 type PromptKey = (i64, String);

@@ -16,7 +16,8 @@ pub struct IntegrationEvent {
     pub id: String,
     /// Call-log id of the call (as in `/api/v1/calls`).
     pub call_id: String,
-    /// Order of the event within its call, from 1.
+    /// Order of the event within its call, from 1 (a subscriber taking some kinds only sees
+    /// gaps; kinds no subscriber of the company takes are not written at all).
     pub seq: i64,
     /// When it happened, ms since the Unix epoch.
     pub at: i64,

@@ -159,8 +159,17 @@ impl Store {
 
     /// Tenants with at least one enabled webhook (their calls produce events).
     pub async fn tenants_with_webhooks(&self) -> Result<Vec<i64>, StoreError> {
-        let rows: Vec<(i64,)> = sqlx::query_as("SELECT DISTINCT tenant_id FROM webhooks WHERE enabled = 1").fetch_all(self.pool()).await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
+        let mut t: Vec<i64> = self.subscribed_kinds().await?.into_iter().map(|(id, _)| id).collect();
+        t.dedup();
+        Ok(t)
+    }
+
+    /// The event kinds each tenant's enabled subscribers take: (tenant, kinds; empty: all),
+    /// one entry per subscriber, by tenant.
+    pub async fn subscribed_kinds(&self) -> Result<Vec<(i64, Vec<String>)>, StoreError> {
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT tenant_id, kinds FROM webhooks WHERE enabled = 1 ORDER BY tenant_id").fetch_all(self.pool()).await?;
+        Ok(rows.into_iter().map(|(t, k)| (t, k.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect())).collect())
     }
 
     /// One webhook of a tenant.

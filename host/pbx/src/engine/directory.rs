@@ -167,7 +167,7 @@ pub struct Directory {
     groups: HashMap<(i64, String), Arc<GroupInfo>>,
     groups_by_id: HashMap<i64, Arc<GroupInfo>>,
     contacts: HashMap<(i64, String), Arc<str>>,
-    notify: std::collections::HashSet<i64>,
+    notify: HashMap<i64, u8>,
 }
 
 impl Directory {
@@ -308,13 +308,33 @@ impl Directory {
 
     /// Marks the tenants whose calls produce integration events (they have a subscriber).
     pub fn with_notify(mut self, tenants: impl IntoIterator<Item = i64>) -> Directory {
-        self.notify = tenants.into_iter().collect();
+        self.notify = tenants.into_iter().map(|t| (t, u8::MAX)).collect();
         self
+    }
+
+    /// Marks the tenants whose calls produce integration events, with the kinds their
+    /// subscribers take (an empty list: every kind); other kinds are not written.
+    pub fn with_notify_kinds(mut self, subscribers: &[(i64, Vec<String>)]) -> Directory {
+        for (tenant, kinds) in subscribers {
+            let mask = if kinds.is_empty() {
+                u8::MAX
+            } else {
+                kinds.iter().filter_map(|k| pbx_store::events::EVENT_KINDS.iter().position(|x| x == k)).fold(0u8, |m, i| m | (1 << i))
+            };
+            *self.notify.entry(*tenant).or_insert(0) |= mask;
+        }
+        self
+    }
+
+    /// Whether some subscriber of `tenant` takes events of `kind`.
+    pub fn wants(&self, tenant: i64, kind: &str) -> bool {
+        let Some(mask) = self.notify.get(&tenant) else { return false };
+        pbx_store::events::EVENT_KINDS.iter().position(|x| *x == kind).is_some_and(|i| mask & (1 << i) != 0)
     }
 
     /// Whether calls of `tenant` produce integration events (it has a subscriber).
     pub fn notifies(&self, tenant: i64) -> bool {
-        self.notify.contains(&tenant)
+        self.notify.get(&tenant).is_some_and(|m| *m != 0)
     }
 
     /// Adds the tenants' phone books: (tenant, E.164 number, name); names are kept as the

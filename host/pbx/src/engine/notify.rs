@@ -50,6 +50,10 @@ impl Engine {
     pub(super) fn notify(&mut self, key: CallKey, data: EventData, now: Now) {
         let Some(call) = self.calls.get_mut(&key) else { return };
         let Some(n) = call.notify.as_mut() else { return };
+        // Kinds no subscriber takes are not written.
+        if !self.dir.wants(call.tenant.id, data.kind()) {
+            return;
+        }
         n.seq += 1;
         let event =
             IntegrationEvent { id: format!("{}:{}", call.uid, n.seq), call_id: call.uid.clone(), seq: n.seq, at: now.wall_ms, data };
@@ -74,7 +78,9 @@ impl Engine {
             answered_by: None,
             correlation_id: None,
         };
-        for (seq, data) in [(1, self.started_event(start)), (2, ended)] {
+        let wanted: Vec<EventData> =
+            [self.started_event(start), ended].into_iter().filter(|d| self.dir.wants(start.tenant_id, d.kind())).collect();
+        for (seq, data) in (1..).zip(wanted) {
             let event = IntegrationEvent { id: format!("{}:{seq}", start.id), call_id: start.id.clone(), seq, at: now.wall_ms, data };
             self.actions.push_back(Action::Cdr { op: CallOp::Notify { tenant_id: start.tenant_id, event: Box::new(event) }, ack: None });
         }
@@ -145,6 +151,9 @@ impl Engine {
     pub(super) fn reserve_recording_event(&mut self, key: CallKey) {
         let Some(call) = self.calls.get_mut(&key) else { return };
         let (Some(n), true) = (call.notify.as_mut(), call.recording) else { return };
+        if !self.dir.wants(call.tenant.id, "recording.ready") {
+            return;
+        }
         n.seq += 1;
         let event = super::RecordingEvent { tenant_id: call.tenant.id, seq: n.seq };
         if let Some(entry) = self.recording_sessions.get_mut(&call.media_id) {

@@ -111,3 +111,22 @@ fn a_tenant_without_subscribers_writes_no_events() {
     assert_eq!(sim.ended().len(), 1, "the call happened");
     assert!(sim.cdr.iter().all(|op| !matches!(op, CallOp::Notify { .. })), "beta has no subscriber");
 }
+
+#[test]
+fn kinds_no_subscriber_takes_are_not_written() {
+    let dir = office().with_notify_kinds(&[(1, vec!["call.ended".into()]), (1, vec!["call.answered".into()])]);
+    let mut sim = Sim::new(dir, SimConfig::default());
+    let a = sim.add_phone("101");
+    let b = sim.add_phone("102");
+    sim.phone(b).auto.answer_after = Some(secs(1));
+    sim.register(a);
+    sim.register(b);
+    let call = sim.call(a, "102");
+    sim.run_for(secs(3));
+    let t = sim.t;
+    sim.phone(a).bye(t, &call);
+    sim.run_for(secs(3));
+    let evs = events(&sim, 1);
+    assert_eq!(kinds(&evs), ["call.answered", "call.ended"], "{evs:#?}");
+    assert!(evs[0].seq < evs[1].seq, "still in order");
+}
