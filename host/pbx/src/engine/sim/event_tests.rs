@@ -130,3 +130,36 @@ fn kinds_no_subscriber_takes_are_not_written() {
     assert_eq!(kinds(&evs), ["call.answered", "call.ended"], "{evs:#?}");
     assert!(evs[0].seq < evs[1].seq, "still in order");
 }
+
+#[test]
+fn a_blind_transfer_is_told_with_who_transferred_and_to_whom() {
+    use pbx_sip::header::HeaderName;
+    use pbx_sip::method::Method;
+    let mut sim = Sim::new(office().with_notify([1]), SimConfig::default());
+    let a = sim.add_phone("101");
+    let b = sim.add_phone("102");
+    let c = sim.add_phone("103");
+    sim.phone(b).auto.answer_after = Some(secs(1));
+    sim.phone(c).auto.answer_after = Some(secs(1));
+    for p in [a, b, c] {
+        sim.register(p);
+    }
+    let call = sim.call(a, "102");
+    sim.run_for(secs(2));
+    let b_call = sim.phone(b).incoming_calls()[0].clone();
+    let t = sim.t;
+    let mut refer = sim.phone(b).in_dialog(&b_call, Method::Refer).unwrap();
+    refer.headers.push(HeaderName::ReferTo, "<sip:103@acme.example>");
+    sim.phone(b).send_request(t, refer);
+    sim.run_for(secs(3));
+    let t = sim.t;
+    sim.phone(a).bye(t, &call);
+    sim.run_for(secs(3));
+    let evs = events(&sim, 1);
+    let moved: Vec<&EventData> = evs.iter().map(|e| &e.data).filter(|d| matches!(d, EventData::Transferred { .. })).collect();
+    assert!(
+        matches!(moved.as_slice(), [EventData::Transferred { from: Some(f), to, attended: false }] if f == "102" && to == "103"),
+        "{evs:#?}"
+    );
+    assert_eq!(evs.last().map(|e| e.data.kind()), Some("call.ended"));
+}
