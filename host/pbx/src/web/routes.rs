@@ -34,6 +34,10 @@ pub struct Route {
     pub produces: &'static str,
     /// Largest accepted body, bytes (uploads).
     pub body_limit: Option<usize>,
+    /// The component schema of the JSON request body, when it is described.
+    pub body_schema: Option<&'static str>,
+    /// The component schema of a success's JSON body, when it is described.
+    pub returns: Option<&'static str>,
     handler: MethodRouter<Arc<WebState>>,
 }
 
@@ -45,7 +49,20 @@ fn r(
     summary: &'static str,
     handler: MethodRouter<Arc<WebState>>,
 ) -> Route {
-    Route { method, path, access, tag, summary, query: &[], body: None, produces: "application/json", body_limit: None, handler }
+    Route {
+        method,
+        path,
+        access,
+        tag,
+        summary,
+        query: &[],
+        body: None,
+        produces: "application/json",
+        body_limit: None,
+        body_schema: None,
+        returns: None,
+        handler,
+    }
 }
 
 impl Route {
@@ -64,6 +81,17 @@ impl Route {
     }
     fn produces(mut self, p: &'static str) -> Route {
         self.produces = p;
+        self
+    }
+    /// A JSON body described by the component schema `name`.
+    fn takes(mut self, name: &'static str) -> Route {
+        self.body = Some("application/json");
+        self.body_schema = Some(name);
+        self
+    }
+    /// A success described by the component schema `name`.
+    fn returns(mut self, name: &'static str) -> Route {
+        self.returns = Some(name);
         self
     }
 }
@@ -266,7 +294,7 @@ pub fn table() -> Vec<Route> {
             "Click-to-call: ring the extension's phone, then call the number (201 with the call id; 409 when the phone is not registered)",
             post(originate_api::create),
         )
-        .json(),
+        .takes("CallRequest"),
         r("get", "/api/v1/calls", User, "calls", "The call log (a user sees their own calls)", get(calls_api::list_calls))
             .query(CALL_FILTERS),
         r("get", "/api/v1/calls.csv", User, "calls", "The call log as CSV (same filters, up to 100,000 rows)", get(calls_api::calls_csv))
@@ -355,7 +383,8 @@ pub fn table() -> Vec<Route> {
             "plugins",
             "The company's settings of the plugin and its schema (secret settings are only named as set)",
             get(plugin_settings_api::get),
-        ),
+        )
+        .returns("SettingsView"),
         r(
             "put",
             "/api/v1/plugins/{name}/settings",
@@ -364,7 +393,8 @@ pub fn table() -> Vec<Route> {
             "Set the plugin's settings, checked against its schema; writeOnly properties are secrets, sealed and never returned",
             put(plugin_settings_api::put),
         )
-        .json(),
+        .json()
+        .returns("SettingsView"),
         r(
             "get",
             "/api/v1/plugins/{name}/integration",
@@ -381,7 +411,8 @@ pub fn table() -> Vec<Route> {
             "Make the plugin an integration (it receives every call's events and answers at its inbound address) or stop that",
             put(webhooks_api::set_integration),
         )
-        .json(),
+        .takes("IntegrationBody")
+        .returns("IntegrationStatus"),
         r("get", "/api/v1/webhooks", Supervisor, "webhooks", "Outgoing webhooks and the event kinds there are", get(webhooks_api::list)),
         r(
             "post",
@@ -391,8 +422,10 @@ pub fn table() -> Vec<Route> {
             "Register a URL for call events (JSON, signed; the signing secret is shown once)",
             post(webhooks_api::create),
         )
-        .json(),
-        r("patch", "/api/v1/webhooks/{id}", Supervisor, "webhooks", "Pause or resume a webhook", patch(webhooks_api::patch)).json(),
+        .takes("NewWebhook"),
+        r("patch", "/api/v1/webhooks/{id}", Supervisor, "webhooks", "Pause or resume a webhook", patch(webhooks_api::patch))
+            .takes("WebhookPatch")
+            .returns("Webhook"),
         r("delete", "/api/v1/webhooks/{id}", Supervisor, "webhooks", "Delete a webhook and its log", delete(webhooks_api::delete)),
         r(
             "get",
@@ -465,7 +498,9 @@ pub fn openapi(routes: &[Route]) -> Value {
                 .map(|(name, d)| json!({"name": name, "in": "query", "required": false, "description": d, "schema": {"type": "string"}})),
         );
         let mut responses = serde_json::Map::new();
-        let ok = if rt.produces == "application/json" {
+        let ok = if let Some(name) = rt.returns {
+            json!({"description": "success", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}}})
+        } else if rt.produces == "application/json" {
             json!({"description": "success", "content": {"application/json": {"schema": {}}}})
         } else {
             json!({"description": "success", "content": {rt.produces: {"schema": {"type": "string", "format": "binary"}}}})
@@ -487,7 +522,11 @@ pub fn openapi(routes: &[Route]) -> Value {
             op["security"] = json!([]);
         }
         if let Some(ct) = rt.body {
-            let schema = if ct == "application/json" { json!({"type": "object"}) } else { json!({"type": "string", "format": "binary"}) };
+            let schema = match (ct, rt.body_schema) {
+                (_, Some(name)) => json!({"$ref": format!("#/components/schemas/{name}")}),
+                ("application/json", None) => json!({"type": "object"}),
+                _ => json!({"type": "string", "format": "binary"}),
+            };
             op["requestBody"] = json!({"required": true, "content": {ct: {"schema": schema}}});
         }
         let entry = paths.entry(rt.path.to_string()).or_insert_with(|| json!({}));
