@@ -244,7 +244,9 @@ impl Integrations {
                     }
                 }
                 Verb::Respond(r) if response.is_none() => response = Some(r),
-                other => tracing::warn!(plugin, verb = verb_name(&other), "a verb that means nothing outside a call: ignored"),
+                other => {
+                    tracing::warn!(plugin, verb = crate::plugins::verb_name(&other), "a verb that means nothing outside a call: ignored")
+                }
             }
         }
         response
@@ -360,24 +362,6 @@ pub async fn integration_status(store: &Store, tenant_id: i64, plugin: &str) -> 
             events: pbx_store::webhooks::PLUGIN_KINDS.iter().map(|k| k.to_string()).collect(),
         },
     })
-}
-
-/// A verb's name for logs.
-fn verb_name(v: &Verb) -> &'static str {
-    match v {
-        Verb::Answer => "answer",
-        Verb::Play(_) => "play",
-        Verb::Gather(_) => "gather",
-        Verb::Dial(_) => "dial",
-        Verb::Enqueue(_) => "enqueue",
-        Verb::SetCallerName(_) => "set-caller-name",
-        Verb::SetVariable(_) => "set-variable",
-        Verb::Next(_) => "next",
-        Verb::Hangup => "hangup",
-        Verb::Originate(_) => "originate",
-        Verb::OfferTo(_) => "offer-to",
-        Verb::Respond(_) => "respond",
-    }
 }
 
 /// Compares secrets without leaking where they differ through timing.

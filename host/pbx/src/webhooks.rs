@@ -287,7 +287,7 @@ async fn deliver(store: Store, d: Deliverer, mut hook: Webhook, secret: String) 
                 _ if attempt >= REFUSALS_BEFORE_DROP => Outcome::Dropped,
                 _ => Outcome::Retry,
             };
-            let (event_id, event) = delivery_id(&ev);
+            let (event_id, event) = (ev.event_id(), ev.kind.clone());
             let word = match outcome {
                 Outcome::Delivered => "delivered",
                 Outcome::Retry => "retry",
@@ -339,15 +339,6 @@ async fn deliver(store: Store, d: Deliverer, mut hook: Webhook, secret: String) 
     }
 }
 
-/// The event's idempotency key and kind, as the log shows them.
-fn delivery_id(ev: &StoredEvent) -> (String, String) {
-    let id = serde_json::from_str::<serde_json::Value>(&ev.body)
-        .ok()
-        .and_then(|v| v.get("id").and_then(|x| x.as_str()).map(str::to_string))
-        .unwrap_or_else(|| ev.id.to_string());
-    (id, ev.kind.clone())
-}
-
 /// Posts one event; returns the HTTP status (0: no answer) and the error, if any.
 /// Posts events one after the other on one blocking thread (its own, not the shared gate:
 /// a slow receiver waits without holding what password checks and exports need), stopping
@@ -375,7 +366,7 @@ async fn post_all(http: &HttpClient, url: &str, secret: &str, events: Vec<Stored
 
 /// Posts one event; returns the HTTP status (0: no answer) and the error, if any.
 fn post_blocking(http: &HttpClient, url: &str, secret: &str, ev: &StoredEvent) -> (u16, String) {
-    let (event_id, _) = delivery_id(ev);
+    let event_id = ev.event_id();
     let t = (now_ms() / 1000).max(0) as u64;
     let req = HttpRequest {
         method: "POST".into(),

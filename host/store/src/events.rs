@@ -155,8 +155,17 @@ pub struct StoredEvent {
     pub kind: String,
     /// Call-log id.
     pub call_id: String,
+    /// Order within the call.
+    pub seq: i64,
     /// The JSON body (an [`IntegrationEvent`]).
     pub body: String,
+}
+
+impl StoredEvent {
+    /// The event's idempotency key, as its body's `id` carries it (`<call id>:<seq>`).
+    pub fn event_id(&self) -> String {
+        format!("{}:{}", self.call_id, self.seq)
+    }
 }
 
 impl Store {
@@ -191,7 +200,7 @@ impl Store {
     /// Up to `limit` events of a tenant after outbox id `after`, oldest first.
     pub async fn events_after(&self, tenant_id: i64, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, tenant_id, kind, call_id, body FROM event_outbox WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            "SELECT id, tenant_id, kind, call_id, seq, body FROM event_outbox WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
         )
         .bind(tenant_id)
         .bind(after)
@@ -205,6 +214,7 @@ impl Store {
                     tenant_id: r.try_get("tenant_id")?,
                     kind: r.try_get("kind")?,
                     call_id: r.try_get("call_id")?,
+                    seq: r.try_get("seq")?,
                     body: r.try_get("body")?,
                 })
             })

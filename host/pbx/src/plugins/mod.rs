@@ -291,3 +291,21 @@ impl PluginRuntime {
         self.host.outputs(&r.plugin, ctx).map_err(|e| format!("{name} refuses this configuration: {e}"))
     }
 }
+
+/// A verb's name, for errors and logs.
+pub fn verb_name(v: &Verb) -> &'static str {
+    match v {
+        Verb::Answer => "answer",
+        Verb::Play(_) => "play",
+        Verb::Gather(_) => "gather",
+        Verb::Dial(_) => "dial",
+        Verb::Enqueue(_) => "enqueue",
+        Verb::SetCallerName(_) => "set-caller-name",
+        Verb::SetVariable(_) => "set-variable",
+        Verb::Next(_) => "next",
+        Verb::Hangup => "hangup",
+        Verb::Originate(_) => "originate",
+        Verb::OfferTo(_) => "offer-to",
+        Verb::Respond(_) => "respond",
+    }
+}

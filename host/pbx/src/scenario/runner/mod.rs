@@ -133,23 +133,6 @@ pub struct Runner {
     trace: Vec<TraceStep>,
 }
 
-fn verb_name(v: &Verb) -> &'static str {
-    match v {
-        Verb::Answer => "answer",
-        Verb::Play(_) => "play",
-        Verb::Gather(_) => "gather",
-        Verb::Dial(_) => "dial",
-        Verb::Enqueue(_) => "enqueue",
-        Verb::SetCallerName(_) => "set-caller-name",
-        Verb::SetVariable(_) => "set-variable",
-        Verb::Next(_) => "next",
-        Verb::Hangup => "hangup",
-        Verb::Originate(_) => "originate",
-        Verb::OfferTo(_) => "offer-to",
-        Verb::Respond(_) => "respond",
-    }
-}
-
 fn error_kind(e: &PluginError) -> &'static str {
     match e {
         PluginError::Deadline => "deadline",
@@ -439,7 +422,7 @@ impl Runner {
                     return;
                 }
                 other @ (Verb::Originate(_) | Verb::OfferTo(_) | Verb::Respond(_)) => {
-                    return self.fail("invalid-verb", format!("{} is not a call-routing verb", verb_name(&other)), out);
+                    return self.fail("invalid-verb", format!("{} is not a call-routing verb", crate::plugins::verb_name(&other)), out);
                 }
             }
         }
@@ -488,7 +471,7 @@ fn check_verb(v: &Verb) -> Result<(), String> {
         }
         Verb::SetCallerName(n) if n.len() > MAX_VALUE => Err("set-caller-name: too long".into()),
         Verb::SetVariable((k, val)) if !name_ok(k) || val.len() > MAX_VALUE => Err("set-variable: bad name or value too long".into()),
-        Verb::Next(o) | Verb::Enqueue(o) if !name_ok(o) => Err(format!("{}: bad name", verb_name(v))),
+        Verb::Next(o) | Verb::Enqueue(o) if !name_ok(o) => Err(format!("{}: bad name", crate::plugins::verb_name(v))),
         _ => Ok(()),
     }
 }
