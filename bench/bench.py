@@ -7,7 +7,7 @@ machine and in the same run. See bench/README.md for what each figure means.
     python3 bench/bench.py media --calls 100,200,500,1000 --seconds 20
     python3 bench/bench.py queue --callers 200 --seconds 20
     python3 bench/bench.py group --members 20 --rate 10 --seconds 30
-    python3 bench/bench.py integration --rate 200 --seconds 10
+    python3 bench/bench.py integration --rates 100,200,400 --seconds 10
 """
 import argparse
 import csv
@@ -180,6 +180,14 @@ def register_callee(server, user, contact_port):
                    cwd=server.tmp, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def offer_calls(server, rate, seconds, stats):
+    """SIPp places rate * seconds calls from 101 to 102 at `rate` per second (answered, hung
+    up at once); waits for them."""
+    sipp(server, "uac_cps.xml", 6201, ["-s", "102", "-au", "101", "-ap", "secret101", "-key", "user", "101", "-r", str(rate),
+                                       "-m", str(rate * seconds), "-l", str(rate * 4), "-d", "0", "-mp", "37000", "-trace_stat",
+                                       "-stf", stats, "-fd", "1", "-timeout", str(seconds * 3 + 30)])
+
+
 def run_cps(kind, rate, seconds):
     tmp = tempfile.mkdtemp(prefix=f"bench-{kind}-")
     server = Server(kind, tmp)
@@ -187,12 +195,9 @@ def run_cps(kind, rate, seconds):
         uas = sipp(server, "uas_load.xml", 6200, ["-mp", "36000"], wait=False)
         time.sleep(0.5)
         register_callee(server, "102", 6200)
-        total = rate * seconds
         stats = os.path.join(tmp, "uac.csv")
         cpu0, t0 = server.cpu(), time.time()
-        sipp(server, "uac_cps.xml", 6201, ["-s", "102", "-au", "101", "-ap", "secret101", "-key", "user", "101", "-r", str(rate),
-                                           "-m", str(total), "-l", str(rate * 4), "-d", "0", "-mp", "37000", "-trace_stat", "-stf", stats,
-                                           "-fd", "1", "-timeout", str(seconds * 3 + 30)])
+        offer_calls(server, rate, seconds, stats)
         elapsed, cpu = time.time() - t0, server.cpu() - cpu0
         ok, failed = last_stats(stats)
         uas.kill()
@@ -291,7 +296,7 @@ def main():
     g.add_argument("--rate", type=int, default=10)
     g.add_argument("--seconds", type=int, default=30)
     it = sub.add_parser("integration")
-    it.add_argument("--rate", type=int, default=200)
+    it.add_argument("--rates", default="100,200,400")
     it.add_argument("--seconds", type=int, default=10)
     it.add_argument("--modes", default="off,plugin,webhook,both")
     a = ap.parse_args()
@@ -318,8 +323,8 @@ def main():
         print(run_group(Server, register_callee, sipp, last_stats, PBX, a.members, a.rate, a.seconds), flush=True)
     elif a.cmd == "integration":
         from integrations import run_integration
-        for mode in a.modes.split(","):
-            print(run_integration(Server, register_callee, sipp, last_stats, PBX, a.rate, a.seconds, mode), flush=True)
+        for rate, mode in [(int(r), m) for r in a.rates.split(",") for m in a.modes.split(",")]:
+            print(run_integration(Server, register_callee, sipp, offer_calls, last_stats, PBX, rate, a.seconds, mode), flush=True)
     elif a.cmd == "media":
         from media import run_media
         for n in map(int, a.calls.split(",")):

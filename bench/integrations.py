@@ -3,7 +3,7 @@
 POSTs it to the CRM), with a webhook, and with both; and how soon the events reach a
 responsive CRM.
 
-    python3 bench/bench.py integration --rate 200 --seconds 10
+    python3 bench/bench.py integration --rates 100,200,400 --seconds 10
 
 `cpu_ms_per_call` counts the server's CPU from the first call until every event of the run
 was delivered (the deliveries are part of the cost). The CRM is a threaded Python HTTP
@@ -63,7 +63,7 @@ def pct(values, p):
     return round(v[min(len(v) - 1, int(len(v) * p / 100))], 1)
 
 
-def run_integration(Server, register_callee, sipp, last_stats, pbx, rate, seconds, mode):
+def run_integration(Server, register_callee, sipp, offer_calls, last_stats, pbx, rate, seconds, mode):
     """mode: off, plugin, webhook or both."""
     tmp = tempfile.mkdtemp(prefix="integ-")
     server = Server("pbx", tmp, extra_env={"PBX_PLUGIN_EGRESS_ALLOW": "127.0.0.0/8"})
@@ -89,12 +89,9 @@ def run_integration(Server, register_callee, sipp, last_stats, pbx, rate, second
         time.sleep(0.5)
         register_callee(server, "102", 6200)
         server.quiet()
-        total = rate * seconds
         stats = os.path.join(tmp, "uac.csv")
         cpu0, t0 = server.cpu(), time.time()
-        sipp(server, "uac_cps.xml", 6201, ["-s", "102", "-au", "101", "-ap", "secret101", "-key", "user", "101", "-r", str(rate),
-                                           "-m", str(total), "-l", str(rate * 4), "-d", "0", "-mp", "37000", "-trace_stat", "-stf", stats,
-                                           "-fd", "1", "-timeout", str(seconds * 3 + 30)])
+        offer_calls(server, rate, seconds, stats)
         ok, failed = last_stats(stats)
         result = dict(mode=mode, offered_cps=rate, calls=ok, failed=failed)
         if with_integration:
