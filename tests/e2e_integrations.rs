@@ -327,7 +327,11 @@ fn an_integration_plugin_gets_every_call_in_order_answers_its_webhook_and_places
     pbx.seed_acme();
     let wasm = pbx_bundled_plugins::component_path("test_plugin_crm");
     pbx.cli_ok(&["plugin", "install", "acme", wasm.to_str().unwrap()]);
-    pbx.cli_ok(&["plugin", "grant", "acme", "crm", "--kv", "--http", "127.0.0.1"]);
+    pbx.cli_ok(&["plugin", "grant", "acme", "crm", "--kv", "--http", "127.0.0.1", "--contacts"]);
+    // A plugin built from the frozen 0.1 contract runs beside it.
+    let legacy = pbx_bundled_plugins::component_path("test_plugin_legacy");
+    pbx.cli_ok(&["plugin", "install", "acme", legacy.to_str().unwrap()]);
+    pbx.cli_ok(&["plugin", "grant", "acme", "legacy", "--kv"]);
     let boss = pbx.cli_ok(&["token", "create", "acme", "--role", "supervisor"]).trim().lines().last().unwrap().trim().to_string();
     let (status, _) = put(&pbx, &boss, "/api/v1/plugins/nosuch/integration", serde_json::json!({"enabled": true}));
     assert_eq!(status, 404);
@@ -335,6 +339,11 @@ fn an_integration_plugin_gets_every_call_in_order_answers_its_webhook_and_places
     assert_eq!(status, 200, "{st}");
     let path = st["hook_path"].as_str().unwrap().to_string();
     assert!(path.starts_with("/hooks/acme/crm/") && path.len() > 40, "{path}");
+    assert_eq!(st["events"].as_array().unwrap().len(), 7, "a 0.2 plugin takes every kind: {st}");
+    let (status, old) = put(&pbx, &boss, "/api/v1/plugins/legacy/integration", serde_json::json!({"enabled": true}));
+    assert_eq!(status, 200, "{old}");
+    assert_eq!(old["events"], serde_json::json!(["call.started", "call.answered", "call.ended"]), "0.1 names three kinds");
+    let old_path = old["hook_path"].as_str().unwrap().to_string();
     pbx.settle();
 
     // The inbound address: a wrong secret is not found; the plugin's answer is sandboxed.
@@ -381,20 +390,32 @@ fn an_integration_plugin_gets_every_call_in_order_answers_its_webhook_and_places
     );
     crm.down.store(false, Ordering::SeqCst);
     assert!(
-        wait_for(Duration::from_secs(15), || crm.got.lock().unwrap().iter().any(|v| v["kind"] == "ended")),
+        wait_for(Duration::from_secs(15), || crm.got.lock().unwrap().iter().any(|v| v["kind"] == "recording-ready")),
         "{:?}\n{}",
         crm.got.lock().unwrap(),
         pbx.log()
     );
     let got = crm.got.lock().unwrap().clone();
     let kinds: Vec<&str> = got.iter().map(|v| v["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["started", "answered", "ended"], "{got:?}");
+    assert_eq!(kinds, ["started", "ringing", "answered", "ended", "recording-ready"], "{got:?}");
     assert!(got.iter().all(|v| v["call_id"] == id.as_str() && v["from"] == "101" && v["to"] == "102"), "{got:?}");
     assert!(got.iter().all(|v| v["api_key"] == "k-secret-12345"), "the plugin had its secret: {got:?}");
-    assert_eq!(got[2]["disposition"], "answered");
+    assert_eq!(got[3]["disposition"], "answered");
     let (_, _, seen) = hook(&pbx, &format!("{path}/seen"));
-    assert!(seen.starts_with(&format!("started:{id}:;")), "{seen}");
-    assert!(seen.contains(&format!("answered:{id}:102;")) && seen.ends_with(&format!("ended:{id}:102;")), "{seen}");
+    // At least once: the events the CRM refused were handed to the plugin again.
+    let mut once: Vec<&str> = seen.split_terminator(';').collect();
+    once.dedup();
+    let want = ["started:", "ringing:", "answered:", "ended:", "recording-ready:"].map(|k| format!("{k}{id}:"));
+    let want: Vec<String> =
+        want.iter().map(|w| if w.starts_with("answered") || w.starts_with("ended") { format!("{w}102") } else { w.clone() }).collect();
+    assert_eq!(once, want, "{seen}");
+    // The 0.1 plugin saw the same call in its own form: three kinds, nothing it cannot name.
+    assert!(
+        wait_for(Duration::from_secs(10), || hook(&pbx, &format!("{old_path}/seen")).2.contains("ended:")),
+        "{}",
+        hook(&pbx, &format!("{old_path}/seen")).2
+    );
+    assert_eq!(hook(&pbx, &format!("{old_path}/seen")).2, format!("started:{id}:;answered:{id}:;ended:{id}:answered;"));
     let (_, body) = api(&pbx, &boss, "/api/v1/plugins/crm/integration");
     let st: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(st["deliveries"][0]["outcome"], "delivered", "{st}");
@@ -408,7 +429,7 @@ fn an_integration_plugin_gets_every_call_in_order_answers_its_webhook_and_places
     let me_port = free_port();
     let me = Sipp::spawn(&pbx, "uas_hangup.xml", me_port, &["-m", "1", "-d", "500", "-key", "sink_port", &free_port().to_string()]);
     assert!(Sipp::register(&pbx, "101", "secret101", free_port(), me_port, 300));
-    let (status, _, body) = hook(&pbx, &format!("{path}/call?ext=101&number=103"));
+    let (status, _, body) = hook(&pbx, &format!("{path}/call?ext=101&number=103&corr=crm-77"));
     assert_eq!((status, body.as_str()), (202, "calling"));
     assert!(me.wait(Duration::from_secs(20)), "101's phone was not rung:\n{}", pbx.log());
     assert!(
@@ -418,6 +439,29 @@ fn an_integration_plugin_gets_every_call_in_order_answers_its_webhook_and_places
         "{:#?}",
         call_log(&pbx)
     );
+    // The plugin heard the result with its correlation id, and the id came back in the new
+    // call's events; a call that cannot be placed says why.
+    let placed = call_log(&pbx).iter().find(|r| r["kind"] == "click-to-call").unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(hook(&pbx, &format!("{path}/results")).2, format!("crm-77:{placed};"));
+    let entry = |kind: &str| {
+        let seen = hook(&pbx, &format!("{path}/seen")).2;
+        seen.split(';').find(|e| e.starts_with(&format!("{kind}:{placed}:"))).map(str::to_string)
+    };
+    assert!(wait_for(Duration::from_secs(10), || entry("ended").is_some()), "{}", hook(&pbx, &format!("{path}/seen")).2);
+    assert!(entry("ended").unwrap().ends_with("@crm-77") && entry("started").unwrap().ends_with("@crm-77"), "{:?}", entry("started"));
+    assert!(!entry("answered").unwrap().contains('@'), "the correlation id comes with started and ended only");
+    assert_eq!(hook(&pbx, &format!("{path}/call?ext=999&number=103&corr=nobody")).0, 202);
+    assert_eq!(hook(&pbx, &format!("{path}/results")).2, format!("crm-77:{placed};nobody:no-user;"));
+    // The 0.1 plugin's originate still works (default line, no result event for it).
+    assert_eq!(hook(&pbx, &format!("{old_path}/call?ext=999&number=103")).2, "calling");
+
+    // The phone book (the plugin declares the capability: it runs only with the grant).
+    let (status, _, body) = hook(&pbx, &format!("{path}/contact?number=%2B74957654321&name=Ivan+Petrov"));
+    assert_eq!((status, body.as_str()), (200, "Ivan Petrov"));
+    let (status, c) = api(&pbx, &boss, "/api/v1/contacts?q=7654321");
+    let c: Value = serde_json::from_slice::<Value>(&c).unwrap()["items"][0].clone();
+    assert_eq!((status, c["name"].as_str(), c["source"].as_str()), (200, Some("Ivan Petrov"), Some("plugin:crm")), "{c}");
+    assert_eq!(hook(&pbx, &format!("{path}/contact?number=nonsense&name=X")).0, 400);
 
     // Switched off: no more events, and the address stops answering.
     let (status, st) = put(&pbx, &boss, "/api/v1/plugins/crm/integration", serde_json::json!({"enabled": false}));

@@ -163,7 +163,7 @@ export const pages = {
       p.source === 'installed' ? el('span', {},
         p.missing_grants.length ? el('button', { onclick: () => attempt(async () => {
           const http = p.capabilities.filter((c) => c.startsWith('http:')).map((c) => c.slice(5));
-          await api('PUT', '/api/v1/plugins/' + enc(p.name) + '/grants', { http, directory: p.capabilities.includes('directory'), kv: p.capabilities.includes('kv') });
+          await api('PUT', '/api/v1/plugins/' + enc(p.name) + '/grants', { http, directory: p.capabilities.includes('directory'), kv: p.capabilities.includes('kv'), contacts: p.capabilities.includes('contacts') });
           render();
         }) }, t('grant')) : null,
         el('button', { class: 'secondary', onclick: () => attempt(async () => { await api('PUT', '/api/v1/plugins/' + enc(p.name) + '/enabled', { enabled: !p.enabled }); render(); }) }, p.enabled ? t('disable') : t('enable')),

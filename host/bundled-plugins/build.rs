@@ -12,6 +12,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("pbx-plugin-time-rules", "pbx_plugin_time_rules"),
     ("pbx-plugin-name-lookup", "pbx_plugin_name_lookup"),
     ("pbx-plugin-queue", "pbx_plugin_queue"),
+    ("pbx-plugin-bitrix24", "pbx_plugin_bitrix24"),
     ("pbx-plugin-template", "pbx_plugin_template"),
     ("test-plugin-spin", "test_plugin_spin"),
     ("test-plugin-hog", "test_plugin_hog"),
@@ -20,6 +21,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("test-plugin-snoop", "test_plugin_snoop"),
     ("test-plugin-fetch", "test_plugin_fetch"),
     ("test-plugin-crm", "test_plugin_crm"),
+    ("test-plugin-legacy", "test_plugin_legacy"),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

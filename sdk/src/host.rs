@@ -1,7 +1,7 @@
 //! What a plugin may ask of the PBX. In a component these call the host; in native tests
 //! they use the simulated host of [`crate::testing`].
 
-use crate::{HttpRequest, HttpResponse, LocalTime, LogLevel, UserInfo};
+use crate::{Contact, HttpRequest, HttpResponse, LocalTime, LogLevel, UserInfo};
 
 #[cfg(target_arch = "wasm32")]
 use crate::bindings::pbx::plugin::host as imp;
@@ -62,4 +62,25 @@ pub fn directory() -> Vec<UserInfo> {
 /// Outbound HTTP to a host the tenant granted.
 pub fn http(request: &HttpRequest) -> Result<HttpResponse, String> {
     imp::http(request)
+}
+
+/// The tenant's city numbers, E.164 (with the directory capability).
+pub fn lines() -> Vec<String> {
+    imp::lines()
+}
+
+/// The phone-book entry of a number (with the contacts capability).
+pub fn contact_lookup(number: &str) -> Option<Contact> {
+    imp::contact_lookup(number)
+}
+
+/// Adds or replaces a phone-book entry, so the phones show the name (with the contacts
+/// capability); the error says what is wrong with it.
+pub fn contact_put(entry: &Contact) -> Result<(), String> {
+    imp::contact_put(entry)
+}
+
+/// Removes a phone-book entry; false if there was none (with the contacts capability).
+pub fn contact_remove(number: &str) -> bool {
+    imp::contact_remove(number)
 }

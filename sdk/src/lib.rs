@@ -26,7 +26,7 @@
 #[allow(missing_docs, clippy::all, unsafe_code)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../wit/plugin.wit",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "export",
@@ -39,8 +39,9 @@ pub mod host;
 pub mod testing;
 
 pub use bindings::pbx::plugin::types::{
-    Agent, CallInfo, Capability, DialOutcome, DialSpec, DialTarget, Event, GatherSpec, Gathered, HttpRequest, HttpResponse, Lifecycle,
-    LocalTime, LogLevel, Metadata, OriginateSpec, QueueState, UserInfo, Verb, WaitingCaller,
+    Agent, CallInfo, Capability, Contact, DialOutcome, DialSpec, DialTarget, Event, GatherSpec, Gathered, HttpRequest, HttpResponse,
+    Lifecycle, LocalTime, LogLevel, Metadata, OriginateResult, OriginateSpec, QueueState, RecordingLink, TransferInfo, UserInfo, Verb,
+    WaitingCaller,
 };
 
 /// A routing plugin.
@@ -75,7 +76,7 @@ pub fn call_of(event: &Event) -> Option<&CallInfo> {
         Event::CallArrived(c) | Event::PlayFinished(c) => Some(c),
         Event::DigitsCollected((c, _)) | Event::DialFinished((c, _)) => Some(c),
         Event::CallLifecycle(l) => Some(&l.call),
-        Event::QueueOffer(_) | Event::Webhook(_) => None,
+        Event::QueueOffer(_) | Event::Webhook(_) | Event::OriginateResult(_) => None,
     }
 }
 

@@ -19,7 +19,7 @@
 //! assert_eq!(verbs, vec![Verb::Answer, Verb::Play(vec!["good-morning".into()])]);
 //! ```
 
-use crate::{CallInfo, Event, Gathered, HttpRequest, HttpResponse, LocalTime, LogLevel, Plugin, UserInfo, Verb};
+use crate::{CallInfo, Contact, Event, Gathered, HttpRequest, HttpResponse, LocalTime, LogLevel, Plugin, UserInfo, Verb};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -43,6 +43,10 @@ pub struct SimHost {
     pub http: HttpHandler,
     /// Requests made.
     pub requests: Vec<HttpRequest>,
+    /// The tenant's city numbers.
+    pub lines: Vec<String>,
+    /// The phone book, by number.
+    pub contacts: HashMap<String, Contact>,
 }
 
 thread_local! {
@@ -67,6 +71,8 @@ impl Default for SimHost {
             logs: Vec::new(),
             http: Box::new(|_| Err("no HTTP in this test".into())),
             requests: Vec::new(),
+            lines: Vec::new(),
+            contacts: HashMap::new(),
         }
     }
 }
@@ -138,6 +144,28 @@ pub mod native {
             (h.http)(request)
         })
     }
+    /// City numbers.
+    pub fn lines() -> Vec<String> {
+        with(|h| h.lines.clone())
+    }
+    /// Phone-book lookup.
+    pub fn contact_lookup(number: &str) -> Option<Contact> {
+        with(|h| h.contacts.get(number).cloned())
+    }
+    /// Phone-book write (the simulated host checks only that there is a name).
+    pub fn contact_put(entry: &Contact) -> Result<(), String> {
+        if entry.name.trim().is_empty() {
+            return Err(format!("the contact {} needs a name", entry.number));
+        }
+        with(|h| {
+            h.contacts.insert(entry.number.clone(), entry.clone());
+        });
+        Ok(())
+    }
+    /// Phone-book removal.
+    pub fn contact_remove(number: &str) -> bool {
+        with(|h| h.contacts.remove(number).is_some())
+    }
 }
 
 /// Runs plugin `P` against a simulated host.
@@ -178,6 +206,12 @@ impl<P: Plugin> Harness<P> {
     /// Sets the directory.
     pub fn users(self, users: &[(&str, &str, bool)]) -> Self {
         with(|h| h.directory = users.iter().map(|(e, n, a)| UserInfo { ext: e.to_string(), name: n.to_string(), available: *a }).collect());
+        self
+    }
+
+    /// Sets the tenant's city numbers.
+    pub fn lines(self, lines: &[&str]) -> Self {
+        with(|h| h.lines = lines.iter().map(|l| l.to_string()).collect());
         self
     }
 

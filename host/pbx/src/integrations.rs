@@ -8,7 +8,10 @@ use crate::engine::{OriginateError, OriginateRequest};
 use crate::originator::{OriginateFailure, Originator};
 use crate::plugins::gates::{PluginGates, decide_gated};
 use crate::plugins::{HttpClient, PluginCall, PluginRuntime, StoreServices};
-use pbx_plugin_host::{CallInfo, Event, HttpRequest, HttpResponse, Lifecycle, PluginError, UserInfo, Verb};
+use pbx_plugin_host::{
+    CallInfo, Event, HttpRequest, HttpResponse, Lifecycle, OriginateResult, OriginateSpec, PluginError, RecordingLink, TransferInfo,
+    UserInfo, Verb,
+};
 use pbx_store::events::StoredEvent;
 use pbx_store::{EventData, IntegrationEvent, Store, now_ms};
 use std::collections::HashMap;
@@ -36,7 +39,13 @@ pub struct Integrations {
     secret_box: crate::plugin_settings::SecretBox,
     /// Tenants' slug and time zone, read at most every few seconds.
     tenants: Mutex<HashMap<i64, (String, String, Instant)>>,
+    /// The cabinet's public address (`PBX_PUBLIC_URL`): a plugin's inbound address as a
+    /// portal reaches it is this plus its hook path.
+    public_base: String,
 }
+
+/// The request header that tells a plugin its inbound address as the world reaches it.
+pub const HOOK_URL_HEADER: &str = "x-pbx-hook-url";
 
 /// The call-log kind of calls an integration placed on a call event.
 const INTEGRATION_CALL: &str = "integration-call";
@@ -97,7 +106,14 @@ impl Integrations {
             buckets: Mutex::new(HashMap::new()),
             secret_box,
             tenants: Mutex::new(HashMap::new()),
+            public_base: String::new(),
         }
+    }
+
+    /// Sets the cabinet's public address, which plugins' inbound requests name.
+    pub fn with_public_base(mut self, base: &str) -> Integrations {
+        self.public_base = base.trim_end_matches('/').to_string();
+        self
     }
 
     /// Runs one event through a tenant's plugin; returns its verbs.
@@ -159,7 +175,13 @@ impl Integrations {
     pub async fn deliver(&self, tenant_id: i64, plugin: &str, ev: &StoredEvent) -> Result<(), DeliveryFailure> {
         let parsed: IntegrationEvent =
             serde_json::from_str(&ev.body).map_err(|e| DeliveryFailure::Broken(format!("unreadable event: {e}")))?;
-        let Some((lifecycle, kind)) = self.lifecycle(tenant_id, &parsed).await.map_err(DeliveryFailure::Failed)? else { return Ok(()) };
+        // A 0.1 plugin has no form for most kinds: taken without reading the call.
+        if let Ok(r) = self.plugins.resolve(tenant_id, plugin)
+            && !r.plugin.takes_kind(lifecycle_kind(&parsed.data))
+        {
+            return Ok(());
+        }
+        let (lifecycle, kind) = self.lifecycle(tenant_id, &parsed).await.map_err(DeliveryFailure::Failed)?;
         let verbs = match self.run(tenant_id, plugin, &parsed.call_id, Event::CallLifecycle(lifecycle)).await {
             Ok(v) => v,
             Err(e @ PluginError::Unavailable(_)) => return Err(DeliveryFailure::Unavailable(e.to_string())),
@@ -173,17 +195,9 @@ impl Integrations {
         Ok(())
     }
 
-    /// The contract-0.1 `lifecycle` record of an event (started, answered, ended), with the
-    /// call's parties from the call log; `None` for kinds 0.1 has no name for.
-    async fn lifecycle(&self, tenant_id: i64, ev: &IntegrationEvent) -> Result<Option<(Lifecycle, String)>, String> {
-        let (kind, answered_by, talk, disposition) = match &ev.data {
-            EventData::Started { .. } => ("started", None, 0, String::new()),
-            EventData::Answered { extension, .. } => ("answered", extension.clone(), 0, String::new()),
-            EventData::Ended { answered_by, talk_seconds, disposition, .. } => {
-                ("ended", answered_by.clone(), *talk_seconds, disposition.as_str().to_string())
-            }
-            _ => return Ok(None),
-        };
+    /// The `lifecycle` record of an event, with the call's parties from the call log, and
+    /// the call's kind in the log.
+    async fn lifecycle(&self, tenant_id: i64, ev: &IntegrationEvent) -> Result<(Lifecycle, String), String> {
         let row = self.store.call_by_id(tenant_id, &ev.call_id).await.map_err(|e| format!("the call is not in the log: {e}"))?;
         let call = CallInfo {
             call_id: row.id.clone(),
@@ -193,22 +207,86 @@ impl Integrations {
             direction: row.direction.as_str().to_string(),
             variables: Vec::new(),
         };
-        let lifecycle = Lifecycle {
-            kind: kind.into(),
+        let mut l = Lifecycle {
+            kind: lifecycle_kind(&ev.data).into(),
+            event_id: ev.id.clone(),
+            seq: u32::try_from(ev.seq).unwrap_or(u32::MAX),
+            at_ms: ev.at,
             call,
-            answered_by,
-            talk_seconds: u32::try_from(talk.max(0)).unwrap_or(u32::MAX),
-            disposition,
-            recording_url: None,
+            started_ms: row.started_at,
+            line: row.did.clone().filter(|d| !d.is_empty()),
+            caller_ext: None,
+            extensions: Vec::new(),
+            reason: String::new(),
+            answered_by: None,
+            by_pbx: false,
+            transfer: None,
+            disposition: String::new(),
+            sip_code: 0,
+            hung_up_by: String::new(),
+            talk_seconds: 0,
+            via: None,
+            recording: None,
+            correlation_id: None,
         };
-        Ok(Some((lifecycle, row.kind)))
+        match &ev.data {
+            EventData::Started { line, caller_ext, correlation_id, .. } => {
+                l.line = line.clone().or(l.line);
+                l.caller_ext = caller_ext.clone();
+                l.correlation_id = correlation_id.clone();
+            }
+            EventData::Ringing { extensions } => l.extensions = extensions.clone(),
+            EventData::RingStopped { extensions, reason } => {
+                l.extensions = extensions.clone();
+                l.reason = reason.replace('_', "-");
+            }
+            EventData::Answered { extension, by_pbx } => {
+                l.answered_by = extension.clone();
+                l.by_pbx = *by_pbx;
+            }
+            EventData::Transferred { from, to, attended } => {
+                l.transfer = Some(TransferInfo { from: from.clone(), to: to.clone(), attended: *attended });
+            }
+            EventData::Ended {
+                disposition,
+                sip_code,
+                hangup_side,
+                talk_seconds,
+                started_at,
+                line,
+                via,
+                answered_by,
+                correlation_id,
+                ..
+            } => {
+                l.disposition = disposition.as_str().to_string();
+                l.sip_code = *sip_code;
+                l.hung_up_by = hangup_side.clone();
+                l.talk_seconds = u32::try_from((*talk_seconds).max(0)).unwrap_or(u32::MAX);
+                l.started_ms = *started_at;
+                l.line = line.clone().or(l.line);
+                l.via = via.clone();
+                l.answered_by = answered_by.clone();
+                l.correlation_id = correlation_id.clone();
+            }
+            EventData::RecordingReady { url, duration_seconds, expires_at } => {
+                l.recording = Some(RecordingLink {
+                    url: url.clone(),
+                    duration_seconds: u32::try_from((*duration_seconds).max(0)).unwrap_or(u32::MAX),
+                    expires_ms: *expires_at,
+                });
+            }
+        }
+        Ok((l, row.kind))
     }
 
-    /// Carries out what a plugin answered outside a call: `originate` places calls, `respond`
-    /// is returned (the first one), anything else is logged and ignored.
+    /// Carries out what a plugin answered outside a call: `originate` places calls (and
+    /// the plugin hears what became of each, in an `originate-result` event), `respond` is
+    /// returned (the first one), anything else is logged and ignored.
     async fn carry_out(&self, tenant_id: i64, plugin: &str, verbs: Vec<Verb>, originates: Originates) -> Option<HttpResponse> {
         let mut response = None;
         let mut placed = 0;
+        let mut results = Vec::new();
         let cap = match originates {
             Originates::None => 0,
             Originates::One(_) => 1,
@@ -218,6 +296,7 @@ impl Integrations {
             match verb {
                 Verb::Originate(spec) if placed >= cap => {
                     tracing::warn!(plugin, from = %spec.from_ext, "an integration's call not placed: no more calls from this event");
+                    results.push(result_of(&spec, Err(("limit", "this event may place no more calls".to_string()))));
                 }
                 Verb::Originate(spec) => {
                     placed += 1;
@@ -229,24 +308,43 @@ impl Integrations {
                         tenant_id,
                         ext: spec.from_ext.clone(),
                         number: spec.to_number.clone(),
-                        line: None,
-                        correlation_id: None,
+                        line: spec.line.clone().filter(|l| !l.is_empty()),
+                        correlation_id: spec.correlation_id.clone().filter(|c| !c.is_empty()),
                         ring: None,
                         kind,
                         dedup_key,
                     };
-                    match self.originator.originate(req).await {
-                        Ok(id) => tracing::info!(plugin, call = %id, from = %spec.from_ext, "integration placed a call"),
-                        Err(OriginateFailure::Refused(e @ (OriginateError::NoUser | OriginateError::NotRegistered))) => {
-                            tracing::info!(plugin, error = %e, from = %spec.from_ext, "integration's call not placed");
+                    let outcome = match self.originator.originate(req).await {
+                        Ok(id) => {
+                            tracing::info!(plugin, call = %id, from = %spec.from_ext, "integration placed a call");
+                            Ok(id)
                         }
-                        Err(e) => tracing::warn!(plugin, error = %e, "integration's call not placed"),
-                    }
+                        Err(OriginateFailure::Refused(e)) => {
+                            tracing::info!(plugin, error = %e, from = %spec.from_ext, "integration's call not placed");
+                            Err((refusal_code(&e), e.to_string()))
+                        }
+                        Err(e) => {
+                            tracing::warn!(plugin, error = %e, "integration's call not placed");
+                            Err(("unavailable", e.to_string()))
+                        }
+                    };
+                    results.push(result_of(&spec, outcome));
                 }
                 Verb::Respond(r) if response.is_none() => response = Some(r),
                 other => {
                     tracing::warn!(plugin, verb = crate::plugins::verb_name(&other), "a verb that means nothing outside a call: ignored")
                 }
+            }
+        }
+        // The results go to the plugin once each; what it answers places nothing more.
+        for r in results {
+            let call_id = r.call_id.clone().unwrap_or_default();
+            match self.run(tenant_id, plugin, &call_id, Event::OriginateResult(r)).await {
+                Ok(verbs) if !verbs.is_empty() => {
+                    Box::pin(self.carry_out(tenant_id, plugin, verbs, Originates::None)).await;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(plugin, error = %e, "an integration failed on an originate result"),
             }
         }
         response
@@ -285,6 +383,11 @@ impl Integrations {
         if !row.enabled || tenant.status == pbx_store::TenantStatus::Suspended || !constant_time_eq(stored.as_bytes(), secret.as_bytes()) {
             return Err(HookError::NotFound);
         }
+        // The plugin's own public address, so it can give it to a portal (event handlers);
+        // a header of that name from outside is dropped.
+        let mut req = req;
+        req.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(HOOK_URL_HEADER));
+        req.headers.push((HOOK_URL_HEADER.into(), format!("{}/hooks/{tenant_slug}/{plugin}/{secret}", self.public_base)));
         let verbs = self.run(tenant.id, plugin, "", Event::Webhook(req)).await?;
         let mut resp = self.carry_out(tenant.id, plugin, verbs, Originates::Some).await.unwrap_or(HttpResponse {
             status: 204,
@@ -297,6 +400,63 @@ impl Integrations {
         resp.body.truncate(MAX_RESPONSE_BODY);
         Ok(resp)
     }
+}
+
+/// The contract's name of an event kind (`call.ring_stopped` is `ring-stopped`).
+fn lifecycle_kind(data: &EventData) -> &'static str {
+    match data {
+        EventData::Started { .. } => "started",
+        EventData::Ringing { .. } => "ringing",
+        EventData::RingStopped { .. } => "ring-stopped",
+        EventData::Answered { .. } => "answered",
+        EventData::Transferred { .. } => "transferred",
+        EventData::Ended { .. } => "ended",
+        EventData::RecordingReady { .. } => "recording-ready",
+    }
+}
+
+/// The contract's code for why a call was not placed.
+fn refusal_code(e: &OriginateError) -> &'static str {
+    match e {
+        OriginateError::Tenant => "suspended",
+        OriginateError::NoUser => "no-user",
+        OriginateError::NotRegistered => "not-registered",
+        OriginateError::TargetNotRegistered => "target-not-registered",
+        OriginateError::BadNumber => "bad-number",
+        OriginateError::BadLine => "bad-line",
+        OriginateError::BadCorrelation => "bad-correlation",
+        OriginateError::Balance => "no-balance",
+        OriginateError::NoTrunk => "no-trunk",
+        OriginateError::NoMedia | OriginateError::Busy => "busy",
+    }
+}
+
+/// The `originate-result` event of an attempt.
+fn result_of(spec: &OriginateSpec, outcome: Result<String, (&'static str, String)>) -> OriginateResult {
+    let (call_id, error, message) = match outcome {
+        Ok(id) => (Some(id), None, "placed".to_string()),
+        Err((code, message)) => (None, Some(code.to_string()), message),
+    };
+    OriginateResult {
+        correlation_id: spec.correlation_id.clone(),
+        from_ext: spec.from_ext.clone(),
+        to_number: spec.to_number.clone(),
+        call_id,
+        error,
+        message,
+    }
+}
+
+/// The event kinds an integration plugin of a contract receives.
+pub fn kinds_for(contract: &str) -> &'static [&'static str] {
+    if contract == "0.1" { pbx_store::webhooks::PLUGIN_KINDS } else { pbx_store::events::EVENT_KINDS }
+}
+
+/// The contract of an installed plugin, from its stored self-description (0.1 for those
+/// installed before the host recorded it).
+pub fn stored_contract(row: &pbx_store::PluginRow) -> String {
+    let meta: serde_json::Value = serde_json::from_str(&row.metadata).unwrap_or_default();
+    meta["contract"].as_str().unwrap_or("0.1").to_string()
 }
 
 /// An integration as the cabinet, the API and the CLI show it.
@@ -325,15 +485,19 @@ pub async fn set_integration(
     enabled: bool,
     rotate: bool,
 ) -> Result<IntegrationStatus, pbx_store::StoreError> {
-    if enabled || store.integration(tenant_id, plugin).await?.is_none() {
-        store.plugin(tenant_id, plugin).await?;
-    }
+    // The plugin must exist to be switched on (or to be given an address).
+    let row = match store.plugin(tenant_id, plugin).await {
+        Ok(r) => Some(r),
+        Err(e) if enabled || store.integration(tenant_id, plugin).await?.is_none() => return Err(e),
+        Err(_) => None,
+    };
+    let kinds = kinds_for(&row.as_ref().map(stored_contract).unwrap_or_else(|| "0.1".into()));
     let secret = {
         use rand::Rng;
         let bytes: [u8; 24] = rand::rng().random();
         bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
     };
-    store.set_integration(tenant_id, plugin, enabled, &secret, rotate).await?;
+    store.set_integration(tenant_id, plugin, enabled, &secret, rotate, kinds).await?;
     integration_status(store, tenant_id, plugin).await
 }
 
@@ -341,9 +505,6 @@ pub async fn set_integration(
 pub async fn integration_status(store: &Store, tenant_id: i64, plugin: &str) -> Result<IntegrationStatus, pbx_store::StoreError> {
     let tenant = store.tenant_by_id(tenant_id).await?;
     let row = store.integration(tenant_id, plugin).await?;
-    if row.is_none() {
-        store.plugin(tenant_id, plugin).await?;
-    }
     Ok(match row {
         Some((row, secret)) => IntegrationStatus {
             plugin: plugin.to_string(),
@@ -359,7 +520,7 @@ pub async fn integration_status(store: &Store, tenant_id: i64, plugin: &str) -> 
             hook_path: String::new(),
             attempts: 0,
             last_error: String::new(),
-            events: pbx_store::webhooks::PLUGIN_KINDS.iter().map(|k| k.to_string()).collect(),
+            events: kinds_for(&stored_contract(&store.plugin(tenant_id, plugin).await?)).iter().map(|k| k.to_string()).collect(),
         },
     })
 }

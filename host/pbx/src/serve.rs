@@ -225,8 +225,15 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     let egress = HttpClient::new(crate::plugins::EgressPolicy::from_env(own_addresses(&args, public_ip)));
     let originator = Arc::new(crate::originator::Originator::new(ctl_tx.clone()));
     let secret_box = crate::plugin_settings::SecretBox::open_dir(&common.data_dir).map_err(anyhow::Error::msg)?;
-    let integrations =
-        Arc::new(crate::integrations::Integrations::new(store.clone(), plugins.clone(), egress.clone(), originator.clone(), secret_box));
+    let public_base = args
+        .public_url
+        .clone()
+        .map(|u| u.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| format!("http://{}", std::net::SocketAddr::new(public_ip, args.http_listen.port())));
+    let integrations = Arc::new(
+        crate::integrations::Integrations::new(store.clone(), plugins.clone(), egress.clone(), originator.clone(), secret_box)
+            .with_public_base(&public_base),
+    );
     let mut deliverer = crate::webhooks::Deliverer::new(egress.clone(), Duration::from_millis(args.webhook_retry_ms.max(10)), node.clone());
     deliverer.integrations = Some(integrations.clone());
     supervise("webhook deliveries", metrics.clone(), crate::webhooks::run(store.clone(), deliverer, events_stored));
@@ -272,11 +279,7 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         originator,
         links: Arc::new(RecordingLinks {
             key: crate::web::recording_links::link_key(&common.data_dir).map_err(anyhow::Error::msg)?,
-            base: args
-                .public_url
-                .clone()
-                .map(|u| u.trim_end_matches('/').to_string())
-                .unwrap_or_else(|| format!("http://{}", std::net::SocketAddr::new(public_ip, args.http_listen.port()))),
+            base: public_base.clone(),
         }),
         gates: Arc::new(PluginGates::new(args.plugin_tenant_concurrency, 4)),
         rt: tokio::runtime::Handle::current(),

@@ -3,7 +3,7 @@
 
 use crate::State;
 use crate::bindings::pbx::plugin::host::Host;
-use crate::bindings::pbx::plugin::types::{HttpRequest, HttpResponse, LocalTime, LogLevel, UserInfo};
+use crate::bindings::pbx::plugin::types::{Contact, HttpRequest, HttpResponse, LocalTime, LogLevel, UserInfo};
 use std::time::Instant;
 
 /// Largest key and value in the key-value store.
@@ -77,6 +77,51 @@ impl Host for State {
         }
         let t = Instant::now();
         let r = self.ctx.services.http(&request, budget);
+        self.in_host += t.elapsed();
+        r
+    }
+
+    fn lines(&mut self) -> Vec<String> {
+        if !self.ctx.directory_granted || self.wall_left().is_zero() {
+            return Vec::new();
+        }
+        let t = Instant::now();
+        let r = self.ctx.services.lines();
+        self.in_host += t.elapsed();
+        r
+    }
+
+    fn contact_lookup(&mut self, number: String) -> Option<Contact> {
+        if number.len() > MAX_KEY {
+            return None;
+        }
+        self.phone_book(None, |s| s.contact_lookup(&number))
+    }
+
+    fn contact_put(&mut self, entry: Contact) -> Result<(), String> {
+        if entry.number.len() > MAX_KEY || entry.name.len() > 1024 || entry.company.len() > 1024 {
+            return Err("the contact's number, name or company is too long".into());
+        }
+        let refused = Err("the phone book is not granted to this plugin".to_string());
+        self.phone_book(refused, |s| s.contact_put(&entry))
+    }
+
+    fn contact_remove(&mut self, number: String) -> bool {
+        if number.len() > MAX_KEY {
+            return false;
+        }
+        self.phone_book(false, |s| s.contact_remove(&number))
+    }
+}
+
+impl State {
+    /// Runs a phone-book call when granted and time is left, counting its time as the host's.
+    fn phone_book<R>(&mut self, refused: R, f: impl FnOnce(&dyn crate::Services) -> R) -> R {
+        if !self.ctx.contacts_granted || self.wall_left().is_zero() {
+            return refused;
+        }
+        let t = Instant::now();
+        let r = f(&*self.ctx.services);
         self.in_host += t.elapsed();
         r
     }

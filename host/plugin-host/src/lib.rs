@@ -7,12 +7,15 @@
 
 mod bindings;
 mod imports;
+mod legacy;
 pub mod schema;
 
 pub use bindings::pbx::plugin::types::{
-    Agent, CallInfo, Capability, DialOutcome, DialSpec, DialTarget, Event, GatherSpec, Gathered, HttpRequest, HttpResponse, Lifecycle,
-    LocalTime, LogLevel, Metadata, OriginateSpec, QueueState, UserInfo, Verb, WaitingCaller,
+    Agent, CallInfo, Capability, Contact, DialOutcome, DialSpec, DialTarget, Event, GatherSpec, Gathered, HttpRequest, HttpResponse,
+    Lifecycle, LocalTime, LogLevel, Metadata, OriginateResult, OriginateSpec, QueueState, RecordingLink, TransferInfo, UserInfo, Verb,
+    WaitingCaller,
 };
+pub use legacy::V01_KINDS;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -73,6 +76,14 @@ pub trait Services: Send + Sync {
     /// Performs an HTTP request (the host checked the grant already) within `budget`, what
     /// is left of the decision's wall-clock time.
     fn http(&self, req: &HttpRequest, budget: Duration) -> Result<HttpResponse, String>;
+    /// The tenant's city numbers (the host checked the directory grant).
+    fn lines(&self) -> Vec<String>;
+    /// A phone-book entry (the host checked the contacts grant).
+    fn contact_lookup(&self, number: &str) -> Option<Contact>;
+    /// Adds or replaces a phone-book entry; the error says what is wrong with it.
+    fn contact_put(&self, entry: &Contact) -> Result<(), String>;
+    /// Removes a phone-book entry; false if there was none.
+    fn contact_remove(&self, number: &str) -> bool;
 }
 
 /// Services that do nothing (simulation, validation).
@@ -86,6 +97,18 @@ impl Services for NoServices {
     fn kv_delete(&self, _: &str) {}
     fn http(&self, _: &HttpRequest, _: Duration) -> Result<HttpResponse, String> {
         Err("no network in this context".into())
+    }
+    fn lines(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn contact_lookup(&self, _: &str) -> Option<Contact> {
+        None
+    }
+    fn contact_put(&self, _: &Contact) -> Result<(), String> {
+        Err("no phone book in this context".into())
+    }
+    fn contact_remove(&self, _: &str) -> bool {
+        false
     }
 }
 
@@ -110,6 +133,8 @@ pub struct Context {
     pub directory_granted: bool,
     /// Whether the key-value store was granted.
     pub kv_granted: bool,
+    /// Whether the phone book was granted.
+    pub contacts_granted: bool,
     /// Key-value store and HTTP.
     pub services: Arc<dyn Services>,
 }
@@ -188,13 +213,53 @@ impl WasiView for State {
     }
 }
 
+/// The contract version a component was built against (see `wit/README.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contract {
+    /// `pbx:plugin@0.1.0`.
+    V01,
+    /// `pbx:plugin@0.2.0`, the current one.
+    V02,
+}
+
+impl Contract {
+    /// Its version as written in the WIT package, e.g. `0.2`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Contract::V01 => "0.1",
+            Contract::V02 => "0.2",
+        }
+    }
+}
+
+/// A pre-linked component of either contract.
+enum Pre {
+    V01(bindings::v01::PluginPre<State>),
+    V02(bindings::PluginPre<State>),
+}
+
+/// An instance of either contract.
+enum Instance {
+    V01(bindings::v01::Plugin),
+    V02(bindings::Plugin),
+}
+
 /// A compiled and pre-linked plugin version.
 pub struct LoadedPlugin {
-    pre: bindings::PluginPre<State>,
+    pre: Pre,
+    /// The contract it was built against.
+    pub contract: Contract,
     /// What it says about itself.
     pub metadata: Metadata,
     /// Size of the component, bytes.
     pub size: usize,
+}
+
+impl LoadedPlugin {
+    /// Whether the plugin takes this kind of lifecycle event (0.1 names three).
+    pub fn takes_kind(&self, kind: &str) -> bool {
+        self.contract == Contract::V02 || V01_KINDS.contains(&kind)
+    }
 }
 
 /// The runtime shared by every tenant.
@@ -238,6 +303,8 @@ impl PluginHost {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| PluginError::Invalid(format!("wasi: {e}")))?;
         bindings::Plugin::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| PluginError::Invalid(format!("linker: {e}")))?;
+        bindings::v01::Plugin::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)
+            .map_err(|e| PluginError::Invalid(format!("linker: {e}")))?;
         let stop = Arc::new(AtomicBool::new(false));
         let (e, s) = (engine.clone(), stop.clone());
         std::thread::Builder::new()
@@ -252,14 +319,23 @@ impl PluginHost {
         Ok(PluginHost { engine, linker, limits, stop })
     }
 
-    /// Compiles a component, checks it is a `pbx:plugin` world and reads its metadata.
+    /// Compiles a component, checks it is a `pbx:plugin` world of a contract this host
+    /// serves (0.1 or 0.2, told by the versions of the interfaces it imports) and reads its
+    /// metadata.
     pub fn load(&self, wasm: &[u8]) -> Result<Arc<LoadedPlugin>, PluginError> {
         let component = Component::new(&self.engine, wasm).map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
+        let contract = contract_of(&self.engine, &component)?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
-        let pre = bindings::PluginPre::new(instance_pre).map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
-        let mut loaded = LoadedPlugin { pre, metadata: empty_metadata(), size: wasm.len() };
+        let pre = match contract {
+            Contract::V01 => Pre::V01(bindings::v01::PluginPre::new(instance_pre).map_err(|e| PluginError::Invalid(format!("{e:#}")))?),
+            Contract::V02 => Pre::V02(bindings::PluginPre::new(instance_pre).map_err(|e| PluginError::Invalid(format!("{e:#}")))?),
+        };
+        let mut loaded = LoadedPlugin { pre, contract, metadata: empty_metadata(), size: wasm.len() };
         let ctx = Context::minimal("");
-        loaded.metadata = self.run(&loaded, ctx, |p, store| p.call_describe(store))?;
+        loaded.metadata = self.run(&loaded, ctx, |p, store| match p {
+            Instance::V02(p) => p.call_describe(store),
+            Instance::V01(p) => p.call_describe(store).map(legacy::metadata),
+        })?;
         if loaded.metadata.name.is_empty() {
             return Err(PluginError::Invalid("the plugin has no name".into()));
         }
@@ -269,7 +345,11 @@ impl PluginHost {
     /// The outputs of a node with `ctx.config`; an error rejects the configuration.
     pub fn outputs(&self, plugin: &LoadedPlugin, ctx: Context) -> Result<Vec<String>, PluginError> {
         let config = ctx.config.clone();
-        self.run(plugin, ctx, move |p, store| p.call_outputs(store, &config))?.map_err(PluginError::Refused)
+        self.run(plugin, ctx, move |p, store| match p {
+            Instance::V02(p) => p.call_outputs(store, &config),
+            Instance::V01(p) => p.call_outputs(store, &config),
+        })?
+        .map_err(PluginError::Refused)
     }
 
     /// Asks the plugin to decide on an event.
@@ -277,10 +357,24 @@ impl PluginHost {
         self.handle_measured(plugin, ctx, event).0
     }
 
-    /// [`PluginHost::handle`], also saying what the call used.
+    /// [`PluginHost::handle`], also saying what the call used. A 0.1 plugin gets the 0.1
+    /// form of the event; one 0.1 has no form for is not sent and answers no verbs.
     pub fn handle_measured(&self, plugin: &LoadedPlugin, ctx: Context, event: &Event) -> (Result<Vec<Verb>, PluginError>, Usage) {
         let mut usage = Usage::default();
-        let r = self.run_measured(plugin, ctx, &mut usage, |p, store| p.call_handle(store, event));
+        let old = match plugin.contract {
+            Contract::V01 => match legacy::event(event) {
+                Some(e) => Some(e),
+                None => return (Ok(Vec::new()), usage),
+            },
+            Contract::V02 => None,
+        };
+        let r = self.run_measured(plugin, ctx, &mut usage, |p, store| match (p, &old) {
+            (Instance::V02(p), _) => p.call_handle(store, event),
+            (Instance::V01(p), Some(old)) => {
+                p.call_handle(store, old).map(|r| r.map(|verbs| verbs.into_iter().map(legacy::verb).collect()))
+            }
+            (Instance::V01(_), None) => Ok(Ok(Vec::new())),
+        });
         (r.and_then(|r| r.map_err(PluginError::Refused)), usage)
     }
 
@@ -288,7 +382,7 @@ impl PluginHost {
         &self,
         plugin: &LoadedPlugin,
         ctx: Context,
-        f: impl FnOnce(&bindings::Plugin, &mut Store<State>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Instance, &mut Store<State>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         self.run_measured(plugin, ctx, &mut Usage::default(), f)
     }
@@ -298,7 +392,7 @@ impl PluginHost {
         plugin: &LoadedPlugin,
         ctx: Context,
         usage: &mut Usage,
-        f: impl FnOnce(&bindings::Plugin, &mut Store<State>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Instance, &mut Store<State>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.limits.memory_bytes)
@@ -331,11 +425,11 @@ impl PluginHost {
                 Err(wasmtime::Error::msg("deadline"))
             }
         });
-        let result = plugin
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| classify(&e))
-            .and_then(|instance| f(&instance, &mut store).map_err(|e| classify(&e)));
+        let instance = match &plugin.pre {
+            Pre::V02(pre) => pre.instantiate(&mut store).map(Instance::V02),
+            Pre::V01(pre) => pre.instantiate(&mut store).map(Instance::V01),
+        };
+        let result = instance.map_err(|e| classify(&e)).and_then(|instance| f(&instance, &mut store).map_err(|e| classify(&e)));
         let s = store.data();
         *usage = Usage { peak_memory: s.limits.peak, guest_time: s.started.elapsed().saturating_sub(s.in_host) };
         result
@@ -346,6 +440,30 @@ impl Drop for PluginHost {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// The contract of a component, from the version of the `pbx:plugin` interfaces it imports
+/// (a plugin that imports none of them is taken as the current contract).
+fn contract_of(engine: &Engine, component: &Component) -> Result<Contract, PluginError> {
+    let mut found = None;
+    for (name, _) in component.component_type().imports(engine) {
+        let Some(rest) = name.strip_prefix("pbx:plugin/") else { continue };
+        let version = rest.split_once('@').map(|(_, v)| v).unwrap_or("");
+        let c = if version.starts_with("0.1.") {
+            Contract::V01
+        } else if version.starts_with("0.2.") {
+            Contract::V02
+        } else {
+            return Err(PluginError::Invalid(format!(
+                "it was built for pbx:plugin@{version}; this PBX serves contracts 0.1 and 0.2 (rebuild it with a current SDK)"
+            )));
+        };
+        if found.is_some_and(|f| f != c) {
+            return Err(PluginError::Invalid("it imports two versions of the pbx:plugin contract".into()));
+        }
+        found = Some(c);
+    }
+    Ok(found.unwrap_or(Contract::V02))
 }
 
 fn classify(e: &wasmtime::Error) -> PluginError {
@@ -381,6 +499,7 @@ impl Context {
             http_hosts: Vec::new(),
             directory_granted: false,
             kv_granted: false,
+            contacts_granted: false,
             services: Arc::new(NoServices),
         }
     }

@@ -163,3 +163,68 @@ fn grants_scope_what_a_plugin_sees() {
     let verbs = h.handle(&snoop, c, &Event::CallArrived(call())).unwrap();
     assert!(verbs.contains(&Verb::SetVariable(("seen-directory".into(), "101".into()))));
 }
+
+/// A lifecycle event of the current contract.
+fn lifecycle(kind: &str) -> pbx_plugin_host::Lifecycle {
+    pbx_plugin_host::Lifecycle {
+        kind: kind.into(),
+        event_id: "c1:1".into(),
+        seq: 1,
+        at_ms: 0,
+        call: call(),
+        started_ms: 0,
+        line: Some("+74951234567".into()),
+        caller_ext: None,
+        extensions: vec!["101".into()],
+        reason: String::new(),
+        answered_by: Some("101".into()),
+        by_pbx: false,
+        transfer: None,
+        disposition: "answered".into(),
+        sip_code: 200,
+        hung_up_by: "caller".into(),
+        talk_seconds: 7,
+        via: None,
+        recording: None,
+        correlation_id: None,
+    }
+}
+
+#[test]
+fn a_component_of_contract_0_1_runs_beside_0_2_and_sees_only_what_0_1_names() {
+    let h = host();
+    let old = file(&h, "test_plugin_legacy");
+    let new = file(&h, "test_plugin_crm");
+    assert_eq!((old.contract, new.contract), (pbx_plugin_host::Contract::V01, pbx_plugin_host::Contract::V02));
+    assert_eq!(old.metadata.name, "legacy");
+    assert!(old.takes_kind("ended") && !old.takes_kind("ringing") && new.takes_kind("ringing"));
+    // A kind 0.1 has no form for is not sent: no verbs, no error, the plugin not run.
+    assert_eq!(h.handle(&old, ctx("{}"), &Event::CallLifecycle(lifecycle("ringing"))).unwrap(), vec![]);
+    let result = pbx_plugin_host::OriginateResult {
+        correlation_id: None,
+        from_ext: "101".into(),
+        to_number: "102".into(),
+        call_id: None,
+        error: Some("no-user".into()),
+        message: "no such extension".into(),
+    };
+    assert_eq!(h.handle(&old, ctx("{}"), &Event::OriginateResult(result)).unwrap(), vec![]);
+    // Its webhook answer and originate verb come back as 0.2 verbs.
+    let req = pbx_plugin_host::HttpRequest {
+        method: "GET".into(),
+        url: "/hooks/acme/legacy/s/call?ext=101&number=103".into(),
+        headers: vec![],
+        body: vec![],
+    };
+    let verbs = h.handle(&old, ctx("{}"), &Event::Webhook(req)).unwrap();
+    assert_eq!(
+        verbs[0],
+        Verb::Originate(pbx_plugin_host::OriginateSpec {
+            from_ext: "101".into(),
+            to_number: "103".into(),
+            line: None,
+            correlation_id: None
+        })
+    );
+    assert!(matches!(&verbs[1], Verb::Respond(r) if r.status == 202));
+}

@@ -21,6 +21,9 @@ pub struct Grants {
     /// Its key-value store.
     #[serde(default)]
     pub kv: bool,
+    /// The tenant's phone book (read and write).
+    #[serde(default)]
+    pub contacts: bool,
 }
 
 /// An installed plugin (without its component bytes).

@@ -96,7 +96,7 @@ fn webhook_row(r: &AnyRow) -> Result<Webhook, sqlx::Error> {
 const COLS: &str = "id, tenant_id, url, kinds, description, enabled, cursor_id, attempts, next_at, last_error, created_at, plugin";
 
 /// The event kinds an integration plugin on contract 0.1 receives (its `lifecycle` record
-/// names started, answered and ended).
+/// names started, answered and ended); one on 0.2 receives every kind.
 pub const PLUGIN_KINDS: &[&str] = &["call.started", "call.answered", "call.ended"];
 
 impl Store {
@@ -339,7 +339,8 @@ impl Store {
     /// its inbound webhook address works) or stops that; `secret` guards the address of a new
     /// integration (and replaces the old one when `rotate`). An integration switched on starts
     /// with the events from then on: what happened while it was off is not replayed (a plugin
-    /// may place calls on events). Returns the subscriber row and its secret.
+    /// may place calls on events). `kinds` are the event kinds its contract takes. Returns
+    /// the subscriber row and its secret.
     pub async fn set_integration(
         &self,
         tenant_id: i64,
@@ -347,6 +348,7 @@ impl Store {
         enabled: bool,
         secret: &str,
         rotate: bool,
+        kinds: &[&str],
     ) -> Result<(Webhook, String), StoreError> {
         let existing = sqlx::query("SELECT id FROM webhooks WHERE tenant_id = $1 AND plugin = $2")
             .bind(tenant_id)
@@ -361,7 +363,7 @@ impl Store {
                  VALUES ($1, '', $2, '', $3, $4, $5, 0, 0, '', $6, $7) ON CONFLICT DO NOTHING",
             )
             .bind(tenant_id)
-            .bind(PLUGIN_KINDS.join(","))
+            .bind(kinds.join(","))
             .bind(secret)
             .bind(i64::from(enabled))
             .bind(last.0.unwrap_or(0))
@@ -374,11 +376,12 @@ impl Store {
             sqlx::query(
                 "UPDATE webhooks SET cursor_id = CASE WHEN enabled = 0 AND $1 = 1 THEN \
                  (SELECT COALESCE(MAX(id), 0) FROM event_outbox WHERE tenant_id = $2) ELSE cursor_id END, \
-                 enabled = $1, attempts = 0, next_at = 0, last_error = '' WHERE tenant_id = $2 AND plugin = $3",
+                 enabled = $1, attempts = 0, next_at = 0, last_error = '', kinds = $4 WHERE tenant_id = $2 AND plugin = $3",
             )
             .bind(i64::from(enabled))
             .bind(tenant_id)
             .bind(plugin)
+            .bind(kinds.join(","))
             .execute(self.pool())
             .await?;
             if rotate {
@@ -392,6 +395,21 @@ impl Store {
         }
         self.bump_config_version().await?;
         self.integration(tenant_id, plugin).await?.ok_or_else(|| StoreError::NotFound(format!("integration {plugin}")))
+    }
+
+    /// Changes the event kinds a plugin's integration takes (an upgrade to another contract);
+    /// nothing if the plugin is no integration.
+    pub async fn set_integration_kinds(&self, tenant_id: i64, plugin: &str, kinds: &[&str]) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE webhooks SET kinds = $1 WHERE tenant_id = $2 AND plugin = $3 AND kinds <> $1")
+            .bind(kinds.join(","))
+            .bind(tenant_id)
+            .bind(plugin)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() > 0 {
+            self.bump_config_version().await?;
+        }
+        Ok(())
     }
 
     /// A plugin's integration row and secret, if the tenant ever enabled it.

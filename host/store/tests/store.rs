@@ -152,7 +152,7 @@ async fn exercise_plugins(store: &Store) {
     let p = store.install_plugin(a.id, "crm", "1.0.0", "abc", &wasm, "{}").await.unwrap();
     assert_eq!((p.version.as_str(), p.enabled), ("1.0.0", true));
     assert_eq!(p.grants, Grants::default());
-    let g = Grants { http: vec!["crm.example".into()], directory: true, kv: true };
+    let g = Grants { http: vec!["crm.example".into()], directory: true, kv: true, contacts: false };
     store.set_plugin_grants(a.id, "crm", &g).await.unwrap();
     // An upgrade keeps the grants and replaces the component.
     let up = store.install_plugin(a.id, "crm", "1.1.0", "def", &[1, 2, 3], "{}").await.unwrap();
@@ -544,14 +544,14 @@ async fn exercise_webhooks(store: &Store) {
     assert!(store.list_webhooks(t.id).await.unwrap().is_empty());
     assert!(store.prune_events(now_ms() + 1).await.unwrap() >= 4);
     // An integration plugin subscribes with a row of its own, not listed among the webhooks.
-    let (row, secret) = store.set_integration(t.id, "crm", true, "hook-secret", false).await.unwrap();
+    let (row, secret) = store.set_integration(t.id, "crm", true, "hook-secret", false, pbx_store::webhooks::PLUGIN_KINDS).await.unwrap();
     assert_eq!((row.plugin.as_str(), secret.as_str(), row.enabled), ("crm", "hook-secret", true));
     assert!(row.wants("call.ended") && !row.wants("call.ringing"), "contract 0.1 knows started, answered, ended");
-    let (again, secret2) = store.set_integration(t.id, "crm", false, "other", false).await.unwrap();
+    let (again, secret2) = store.set_integration(t.id, "crm", false, "other", false, pbx_store::webhooks::PLUGIN_KINDS).await.unwrap();
     assert_eq!((again.id, secret2.as_str(), again.enabled), (row.id, "hook-secret", false), "the secret stays");
     // Events while it is off are not replayed when it is switched on again.
     store.append_events(&[(t.id, ev("while-off", 1))]).await.unwrap();
-    let (on, secret3) = store.set_integration(t.id, "crm", true, "rotated", true).await.unwrap();
+    let (on, secret3) = store.set_integration(t.id, "crm", true, "rotated", true, pbx_store::webhooks::PLUGIN_KINDS).await.unwrap();
     assert_eq!((on.cursor, secret3.as_str()), (store.last_event_id(t.id).await.unwrap(), "rotated"));
     assert!(store.list_webhooks(t.id).await.unwrap().is_empty());
     assert!(matches!(store.webhook(t.id, row.id).await, Err(StoreError::NotFound(_))), "not a webhook");

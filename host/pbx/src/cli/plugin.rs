@@ -46,6 +46,9 @@ pub enum PluginCmd {
         /// It may keep data in its key-value store.
         #[arg(long)]
         kv: bool,
+        /// It may read and write the tenant's phone book.
+        #[arg(long)]
+        contacts: bool,
     },
     /// Let scenarios run an installed plugin again.
     Enable {
@@ -149,7 +152,11 @@ pub async fn rows(store: &Store, rt: &crate::plugins::PluginRuntime, tenant: &pb
             .iter()
             .filter(|c| match c.split_once(':') {
                 Some(("http", h)) => !p.grants.http.iter().any(|g| g.eq_ignore_ascii_case(h)),
-                _ => (c.as_str() == "kv" && !p.grants.kv) || (c.as_str() == "directory" && !p.grants.directory),
+                _ => {
+                    (c.as_str() == "kv" && !p.grants.kv)
+                        || (c.as_str() == "directory" && !p.grants.directory)
+                        || (c.as_str() == "contacts" && !p.grants.contacts)
+                }
             })
             .cloned()
             .collect();
@@ -199,7 +206,7 @@ pub async fn install(
         .map_err(|e| anyhow::anyhow!("the plugin's configuration schema is not JSON: {e}"))?;
     // An upgrade must not break the scenarios that use the plugin.
     let asked: Vec<String> = m.capabilities.iter().flat_map(|c| if let Capability::Http(h) = c { h.clone() } else { vec![] }).collect();
-    rt.put(tenant.id, plugin.clone(), Grants { http: asked, directory: true, kv: true });
+    rt.put(tenant.id, plugin.clone(), Grants { http: asked, directory: true, kv: true, contacts: true });
     let catalog = TenantCatalog::load(store, rt, tenant.clone()).await?;
     for did in store.list_dids(Some(tenant.id)).await? {
         if let Some(json) = &did.scenario
@@ -212,9 +219,11 @@ pub async fn install(
     let sha = hex(&sha2::Sha256::digest(wasm));
     let meta = serde_json::json!({
         "name": m.name, "version": m.version, "description": m.description, "outputs": m.outputs,
-        "config_schema": m.config_schema, "capabilities": capabilities(&m),
+        "config_schema": m.config_schema, "capabilities": capabilities(&m), "contract": plugin.contract.as_str(),
     });
     let row = store.install_plugin(tenant.id, &m.name, &m.version, &sha, wasm, &meta.to_string()).await?;
+    // An integration upgraded to another contract takes that contract's event kinds.
+    store.set_integration_kinds(tenant.id, &m.name, crate::integrations::kinds_for(plugin.contract.as_str())).await?;
     let missing = missing_grants(&m, &row.grants);
     Ok((row, missing))
 }
@@ -240,6 +249,7 @@ fn capabilities(m: &Metadata) -> Vec<String> {
         .flat_map(|c| match c {
             Capability::Directory => vec!["directory".to_string()],
             Capability::Kv => vec!["kv".to_string()],
+            Capability::Contacts => vec!["contacts".to_string()],
             Capability::Http(hosts) => hosts.iter().map(|h| format!("http:{h}")).collect(),
         })
         .collect()
@@ -289,16 +299,17 @@ pub async fn run(store: &Store, data_dir: &std::path::Path, cmd: PluginCmd) -> a
                 ]
             })?;
         }
-        PluginCmd::Grant { slug, name, http, directory, kv } => {
+        PluginCmd::Grant { slug, name, http, directory, kv, contacts } => {
             let tenant = store.tenant_by_slug(&slug).await?;
             let http: Vec<String> = http.into_iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect();
-            let p = store.set_plugin_grants(tenant.id, &name, &Grants { http, directory, kv }).await?;
+            let p = store.set_plugin_grants(tenant.id, &name, &Grants { http, directory, kv, contacts }).await?;
             println!(
                 "{name} may use: {}",
                 [
                     p.grants.http.iter().map(|h| format!("http:{h}")).collect::<Vec<_>>(),
                     if p.grants.directory { vec!["directory".into()] } else { vec![] },
                     if p.grants.kv { vec!["kv".into()] } else { vec![] },
+                    if p.grants.contacts { vec!["contacts".into()] } else { vec![] },
                 ]
                 .concat()
                 .join(", ")

@@ -95,6 +95,7 @@ fn declared(meta: &pbx_plugin_host::Metadata) -> Grants {
         match c {
             Capability::Directory => g.directory = true,
             Capability::Kv => g.kv = true,
+            Capability::Contacts => g.contacts = true,
             Capability::Http(_) => {}
         }
     }
@@ -108,6 +109,7 @@ pub fn missing_grants(meta: &pbx_plugin_host::Metadata, g: &Grants) -> Vec<Strin
         match c {
             Capability::Directory if !g.directory => out.push("directory".to_string()),
             Capability::Kv if !g.kv => out.push("kv".to_string()),
+            Capability::Contacts if !g.contacts => out.push("contacts".to_string()),
             Capability::Http(hosts) => {
                 for h in hosts {
                     if !g.http.iter().any(|x| x.eq_ignore_ascii_case(h)) {
@@ -267,6 +269,7 @@ impl PluginRuntime {
             http_hosts: resolved.grants.http.clone(),
             directory_granted: resolved.grants.directory,
             kv_granted: resolved.grants.kv,
+            contacts_granted: resolved.grants.contacts,
             services,
         };
         let r = self.host.handle(&plugin, ctx, &call.event);

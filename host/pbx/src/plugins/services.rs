@@ -2,7 +2,7 @@
 //! its tenant and its name) and outbound HTTP to the hosts its tenant granted.
 
 use super::egress::EgressPolicy;
-use pbx_plugin_host::{HttpRequest, HttpResponse, Services};
+use pbx_plugin_host::{Contact, HttpRequest, HttpResponse, Services};
 use pbx_store::Store;
 use std::io::Read;
 use std::sync::Arc;
@@ -144,5 +144,69 @@ impl Services for StoreServices {
             return Err("no HTTP in a simulation".into());
         }
         self.http.send(req, budget)
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let Some(store) = self.store.as_ref() else { return Vec::new() };
+        match self.handle.block_on(store.list_dids(Some(self.tenant_id))) {
+            Ok(dids) => dids.into_iter().map(|d| d.number).collect(),
+            Err(e) => {
+                tracing::warn!(plugin = %self.plugin, error = %e, "city numbers unreadable for a plugin");
+                Vec::new()
+            }
+        }
+    }
+
+    fn contact_lookup(&self, number: &str) -> Option<Contact> {
+        let store = self.store.as_ref()?;
+        let found = self.handle.block_on(async {
+            let cc = store.tenant_by_id(self.tenant_id).await?.country_code;
+            let Some(n) = pbx_store::numbers::normalize(number.trim(), &cc) else { return Ok(None) };
+            match store.contact(self.tenant_id, &n).await {
+                Ok(c) => Ok(Some(c)),
+                Err(pbx_store::StoreError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        match found {
+            Ok(c) => c.map(|c| Contact { number: c.number, name: c.name, company: c.company }),
+            Err(e) => {
+                tracing::warn!(plugin = %self.plugin, error = %e, "phone book unreadable for a plugin");
+                None
+            }
+        }
+    }
+
+    fn contact_put(&self, entry: &Contact) -> Result<(), String> {
+        let Some(store) = self.store.as_ref().filter(|_| !self.read_only) else { return Err("no phone book in a simulation".into()) };
+        let source = format!("plugin:{}", self.plugin);
+        self.handle.block_on(async {
+            let cc = store.tenant_by_id(self.tenant_id).await.map_err(|e| e.to_string())?.country_code;
+            let checked = pbx_store::NewContact {
+                number: entry.number.clone(),
+                name: entry.name.clone(),
+                company: entry.company.clone(),
+                note: String::new(),
+            }
+            .check(&cc)
+            .map_err(|e| e.to_string())?;
+            // The same name again changes nothing (and reloads no directory).
+            if let Ok(old) = store.contact(self.tenant_id, checked.number()).await
+                && old.name == checked.name()
+                && old.company == checked.company()
+            {
+                return Ok(());
+            }
+            store.upsert_contacts(self.tenant_id, std::slice::from_ref(&checked), &source).await.map(|_| ()).map_err(|e| e.to_string())
+        })
+    }
+
+    fn contact_remove(&self, number: &str) -> bool {
+        let Some(store) = self.store.as_ref().filter(|_| !self.read_only) else { return false };
+        self.handle.block_on(async {
+            let Ok(t) = store.tenant_by_id(self.tenant_id).await else { return false };
+            let Some(n) = pbx_store::numbers::normalize(number.trim(), &t.country_code) else { return false };
+            store.delete_contact(self.tenant_id, &n).await.is_ok()
+        })
     }
 }
