@@ -43,7 +43,11 @@ const T = {
     call_now: 'Call', call_hint: 'Your phone rings first; when you answer, the number is called',
     call_ringing: 'Your phone is ringing: answer it to be connected',
     integration: 'Integration', hook_address: 'Inbound address (keep it secret)', secret_set: 'set (type to replace)',
-    integration_hint: 'An integration receives the start, answer and end of every call of the company and answers requests at its own address (for example a CRM connector).',
+    integration_hint: 'An integration receives every event of every call of the company (start, ringing, answer, transfer, end, recording) and answers requests at its own address (for example a CRM connector).',
+    portal: 'Portal', portal_connected: 'connected to', portal_not_connected: 'not connected', portal_install_url: 'Installation address',
+    portal_hint: 'In the portal create a local application that uses the API only (scopes: telephony, user, crm) with this installation address, put its client_id and client_secret in the settings above, then install it: the city numbers become its lines.',
+    portal_setup: 'Set up again', portal_disconnect: 'Disconnect', portal_lines: 'Lines', portal_users: 'Employees (by internal number)',
+    portal_user: 'Portal user', portal_errors: 'Last errors',
   },
   ru: {
     login: 'Войти', login_hint: 'Оператор: логин. Сотрудник: добавочный@компания, например 101@acme', password: 'Пароль',
@@ -89,7 +93,11 @@ const T = {
     call_now: 'Позвонить', call_hint: 'Сначала зазвонит ваш телефон; когда ответите, наберётся номер',
     call_ringing: 'Звонит ваш телефон: ответьте, чтобы соединиться',
     integration: 'Интеграция', hook_address: 'Входящий адрес (держите в секрете)', secret_set: 'задан (введите, чтобы заменить)',
-    integration_hint: 'Интеграция получает начало, ответ и конец каждого звонка компании и отвечает на запросы по своему адресу (например, модуль связи с CRM).',
+    integration_hint: 'Интеграция получает все события каждого звонка компании (начало, вызов, ответ, перевод, конец, запись) и отвечает на запросы по своему адресу (например, модуль связи с CRM).',
+    portal: 'Портал', portal_connected: 'подключён к', portal_not_connected: 'не подключён', portal_install_url: 'Адрес установки',
+    portal_hint: 'Создайте на портале локальное приложение, использующее только API (права: telephony, user, crm), с этим адресом установки, впишите его client_id и client_secret в настройки выше и установите его: городские номера станут его линиями.',
+    portal_setup: 'Настроить заново', portal_disconnect: 'Отключить', portal_lines: 'Линии', portal_users: 'Сотрудники (по внутреннему номеру)',
+    portal_user: 'Пользователь портала', portal_errors: 'Последние ошибки',
   },
 };
 

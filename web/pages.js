@@ -147,7 +147,13 @@ export const pages = {
         : await api('PUT', '/api/v1/plugins/' + enc(name) + '/integration', { enabled: change });
       const log = st.deliveries || (await api('GET', '/api/v1/plugins/' + enc(name) + '/integration')).deliveries;
       const cfg = await api('GET', '/api/v1/plugins/' + enc(name) + '/settings');
-      integ.replaceChildren(settingsForm(name, cfg), el('div', { class: 'card' }, el('h3', {}, t('integration') + ': ' + name),
+      // A connector that reports a portal connection at its address (GET status) gets a panel.
+      let conn = null;
+      if (st.enabled && st.hook_path) {
+        try { conn = await api('GET', st.hook_path + '/status', undefined, { quiet: true }); } catch (_) { conn = null; }
+      }
+      integ.replaceChildren(settingsForm(name, cfg), conn && typeof conn === 'object' && 'connected' in conn ? portalPanel(name, st.hook_path, conn, () => showIntegration(name)) : '',
+        el('div', { class: 'card' }, el('h3', {}, t('integration') + ': ' + name),
         el('p', { class: 'muted' }, t('integration_hint')),
         el('p', {}, t('status') + ': ', st.enabled ? el('span', { class: 'tag' }, t('hook_on')) : el('span', { class: 'tag bad' }, t('paused')), ' ',
           el('button', { onclick: () => attempt(() => showIntegration(name, !st.enabled)) }, st.enabled ? t('hook_pause') : t('enable'))),
@@ -333,6 +339,20 @@ export const pages = {
 
 /** A form for a plugin's company settings, drawn from its schema; secret fields show only
  * whether they are set and keep their value when left empty. */
+/** A CRM portal connection as a connector reports it: state, install address, lines, user map, errors. */
+function portalPanel(name, hookPath, c, reload) {
+  const act = (what) => attempt(async () => { await api('POST', hookPath + '/' + what, {}); await reload(); });
+  return el('div', { class: 'card', id: 'portal' }, el('h3', {}, t('portal') + ': ' + name),
+    el('p', {}, t('status') + ': ', c.connected ? el('span', { class: 'tag' }, t('portal_connected') + ' ' + (c.domain || '')) : el('span', { class: 'tag bad' }, t('portal_not_connected'))),
+    c.install_url ? el('p', {}, t('portal_install_url') + ': ', el('code', { id: 'portal-install-url' }, c.install_url)) : null,
+    el('p', { class: 'muted' }, t('portal_hint')),
+    c.connected ? el('p', {}, el('button', { onclick: () => act('setup') }, t('portal_setup')), ' ',
+      el('button', { class: 'danger', onclick: () => confirm(t('portal_disconnect') + '?') && act('disconnect') }, t('portal_disconnect'))) : null,
+    el('h4', {}, t('portal_lines')), el('p', {}, (c.lines || []).join(', ') || '—'),
+    el('h4', {}, t('portal_users')), table([t('ext'), t('portal_user')], Object.entries(c.users || {}).map(([ext, id]) => [ext, String(id)])),
+    el('h4', {}, t('portal_errors')), table([t('when'), t('last_error')], (c.errors || []).slice().reverse().map((e) => [fmtTime(e.at), e.error])));
+}
+
 function settingsForm(name, cfg) {
   const props = (cfg.schema && cfg.schema.properties) || {};
   const fields = Object.entries(props).map(([k, s]) => {

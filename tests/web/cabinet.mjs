@@ -226,6 +226,16 @@ async function main() {
     const cfg = await page.evaluate(async () => (await fetch('/api/v1/plugins/crm/settings')).json());
     assert.deepEqual([cfg.settings.crm_url, cfg.secrets_set, JSON.stringify(cfg).includes('k-browser')], ['https://crm.example/pbx', ['api_key'], false]);
 
+    step = 'the Bitrix24 connector shows its portal panel with the installation address';
+    await page.click('#nav a[href="#/plugins"]');
+    await page.click('tr:has(b:text-is("bitrix24")) button.integration');
+    await page.waitForSelector('#integration h3');
+    await page.click('#integration button:text-is("Enable")');
+    await page.waitForSelector('#portal');
+    assert.match(await page.textContent('#portal'), /not connected/);
+    assert.match(await page.textContent('#portal-install-url'), /^http:\/\/127\.0\.0\.1:\d+\/hooks\/acme\/bitrix24\/[0-9a-f]{48}\/install$/);
+    assert.ok(await page.isVisible('#portal th:text-is("Portal user")'));
+
     step = 'a supervisor registers a webhook, sees its secret once and reads its delivery log';
     await page.click('#nav a[href="#/webhooks"]');
     await page.fill('#webhook-form input[name=url]', 'https://crm.example/pbx');
@@ -245,6 +255,10 @@ async function main() {
     await page.click('#nav a[href="#/contacts"]');
     await page.waitForSelector('h3:text-is("Загрузить из CSV")');
     assert.ok(await page.isVisible('th:text-is("Компания")'));
+    await page.click('#nav a[href="#/plugins"]');
+    await page.click('tr:has(b:text-is("bitrix24")) button.integration');
+    await page.waitForSelector('#portal h4:text-is("Последние ошибки")');
+    assert.match(await page.textContent('#portal'), /не подключён/);
     await page.click('#nav a[href="#/webhooks"]');
     await page.waitForSelector('h3:text-is("Добавить вебхук")');
     assert.ok(await page.isVisible('#webhook-list th:text-is("Последняя ошибка")'));

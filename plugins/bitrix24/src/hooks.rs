@@ -50,7 +50,7 @@ pub fn on_request(req: &HttpRequest, s: &Settings) -> Vec<Verb> {
             host::kv_delete(portal::AUTH_KEY);
             vec![reply(200, json!({"connected": false}))]
         }
-        ("GET", "status") => vec![reply(200, status())],
+        ("GET", "status") => vec![reply(200, status(header(req, HOOK_URL)))],
         _ => vec![reply(404, json!({"error": "no such address"}))],
     }
 }
@@ -125,19 +125,20 @@ fn setup(hook_url: &str, s: &Settings) -> Verb {
     }
 }
 
-/// The connection as the cabinet shows it.
-fn status() -> Value {
+/// The connection as the cabinet shows it (never a token).
+fn status(hook_url: &str) -> Value {
     let now = host::now().unix_ms;
     let errors: Value = host::kv_get("errors").and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(json!([]));
     let lines: Vec<String> = host::kv_get("lines").and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
     let exts: Vec<String> = host::directory().into_iter().map(|u| u.ext).collect();
     let map: serde_json::Map<String, Value> = users::known(&exts, now).into_iter().map(|(e, u)| (e, json!(u))).collect();
+    let install_url = if hook_url.is_empty() { String::new() } else { format!("{hook_url}/install") };
     match portal::auth() {
         Some(a) => json!({
             "connected": true, "domain": a.domain, "member_id": a.member_id, "token_expires_at": a.expires_ms,
-            "lines": lines, "users": map, "errors": errors,
+            "lines": lines, "users": map, "errors": errors, "install_url": install_url,
         }),
-        None => json!({"connected": false, "lines": [], "users": map, "errors": errors}),
+        None => json!({"connected": false, "lines": [], "users": map, "errors": errors, "install_url": install_url}),
     }
 }
 
