@@ -244,6 +244,27 @@ fn inbound_calls_pop_and_hide_cards_are_finished_recorded_and_caught_up_after_an
         .filter(|x| ids.contains(x))
         .collect();
     assert_eq!(registers, ids, "registered in the order the calls were made");
+
+    // The connector as a scenario node: the caller is named from the CRM before any phone
+    // rings, and the client's responsible employee (Maria, 102) is rung first.
+    let scenario = json!({"start": "crm", "nodes": {
+        "crm": {"type": "plugin", "plugin": "bitrix24", "config": {"route_to_responsible": true}, "next": {"next": "ring"}},
+        "ring": {"type": "dial", "targets": ["101"], "next": {"*": "bye"}},
+        "bye": {"type": "hangup"}}});
+    let file = w.pbx.dir.path().join("b24-scenario.json");
+    std::fs::write(&file, scenario.to_string()).unwrap();
+    w.pbx.cli_ok(&["scenario", "set", "acme", DID, file.to_str().unwrap()]);
+    w.pbx.settle();
+    let maria = answering_phone(&w.pbx, "102", "secret102");
+    assert!(w.inbound(500, false), "{}", w.pbx.log());
+    drop(maria);
+    let logs = Sipp::logs(&w.pbx, "uas");
+    assert!(logs.contains("INVITE-FROM From: \"Olga Smirnova\" <sip:+79161234567@acme.example>"), "{logs}");
+    // The name is kept in the phone book for calls that do not pass the node.
+    let contacts = w.pbx.cli_ok(&["contact", "list", "acme", "--json"]);
+    let contacts: Value = serde_json::from_str(&contacts).unwrap();
+    let olga = contacts.as_array().unwrap().iter().find(|c| c["number"] == CLIENT).cloned().unwrap_or_default();
+    assert_eq!((olga["name"].as_str(), olga["source"].as_str()), (Some("Olga Smirnova"), Some("plugin:bitrix24")), "{contacts}");
 }
 
 #[test]
