@@ -334,4 +334,53 @@ fn outbound_click_to_call_and_the_callback_form_reach_the_portal() {
     );
     let c = w.portal.calls().into_iter().find(|c| c.call_type == 4).unwrap();
     assert_eq!((c.user_id, digits(&c.phone_number)), (12, digits("+74951112233")), "{c:#?}");
+
+    // A blind transfer: Ivan (101) answers a client and transfers to Boris (103): Boris's card
+    // pops, Ivan's hides, and the call is finished for Boris.
+    let ring_101 = json!({"start": "ring", "nodes": {
+        "ring": {"type": "dial", "targets": ["101"], "next": {"*": "bye"}}, "bye": {"type": "hangup"}}});
+    let file = w.pbx.dir.path().join("ring-101.json");
+    std::fs::write(&file, ring_101.to_string()).unwrap();
+    w.pbx.cli_ok(&["scenario", "set", "acme", DID, file.to_str().unwrap()]);
+    w.pbx.settle();
+    let p101 = free_port();
+    let transferor = Sipp::spawn(
+        &w.pbx,
+        "uas_refer.xml",
+        p101,
+        &[
+            "-m",
+            "1",
+            "-d",
+            "300",
+            "-key",
+            "sink_port",
+            &free_port().to_string(),
+            "-key",
+            "refer_to",
+            "103",
+            "-key",
+            "domain",
+            "acme.example",
+        ],
+    );
+    assert!(Sipp::register(&w.pbx, "101", "secret101", free_port(), p101, 300));
+    let boris = answering_phone(&w.pbx, "103", "secret103");
+    assert!(w.inbound(3000, false), "{}", w.pbx.log());
+    assert!(transferor.wait(Duration::from_secs(10)), "{}", Sipp::logs(&w.pbx, "uas_refer"));
+    drop(boris);
+    let id = call_log(&w.pbx).iter().find(|r| r["direction"] == "inbound").unwrap()["id"].as_str().unwrap().to_string();
+    let c = w.finished(&id, false);
+    let history = cards(&c);
+    let show_13 = history.iter().position(|(s, u)| *s && u == &vec![13]);
+    let hide_11 = history.iter().position(|(s, u)| !s && u == &vec![11]);
+    let calls: Vec<String> = w
+        .portal
+        .requests()
+        .iter()
+        .filter(|r| r.params["CALL_ID"] == c.call_id.as_str())
+        .map(|r| format!("{} {}", r.method, r.params))
+        .collect();
+    assert!(show_13.is_some() && hide_11.is_some() && show_13 < hide_11, "{history:?} {calls:#?}");
+    assert_eq!((c.finish.as_ref().unwrap().user_id, c.finish.as_ref().unwrap().status_code.as_str()), (13, "200"), "{c:#?}");
 }

@@ -27,6 +27,39 @@ pub struct CallState {
     /// Users whose card is shown.
     #[serde(default)]
     pub shown: Vec<String>,
+    /// Phones ringing per user (a user with two phones rings twice; their card hides when
+    /// the last one stops).
+    #[serde(default)]
+    pub ringing: Vec<(String, u32)>,
+}
+
+impl CallState {
+    /// Counts phones that started ringing.
+    fn rang(&mut self, users: &[String]) {
+        for u in users {
+            match self.ringing.iter_mut().find(|(x, _)| x == u) {
+                Some((_, n)) => *n += 1,
+                None => self.ringing.push((u.clone(), 1)),
+            }
+        }
+    }
+
+    /// Counts phones that stopped ringing; the users none of whose phones ring any more.
+    fn stopped(&mut self, users: &[String]) -> Vec<String> {
+        let mut silent = Vec::new();
+        for u in users {
+            if let Some((_, n)) = self.ringing.iter_mut().find(|(x, _)| x == u) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    silent.push(u.clone());
+                }
+            } else {
+                silent.push(u.clone());
+            }
+        }
+        self.ringing.retain(|(_, n)| *n > 0);
+        silent
+    }
 }
 
 /// Events older than this are a catch-up: no cards.
@@ -118,6 +151,17 @@ fn show_hide(method: &str, id: &str, who: &[String], s: &Settings, now: i64) -> 
     Ok(())
 }
 
+/// The portal users of ringing phones, one entry per phone (a user's two phones: twice).
+fn phones_of(exts: &[String], s: &Settings, now: i64) -> Result<Vec<String>, PortalError> {
+    let mut out = Vec::new();
+    for e in exts.iter().take(20) {
+        if let Some(u) = users::user_of(e, s, now)? {
+            out.push(u);
+        }
+    }
+    Ok(out)
+}
+
 /// Handles one call event.
 pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
     if l.call.direction == "internal" || portal::auth().is_none() {
@@ -143,22 +187,28 @@ pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
                 (register(l, &user, kind, &l.call.called_number, cards, s, now)?, if cards { vec![user.clone()] } else { Vec::new() })
             };
             if let Some(id) = id {
-                save(call_id, &CallState { id, user, shown });
+                save(call_id, &CallState { id, user, shown, ringing: Vec::new() });
             }
         }
         "ringing" if inbound => {
-            let who = soft(users::users_of(&l.extensions, s, now), "user.get")?.unwrap_or_default();
-            let Some(first) = who.first().cloned() else { return Ok(()) };
+            let phones = soft(phones_of(&l.extensions, s, now), "user.get")?.unwrap_or_default();
+            let Some(first) = phones.first().cloned() else { return Ok(()) };
             let mut cur = match st.take() {
                 Some(c) => c,
                 None => {
                     let Some(id) = register(l, &first, 2, &l.call.caller_number, cards, s, now)? else { return Ok(()) };
-                    let c = CallState { id, user: first.clone(), shown: if cards { vec![first] } else { Vec::new() } };
+                    let c = CallState { id, user: first.clone(), shown: if cards { vec![first] } else { Vec::new() }, ringing: Vec::new() };
                     save(call_id, &c);
                     c
                 }
             };
-            let more: Vec<String> = who.into_iter().filter(|u| !cur.shown.contains(u)).collect();
+            cur.rang(&phones);
+            let mut more: Vec<String> = Vec::new();
+            for u in phones {
+                if !cur.shown.contains(&u) && !more.contains(&u) {
+                    more.push(u);
+                }
+            }
             if cards {
                 show_hide("telephony.externalCall.show", &cur.id, &more, s, now)?;
                 cur.shown.extend(more);
@@ -167,8 +217,8 @@ pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
         }
         "ring-stopped" => {
             let Some(mut cur) = st else { return Ok(()) };
-            let who = soft(users::users_of(&l.extensions, s, now), "user.get")?.unwrap_or_default();
-            let gone: Vec<String> = who.into_iter().filter(|u| cur.shown.contains(u)).collect();
+            let phones = soft(phones_of(&l.extensions, s, now), "user.get")?.unwrap_or_default();
+            let gone: Vec<String> = cur.stopped(&phones).into_iter().filter(|u| cur.shown.contains(u)).collect();
             if !late {
                 show_hide("telephony.externalCall.hide", &cur.id, &gone, s, now)?;
             }
@@ -200,6 +250,10 @@ pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
             save(call_id, &cur);
         }
         "ended" => {
+            // Delivered again after it was finished: done already.
+            if host::kv_get(&format!("r:{call_id}")).is_some() {
+                return Ok(());
+            }
             let cur = match st {
                 Some(c) => c,
                 None if inbound => {
@@ -207,7 +261,7 @@ pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
                     let ext = l.answered_by.clone().unwrap_or_else(|| s.default_ext.clone());
                     let Some(user) = soft(users::user_of(&ext, s, now), "user.get")?.flatten() else { return Ok(()) };
                     let Some(id) = register(l, &user, 2, &l.call.caller_number, false, s, now)? else { return Ok(()) };
-                    CallState { id, user, shown: Vec::new() }
+                    CallState { id, user, shown: Vec::new(), ringing: Vec::new() }
                 }
                 None => return Ok(()),
             };
@@ -237,4 +291,209 @@ pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
         _ => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Bitrix24;
+    use crate::portal::{AUTH_KEY, Auth};
+    use pbx_plugin_sdk::testing::Harness;
+    use pbx_plugin_sdk::{CallInfo, Event, HttpRequest, HttpResponse, Lifecycle};
+    use serde_json::{Value, json};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    const NOW: i64 = 1_796_000_000_000;
+
+    fn ok(result: Value) -> Result<HttpResponse, String> {
+        Ok(HttpResponse { status: 200, headers: vec![], body: json!({"result": result, "time": {}}).to_string().into_bytes() })
+    }
+
+    fn err(status: u16, code: &str, text: &str) -> Result<HttpResponse, String> {
+        Ok(HttpResponse { status, headers: vec![], body: json!({"error": code, "error_description": text}).to_string().into_bytes() })
+    }
+
+    /// The method of a portal request (`.../rest/telephony.externalCall.show.json`).
+    fn method(r: &HttpRequest) -> String {
+        if r.url.contains("/oauth/token/") {
+            return "oauth".into();
+        }
+        r.url.rsplit('/').next().unwrap_or("").split('?').next().unwrap_or("").trim_end_matches(".json").to_string()
+    }
+
+    fn body(r: &HttpRequest) -> Value {
+        serde_json::from_slice(&r.body).unwrap_or(Value::Null)
+    }
+
+    /// A portal that knows users 11 (ext 101) and 12 (ext 102) and answers every call; what
+    /// `reply` returns instead, it returns.
+    fn harness(reply: impl Fn(&str, &Value) -> Option<Result<HttpResponse, String>> + 'static) -> Harness<Bitrix24> {
+        let h = Harness::<Bitrix24>::new(r#"{"client_id":"app","client_secret":"s3cret"}"#).http(move |r| {
+            let (m, b) = (method(r), body(r));
+            if let Some(x) = reply(&m, &b) {
+                return x;
+            }
+            match m.as_str() {
+                "user.get" => {
+                    let id = match b["FILTER"]["UF_PHONE_INNER"].as_str() {
+                        Some("101") => "11",
+                        Some("102") => "12",
+                        _ => return ok(json!([])),
+                    };
+                    ok(json!([{"ID": id}]))
+                }
+                "telephony.externalCall.register" => ok(json!({"CALL_ID": "externalCall.abc.1"})),
+                _ => ok(json!(true)),
+            }
+        });
+        h.host(|s| {
+            s.now.unix_ms = NOW;
+            let a = Auth {
+                access_token: "tok".into(),
+                refresh_token: "ref".into(),
+                expires_ms: NOW + 3_600_000,
+                endpoint: "https://acme.bitrix24.ru/rest/".into(),
+                ..Auth::default()
+            };
+            s.kv.insert(AUTH_KEY.into(), serde_json::to_string(&a).unwrap());
+        });
+        h
+    }
+
+    fn event(kind: &str, exts: &[&str], at_ms: i64) -> Event {
+        Event::CallLifecycle(Lifecycle {
+            kind: kind.into(),
+            event_id: format!("c1:{kind}"),
+            seq: 1,
+            at_ms,
+            call: CallInfo {
+                call_id: "c1".into(),
+                caller_number: "+79161234567".into(),
+                caller_name: String::new(),
+                called_number: "+74951234000".into(),
+                direction: "inbound".into(),
+                variables: vec![],
+            },
+            started_ms: at_ms,
+            line: Some("+74951234000".into()),
+            caller_ext: None,
+            extensions: exts.iter().map(|e| e.to_string()).collect(),
+            reason: "answered-elsewhere".into(),
+            answered_by: Some("101".into()),
+            by_pbx: false,
+            transfer: None,
+            disposition: "answered".into(),
+            sip_code: 200,
+            hung_up_by: "caller".into(),
+            talk_seconds: 12,
+            via: None,
+            recording: None,
+            correlation_id: None,
+        })
+    }
+
+    fn sent(h: &Harness<Bitrix24>) -> Vec<(String, Value)> {
+        h.host(|s| s.requests.iter().map(|r| (method(r), body(r))).collect())
+    }
+
+    #[test]
+    fn a_user_with_two_phones_keeps_the_card_until_the_last_stops() {
+        let mut h = harness(|_, _| None);
+        h.send(event("ringing", &["101", "101", "102"], NOW)).unwrap();
+        h.send(event("ring-stopped", &["101"], NOW)).unwrap();
+        h.send(event("ring-stopped", &["102"], NOW)).unwrap();
+        let calls: Vec<(String, Value)> = sent(&h).into_iter().filter(|(m, _)| m != "user.get").collect();
+        assert_eq!(calls[0].0, "telephony.externalCall.register");
+        assert_eq!(
+            (calls[0].1["USER_ID"].as_str(), calls[0].1["TYPE"].as_i64(), calls[0].1["SHOW"].as_i64()),
+            (Some("11"), Some(2), Some(1))
+        );
+        assert_eq!(calls[0].1["EXTERNAL_CALL_ID"], "c1");
+        assert_eq!(
+            calls[1],
+            ("telephony.externalCall.show".to_string(), json!({"CALL_ID": "externalCall.abc.1", "USER_ID": ["12"], "auth": "tok"}))
+        );
+        assert_eq!(
+            calls[2],
+            ("telephony.externalCall.hide".to_string(), json!({"CALL_ID": "externalCall.abc.1", "USER_ID": ["12"], "auth": "tok"}))
+        );
+        assert_eq!(calls.len(), 3, "101 still rings on its other phone: {calls:?}");
+        // The finish goes to the one who talked, with the portal's status for an answered call.
+        h.send(event("ended", &[], NOW)).unwrap();
+        let (m, b) = sent(&h).pop().unwrap();
+        assert_eq!(
+            (m.as_str(), b["USER_ID"].as_str(), b["STATUS_CODE"].as_str(), b["DURATION"].as_i64()),
+            ("telephony.externalCall.finish", Some("11"), Some("200"), Some(12))
+        );
+        // Delivered again (at least once): nothing is registered or finished twice.
+        let before = sent(&h).len();
+        h.send(event("ended", &[], NOW)).unwrap();
+        assert_eq!(sent(&h).len(), before);
+    }
+
+    #[test]
+    fn an_overloaded_portal_fails_the_event_and_a_refusal_is_recorded_not_retried() {
+        let limited = Rc::new(RefCell::new(true));
+        let l2 = limited.clone();
+        let mut h = harness(move |m, _| {
+            if m == "telephony.externalCall.register" && *l2.borrow() {
+                return Some(err(503, "QUERY_LIMIT_EXCEEDED", "Too many requests"));
+            }
+            if m == "telephony.externalCall.show" {
+                return Some(err(400, "", "Call is not found"));
+            }
+            None
+        });
+        let e = h.send(event("ringing", &["101"], NOW)).unwrap_err();
+        assert!(e.contains("QUERY_LIMIT_EXCEEDED"), "{e}");
+        assert!(h.host(|s| !s.kv.contains_key("c:c1")), "nothing kept: the event comes again");
+        *limited.borrow_mut() = false;
+        h.send(event("ringing", &["101"], NOW)).unwrap();
+        assert!(h.host(|s| s.kv.contains_key("c:c1")));
+        h.send(event("ringing", &["102"], NOW)).unwrap();
+        let errors: Value = h.host(|s| serde_json::from_str(&s.kv["errors"]).unwrap());
+        assert!(errors[0]["error"].as_str().unwrap().contains("Call is not found"), "{errors}");
+    }
+
+    #[test]
+    fn a_late_event_is_a_catch_up_without_cards() {
+        let mut h = harness(|_, _| None);
+        let at = NOW - 5 * 60_000;
+        h.send(event("ringing", &["101", "102"], at)).unwrap();
+        h.send(event("ring-stopped", &["102"], at)).unwrap();
+        let calls: Vec<(String, Value)> = sent(&h).into_iter().filter(|(m, _)| m != "user.get").collect();
+        assert_eq!(calls.len(), 1, "register only: {calls:?}");
+        assert_eq!(calls[0].1["SHOW"], 0);
+        assert_eq!(calls[0].1["CALL_START_DATE"], crate::settings::iso8601(at));
+    }
+
+    #[test]
+    fn an_expired_token_is_renewed_and_the_request_made_again() {
+        let renewed = Rc::new(RefCell::new(false));
+        let r2 = renewed.clone();
+        let mut h = harness(move |m, b| {
+            if m == "oauth" {
+                *r2.borrow_mut() = true;
+                return Some(ok(json!(null)).map(|_| HttpResponse {
+                    status: 200,
+                    headers: vec![],
+                    body: json!({"access_token": "tok2", "refresh_token": "ref2", "expires_in": 3600}).to_string().into_bytes(),
+                }));
+            }
+            if b["auth"] == "tok" && m != "user.get" {
+                return Some(err(401, "expired_token", "The access token provided has expired."));
+            }
+            None
+        });
+        h.send(event("ringing", &["101"], NOW)).unwrap();
+        assert!(*renewed.borrow());
+        let auth: Auth = h.host(|s| serde_json::from_str(&s.kv[AUTH_KEY]).unwrap());
+        assert_eq!((auth.access_token.as_str(), auth.refresh_token.as_str()), ("tok2", "ref2"));
+        let oauth = h.host(|s| s.requests.iter().find(|r| r.url.contains("/oauth/token/")).map(|r| r.url.clone())).unwrap();
+        assert!(
+            oauth.contains("grant_type=refresh_token") && oauth.contains("client_secret=s3cret") && oauth.contains("refresh_token=ref"),
+            "{oauth}"
+        );
+        assert!(h.host(|s| s.kv.contains_key("c:c1")));
+    }
 }

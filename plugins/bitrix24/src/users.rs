@@ -57,19 +57,6 @@ pub fn ext_of(user_id: &str, settings: &Settings, now_ms: i64) -> Result<Option<
     Ok(if ext.is_empty() { None } else { Some(ext) })
 }
 
-/// The users of several extensions, in order, without the ones that have none.
-pub fn users_of(exts: &[String], settings: &Settings, now_ms: i64) -> Result<Vec<String>, PortalError> {
-    let mut out = Vec::new();
-    for e in exts.iter().take(20) {
-        if let Some(u) = user_of(e, settings, now_ms)?
-            && !out.contains(&u)
-        {
-            out.push(u);
-        }
-    }
-    Ok(out)
-}
-
 /// The user map for the status page: extension → user, as cached.
 pub fn known(exts: &[String], now_ms: i64) -> Vec<(String, String)> {
     exts.iter().filter_map(|e| cached(&format!("u:{e}"), now_ms).filter(|u| !u.is_empty()).map(|u| (e.clone(), u))).collect()
