@@ -40,9 +40,6 @@ fn cabinet_in_a_browser() {
     pbx.cli_ok(&["did", "add", "acme", DID, "--trunk", "carrier"]);
     let crm = pbx_bundled_plugins::component_path("test_plugin_crm");
     pbx.cli_ok(&["plugin", "install", "acme", crm.to_str().unwrap()]);
-    let b24 = pbx_bundled_plugins::component_path("pbx_plugin_bitrix24");
-    pbx.cli_ok(&["plugin", "install", "acme", b24.to_str().unwrap()]);
-    pbx.cli_ok(&["plugin", "grant", "acme", "bitrix24", "--kv", "--directory", "--contacts", "--http", "oauth.bitrix.info"]);
     pbx.settle();
     let _phone = answering_phone(&pbx, "102", "secret102");
     assert!(sipp_call(&pbx, "101", "secret101", "102", 3000), "the call failed:\n{}", pbx.log());

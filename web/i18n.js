@@ -48,6 +48,7 @@ const T = {
     portal_hint: 'In the portal create a local application that uses the API only (scopes: telephony, user, crm) with this installation address, put its client_id and client_secret in the settings above, then install it: the city numbers become its lines.',
     portal_setup: 'Set up again', portal_disconnect: 'Disconnect', portal_lines: 'Lines', portal_users: 'Employees (by internal number)',
     portal_user: 'Portal user', portal_errors: 'Last errors',
+    plugin_catalog: 'Plugins shipped with the PBX', install: 'Install', update: 'Update',
   },
   ru: {
     login: 'Войти', login_hint: 'Оператор: логин. Сотрудник: добавочный@компания, например 101@acme', password: 'Пароль',
@@ -98,6 +99,7 @@ const T = {
     portal_hint: 'Создайте на портале локальное приложение, использующее только API (права: telephony, user, crm), с этим адресом установки, впишите его client_id и client_secret в настройки выше и установите его: городские номера станут его линиями.',
     portal_setup: 'Настроить заново', portal_disconnect: 'Отключить', portal_lines: 'Линии', portal_users: 'Сотрудники (по внутреннему номеру)',
     portal_user: 'Пользователь портала', portal_errors: 'Последние ошибки',
+    plugin_catalog: 'Модули, поставляемые с АТС', install: 'Установить', update: 'Обновить',
   },
 };
 

@@ -163,6 +163,13 @@ export const pages = {
           fmtTime(d.at), d.event, d.event_id, String(d.attempt), t('outcome_' + d.outcome), d.error]))));
     }
     const upload = input({ type: 'file', accept: '.wasm', id: 'plugin-file' });
+    const shipped = (await api('GET', '/api/v1/plugin-catalog')).items;
+    const catalog = el('div', { class: 'card', id: 'plugin-catalog' }, el('h3', {}, t('plugin_catalog')),
+      table([t('plugin'), ''], shipped.map((c) => [c.name, el('button', { onclick: () => attempt(async () => {
+        const res = await api('POST', '/api/v1/plugin-catalog/' + enc(c.name));
+        toast(res.name + ' ' + res.version + (res.missing_grants.length ? ': ' + t('capabilities') + ' ' + res.missing_grants.join(', ') : ''));
+        render();
+      }) }, c.installed ? t('update') : t('install'))])));
     const wrap = el('div', {}, table([t('plugin'), t('version'), t('source'), t('enabled'), t('capabilities'), ''], r.items.map((p) => [
       el('span', {}, el('b', {}, p.name), el('br'), el('small', { class: 'muted' }, p.description)), p.version, p.source, p.enabled ? '✓' : '✗',
       p.capabilities.map((c) => el('span', { class: p.missing_grants.includes(c) ? 'tag bad' : 'tag' }, c)),
@@ -175,7 +182,7 @@ export const pages = {
         el('button', { class: 'secondary', onclick: () => attempt(async () => { await api('PUT', '/api/v1/plugins/' + enc(p.name) + '/enabled', { enabled: !p.enabled }); render(); }) }, p.enabled ? t('disable') : t('enable')),
         el('button', { class: 'secondary integration', onclick: () => attempt(() => showIntegration(p.name)) }, t('integration')),
         el('button', { class: 'danger', onclick: () => attempt(async () => { await api('DELETE', '/api/v1/plugins/' + enc(p.name)); render(); }) }, t('delete'))) : '']),
-    ), integ, el('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
+    ), integ, catalog, el('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
       if (!upload.files[0]) return;
       const res = await api('POST', '/api/v1/plugins', upload.files[0], { type: 'application/wasm' });
       toast(res.name + ' ' + res.version + (res.missing_grants.length ? ': ' + t('capabilities') + ' ' + res.missing_grants.join(', ') : ''));

@@ -226,8 +226,12 @@ async function main() {
     const cfg = await page.evaluate(async () => (await fetch('/api/v1/plugins/crm/settings')).json());
     assert.deepEqual([cfg.settings.crm_url, cfg.secrets_set, JSON.stringify(cfg).includes('k-browser')], ['https://crm.example/pbx', ['api_key'], false]);
 
-    step = 'the Bitrix24 connector shows its portal panel with the installation address';
+    step = 'the Bitrix24 connector installs from the catalog and shows its portal panel with the installation address';
     await page.click('#nav a[href="#/plugins"]');
+    await page.click('#plugin-catalog tr:has(td:text-is("bitrix24")) button:text-is("Install")');
+    await page.waitForSelector('tr:has(b:text-is("bitrix24")) button:text-is("Grant")');
+    await page.click('tr:has(b:text-is("bitrix24")) button:text-is("Grant")');
+    await page.waitForSelector('#plugin-catalog button:text-is("Update")');
     await page.click('tr:has(b:text-is("bitrix24")) button.integration');
     await page.waitForSelector('#integration h3');
     await page.click('#integration button:text-is("Enable")');

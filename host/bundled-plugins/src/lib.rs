@@ -19,6 +19,12 @@ pub const FIRST_PARTY: &[Bundled] = &[
     Bundled { name: "queue", wasm: include_bytes!(concat!(env!("OUT_DIR"), "/pbx_plugin_queue.wasm")) },
 ];
 
+/// First-party plugins a company installs when it wants them (integrations that talk to a
+/// service of its own): shipped in the binary, installed like any plugin (and then granted,
+/// set up and upgraded like one), never active by themselves.
+pub const CATALOG: &[Bundled] =
+    &[Bundled { name: "bitrix24", wasm: include_bytes!(concat!(env!("OUT_DIR"), "/pbx_plugin_bitrix24.wasm")) }];
+
 /// The path of a component built alongside (the template and the test plugins), by file
 /// stem, e.g. `test_plugin_spin`.
 pub fn component_path(stem: &str) -> std::path::PathBuf {

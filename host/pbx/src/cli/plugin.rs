@@ -20,9 +20,11 @@ pub enum PluginCmd {
     Install {
         /// Tenant slug.
         slug: String,
-        /// The component.
+        /// The component, or the name of one the PBX ships (`bitrix24`; see `pbx plugin catalog`).
         file: std::path::PathBuf,
     },
+    /// The plugins the PBX ships for companies to install (CRM connectors).
+    Catalog,
     /// List the plugins a tenant can use (first-party and installed).
     List {
         /// Tenant slug.
@@ -255,6 +257,11 @@ fn capabilities(m: &Metadata) -> Vec<String> {
         .collect()
 }
 
+/// The component of a plugin the PBX ships for companies to install, by name.
+pub fn catalog_component(name: &str) -> Option<&'static [u8]> {
+    pbx_bundled_plugins::CATALOG.iter().find(|b| b.name == name).map(|b| b.wasm)
+}
+
 fn name_ok(n: &str) -> bool {
     !n.is_empty() && n.len() <= 40 && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
@@ -262,13 +269,24 @@ fn name_ok(n: &str) -> bool {
 /// Runs a plugin command.
 pub async fn run(store: &Store, data_dir: &std::path::Path, cmd: PluginCmd) -> anyhow::Result<()> {
     match cmd {
+        PluginCmd::Catalog => {
+            for b in pbx_bundled_plugins::CATALOG {
+                println!("{}", b.name);
+            }
+        }
         PluginCmd::Install { slug, file } => {
             let tenant = store.tenant_by_slug(&slug).await?;
-            let size = std::fs::metadata(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?.len();
-            if size > MAX_COMPONENT {
-                anyhow::bail!("{} is too large ({size} bytes, at most {MAX_COMPONENT})", file.display());
-            }
-            let wasm = std::fs::read(&file)?;
+            let shipped = file.to_str().and_then(catalog_component).filter(|_| !file.exists());
+            let wasm = match shipped {
+                Some(w) => w.to_vec(),
+                None => {
+                    let size = std::fs::metadata(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?.len();
+                    if size > MAX_COMPONENT {
+                        anyhow::bail!("{} is too large ({size} bytes, at most {MAX_COMPONENT})", file.display());
+                    }
+                    std::fs::read(&file)?
+                }
+            };
             let rt = super::scenario::runtime_for(store, tenant.id).await?;
             let (row, missing) = install(store, &rt, &tenant, &wasm).await.map_err(|e| anyhow::anyhow!("{}: {e:#}", file.display()))?;
             println!("installed {} {} for {slug} ({} bytes)", row.name, row.version, wasm.len());

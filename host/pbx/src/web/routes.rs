@@ -237,6 +237,15 @@ pub fn table() -> Vec<Route> {
             post(tenant_setup_api::upload_plugin),
         )
         .upload("application/wasm", 16 * MB),
+        r("get", "/api/v1/plugin-catalog", Supervisor, "plugins", "Plugins the PBX ships for companies to install", get(tenant_setup_api::plugin_catalog)),
+        r(
+            "post",
+            "/api/v1/plugin-catalog/{name}",
+            Supervisor,
+            "plugins",
+            "Install (or upgrade to) a plugin the PBX ships",
+            post(tenant_setup_api::install_from_catalog),
+        ),
         r(
             "post",
             "/api/v1/plugins/{name}/outputs",

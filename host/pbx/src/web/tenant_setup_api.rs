@@ -156,6 +156,28 @@ pub async fn list_plugins(
     Ok(Json(json!(page_by(rows, &q, |r| r.name.clone()))))
 }
 
+/// `GET /api/v1/plugin-catalog`: the plugins the PBX ships for companies to install.
+pub async fn plugin_catalog(State(s): State<Arc<WebState>>, axum::Extension(c): axum::Extension<Caller>) -> ApiResult<Json<Value>> {
+    let t = tenant(&s, &c).await?;
+    let installed: Vec<String> = s.store.list_plugins(Some(t.id)).await?.into_iter().map(|p| p.name).collect();
+    let items: Vec<Value> =
+        pbx_bundled_plugins::CATALOG.iter().map(|b| json!({"name": b.name, "installed": installed.iter().any(|n| n == b.name)})).collect();
+    Ok(Json(json!({"items": items})))
+}
+
+/// `POST /api/v1/plugin-catalog/{name}`: installs (or upgrades to) the shipped version.
+pub async fn install_from_catalog(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let wasm = crate::cli::plugin::catalog_component(&name).ok_or_else(|| ApiError::not_found(format!("catalog plugin {name}")))?;
+    let t = tenant(&s, &c).await?;
+    let rt = crate::cli::scenario::runtime_for(&s.store, t.id).await?;
+    let (row, missing) = crate::cli::plugin::install(&s.store, &rt, &t, wasm).await?;
+    Ok((StatusCode::CREATED, Json(json!({"name": row.name, "version": row.version, "missing_grants": missing}))))
+}
+
 /// `POST /api/v1/plugins`: the body is the component.
 pub async fn upload_plugin(
     State(s): State<Arc<WebState>>,
