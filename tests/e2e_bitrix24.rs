@@ -80,19 +80,12 @@ impl World {
         pbx.cli_ok(&["tenant", "balance", "acme", "100"]);
         let wasm = pbx_bundled_plugins::component_path("pbx_plugin_bitrix24");
         pbx.cli_ok(&["plugin", "install", "acme", wasm.to_str().unwrap()]);
-        pbx.cli_ok(&[
-            "plugin",
-            "grant",
-            "acme",
-            "bitrix24",
-            "--kv",
-            "--directory",
-            "--contacts",
-            "--http",
-            "127.0.0.1",
-            "--http",
-            "oauth.bitrix.info",
-        ]);
+        // What it declares (the OAuth server, the cloud portals), and this portal's address.
+        let mut grant = vec!["plugin", "grant", "acme", "bitrix24", "--kv", "--directory", "--contacts", "--http", "127.0.0.1"];
+        for h in ["oauth.bitrix.info", "*.bitrix24.ru", "*.bitrix24.com", "*.bitrix24.by", "*.bitrix24.kz", "*.bitrix24.de"] {
+            grant.extend(["--http", h]);
+        }
+        pbx.cli_ok(&grant);
         let boss = pbx.cli_ok(&["token", "create", "acme", "--role", "supervisor"]).trim().lines().last().unwrap().trim().to_string();
         let o = portal.options();
         let settings = json!({"client_id": o.client_id, "client_secret": o.client_secret, "oauth_url": portal.base_url()});
@@ -116,8 +109,26 @@ impl World {
                 ("ONEXTERNALCALLSTART".to_string(), format!("{hook}/event"))
             ]
         );
-        let (_, status) = get(&format!("{hook}/status"));
+        // Its state is the cabinet's to read: not at the public address (whatever headers a
+        // request there carries).
+        let admin = |path: &str| {
+            let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+            let mut r = agent.get(&format!("http://{}{path}", pbx.http)).header("Authorization", &format!("Bearer {boss}")).call().unwrap();
+            (r.status().as_u16(), serde_json::from_slice::<Value>(&r.body_mut().read_to_vec().unwrap()).unwrap_or(Value::Null))
+        };
+        let (code, status) = admin("/api/v1/plugins/bitrix24/integration/admin/status");
+        assert_eq!(code, 200, "{status}");
         assert_eq!((status["connected"].as_bool(), status["domain"].as_str()), (Some(true), Some("test.bitrix24.ru")), "{status}");
+        assert_eq!(status["install_url"], format!("{hook}/install"));
+        assert!(!status.to_string().contains(&portal.tokens().0), "no token in the status");
+        assert_eq!(get(&format!("{hook}/status")).0, 404);
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let spoofed = agent.get(&format!("{hook}/status")).header("x-pbx-caller", "cabinet").call().unwrap();
+        assert_eq!(spoofed.status().as_u16(), 404, "the cabinet's mark cannot come from outside");
+        // Another portal that learnt the address cannot take the connection over.
+        let other = rt.block_on(FakePortal::start(Options { member_id: "0ther".into(), ..Options::default() })).unwrap();
+        assert_eq!(rt.block_on(other.install(&format!("{hook}/install"))).unwrap(), 409);
+        assert_eq!(admin("/api/v1/plugins/bitrix24/integration/admin/status").1["member_id"], portal.options().member_id.as_str());
         World { pbx, portal, rt, carrier_ip, carrier_port }
     }
 

@@ -452,6 +452,9 @@ fn an_integration_plugin_gets_every_call_in_order_answers_its_webhook_and_places
     assert!(!entry("answered").unwrap().contains('@'), "the correlation id comes with started and ended only");
     assert_eq!(hook(&pbx, &format!("{path}/call?ext=999&number=103&corr=nobody")).0, 202);
     assert_eq!(hook(&pbx, &format!("{path}/results")).2, format!("crm-77:{placed};nobody:no-user;"));
+    // A plugin that answers a failed result with more calls places none and hears no more.
+    assert_eq!(hook(&pbx, &format!("{path}/call?ext=999&number=103&corr=again1")).0, 202);
+    assert_eq!(hook(&pbx, &format!("{path}/results")).2, format!("crm-77:{placed};nobody:no-user;again1:no-user;"));
     // The 0.1 plugin's originate still works (default line, no result event for it).
     assert_eq!(hook(&pbx, &format!("{old_path}/call?ext=999&number=103")).2, "calling");
 

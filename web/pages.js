@@ -148,11 +148,12 @@ export const pages = {
       const log = st.deliveries || (await api('GET', '/api/v1/plugins/' + enc(name) + '/integration')).deliveries;
       const cfg = await api('GET', '/api/v1/plugins/' + enc(name) + '/settings');
       // A connector that reports a portal connection at its address (GET status) gets a panel.
+      const admin = '/api/v1/plugins/' + enc(name) + '/integration/admin';
       let conn = null;
-      if (st.enabled && st.hook_path) {
-        try { conn = await api('GET', st.hook_path + '/status', undefined, { quiet: true }); } catch (_) { conn = null; }
+      if (st.enabled) {
+        try { conn = await api('GET', admin + '/status', undefined, { quiet: true }); } catch (_) { conn = null; }
       }
-      integ.replaceChildren(settingsForm(name, cfg), conn && typeof conn === 'object' && 'connected' in conn ? portalPanel(name, st.hook_path, conn, () => showIntegration(name)) : '',
+      integ.replaceChildren(settingsForm(name, cfg), conn && typeof conn === 'object' && 'connected' in conn ? portalPanel(name, admin, conn, () => showIntegration(name)) : '',
         el('div', { class: 'card' }, el('h3', {}, t('integration') + ': ' + name),
         el('p', { class: 'muted' }, t('integration_hint')),
         el('p', {}, t('status') + ': ', st.enabled ? el('span', { class: 'tag' }, t('hook_on')) : el('span', { class: 'tag bad' }, t('paused')), ' ',
@@ -347,8 +348,8 @@ export const pages = {
 /** A form for a plugin's company settings, drawn from its schema; secret fields show only
  * whether they are set and keep their value when left empty. */
 /** A CRM portal connection as a connector reports it: state, install address, lines, user map, errors. */
-function portalPanel(name, hookPath, c, reload) {
-  const act = (what) => attempt(async () => { await api('POST', hookPath + '/' + what, {}); await reload(); });
+function portalPanel(name, admin, c, reload) {
+  const act = (what) => attempt(async () => { await api('POST', admin + '/' + what, {}); await reload(); });
   return el('div', { class: 'card', id: 'portal' }, el('h3', {}, t('portal') + ': ' + name),
     el('p', {}, t('status') + ': ', c.connected ? el('span', { class: 'tag' }, t('portal_connected') + ' ' + (c.domain || '')) : el('span', { class: 'tag bad' }, t('portal_not_connected'))),
     c.install_url ? el('p', {}, t('portal_install_url') + ': ', el('code', { id: 'portal-install-url' }, c.install_url)) : null,

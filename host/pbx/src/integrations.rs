@@ -46,6 +46,8 @@ pub struct Integrations {
 
 /// The request header that tells a plugin its inbound address as the world reaches it.
 pub const HOOK_URL_HEADER: &str = "x-pbx-hook-url";
+/// The request header that marks a request of the company's cabinet (`cabinet`).
+pub const CALLER_HEADER: &str = "x-pbx-caller";
 
 /// The call-log kind of calls an integration placed on a call event.
 const INTEGRATION_CALL: &str = "integration-call";
@@ -66,6 +68,9 @@ pub enum DeliveryFailure {
 
 /// Which calls a plugin's answer may place.
 enum Originates {
+    /// None, and no result event for the ones it asks for (its answer to an originate
+    /// result: nothing it says there starts another round).
+    Results,
     /// None (a call an integration placed).
     None,
     /// One, once per this key (an event's id).
@@ -288,7 +293,7 @@ impl Integrations {
         let mut placed = 0;
         let mut results = Vec::new();
         let cap = match originates {
-            Originates::None => 0,
+            Originates::Results | Originates::None => 0,
             Originates::One(_) => 1,
             Originates::Some => 4,
         };
@@ -296,7 +301,9 @@ impl Integrations {
             match verb {
                 Verb::Originate(spec) if placed >= cap => {
                     tracing::warn!(plugin, from = %spec.from_ext, "an integration's call not placed: no more calls from this event");
-                    results.push(result_of(&spec, Err(("limit", "this event may place no more calls".to_string()))));
+                    if !matches!(originates, Originates::Results) {
+                        results.push(result_of(&spec, Err(("limit", "this event may place no more calls".to_string()))));
+                    }
                 }
                 Verb::Originate(spec) => {
                     placed += 1;
@@ -336,12 +343,13 @@ impl Integrations {
                 }
             }
         }
-        // The results go to the plugin once each; what it answers places nothing more.
-        for r in results {
+        // The results go to the plugin once each; what it answers places nothing more and
+        // hears of no more results (no rounds).
+        for r in results.into_iter().take(4) {
             let call_id = r.call_id.clone().unwrap_or_default();
             match self.run(tenant_id, plugin, &call_id, Event::OriginateResult(r)).await {
                 Ok(verbs) if !verbs.is_empty() => {
-                    Box::pin(self.carry_out(tenant_id, plugin, verbs, Originates::None)).await;
+                    Box::pin(self.carry_out(tenant_id, plugin, verbs, Originates::Results)).await;
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(plugin, error = %e, "an integration failed on an originate result"),
@@ -383,13 +391,42 @@ impl Integrations {
         if !row.enabled || tenant.status == pbx_store::TenantStatus::Suspended || !constant_time_eq(stored.as_bytes(), secret.as_bytes()) {
             return Err(HookError::NotFound);
         }
-        // The plugin's own public address, so it can give it to a portal (event handlers);
-        // a header of that name from outside is dropped.
-        let mut req = req;
-        req.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(HOOK_URL_HEADER));
+        self.answer(tenant.id, tenant_slug, plugin, secret, req, false).await
+    }
+
+    /// A request of the company's cabinet to its integration (a connector's state, set-up
+    /// and disconnect pages), at `/api/v1/plugins/{name}/integration/admin/{rest}`: the
+    /// plugin sees it at its inbound address with the header `x-pbx-caller: cabinet`,
+    /// which no request from outside can carry.
+    pub async fn admin(&self, tenant_id: i64, plugin: &str, rest: &str, mut req: HttpRequest) -> Result<HttpResponse, HookError> {
+        let tenant = self.store.tenant_by_id(tenant_id).await.map_err(|_| HookError::NotFound)?;
+        let (row, secret) = self.store.integration(tenant.id, plugin).await.ok().flatten().ok_or(HookError::NotFound)?;
+        if !row.enabled || rest.len() > 256 {
+            return Err(HookError::NotFound);
+        }
+        req.url = format!("/hooks/{}/{plugin}/{secret}/{}", tenant.slug, rest.trim_start_matches('/'));
+        self.answer(tenant.id, &tenant.slug, plugin, &secret, req, true).await
+    }
+
+    /// Runs a request to a plugin's inbound address and carries out its answer.
+    async fn answer(
+        &self,
+        tenant_id: i64,
+        tenant_slug: &str,
+        plugin: &str,
+        secret: &str,
+        mut req: HttpRequest,
+        from_cabinet: bool,
+    ) -> Result<HttpResponse, HookError> {
+        // The plugin's own public address, so it can give it to a portal (event handlers),
+        // and who asks; headers of those names from outside are dropped.
+        req.headers.retain(|(k, _)| !k.to_ascii_lowercase().starts_with("x-pbx-"));
         req.headers.push((HOOK_URL_HEADER.into(), format!("{}/hooks/{tenant_slug}/{plugin}/{secret}", self.public_base)));
-        let verbs = self.run(tenant.id, plugin, "", Event::Webhook(req)).await?;
-        let mut resp = self.carry_out(tenant.id, plugin, verbs, Originates::Some).await.unwrap_or(HttpResponse {
+        if from_cabinet {
+            req.headers.push((CALLER_HEADER.into(), "cabinet".into()));
+        }
+        let verbs = self.run(tenant_id, plugin, "", Event::Webhook(req)).await?;
+        let mut resp = self.carry_out(tenant_id, plugin, verbs, Originates::Some).await.unwrap_or(HttpResponse {
             status: 204,
             headers: Vec::new(),
             body: Vec::new(),

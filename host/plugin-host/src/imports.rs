@@ -39,7 +39,9 @@ impl Host for State {
     }
 
     fn kv_set(&mut self, key: String, value: String) {
-        if !self.ctx.kv_granted || key.len() > MAX_KEY || value.len() > MAX_VALUE || self.wall_left().is_zero() {
+        // Not cut by the wall clock: a plugin that ran out of time between a request and
+        // the write that records it would otherwise answer as if the write were done.
+        if !self.ctx.kv_granted || key.len() > MAX_KEY || value.len() > MAX_VALUE {
             return;
         }
         let t = Instant::now();
@@ -48,7 +50,7 @@ impl Host for State {
     }
 
     fn kv_delete(&mut self, key: String) {
-        if !self.ctx.kv_granted || key.len() > MAX_KEY || self.wall_left().is_zero() {
+        if !self.ctx.kv_granted || key.len() > MAX_KEY {
             return;
         }
         let t = Instant::now();
@@ -66,7 +68,7 @@ impl Host for State {
 
     fn http(&mut self, request: HttpRequest) -> Result<HttpResponse, String> {
         let host = url_host(&request.url).ok_or_else(|| format!("not an http(s) URL: {}", request.url))?;
-        if !self.ctx.http_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
+        if !self.ctx.http_hosts.iter().any(|h| host_matches(h, &host)) {
             return Err(format!("HTTP to {host} is not granted to this plugin"));
         }
         // Host time counts against the decision's wall-clock budget: a slow server cannot
@@ -127,6 +129,21 @@ impl State {
     }
 }
 
+/// Whether a granted host covers `host`: the same name, or `*.example.com` for any name
+/// under example.com (a CRM whose customers each have a subdomain).
+pub fn host_matches(granted: &str, host: &str) -> bool {
+    match granted.strip_prefix("*.") {
+        // A whole top-level domain (`*.com`) is no grant.
+        Some(base) if !base.contains('.') => false,
+        Some(base) => {
+            host.len() > base.len() + 1
+                && host.get(host.len() - base.len()..).is_some_and(|tail| tail.eq_ignore_ascii_case(base))
+                && host.as_bytes().get(host.len() - base.len() - 1) == Some(&b'.')
+        }
+        None => granted.eq_ignore_ascii_case(host),
+    }
+}
+
 /// The host of an http(s) URL.
 pub fn url_host(url: &str) -> Option<String> {
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
@@ -148,5 +165,14 @@ mod tests {
         assert_eq!(super::url_host("http://user:pw@127.0.0.1:8080/x").as_deref(), Some("127.0.0.1"));
         assert_eq!(super::url_host("ftp://x"), None);
         assert_eq!(super::url_host("https://evil.example@good.example/"), Some("good.example".into()));
+    }
+
+    #[test]
+    fn wildcard_grants_cover_subdomains_only() {
+        use super::host_matches;
+        assert!(host_matches("*.bitrix24.ru", "acme.bitrix24.ru") && host_matches("*.bitrix24.ru", "a.b.BITRIX24.ru"));
+        assert!(!host_matches("*.bitrix24.ru", "bitrix24.ru") && !host_matches("*.bitrix24.ru", "evilbitrix24.ru"));
+        assert!(!host_matches("*.bitrix24.ru", "acme.bitrix24.ru.evil.com") && !host_matches("*.com", "evil.com"));
+        assert!(host_matches("crm.example", "CRM.example") && !host_matches("crm.example", "x.crm.example"));
     }
 }

@@ -96,7 +96,7 @@ pub fn soft<T>(r: Result<T, PortalError>, what: &str) -> Result<Option<T>, Strin
     match r {
         Ok(v) => Ok(Some(v)),
         Err(PortalError::NotConnected) => Ok(None),
-        Err(e @ PortalError::Refused { .. }) => {
+        Err(e @ (PortalError::Refused { .. } | PortalError::Setup(_))) => {
             record_error(&format!("{what}: {e}"));
             Ok(None)
         }
@@ -162,9 +162,32 @@ fn phones_of(exts: &[String], s: &Settings, now: i64) -> Result<Vec<String>, Por
     Ok(out)
 }
 
+/// Finished calls remembered (for their recording, and so that an `ended` delivered again
+/// finishes nothing twice).
+const KEEP_FINISHED: usize = 300;
+
+/// The portal's id of a finished call, if it is among the newest.
+fn finished(call_id: &str) -> Option<String> {
+    let list: Vec<(String, String)> = host::kv_get("finished").and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+    list.into_iter().find(|(c, _)| c == call_id).map(|(_, id)| id)
+}
+
+fn remember_finished(call_id: &str, portal_id: &str) {
+    let mut list: Vec<(String, String)> = host::kv_get("finished").and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+    list.push((call_id.to_string(), portal_id.to_string()));
+    let skip = list.len().saturating_sub(KEEP_FINISHED);
+    if let Ok(s) = serde_json::to_string(&list[skip..]) {
+        host::kv_set("finished", &s);
+    }
+}
+
 /// Handles one call event.
 pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
-    if l.call.direction == "internal" || portal::auth().is_none() {
+    // Calls between extensions are no CRM's business, except a portal's click-to-call to a
+    // number that turned out to be an extension: the portal's call is finished all the same.
+    let portal_call = l.correlation_id.as_deref().is_some_and(|c| c.starts_with("b24:"));
+    let internal = l.call.direction == "internal" && !portal_call && load(&l.call.call_id).is_none();
+    if internal || portal::auth().is_none() {
         return Ok(());
     }
     let now = host::now().unix_ms;
@@ -174,14 +197,18 @@ pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
     let inbound = l.call.direction == "inbound";
     let mut st = load(call_id);
     match l.kind.as_str() {
-        "started" if !inbound && st.is_none() => {
+        "started" if (!inbound || portal_call) && st.is_none() => {
             let ext = l.caller_ext.clone().unwrap_or_else(|| l.call.caller_number.clone());
-            let Some(user) = soft(users::user_of(&ext, s, now), "user.get")?.flatten() else { return Ok(()) };
             let corr = l.correlation_id.as_deref().unwrap_or("");
-            let (id, shown) = if let Some(pre) = corr.strip_prefix("b24:") {
+            let clicked = corr.strip_prefix("b24:").map(|pre| (pre.to_string(), crate::hooks::take_click(pre)));
+            let user = match &clicked {
+                Some((_, Some(u))) => Some(u.clone()),
+                _ => soft(users::user_of(&ext, s, now), "user.get")?.flatten(),
+            };
+            let Some(user) = user else { return Ok(()) };
+            let (id, shown) = if let Some((pre, _)) = clicked {
                 // Click-to-call from the portal: it registered the call (and shows its card) itself.
-                host::kv_delete(&format!("cc:{pre}"));
-                (Some(pre.to_string()), Vec::new())
+                (Some(pre), Vec::new())
             } else {
                 let kind = if corr.starts_with("b24cb:") { 4 } else { 1 };
                 (register(l, &user, kind, &l.call.called_number, cards, s, now)?, if cards { vec![user.clone()] } else { Vec::new() })
@@ -219,9 +246,8 @@ pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
             let Some(mut cur) = st else { return Ok(()) };
             let phones = soft(phones_of(&l.extensions, s, now), "user.get")?.unwrap_or_default();
             let gone: Vec<String> = cur.stopped(&phones).into_iter().filter(|u| cur.shown.contains(u)).collect();
-            if !late {
-                show_hide("telephony.externalCall.hide", &cur.id, &gone, s, now)?;
-            }
+            // Hidden late too: a card left up would stay up.
+            show_hide("telephony.externalCall.hide", &cur.id, &gone, s, now)?;
             cur.shown.retain(|u| !gone.contains(u));
             save(call_id, &cur);
         }
@@ -241,9 +267,7 @@ pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
             }
             let from = t.from.as_deref().map(|f| soft(users::user_of(f, s, now), "user.get")).transpose()?.flatten().flatten();
             if let Some(from) = from.filter(|f| *f != to && cur.shown.contains(f)) {
-                if !late {
-                    show_hide("telephony.externalCall.hide", &cur.id, std::slice::from_ref(&from), s, now)?;
-                }
+                show_hide("telephony.externalCall.hide", &cur.id, std::slice::from_ref(&from), s, now)?;
                 cur.shown.retain(|u| *u != from);
             }
             cur.user = to;
@@ -251,7 +275,7 @@ pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
         }
         "ended" => {
             // Delivered again after it was finished: done already.
-            if host::kv_get(&format!("r:{call_id}")).is_some() {
+            if finished(call_id).is_some() {
                 return Ok(());
             }
             let cur = match st {
@@ -265,6 +289,9 @@ pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
                 }
                 None => return Ok(()),
             };
+            // Cards still up (the finish hides only its user's).
+            let others: Vec<String> = cur.shown.iter().filter(|u| **u != cur.user).cloned().collect();
+            show_hide("telephony.externalCall.hide", &cur.id, &others, s, now)?;
             let p = json!({
                 "CALL_ID": cur.id,
                 "USER_ID": cur.user,
@@ -272,12 +299,17 @@ pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
                 "STATUS_CODE": status_code(l),
             });
             soft(portal::call("telephony.externalCall.finish", p, s, now), "finish")?;
-            // The recording comes next: only the portal's id is kept for it.
-            host::kv_set(&format!("r:{call_id}"), &cur.id);
+            // The recording comes next: only the portal's id is kept for it, in a list of
+            // the newest calls (no key per call is left behind).
+            remember_finished(call_id, &cur.id);
             host::kv_delete(&state_key(call_id));
         }
         "recording-ready" => {
-            let (Some(id), Some(rec)) = (host::kv_get(&format!("r:{call_id}")), l.recording.as_ref()) else { return Ok(()) };
+            let (Some(id), Some(rec)) = (finished(call_id), l.recording.as_ref()) else { return Ok(()) };
+            if rec.expires_ms <= now {
+                record_error(&format!("the recording of {call_id} came after its link expired: not attached"));
+                return Ok(());
+            }
             // The portal takes WAV or MP3 only.
             let sep = if rec.url.contains('?') { '&' } else { '?' };
             let p = json!({
@@ -286,7 +318,6 @@ pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
                 "RECORD_URL": format!("{}{sep}format=wav", rec.url),
             });
             soft(portal::call("telephony.externalCall.attachRecord", p, s, now), "attachRecord")?;
-            host::kv_delete(&format!("r:{call_id}"));
         }
         _ => {}
     }

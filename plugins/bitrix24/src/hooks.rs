@@ -10,8 +10,13 @@
 //!   the user's phones, then call the number), `ONEXTERNALCALLBACKSTART` (the website's
 //!   callback form: ring the client's responsible employee, then call the client),
 //!   `ONAPPUNINSTALL`.
-//! - `POST setup`: set the portal up again (new city numbers); `POST disconnect`: forget it.
-//! - `GET status`: the connection, the lines, the user map and the last errors, as JSON.
+//! - From the company's cabinet only (the PBX marks its requests `x-pbx-caller: cabinet`):
+//!   `POST setup` sets the portal up again (new city numbers, a new address); `POST
+//!   disconnect` forgets it; `GET status` is the connection, the lines, the user map and the
+//!   last errors, as JSON (never a token).
+//!
+//! While a portal is connected, an installation from another portal (another `member_id`)
+//! is refused: disconnect in the cabinet first.
 
 use crate::calls::{record_error, soft};
 use crate::portal::{self, Auth};
@@ -22,6 +27,10 @@ use serde_json::{Value, json};
 
 /// The header the PBX sets to this plugin's public inbound address.
 const HOOK_URL: &str = "x-pbx-hook-url";
+/// The header the PBX sets on the company's cabinet's requests.
+const CALLER: &str = "x-pbx-caller";
+/// Portal click-to-calls remembered until their call starts.
+const KEEP_CLICKS: usize = 100;
 
 fn reply(status: u16, body: Value) -> Verb {
     Verb::Respond(HttpResponse {
@@ -39,18 +48,19 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
 pub fn on_request(req: &HttpRequest, s: &Settings) -> Vec<Verb> {
     let path = req.url.split('?').next().unwrap_or("");
     let last = path.rsplit('/').next().unwrap_or("");
-    match (req.method.as_str(), last) {
-        ("POST", "install") => vec![install(req, s)],
-        ("POST", "event") => event(req, s),
-        ("POST", "setup") => vec![match portal::auth() {
+    let cabinet = header(req, CALLER) == "cabinet";
+    match (req.method.as_str(), last, cabinet) {
+        ("POST", "install", _) => vec![install(req, s)],
+        ("POST", "event", _) => event(req, s),
+        ("POST", "setup", true) => vec![match portal::auth() {
             Some(_) => setup(header(req, HOOK_URL), s),
             None => reply(409, json!({"error": "no portal is connected: install the application first"})),
         }],
-        ("POST", "disconnect") => {
+        ("POST", "disconnect", true) => {
             host::kv_delete(portal::AUTH_KEY);
             vec![reply(200, json!({"connected": false}))]
         }
-        ("GET", "status") => vec![reply(200, status(header(req, HOOK_URL)))],
+        ("GET", "status", true) => vec![reply(200, status(header(req, HOOK_URL)))],
         _ => vec![reply(404, json!({"error": "no such address"}))],
     }
 }
@@ -68,10 +78,16 @@ fn install(req: &HttpRequest, s: &Settings) -> Verb {
     }
     let domain = get("domain");
     let endpoint = match get("client_endpoint") {
-        e if e.starts_with("https://") || e.starts_with("http://") => e,
+        e if e.starts_with("https://") || e.starts_with("http://127.") || e.starts_with("http://localhost") => e,
+        e if !e.is_empty() => return reply(400, json!({"error": "the portal's address must be https"})),
         _ if !domain.is_empty() => format!("https://{domain}/rest/"),
         _ => return reply(400, json!({"error": "the callback names no portal (auth[client_endpoint] or auth[domain])"})),
     };
+    if let Some(old) = portal::auth()
+        && old.member_id != get("member_id")
+    {
+        return reply(409, json!({"error": "another portal is connected: disconnect it in the PBX's cabinet first"}));
+    }
     let now = host::now().unix_ms;
     let expires_in: i64 = get("expires_in").parse().unwrap_or(3600);
     portal::save_auth(&Auth {
@@ -165,10 +181,10 @@ fn event(req: &HttpRequest, s: &Settings) -> Vec<Verb> {
                 }
             };
             let Some(ext) = ext else {
-                fail_click(&call, &user, "404", "the user has no extension on the PBX", s);
+                fail_click(&call, &user, "OTHER", "the user has no extension on the PBX", s);
                 return vec![reply(200, json!({"placed": false}))];
             };
-            host::kv_set(&format!("cc:{call}"), &user);
+            remember_click(&call, &user);
             vec![originate(&ext, &phone, &data("LINE_NUMBER"), &format!("b24:{call}")), reply(200, json!({"placing": true}))]
         }
         "ONEXTERNALCALLBACKSTART" => {
@@ -216,6 +232,30 @@ fn originate(ext: &str, phone: &str, line: &str, corr: &str) -> Verb {
     })
 }
 
+/// Keeps the user of a portal click-to-call until its call starts (a bounded list: no key
+/// per call is left behind).
+fn remember_click(call: &str, user: &str) {
+    let mut list: Vec<(String, String)> = host::kv_get("clicks").and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+    list.retain(|(c, _)| c != call);
+    list.push((call.to_string(), user.to_string()));
+    let skip = list.len().saturating_sub(KEEP_CLICKS);
+    if let Ok(s) = serde_json::to_string(&list[skip..]) {
+        host::kv_set("clicks", &s);
+    }
+}
+
+/// The user of a portal click-to-call, forgotten as it is taken.
+pub fn take_click(call: &str) -> Option<String> {
+    let mut list: Vec<(String, String)> = host::kv_get("clicks").and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+    let found = list.iter().position(|(c, _)| c == call).map(|i| list.remove(i).1);
+    if found.is_some()
+        && let Ok(s) = serde_json::to_string(&list)
+    {
+        host::kv_set("clicks", &s);
+    }
+    found
+}
+
 /// Finishes a portal click-to-call the PBX could not place.
 fn fail_click(call: &str, user: &str, code: &str, reason: &str, s: &Settings) {
     let p = json!({"CALL_ID": call, "USER_ID": user, "DURATION": 0, "STATUS_CODE": code, "FAILED_REASON": reason});
@@ -233,13 +273,13 @@ pub fn on_originate_result(r: &OriginateResult, s: &Settings) {
             "not-registered" | "target-not-registered" => "480",
             "bad-number" => "484",
             "no-balance" => "402",
-            "no-user" => "404",
+            "busy" => "486",
             "suspended" => "423",
+            "no-user" | "bad-line" | "no-trunk" => "OTHER",
             _ => "503",
         };
-        let user = host::kv_get(&format!("cc:{call}")).unwrap_or_default();
+        let user = take_click(call).unwrap_or_default();
         fail_click(call, &user, code, &r.message, s);
-        host::kv_delete(&format!("cc:{call}"));
     } else if corr.starts_with("b24cb:") {
         record_error(&format!("callback to {} not placed: {}", r.to_number, r.message));
     }

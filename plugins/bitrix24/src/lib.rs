@@ -67,8 +67,11 @@ impl Plugin for Bitrix24 {
             &[NEXT],
             settings::SCHEMA,
         );
+        // The OAuth server and the cloud portals (a portal on the company's own server is
+        // granted by its name besides).
+        let hosts = ["oauth.bitrix.info", "*.bitrix24.ru", "*.bitrix24.com", "*.bitrix24.by", "*.bitrix24.kz", "*.bitrix24.de"];
         m.capabilities =
-            vec![Capability::Kv, Capability::Directory, Capability::Contacts, Capability::Http(vec!["oauth.bitrix.info".into()])];
+            vec![Capability::Kv, Capability::Directory, Capability::Contacts, Capability::Http(hosts.map(String::from).to_vec())];
         m
     }
 

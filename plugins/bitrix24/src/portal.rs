@@ -40,6 +40,9 @@ pub enum PortalError {
     /// It may work later (unreachable, overloaded, over the rate limit, tokens refused):
     /// the event is tried again.
     Transient(String),
+    /// The connection needs the company's attention (a host not granted, the application's
+    /// keys missing or refused): the event is skipped with the error shown, not retried.
+    Setup(String),
     /// The portal refused this request; trying again would not help.
     Refused {
         /// HTTP status.
@@ -56,6 +59,7 @@ impl std::fmt::Display for PortalError {
         match self {
             PortalError::NotConnected => f.write_str("no Bitrix24 portal is connected"),
             PortalError::Transient(e) => write!(f, "the portal is unavailable: {e}"),
+            PortalError::Setup(e) => write!(f, "the connection needs attention: {e}"),
             PortalError::Refused { status, code, description } => write!(f, "the portal refused ({status} {code}): {description}"),
         }
     }
@@ -95,7 +99,7 @@ fn error_of(status: u16, body: &[u8]) -> PortalError {
 pub fn renew(settings: &Settings, now_ms: i64) -> Result<Auth, PortalError> {
     let mut a = auth().ok_or(PortalError::NotConnected)?;
     if settings.client_id.is_empty() || settings.client_secret.is_empty() {
-        return Err(PortalError::Transient("the tokens expired and the application's client_id and client_secret are not set".into()));
+        return Err(PortalError::Setup("the tokens expired and the application's client_id and client_secret are not set".into()));
     }
     let q = crate::settings::query(&[
         ("grant_type", "refresh_token"),
@@ -104,15 +108,24 @@ pub fn renew(settings: &Settings, now_ms: i64) -> Result<Auth, PortalError> {
         ("refresh_token", &a.refresh_token),
     ]);
     let url = format!("{}/oauth/token/?{q}", settings.oauth_url.trim_end_matches('/'));
-    let r =
-        host::http(&HttpRequest { method: "GET".into(), url, headers: Vec::new(), body: Vec::new() }).map_err(PortalError::Transient)?;
+    let r = host::http(&HttpRequest { method: "GET".into(), url, headers: Vec::new(), body: Vec::new() }).map_err(transport)?;
     if r.status != 200 {
+        let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        let code = v["error"].as_str().unwrap_or("");
+        // The application's keys or the refresh token refused: only a reconnection helps.
+        if matches!(code, "invalid_grant" | "invalid_client" | "invalid_request" | "unauthorized_client") {
+            return Err(PortalError::Setup(format!(
+                "the OAuth server refused to renew the tokens ({code}): install the application again"
+            )));
+        }
         return Err(error_of(r.status.max(500), &r.body));
     }
     let v: Value = serde_json::from_slice(&r.body).map_err(|e| PortalError::Transient(format!("the OAuth answer is not JSON: {e}")))?;
     let (Some(access), Some(refresh)) = (v["access_token"].as_str(), v["refresh_token"].as_str()) else {
         return Err(PortalError::Transient("the OAuth answer has no tokens".into()));
     };
+    // Only the tokens change: an installation that came meanwhile keeps its portal.
+    a = auth().unwrap_or(a);
     a.access_token = access.to_string();
     a.refresh_token = refresh.to_string();
     a.expires_ms = now_ms + v["expires_in"].as_i64().unwrap_or(3600) * 1000;
@@ -127,7 +140,12 @@ pub fn renew(settings: &Settings, now_ms: i64) -> Result<Auth, PortalError> {
 pub fn call(method: &str, params: Value, settings: &Settings, now_ms: i64) -> Result<Value, PortalError> {
     let mut a = auth().ok_or(PortalError::NotConnected)?;
     if a.expires_ms - now_ms < RENEW_AHEAD_MS && !settings.client_secret.is_empty() {
-        a = renew(settings, now_ms)?;
+        // A token that is still good serves while the renewal fails.
+        a = match renew(settings, now_ms) {
+            Ok(a) => a,
+            Err(_) if a.expires_ms > now_ms => a,
+            Err(e) => return Err(e),
+        };
     }
     match send(&a, method, &params) {
         Err(PortalError::Transient(e)) if e.contains("expired_token") => {
@@ -136,6 +154,12 @@ pub fn call(method: &str, params: Value, settings: &Settings, now_ms: i64) -> Re
         }
         other => other,
     }
+}
+
+/// A request that got no answer: a host the company did not grant needs its attention;
+/// anything else (unreachable, timed out) may work later.
+fn transport(e: String) -> PortalError {
+    if e.contains("not granted") { PortalError::Setup(format!("{e} (grant it on the plugins page)")) } else { PortalError::Transient(e) }
 }
 
 fn send(a: &Auth, method: &str, params: &Value) -> Result<Value, PortalError> {
@@ -150,7 +174,7 @@ fn send(a: &Auth, method: &str, params: &Value) -> Result<Value, PortalError> {
         headers: vec![("content-type".into(), "application/json".into())],
         body: body.to_string().into_bytes(),
     };
-    let r = host::http(&req).map_err(PortalError::Transient)?;
+    let r = host::http(&req).map_err(transport)?;
     if r.status != 200 {
         return Err(error_of(r.status, &r.body));
     }

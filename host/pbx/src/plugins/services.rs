@@ -190,12 +190,16 @@ impl Services for StoreServices {
             }
             .check(&cc)
             .map_err(|e| e.to_string())?;
-            // The same name again changes nothing (and reloads no directory).
-            if let Ok(old) = store.contact(self.tenant_id, checked.number()).await
-                && old.name == checked.name()
-                && old.company == checked.company()
-            {
-                return Ok(());
+            // A plugin keeps its own entries: one the company entered (or another plugin
+            // wrote) it leaves alone; the same name again changes nothing (and reloads no
+            // directory).
+            if let Ok(old) = store.contact(self.tenant_id, checked.number()).await {
+                if old.source != source {
+                    return Err(format!("the company's phone book names {} already; a plugin does not change that entry", old.number));
+                }
+                if old.name == checked.name() && old.company == checked.company() {
+                    return Ok(());
+                }
             }
             store.upsert_contacts(self.tenant_id, std::slice::from_ref(&checked), &source).await.map(|_| ()).map_err(|e| e.to_string())
         })
@@ -206,7 +210,11 @@ impl Services for StoreServices {
         self.handle.block_on(async {
             let Ok(t) = store.tenant_by_id(self.tenant_id).await else { return false };
             let Some(n) = pbx_store::numbers::normalize(number.trim(), &t.country_code) else { return false };
-            store.delete_contact(self.tenant_id, &n).await.is_ok()
+            // Only its own entries.
+            match store.contact(self.tenant_id, &n).await {
+                Ok(c) if c.source == format!("plugin:{}", self.plugin) => store.delete_contact(self.tenant_id, &n).await.is_ok(),
+                _ => false,
+            }
         })
     }
 }

@@ -44,16 +44,25 @@ async fn hook(
     let req = HttpRequest {
         method: method.as_str().to_string(),
         url: uri.path_and_query().map(|x| x.as_str().to_string()).unwrap_or_default(),
-        headers: headers
-            .iter()
-            .filter(|(k, _)| !HIDDEN.contains(&k.as_str()))
-            .take(64)
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect(),
+        headers: visible_headers(&headers),
         body: body.to_vec(),
     };
     match integrations.hook(tenant, plugin, secret, req).await {
-        Ok(r) => {
+        Ok(r) => plugin_response(r),
+        Err(HookError::NotFound) => (StatusCode::NOT_FOUND, "not found").into_response(),
+        Err(HookError::TooMany) => (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "too many requests").into_response(),
+        Err(HookError::Plugin(e)) => {
+            tracing::warn!(tenant, plugin, error = %e, "an integration's webhook failed");
+            (StatusCode::BAD_GATEWAY, "the integration failed").into_response()
+        }
+    }
+}
+
+/// A plugin's answer as an HTTP response: only harmless headers, same-site redirects, and
+/// sandboxed (it comes from the cabinet's origin, so no script in it may run there).
+pub(super) fn plugin_response(r: pbx_plugin_host::HttpResponse) -> Response {
+    {
+        {
             let mut resp = Response::new(Body::from(r.body));
             *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
             let h = resp.headers_mut();
@@ -74,11 +83,15 @@ async fn hook(
             h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
             resp
         }
-        Err(HookError::NotFound) => (StatusCode::NOT_FOUND, "not found").into_response(),
-        Err(HookError::TooMany) => (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "too many requests").into_response(),
-        Err(HookError::Plugin(e)) => {
-            tracing::warn!(tenant, plugin, error = %e, "an integration's webhook failed");
-            (StatusCode::BAD_GATEWAY, "the integration failed").into_response()
-        }
     }
+}
+
+/// Request headers a plugin may see, as its event carries them.
+pub(super) fn visible_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(k, _)| !HIDDEN.contains(&k.as_str()))
+        .take(64)
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect()
 }

@@ -422,6 +422,22 @@ pub fn table() -> Vec<Route> {
         )
         .takes("IntegrationBody")
         .returns("IntegrationStatus"),
+        r(
+            "get",
+            "/api/v1/plugins/{name}/integration/admin/{*rest}",
+            Supervisor,
+            "plugins",
+            "Ask the integration a page of its own (a connector's state); it answers as at its inbound address",
+            get(webhooks_api::integration_admin),
+        ),
+        r(
+            "post",
+            "/api/v1/plugins/{name}/integration/admin/{*rest}",
+            Supervisor,
+            "plugins",
+            "Ask the integration to act (a connector's set-up, disconnect); it answers as at its inbound address",
+            post(webhooks_api::integration_admin),
+        ),
         r("get", "/api/v1/webhooks", Supervisor, "webhooks", "Outgoing webhooks and the event kinds there are", get(webhooks_api::list)),
         r(
             "post",
@@ -499,7 +515,8 @@ pub fn openapi(routes: &[Route]) -> Value {
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            // `{*rest}` (the rest of the path) is a plain parameter to OpenAPI.
+            .map(|name| json!({"name": name.trim_start_matches('*'), "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
         params.extend(
             rt.query
@@ -520,7 +537,7 @@ pub fn openapi(routes: &[Route]) -> Value {
             responses.insert(code.into(), err.clone());
         }
         let mut op = json!({
-            "operationId": format!("{}{}", rt.method, rt.path.replace(['/', '{', '}', '.', '-'], "_")),
+            "operationId": format!("{}{}", rt.method, rt.path.replace(['/', '{', '}', '.', '-', '*'], "_")),
             "summary": rt.summary,
             "tags": [rt.tag],
             "parameters": params,
@@ -538,7 +555,7 @@ pub fn openapi(routes: &[Route]) -> Value {
             };
             op["requestBody"] = json!({"required": true, "content": {ct: {"schema": schema}}});
         }
-        let entry = paths.entry(rt.path.to_string()).or_insert_with(|| json!({}));
+        let entry = paths.entry(rt.path.replace("{*", "{")).or_insert_with(|| json!({}));
         entry[rt.method] = op;
     }
     json!({

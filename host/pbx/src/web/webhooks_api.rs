@@ -124,3 +124,32 @@ pub async fn set_integration(
     let status = crate::integrations::set_integration(&s.store, c.tenant_id()?, &name, b.enabled, b.rotate_secret).await?;
     Ok(Json(json!(status)))
 }
+
+/// `GET|POST /api/v1/plugins/{name}/integration/admin/{rest}`: the company's cabinet asks its
+/// integration (a connector's state, set-up and disconnect pages); the plugin answers at its
+/// inbound address, told the request is the cabinet's.
+pub async fn integration_admin(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path((name, rest)): Path<(String, String)>,
+    method: axum::http::Method,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<axum::response::Response> {
+    let tenant = c.tenant_id()?;
+    let Some(integrations) = s.integrations.get() else {
+        return Err(ApiError::unavailable("integrations do not run in this process"));
+    };
+    let req = pbx_plugin_host::HttpRequest {
+        method: method.as_str().to_string(),
+        url: String::new(),
+        headers: super::hooks::visible_headers(&headers),
+        body: body.to_vec(),
+    };
+    match integrations.admin(tenant, &name, &rest, req).await {
+        Ok(r) => Ok(super::hooks::plugin_response(r)),
+        Err(crate::integrations::HookError::NotFound) => Err(ApiError::not_found(format!("enabled integration {name}"))),
+        Err(crate::integrations::HookError::TooMany) => Err(ApiError::unavailable("too many requests")),
+        Err(crate::integrations::HookError::Plugin(e)) => Err(ApiError::unavailable(format!("the integration failed: {e}"))),
+    }
+}

@@ -95,8 +95,15 @@ impl Plugin for Crm {
             }
             Event::OriginateResult(r) => {
                 let results = host::kv_get("results").unwrap_or_default();
-                let outcome = r.call_id.or(r.error).unwrap_or_default();
-                host::kv_set("results", &format!("{results}{}:{outcome};", r.correlation_id.unwrap_or_default()));
+                let corr = r.correlation_id.clone().unwrap_or_default();
+                let outcome = r.call_id.clone().or(r.error.clone()).unwrap_or_default();
+                host::kv_set("results", &format!("{results}{corr}:{outcome};"));
+                // "again…": a connector that tries again on every failure (the host must not
+                // go round with it).
+                if corr.starts_with("again") && r.error.is_some() {
+                    let spec = OriginateSpec { from_ext: r.from_ext, to_number: r.to_number, line: None, correlation_id: r.correlation_id };
+                    return Ok(vec![Verb::Originate(spec.clone()), Verb::Originate(spec)]);
+                }
                 Ok(Vec::new())
             }
             _ => Ok(Vec::new()),
