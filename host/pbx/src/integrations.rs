@@ -105,7 +105,9 @@ impl Integrations {
         Integrations {
             store,
             plugins,
-            gates: Arc::new(PluginGates::new(1, 2)),
+            // A few decisions of one tenant at once (calls delivered side by side, the
+            // inbound address meanwhile); the pool is the integrations' own.
+            gates: Arc::new(PluginGates::new(crate::integration_rounds::PARALLEL_CALLS, 2)),
             http,
             originator,
             buckets: Mutex::new(HashMap::new()),

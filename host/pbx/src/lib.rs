@@ -7,6 +7,7 @@ pub mod config;
 pub mod contacts;
 pub mod engine;
 pub mod http;
+pub mod integration_rounds;
 pub mod integrations;
 pub mod keys;
 pub mod metrics;

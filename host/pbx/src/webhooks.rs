@@ -12,6 +12,7 @@
 //! is delivered at least once; its `X-PBX-Delivery` id lets the receiver drop a repeat. With
 //! several nodes on one database, the node holding a webhook's lease delivers it.
 
+use crate::integration_rounds::Attempt;
 use crate::plugins::HttpClient;
 use hmac::{Hmac, Mac};
 use pbx_plugin_host::HttpRequest;
@@ -235,11 +236,21 @@ async fn deliver(store: Store, d: Deliverer, mut hook: Webhook, secret: String) 
         // A URL's events of this round are posted in one go (one thread hand-off, not one per
         // event); the loop below takes their results in order.
         let mut posted = std::collections::VecDeque::new();
-        if hook.plugin.is_empty() {
-            let wanted: Vec<StoredEvent> = events.iter().filter(|e| hook.wants(&e.kind)).cloned().collect();
-            if let Ok(_permit) = d.in_flight.acquire().await {
-                posted.extend(post_all(&d.http, &hook.url, &secret, wanted).await);
+        let wanted: Vec<StoredEvent> = events.iter().filter(|e| hook.wants(&e.kind)).cloned().collect();
+        // An integration plugin's events of this round: several calls at once.
+        let mut tried = HashMap::new();
+        match (hook.plugin.is_empty(), &d.integrations) {
+            (true, _) => {
+                if let Ok(_permit) = d.in_flight.acquire().await {
+                    posted.extend(post_all(&d.http, &hook.url, &secret, wanted).await);
+                }
             }
+            (false, Some(i)) => {
+                // After a failure (catching up), one call at a time, in order.
+                let parallel = if hook.attempts > 0 { 1 } else { crate::integration_rounds::PARALLEL_CALLS };
+                tried = crate::integration_rounds::run(i.clone(), hook.tenant_id, &hook.plugin, wanted, parallel).await;
+            }
+            (false, None) => {}
         }
         for ev in events {
             if !hook.wants(&ev.kind) {
@@ -264,19 +275,25 @@ async fn deliver(store: Store, d: Deliverer, mut hook: Webhook, secret: String) 
                     // Posting stopped before this one (a refusal to skip, or the round's time).
                     None => break,
                 },
-                (false, Some(i)) => match i.deliver(hook.tenant_id, &hook.plugin, &ev).await {
-                    Ok(()) => (200, String::new()),
+                (false, Some(_)) => match tried.remove(&ev.id) {
+                    Some(Attempt::Delivered(ms)) => {
+                        took_ms = Some(ms);
+                        (200, String::new())
+                    }
+                    Some(Attempt::Failed(status, error, ms)) => {
+                        took_ms = Some(ms);
+                        (status, error)
+                    }
                     // The plugin cannot run (disabled, not granted): the integration waits a
                     // minute without using up the event's attempts.
-                    Err(crate::integrations::DeliveryFailure::Unavailable(e)) => {
+                    Some(Attempt::Unavailable(e)) => {
                         hook.next_at = now_ms() + 60_000;
                         hook.last_error = e.chars().take(300).collect();
                         stop = true;
                         break;
                     }
-                    // A trap is answered like a refusal (the same event would fail again).
-                    Err(crate::integrations::DeliveryFailure::Broken(e)) => (400, e.chars().take(300).collect()),
-                    Err(crate::integrations::DeliveryFailure::Failed(e)) => (0, e.chars().take(300).collect()),
+                    // Not tried this round (its call's earlier event failed): next round.
+                    Some(Attempt::NotTried) | None => break,
                 },
                 (false, None) => (0, "integration plugins do not run in this process".to_string()),
             };
