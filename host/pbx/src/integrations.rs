@@ -39,6 +39,9 @@ pub struct Integrations {
     secret_box: crate::plugin_settings::SecretBox,
     /// Tenants' slug and time zone, read at most every few seconds.
     tenants: Mutex<HashMap<i64, (String, String, Instant)>>,
+    /// Tenants' directories, read at most every few seconds (every event of a plugin with
+    /// the directory grant needs one).
+    directories: Mutex<HashMap<i64, (Vec<UserInfo>, Instant)>>,
     /// The cabinet's public address (`PBX_PUBLIC_URL`): a plugin's inbound address as a
     /// portal reaches it is this plus its hook path.
     public_base: String,
@@ -113,6 +116,7 @@ impl Integrations {
             buckets: Mutex::new(HashMap::new()),
             secret_box,
             tenants: Mutex::new(HashMap::new()),
+            directories: Mutex::new(HashMap::new()),
             public_base: String::new(),
         }
     }
@@ -170,11 +174,26 @@ impl Integrations {
         Ok((t.slug, t.timezone))
     }
 
-    /// The tenant's users; "available" means registered (a call in progress is not known here).
+    /// The tenant's users; "available" means registered (a call in progress is not known
+    /// here). Read at most every two seconds per tenant.
     async fn directory(&self, tenant_id: i64) -> Vec<UserInfo> {
+        if let Some((users, at)) = self.directories.lock().ok().and_then(|m| m.get(&tenant_id).cloned())
+            && at.elapsed() < Duration::from_secs(2)
+        {
+            return users;
+        }
         let users = self.store.list_users(tenant_id).await.unwrap_or_default();
-        let live = self.store.live_registrations(now_ms()).await.unwrap_or_default();
-        users.into_iter().map(|u| UserInfo { available: live.iter().any(|r| r.user_id == u.id), ext: u.ext, name: u.name }).collect()
+        let live: std::collections::HashSet<i64> =
+            self.store.live_registrations(now_ms()).await.unwrap_or_default().into_iter().map(|r| r.user_id).collect();
+        let dir: Vec<UserInfo> =
+            users.into_iter().map(|u| UserInfo { available: live.contains(&u.id), ext: u.ext, name: u.name }).collect();
+        if let Ok(mut m) = self.directories.lock() {
+            if m.len() > 10_000 {
+                m.clear();
+            }
+            m.insert(tenant_id, (dir.clone(), Instant::now()));
+        }
+        dir
     }
 
     /// Delivers an outbox event to an integration plugin: `Ok` once the plugin took it (an

@@ -102,43 +102,47 @@ fn install(req: &HttpRequest, s: &Settings) -> Verb {
     setup(header(req, HOOK_URL), s)
 }
 
-/// Adds an external line per city number and binds the events, in one `batch`.
+/// Adds an external line per city number and binds the events, in `batch`es of at most 50
+/// commands (the portal's limit).
 fn setup(hook_url: &str, s: &Settings) -> Verb {
     let now = host::now().unix_ms;
     let lines = host::lines();
-    let mut cmd = serde_json::Map::new();
-    for (i, line) in lines.iter().enumerate().take(45) {
-        cmd.insert(format!("line{i}"), json!(format!("telephony.externalLine.add?{}", query(&[("NUMBER", line), ("NAME", line)]))));
-    }
+    let mut cmds: Vec<(String, String)> = lines
+        .iter()
+        .take(500)
+        .enumerate()
+        .map(|(i, line)| (format!("line{i}"), format!("telephony.externalLine.add?{}", query(&[("NUMBER", line), ("NAME", line)]))))
+        .collect();
     if !hook_url.is_empty() {
         let handler = format!("{hook_url}/event");
         for ev in ["ONEXTERNALCALLSTART", "ONEXTERNALCALLBACKSTART"] {
-            cmd.insert(format!("bind_{ev}"), json!(format!("event.bind?{}", query(&[("event", ev), ("handler", &handler)]))));
+            cmds.push((format!("bind_{ev}"), format!("event.bind?{}", query(&[("event", ev), ("handler", &handler)]))));
         }
     }
-    match portal::call("batch", json!({"halt": 0, "cmd": cmd}), s, now) {
-        Ok(r) => {
+    let mut errors: Vec<String> = Vec::new();
+    for chunk in cmds.chunks(50) {
+        let cmd: serde_json::Map<String, Value> = chunk.iter().map(|(k, c)| (k.clone(), json!(c))).collect();
+        match portal::call("batch", json!({"halt": 0, "cmd": cmd}), s, now) {
             // A line or a binding that exists already is no error.
-            let errors: Vec<String> = r["result_error"]
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .map(|(k, v)| format!("{k}: {}", v["error_description"].as_str().unwrap_or_default()))
-                        .filter(|e| !e.contains("already"))
-                        .collect()
-                })
-                .unwrap_or_default();
-            for e in &errors {
-                record_error(&format!("setup {e}"));
+            Ok(r) => errors.extend(
+                r["result_error"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| format!("{k}: {}", v["error_description"].as_str().unwrap_or_default()))
+                    .filter(|e| !e.contains("already")),
+            ),
+            Err(e) => {
+                record_error(&format!("setup: {e}"));
+                return reply(502, json!({"connected": true, "error": e.to_string()}));
             }
-            host::kv_set("lines", &json!(lines).to_string());
-            reply(200, json!({"connected": true, "lines": lines, "errors": errors}))
-        }
-        Err(e) => {
-            record_error(&format!("setup: {e}"));
-            reply(502, json!({"connected": true, "error": e.to_string()}))
         }
     }
+    for e in &errors {
+        record_error(&format!("setup {e}"));
+    }
+    host::kv_set("lines", &json!(lines).to_string());
+    reply(200, json!({"connected": true, "lines": lines, "errors": errors}))
 }
 
 /// The connection as the cabinet shows it (never a token).
