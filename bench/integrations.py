@@ -76,7 +76,7 @@ def run_integration(Server, register_callee, sipp, offer_calls, last_stats, pbx,
         if with_plugin:
             wasm = os.environ.get("CRM_WASM") or os.path.join(os.path.dirname(pbx), "..", "wasm", "wasm32-wasip2", "release", "test_plugin_crm.wasm")
             cli("plugin", "install", "bench", wasm)
-            cli("plugin", "grant", "bench", "crm", "--kv", "--http", "127.0.0.1")
+            cli("plugin", "grant", "bench", "crm", "--kv", "--contacts", "--http", "127.0.0.1")
             out = cli("plugin", "integration", "bench", "crm")
             path = out.split("<cabinet address>")[1].split()[0]
         if with_webhook:

@@ -205,11 +205,11 @@ fn inbound_calls_pop_and_hide_cards_are_finished_recorded_and_caught_up_after_an
     let shown: Vec<u64> = cards(&c).iter().filter(|(s, _)| *s).flat_map(|(_, u)| u.clone()).collect();
     assert!(c.show || shown.contains(&11), "{c:#?}");
     assert!(shown.contains(&12) && cards(&c).iter().any(|(s, u)| !s && u == &vec![12]), "{:?}", cards(&c));
-    // The portal fetched the recording as WAV from the signed link.
+    // The portal fetched the recording as MP3 from the signed link.
     let dl = w.portal.attach_downloads();
     let d = dl.iter().find(|d| d.call_id == c.call_id).unwrap();
     assert_eq!(d.status, Some(200), "{d:?}");
-    assert!(d.content_type.as_deref().unwrap_or("").contains("wav") && d.bytes > 8000, "{d:?}");
+    assert!(d.content_type.as_deref().unwrap_or("") == "audio/mpeg" && d.bytes > 4000, "{d:?}");
 
     // Missed: both ring, the caller gives up.
     let p101 = free_port();

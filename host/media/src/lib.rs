@@ -11,6 +11,7 @@ pub mod dtmf;
 pub mod g711;
 pub mod import;
 pub mod latch;
+pub mod mp3;
 pub mod opusfile;
 pub mod ports;
 pub mod prompt;

@@ -116,7 +116,8 @@ pub enum EventData {
     /// The call's recording is stored; `url` fetches it without an account until `expires_at`.
     #[serde(rename = "recording.ready")]
     RecordingReady {
-        /// Signed address of the recording (Opus in Ogg; add `?format=wav` for WAV).
+        /// Signed address of the recording (Opus in Ogg; add `?format=wav` for WAV,
+        /// `?format=mp3` for MP3).
         url: String,
         /// Length, seconds.
         duration_seconds: i64,

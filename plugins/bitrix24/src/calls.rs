@@ -310,12 +310,12 @@ pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
                 record_error(&format!("the recording of {call_id} came after its link expired: not attached"));
                 return Ok(());
             }
-            // The portal takes WAV or MP3 only.
+            // The portal takes WAV or MP3 only: MP3, an eighth of the size.
             let sep = if rec.url.contains('?') { '&' } else { '?' };
             let p = json!({
                 "CALL_ID": id,
-                "FILENAME": format!("{call_id}.wav"),
-                "RECORD_URL": format!("{}{sep}format=wav", rec.url),
+                "FILENAME": format!("{call_id}.mp3"),
+                "RECORD_URL": format!("{}{sep}format=mp3", rec.url),
             });
             soft(portal::call("telephony.externalCall.attachRecord", p, s, now), "attachRecord")?;
         }
