@@ -22,8 +22,12 @@ use serde_json::{Value, json};
 pub struct CallState {
     /// The portal's `CALL_ID`.
     pub id: String,
-    /// The user the call belongs to now (registered for, answered by, transferred to).
+    /// The user the call belongs to now (the last rung until someone answers, then who
+    /// answered, then whom it was transferred to).
     pub user: String,
+    /// Someone answered.
+    #[serde(default)]
+    pub answered: bool,
     /// Users whose card is shown.
     #[serde(default)]
     pub shown: Vec<String>,
@@ -214,7 +218,7 @@ pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
                 (register(l, &user, kind, &l.call.called_number, cards, s, now)?, if cards { vec![user.clone()] } else { Vec::new() })
             };
             if let Some(id) = id {
-                save(call_id, &CallState { id, user, shown, ringing: Vec::new() });
+                save(call_id, &CallState { id, user, shown, ringing: Vec::new(), answered: false });
             }
         }
         "ringing" if inbound => {
@@ -224,12 +228,24 @@ pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
                 Some(c) => c,
                 None => {
                     let Some(id) = register(l, &first, 2, &l.call.caller_number, cards, s, now)? else { return Ok(()) };
-                    let c = CallState { id, user: first.clone(), shown: if cards { vec![first] } else { Vec::new() }, ringing: Vec::new() };
+                    let c = CallState {
+                        id,
+                        user: first.clone(),
+                        shown: if cards { vec![first] } else { Vec::new() },
+                        ringing: Vec::new(),
+                        answered: false,
+                    };
                     save(call_id, &c);
                     c
                 }
             };
             cur.rang(&phones);
+            // A missed call is finished for the last employee it rang.
+            if !cur.answered
+                && let Some(last) = phones.last()
+            {
+                cur.user = last.clone();
+            }
             let mut more: Vec<String> = Vec::new();
             for u in phones {
                 if !cur.shown.contains(&u) && !more.contains(&u) {
@@ -255,6 +271,7 @@ pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
             let (Some(mut cur), Some(ext)) = (st, l.answered_by.as_deref()) else { return Ok(()) };
             if let Some(u) = soft(users::user_of(ext, s, now), "user.get")?.flatten() {
                 cur.user = u;
+                cur.answered = true;
                 save(call_id, &cur);
             }
         }
@@ -285,10 +302,17 @@ pub fn on_event(l: &Lifecycle, s: &Settings) -> Result<(), String> {
                     let ext = l.answered_by.clone().unwrap_or_else(|| s.default_ext.clone());
                     let Some(user) = soft(users::user_of(&ext, s, now), "user.get")?.flatten() else { return Ok(()) };
                     let Some(id) = register(l, &user, 2, &l.call.caller_number, false, s, now)? else { return Ok(()) };
-                    CallState { id, user, shown: Vec::new(), ringing: Vec::new() }
+                    CallState { id, user, shown: Vec::new(), ringing: Vec::new(), answered: false }
                 }
                 None => return Ok(()),
             };
+            // The one who talked, if someone did (the answered event may have been missed).
+            let mut cur = cur;
+            if let Some(ext) = l.answered_by.as_deref().filter(|_| !cur.answered)
+                && let Some(u) = soft(users::user_of(ext, s, now), "user.get")?.flatten()
+            {
+                cur.user = u;
+            }
             // Cards still up (the finish hides only its user's).
             let others: Vec<String> = cur.shown.iter().filter(|u| **u != cur.user).cloned().collect();
             show_hide("telephony.externalCall.hide", &cur.id, &others, s, now)?;
