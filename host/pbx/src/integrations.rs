@@ -42,6 +42,8 @@ pub struct Integrations {
     /// Tenants' directories, read at most every few seconds (every event of a plugin with
     /// the directory grant needs one).
     directories: Mutex<HashMap<i64, (Vec<UserInfo>, Instant)>>,
+    /// The parties of recent calls from the call log (a call's events come close together).
+    calls: Mutex<HashMap<(i64, String), (CallInfo, String, Option<String>, i64, Instant)>>,
     /// The cabinet's public address (`PBX_PUBLIC_URL`): a plugin's inbound address as a
     /// portal reaches it is this plus its hook path.
     public_base: String,
@@ -117,6 +119,7 @@ impl Integrations {
             secret_box,
             tenants: Mutex::new(HashMap::new()),
             directories: Mutex::new(HashMap::new()),
+            calls: Mutex::new(HashMap::new()),
             public_base: String::new(),
         }
     }
@@ -155,6 +158,34 @@ impl Integrations {
             read_only: false,
         });
         decide_gated(self.gates.clone(), self.plugins.clone(), call, services, MAX_QUEUE).await.result
+    }
+
+    /// A call's parties, kind in the log, city number and start (cached for ten seconds: a
+    /// call's events come close together).
+    async fn call_of(&self, tenant_id: i64, call_id: &str) -> Result<(CallInfo, String, Option<String>, i64), String> {
+        let key = (tenant_id, call_id.to_string());
+        if let Some((c, kind, did, started, at)) = self.calls.lock().ok().and_then(|m| m.get(&key).cloned())
+            && at.elapsed() < Duration::from_secs(10)
+        {
+            return Ok((c, kind, did, started));
+        }
+        let row = self.store.call_by_id(tenant_id, call_id).await.map_err(|e| format!("the call is not in the log: {e}"))?;
+        let call = CallInfo {
+            call_id: row.id.clone(),
+            caller_number: row.caller_number.clone(),
+            caller_name: row.caller_name.clone(),
+            called_number: row.callee.clone(),
+            direction: row.direction.as_str().to_string(),
+            variables: Vec::new(),
+        };
+        let did = row.did.clone().filter(|d| !d.is_empty());
+        if let Ok(mut m) = self.calls.lock() {
+            if m.len() > 20_000 {
+                m.retain(|_, v| v.4.elapsed() < Duration::from_secs(10));
+            }
+            m.insert(key, (call.clone(), row.kind.clone(), did.clone(), row.started_at, Instant::now()));
+        }
+        Ok((call, row.kind, did, row.started_at))
     }
 
     /// A tenant's slug and time zone (cached for five seconds: every event needs them).
@@ -224,23 +255,15 @@ impl Integrations {
     /// The `lifecycle` record of an event, with the call's parties from the call log, and
     /// the call's kind in the log.
     async fn lifecycle(&self, tenant_id: i64, ev: &IntegrationEvent) -> Result<(Lifecycle, String), String> {
-        let row = self.store.call_by_id(tenant_id, &ev.call_id).await.map_err(|e| format!("the call is not in the log: {e}"))?;
-        let call = CallInfo {
-            call_id: row.id.clone(),
-            caller_number: row.caller_number.clone(),
-            caller_name: row.caller_name.clone(),
-            called_number: row.callee.clone(),
-            direction: row.direction.as_str().to_string(),
-            variables: Vec::new(),
-        };
+        let (call, kind, did, started_ms) = self.call_of(tenant_id, &ev.call_id).await?;
         let mut l = Lifecycle {
             kind: lifecycle_kind(&ev.data).into(),
             event_id: ev.id.clone(),
             seq: u32::try_from(ev.seq).unwrap_or(u32::MAX),
             at_ms: ev.at,
             call,
-            started_ms: row.started_at,
-            line: row.did.clone().filter(|d| !d.is_empty()),
+            started_ms,
+            line: did,
             caller_ext: None,
             extensions: Vec::new(),
             reason: String::new(),
@@ -303,7 +326,7 @@ impl Integrations {
                 });
             }
         }
-        Ok((l, row.kind))
+        Ok((l, kind))
     }
 
     /// Carries out what a plugin answered outside a call: `originate` places calls (and
