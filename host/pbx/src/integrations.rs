@@ -43,11 +43,15 @@ pub struct Integrations {
     /// the directory grant needs one).
     directories: Mutex<HashMap<i64, (Vec<UserInfo>, Instant)>>,
     /// The parties of recent calls from the call log (a call's events come close together).
-    calls: Mutex<HashMap<(i64, String), (CallInfo, String, Option<String>, i64, Instant)>>,
+    calls: Mutex<HashMap<(i64, String), KnownCall>>,
     /// The cabinet's public address (`PBX_PUBLIC_URL`): a plugin's inbound address as a
     /// portal reaches it is this plus its hook path.
     public_base: String,
 }
+
+/// A call as integrations read it from the log: its parties, kind, city number, start, and
+/// when it was read.
+type KnownCall = (CallInfo, String, Option<String>, i64, Instant);
 
 /// The request header that tells a plugin its inbound address as the world reaches it.
 pub const HOOK_URL_HEADER: &str = "x-pbx-hook-url";

@@ -53,7 +53,7 @@ pub(super) async fn serve_mp3(rec: &pbx_store::Recording, id: &str) -> ApiResult
             let _ = tx.try_send(Err(std::io::Error::other(e)));
         };
         let mut mp3 = Mp3Stream::new();
-        let mut encode = |samples: &[i16], mp3: &mut Mp3Stream| -> bool {
+        let encode = |samples: &[i16], mp3: &mut Mp3Stream| -> bool {
             match mp3.push(samples) {
                 Ok(bytes) => bytes.is_empty() || send(bytes),
                 Err(e) => {
@@ -108,5 +108,6 @@ pub(super) async fn serve_mp3(rec: &pbx_store::Recording, id: &str) -> ApiResult
         }
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    Ok(([(header::CONTENT_TYPE, "audio/mpeg".to_string()), (header::CONTENT_DISPOSITION, disposition)], Body::from_stream(stream)).into_response())
+    Ok(([(header::CONTENT_TYPE, "audio/mpeg".to_string()), (header::CONTENT_DISPOSITION, disposition)], Body::from_stream(stream))
+        .into_response())
 }
