@@ -54,7 +54,7 @@ pub struct Session {
 }
 
 /// An API token as listed (never the secret).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenRow {
     /// Id.
     pub id: i64,

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 /// Which way a call went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Extension to extension.
@@ -38,7 +38,7 @@ impl Direction {
 }
 
 /// How a call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Disposition {
     /// Someone answered.
@@ -194,7 +194,7 @@ pub enum CallOp {
 }
 
 /// A call-log row as listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CallRow {
     /// Call id.
     pub id: String,
@@ -276,7 +276,7 @@ pub(crate) fn call_from(r: &AnyRow) -> Result<CallRow, sqlx::Error> {
 impl Store {
     /// Applies a batch of call-log changes in one transaction (group commit).
     pub async fn apply_call_ops(&self, ops: &[CallOp]) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if ops.iter().any(|o| matches!(o, CallOp::Notify { .. })) {
             self.lock_outbox(&mut tx).await?;
         }

@@ -17,7 +17,7 @@ pub const MAX_NOTE_CHARS: usize = 500;
 pub const MAX_CONTACTS_PER_TENANT: i64 = 100_000;
 
 /// A phone-book entry.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Contact {
     /// Database id.
     pub id: i64,
@@ -210,7 +210,7 @@ impl Store {
         // Number order: two imports touching the same numbers lock rows in the same order.
         contacts.sort_by(|a, b| a.number.cmp(&b.number));
         let count_sql = "SELECT COUNT(*) FROM contacts WHERE tenant_id = $1";
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.backend == crate::Backend::Postgres {
             // Imports of one tenant take turns, so the cap holds for parallel ones too (SQLite
             // has one writer at a time anyway).

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 /// Whether a tenant may use the service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TenantStatus {
     /// Normal operation.
@@ -23,7 +23,7 @@ impl TenantStatus {
 }
 
 /// A company hosted on the PBX.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Tenant {
     /// Database id.
     pub id: i64,
@@ -75,7 +75,7 @@ pub struct TenantSettings {
 }
 
 /// What a user may do in the cabinet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// An employee: own calls and settings.
@@ -104,7 +104,7 @@ impl Role {
 }
 
 /// An extension of a tenant: a person with a phone.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// Database id.
     pub id: i64,
@@ -481,7 +481,7 @@ pub fn parse_amount(s: &str) -> Option<i64> {
     if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let cents = whole.parse::<i64>().ok()?.checked_mul(100)? + format!("{frac:0<2}").parse::<i64>().ok()?;
+    let cents = whole.parse::<i64>().ok()?.checked_mul(100)?.checked_add(format!("{frac:0<2}").parse::<i64>().ok()?)?;
     Some(if neg { -cents } else { cents })
 }
 
@@ -495,5 +495,8 @@ mod tests {
         assert_eq!(super::parse_amount("0"), Some(0));
         assert_eq!(super::parse_amount("1.234"), None);
         assert_eq!(super::parse_amount("abc"), None);
+        // One cent past the largest balance is refused, not wrapped or a panic.
+        assert_eq!(super::parse_amount("92233720368547758.07"), Some(i64::MAX));
+        assert_eq!(super::parse_amount("92233720368547758.08"), None);
     }
 }

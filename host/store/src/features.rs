@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 /// A ring group or a queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupKind {
     /// Rings its members by a strategy.
@@ -32,7 +32,7 @@ pub const RING_STRATEGIES: &[&str] = &["simultaneous", "random", "sequential", "
 pub const QUEUE_STRATEGIES: &[&str] = &["ring-all", "round-robin", "longest-idle", "fewest-calls"];
 
 /// A ring group or queue.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Group {
     /// Database id.
     pub id: i64,
@@ -127,7 +127,7 @@ pub struct AgentState {
 }
 
 /// A user's call forwarding.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Forwarding {
     /// Every call goes here.
     pub always: Option<String>,

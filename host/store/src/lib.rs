@@ -106,6 +106,17 @@ impl Store {
         self.backend
     }
 
+    /// A transaction that writes. On SQLite it takes the write lock at its start (`BEGIN
+    /// IMMEDIATE`, waiting out other writers): a deferred one that reads first and writes
+    /// after another connection committed fails at once with `SQLITE_BUSY_SNAPSHOT`
+    /// ("database is locked"), whatever the busy timeout.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// The underlying pool, for the few queries that live at the edges.
     pub fn pool(&self) -> &AnyPool {
         &self.pool

@@ -182,7 +182,7 @@ impl Store {
             .bind(name)
             .fetch_optional(self.pool())
             .await?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM prompts WHERE tenant_id = $1 AND name = $2").bind(tenant_id).bind(name).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO prompts (tenant_id, name, path, duration_ms, original_name, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(tenant_id)

@@ -42,7 +42,7 @@ impl Store {
         }
         unique.reverse();
         let upserts: Vec<RegistrationRow> = unique.into_iter().cloned().collect();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for (user_id, contact) in removals {
             sqlx::query("DELETE FROM registrations WHERE user_id = $1 AND contact = $2")
                 .bind(user_id)

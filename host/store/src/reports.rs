@@ -27,7 +27,7 @@ pub struct CallFilter {
 }
 
 /// One user's figures for a period.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct UserStats {
     /// User id.
     pub user_id: i64,

@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 /// A SIP trunk to a carrier.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Trunk {
     /// Database id.
     pub id: i64,
@@ -211,7 +211,7 @@ impl Store {
         let (existing,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM dids WHERE tenant_id = $1 AND is_main = 1").bind(tenant_id).fetch_one(self.pool()).await?;
         let is_main = main || existing == 0;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if is_main {
             sqlx::query("UPDATE dids SET is_main = 0 WHERE tenant_id = $1").bind(tenant_id).execute(&mut *tx).await?;
         }

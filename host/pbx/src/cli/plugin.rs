@@ -105,7 +105,8 @@ pub enum PluginCmd {
 }
 
 /// A plugin available to a tenant, as `plugin list` and the cabinet show it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = PluginInfo)]
 pub struct Row {
     /// Name.
     pub name: String,
@@ -124,6 +125,7 @@ pub struct Row {
     /// Node outputs.
     pub outputs: Vec<String>,
     /// JSON Schema of its configuration.
+    #[schema(value_type = Object)]
     pub config_schema: serde_json::Value,
     /// What is granted.
     pub grants: Option<Grants>,

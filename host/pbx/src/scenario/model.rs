@@ -17,15 +17,17 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A call-handling scenario.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// The first node.
     pub start: String,
     /// Nodes by name.
+    #[schema(value_type = BTreeMap<String, RawNode>)]
     pub nodes: BTreeMap<String, Node>,
     /// Where the cabinet's editor draws each node (x, y); no effect on calls.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(value_type = BTreeMap<String, Vec<i32>>)]
     pub layout: BTreeMap<String, (i32, i32)>,
 }
 
@@ -73,37 +75,59 @@ pub enum NodeKind {
     Hangup,
 }
 
-/// The JSON shape of a node (serde cannot refuse unknown fields of a flattened enum).
-#[derive(Serialize, Deserialize)]
+// The JSON shape of a node (serde cannot refuse unknown fields of a flattened enum); its
+// schema is the API's `ScenarioNode`.
+/// One step of a scenario as stored: `type` says what it does, `next` maps its outputs to
+/// the next nodes.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[schema(as = ScenarioNode)]
 enum RawNode {
+    /// A plugin instance.
     Plugin {
+        /// Plugin name.
         plugin: String,
+        /// Its configuration (checked against the plugin's schema).
         #[serde(default = "empty_object")]
+        #[schema(value_type = Object)]
         config: serde_json::Value,
+        /// Output → next node (`*`: every output not listed; `error`: the plugin failed).
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         next: BTreeMap<String, String>,
     },
+    /// Ring extensions or numbers at once.
     Dial {
+        /// Extensions or external numbers.
         targets: Vec<String>,
+        /// Seconds to ring (default 30).
         #[serde(default = "default_ring")]
         timeout: u32,
+        /// Output (`no-answer`, `busy`, `failed`, `*`) → next node.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         next: BTreeMap<String, String>,
     },
+    /// Play prompts.
     Play {
+        /// Prompt names.
         prompts: Vec<String>,
+        /// Whether digits dialled during the prompts reach an extension (default true).
         #[serde(default = "yes")]
         extension_dialing: bool,
+        /// Output (`done`, `*`) → next node.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         next: BTreeMap<String, String>,
     },
+    /// Wait in a call queue.
     Queue {
+        /// The queue's extension.
         queue: String,
+        /// Output (`timeout`, `full`, `*`) → next node.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         next: BTreeMap<String, String>,
     },
+    /// End the call.
     Hangup {
+        /// Unused (a hang-up has no outputs).
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         next: BTreeMap<String, String>,
     },

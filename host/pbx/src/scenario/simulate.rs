@@ -23,7 +23,7 @@ pub struct SimInput {
 }
 
 /// The simulated path and how the call ended.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SimResult {
     /// Nodes visited, in order.
     pub path: Vec<TraceStep>,

@@ -109,7 +109,7 @@ pub async fn guard(State((state, access)): State<(Arc<WebState>, Access)>, mut r
 }
 
 /// Login form.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginBody {
     /// `operator-login` or `EXT@tenant-slug`.
     pub login: String,
@@ -118,16 +118,51 @@ pub struct LoginBody {
 }
 
 /// What the cabinet knows about the signed-in account.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Me {
     /// `operator`, `supervisor` or `user`.
     pub role: &'static str,
     /// Login or extension.
     pub name: String,
-    /// The tenant's slug and name, for users.
-    pub tenant: Option<serde_json::Value>,
-    /// CSRF token to send in `X-CSRF-Token` (cookie sessions).
+    /// The tenant, for users (null for the operator).
+    pub tenant: Option<MeTenant>,
+    /// CSRF token to send in `X-CSRF-Token` (cookie sessions; null for API tokens).
     pub csrf: Option<String>,
+}
+
+/// The signed-in user's tenant as the cabinet shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MeTenant {
+    /// Short name used in logins.
+    pub slug: String,
+    /// Company name.
+    pub name: String,
+    /// IANA time zone the cabinet shows times in.
+    pub timezone: String,
+    /// Active or suspended.
+    pub status: pbx_store::TenantStatus,
+}
+
+/// A refused login.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LoginFailure {
+    /// What went wrong, for the user.
+    pub error: String,
+    /// `invalid` (wrong login or password), `suspended` or `throttled`.
+    pub reason: &'static str,
+    /// Failed attempts left before logins from this address are slowed down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u32>,
+    /// Seconds to wait before trying again (throttled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+/// The fresh CSRF token after a password change (the session was renewed).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CsrfToken {
+    /// CSRF token to send in `X-CSRF-Token` from now on.
+    pub csrf: String,
 }
 
 async fn me_of(state: &WebState, c: &Caller) -> ApiResult<Me> {
@@ -138,9 +173,7 @@ async fn me_of(state: &WebState, c: &Caller) -> ApiResult<Me> {
             Me {
                 role: if *supervisor { "supervisor" } else { "user" },
                 name: ext.clone(),
-                tenant: Some(serde_json::json!({
-                    "slug": t.slug, "name": t.name, "timezone": t.timezone, "status": t.status,
-                })),
+                tenant: Some(MeTenant { slug: t.slug, name: t.name, timezone: t.timezone, status: t.status }),
                 csrf: c.csrf.clone(),
             }
         }
@@ -172,11 +205,12 @@ pub async fn login(State(state): State<Arc<WebState>>, req: Request) -> ApiResul
         Ok(a) => a,
         Err(wait) => {
             let secs = wait.as_secs().max(1);
-            let body = Json(serde_json::json!({
-                "error": format!("too many failed logins: try again in {secs} s"),
-                "reason": "throttled",
-                "retry_after": secs,
-            }));
+            let body = Json(LoginFailure {
+                error: format!("too many failed logins: try again in {secs} s"),
+                reason: "throttled",
+                remaining: None,
+                retry_after: Some(secs),
+            });
             return Ok((StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, secs.to_string())], body).into_response());
         }
     };
@@ -196,7 +230,8 @@ pub async fn login(State(state): State<Arc<WebState>>, req: Request) -> ApiResul
             };
             state.throttle.failed(attempt, std::time::Instant::now());
             let remaining = state.throttle.remaining(&account, ip);
-            return Ok((status, Json(serde_json::json!({ "error": msg, "reason": reason, "remaining": remaining }))).into_response());
+            let body = LoginFailure { error: msg, reason, remaining: Some(remaining), retry_after: None };
+            return Ok((status, Json(body)).into_response());
         }
     };
     let (secret, csrf) = state.store.create_session(&p, now_ms()).await?;
@@ -237,7 +272,7 @@ pub async fn me(State(state): State<Arc<WebState>>, axum::Extension(c): axum::Ex
 }
 
 /// Password change form.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PasswordBody {
     /// The current password.
     pub current: String,
@@ -252,7 +287,7 @@ pub async fn change_password(
     State(state): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
     headers: HeaderMap,
-    Json(b): Json<PasswordBody>,
+    super::error::ApiJson(b): super::error::ApiJson<PasswordBody>,
 ) -> ApiResult<Response> {
     if c.csrf.is_none() {
         return Err(ApiError::forbidden("API tokens cannot change passwords"));
@@ -264,5 +299,5 @@ pub async fn change_password(
         pbx_store::accounts::SESSION_MS / 1000,
         if secure(&headers) { "; Secure" } else { "" }
     );
-    Ok(([(header::SET_COOKIE, cookie)], Json(serde_json::json!({ "csrf": csrf }))).into_response())
+    Ok(([(header::SET_COOKIE, cookie)], Json(CsrfToken { csrf })).into_response())
 }

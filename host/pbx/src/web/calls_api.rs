@@ -4,15 +4,34 @@
 
 use super::WebState;
 use super::auth::Caller;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiPath, ApiQuery, ApiResult, ErrorBody};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pbx_store::{CallFilter, CallRow};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+/// A call-log row with its start in the tenant's time zone.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CallView {
+    /// The row as stored.
+    #[serde(flatten)]
+    pub call: CallRow,
+    /// The start in the tenant's time zone (`2026-11-26 14:03:07`), for display.
+    pub started_local: String,
+}
+
+/// A page of the call log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CallPage {
+    /// The calls of this page, newest first.
+    pub items: Vec<CallView>,
+    /// Pass as `after` to get the next page; null on the last page.
+    #[schema(required = true)]
+    pub next: Option<String>,
+}
 
 /// A time given as RFC 3339, or as a date (`YYYY-MM-DD`) in the tenant's time zone: its
 /// start, or with `end_of_day` the start of the next day (so `to=` a date includes it).
@@ -104,7 +123,7 @@ fn cursor(q: &CallQuery) -> ApiResult<Option<(i64, String)>> {
     }
 }
 
-async fn page(s: &WebState, c: &Caller, q: &CallQuery, recorded: bool) -> ApiResult<Json<Value>> {
+async fn page(s: &WebState, c: &Caller, q: &CallQuery, recorded: bool) -> ApiResult<Json<CallPage>> {
     let (tenant, f, tz) = filter(s, c, q, recorded).await?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let after = cursor(q)?;
@@ -115,22 +134,21 @@ async fn page(s: &WebState, c: &Caller, q: &CallQuery, recorded: bool) -> ApiRes
     } else {
         None
     };
-    let items: Vec<Value> = rows.iter().map(|r| call_json(r, &tz)).collect();
-    Ok(Json(json!({"items": items, "next": next})))
+    let items: Vec<CallView> = rows.into_iter().map(|r| call_view(r, &tz)).collect();
+    Ok(Json(CallPage { items, next }))
 }
 
-fn call_json(r: &CallRow, tz: &str) -> Value {
-    let mut v = json!(r);
-    v["started_local"] = json!(local_time(r.started_at, tz));
-    v
+fn call_view(r: CallRow, tz: &str) -> CallView {
+    let started_local = local_time(r.started_at, tz);
+    CallView { call: r, started_local }
 }
 
 /// `GET /api/v1/calls`.
 pub async fn list_calls(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Query(q): Query<CallQuery>,
-) -> ApiResult<Json<Value>> {
+    ApiQuery(q): ApiQuery<CallQuery>,
+) -> ApiResult<Json<CallPage>> {
     page(&s, &c, &q, false).await
 }
 
@@ -138,8 +156,8 @@ pub async fn list_calls(
 pub async fn list_recordings(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Query(q): Query<CallQuery>,
-) -> ApiResult<Json<Value>> {
+    ApiQuery(q): ApiQuery<CallQuery>,
+) -> ApiResult<Json<CallPage>> {
     page(&s, &c, &q, true).await
 }
 
@@ -153,7 +171,7 @@ fn csv_field(s: &str) -> String {
 pub async fn calls_csv(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Query(q): Query<CallQuery>,
+    ApiQuery(q): ApiQuery<CallQuery>,
 ) -> ApiResult<Response> {
     let (tenant, f, tz) = filter(&s, &c, &q, false).await?;
     let mut out = String::from(
@@ -209,25 +227,71 @@ pub(super) async fn visible_call(s: &WebState, c: &Caller, id: &str) -> ApiResul
 pub async fn get_call(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<CallDetail>> {
     let call = visible_call(&s, &c, &id).await?;
     let t = s.store.tenant_by_id(call.tenant_id).await?;
     let events = s.store.call_events(&id).await?;
     let legs = s.store.call_legs(&id).await?;
     let users = s.store.list_users(t.id).await?;
-    let legs: Vec<Value> = legs
-        .iter()
-        .map(|(u, outcome)| json!({"ext": users.iter().find(|x| x.id == *u).map(|x| x.ext.clone()), "outcome": outcome}))
-        .collect();
+    let legs =
+        legs.into_iter().map(|(u, outcome)| CallLeg { ext: users.iter().find(|x| x.id == u).map(|x| x.ext.clone()), outcome }).collect();
     let recording = match s.store.recording(t.id, &id).await {
-        Ok(r) => json!({"format": r.format, "duration_ms": r.duration_ms, "size_bytes": r.size_bytes}),
-        Err(pbx_store::StoreError::NotFound(_)) => Value::Null,
+        Ok(r) => Some(RecordingInfo { format: r.format, duration_ms: r.duration_ms, size_bytes: r.size_bytes }),
+        Err(pbx_store::StoreError::NotFound(_)) => None,
         Err(e) => return Err(e.into()),
     };
-    let events: Vec<Value> =
-        events.iter().map(|e| json!({"at": e.at, "at_local": local_time(e.at, &t.timezone), "kind": e.kind, "detail": e.detail})).collect();
-    Ok(Json(json!({"call": call_json(&call, &t.timezone), "events": events, "legs": legs, "recording": recording})))
+    let events = events
+        .into_iter()
+        .map(|e| TimelineEvent { at: e.at, at_local: local_time(e.at, &t.timezone), kind: e.kind, detail: e.detail })
+        .collect();
+    Ok(Json(CallDetail { call: call_view(call, &t.timezone), events, legs, recording }))
+}
+
+/// A call with its timeline, the users it rang and its recording.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CallDetail {
+    /// The call-log row.
+    pub call: CallView,
+    /// What happened, in order.
+    pub events: Vec<TimelineEvent>,
+    /// The users it rang and how each ring ended.
+    pub legs: Vec<CallLeg>,
+    /// Its recording; null when it has none.
+    pub recording: Option<RecordingInfo>,
+}
+
+/// One event of a call's timeline.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TimelineEvent {
+    /// When, ms since the epoch.
+    pub at: i64,
+    /// When, in the tenant's time zone, for display.
+    pub at_local: String,
+    /// `ringing`, `answered`, `dtmf`, `hold`, `resume`, `recording`, `hangup`...
+    pub kind: String,
+    /// Details (digit and source, cause and side...).
+    pub detail: String,
+}
+
+/// A user the call rang.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CallLeg {
+    /// The user's extension (null: the user was deleted since).
+    pub ext: Option<String>,
+    /// How the ring ended (`answered`, `missed`, `busy`...).
+    pub outcome: String,
+}
+
+/// A call's recording as the call's page shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecordingInfo {
+    /// `wav` while being written, `ogg` once stored compactly.
+    pub format: String,
+    /// Length, ms.
+    pub duration_ms: i64,
+    /// Size on disk, bytes.
+    pub size_bytes: i64,
 }
 
 /// A byte range of `len` bytes from a `Range: bytes=...` header (one range).
@@ -278,7 +342,7 @@ fn file_body(file: tokio::fs::File, len: u64) -> axum::body::Body {
 pub async fn recording_audio(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let call = visible_call(&s, &c, &id).await?;
@@ -326,7 +390,7 @@ static EXPORTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 pub async fn recording_wav(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let call = visible_call(&s, &c, &id).await?;
     let rec = s.store.recording(call.tenant_id, &id).await?;
@@ -344,7 +408,7 @@ pub(super) async fn serve_wav(rec: &pbx_store::Recording, id: &str) -> ApiResult
         return Ok((
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "5")],
-            Json(json!({"error": "WAV exports are busy: try again in a few seconds"})),
+            Json(ErrorBody { error: "WAV exports are busy: try again in a few seconds".into() }),
         )
             .into_response());
     };
@@ -448,8 +512,8 @@ pub(super) async fn serve_wav(rec: &pbx_store::Recording, id: &str) -> ApiResult
 pub async fn stats(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Query(q): Query<CallQuery>,
-) -> ApiResult<Json<Value>> {
+    ApiQuery(q): ApiQuery<CallQuery>,
+) -> ApiResult<Json<Stats>> {
     let t = s.store.tenant_by_id(c.tenant_id()?).await?;
     let now = pbx_store::now_ms();
     let from = match nonempty(&q.from) {
@@ -472,5 +536,16 @@ pub async fn stats(
         Some(c.user_id().ok_or_else(|| ApiError::forbidden("this token does not act as a user"))?)
     };
     let rows = s.store.user_stats(t.id, from, to, user).await?;
-    Ok(Json(json!({"from": from, "to": to, "users": rows})))
+    Ok(Json(Stats { from, to, users: rows }))
+}
+
+/// Per-user figures of a period.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Stats {
+    /// Period start, ms since the epoch.
+    pub from: i64,
+    /// Period end (exclusive), ms since the epoch.
+    pub to: i64,
+    /// One row per user (only the caller's own for a user).
+    pub users: Vec<pbx_store::UserStats>,
 }

@@ -3,18 +3,31 @@
 
 use super::WebState;
 use super::auth::Caller;
-use super::error::{ApiError, ApiResult};
-use super::tenant_api::{PageQuery, page_of};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
+use super::paging::{PageQuery, listing, page_of};
 use crate::contacts::{CSV_HEAD, csv_rows, parse_csv};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pbx_store::NewContact;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+listing!(
+    /// A page of the phone book, by number.
+    ContactPage of pbx_store::Contact
+);
+
+/// What an import did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ImportResult {
+    /// Numbers that had no contact before.
+    pub added: u64,
+    /// Numbers whose contact the file replaced.
+    pub replaced: u64,
+}
 
 /// Paging and search of the phone book.
 #[derive(Debug, Deserialize)]
@@ -29,7 +42,7 @@ pub struct ContactQuery {
 }
 
 /// A contact as the form sends it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ContactBody {
     /// The number in any usual form (normalised to E.164).
     pub number: String,
@@ -57,8 +70,8 @@ async fn path_number(s: &WebState, tenant_id: i64, raw: &str) -> ApiResult<Strin
 pub async fn list(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Query(q): Query<ContactQuery>,
-) -> ApiResult<Json<Value>> {
+    ApiQuery(q): ApiQuery<ContactQuery>,
+) -> ApiResult<Json<ContactPage>> {
     if q.q.chars().count() > 100 {
         return Err(ApiError::bad("the search is longer than 100 characters"));
     }
@@ -66,15 +79,15 @@ pub async fn list(
     let tenant = c.tenant_id()?;
     let cc = country_code(&s, tenant).await?;
     let rows = s.store.list_contacts(tenant, &cc, &q.q, q.after.as_deref(), page.limit() as i64 + 1).await?;
-    Ok(Json(json!(page_of(rows, page.limit(), |r| r.number.clone()))))
+    Ok(Json(page_of(rows, page.limit(), |r| r.number.clone()).into()))
 }
 
 /// `PUT /api/v1/contacts/{number}`: adds or changes the contact of that number.
 pub async fn put(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(number): Path<String>,
-    Json(b): Json<ContactBody>,
+    ApiPath(number): ApiPath<String>,
+    ApiJson(b): ApiJson<ContactBody>,
 ) -> ApiResult<Response> {
     let tenant = c.tenant_id()?;
     let cc = country_code(&s, tenant).await?;
@@ -85,14 +98,14 @@ pub async fn put(
     let (added, _) = s.store.upsert_contacts(tenant, std::slice::from_ref(&checked), "cabinet").await?;
     let stored = s.store.contact(tenant, checked.number()).await?;
     let status = if added == 1 { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(json!(stored))).into_response())
+    Ok((status, Json(stored)).into_response())
 }
 
 /// `DELETE /api/v1/contacts/{number}`.
 pub async fn delete(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(number): Path<String>,
+    ApiPath(number): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let tenant = c.tenant_id()?;
     let n = path_number(&s, tenant, &number).await?;
@@ -101,12 +114,19 @@ pub async fn delete(
 }
 
 /// `POST /api/v1/contacts/import`: a CSV file; all lines or none.
-pub async fn import(State(s): State<Arc<WebState>>, axum::Extension(c): axum::Extension<Caller>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn import(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    body: Bytes,
+) -> ApiResult<Json<ImportResult>> {
     let tenant = c.tenant_id()?;
     let cc = country_code(&s, tenant).await?;
+    if body.contains(&0) {
+        return Err(ApiError::bad("the file may not contain NUL characters"));
+    }
     let contacts = parse_csv(&body, &cc).map_err(|e| ApiError::bad(e.to_string()))?;
     let (added, replaced) = s.store.upsert_contacts(tenant, &contacts, "import").await?;
-    Ok(Json(json!({"added": added, "replaced": replaced})))
+    Ok(Json(ImportResult { added: added as u64, replaced: replaced as u64 }))
 }
 
 /// Phone-book exports running at once (each reads the book page by page as it is sent).
@@ -122,7 +142,7 @@ pub async fn export(State(s): State<Arc<WebState>>, axum::Extension(c): axum::Ex
         return Ok((
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "5")],
-            Json(json!({"error": "exports are busy: try again in a few seconds"})),
+            Json(ErrorBody { error: "exports are busy: try again in a few seconds".into() }),
         )
             .into_response());
     };

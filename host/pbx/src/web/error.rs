@@ -86,7 +86,13 @@ pub async fn contain_panics(req: axum::extract::Request, next: axum::middleware:
     use futures_util::FutureExt;
     let route = format!("{} {}", req.method(), req.uri().path());
     match std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await {
-        Ok(r) => r,
+        Ok(r) => {
+            if r.status() == StatusCode::INTERNAL_SERVER_ERROR {
+                // The cause was logged where it happened; this says which request it was.
+                tracing::warn!(%route, "answered 500");
+            }
+            r
+        }
         Err(p) => {
             let text = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default();
             ApiError::internal(format!("{route}: handler panicked: {text}")).into_response()
@@ -94,8 +100,103 @@ pub async fn contain_panics(req: axum::extract::Request, next: axum::middleware:
     }
 }
 
+/// The body of every failure.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong, for the user.
+    pub error: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
+        (self.status, Json(ErrorBody { error: self.message })).into_response()
+    }
+}
+
+/// A JSON request body whose rejection (not JSON, wrong fields, too large) answers in the
+/// API's error shape with the rejection's 4xx status.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::Bytes::from_request(axum::extract::Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|r| ApiError { status: r.status(), message: r.body_text() })?;
+        refuse_nul(&bytes)?;
+        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(r) => Err(ApiError { status: r.status(), message: r.body_text() }),
+        }
+    }
+}
+
+/// Refuses JSON text with NUL characters (a raw zero byte or the escape `\u0000`): no name,
+/// number or setting has one, and PostgreSQL cannot store them.
+pub fn refuse_nul(bytes: &[u8]) -> ApiResult<()> {
+    // An escape is a backslash that is not itself escaped: an even run of them before it.
+    let escaped = (0..bytes.len())
+        .any(|i| bytes[i..].starts_with(b"\\u0000") && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0);
+    if bytes.contains(&0) || escaped {
+        return Err(ApiError::bad("text may not contain NUL characters"));
+    }
+    Ok(())
+}
+
+/// Refuses a path or query with an encoded NUL character (`%00`).
+fn refuse_nul_in_uri(uri: &axum::http::Uri) -> ApiResult<()> {
+    let s = uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
+    if s.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0') {
+        return Err(ApiError::bad("the address may not contain NUL characters (%00)"));
+    }
+    Ok(())
+}
+
+/// Query parameters whose rejection answers in the API's error shape (400).
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        refuse_nul_in_uri(&parts.uri)?;
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(r) => Err(ApiError { status: r.status(), message: r.body_text() }),
+        }
+    }
+}
+
+/// Path parameters whose rejection (bad percent-encoding) answers in the API's error shape.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        refuse_nul_in_uri(&parts.uri)?;
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(r) => Err(ApiError { status: r.status(), message: r.body_text() }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refuse_nul;
+
+    #[test]
+    fn nul_characters_are_refused_but_an_escaped_backslash_is_text() {
+        assert!(refuse_nul(br#"{"name": "a\u0000b"}"#).is_err());
+        assert!(refuse_nul(b"{\"name\": \"a\0b\"}").is_err());
+        assert!(refuse_nul(br#"{"name": "a\\\u0000"}"#).is_err());
+        assert!(refuse_nul(br#"{"name": "a\\u0000"}"#).is_ok(), "a backslash, then the text u0000");
+        assert!(refuse_nul(br#"{"name": "\u00001"}"#).is_err());
+        assert!(refuse_nul(br#"{"name": "\u0001"}"#).is_ok());
     }
 }

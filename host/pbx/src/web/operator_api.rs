@@ -2,25 +2,38 @@
 //! their city numbers, the carrier trunks and operator API tokens.
 
 use super::WebState;
-use super::error::{ApiError, ApiResult};
-use super::tenant_api::{PageQuery, TokenBody, page_by, page_of};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use super::paging::{PageQuery, listing, page_by, page_of};
+use super::tenant_api::{NewToken, TokenPage};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use pbx_store::TenantStatus;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use pbx_store::{Tenant, TenantStatus};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+listing!(
+    /// A page of the hosted tenants.
+    TenantPage of pbx_store::Tenant
+);
+listing!(
+    /// A page of a tenant's city numbers.
+    DidPage of DidView
+);
+listing!(
+    /// A page of the carrier trunks.
+    TrunkPage of pbx_store::Trunk
+);
+
 /// `GET /api/v1/tenants`.
-pub async fn list_tenants(State(s): State<Arc<WebState>>, Query(q): Query<PageQuery>) -> ApiResult<Json<Value>> {
+pub async fn list_tenants(State(s): State<Arc<WebState>>, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<TenantPage>> {
     let limit = q.limit();
     let ts = s.store.tenants_page(q.after.as_deref(), limit as i64 + 1).await?;
-    Ok(Json(json!(page_of(ts, limit, |t| t.slug.clone()))))
+    Ok(Json(page_of(ts, limit, |t| t.slug.clone()).into()))
 }
 
 /// New tenant form.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TenantBody {
     /// Short name used in logins (`101@slug`).
     pub slug: String,
@@ -32,57 +45,92 @@ pub struct TenantBody {
 }
 
 /// `POST /api/v1/tenants`.
-pub async fn create_tenant(State(s): State<Arc<WebState>>, Json(b): Json<TenantBody>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create_tenant(State(s): State<Arc<WebState>>, ApiJson(b): ApiJson<TenantBody>) -> ApiResult<(StatusCode, Json<Tenant>)> {
     let t = s.store.create_tenant(&b.slug, &b.domain, &b.name).await?;
-    Ok((StatusCode::CREATED, Json(json!(t))))
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+/// A tenant with the sizes the operator's console shows.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TenantView {
+    /// The tenant as stored.
+    #[serde(flatten)]
+    pub tenant: Tenant,
+    /// How many users it has.
+    pub users: u64,
+    /// How many city numbers it has.
+    pub numbers: u64,
 }
 
 /// `GET /api/v1/tenants/{slug}`.
-pub async fn get_tenant(State(s): State<Arc<WebState>>, Path(slug): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_tenant(State(s): State<Arc<WebState>>, ApiPath(slug): ApiPath<String>) -> ApiResult<Json<TenantView>> {
     let t = s.store.tenant_by_slug(&slug).await?;
-    let users = s.store.list_users(t.id).await?.len();
-    let numbers = s.store.list_dids(Some(t.id)).await?.len();
-    let mut v = json!(t);
-    v["users"] = json!(users);
-    v["numbers"] = json!(numbers);
-    Ok(Json(v))
+    let users = s.store.list_users(t.id).await?.len() as u64;
+    let numbers = s.store.list_dids(Some(t.id)).await?.len() as u64;
+    Ok(Json(TenantView { tenant: t, users, numbers }))
 }
 
 /// `POST /api/v1/tenants/{slug}/suspend`.
-pub async fn suspend(State(s): State<Arc<WebState>>, Path(slug): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(s.store.set_tenant_status(&slug, TenantStatus::Suspended).await?)))
+pub async fn suspend(State(s): State<Arc<WebState>>, ApiPath(slug): ApiPath<String>) -> ApiResult<Json<Tenant>> {
+    Ok(Json(s.store.set_tenant_status(&slug, TenantStatus::Suspended).await?))
 }
 
 /// `POST /api/v1/tenants/{slug}/resume`.
-pub async fn resume(State(s): State<Arc<WebState>>, Path(slug): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(s.store.set_tenant_status(&slug, TenantStatus::Active).await?)))
+pub async fn resume(State(s): State<Arc<WebState>>, ApiPath(slug): ApiPath<String>) -> ApiResult<Json<Tenant>> {
+    Ok(Json(s.store.set_tenant_status(&slug, TenantStatus::Active).await?))
 }
 
 /// Balance form.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct BalanceBody {
     /// Amount such as `100` or `99.50`.
     pub amount: String,
 }
 
 /// `PUT /api/v1/tenants/{slug}/balance`.
-pub async fn set_balance(State(s): State<Arc<WebState>>, Path(slug): Path<String>, Json(b): Json<BalanceBody>) -> ApiResult<Json<Value>> {
+pub async fn set_balance(
+    State(s): State<Arc<WebState>>,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(b): ApiJson<BalanceBody>,
+) -> ApiResult<Json<Tenant>> {
     let cents = pbx_store::parse_amount(&b.amount).ok_or_else(|| ApiError::bad("the amount must be a number such as 100 or 99.50"))?;
-    Ok(Json(json!(s.store.set_tenant_balance(&slug, cents).await?)))
+    Ok(Json(s.store.set_tenant_balance(&slug, cents).await?))
+}
+
+/// A city number as the operator sees it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DidView {
+    /// The number in E.164.
+    pub number: String,
+    /// The trunk it arrives on.
+    pub trunk: String,
+    /// The extension whose own number it is, if any.
+    pub user: Option<String>,
+    /// Whether it is the tenant's main number (presented on outbound calls).
+    pub main: bool,
+}
+
+impl From<&pbx_store::Did> for DidView {
+    fn from(d: &pbx_store::Did) -> DidView {
+        DidView { number: d.number.clone(), trunk: d.trunk.clone(), user: d.user_ext.clone(), main: d.is_main }
+    }
 }
 
 /// `GET /api/v1/tenants/{slug}/numbers`.
-pub async fn list_numbers(State(s): State<Arc<WebState>>, Path(slug): Path<String>, Query(q): Query<PageQuery>) -> ApiResult<Json<Value>> {
+pub async fn list_numbers(
+    State(s): State<Arc<WebState>>,
+    ApiPath(slug): ApiPath<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<DidPage>> {
     let t = s.store.tenant_by_slug(&slug).await?;
     let mut dids = s.store.list_dids(Some(t.id)).await?;
     dids.sort_by(|a, b| a.number.cmp(&b.number));
-    let rows: Vec<Value> =
-        dids.iter().map(|d| json!({"number": d.number, "trunk": d.trunk, "user": d.user_ext, "main": d.is_main})).collect();
-    Ok(Json(json!(page_by(rows, &q, |r| r["number"].as_str().unwrap_or_default().to_string()))))
+    let rows: Vec<DidView> = dids.iter().map(DidView::from).collect();
+    Ok(Json(page_by(rows, &q, |r| r.number.clone()).into()))
 }
 
 /// New number form.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NumberBody {
     /// The number in any carrier form.
     pub number: String,
@@ -99,42 +147,53 @@ pub struct NumberBody {
 /// `POST /api/v1/tenants/{slug}/numbers`.
 pub async fn add_number(
     State(s): State<Arc<WebState>>,
-    Path(slug): Path<String>,
-    Json(b): Json<NumberBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(b): ApiJson<NumberBody>,
+) -> ApiResult<(StatusCode, Json<DidView>)> {
     let t = s.store.tenant_by_slug(&slug).await?;
     let d = s.store.add_did(t.id, &b.number, &b.trunk, b.user.as_deref().filter(|u| !u.is_empty()), b.main).await?;
-    Ok((StatusCode::CREATED, Json(json!({"number": d.number, "trunk": d.trunk, "user": d.user_ext, "main": d.is_main}))))
+    Ok((StatusCode::CREATED, Json(DidView::from(&d))))
 }
 
 /// `DELETE /api/v1/tenants/{slug}/numbers/{number}`.
-pub async fn delete_number(State(s): State<Arc<WebState>>, Path((slug, number)): Path<(String, String)>) -> ApiResult<StatusCode> {
+pub async fn delete_number(State(s): State<Arc<WebState>>, ApiPath((slug, number)): ApiPath<(String, String)>) -> ApiResult<StatusCode> {
     let t = s.store.tenant_by_slug(&slug).await?;
     s.store.delete_did(t.id, &number).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/v1/trunks`.
-pub async fn list_trunks(State(s): State<Arc<WebState>>, Query(q): Query<PageQuery>) -> ApiResult<Json<Value>> {
+pub async fn list_trunks(State(s): State<Arc<WebState>>, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<TrunkPage>> {
     let mut ts = s.store.list_trunks().await?;
     ts.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Json(json!(page_by(ts, &q, |t| t.name.clone()))))
+    Ok(Json(page_by(ts, &q, |t| t.name.clone()).into()))
 }
 
 /// `GET /api/v1/operator/tokens`.
-pub async fn list_tokens(State(s): State<Arc<WebState>>, Query(q): Query<PageQuery>) -> ApiResult<Json<Value>> {
+pub async fn list_tokens(State(s): State<Arc<WebState>>, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<TokenPage>> {
     let rows = s.store.list_tokens(None).await?;
-    Ok(Json(json!(page_by(rows, &q, |t| format!("{:020}", t.id)))))
+    Ok(Json(page_by(rows, &q, |t| format!("{:020}", t.id)).into()))
+}
+
+/// New operator token form (a `role` field, which older clients send, is ignored).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct OperatorTokenBody {
+    /// What it is for.
+    #[serde(default)]
+    pub label: String,
 }
 
 /// `POST /api/v1/operator/tokens`.
-pub async fn create_token(State(s): State<Arc<WebState>>, Json(b): Json<TokenBody>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create_token(
+    State(s): State<Arc<WebState>>,
+    ApiJson(b): ApiJson<OperatorTokenBody>,
+) -> ApiResult<(StatusCode, Json<NewToken>)> {
     let (id, secret) = s.store.create_token(None, "operator", None, &b.label).await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": id, "token": secret, "role": "operator", "label": b.label}))))
+    Ok((StatusCode::CREATED, Json(NewToken { id, token: secret, role: "operator".into(), label: b.label })))
 }
 
 /// `DELETE /api/v1/operator/tokens/{id}`.
-pub async fn revoke_token(State(s): State<Arc<WebState>>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn revoke_token(State(s): State<Arc<WebState>>, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
     let id: i64 = id.parse().map_err(|_| ApiError::not_found(format!("token {id}")))?;
     s.store.revoke_token(None, id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -3,15 +3,14 @@
 
 use super::WebState;
 use super::auth::Caller;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiJson, ApiResult};
 use crate::engine::{OriginateError, OriginateRequest};
 use crate::originator::OriginateFailure;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use pbx_store::Principal;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,14 +34,21 @@ pub struct CallRequest {
     pub ring_seconds: Option<u64>,
 }
 
+/// A click-to-call placed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CallCreated {
+    /// The new call's id: its events and call-log row carry it.
+    pub call_id: String,
+}
+
 /// `POST /api/v1/calls`: answers 201 with the new call's id (its events and call-log row
 /// carry it); 409 when the user's phone is not registered.
 pub async fn create(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
     headers: HeaderMap,
-    Json(b): Json<CallRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    ApiJson(b): ApiJson<CallRequest>,
+) -> ApiResult<(StatusCode, Json<CallCreated>)> {
     let tenant_id = c.tenant_id()?;
     let own = match &c.principal {
         Principal::User { ext, id, .. } if *id > 0 => Some(ext.clone()),
@@ -82,7 +88,7 @@ pub async fn create(
         dedup_key,
     };
     match originator.originate(req).await {
-        Ok(id) => Ok((StatusCode::CREATED, Json(json!({ "call_id": id })))),
+        Ok(id) => Ok((StatusCode::CREATED, Json(CallCreated { call_id: id }))),
         Err(OriginateFailure::Refused(e)) => Err(match e {
             OriginateError::NoUser => ApiError::not_found("extension"),
             OriginateError::NotRegistered | OriginateError::TargetNotRegistered | OriginateError::Busy => ApiError::conflict(e.to_string()),

@@ -3,10 +3,10 @@
 
 use super::WebState;
 use super::auth::Caller;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::plugin_settings::{self, SettingsError, SettingsView};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -24,7 +24,7 @@ impl From<SettingsError> for ApiError {
 pub async fn get(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<SettingsView>> {
     Ok(Json(plugin_settings::view(&s.store, &s.secret_box, c.tenant_id()?, &name).await?))
 }
@@ -34,8 +34,15 @@ pub async fn get(
 pub async fn put(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(name): Path<String>,
-    Json(b): Json<Value>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(b): ApiJson<SettingsInput>,
 ) -> ApiResult<Json<SettingsView>> {
-    Ok(Json(plugin_settings::put(&s.store, &s.secret_box, c.tenant_id()?, &name, &b).await?))
+    Ok(Json(plugin_settings::put(&s.store, &s.secret_box, c.tenant_id()?, &name, &Value::Object(b.0)).await?))
 }
+
+/// New settings of a plugin, checked against its schema: secrets (its `writeOnly`
+/// properties) given as strings are set, as `null` removed, left out kept.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Object)]
+pub struct SettingsInput(pub serde_json::Map<String, Value>);

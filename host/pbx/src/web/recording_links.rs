@@ -6,17 +6,16 @@
 use super::WebState;
 use super::auth::Caller;
 use super::calls_api::{serve_recording, serve_wav, visible_call};
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiPath, ApiQuery, ApiResult};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 type HmacSha256 = Hmac<sha2::Sha256>;
@@ -95,7 +94,7 @@ fn now_s() -> u64 {
 }
 
 /// How long a new link lives.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 pub struct LinkBody {
     /// Seconds (60 to 604,800; default 86,400).
     #[serde(default)]
@@ -107,9 +106,9 @@ pub struct LinkBody {
 pub async fn create(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SharedLink>> {
     let b: LinkBody = if body.iter().all(u8::is_ascii_whitespace) {
         LinkBody::default()
     } else {
@@ -124,11 +123,18 @@ pub async fn create(
     s.store.recording(call.tenant_id, &id).await?;
     let grant = LinkGrant { tenant_id: call.tenant_id, call_id: id, expires_s: now_s() + ttl };
     let path = format!("/api/v1/shared/recordings/{}", sign(&s.link_key, &grant));
-    Ok(Json(json!({
-        "url": path,
-        "wav_url": format!("{path}?format=wav"),
-        "expires_at": grant.expires_s * 1000,
-    })))
+    Ok(Json(SharedLink { wav_url: format!("{path}?format=wav"), url: path, expires_at: grant.expires_s * 1000 }))
+}
+
+/// A signed link to a recording.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SharedLink {
+    /// Path of the recording as stored (Ogg/Opus, HTTP Range), under the cabinet's address.
+    pub url: String,
+    /// Path of the recording as two-channel WAV.
+    pub wav_url: String,
+    /// When the link stops working, ms since the epoch.
+    pub expires_at: u64,
 }
 
 /// The format a shared link serves.
@@ -142,8 +148,8 @@ pub struct SharedQuery {
 /// `GET /api/v1/shared/recordings/{token}`: the recording a link grants.
 pub async fn fetch(
     State(s): State<Arc<WebState>>,
-    Path(token): Path<String>,
-    Query(q): Query<SharedQuery>,
+    ApiPath(token): ApiPath<String>,
+    ApiQuery(q): ApiQuery<SharedQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let grant = match verify(&s.link_key, &token, now_s()) {

@@ -3,6 +3,7 @@
 //! names who may call it; the access check is applied here, not left to each handler.
 
 use super::auth::{self, Access, guard};
+use super::openapi::Component;
 use super::{
     WebState, calls_api, contacts_api, live, operator_api, originate_api, plugin_settings_api, recording_links, tenant_api,
     tenant_setup_api, webhooks_api,
@@ -11,8 +12,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
-use serde_json::{Value, json};
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 /// One API route: its documentation and its handler.
 pub struct Route {
@@ -28,16 +29,24 @@ pub struct Route {
     pub summary: &'static str,
     /// Query parameters: name and meaning.
     pub query: &'static [(&'static str, &'static str)],
-    /// Request body content type, when it takes one.
-    pub body: Option<&'static str>,
+    /// Request body content types (any of them), when it takes one.
+    pub body: &'static [&'static str],
+    /// Whether the body may be left out.
+    pub body_optional: bool,
+    /// The component schema of the JSON request body.
+    pub takes: Option<Component>,
     /// Response content type of a success.
     pub produces: &'static str,
+    /// The component schema of a success's JSON body.
+    pub returns: Option<Component>,
+    /// The status of a success (200, 201; 204 and 101 have no body).
+    pub status: u16,
+    /// Another success status with the same body (a PUT that creates or replaces).
+    pub also: Option<u16>,
+    /// Failures whose body is not the plain [`super::error::ErrorBody`].
+    pub errors: Vec<(u16, Component)>,
     /// Largest accepted body, bytes (uploads).
     pub body_limit: Option<usize>,
-    /// The component schema of the JSON request body, when it is described.
-    pub body_schema: Option<&'static str>,
-    /// The component schema of a success's JSON body, when it is described.
-    pub returns: Option<&'static str>,
     handler: MethodRouter<Arc<WebState>>,
 }
 
@@ -56,11 +65,15 @@ fn r(
         tag,
         summary,
         query: &[],
-        body: None,
+        body: &[],
+        body_optional: false,
+        takes: None,
         produces: "application/json",
-        body_limit: None,
-        body_schema: None,
         returns: None,
+        status: 200,
+        also: None,
+        errors: Vec::new(),
+        body_limit: None,
         handler,
     }
 }
@@ -70,28 +83,62 @@ impl Route {
         self.query = q;
         self
     }
-    fn json(mut self) -> Route {
-        self.body = Some("application/json");
-        self
-    }
-    fn upload(mut self, content: &'static str, limit: usize) -> Route {
-        self.body = Some(content);
+    /// A body that is not JSON (a file) in one of these content types, of at most `limit` bytes.
+    fn upload(mut self, content: &'static [&'static str], limit: usize) -> Route {
+        self.body = content;
         self.body_limit = Some(limit);
         self
     }
+    /// A success that is not JSON.
     fn produces(mut self, p: &'static str) -> Route {
         self.produces = p;
         self
     }
-    /// A JSON body described by the component schema `name`.
-    fn takes(mut self, name: &'static str) -> Route {
-        self.body = Some("application/json");
-        self.body_schema = Some(name);
+    /// A JSON body of type `T` (its schema generated from the type).
+    fn takes<T: ToSchema>(mut self) -> Route {
+        self.body = &["application/json"];
+        self.takes = Some(Component::of::<T>());
         self
     }
-    /// A success described by the component schema `name`.
-    fn returns(mut self, name: &'static str) -> Route {
-        self.returns = Some(name);
+    /// A JSON body of type `T` that may be left out.
+    fn takes_optional<T: ToSchema>(self) -> Route {
+        let mut r = self.takes::<T>();
+        r.body_optional = true;
+        r
+    }
+    /// A success whose JSON body is a `T`.
+    fn returns<T: ToSchema>(mut self) -> Route {
+        self.returns = Some(Component::of::<T>());
+        self
+    }
+    /// A success answered 201 Created with a `T`.
+    fn creates<T: ToSchema>(mut self) -> Route {
+        self.status = 201;
+        self.returns::<T>()
+    }
+    /// A success without a body: 204 No Content.
+    fn no_content(mut self) -> Route {
+        self.status = 204;
+        self
+    }
+    /// A success with another status and no body (101 Switching Protocols).
+    fn status(mut self, status: u16) -> Route {
+        self.status = status;
+        self
+    }
+    /// The body may be left out.
+    fn optional_body(mut self) -> Route {
+        self.body_optional = true;
+        self
+    }
+    /// Another success status with the same body.
+    fn also(mut self, status: u16) -> Route {
+        self.also = Some(status);
+        self
+    }
+    /// Failures with these statuses answer a `T`.
+    fn fails_with<T: ToSchema>(mut self, statuses: &[u16]) -> Route {
+        self.errors.extend(statuses.iter().map(|s| (*s, Component::of::<T>())));
         self
     }
 }
@@ -118,16 +165,50 @@ const MB: usize = 1 << 20;
 
 /// Every API route.
 pub fn table() -> Vec<Route> {
+    use super::auth::{CsrfToken, LoginBody, LoginFailure, Me, PasswordBody};
+    use super::calls_api::{CallDetail, CallPage, Stats};
+    use super::contacts_api::{ContactBody, ContactPage, ImportResult};
+    use super::openapi::ApiDocument;
+    use super::operator_api::{
+        BalanceBody, DidPage, DidView, NumberBody, OperatorTokenBody, TenantBody, TenantPage, TenantView, TrunkPage,
+    };
+    use super::originate_api::{CallCreated, CallRequest};
+    use super::plugin_settings_api::SettingsInput;
+    use super::recording_links::{LinkBody, SharedLink};
+    use super::tenant_api::{
+        AgentBody, AgentView, GroupPage, NewToken, NewUserBody, QueueStatus, SipAccount, TokenBody, TokenPage, UserPage, UserView,
+        WebPasswordBody,
+    };
+    use super::tenant_setup_api::{
+        EnabledBody, NumberPage, PluginCatalog, PluginConfig, PluginEnabled, PluginGrants, PluginInstalled, PluginOutputs, PluginPage,
+        PromptPage, PromptUploaded, ScenarioView, SimulateBody,
+    };
+    use super::webhooks_api::{CreatedWebhook, DeliveryList, IntegrationBody, IntegrationView, WebhookList, WebhookPatch};
+    use crate::integrations::IntegrationStatus;
+    use crate::plugin_settings::SettingsView;
+    use crate::scenario::Scenario;
+    use crate::scenario::simulate::SimResult;
+    use crate::webhooks::NewWebhook;
     use Access::*;
+    use pbx_store::webhooks::Webhook;
+    use pbx_store::{Contact, Forwarding, Grants, Tenant};
     vec![
-        r("get", "/api/v1/openapi.json", Public, "meta", "This description of the API", get(|| async { "" })),
-        r("post", "/api/v1/login", Public, "account", "Sign in with login and password; sets the session cookie", post(auth::login)).json(),
-        r("post", "/api/v1/logout", Public, "account", "Sign out (ends the session)", post(auth::logout)),
-        r("get", "/api/v1/me", Signed, "account", "The signed-in account and its CSRF token", get(auth::me)),
-        r("post", "/api/v1/me/password", Signed, "account", "Change the own password", post(auth::change_password)).json(),
-        r("get", "/api/v1/me/forwarding", User, "account", "The own call forwarding", get(tenant_api::my_forwarding)),
-        r("put", "/api/v1/me/forwarding", User, "account", "Set the own call forwarding", put(tenant_api::set_my_forwarding)).json(),
-        r("get", "/api/v1/users", Supervisor, "users", "The tenant's users", get(tenant_api::list_users)).query(PAGE),
+        r("get", "/api/v1/openapi.json", Public, "meta", "This description of the API", get(|| async { "" })).returns::<ApiDocument>(),
+        r("post", "/api/v1/login", Public, "account", "Sign in with login and password; sets the session cookie", post(auth::login))
+            .takes::<LoginBody>()
+            .returns::<Me>()
+            .fails_with::<LoginFailure>(&[401, 403, 429]),
+        r("post", "/api/v1/logout", Public, "account", "Sign out (ends the session)", post(auth::logout)).no_content(),
+        r("get", "/api/v1/me", Signed, "account", "The signed-in account and its CSRF token", get(auth::me)).returns::<Me>(),
+        r("post", "/api/v1/me/password", Signed, "account", "Change the own password", post(auth::change_password))
+            .takes::<PasswordBody>()
+            .returns::<CsrfToken>(),
+        r("get", "/api/v1/me/forwarding", User, "account", "The own call forwarding", get(tenant_api::my_forwarding))
+            .returns::<Forwarding>(),
+        r("put", "/api/v1/me/forwarding", User, "account", "Set the own call forwarding", put(tenant_api::set_my_forwarding))
+            .takes::<Forwarding>()
+            .returns::<Forwarding>(),
+        r("get", "/api/v1/users", Supervisor, "users", "The tenant's users", get(tenant_api::list_users)).query(PAGE).returns::<UserPage>(),
         r(
             "post",
             "/api/v1/users",
@@ -136,8 +217,10 @@ pub fn table() -> Vec<Route> {
             "Create a user; the answer shows the SIP password once",
             post(tenant_api::create_user),
         )
-        .json(),
-        r("get", "/api/v1/users/{ext}", Supervisor, "users", "One user, with the SIP user name and domain", get(tenant_api::get_user)),
+        .takes::<NewUserBody>()
+        .creates::<UserView>(),
+        r("get", "/api/v1/users/{ext}", Supervisor, "users", "One user, with the SIP user name and domain", get(tenant_api::get_user))
+            .returns::<UserView>(),
         r(
             "post",
             "/api/v1/users/{ext}/sip-password",
@@ -145,10 +228,12 @@ pub fn table() -> Vec<Route> {
             "users",
             "Generate a new SIP password (shown once; phones must use it to register again)",
             post(tenant_api::reset_sip_password),
-        ),
-        r("delete", "/api/v1/users/{ext}", Supervisor, "users", "Delete a user", delete(tenant_api::delete_user)),
+        )
+        .returns::<SipAccount>(),
+        r("delete", "/api/v1/users/{ext}", Supervisor, "users", "Delete a user", delete(tenant_api::delete_user)).no_content(),
         r("put", "/api/v1/users/{ext}/forwarding", Supervisor, "users", "Set a user's call forwarding", put(tenant_api::set_forwarding))
-            .json(),
+            .takes::<Forwarding>()
+            .returns::<Forwarding>(),
         r(
             "put",
             "/api/v1/users/{ext}/web-password",
@@ -157,8 +242,11 @@ pub fn table() -> Vec<Route> {
             "Set a user's cabinet password",
             put(tenant_api::set_web_password),
         )
-        .json(),
-        r("get", "/api/v1/groups", Supervisor, "users", "Ring groups and queues", get(tenant_api::list_groups)).query(PAGE),
+        .takes::<WebPasswordBody>()
+        .no_content(),
+        r("get", "/api/v1/groups", Supervisor, "users", "Ring groups and queues", get(tenant_api::list_groups))
+            .query(PAGE)
+            .returns::<GroupPage>(),
         r(
             "get",
             "/api/v1/queues/{ext}/status",
@@ -166,7 +254,8 @@ pub fn table() -> Vec<Route> {
             "queues",
             "A queue's waiting callers and agents",
             get(tenant_api::queue_status),
-        ),
+        )
+        .returns::<QueueStatus>(),
         r(
             "patch",
             "/api/v1/queues/{ext}/agents/{agent}",
@@ -175,7 +264,8 @@ pub fn table() -> Vec<Route> {
             "Pause, unpause, log in or out an agent",
             patch(tenant_api::set_agent),
         )
-        .json(),
+        .takes::<AgentBody>()
+        .returns::<AgentView>(),
         r(
             "get",
             "/api/v1/numbers",
@@ -184,7 +274,8 @@ pub fn table() -> Vec<Route> {
             "The tenant's city numbers and whether each has a scenario",
             get(tenant_setup_api::list_numbers),
         )
-        .query(PAGE),
+        .query(PAGE)
+        .returns::<NumberPage>(),
         r(
             "get",
             "/api/v1/numbers/{number}/scenario",
@@ -192,7 +283,8 @@ pub fn table() -> Vec<Route> {
             "numbers",
             "A city number's scenario",
             get(tenant_setup_api::get_scenario),
-        ),
+        )
+        .returns::<ScenarioView>(),
         r(
             "put",
             "/api/v1/numbers/{number}/scenario",
@@ -201,7 +293,8 @@ pub fn table() -> Vec<Route> {
             "Save a city number's scenario (validated)",
             put(tenant_setup_api::put_scenario),
         )
-        .json(),
+        .takes::<Scenario>()
+        .returns::<ScenarioView>(),
         r(
             "delete",
             "/api/v1/numbers/{number}/scenario",
@@ -209,7 +302,8 @@ pub fn table() -> Vec<Route> {
             "numbers",
             "Back to the default setup",
             delete(tenant_setup_api::clear_scenario),
-        ),
+        )
+        .no_content(),
         r(
             "post",
             "/api/v1/numbers/{number}/simulate",
@@ -218,7 +312,8 @@ pub fn table() -> Vec<Route> {
             "The path a call would take through a scenario (the saved one or one in the body)",
             post(tenant_setup_api::simulate),
         )
-        .json(),
+        .takes::<SimulateBody>()
+        .returns::<SimResult>(),
         r(
             "get",
             "/api/v1/plugins",
@@ -227,7 +322,8 @@ pub fn table() -> Vec<Route> {
             "Plugins available to the tenant with their schema and grants",
             get(tenant_setup_api::list_plugins),
         )
-        .query(PAGE),
+        .query(PAGE)
+        .returns::<PluginPage>(),
         r(
             "post",
             "/api/v1/plugins",
@@ -236,8 +332,17 @@ pub fn table() -> Vec<Route> {
             "Upload a third-party plugin (a WebAssembly component)",
             post(tenant_setup_api::upload_plugin),
         )
-        .upload("application/wasm", 16 * MB),
-        r("get", "/api/v1/plugin-catalog", Supervisor, "plugins", "Plugins the PBX ships for companies to install", get(tenant_setup_api::plugin_catalog)),
+        .upload(&["application/wasm", "application/octet-stream"], 16 * MB)
+        .creates::<PluginInstalled>(),
+        r(
+            "get",
+            "/api/v1/plugin-catalog",
+            Supervisor,
+            "plugins",
+            "Plugins the PBX ships for companies to install",
+            get(tenant_setup_api::plugin_catalog),
+        )
+        .returns::<PluginCatalog>(),
         r(
             "post",
             "/api/v1/plugin-catalog/{name}",
@@ -245,7 +350,8 @@ pub fn table() -> Vec<Route> {
             "plugins",
             "Install (or upgrade to) a plugin the PBX ships",
             post(tenant_setup_api::install_from_catalog),
-        ),
+        )
+        .creates::<PluginInstalled>(),
         r(
             "post",
             "/api/v1/plugins/{name}/outputs",
@@ -254,7 +360,8 @@ pub fn table() -> Vec<Route> {
             "A plugin node's outputs for a configuration",
             post(tenant_setup_api::plugin_outputs),
         )
-        .json(),
+        .takes::<PluginConfig>()
+        .returns::<PluginOutputs>(),
         r(
             "put",
             "/api/v1/plugins/{name}/grants",
@@ -263,7 +370,8 @@ pub fn table() -> Vec<Route> {
             "Grant capabilities to a plugin",
             put(tenant_setup_api::grant_plugin),
         )
-        .json(),
+        .takes::<Grants>()
+        .returns::<PluginGrants>(),
         r(
             "put",
             "/api/v1/plugins/{name}/enabled",
@@ -272,7 +380,8 @@ pub fn table() -> Vec<Route> {
             "Enable or disable a plugin",
             put(tenant_setup_api::enable_plugin),
         )
-        .json(),
+        .takes::<EnabledBody>()
+        .returns::<PluginEnabled>(),
         r(
             "delete",
             "/api/v1/plugins/{name}",
@@ -280,9 +389,11 @@ pub fn table() -> Vec<Route> {
             "plugins",
             "Remove a third-party plugin",
             delete(tenant_setup_api::remove_plugin),
-        ),
+        )
+        .no_content(),
         r("get", "/api/v1/prompts", Supervisor, "media", "Greetings, announcements and music", get(tenant_setup_api::list_prompts))
-            .query(PAGE),
+            .query(PAGE)
+            .returns::<PromptPage>(),
         r(
             "post",
             "/api/v1/prompts",
@@ -291,8 +402,9 @@ pub fn table() -> Vec<Route> {
             "Upload a greeting or music (WAV, MP3, Ogg/Opus, FLAC)",
             post(tenant_setup_api::upload_prompt),
         )
-        .query(&[("name", "the prompt's name, used by scenarios")])
-        .upload("application/octet-stream", 40 * MB),
+        .query(&[("name", "the prompt's name, used by scenarios"), ("filename", "the uploaded file's name, kept for display")])
+        .upload(&["application/octet-stream"], 40 * MB)
+        .creates::<PromptUploaded>(),
         r("get", "/api/v1/prompts/{name}/audio", Supervisor, "media", "Listen to a prompt (WAV)", get(tenant_setup_api::prompt_audio))
             .produces("audio/wav"),
         r(
@@ -303,13 +415,16 @@ pub fn table() -> Vec<Route> {
             "Click-to-call: ring the extension's phone, then call the number (201 with the call id; 409 when the phone is not registered)",
             post(originate_api::create),
         )
-        .takes("CallRequest"),
+        .takes::<CallRequest>()
+        .creates::<CallCreated>(),
         r("get", "/api/v1/calls", User, "calls", "The call log (a user sees their own calls)", get(calls_api::list_calls))
-            .query(CALL_FILTERS),
+            .query(CALL_FILTERS)
+            .returns::<CallPage>(),
         r("get", "/api/v1/calls.csv", User, "calls", "The call log as CSV (same filters, up to 100,000 rows)", get(calls_api::calls_csv))
             .query(CALL_FILTERS)
             .produces("text/csv"),
-        r("get", "/api/v1/calls/{id}", User, "calls", "A call with its timeline, legs and recording", get(calls_api::get_call)),
+        r("get", "/api/v1/calls/{id}", User, "calls", "A call with its timeline, legs and recording", get(calls_api::get_call))
+            .returns::<CallDetail>(),
         r(
             "get",
             "/api/v1/recordings",
@@ -318,7 +433,8 @@ pub fn table() -> Vec<Route> {
             "Calls that have a recording (same filters as the call log)",
             get(calls_api::list_recordings),
         )
-        .query(CALL_FILTERS),
+        .query(CALL_FILTERS)
+        .returns::<CallPage>(),
         r(
             "get",
             "/api/v1/recordings/{id}/audio",
@@ -342,10 +458,11 @@ pub fn table() -> Vec<Route> {
             "/api/v1/recordings/{id}/link",
             User,
             "recordings",
-            "A signed link to a recording that works without signing in until it expires (body: {\"ttl_seconds\": 60-604800}, default a day)",
+            "A signed link to a recording that works without signing in until it expires (default lifetime a day)",
             post(recording_links::create),
         )
-        .json(),
+        .takes_optional::<LinkBody>()
+        .returns::<SharedLink>(),
         r(
             "get",
             "/api/v1/shared/recordings/{token}",
@@ -357,14 +474,17 @@ pub fn table() -> Vec<Route> {
         .query(&[("format", "ogg (default) or wav")])
         .produces("audio/ogg"),
         r("get", "/api/v1/stats", User, "calls", "Per-user figures for a period (a user sees their own)", get(calls_api::stats))
-            .query(PERIOD),
-        r("get", "/api/v1/live", User, "calls", "WebSocket: live calls, queues and today's figures every 2 s", get(live::socket)),
+            .query(PERIOD)
+            .returns::<Stats>(),
+        r("get", "/api/v1/live", User, "calls", "WebSocket: live calls, queues and today's figures every 2 s", get(live::socket))
+            .status(101),
         r("get", "/api/v1/contacts", User, "contacts", "The phone book (numbers mapped to names the phones show)", get(contacts_api::list))
             .query(&[
                 ("limit", "rows per page (1-500, default 50)"),
                 ("after", "the `next` cursor of the previous page"),
                 ("q", "digits of the number or text of the name or company"),
-            ]),
+            ])
+            .returns::<ContactPage>(),
         r(
             "put",
             "/api/v1/contacts/{number}",
@@ -373,8 +493,10 @@ pub fn table() -> Vec<Route> {
             "Add or change the contact of a number (201 when new)",
             put(contacts_api::put),
         )
-        .json(),
-        r("delete", "/api/v1/contacts/{number}", Supervisor, "contacts", "Delete a contact", delete(contacts_api::delete)),
+        .takes::<ContactBody>()
+        .returns::<Contact>()
+        .also(201),
+        r("delete", "/api/v1/contacts/{number}", Supervisor, "contacts", "Delete a contact", delete(contacts_api::delete)).no_content(),
         r(
             "post",
             "/api/v1/contacts/import",
@@ -383,7 +505,8 @@ pub fn table() -> Vec<Route> {
             "Import a CSV file (columns number, name, company, note; comma or semicolon; all lines or none)",
             post(contacts_api::import),
         )
-        .upload("text/csv", crate::contacts::MAX_IMPORT_BYTES),
+        .upload(&["text/csv"], crate::contacts::MAX_IMPORT_BYTES)
+        .returns::<ImportResult>(),
         r("get", "/api/v1/contacts.csv", User, "contacts", "The phone book as CSV", get(contacts_api::export)).produces("text/csv"),
         r(
             "get",
@@ -393,7 +516,7 @@ pub fn table() -> Vec<Route> {
             "The company's settings of the plugin and its schema (secret settings are only named as set)",
             get(plugin_settings_api::get),
         )
-        .returns("SettingsView"),
+        .returns::<SettingsView>(),
         r(
             "put",
             "/api/v1/plugins/{name}/settings",
@@ -402,8 +525,8 @@ pub fn table() -> Vec<Route> {
             "Set the plugin's settings, checked against its schema; writeOnly properties are secrets, sealed and never returned",
             put(plugin_settings_api::put),
         )
-        .json()
-        .returns("SettingsView"),
+        .takes::<SettingsInput>()
+        .returns::<SettingsView>(),
         r(
             "get",
             "/api/v1/plugins/{name}/integration",
@@ -411,7 +534,8 @@ pub fn table() -> Vec<Route> {
             "plugins",
             "The plugin as an integration: state, inbound webhook address, newest deliveries",
             get(webhooks_api::integration),
-        ),
+        )
+        .returns::<IntegrationView>(),
         r(
             "put",
             "/api/v1/plugins/{name}/integration",
@@ -420,8 +544,9 @@ pub fn table() -> Vec<Route> {
             "Make the plugin an integration (it receives every call's events and answers at its inbound address) or stop that",
             put(webhooks_api::set_integration),
         )
-        .takes("IntegrationBody")
-        .returns("IntegrationStatus"),
+        .takes::<IntegrationBody>()
+        .returns::<IntegrationStatus>(),
+        // The integration answers these itself: any content type, any body.
         r(
             "get",
             "/api/v1/plugins/{name}/integration/admin/{*rest}",
@@ -429,7 +554,8 @@ pub fn table() -> Vec<Route> {
             "plugins",
             "Ask the integration a page of its own (a connector's state); it answers as at its inbound address",
             get(webhooks_api::integration_admin),
-        ),
+        )
+        .produces("*/*"),
         r(
             "post",
             "/api/v1/plugins/{name}/integration/admin/{*rest}",
@@ -437,8 +563,12 @@ pub fn table() -> Vec<Route> {
             "plugins",
             "Ask the integration to act (a connector's set-up, disconnect); it answers as at its inbound address",
             post(webhooks_api::integration_admin),
-        ),
-        r("get", "/api/v1/webhooks", Supervisor, "webhooks", "Outgoing webhooks and the event kinds there are", get(webhooks_api::list)),
+        )
+        .upload(&["*/*"], 2 * MB)
+        .optional_body()
+        .produces("*/*"),
+        r("get", "/api/v1/webhooks", Supervisor, "webhooks", "Outgoing webhooks and the event kinds there are", get(webhooks_api::list))
+            .returns::<WebhookList>(),
         r(
             "post",
             "/api/v1/webhooks",
@@ -447,11 +577,13 @@ pub fn table() -> Vec<Route> {
             "Register a URL for call events (JSON, signed; the signing secret is shown once)",
             post(webhooks_api::create),
         )
-        .takes("NewWebhook"),
+        .takes::<NewWebhook>()
+        .creates::<CreatedWebhook>(),
         r("patch", "/api/v1/webhooks/{id}", Supervisor, "webhooks", "Pause or resume a webhook", patch(webhooks_api::patch))
-            .takes("WebhookPatch")
-            .returns("Webhook"),
-        r("delete", "/api/v1/webhooks/{id}", Supervisor, "webhooks", "Delete a webhook and its log", delete(webhooks_api::delete)),
+            .takes::<WebhookPatch>()
+            .returns::<Webhook>(),
+        r("delete", "/api/v1/webhooks/{id}", Supervisor, "webhooks", "Delete a webhook and its log", delete(webhooks_api::delete))
+            .no_content(),
         r(
             "get",
             "/api/v1/webhooks/{id}/deliveries",
@@ -460,16 +592,22 @@ pub fn table() -> Vec<Route> {
             "The webhook's newest delivery attempts (status, outcome, error)",
             get(webhooks_api::deliveries),
         )
-        .query(&[("limit", "entries, newest first (1-1000, default 100)")]),
+        .query(&[("limit", "entries, newest first (1-1000, default 100)")])
+        .returns::<DeliveryList>(),
         r("get", "/api/v1/tokens", Supervisor, "tokens", "The tenant's API tokens (never their secrets)", get(tenant_api::list_tokens))
-            .query(PAGE),
+            .query(PAGE)
+            .returns::<TokenPage>(),
         r("post", "/api/v1/tokens", Supervisor, "tokens", "Create an API token (the secret is shown once)", post(tenant_api::create_token))
-            .json(),
-        r("delete", "/api/v1/tokens/{id}", Supervisor, "tokens", "Revoke an API token", delete(tenant_api::revoke_token)),
-        r("get", "/api/v1/tenants", Operator, "operator", "All tenants", get(operator_api::list_tenants)).query(PAGE),
+            .takes::<TokenBody>()
+            .creates::<NewToken>(),
+        r("delete", "/api/v1/tokens/{id}", Supervisor, "tokens", "Revoke an API token", delete(tenant_api::revoke_token)).no_content(),
+        r("get", "/api/v1/tenants", Operator, "operator", "All tenants", get(operator_api::list_tenants))
+            .query(PAGE)
+            .returns::<TenantPage>(),
         r("post", "/api/v1/tenants", Operator, "operator", "Create a tenant (with its default setup)", post(operator_api::create_tenant))
-            .json(),
-        r("get", "/api/v1/tenants/{slug}", Operator, "operator", "One tenant", get(operator_api::get_tenant)),
+            .takes::<TenantBody>()
+            .creates::<Tenant>(),
+        r("get", "/api/v1/tenants/{slug}", Operator, "operator", "One tenant", get(operator_api::get_tenant)).returns::<TenantView>(),
         r(
             "post",
             "/api/v1/tenants/{slug}/suspend",
@@ -477,13 +615,19 @@ pub fn table() -> Vec<Route> {
             "operator",
             "Suspend a tenant (no calls, no logins)",
             post(operator_api::suspend),
-        ),
-        r("post", "/api/v1/tenants/{slug}/resume", Operator, "operator", "Resume a suspended tenant", post(operator_api::resume)),
-        r("put", "/api/v1/tenants/{slug}/balance", Operator, "operator", "Set a tenant's balance", put(operator_api::set_balance)).json(),
+        )
+        .returns::<Tenant>(),
+        r("post", "/api/v1/tenants/{slug}/resume", Operator, "operator", "Resume a suspended tenant", post(operator_api::resume))
+            .returns::<Tenant>(),
+        r("put", "/api/v1/tenants/{slug}/balance", Operator, "operator", "Set a tenant's balance", put(operator_api::set_balance))
+            .takes::<BalanceBody>()
+            .returns::<Tenant>(),
         r("get", "/api/v1/tenants/{slug}/numbers", Operator, "operator", "A tenant's city numbers", get(operator_api::list_numbers))
-            .query(PAGE),
+            .query(PAGE)
+            .returns::<DidPage>(),
         r("post", "/api/v1/tenants/{slug}/numbers", Operator, "operator", "Add a city number to a tenant", post(operator_api::add_number))
-            .json(),
+            .takes::<NumberBody>()
+            .creates::<DidView>(),
         r(
             "delete",
             "/api/v1/tenants/{slug}/numbers/{number}",
@@ -491,11 +635,17 @@ pub fn table() -> Vec<Route> {
             "operator",
             "Remove a tenant's city number",
             delete(operator_api::delete_number),
-        ),
+        )
+        .no_content(),
         r("get", "/api/v1/trunks", Operator, "operator", "Carrier trunks and their registration state", get(operator_api::list_trunks))
-            .query(PAGE),
-        r("get", "/api/v1/operator/tokens", Operator, "operator", "Operator API tokens", get(operator_api::list_tokens)).query(PAGE),
-        r("post", "/api/v1/operator/tokens", Operator, "operator", "Create an operator API token", post(operator_api::create_token)).json(),
+            .query(PAGE)
+            .returns::<TrunkPage>(),
+        r("get", "/api/v1/operator/tokens", Operator, "operator", "Operator API tokens", get(operator_api::list_tokens))
+            .query(PAGE)
+            .returns::<TokenPage>(),
+        r("post", "/api/v1/operator/tokens", Operator, "operator", "Create an operator API token", post(operator_api::create_token))
+            .takes::<OperatorTokenBody>()
+            .creates::<NewToken>(),
         r(
             "delete",
             "/api/v1/operator/tokens/{id}",
@@ -503,129 +653,22 @@ pub fn table() -> Vec<Route> {
             "operator",
             "Revoke an operator API token",
             delete(operator_api::revoke_token),
-        ),
+        )
+        .no_content(),
     ]
-}
-
-/// The OpenAPI 3.1 document of the table.
-pub fn openapi(routes: &[Route]) -> Value {
-    let mut paths = serde_json::Map::new();
-    for rt in routes {
-        let mut params: Vec<Value> = rt
-            .path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            // `{*rest}` (the rest of the path) is a plain parameter to OpenAPI.
-            .map(|name| json!({"name": name.trim_start_matches('*'), "in": "path", "required": true, "schema": {"type": "string"}}))
-            .collect();
-        params.extend(
-            rt.query
-                .iter()
-                .map(|(name, d)| json!({"name": name, "in": "query", "required": false, "description": d, "schema": {"type": "string"}})),
-        );
-        let mut responses = serde_json::Map::new();
-        let ok = if let Some(name) = rt.returns {
-            json!({"description": "success", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}}})
-        } else if rt.produces == "application/json" {
-            json!({"description": "success", "content": {"application/json": {"schema": {}}}})
-        } else {
-            json!({"description": "success", "content": {rt.produces: {"schema": {"type": "string", "format": "binary"}}}})
-        };
-        responses.insert("200".into(), ok);
-        let err = json!({"description": "failure", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
-        for code in ["400", "401", "403", "404"] {
-            responses.insert(code.into(), err.clone());
-        }
-        let mut op = json!({
-            "operationId": format!("{}{}", rt.method, rt.path.replace(['/', '{', '}', '.', '-', '*'], "_")),
-            "summary": rt.summary,
-            "tags": [rt.tag],
-            "parameters": params,
-            "responses": responses,
-            "x-access": rt.access,
-        });
-        if rt.access == Access::Public {
-            op["security"] = json!([]);
-        }
-        if let Some(ct) = rt.body {
-            let schema = match (ct, rt.body_schema) {
-                (_, Some(name)) => json!({"$ref": format!("#/components/schemas/{name}")}),
-                ("application/json", None) => json!({"type": "object"}),
-                _ => json!({"type": "string", "format": "binary"}),
-            };
-            op["requestBody"] = json!({"required": true, "content": {ct: {"schema": schema}}});
-        }
-        let entry = paths.entry(rt.path.replace("{*", "{")).or_insert_with(|| json!({}));
-        entry[rt.method] = op;
-    }
-    json!({
-        "openapi": "3.1.0",
-        "info": {"title": "PBX cabinet API", "version": "1.0.0",
-                 "description": "Cookie sessions send X-CSRF-Token on state changes; integrations use Authorization: Bearer TOKEN. Listings page by keyset: pass the `next` of a page as `after`."},
-        "servers": [{"url": "/"}],
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "session": {"type": "apiKey", "in": "cookie", "name": auth::COOKIE}
-            },
-            "schemas": schemas(),
-        },
-        "security": [{"bearer": []}, {"session": []}],
-        "webhooks": {
-            "callEvent": {"post": {
-                "summary": "A call event, posted to each registered webhook that takes its kind",
-                "description": "Events of a tenant arrive in order, at least once; X-PBX-Delivery is the idempotency key. \
-                    X-PBX-Signature is t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" keyed with the webhook's secret>. \
-                    Answer 2xx within 5 s to take the event; 408, 429, 5xx or no answer are retried with backoff (up to 200 attempts), another 4xx ends the tries from the fifth attempt.",
-                "parameters": [
-                    {"name": "X-PBX-Event", "in": "header", "required": true, "schema": {"type": "string", "enum": pbx_store::events::EVENT_KINDS}},
-                    {"name": "X-PBX-Delivery", "in": "header", "required": true, "schema": {"type": "string"}},
-                    {"name": "X-PBX-Signature", "in": "header", "required": true, "schema": {"type": "string"}}
-                ],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IntegrationEvent"}}}},
-                "responses": {"200": {"description": "taken"}}
-            }}
-        },
-    })
-}
-
-/// Schemas of the bodies described so far, generated from the Rust types.
-fn schemas() -> Value {
-    use utoipa::ToSchema;
-    let mut list: Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)> = Vec::new();
-    fn add<T: ToSchema>(list: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
-        T::schemas(list);
-        list.push((T::name().into_owned(), T::schema()));
-    }
-    add::<pbx_store::IntegrationEvent>(&mut list);
-    add::<pbx_store::EventData>(&mut list);
-    add::<pbx_store::webhooks::Webhook>(&mut list);
-    add::<pbx_store::webhooks::Delivery>(&mut list);
-    add::<crate::webhooks::NewWebhook>(&mut list);
-    add::<super::webhooks_api::WebhookPatch>(&mut list);
-    add::<super::originate_api::CallRequest>(&mut list);
-    add::<super::webhooks_api::IntegrationBody>(&mut list);
-    add::<crate::integrations::IntegrationStatus>(&mut list);
-    add::<crate::plugin_settings::SettingsView>(&mut list);
-    let mut map = serde_json::Map::new();
-    map.insert("Error".into(), json!({"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}));
-    for (name, schema) in list {
-        map.insert(name, serde_json::to_value(schema).unwrap_or(Value::Null));
-    }
-    Value::Object(map)
 }
 
 /// The API router built from [`table`].
 pub fn api_router(state: Arc<WebState>) -> Router {
     let routes = table();
-    let doc = Arc::new(openapi(&routes));
+    // Written once: every request for it gets the same bytes.
+    let doc = axum::body::Bytes::from(serde_json::to_vec(&super::openapi::document(&routes)).unwrap_or_default());
     let mut router = Router::new();
     for rt in routes {
         let mut handler = rt.handler;
         if rt.path == "/api/v1/openapi.json" {
             let doc = doc.clone();
-            handler = get(move || async move { axum::Json((*doc).clone()) });
+            handler = get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc) });
         }
         if let Some(limit) = rt.body_limit {
             handler = handler.layer(DefaultBodyLimit::max(limit));

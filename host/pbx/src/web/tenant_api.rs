@@ -4,57 +4,27 @@
 
 use super::WebState;
 use super::auth::Caller;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use super::paging::{PageQuery, listing, page_by, page_of};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use pbx_store::{Forwarding, GroupKind, NewUser, Role};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// Keyset paging of a listing: `limit` rows after the `after` key.
-#[derive(Debug, Deserialize, Default)]
-pub struct PageQuery {
-    /// Rows per page.
-    pub limit: Option<i64>,
-    /// The `next` of the previous page.
-    pub after: Option<String>,
-}
-
-impl PageQuery {
-    /// The page size, 1 to 500 (default 50).
-    pub fn limit(&self) -> usize {
-        self.limit.unwrap_or(50).clamp(1, 500) as usize
-    }
-}
-
-/// One page of a listing and the cursor of the next (none at the end).
-#[derive(Debug, Serialize)]
-pub struct Page<T> {
-    /// The rows.
-    pub items: Vec<T>,
-    /// Pass as `after` for the next page.
-    pub next: Option<String>,
-}
-
-/// Pages rows already ordered by a unique key (small per-tenant tables).
-pub fn page_by<T>(rows: Vec<T>, q: &PageQuery, key: impl Fn(&T) -> String) -> Page<T> {
-    let items = rows.into_iter().filter(|r| q.after.as_deref().is_none_or(|a| key(r).as_str() > a)).collect();
-    page_of(items, q.limit(), key)
-}
-
-/// The page of rows read after the cursor, up to one more than `limit` (the extra row only
-/// says that a next page exists).
-pub fn page_of<T>(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> Page<T> {
-    let next = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(&key)
-    } else {
-        None
-    };
-    Page { items, next }
-}
+listing!(
+    /// A page of the tenant's users.
+    UserPage of pbx_store::User
+);
+listing!(
+    /// A page of the tenant's ring groups and queues.
+    GroupPage of pbx_store::Group
+);
+listing!(
+    /// A page of API tokens (never their secrets).
+    TokenPage of pbx_store::accounts::TokenRow
+);
 
 /// Extensions sort by length then digits (99 before 100); the key is the length (one digit:
 /// extensions have 2 to 6) followed by the extension, which keeps `01` and `001` apart where
@@ -67,15 +37,15 @@ fn ext_key(ext: &str) -> String {
 pub async fn list_users(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Query(q): Query<PageQuery>,
-) -> ApiResult<Json<Value>> {
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<UserPage>> {
     let limit = q.limit();
     let users = s.store.users_page(c.tenant_id()?, q.after.as_deref(), limit as i64 + 1).await?;
-    Ok(Json(json!(page_of(users, limit, |u| u.ext.clone()))))
+    Ok(Json(page_of(users, limit, |u| u.ext.clone()).into()))
 }
 
 /// New user form.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewUserBody {
     /// Extension.
     pub ext: String,
@@ -97,8 +67,8 @@ pub struct NewUserBody {
 pub async fn create_user(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Json(b): Json<NewUserBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    ApiJson(b): ApiJson<NewUserBody>,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
     let role = Role::parse(b.role.as_deref().unwrap_or("user")).ok_or_else(|| ApiError::bad("role must be user or supervisor"))?;
     let sip_password = if b.sip_password.is_empty() { pbx_store::accounts::new_sip_password() } else { b.sip_password };
     let web = b.web_password.filter(|p| !p.is_empty());
@@ -110,47 +80,68 @@ pub async fn create_user(
         )
         .await?;
     // The password is shown this once: only its digest hashes are stored.
-    let mut v = user_json(&s, &u).await?;
-    v["sip"]["password"] = json!(sip_password);
+    let mut v = user_view(&s, u).await?;
+    v.sip.password = Some(sip_password);
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+/// A user with their SIP account.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    /// The user as stored.
+    #[serde(flatten)]
+    pub user: pbx_store::User,
+    /// What a phone needs to register as this user.
+    pub sip: SipAccount,
+}
+
+/// The SIP account of a user: what a phone is configured with.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SipAccount {
+    /// SIP user name (the extension).
+    pub username: String,
+    /// SIP domain (the tenant's), also the digest realm.
+    pub domain: String,
+    /// The SIP password, present only in the answer that set it (it is never shown again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
 /// The user and their SIP account (user name and domain; never the password).
-async fn user_json(s: &WebState, u: &pbx_store::User) -> ApiResult<Value> {
+async fn user_view(s: &WebState, u: pbx_store::User) -> ApiResult<UserView> {
     let t = s.store.tenant_by_id(u.tenant_id).await?;
-    let mut v = json!(u);
-    v["sip"] = json!({"username": u.ext, "domain": t.domain});
-    Ok(v)
+    let sip = SipAccount { username: u.ext.clone(), domain: t.domain, password: None };
+    Ok(UserView { user: u, sip })
 }
 
 /// `POST /api/v1/users/{ext}/sip-password`: a new generated SIP password, shown once.
 pub async fn reset_sip_password(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(ext): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(ext): ApiPath<String>,
+) -> ApiResult<Json<SipAccount>> {
     let tenant = c.tenant_id()?;
     let password = pbx_store::accounts::new_sip_password();
     s.store.set_sip_password(tenant, &ext, &password).await?;
     let t = s.store.tenant_by_id(tenant).await?;
-    Ok(Json(json!({"username": ext, "domain": t.domain, "password": password})))
+    Ok(Json(SipAccount { username: ext, domain: t.domain, password: Some(password) }))
 }
 
 /// `GET /api/v1/users/{ext}`.
 pub async fn get_user(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(ext): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(ext): ApiPath<String>,
+) -> ApiResult<Json<UserView>> {
     let u = s.store.user_by_ext(c.tenant_id()?, &ext).await?;
-    Ok(Json(user_json(&s, &u).await?))
+    Ok(Json(user_view(&s, u).await?))
 }
 
 /// `DELETE /api/v1/users/{ext}`.
 pub async fn delete_user(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(ext): Path<String>,
+    ApiPath(ext): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     if let pbx_store::Principal::User { ext: own, .. } = &c.principal
         && *own == ext
@@ -173,8 +164,8 @@ async fn apply_forwarding(s: &WebState, tenant_id: i64, ext: &str, f: &Forwardin
 pub async fn set_forwarding(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(ext): Path<String>,
-    Json(f): Json<Forwarding>,
+    ApiPath(ext): ApiPath<String>,
+    ApiJson(f): ApiJson<Forwarding>,
 ) -> ApiResult<Json<Forwarding>> {
     apply_forwarding(&s, c.tenant_id()?, &ext, &f).await
 }
@@ -195,13 +186,13 @@ pub async fn my_forwarding(State(s): State<Arc<WebState>>, axum::Extension(c): a
 pub async fn set_my_forwarding(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Json(f): Json<Forwarding>,
+    ApiJson(f): ApiJson<Forwarding>,
 ) -> ApiResult<Json<Forwarding>> {
     apply_forwarding(&s, c.tenant_id()?, &own_ext(&c)?, &f).await
 }
 
 /// Password form.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct WebPasswordBody {
     /// The new cabinet password.
     pub password: String,
@@ -211,8 +202,8 @@ pub struct WebPasswordBody {
 pub async fn set_web_password(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(ext): Path<String>,
-    Json(b): Json<WebPasswordBody>,
+    ApiPath(ext): ApiPath<String>,
+    ApiJson(b): ApiJson<WebPasswordBody>,
 ) -> ApiResult<StatusCode> {
     s.store.set_web_password(c.tenant_id()?, &ext, &b.password).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -222,43 +213,98 @@ pub async fn set_web_password(
 pub async fn list_groups(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Query(q): Query<PageQuery>,
-) -> ApiResult<Json<Value>> {
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<GroupPage>> {
     let mut groups = s.store.list_groups(Some(c.tenant_id()?)).await?;
     groups.sort_by_key(|g| ext_key(&g.ext));
-    Ok(Json(json!(page_by(groups, &q, |g| ext_key(&g.ext)))))
+    Ok(Json(page_by(groups, &q, |g| ext_key(&g.ext)).into()))
 }
 
 /// `GET /api/v1/queues/{ext}/status`.
 pub async fn queue_status(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(ext): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(ext): ApiPath<String>,
+) -> ApiResult<Json<QueueStatus>> {
     Ok(Json(queue_json(&s, c.tenant_id()?, &ext).await?))
 }
 
+/// A queue's live state: who waits and what its agents do.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QueueStatus {
+    /// The queue's extension.
+    pub queue: String,
+    /// Its display name.
+    pub name: String,
+    /// How agents are chosen.
+    pub strategy: String,
+    /// Callers waiting, first to be served first.
+    pub callers: Vec<QueueCaller>,
+    /// The queue's agents and their states.
+    pub agents: Vec<QueueAgent>,
+    /// When a server last published the state, ms since the epoch (absent: none has yet,
+    /// and the agents are the configured ones).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
+}
+
+/// A caller waiting in a queue, as the server publishes it.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct QueueCaller {
+    /// Place in the queue, from 1.
+    pub position: i64,
+    /// The caller's number.
+    pub caller: String,
+    /// Seconds waited so far.
+    pub waited_s: i64,
+    /// Priority (higher is served first).
+    pub priority: i64,
+    /// Whether it is a callback the queue places once an agent frees up.
+    pub callback: bool,
+    /// `waiting` or `ringing` (offered to an agent).
+    pub state: String,
+}
+
+/// An agent of a queue.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct QueueAgent {
+    /// The agent's extension.
+    pub ext: String,
+    /// The agent's name (absent before a server has published the queue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `available`, `ringing`, `busy`, `wrap-up`, `missed`, `paused`, `offline`; before a
+    /// server has published: `logged-out`, `paused` or `unknown`.
+    pub state: String,
+    /// Calls answered today (absent before a server has published the queue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls_taken: Option<i64>,
+}
+
+/// The state a server publishes for a queue (its other fields are the configuration's).
+#[derive(Debug, Default, Deserialize)]
+struct Published {
+    #[serde(default)]
+    callers: Vec<QueueCaller>,
+    #[serde(default)]
+    agents: Vec<QueueAgent>,
+}
+
 /// A queue's live state as published by the server, with the agents' configured states.
-pub async fn queue_json(s: &WebState, tenant_id: i64, ext: &str) -> ApiResult<Value> {
+pub async fn queue_json(s: &WebState, tenant_id: i64, ext: &str) -> ApiResult<QueueStatus> {
     let q = s.store.group_by_ext(tenant_id, ext).await?;
     if q.kind != GroupKind::Queue {
         return Err(ApiError::not_found(format!("queue {ext}")));
     }
-    let mut v = match s.store.queue_status(q.id).await? {
-        Some((j, at)) => {
-            let mut v: Value = serde_json::from_str(&j).unwrap_or_else(|_| json!({}));
-            v["updated_at"] = at.into();
-            v
-        }
-        None => json!({"callers": [], "agents": []}),
+    let (published, updated_at) = match s.store.queue_status(q.id).await? {
+        Some((j, at)) => (serde_json::from_str::<Published>(&j).unwrap_or_default(), Some(at)),
+        None => (Published::default(), None),
     };
-    v["queue"] = json!(q.ext);
-    v["name"] = json!(q.name);
-    v["strategy"] = json!(q.strategy);
-    if v["agents"].as_array().is_none_or(|a| a.is_empty()) {
+    let mut agents = published.agents;
+    if agents.is_empty() {
         // No server reported yet: the configured agents and their flags.
         let states = s.store.agent_states(Some(q.id)).await?;
-        v["agents"] = q
+        agents = q
             .members
             .iter()
             .map(|m| {
@@ -268,15 +314,15 @@ pub async fn queue_json(s: &WebState, tenant_id: i64, ext: &str) -> ApiResult<Va
                     Some(a) if a.paused => "paused",
                     _ => "unknown",
                 };
-                json!({"ext": m, "state": state})
+                QueueAgent { ext: m.clone(), name: None, state: state.into(), calls_taken: None }
             })
             .collect();
     }
-    Ok(v)
+    Ok(QueueStatus { queue: q.ext, name: q.name, strategy: q.strategy, callers: published.callers, agents, updated_at })
 }
 
 /// Agent state change.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AgentBody {
     /// Pause or unpause.
     pub paused: Option<bool>,
@@ -288,25 +334,36 @@ pub struct AgentBody {
 pub async fn set_agent(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path((ext, agent)): Path<(String, String)>,
-    Json(b): Json<AgentBody>,
-) -> ApiResult<Json<Value>> {
+    ApiPath((ext, agent)): ApiPath<(String, String)>,
+    ApiJson(b): ApiJson<AgentBody>,
+) -> ApiResult<Json<AgentView>> {
     let a = s.store.set_agent_state(c.tenant_id()?, &ext, &agent, b.paused, b.logged_in).await?;
-    Ok(Json(json!({"ext": a.ext, "paused": a.paused, "logged_in": a.logged_in})))
+    Ok(Json(AgentView { ext: a.ext, paused: a.paused, logged_in: a.logged_in }))
+}
+
+/// An agent's flags in a queue after a change.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AgentView {
+    /// The agent's extension.
+    pub ext: String,
+    /// Paused: not offered calls.
+    pub paused: bool,
+    /// Logged in to the queue.
+    pub logged_in: bool,
 }
 
 /// `GET /api/v1/tokens`.
 pub async fn list_tokens(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Query(q): Query<PageQuery>,
-) -> ApiResult<Json<Value>> {
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<TokenPage>> {
     let rows = s.store.list_tokens(Some(c.tenant_id()?)).await?;
-    Ok(Json(json!(page_by(rows, &q, |t| format!("{:020}", t.id)))))
+    Ok(Json(page_by(rows, &q, |t| format!("{:020}", t.id)).into()))
 }
 
 /// New token form.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TokenBody {
     /// `supervisor` or `user`.
     pub role: String,
@@ -322,8 +379,8 @@ pub struct TokenBody {
 pub async fn create_token(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Json(b): Json<TokenBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    ApiJson(b): ApiJson<TokenBody>,
+) -> ApiResult<(StatusCode, Json<NewToken>)> {
     let t = c.tenant_id()?;
     let user_id = match b.ext.as_deref().filter(|e| !e.is_empty()) {
         Some(ext) => Some(s.store.user_by_ext(t, ext).await?.id),
@@ -334,14 +391,27 @@ pub async fn create_token(
         return Err(ApiError::forbidden("a tenant cannot create operator tokens"));
     }
     let (id, secret) = s.store.create_token(Some(t), &b.role, user_id, &b.label).await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": id, "token": secret, "role": b.role, "label": b.label}))))
+    Ok((StatusCode::CREATED, Json(NewToken { id, token: secret, role: b.role, label: b.label })))
+}
+
+/// A token just created: its secret is shown this once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NewToken {
+    /// Its id (to revoke it).
+    pub id: i64,
+    /// The secret to send as `Authorization: Bearer`.
+    pub token: String,
+    /// `operator`, `supervisor` or `user`.
+    pub role: String,
+    /// What it is for.
+    pub label: String,
 }
 
 /// `DELETE /api/v1/tokens/{id}`.
 pub async fn revoke_token(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id: i64 = id.parse().map_err(|_| ApiError::not_found(format!("token {id}")))?;
     s.store.revoke_token(Some(c.tenant_id()?), id).await?;

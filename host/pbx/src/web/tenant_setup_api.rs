@@ -4,19 +4,54 @@
 
 use super::WebState;
 use super::auth::Caller;
-use super::error::{ApiError, ApiResult};
-use super::tenant_api::{PageQuery, page_by};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use super::operator_api::DidView;
+use super::paging::{PageQuery, listing, page_by};
+use crate::scenario::Scenario;
 use crate::scenario::catalog::{TenantCatalog, save};
-use crate::scenario::simulate::SimInput;
+use crate::scenario::simulate::{SimInput, SimResult};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pbx_store::Grants;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::sync::Arc;
+
+listing!(
+    /// A page of the tenant's city numbers.
+    NumberPage of NumberView
+);
+listing!(
+    /// A page of the plugins available to the tenant.
+    PluginPage of crate::cli::plugin::Row
+);
+listing!(
+    /// A page of the tenant's prompts.
+    PromptPage of PromptView
+);
+
+/// A city number as its tenant sees it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NumberView {
+    /// The number, its trunk, its user and whether it is the main one.
+    #[serde(flatten)]
+    pub did: DidView,
+    /// Whether calls to it follow a scenario (else the default setup).
+    pub has_scenario: bool,
+}
+
+/// A city number's scenario.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ScenarioView {
+    /// The number in E.164.
+    pub number: String,
+    /// Its scenario; null: the default setup.
+    #[schema(value_type = Option<Scenario>)]
+    pub scenario: Option<Value>,
+}
 
 async fn tenant(s: &WebState, c: &Caller) -> ApiResult<pbx_store::Tenant> {
     Ok(s.store.tenant_by_id(c.tenant_id()?).await?)
@@ -38,55 +73,50 @@ async fn did(s: &WebState, tenant_id: i64, number: &str) -> ApiResult<pbx_store:
 pub async fn list_numbers(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Query(q): Query<PageQuery>,
-) -> ApiResult<Json<Value>> {
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<NumberPage>> {
     let mut dids = s.store.list_dids(Some(c.tenant_id()?)).await?;
     dids.sort_by(|a, b| a.number.cmp(&b.number));
-    let rows: Vec<Value> = dids
-        .iter()
-        .map(|d| {
-            json!({"number": d.number, "trunk": d.trunk, "user": d.user_ext, "main": d.is_main,
-                   "has_scenario": d.scenario.is_some()})
-        })
-        .collect();
-    Ok(Json(json!(page_by(rows, &q, |r| r["number"].as_str().unwrap_or_default().to_string()))))
+    let rows: Vec<NumberView> = dids.iter().map(|d| NumberView { did: DidView::from(d), has_scenario: d.scenario.is_some() }).collect();
+    Ok(Json(page_by(rows, &q, |r| r.did.number.clone()).into()))
 }
 
 /// `GET /api/v1/numbers/{number}/scenario`: the saved scenario, or `null` (default setup).
 pub async fn get_scenario(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(number): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(number): ApiPath<String>,
+) -> ApiResult<Json<ScenarioView>> {
     let d = did(&s, c.tenant_id()?, &number).await?;
     let v = match d.scenario {
-        Some(j) => serde_json::from_str(&j).map_err(ApiError::internal)?,
-        None => Value::Null,
+        Some(j) => Some(serde_json::from_str(&j).map_err(ApiError::internal)?),
+        None => None,
     };
-    Ok(Json(json!({"number": d.number, "scenario": v})))
+    Ok(Json(ScenarioView { number: d.number, scenario: v }))
 }
 
 /// `PUT /api/v1/numbers/{number}/scenario`: validated like `pbx scenario set`.
 pub async fn put_scenario(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(number): Path<String>,
+    ApiPath(number): ApiPath<String>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ScenarioView>> {
     let t = tenant(&s, &c).await?;
     let d = did(&s, t.id, &number).await?;
+    super::error::refuse_nul(&body)?;
     let json = std::str::from_utf8(&body).map_err(|_| ApiError::bad("the scenario must be UTF-8 JSON"))?;
     let rt = s.runtime().await?;
     let catalog = TenantCatalog::load(&s.store, &rt, t).await?;
     let saved = save(&s.store, &catalog, &d.number, json).await?;
-    Ok(Json(json!({"number": d.number, "scenario": saved})))
+    Ok(Json(ScenarioView { number: d.number, scenario: Some(serde_json::to_value(saved).map_err(ApiError::internal)?) }))
 }
 
 /// `DELETE /api/v1/numbers/{number}/scenario`.
 pub async fn clear_scenario(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(number): Path<String>,
+    ApiPath(number): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let t = c.tenant_id()?;
     let d = did(&s, t, &number).await?;
@@ -95,10 +125,11 @@ pub async fn clear_scenario(
 }
 
 /// Simulation form.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SimulateBody {
     /// A scenario to test instead of the saved one.
     #[serde(default)]
+    #[schema(value_type = Option<Scenario>)]
     pub scenario: Option<Value>,
     /// When the call arrives (RFC 3339; default now).
     #[serde(default)]
@@ -118,9 +149,9 @@ pub struct SimulateBody {
 pub async fn simulate(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(number): Path<String>,
-    Json(b): Json<SimulateBody>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(number): ApiPath<String>,
+    ApiJson(b): ApiJson<SimulateBody>,
+) -> ApiResult<Json<SimResult>> {
     let t = tenant(&s, &c).await?;
     let d = did(&s, t.id, &number).await?;
     let at_ms = match b.at.as_deref().filter(|a| !a.is_empty()) {
@@ -141,41 +172,70 @@ pub async fn simulate(
     let from = if b.from.is_empty() { "+70000000000".to_string() } else { b.from };
     let input = SimInput { from, to: d.number.clone(), digits: b.digits, answer: !b.no_answer };
     let r = crate::cli::scenario::simulate_call(&s.store, s.runtime().await?, &t, &d.number, scenario, at_ms, input).await?;
-    Ok(Json(json!(r)))
+    Ok(Json(r))
 }
 
 /// `GET /api/v1/plugins`.
 pub async fn list_plugins(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Query(q): Query<PageQuery>,
-) -> ApiResult<Json<Value>> {
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<PluginPage>> {
     let t = tenant(&s, &c).await?;
     let rt = s.runtime().await?;
     let rows = crate::cli::plugin::rows(&s.store, &rt, &t).await?;
-    Ok(Json(json!(page_by(rows, &q, |r| r.name.clone()))))
+    Ok(Json(page_by(rows, &q, |r| r.name.clone()).into()))
+}
+
+/// The plugins the PBX ships for companies to install.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PluginCatalog {
+    /// Every shipped plugin.
+    pub items: Vec<CatalogEntry>,
+}
+
+/// A plugin the PBX ships.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CatalogEntry {
+    /// Its name (to install it with `POST /api/v1/plugin-catalog/{name}`).
+    pub name: String,
+    /// Whether the tenant has a plugin of that name installed.
+    pub installed: bool,
+}
+
+/// A plugin just installed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PluginInstalled {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Capabilities it asks for that the tenant has not granted yet.
+    pub missing_grants: Vec<String>,
 }
 
 /// `GET /api/v1/plugin-catalog`: the plugins the PBX ships for companies to install.
-pub async fn plugin_catalog(State(s): State<Arc<WebState>>, axum::Extension(c): axum::Extension<Caller>) -> ApiResult<Json<Value>> {
+pub async fn plugin_catalog(State(s): State<Arc<WebState>>, axum::Extension(c): axum::Extension<Caller>) -> ApiResult<Json<PluginCatalog>> {
     let t = tenant(&s, &c).await?;
     let installed: Vec<String> = s.store.list_plugins(Some(t.id)).await?.into_iter().map(|p| p.name).collect();
-    let items: Vec<Value> =
-        pbx_bundled_plugins::CATALOG.iter().map(|b| json!({"name": b.name, "installed": installed.iter().any(|n| n == b.name)})).collect();
-    Ok(Json(json!({"items": items})))
+    let items = pbx_bundled_plugins::CATALOG
+        .iter()
+        .map(|b| CatalogEntry { name: b.name.to_string(), installed: installed.iter().any(|n| n == b.name) })
+        .collect();
+    Ok(Json(PluginCatalog { items }))
 }
 
 /// `POST /api/v1/plugin-catalog/{name}`: installs (or upgrades to) the shipped version.
 pub async fn install_from_catalog(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(name): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<(StatusCode, Json<PluginInstalled>)> {
     let wasm = crate::cli::plugin::catalog_component(&name).ok_or_else(|| ApiError::not_found(format!("catalog plugin {name}")))?;
     let t = tenant(&s, &c).await?;
     let rt = crate::cli::scenario::runtime_for(&s.store, t.id).await?;
     let (row, missing) = crate::cli::plugin::install(&s.store, &rt, &t, wasm).await?;
-    Ok((StatusCode::CREATED, Json(json!({"name": row.name, "version": row.version, "missing_grants": missing}))))
+    Ok((StatusCode::CREATED, Json(PluginInstalled { name: row.name, version: row.version, missing_grants: missing })))
 }
 
 /// `POST /api/v1/plugins`: the body is the component.
@@ -183,7 +243,7 @@ pub async fn upload_plugin(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<PluginInstalled>)> {
     if body.is_empty() {
         return Err(ApiError::bad("the upload is empty: send the plugin's .wasm file"));
     }
@@ -192,23 +252,41 @@ pub async fn upload_plugin(
     // the bounded pool for heavy work.
     let rt = crate::cli::scenario::runtime_for(&s.store, t.id).await?;
     let (row, missing) = crate::cli::plugin::install(&s.store, &rt, &t, &body).await?;
-    Ok((StatusCode::CREATED, Json(json!({"name": row.name, "version": row.version, "missing_grants": missing}))))
+    Ok((StatusCode::CREATED, Json(PluginInstalled { name: row.name, version: row.version, missing_grants: missing })))
 }
 
 /// `PUT /api/v1/plugins/{name}/grants`.
 pub async fn grant_plugin(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(name): Path<String>,
-    Json(g): Json<Grants>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(name): ApiPath<String>,
+    ApiJson(g): ApiJson<Grants>,
+) -> ApiResult<Json<PluginGrants>> {
     let http = g.http.into_iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect();
     let p = s.store.set_plugin_grants(c.tenant_id()?, &name, &Grants { http, ..g }).await?;
-    Ok(Json(json!({"name": p.name, "grants": p.grants})))
+    Ok(Json(PluginGrants { name: p.name, grants: p.grants }))
+}
+
+/// A plugin's grants after a change.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PluginGrants {
+    /// The plugin.
+    pub name: String,
+    /// What the tenant granted it now.
+    pub grants: Grants,
+}
+
+/// Whether a plugin runs, after a change.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PluginEnabled {
+    /// The plugin.
+    pub name: String,
+    /// Whether its nodes run.
+    pub enabled: bool,
 }
 
 /// Enable form.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct EnabledBody {
     /// Whether the plugin runs.
     pub enabled: bool,
@@ -218,18 +296,18 @@ pub struct EnabledBody {
 pub async fn enable_plugin(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(name): Path<String>,
-    Json(b): Json<EnabledBody>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(name): ApiPath<String>,
+    ApiJson(b): ApiJson<EnabledBody>,
+) -> ApiResult<Json<PluginEnabled>> {
     s.store.set_plugin_enabled(c.tenant_id()?, &name, b.enabled).await?;
-    Ok(Json(json!({"name": name, "enabled": b.enabled})))
+    Ok(Json(PluginEnabled { name, enabled: b.enabled }))
 }
 
 /// `DELETE /api/v1/plugins/{name}`.
 pub async fn remove_plugin(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let t = tenant(&s, &c).await?;
     s.store.plugin(t.id, &name).await?;
@@ -241,15 +319,37 @@ pub async fn remove_plugin(
 pub async fn list_prompts(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Query(q): Query<PageQuery>,
-) -> ApiResult<Json<Value>> {
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<PromptPage>> {
     let mut rows = s.store.list_prompts(Some(c.tenant_id()?)).await?;
     rows.sort_by(|a, b| a.name.cmp(&b.name));
-    let rows: Vec<Value> = rows
-        .iter()
-        .map(|p| json!({"name": p.name, "duration_ms": p.duration_ms, "original_name": p.original_name, "created_at": p.created_at}))
+    let rows: Vec<PromptView> = rows
+        .into_iter()
+        .map(|p| PromptView { name: p.name, duration_ms: p.duration_ms, original_name: p.original_name, created_at: p.created_at })
         .collect();
-    Ok(Json(json!(page_by(rows, &q, |r| r["name"].as_str().unwrap_or_default().to_string()))))
+    Ok(Json(page_by(rows, &q, |r| r.name.clone()).into()))
+}
+
+/// An uploaded greeting, announcement or music.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PromptView {
+    /// The name scenarios and settings use.
+    pub name: String,
+    /// Its length, ms.
+    pub duration_ms: i64,
+    /// The uploaded file's name.
+    pub original_name: String,
+    /// Upload time, ms since the epoch.
+    pub created_at: i64,
+}
+
+/// A prompt just uploaded.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PromptUploaded {
+    /// Its name.
+    pub name: String,
+    /// Its length after conversion, ms.
+    pub duration_ms: i64,
 }
 
 /// Upload query.
@@ -266,9 +366,9 @@ pub struct PromptQuery {
 pub async fn upload_prompt(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Query(q): Query<PromptQuery>,
+    ApiQuery(q): ApiQuery<PromptQuery>,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<PromptUploaded>)> {
     let name = q.name.trim();
     if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(ApiError::bad("the name must be 1 to 64 letters, digits, '-' or '_'"));
@@ -278,14 +378,14 @@ pub async fn upload_prompt(
     }
     let t = c.tenant_id()?;
     let (ms, _) = crate::cli::media::upload_prompt(&s.store, &s.data_dir, t, name, &q.filename, &body).await?;
-    Ok((StatusCode::CREATED, Json(json!({"name": name, "duration_ms": ms}))))
+    Ok((StatusCode::CREATED, Json(PromptUploaded { name: name.to_string(), duration_ms: ms })))
 }
 
 /// `GET /api/v1/prompts/{name}/audio`.
 pub async fn prompt_audio(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Response> {
     let t = c.tenant_id()?;
     let p = s
@@ -304,9 +404,9 @@ pub async fn prompt_audio(
 pub async fn plugin_outputs(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(name): Path<String>,
-    Json(config): Json<Value>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(name): ApiPath<String>,
+    ApiJson(config): ApiJson<PluginConfig>,
+) -> ApiResult<Json<PluginOutputs>> {
     use crate::scenario::validate::Catalog;
     let t = tenant(&s, &c).await?;
     let rt = s.runtime().await?;
@@ -314,6 +414,19 @@ pub async fn plugin_outputs(
         s.store.plugin(t.id, &name).await?;
     }
     let catalog = TenantCatalog::load(&s.store, &rt, t).await?;
-    let outputs = catalog.plugin_outputs(&name, &config).map_err(ApiError::bad)?;
-    Ok(Json(json!({"outputs": outputs})))
+    let outputs = catalog.plugin_outputs(&name, &Value::Object(config.0)).map_err(ApiError::bad)?;
+    Ok(Json(PluginOutputs { outputs }))
+}
+
+/// A plugin node's configuration (its schema is the plugin's `config_schema`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Object)]
+pub struct PluginConfig(pub serde_json::Map<String, Value>);
+
+/// The outputs a plugin node has with a configuration.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PluginOutputs {
+    /// Output names, in the plugin's order (each may lead to a next node).
+    pub outputs: Vec<String>,
 }

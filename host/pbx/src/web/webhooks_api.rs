@@ -3,14 +3,16 @@
 
 use super::WebState;
 use super::auth::Caller;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::integrations::IntegrationStatus;
 use crate::webhooks::{self, NewWebhook, WebhookError};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
+use pbx_plugin_host::PluginError;
 use pbx_store::events::EVENT_KINDS;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use pbx_store::webhooks::{Delivery, Webhook};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 impl From<WebhookError> for ApiError {
@@ -36,22 +38,56 @@ pub struct LogQuery {
     pub limit: Option<i64>,
 }
 
+/// The tenant's webhooks and the event kinds there are.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookList {
+    /// The registered webhooks.
+    pub items: Vec<Webhook>,
+    /// Every event kind a webhook may ask for.
+    pub events: Vec<String>,
+}
+
+/// A webhook just registered, with its signing secret (shown this once).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedWebhook {
+    /// The webhook.
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    /// The key of the `X-PBX-Signature` HMAC; keep it to check deliveries.
+    pub secret: String,
+}
+
+/// A webhook's newest delivery attempts.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveryList {
+    /// Attempts, newest first.
+    pub items: Vec<Delivery>,
+}
+
+/// An integration with its newest deliveries.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IntegrationView {
+    /// The integration's state.
+    #[serde(flatten)]
+    pub status: IntegrationStatus,
+    /// Its newest delivery attempts, newest first.
+    pub deliveries: Vec<Delivery>,
+}
+
 /// `GET /api/v1/webhooks`: the tenant's webhooks and the event kinds there are.
-pub async fn list(State(s): State<Arc<WebState>>, axum::Extension(c): axum::Extension<Caller>) -> ApiResult<Json<Value>> {
+pub async fn list(State(s): State<Arc<WebState>>, axum::Extension(c): axum::Extension<Caller>) -> ApiResult<Json<WebhookList>> {
     let hooks = s.store.list_webhooks(c.tenant_id()?).await?;
-    Ok(Json(json!({ "items": hooks, "events": EVENT_KINDS })))
+    Ok(Json(WebhookList { items: hooks, events: EVENT_KINDS.iter().map(|k| k.to_string()).collect() }))
 }
 
 /// `POST /api/v1/webhooks`: registers a webhook; the answer carries its signing secret once.
 pub async fn create(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Json(b): Json<NewWebhook>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    ApiJson(b): ApiJson<NewWebhook>,
+) -> ApiResult<(StatusCode, Json<CreatedWebhook>)> {
     let (hook, secret) = webhooks::create(&s.store, c.tenant_id()?, &b).await?;
-    let mut v = json!(hook);
-    v["secret"] = json!(secret);
-    Ok((StatusCode::CREATED, Json(v)))
+    Ok((StatusCode::CREATED, Json(CreatedWebhook { webhook: hook, secret })))
 }
 
 fn id_of(raw: &str) -> ApiResult<i64> {
@@ -62,18 +98,18 @@ fn id_of(raw: &str) -> ApiResult<i64> {
 pub async fn patch(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(id): Path<String>,
-    Json(b): Json<WebhookPatch>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(id): ApiPath<String>,
+    ApiJson(b): ApiJson<WebhookPatch>,
+) -> ApiResult<Json<Webhook>> {
     let hook = s.store.set_webhook_enabled(c.tenant_id()?, id_of(&id)?, b.enabled).await?;
-    Ok(Json(json!(hook)))
+    Ok(Json(hook))
 }
 
 /// `DELETE /api/v1/webhooks/{id}`.
 pub async fn delete(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     s.store.delete_webhook(c.tenant_id()?, id_of(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -83,11 +119,11 @@ pub async fn delete(
 pub async fn deliveries(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(id): Path<String>,
-    Query(q): Query<LogQuery>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<LogQuery>,
+) -> ApiResult<Json<DeliveryList>> {
     let rows = s.store.list_deliveries(c.tenant_id()?, id_of(&id)?, q.limit.unwrap_or(100)).await?;
-    Ok(Json(json!({ "items": rows })))
+    Ok(Json(DeliveryList { items: rows }))
 }
 
 /// Whether a plugin is an integration.
@@ -104,25 +140,23 @@ pub struct IntegrationBody {
 pub async fn integration(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<IntegrationView>> {
     let tenant = c.tenant_id()?;
     let status = crate::integrations::integration_status(&s.store, tenant, &name).await?;
     let log = s.store.integration_deliveries(tenant, &name, 50).await?;
-    let mut v = json!(status);
-    v["deliveries"] = json!(log);
-    Ok(Json(v))
+    Ok(Json(IntegrationView { status, deliveries: log }))
 }
 
 /// `PUT /api/v1/plugins/{name}/integration`: makes the plugin an integration or stops that.
 pub async fn set_integration(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path(name): Path<String>,
-    Json(b): Json<IntegrationBody>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(name): ApiPath<String>,
+    ApiJson(b): ApiJson<IntegrationBody>,
+) -> ApiResult<Json<IntegrationStatus>> {
     let status = crate::integrations::set_integration(&s.store, c.tenant_id()?, &name, b.enabled, b.rotate_secret).await?;
-    Ok(Json(json!(status)))
+    Ok(Json(status))
 }
 
 /// `GET|POST /api/v1/plugins/{name}/integration/admin/{rest}`: the company's cabinet asks its
@@ -131,7 +165,7 @@ pub async fn set_integration(
 pub async fn integration_admin(
     State(s): State<Arc<WebState>>,
     axum::Extension(c): axum::Extension<Caller>,
-    Path((name, rest)): Path<(String, String)>,
+    ApiPath((name, rest)): ApiPath<(String, String)>,
     method: axum::http::Method,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
@@ -149,7 +183,18 @@ pub async fn integration_admin(
     match integrations.admin(tenant, &name, &rest, req).await {
         Ok(r) => Ok(super::hooks::plugin_response(r)),
         Err(crate::integrations::HookError::NotFound) => Err(ApiError::not_found(format!("enabled integration {name}"))),
-        Err(crate::integrations::HookError::TooMany) => Err(ApiError::unavailable("too many requests")),
-        Err(crate::integrations::HookError::Plugin(e)) => Err(ApiError::unavailable(format!("the integration failed: {e}"))),
+        Err(crate::integrations::HookError::TooMany) => {
+            Err(ApiError { status: StatusCode::TOO_MANY_REQUESTS, message: "too many requests to the integration".into() })
+        }
+        // The company's set-up stands in the way (grants missing, the plugin disabled): theirs
+        // to change, not a failure of the server.
+        Err(crate::integrations::HookError::Plugin(PluginError::Unavailable(m))) => Err(ApiError::conflict(m)),
+        Err(crate::integrations::HookError::Plugin(e @ PluginError::Refused(_))) => {
+            Err(ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, message: format!("the integration refused: {e}") })
+        }
+        // The plugin itself broke (trapped, ran past its deadline): the gateway's upstream.
+        Err(crate::integrations::HookError::Plugin(e)) => {
+            Err(ApiError { status: StatusCode::BAD_GATEWAY, message: format!("the integration failed: {e}") })
+        }
     }
 }

@@ -93,7 +93,7 @@ pub enum Feedback {
 }
 
 /// One node on the call's path, for the simulator and the call's timeline.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct TraceStep {
     /// Node name.
     pub node: String,
