@@ -15,6 +15,7 @@ mod originate_api;
 mod paging;
 mod plugin_settings_api;
 pub mod recording_links;
+mod recording_mp3;
 pub mod routes;
 mod tenant_api;
 mod tenant_setup_api;

@@ -140,7 +140,8 @@ pub struct SharedLink {
 /// The format a shared link serves.
 #[derive(Debug, Deserialize)]
 pub struct SharedQuery {
-    /// `ogg` (as stored, with HTTP Range; the default) or `wav` (two channels, decoded).
+    /// `ogg` (as stored, with HTTP Range; the default), `wav` (two channels, decoded) or
+    /// `mp3` (two channels, 32 kbps).
     #[serde(default)]
     pub format: Option<String>,
 }
@@ -165,7 +166,8 @@ pub async fn fetch(
     let mut resp = match q.format.as_deref() {
         None | Some("ogg") => serve_recording(&rec, &grant.call_id, &headers).await?,
         Some("wav") => serve_wav(&rec, &grant.call_id).await?,
-        Some(other) => return Err(ApiError::bad(format!("format {other:?}: use ogg or wav"))),
+        Some("mp3") => super::recording_mp3::serve_mp3(&rec, &grant.call_id).await?,
+        Some(other) => return Err(ApiError::bad(format!("format {other:?}: use ogg, wav or mp3"))),
     };
     // The address is the credential: no cache keeps the audio, no page passes the address on.
     let h = resp.headers_mut();

@@ -471,7 +471,7 @@ pub fn table() -> Vec<Route> {
             "The recording a shared link grants (Ogg/Opus with HTTP Range; format=wav for two-channel WAV); 410 once expired",
             get(recording_links::fetch),
         )
-        .query(&[("format", "ogg (default) or wav")])
+        .query(&[("format", "ogg (default), wav or mp3")])
         .produces("audio/ogg"),
         r("get", "/api/v1/stats", User, "calls", "Per-user figures for a period (a user sees their own)", get(calls_api::stats))
             .query(PERIOD)
