@@ -93,6 +93,15 @@ impl World {
         assert_eq!(status, 200, "{body}");
         let (status, st) = put(&pbx, &boss, "/api/v1/plugins/bitrix24/integration", json!({"enabled": true}));
         assert_eq!(status, 200, "{st}");
+        let admin = |path: &str| {
+            let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+            let mut r = agent.get(&format!("http://{}{path}", pbx.http)).header("Authorization", &format!("Bearer {boss}")).call().unwrap();
+            (r.status().as_u16(), serde_json::from_slice::<Value>(&r.body_mut().read_to_vec().unwrap()).unwrap_or(Value::Null))
+        };
+        // Asked at once, before the half-second reload: the request waits until this node has
+        // loaded the grants just given, instead of answering that the plugin needs them.
+        let (code, fresh) = admin("/api/v1/plugins/bitrix24/integration/admin/status");
+        assert_eq!((code, fresh["connected"].as_bool()), (200, Some(false)), "{fresh}");
         pbx.settle();
         let hook = format!("http://{}{}", pbx.http, st["hook_path"].as_str().unwrap());
         // The local application is installed: its callback keeps the tokens and sets the portal up.
@@ -111,11 +120,6 @@ impl World {
         );
         // Its state is the cabinet's to read: not at the public address (whatever headers a
         // request there carries).
-        let admin = |path: &str| {
-            let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-            let mut r = agent.get(&format!("http://{}{path}", pbx.http)).header("Authorization", &format!("Bearer {boss}")).call().unwrap();
-            (r.status().as_u16(), serde_json::from_slice::<Value>(&r.body_mut().read_to_vec().unwrap()).unwrap_or(Value::Null))
-        };
         let (code, status) = admin("/api/v1/plugins/bitrix24/integration/admin/status");
         assert_eq!(code, 200, "{status}");
         assert_eq!((status["connected"].as_bool(), status["domain"].as_str()), (Some(true), Some("test.bitrix24.ru")), "{status}");

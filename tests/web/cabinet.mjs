@@ -10,6 +10,9 @@ const BASE = process.env.BASE;
 const DID = process.env.DID;
 const GREETING = process.env.GREETING;
 let step = 'start';
+// What a failure report shows besides the step: the page's text and the API's refusals.
+let failedPage = null;
+const refusals = [];
 
 async function openapiValidates() {
   step = 'the OpenAPI document validates';
@@ -61,6 +64,8 @@ async function main() {
     const ctx = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 900 }, bypassCSP: true });
     const page = await ctx.newPage();
     page.on('dialog', (d) => d.accept());
+    page.on('response', (r) => { if (r.status() >= 300 || r.url().includes('/integration')) refusals.push(`${r.status()} ${r.request().method()} ${r.url()}`); });
+    failedPage = page;
 
     step = 'a wrong password is refused';
     await page.goto(BASE + '/');
@@ -299,6 +304,12 @@ async function main() {
     assert.equal(await page.isVisible('#nav'), false);
     await page.click('#menu-toggle');
     assert.ok(await page.isVisible('#nav a[href="#/forwarding"]'));
+  } catch (e) {
+    if (failedPage) {
+      const text = await failedPage.textContent('body').catch(() => '(no page)');
+      console.error(`page text: ${String(text).slice(0, 3000)}\nAPI refusals:\n${refusals.slice(-20).join('\n')}`);
+    }
+    throw e;
   } finally {
     await browser.close();
   }

@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 
 /// Longest an integration decision may wait at its gates.
 const MAX_QUEUE: Duration = Duration::from_secs(10);
+/// How long a request to an integration waits for this node to load a change of plugins the
+/// company just made.
+const CATCH_UP: Duration = Duration::from_secs(3);
 /// Largest inbound webhook body.
 pub const MAX_HOOK_BODY: usize = 64 << 10;
 /// Largest body a plugin's `respond` may send.
@@ -473,7 +476,14 @@ impl Integrations {
         if from_cabinet {
             req.headers.push((CALLER_HEADER.into(), "cabinet".into()));
         }
-        let verbs = self.run(tenant_id, plugin, "", Event::Webhook(req)).await?;
+        let verbs = match self.run(tenant_id, plugin, "", Event::Webhook(req.clone())).await {
+            // The company may have just installed, granted or enabled the plugin: once this
+            // node has loaded that change, the request is tried again.
+            Err(PluginError::Unavailable(_)) if self.plugins.catch_up(&self.store, CATCH_UP).await => {
+                self.run(tenant_id, plugin, "", Event::Webhook(req)).await?
+            }
+            r => r?,
+        };
         let mut resp = self.carry_out(tenant_id, plugin, verbs, Originates::Some).await.unwrap_or(HttpResponse {
             status: 204,
             headers: Vec::new(),

@@ -632,8 +632,13 @@ async fn bindings_writer(store: Store, mut rx: mpsc::UnboundedReceiver<BindMsg>,
 
 async fn directory_reloader(store: Store, engine: mpsc::UnboundedSender<Input>, plugins: Arc<PluginRuntime>, loaded: i64) {
     let mut version = loaded;
+    plugins.mark_synced(loaded);
     loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Every half second, or at once when a request waits for a change just made.
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = plugins.reload_requested() => {}
+        }
         let v = match store.config_version().await {
             Ok(v) => v,
             Err(e) => {
@@ -652,6 +657,7 @@ async fn directory_reloader(store: Store, engine: mpsc::UnboundedSender<Input>, 
         match load_directory(&store).await {
             Ok(d) => {
                 version = v;
+                plugins.mark_synced(v);
                 tracing::info!(version = v, users = d.user_count(), "configuration reloaded");
                 if engine.send(Input::Directory { dir: Arc::new(d), version: v }).is_err() {
                     return;

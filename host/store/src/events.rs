@@ -173,7 +173,7 @@ impl Store {
     /// Appends events to the outbox in one transaction (the events a call produced apart from
     /// its call-log changes, such as `recording.ready`).
     pub async fn append_events(&self, tenant_events: &[(i64, IntegrationEvent)]) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         self.lock_outbox(&mut tx).await?;
         let refs: Vec<(i64, &IntegrationEvent)> = tenant_events.iter().map(|(t, e)| (*t, e)).collect();
         insert_events(self, &mut tx, &refs).await?;

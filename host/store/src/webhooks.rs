@@ -109,7 +109,7 @@ impl Store {
         description: &str,
         secret: &str,
     ) -> Result<Webhook, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM webhooks WHERE tenant_id = $1 AND plugin = ''")
             .bind(tenant_id)
             .fetch_one(&mut *tx)
@@ -200,7 +200,7 @@ impl Store {
 
     /// Removes a webhook and its delivery log.
     pub async fn delete_webhook(&self, tenant_id: i64, id: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "DELETE FROM webhook_deliveries WHERE webhook_id IN (SELECT id FROM webhooks WHERE tenant_id = $1 AND id = $2 AND plugin = '')",
         )
@@ -250,7 +250,7 @@ impl Store {
         last_error: &str,
         log: &[Delivery],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "UPDATE webhooks SET cursor_id = $1, attempts = $2, next_at = $3, last_error = $4 WHERE id = $5 AND lease_node = $6 AND enabled = 1",
         )

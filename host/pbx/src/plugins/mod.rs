@@ -77,6 +77,11 @@ pub struct PluginRuntime {
     installed: RwLock<HashMap<(i64, String), Installed>>,
     compiled: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
     metrics: Arc<Metrics>,
+    /// The configuration version the installed plugins were last loaded at (the reloader
+    /// sets it), so a request can wait for a change the same company just made.
+    synced: tokio::sync::watch::Sender<i64>,
+    /// Wakes the reloader at once when a request finds the runtime behind the store.
+    reload: tokio::sync::Notify,
 }
 
 /// A plugin resolved for a tenant, with what it may use.
@@ -151,7 +156,15 @@ impl PluginRuntime {
             let p = host.load(b.wasm)?;
             builtins.insert(p.metadata.name.clone(), p);
         }
-        Ok(PluginRuntime { host, builtins, installed: RwLock::default(), compiled: RwLock::default(), metrics })
+        Ok(PluginRuntime {
+            host,
+            builtins,
+            installed: RwLock::default(),
+            compiled: RwLock::default(),
+            metrics,
+            synced: tokio::sync::watch::Sender::new(i64::MIN),
+            reload: tokio::sync::Notify::new(),
+        })
     }
 
     /// The low-level runtime (loading uploads, benchmarks).
@@ -170,6 +183,29 @@ impl PluginRuntime {
     /// compiled (off the async threads) before they replace the old ones.
     pub async fn sync(self: &Arc<Self>, store: &Store) -> anyhow::Result<()> {
         self.sync_tenant(store, None).await
+    }
+
+    /// Records that the plugins of configuration `version` are loaded (the reloader).
+    pub fn mark_synced(&self, version: i64) {
+        self.synced.send_replace(version);
+    }
+
+    /// Resolves once the reloader is asked to look at the store now (see [`PluginRuntime::catch_up`]).
+    pub async fn reload_requested(&self) {
+        self.reload.notified().await;
+    }
+
+    /// Waits (at most `limit`) until the plugins of the store's current configuration are
+    /// loaded; true if they are. A request right after the company installed, granted or
+    /// enabled a plugin then sees that change instead of the state before it.
+    pub async fn catch_up(&self, store: &Store, limit: std::time::Duration) -> bool {
+        let Ok(current) = store.config_version().await else { return false };
+        let mut rx = self.synced.subscribe();
+        if *rx.borrow() >= current {
+            return true;
+        }
+        self.reload.notify_one();
+        tokio::time::timeout(limit, rx.wait_for(|v| *v >= current)).await.is_ok_and(|r| r.is_ok())
     }
 
     /// [`PluginRuntime::sync`] for one tenant only (the CLI), or all.
