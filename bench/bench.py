@@ -298,7 +298,7 @@ def main():
     it = sub.add_parser("integration")
     it.add_argument("--rates", default="100,200,400")
     it.add_argument("--seconds", type=int, default=10)
-    it.add_argument("--modes", default="off,plugin,webhook,both")
+    it.add_argument("--modes", default="off,plugin,notes,webhook,both")
     a = ap.parse_args()
     if not os.path.exists(PBX):
         subprocess.run(["cargo", "build", "--release", "-p", "pbx"], cwd=ROOT, check=True)

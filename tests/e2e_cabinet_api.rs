@@ -339,6 +339,11 @@ fn cabinet_api(db: Db) {
     let export = api.as_(&clerk, "GET", "/api/v1/contacts.csv", None, true);
     assert!(export.body.starts_with(b"\xEF\xBB\xBFnumber,name,company,note"), "{}", export.text());
     assert!(export.text().contains("+79160000001,Анна Белова,\"ООО \"\"Ромашка\"\"\""), "{}", export.text());
+    // For Excel in Russian: the same book with semicolons, which the import reads back.
+    let excel = api.as_(&clerk, "GET", "/api/v1/contacts.csv?delimiter=semicolon", None, true);
+    assert!(excel.body.starts_with("\u{feff}number;name;company;note\r\n".as_bytes()), "{}", excel.text());
+    assert!(excel.text().contains("+79160000001;Анна Белова;\"ООО \"\"Ромашка\"\"\""), "{}", excel.text());
+    assert_eq!(api.as_(&clerk, "GET", "/api/v1/contacts.csv?delimiter=tab", None, true).status, 400);
     assert_eq!(api.as_(&acme, "DELETE", "/api/v1/contacts/%2B79160000001", None, true).status, 204);
     assert_eq!(api.as_(&acme, "DELETE", "/api/v1/contacts/%2B79160000001", None, true).status, 404);
     let mismatch = api.as_(&acme, "PUT", "/api/v1/contacts/84951230001", Some(r#"{"number": "+79160000009", "name": "X"}"#), true);
@@ -384,6 +389,10 @@ fn cabinet_api(db: Db) {
     assert_eq!(too_long.status, 400);
     let csv = api.as_(&acme, "GET", "/api/v1/calls.csv?direction=internal", None, true);
     assert!(csv.text().lines().count() == 2 && csv.text().contains(&call_id), "{}", csv.text());
+    assert!(csv.text().starts_with("\u{feff}started,direction,"), "{}", csv.text());
+    let excel = api.as_(&acme, "GET", "/api/v1/calls.csv?direction=internal&delimiter=semicolon", None, true);
+    assert!(excel.text().starts_with("\u{feff}started;direction;caller;"), "{}", excel.text());
+    assert!(excel.text().contains("\"internal\";\"101\";"), "{}", excel.text());
 
     // A bad upload gets a readable message and stores nothing.
     let junk = api.call(

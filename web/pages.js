@@ -1,10 +1,12 @@
 // The cabinet's pages. Each takes {params, onLeave} and returns the element to show; all
 // data comes from the same REST API that integrations use.
-import { t } from './i18n.js';
+import { t, currentLang } from './i18n.js';
 import { api, el, table, toast, attempt, fmtTime, isoDay, render, state } from './app.js';
 import { scenarioEditor } from './editor.js';
 
 const enc = encodeURIComponent;
+/** CSV as a spreadsheet in the cabinet's language opens it (Excel in Russian splits on `;`). */
+const csvDelimiter = () => 'delimiter=' + (currentLang() === 'ru' ? 'semicolon' : 'comma');
 const field = (label, input) => el('label', {}, label, input);
 const input = (attrs) => el('input', attrs);
 const select = (name, options, value) => el('select', { name }, options.map(([v, l]) => el('option', { value: v, selected: v === value ? true : null }, l)));
@@ -35,7 +37,7 @@ function callFilters(onSearch, withCsv) {
     field(t('direction'), select('direction', [['', t('any')], ['inbound', t('inbound')], ['outbound', t('outbound')], ['internal', t('internal')]])),
     field(t('disposition'), select('disposition', [['', t('any')], ['answered', t('answered')], ['missed', t('missed')], ['busy', t('busy')], ['failed', t('failed')], ['interrupted', t('interrupted')]])),
     el('button', { type: 'submit' }, t('search')),
-    withCsv ? el('a', { class: 'button secondary', id: 'csv', href: '#', onclick: (e) => { e.currentTarget.href = '/api/v1/calls.csv?' + query(); } }, t('csv')) : null);
+    withCsv ? el('a', { class: 'button secondary', id: 'csv', href: '#', onclick: (e) => { e.currentTarget.href = '/api/v1/calls.csv?' + query() + '&' + csvDelimiter(); } }, t('csv')) : null);
   function query() {
     const p = new URLSearchParams();
     for (const i of f.querySelectorAll('input,select')) if (i.value) p.set(i.name, i.value);
@@ -218,7 +220,7 @@ export const pages = {
       el('button', { class: 'danger', onclick: () => attempt(async () => { await api('DELETE', '/api/v1/contacts/' + enc(c.number)); list.reload(); }) }, t('delete')))]));
     const search = el('form', { class: 'filters', onsubmit: (e) => { e.preventDefault(); q = e.target.q.value; list.reload(); } },
       field(t('search'), input({ name: 'q', id: 'contact-search', size: 20 })), el('button', { type: 'submit' }, t('search')),
-      el('a', { class: 'button secondary', href: '/api/v1/contacts.csv', download: 'contacts.csv' }, t('csv')));
+      el('a', { class: 'button secondary', href: '/api/v1/contacts.csv', download: 'contacts.csv', onclick: (e) => { e.currentTarget.href = '/api/v1/contacts.csv?' + csvDelimiter(); } }, t('csv')));
     list.reload();
     if (!editable) return el('div', {}, search, list.el);
     const form = el('form', { class: 'card', id: 'contact-form', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
@@ -313,7 +315,7 @@ export const pages = {
 
   async tenants() {
     const list = pagedList((next) => '/api/v1/tenants' + (next ? '?after=' + enc(next) : ''), [t('slug'), t('name'), t('domain'), t('status'), t('balance'), ''], (x) => [
-      x.slug, x.name, x.domain, x.status === 'suspended' ? el('span', { class: 'tag bad' }, t('suspend')) : '✓', (x.balance_cents / 100).toFixed(2),
+      x.slug, x.name, x.domain, x.status === 'suspended' ? el('span', { class: 'tag bad' }, t('tenant_suspended')) : el('span', { class: 'tag' }, t('tenant_active')), (x.balance_cents / 100).toFixed(2),
       el('span', {},
         el('button', { class: x.status === 'suspended' ? '' : 'danger', onclick: () => attempt(async () => { await api('POST', '/api/v1/tenants/' + enc(x.slug) + (x.status === 'suspended' ? '/resume' : '/suspend')); list.reload(); }) }, x.status === 'suspended' ? t('resume') : t('suspend')),
         el('button', { class: 'secondary', onclick: () => { const a = prompt(t('set_balance'), (x.balance_cents / 100).toFixed(2)); if (a !== null) attempt(async () => { await api('PUT', '/api/v1/tenants/' + enc(x.slug) + '/balance', { amount: a }); list.reload(); }); } }, t('set_balance')),

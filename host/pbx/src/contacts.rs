@@ -93,13 +93,50 @@ pub fn parse_csv(bytes: &[u8], country_code: &str) -> Result<Vec<CheckedContact>
     Ok(out)
 }
 
-/// The first bytes of an exported phone book: a BOM (so that spreadsheet programs read
-/// Cyrillic) and the header line [`parse_csv`] reads back.
-pub const CSV_HEAD: &[u8] = b"\xEF\xBB\xBFnumber,name,company,note\r\n";
+/// The UTF-8 byte order mark: spreadsheet programs (Excel) read Cyrillic in a CSV file only
+/// after it.
+pub const BOM: &str = "\u{feff}";
 
-/// Lines of the phone book as CSV (without [`CSV_HEAD`]).
-pub fn csv_rows(contacts: &[Contact]) -> Result<Vec<u8>, StoreError> {
-    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+/// The separator of an exported CSV file: a comma, or a semicolon for spreadsheet programs
+/// in locales whose decimal mark is a comma (Excel in Russian splits on `;` only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CsvDelimiter {
+    /// `,` (RFC 4180).
+    #[default]
+    Comma,
+    /// `;`.
+    Semicolon,
+}
+
+impl CsvDelimiter {
+    /// From a query's `delimiter` (`comma` or `semicolon`; none: a comma).
+    pub fn parse(v: Option<&str>) -> Result<CsvDelimiter, String> {
+        match v.map(str::trim) {
+            None | Some("") | Some("comma") => Ok(CsvDelimiter::Comma),
+            Some("semicolon") => Ok(CsvDelimiter::Semicolon),
+            Some(_) => Err("`delimiter` must be comma or semicolon".into()),
+        }
+    }
+
+    /// The separator itself.
+    pub fn byte(self) -> u8 {
+        match self {
+            CsvDelimiter::Comma => b',',
+            CsvDelimiter::Semicolon => b';',
+        }
+    }
+}
+
+/// The first bytes of an exported phone book: a BOM and the header line [`parse_csv`]
+/// reads back.
+pub fn csv_head(d: CsvDelimiter) -> Vec<u8> {
+    let sep = char::from(d.byte());
+    format!("{BOM}number{sep}name{sep}company{sep}note\r\n").into_bytes()
+}
+
+/// Lines of the phone book as CSV (without [`csv_head`]).
+pub fn csv_rows(contacts: &[Contact], d: CsvDelimiter) -> Result<Vec<u8>, StoreError> {
+    let mut w = csv::WriterBuilder::new().delimiter(d.byte()).terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     let fail = |e: csv::Error| StoreError::Invalid(format!("cannot write CSV: {e}"));
     for c in contacts {
         let cells = [&c.number, &c.name, &c.company, &c.note].map(|s| defuse(s));
@@ -110,8 +147,8 @@ pub fn csv_rows(contacts: &[Contact]) -> Result<Vec<u8>, StoreError> {
 
 /// The whole phone book as CSV (the CLI's export; the API streams it page by page).
 pub fn to_csv(contacts: &[Contact]) -> Result<Vec<u8>, StoreError> {
-    let mut out = CSV_HEAD.to_vec();
-    out.extend(csv_rows(contacts)?);
+    let mut out = csv_head(CsvDelimiter::Comma);
+    out.extend(csv_rows(contacts, CsvDelimiter::Comma)?);
     Ok(out)
 }
 

@@ -74,6 +74,8 @@ pub struct CallQuery {
     pub direction: Option<String>,
     /// Disposition.
     pub disposition: Option<String>,
+    /// CSV only: `comma` (the default) or `semicolon`.
+    pub delimiter: Option<String>,
 }
 
 fn nonempty(o: &Option<String>) -> Option<&str> {
@@ -174,9 +176,9 @@ pub async fn calls_csv(
     ApiQuery(q): ApiQuery<CallQuery>,
 ) -> ApiResult<Response> {
     let (tenant, f, tz) = filter(&s, &c, &q, false).await?;
-    let mut out = String::from(
-        "started,direction,caller,caller_name,callee,did,disposition,talk_seconds,hangup_cause,forwarded_from,via,call_id\r\n",
-    );
+    let sep = char::from(crate::contacts::CsvDelimiter::parse(q.delimiter.as_deref()).map_err(ApiError::bad)?.byte()).to_string();
+    let head = ["started", "direction", "caller", "caller_name", "callee", "did", "disposition", "talk_seconds", "hangup_cause"];
+    let mut out = format!("{}{}{sep}forwarded_from{sep}via{sep}call_id\r\n", crate::contacts::BOM, head.join(&sep));
     let mut after: Option<(i64, String)> = None;
     let mut total = 0;
     while total < 100_000 {
@@ -196,7 +198,7 @@ pub async fn calls_csv(
                 r.via.clone().unwrap_or_default(),
                 r.id.clone(),
             ];
-            out.push_str(&cells.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
+            out.push_str(&cells.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(&sep));
             out.push_str("\r\n");
         }
         total += rows.len();

@@ -5,7 +5,7 @@ use super::WebState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
 use super::paging::{PageQuery, listing, page_of};
-use crate::contacts::{CSV_HEAD, csv_rows, parse_csv};
+use crate::contacts::{CsvDelimiter, csv_head, csv_rows, parse_csv};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -135,9 +135,21 @@ static EXPORTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 /// Rows read from the database per step of an export.
 const EXPORT_PAGE: i64 = 1000;
 
+/// The options of a CSV export.
+#[derive(Debug, Deserialize, Default)]
+pub struct CsvQuery {
+    /// `comma` (the default) or `semicolon`.
+    pub delimiter: Option<String>,
+}
+
 /// `GET /api/v1/contacts.csv`: streamed in pages, so a full book never sits in memory whole.
-pub async fn export(State(s): State<Arc<WebState>>, axum::Extension(c): axum::Extension<Caller>) -> ApiResult<Response> {
+pub async fn export(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    ApiQuery(q): ApiQuery<CsvQuery>,
+) -> ApiResult<Response> {
     let tenant = c.tenant_id()?;
+    let delimiter = CsvDelimiter::parse(q.delimiter.as_deref()).map_err(ApiError::bad)?;
     let Ok(permit) = EXPORTS.try_acquire() else {
         return Ok((
             StatusCode::SERVICE_UNAVAILABLE,
@@ -153,7 +165,7 @@ pub async fn export(State(s): State<Arc<WebState>>, axum::Extension(c): axum::Ex
         let store = store.clone();
         async move {
             if !head_sent {
-                return Some((Ok::<Vec<u8>, std::io::Error>(CSV_HEAD.to_vec()), (permit, after, true, false)));
+                return Some((Ok::<Vec<u8>, std::io::Error>(csv_head(delimiter)), (permit, after, true, false)));
             }
             if done {
                 return None;
@@ -164,7 +176,7 @@ pub async fn export(State(s): State<Arc<WebState>>, axum::Extension(c): axum::Ex
             };
             let last = page.last().map(|c| c.number.clone());
             let finished = page.len() < EXPORT_PAGE as usize;
-            match csv_rows(&page) {
+            match csv_rows(&page, delimiter) {
                 Ok(bytes) if last.is_some() => Some((Ok(bytes), (permit, last, true, finished))),
                 Ok(_) => None,
                 Err(e) => Some((Err(std::io::Error::other(e.to_string())), (permit, after, true, true))),

@@ -154,6 +154,17 @@ const CALL_FILTERS: &[(&str, &str)] = &[
     ("direction", "inbound, outbound or internal"),
     ("disposition", "answered, missed, busy, failed or interrupted"),
 ];
+const CALL_CSV: &[(&str, &str)] = &[
+    ("from", "started at or after (RFC 3339 or YYYY-MM-DD in the tenant's time zone)"),
+    ("to", "started before (RFC 3339 or YYYY-MM-DD, that whole day included)"),
+    ("ext", "calls of this user"),
+    ("number", "digits of the calling or called number"),
+    ("direction", "inbound, outbound or internal"),
+    ("disposition", "answered, missed, busy, failed or interrupted"),
+    (DELIMITER.0, DELIMITER.1),
+];
+const DELIMITER: (&str, &str) =
+    ("delimiter", "comma (default) or semicolon (spreadsheets in the Russian locale); the file starts with a UTF-8 BOM");
 const PERIOD: &[(&str, &str)] = &[
     ("from", "period start (RFC 3339 or YYYY-MM-DD in the tenant's time zone; default: 30 days ago)"),
     ("to", "period end (default: now)"),
@@ -421,7 +432,7 @@ pub fn table() -> Vec<Route> {
             .query(CALL_FILTERS)
             .returns::<CallPage>(),
         r("get", "/api/v1/calls.csv", User, "calls", "The call log as CSV (same filters, up to 100,000 rows)", get(calls_api::calls_csv))
-            .query(CALL_FILTERS)
+            .query(CALL_CSV)
             .produces("text/csv"),
         r("get", "/api/v1/calls/{id}", User, "calls", "A call with its timeline, legs and recording", get(calls_api::get_call))
             .returns::<CallDetail>(),
@@ -507,7 +518,9 @@ pub fn table() -> Vec<Route> {
         )
         .upload(&["text/csv"], crate::contacts::MAX_IMPORT_BYTES)
         .returns::<ImportResult>(),
-        r("get", "/api/v1/contacts.csv", User, "contacts", "The phone book as CSV", get(contacts_api::export)).produces("text/csv"),
+        r("get", "/api/v1/contacts.csv", User, "contacts", "The phone book as CSV", get(contacts_api::export))
+            .query(&[DELIMITER])
+            .produces("text/csv"),
         r(
             "get",
             "/api/v1/plugins/{name}/settings",

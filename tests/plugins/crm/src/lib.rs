@@ -1,6 +1,7 @@
 //! An integration plugin for the tests, as a CRM connector would be: it keeps the call
 //! events it receives (kind and call id, in order) and forwards each to the CRM, whose
-//! address and key come from the company's settings (`crm_url`, the secret `api_key`) or
+//! address and key come from the company's settings (`crm_url`, the secret `api_key`;
+//! `note_events: false` forwards without keeping notes, as the benchmark's does) or
 //! from its inbound webhook (`/setup?url=...`); its webhook also answers what it saw
 //! (`/seen`), places calls (`/call?ext=101&number=102&corr=c1&line=...`) and hears what
 //! became of them (`/results`), and writes the phone book (`/contact?number=..&name=..`).
@@ -31,7 +32,8 @@ impl Plugin for Crm {
     fn describe() -> Metadata {
         let schema = r#"{"type":"object","additionalProperties":false,"properties":{
             "crm_url":{"type":"string","format":"uri","maxLength":500},
-            "api_key":{"type":"string","writeOnly":true,"minLength":8}}}"#;
+            "api_key":{"type":"string","writeOnly":true,"minLength":8},
+            "note_events":{"type":"boolean","default":true}}}"#;
         let mut m = metadata("crm", "0.1.0", "A CRM connector (integration test)", &[], schema);
         m.capabilities = vec![Capability::Kv, Capability::Http(vec!["127.0.0.1".into()]), Capability::Contacts];
         m
@@ -40,16 +42,22 @@ impl Plugin for Crm {
     fn handle(event: Event) -> Result<Vec<Verb>, String> {
         match event {
             Event::CallLifecycle(l) => {
-                let seen = host::kv_get("seen").unwrap_or_default();
-                let corr = l.correlation_id.as_deref().map(|c| format!("@{c}")).unwrap_or_default();
-                host::kv_set("seen", &format!("{seen}{}:{}:{}{corr};", l.kind, l.call.call_id, l.answered_by.clone().unwrap_or_default()));
                 let settings: serde_json::Value = serde_json::from_str(&host::config()).unwrap_or_default();
+                // A connector that only forwards (the benchmark's) keeps no notes.
+                if settings["note_events"].as_bool() != Some(false) {
+                    let seen = host::kv_get("seen").unwrap_or_default();
+                    let corr = l.correlation_id.as_deref().map(|c| format!("@{c}")).unwrap_or_default();
+                    host::kv_set(
+                        "seen",
+                        &format!("{seen}{}:{}:{}{corr};", l.kind, l.call.call_id, l.answered_by.clone().unwrap_or_default()),
+                    );
+                }
                 let url = settings["crm_url"].as_str().map(str::to_string).or_else(|| host::kv_get("crm_url")).unwrap_or_default();
                 let key = settings["api_key"].as_str().unwrap_or_default().to_string();
                 if !url.is_empty() {
                     let body = format!(
-                        r#"{{"kind":"{}","call_id":"{}","from":"{}","to":"{}","disposition":"{}"}}"#,
-                        l.kind, l.call.call_id, l.call.caller_number, l.call.called_number, l.disposition
+                        r#"{{"kind":"{}","call_id":"{}","from":"{}","to":"{}","disposition":"{}","at":{}}}"#,
+                        l.kind, l.call.call_id, l.call.caller_number, l.call.called_number, l.disposition, l.at_ms
                     );
                     let req = HttpRequest {
                         method: "POST".into(),
