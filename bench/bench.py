@@ -81,7 +81,7 @@ class Server:
                        PBX_MAX_CALLS_PER_USER="0", PBX_MAX_CALLS_PER_TENANT="0", PBX_MAX_CALLS_PER_TRUNK="0", PBX_MEDIA_RESERVE="0")
             env.update(extra_env or {})
             self.env = env
-            subprocess.run([PBX, "tenant", "create", "bench", "--domain", DOMAIN], env=env, check=True, capture_output=True)
+            subprocess.run([PBX, "tenant", "create", "bench", "--domain", DOMAIN, "--no-supervisor"], env=env, check=True, capture_output=True)
             if not recording:
                 subprocess.run([PBX, "tenant", "set", "bench", "--recording", "off"], env=env, check=True, capture_output=True)
             db = sqlite3.connect(os.path.join(tmp, "pbx.db"))

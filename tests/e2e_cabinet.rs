@@ -33,9 +33,10 @@ fn cabinet_in_a_browser() {
     node_packages(&web);
 
     let pbx = Pbx::start(Db::Sqlite, &[]);
-    pbx.cli_ok(&["tenant", "create", "acme", "--domain", "acme.example", "--name", "Acme"]);
+    pbx.cli_ok(&["tenant", "create", "acme", "--domain", "acme.example", "--name", "Acme", "--no-supervisor"]);
     pbx.cli_ok(&["user", "create", "acme", "101", "--password", "secret101", "--role", "supervisor", "--web-password", "boss-pass-1"]);
     pbx.cli_ok(&["user", "create", "acme", "102", "--password", "secret102", "--name", "Maria Ivanova"]);
+    pbx.cli_ok(&["operator", "create", "root", "--password", "operator-pass-1"]);
     pbx.cli_ok(&["trunk", "create", "carrier", "--host", "127.0.0.1:5999", "--allow-ip", "127.0.0.9/32"]);
     pbx.cli_ok(&["did", "add", "acme", DID, "--trunk", "carrier"]);
     let crm = pbx_bundled_plugins::component_path("test_plugin_crm");

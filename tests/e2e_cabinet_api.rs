@@ -104,8 +104,8 @@ impl Api {
 const DID: &str = "+74951230001";
 
 fn seed(pbx: &Pbx) -> String {
-    pbx.cli_ok(&["tenant", "create", "acme", "--domain", "acme.example", "--name", "Acme"]);
-    pbx.cli_ok(&["tenant", "create", "beta", "--domain", "beta.example", "--name", "Beta"]);
+    pbx.cli_ok(&["tenant", "create", "acme", "--domain", "acme.example", "--name", "Acme", "--no-supervisor"]);
+    pbx.cli_ok(&["tenant", "create", "beta", "--domain", "beta.example", "--name", "Beta", "--no-supervisor"]);
     pbx.cli_ok(&["user", "create", "acme", "101", "--password", "secret101", "--role", "supervisor", "--web-password", "boss-pass-1"]);
     pbx.cli_ok(&["user", "create", "acme", "102", "--password", "secret102", "--name", "Clerk", "--web-password", "clerk-pass-1"]);
     pbx.cli_ok(&["user", "create", "beta", "201", "--password", "secret201", "--role", "supervisor", "--web-password", "beta-pass-1"]);

@@ -41,7 +41,7 @@ fn token(pbx: &Pbx, args: &[&str]) -> String {
 /// A tenant with something behind every route: users, a queue, a city number with a
 /// scenario, a contact, a webhook, a prompt and a plugin.
 fn seed(pbx: &Pbx) {
-    pbx.cli_ok(&["tenant", "create", "acme", "--domain", "acme.example", "--name", "Acme"]);
+    pbx.cli_ok(&["tenant", "create", "acme", "--domain", "acme.example", "--name", "Acme", "--no-supervisor"]);
     pbx.cli_ok(&["user", "create", "acme", "101", "--password", "secret101", "--role", "supervisor", "--web-password", "boss-pass-1"]);
     pbx.cli_ok(&["user", "create", "acme", "102", "--password", "secret102", "--name", "Clerk", "--web-password", "clerk-pass-1"]);
     pbx.cli_ok(&["user", "create", "acme", "103", "--password", "secret103", "--name", "Third"]);

@@ -166,7 +166,7 @@ fn dialing_101_from_the_greeting_reaches_101() {
 
 /// A tenant `beta` with one user and its own city number on the same carrier.
 fn add_beta(pbx: &Pbx) {
-    pbx.cli_ok(&["tenant", "create", "beta", "--domain", "beta.example", "--name", "Beta"]);
+    pbx.cli_ok(&["tenant", "create", "beta", "--domain", "beta.example", "--name", "Beta", "--no-supervisor"]);
     pbx.cli_ok(&["user", "create", "beta", "201", "--password", "secret201"]);
     pbx.cli_ok(&["did", "add", "beta", DID_BETA, "--trunk", "carrier"]);
 }

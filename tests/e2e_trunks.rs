@@ -295,3 +295,93 @@ fn suspended_and_unpaid_tenants() {
     assert!(ok, "an unpaid tenant must still receive calls:\n{}", Sipp::logs(&pbx, "carrier_uac"));
     assert!(a.wait(Duration::from_secs(5)));
 }
+
+/// A request to the HTTP API (POST with a JSON body, GET without); the status and the body.
+fn api(pbx: &Pbx, path: &str, auth: &[(&str, &str)], body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let url = format!("http://{}{path}", pbx.http);
+    let mut r = match body {
+        Some(b) => {
+            let mut req = agent.post(&url);
+            for (k, v) in auth {
+                req = req.header(*k, *v);
+            }
+            req.header("Content-Type", "application/json").send(b.to_string().as_bytes())
+        }
+        None => {
+            let mut req = agent.get(&url);
+            for (k, v) in auth {
+                req = req.header(*k, *v);
+            }
+            req.call()
+        }
+    }
+    .unwrap();
+    let status = r.status().as_u16();
+    (status, serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap_or(serde_json::Value::Null))
+}
+
+#[test]
+fn a_company_created_through_the_api_logs_in_and_takes_a_call_at_once() {
+    require_tool("sipp", "sip-tester");
+    let pbx = Pbx::start(Db::Sqlite, &[]);
+    // The operator's own set-up: its API token and a carrier.
+    let op = pbx.cli_ok(&["token", "create", "--operator"]).trim().lines().last().unwrap().trim().to_string();
+    pbx.cli_ok(&["trunk", "create", "ipcarrier", "--host", &format!("{CARRIER_IP}:5060"), "--allow-ip", &format!("{CARRIER_IP}/32")]);
+    let bearer = format!("Bearer {op}");
+    let auth = [("Authorization", bearer.as_str())];
+    // The company and its number, through the API only.
+    let (status, created) =
+        api(&pbx, "/api/v1/tenants", &auth, Some(serde_json::json!({"slug": "gamma", "domain": "gamma.example", "name": "Gamma"})));
+    assert_eq!(status, 201, "{created}");
+    let first = &created["first_login"];
+    assert_eq!((first["ext"].as_str(), first["login"].as_str()), (Some("100"), Some("100@gamma")), "{created}");
+    let (password, sip_password) = (first["password"].as_str().unwrap(), first["sip_password"].as_str().unwrap());
+    assert!(password.len() >= 16 && sip_password.len() >= 16, "{created}");
+    let (status, body) =
+        api(&pbx, "/api/v1/tenants/gamma/numbers", &auth, Some(serde_json::json!({"number": "84951239999", "trunk": "ipcarrier"})));
+    assert!(status == 200 || status == 201, "{status} {body}");
+    // The passwords are not kept in the clear: asking again shows none.
+    let (_, again) = api(&pbx, "/api/v1/tenants/gamma", &auth, None);
+    assert!(!again.to_string().contains(password) && !again.to_string().contains(sip_password), "{again}");
+    assert_eq!(again["users"], 1);
+    // The supervisor signs in to the cabinet.
+    let (status, me) = api(&pbx, "/api/v1/login", &[], Some(serde_json::json!({"login": "100@gamma", "password": password})));
+    assert_eq!(status, 200, "{me}");
+    // Their phone registers, and a carrier call to the new number rings it: no scenario yet.
+    pbx.settle();
+    let sink = RtpSink::new();
+    let port = free_port();
+    let phone = Sipp::spawn(&pbx, "uas.xml", port, &["-m", "1", "-d", "500", "-key", "sink_port", &sink.port.to_string()]);
+    assert!(
+        Sipp::register_in(&pbx, "gamma.example", "100", sip_password, free_port(), port, 300),
+        "the supervisor's phone did not register"
+    );
+    let ok = Sipp::run_from(
+        &pbx,
+        CARRIER_IP,
+        "carrier_uac.xml",
+        free_port(),
+        &[
+            "-m",
+            "1",
+            "-s",
+            "84951239999",
+            "-key",
+            "to_number",
+            "84951239999",
+            "-d",
+            "1000",
+            "-mp",
+            &free_port().to_string(),
+            "-key",
+            "pcap",
+            &voice_pcap().display().to_string(),
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(ok, "the carrier call failed:\n{}\n{}", Sipp::logs(&pbx, "carrier_uac"), pbx.log());
+    assert!(phone.wait(Duration::from_secs(5)), "the supervisor's phone did not take the call");
+    let rows: serde_json::Value = serde_json::from_str(&pbx.cli_ok(&["calls", "list", "gamma", "--json"])).unwrap();
+    assert_eq!((rows[0]["direction"].as_str(), rows[0]["disposition"].as_str()), (Some("inbound"), Some("answered")), "{rows}");
+}

@@ -320,12 +320,20 @@ export const pages = {
         el('button', { class: x.status === 'suspended' ? '' : 'danger', onclick: () => attempt(async () => { await api('POST', '/api/v1/tenants/' + enc(x.slug) + (x.status === 'suspended' ? '/resume' : '/suspend')); list.reload(); }) }, x.status === 'suspended' ? t('resume') : t('suspend')),
         el('button', { class: 'secondary', onclick: () => { const a = prompt(t('set_balance'), (x.balance_cents / 100).toFixed(2)); if (a !== null) attempt(async () => { await api('PUT', '/api/v1/tenants/' + enc(x.slug) + '/balance', { amount: a }); list.reload(); }); } }, t('set_balance')),
         el('button', { class: 'secondary', onclick: () => { const n = prompt(t('number')); const tr = n && prompt(t('trunk')); if (n && tr) attempt(async () => { await api('POST', '/api/v1/tenants/' + enc(x.slug) + '/numbers', { number: n, trunk: tr }); toast(t('saved')); }); } }, t('numbers') + ' +'))]);
-    const form = el('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
-      await api('POST', '/api/v1/tenants', Object.fromEntries(new FormData(e.target))); e.target.reset(); list.reload();
-    }); } }, el('h3', {}, t('create')), field(t('slug'), input({ name: 'slug', required: true })), field(t('domain'), input({ name: 'domain', required: true })),
-    field(t('name'), input({ name: 'name' })), el('button', { type: 'submit' }, t('create')));
+    // The first supervisor's passwords come once, in the answer: shown until the page changes.
+    const created = el('div', { id: 'tenant-created' });
+    const form = el('form', { class: 'card', id: 'tenant-form', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
+      const c = await api('POST', '/api/v1/tenants', Object.fromEntries(new FormData(e.target))); e.target.reset(); list.reload();
+      const f = c.first_login;
+      created.replaceChildren(el('div', { class: 'card' }, el('h3', {}, t('tenant_created') + ': ' + c.slug),
+        f ? el('div', {}, el('p', { class: 'muted' }, t('passwords_once')),
+          table([t('what'), t('value')], [[t('cabinet_login'), el('code', { id: 'first-login' }, f.login)], [t('password'), el('code', { id: 'first-password' }, f.password)],
+            [t('sip_account'), el('code', {}, f.ext + '@' + f.sip_domain)], [t('sip_secret'), el('code', { id: 'first-sip-password' }, f.sip_password)]])) : null));
+    }); } }, el('h3', {}, t('create')), field(t('slug'), input({ name: 'slug', required: true, maxlength: 32 })), field(t('domain'), input({ name: 'domain', required: true, maxlength: 253 })),
+    field(t('name'), input({ name: 'name', maxlength: 200 })), field(t('supervisor_ext'), input({ name: 'supervisor_ext', value: '100', inputmode: 'numeric', pattern: '[0-9]{2,6}', maxlength: 6 })),
+    el('button', { type: 'submit' }, t('create')));
     list.reload();
-    return el('div', {}, list.el, form);
+    return el('div', {}, created, list.el, form);
   },
 
   async trunks() {

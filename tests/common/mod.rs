@@ -262,7 +262,7 @@ impl Pbx {
 
     /// Creates tenant `acme` (domain acme.example) with users 101..=103.
     pub fn seed_acme(&self) {
-        self.cli_ok(&["tenant", "create", "acme", "--domain", "acme.example", "--name", "Acme"]);
+        self.cli_ok(&["tenant", "create", "acme", "--domain", "acme.example", "--name", "Acme", "--no-supervisor"]);
         self.cli_ok(&["user", "create", "acme", "101", "--password", "secret101", "--name", "Иван Петров"]);
         self.cli_ok(&["user", "create", "acme", "102", "--password", "secret102", "--name", "Maria Ivanova"]);
         self.cli_ok(&["user", "create", "acme", "103", "--password", "secret103", "--name", "Baresip Phone"]);

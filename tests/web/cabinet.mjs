@@ -298,6 +298,33 @@ async function main() {
     await page.waitForFunction(() => /999/.test(document.querySelector('#toast').textContent));
     assert.equal((await page.evaluate(async () => (await fetch('/api/v1/me/forwarding')).json())).always, null, 'an unknown extension is refused');
 
+    step = 'the operator creates a company in Russian; its supervisor signs in with the password shown once';
+    await page.click('#logout');
+    await login(page, 'root', 'operator-pass-1');
+    await page.selectOption('#lang', 'ru');
+    await page.click('#nav a[href="#/tenants"]');
+    await page.fill('#tenant-form input[name=slug]', 'gamma');
+    await page.fill('#tenant-form input[name=domain]', 'gamma.example');
+    await page.fill('#tenant-form input[name=name]', 'Гамма');
+    assert.equal(await page.inputValue('#tenant-form input[name=supervisor_ext]'), '100');
+    await page.click('#tenant-form button[type=submit]');
+    await page.waitForSelector('#first-password');
+    assert.match(await page.textContent('#tenant-created'), /пароли показываются только сейчас/);
+    assert.equal(await page.textContent('#first-login'), '100@gamma');
+    const firstPassword = await page.textContent('#first-password');
+    await page.waitForSelector('td:text-is("gamma")');
+    assert.ok(await page.isVisible('tr:has(td:text-is("gamma")) .tag:text-is("Работает")'));
+    await page.click('tr:has(td:text-is("gamma")) button:text-is("Приостановить")');
+    await page.waitForSelector('tr:has(td:text-is("gamma")) .tag:text-is("Приостановлен")');
+    await page.click('tr:has(td:text-is("gamma")) button:text-is("Возобновить")');
+    await page.waitForSelector('tr:has(td:text-is("gamma")) .tag:text-is("Работает")');
+    await page.selectOption('#lang', 'en');
+    await page.click('#logout');
+    await login(page, '100@gamma', firstPassword);
+    assert.ok(await page.isVisible('#nav a[href="#/users"]'), 'the first user is a supervisor');
+    await page.click('#logout');
+    await login(page, '105@acme', 'olga-pass-1');
+
     step = 'the cabinet works on a phone screen';
     await page.setViewportSize({ width: 390, height: 800 });
     await page.goto(BASE + '/#/calls');

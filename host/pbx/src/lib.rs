@@ -3,6 +3,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cli;
+pub mod company;
 pub mod config;
 pub mod contacts;
 pub mod engine;

@@ -7,7 +7,8 @@ use pbx_store::Store;
 /// Tenant commands.
 #[derive(Debug, Subcommand)]
 pub enum TenantCmd {
-    /// Create a tenant with its SIP domain.
+    /// Create a tenant with its SIP domain and its first supervisor (a cabinet login and a
+    /// phone, whose generated passwords are printed once).
     Create {
         /// Short unique name (lowercase letters, digits, dashes).
         slug: String,
@@ -17,6 +18,12 @@ pub enum TenantCmd {
         /// Display name.
         #[arg(long, default_value = "")]
         name: String,
+        /// Extension of the first supervisor.
+        #[arg(long, default_value = crate::company::DEFAULT_SUPERVISOR_EXT)]
+        supervisor: String,
+        /// Create no supervisor (the users come later, by `pbx user create`).
+        #[arg(long, conflicts_with = "supervisor")]
+        no_supervisor: bool,
     },
     /// Suspend a tenant: its phones cannot call and its users cannot log in.
     Suspend {
@@ -70,9 +77,14 @@ pub enum TenantCmd {
 /// Runs a tenant command.
 pub async fn run(store: &Store, cmd: TenantCmd) -> anyhow::Result<()> {
     match cmd {
-        TenantCmd::Create { slug, domain, name } => {
-            let t = store.create_tenant(&slug, &domain, &name).await?;
-            println!("created tenant {} (domain {})", t.slug, t.domain);
+        TenantCmd::Create { slug, domain, name, supervisor, no_supervisor } => {
+            let c = crate::company::create_company(store, &slug, &domain, &name, (!no_supervisor).then_some(supervisor.as_str())).await?;
+            println!("created tenant {} (domain {})", c.tenant.slug, c.tenant.domain);
+            if let Some(f) = c.first_login {
+                println!("supervisor {}: cabinet login {} password {}", f.ext, f.login, f.password);
+                println!("phone: {}@{} SIP password {}", f.ext, f.sip_domain, f.sip_password);
+                println!("(the passwords are shown only now)");
+            }
         }
         TenantCmd::Suspend { slug } => {
             store.set_tenant_status(&slug, pbx_store::TenantStatus::Suspended).await?;

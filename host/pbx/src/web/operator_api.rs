@@ -42,12 +42,24 @@ pub struct TenantBody {
     /// Company name.
     #[serde(default)]
     pub name: String,
+    /// Extension of the first supervisor (default 100; an empty string: none).
+    #[serde(default)]
+    pub supervisor_ext: Option<String>,
 }
 
-/// `POST /api/v1/tenants`.
-pub async fn create_tenant(State(s): State<Arc<WebState>>, ApiJson(b): ApiJson<TenantBody>) -> ApiResult<(StatusCode, Json<Tenant>)> {
-    let t = s.store.create_tenant(&b.slug, &b.domain, &b.name).await?;
-    Ok((StatusCode::CREATED, Json(t)))
+/// `POST /api/v1/tenants`: the company with its first supervisor, whose generated
+/// passwords this answer carries once.
+pub async fn create_tenant(
+    State(s): State<Arc<WebState>>,
+    ApiJson(b): ApiJson<TenantBody>,
+) -> ApiResult<(StatusCode, Json<crate::company::CreatedCompany>)> {
+    let ext = match b.supervisor_ext.as_deref().map(str::trim) {
+        None => Some(crate::company::DEFAULT_SUPERVISOR_EXT),
+        Some("") => None,
+        Some(e) => Some(e),
+    };
+    let c = crate::company::create_company(&s.store, &b.slug, &b.domain, &b.name, ext).await?;
+    Ok((StatusCode::CREATED, Json(c)))
 }
 
 /// A tenant with the sizes the operator's console shows.

@@ -617,9 +617,16 @@ pub fn table() -> Vec<Route> {
         r("get", "/api/v1/tenants", Operator, "operator", "All tenants", get(operator_api::list_tenants))
             .query(PAGE)
             .returns::<TenantPage>(),
-        r("post", "/api/v1/tenants", Operator, "operator", "Create a tenant (with its default setup)", post(operator_api::create_tenant))
-            .takes::<TenantBody>()
-            .creates::<Tenant>(),
+        r(
+            "post",
+            "/api/v1/tenants",
+            Operator,
+            "operator",
+            "Create a tenant with its first supervisor (passwords shown once in the answer)",
+            post(operator_api::create_tenant),
+        )
+        .takes::<TenantBody>()
+        .creates::<crate::company::CreatedCompany>(),
         r("get", "/api/v1/tenants/{slug}", Operator, "operator", "One tenant", get(operator_api::get_tenant)).returns::<TenantView>(),
         r(
             "post",
