@@ -349,6 +349,40 @@ fn cabinet_api(db: Db) {
     let mismatch = api.as_(&acme, "PUT", "/api/v1/contacts/84951230001", Some(r#"{"number": "+79160000009", "name": "X"}"#), true);
     assert_eq!(mismatch.status, 400);
 
+    // The company's settings: read, changed, and a bad field changes nothing.
+    let before = api.as_(&acme, "GET", "/api/v1/settings", None, true).json();
+    assert_eq!(before["domain"], "acme.example", "{before}");
+    assert!(before["builtin_prompts"].as_array().unwrap().iter().any(|p| p == "music"), "{before}");
+    let set = api.as_(
+        &acme,
+        "PUT",
+        "/api/v1/settings",
+        Some(r#"{"timezone": "Asia/Yekaterinburg", "greeting": "acme-hello", "recording": ["inbound"], "retention_days": 30}"#),
+        true,
+    );
+    assert_eq!(set.status, 200, "{}", set.text());
+    let now = set.json();
+    assert_eq!(
+        (now["timezone"].as_str(), now["greeting"].as_str(), now["recording"].clone(), now["retention_days"].as_i64()),
+        (Some("Asia/Yekaterinburg"), Some("acme-hello"), json!(["inbound"]), Some(30))
+    );
+    let other = if before["language"] == "en" { "ru" } else { "en" };
+    for (bad, code) in [
+        (format!(r#"{{"language": "{other}", "timezone": "Mars/Olympus"}}"#), 400),
+        (format!(r#"{{"language": "{other}", "greeting": "never-uploaded"}}"#), 400),
+        (r#"{"colour": "red"}"#.to_string(), 422),
+    ] {
+        let r = api.as_(&acme, "PUT", "/api/v1/settings", Some(&bad), true);
+        assert_eq!(r.status, code, "{bad}: {}", r.text());
+        assert!(!r.json()["error"].as_str().unwrap_or_default().is_empty());
+    }
+    assert_eq!(
+        api.as_(&acme, "GET", "/api/v1/settings", None, true).json()["language"],
+        before["language"],
+        "a refused change changed nothing"
+    );
+    assert_eq!(api.as_(&clerk, "PUT", "/api/v1/settings", Some(r#"{"language": "en"}"#), true).status, 403);
+
     // Recordings: playback with Range, WAV download with two channels.
     let audio = format!("/api/v1/recordings/{call_id}/audio");
     let full = api.as_(&acme, "GET", &audio, None, true);

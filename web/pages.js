@@ -207,6 +207,34 @@ export const pages = {
     return el('div', {}, list.el, form);
   },
 
+  async company() {
+    const [c, uploaded] = await Promise.all([api('GET', '/api/v1/settings'), api('GET', '/api/v1/prompts?limit=500')]);
+    // A prompt picker: none (greeting only), the uploaded ones, the built-in ones.
+    const prompts = (name, value, allowNone) => el('select', { name }, (allowNone ? [el('option', { value: '' }, t('co_none'))] : []).concat(
+      el('optgroup', { label: t('co_uploaded') }, uploaded.items.map((p) => el('option', { value: p.name, selected: p.name === value ? true : null }, p.name))),
+      el('optgroup', { label: t('co_builtin') }, c.builtin_prompts.map((p) => el('option', { value: p, selected: p === value ? true : null }, p)))));
+    let zones = [];
+    try { zones = Intl.supportedValuesOf('timeZone'); } catch (_) { zones = []; }
+    if (!zones.includes(c.timezone)) zones = [c.timezone].concat(zones);
+    const dirs = ['inbound', 'outbound', 'internal'].map((d) => el('label', { class: 'inline' },
+      input({ type: 'checkbox', name: 'rec', value: d, checked: c.recording.includes(d) ? true : null }), t(d)));
+    const form = el('form', { class: 'card', id: 'company-form', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
+      const f = e.target;
+      await api('PUT', '/api/v1/settings', { timezone: f.timezone.value, language: f.language.value, greeting: f.greeting.value, music: f.music.value,
+        recording: [...f.querySelectorAll('input[name=rec]:checked')].map((x) => x.value), retention_days: Number(f.retention_days.value) });
+      toast(t('saved'));
+    }); } }, el('h3', {}, c.name || t('company')),
+    el('p', {}, t('co_sip_domain') + ': ', el('code', {}, c.domain), ' · ' + t('balance') + ': ' + (c.balance_cents / 100).toFixed(2)),
+    field(t('co_timezone'), select('timezone', zones.map((z) => [z, z]), c.timezone)),
+    field(t('co_language'), select('language', [['ru', t('lang_ru')], ['en', t('lang_en')]], c.language)),
+    field(t('co_greeting'), prompts('greeting', c.greeting, true)),
+    field(t('co_music'), prompts('music', c.music, false)),
+    el('div', {}, el('p', {}, t('co_recording')), ...dirs),
+    field(t('co_retention'), input({ name: 'retention_days', type: 'number', min: 1, max: 3650, value: String(c.retention_days), required: true })),
+    el('button', { type: 'submit' }, t('save')));
+    return form;
+  },
+
   async contacts() {
     const editable = state.me.role === 'supervisor';
     let q = '';

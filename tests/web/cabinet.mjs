@@ -271,6 +271,17 @@ async function main() {
     await page.click('#nav a[href="#/webhooks"]');
     await page.waitForSelector('h3:text-is("Добавить вебхук")');
     assert.ok(await page.isVisible('#webhook-list th:text-is("Последняя ошибка")'));
+    await page.click('#nav a[href="#/company"]');
+    await page.waitForSelector('#company-form label:has-text("Часовой пояс")');
+    await page.selectOption('#company-form select[name=timezone]', 'Europe/Samara');
+    await page.selectOption('#company-form select[name=music]', 'music');
+    await page.uncheck('#company-form input[value=internal]');
+    await page.evaluate(() => { document.querySelector('#toast').textContent = ''; });
+    await page.click('#company-form button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#toast').textContent !== '');
+    assert.equal(await page.textContent('#toast'), 'Сохранено');
+    const co = await page.evaluate(async () => (await fetch('/api/v1/settings')).json());
+    assert.deepEqual([co.timezone, co.recording.includes('internal')], ['Europe/Samara', false]);
     await page.selectOption('#lang', 'en');
 
     step = 'a user cannot open supervisor pages';

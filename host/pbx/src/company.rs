@@ -72,6 +72,22 @@ pub fn new_password() -> String {
     (0..18).map(|_| CHARS[r.random_range(0..CHARS.len())] as char).collect()
 }
 
+/// Changes a company's settings (the CLI's `tenant set`, the cabinet's settings page): the
+/// store checks each value; a greeting or music must name a prompt the company uploaded or
+/// a built-in one (empty: none).
+pub async fn update_settings(store: &Store, slug: &str, s: &pbx_store::TenantSettings) -> Result<Tenant, StoreError> {
+    let t = store.tenant_by_slug(slug).await?;
+    let named: Vec<&String> = [&s.greeting_prompt, &s.moh_prompt].into_iter().flatten().filter(|p| !p.is_empty()).collect();
+    if !named.is_empty() {
+        let uploaded: std::collections::HashSet<String> = store.list_prompts(Some(t.id)).await?.into_iter().map(|p| p.name).collect();
+        let lang = s.language.as_deref().unwrap_or(&t.language);
+        if let Some(p) = named.into_iter().find(|p| !uploaded.contains(p.as_str()) && pbx_media::prompt::builtin(lang, p).is_none()) {
+            return Err(StoreError::Invalid(format!("there is no prompt {p:?}: upload it first")));
+        }
+    }
+    store.set_tenant_settings(slug, s).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

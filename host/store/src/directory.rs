@@ -326,36 +326,53 @@ impl Store {
     /// Changes a tenant's settings.
     pub async fn set_tenant_settings(&self, slug: &str, s: &TenantSettings) -> Result<Tenant, StoreError> {
         let t = self.tenant_by_slug(slug).await?;
-        if let Some(dirs) = &s.recording {
-            if let Some(bad) = dirs.iter().find(|d| !["inbound", "outbound", "internal"].contains(&d.as_str())) {
-                return Err(StoreError::Invalid(format!("unknown call direction {bad:?}: use inbound, outbound, internal")));
+        // Everything is checked before anything is written: a bad field changes nothing.
+        if let Some(dirs) = &s.recording
+            && let Some(bad) = dirs.iter().find(|d| !["inbound", "outbound", "internal"].contains(&d.as_str()))
+        {
+            return Err(StoreError::Invalid(format!("unknown call direction {bad:?}: use inbound, outbound, internal")));
+        }
+        if let Some(days) = s.retention_days
+            && !(1..=3650).contains(&days)
+        {
+            return Err(StoreError::Invalid("retention must be 1 to 3650 days".into()));
+        }
+        if let Some(lang) = &s.language
+            && lang != "ru"
+            && lang != "en"
+        {
+            return Err(StoreError::Invalid("language must be ru or en".into()));
+        }
+        if let Some(tz) = &s.timezone
+            && (tz.len() > 64 || jiff::tz::TimeZone::get(tz).is_err())
+        {
+            return Err(StoreError::Invalid(format!("unknown time zone {tz:?}: use an IANA name such as Europe/Moscow")));
+        }
+        for p in [&s.moh_prompt, &s.greeting_prompt].into_iter().flatten() {
+            if p.len() > 64 {
+                return Err(StoreError::Invalid("a prompt name is at most 64 characters".into()));
             }
-            sqlx::query("UPDATE tenants SET recording = $1 WHERE id = $2").bind(dirs.join(",")).bind(t.id).execute(self.pool()).await?;
+        }
+        let mut tx = self.begin_write().await?;
+        if let Some(dirs) = &s.recording {
+            sqlx::query("UPDATE tenants SET recording = $1 WHERE id = $2").bind(dirs.join(",")).bind(t.id).execute(&mut *tx).await?;
         }
         if let Some(days) = s.retention_days {
-            if !(1..=3650).contains(&days) {
-                return Err(StoreError::Invalid("retention must be 1 to 3650 days".into()));
-            }
-            sqlx::query("UPDATE tenants SET retention_days = $1 WHERE id = $2").bind(days).bind(t.id).execute(self.pool()).await?;
+            sqlx::query("UPDATE tenants SET retention_days = $1 WHERE id = $2").bind(days).bind(t.id).execute(&mut *tx).await?;
         }
         if let Some(lang) = &s.language {
-            if lang != "ru" && lang != "en" {
-                return Err(StoreError::Invalid("language must be ru or en".into()));
-            }
-            sqlx::query("UPDATE tenants SET language = $1 WHERE id = $2").bind(lang).bind(t.id).execute(self.pool()).await?;
+            sqlx::query("UPDATE tenants SET language = $1 WHERE id = $2").bind(lang).bind(t.id).execute(&mut *tx).await?;
         }
         if let Some(p) = &s.moh_prompt {
-            sqlx::query("UPDATE tenants SET moh_prompt = $1 WHERE id = $2").bind(p).bind(t.id).execute(self.pool()).await?;
+            sqlx::query("UPDATE tenants SET moh_prompt = $1 WHERE id = $2").bind(p).bind(t.id).execute(&mut *tx).await?;
         }
         if let Some(tz) = &s.timezone {
-            if jiff::tz::TimeZone::get(tz).is_err() {
-                return Err(StoreError::Invalid(format!("unknown time zone {tz:?}: use an IANA name such as Europe/Moscow")));
-            }
-            sqlx::query("UPDATE tenants SET timezone = $1 WHERE id = $2").bind(tz).bind(t.id).execute(self.pool()).await?;
+            sqlx::query("UPDATE tenants SET timezone = $1 WHERE id = $2").bind(tz).bind(t.id).execute(&mut *tx).await?;
         }
         if let Some(p) = &s.greeting_prompt {
-            sqlx::query("UPDATE tenants SET greeting_prompt = $1 WHERE id = $2").bind(p).bind(t.id).execute(self.pool()).await?;
+            sqlx::query("UPDATE tenants SET greeting_prompt = $1 WHERE id = $2").bind(p).bind(t.id).execute(&mut *tx).await?;
         }
+        tx.commit().await?;
         self.bump_config_version().await?;
         self.tenant_by_slug(slug).await
     }

@@ -107,19 +107,12 @@ pub async fn run(store: &Store, cmd: TenantCmd) -> anyhow::Result<()> {
                 dirs => dirs.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect(),
             });
             let greeting = greeting.map(|g| if g == "none" { String::new() } else { g });
-            let t = store
-                .set_tenant_settings(
-                    &slug,
-                    &pbx_store::TenantSettings {
-                        recording,
-                        retention_days,
-                        language,
-                        moh_prompt: moh,
-                        greeting_prompt: greeting,
-                        timezone,
-                    },
-                )
-                .await?;
+            let t = crate::company::update_settings(
+                store,
+                &slug,
+                &pbx_store::TenantSettings { recording, retention_days, language, moh_prompt: moh, greeting_prompt: greeting, timezone },
+            )
+            .await?;
             println!(
                 "{}: recording {}, retention {} days, language {}, music {}, greeting {}, time zone {}",
                 t.slug,

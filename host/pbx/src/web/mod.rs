@@ -5,6 +5,7 @@
 pub mod assets;
 pub mod auth;
 mod calls_api;
+mod company_api;
 mod contacts_api;
 pub mod error;
 mod hooks;

@@ -5,7 +5,7 @@
 use super::auth::{self, Access, guard};
 use super::openapi::Component;
 use super::{
-    WebState, calls_api, contacts_api, live, operator_api, originate_api, plugin_settings_api, recording_links, tenant_api,
+    WebState, calls_api, company_api, contacts_api, live, operator_api, originate_api, plugin_settings_api, recording_links, tenant_api,
     tenant_setup_api, webhooks_api,
 };
 use axum::Router;
@@ -255,6 +255,18 @@ pub fn table() -> Vec<Route> {
         )
         .takes::<WebPasswordBody>()
         .no_content(),
+        r("get", "/api/v1/settings", Supervisor, "company", "The company's settings", get(company_api::get_settings))
+            .returns::<company_api::CompanySettings>(),
+        r(
+            "put",
+            "/api/v1/settings",
+            Supervisor,
+            "company",
+            "Change the company's settings (time zone, language, greeting, music, recording, retention)",
+            put(company_api::put_settings),
+        )
+        .takes::<company_api::CompanySettingsBody>()
+        .returns::<company_api::CompanySettings>(),
         r("get", "/api/v1/groups", Supervisor, "users", "Ring groups and queues", get(tenant_api::list_groups))
             .query(PAGE)
             .returns::<GroupPage>(),
