@@ -382,6 +382,16 @@ fn cabinet_api(db: Db) {
         "a refused change changed nothing"
     );
     assert_eq!(api.as_(&clerk, "PUT", "/api/v1/settings", Some(r#"{"language": "en"}"#), true).status, 403);
+    // A greeting in use is not deleted (the answer says where); once free, it goes with its file.
+    let used = api.as_(&acme, "DELETE", "/api/v1/prompts/acme-hello", None, true);
+    assert_eq!(used.status, 409, "{}", used.text());
+    assert!(used.json()["error"].as_str().unwrap().contains("the company's greeting"), "{}", used.text());
+    assert_eq!(api.as_(&acme, "GET", "/api/v1/prompts/acme-hello/audio", None, true).status, 200);
+    assert_eq!(api.as_(&acme, "PUT", "/api/v1/settings", Some(r#"{"greeting": ""}"#), true).status, 200);
+    assert_eq!(api.as_(&clerk, "DELETE", "/api/v1/prompts/acme-hello", None, true).status, 403);
+    assert_eq!(api.as_(&acme, "DELETE", "/api/v1/prompts/acme-hello", None, true).status, 204);
+    assert_eq!(api.as_(&acme, "GET", "/api/v1/prompts/acme-hello/audio", None, true).status, 404);
+    assert_eq!(api.as_(&acme, "DELETE", "/api/v1/prompts/acme-hello", None, true).status, 404);
 
     // Recordings: playback with Range, WAV download with two channels.
     let audio = format!("/api/v1/recordings/{call_id}/audio");

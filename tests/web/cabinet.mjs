@@ -106,6 +106,16 @@ async function main() {
     assert.ok((await page.textContent('#upload-msg')).length > 5);
     assert.equal(await page.locator('td:text-is("broken")').count(), 0);
 
+    step = 'a greeting nobody uses is deleted';
+    await page.fill('#prompt-name', 'spare');
+    await page.setInputFiles('#prompt-file', GREETING);
+    await page.click('form.card button[type=submit]');
+    await page.waitForSelector('td:text-is("spare")');
+    await page.click('tr:has(td:text-is("spare")) button.danger');
+    await page.waitForFunction(() => ![...document.querySelectorAll('td')].some((td) => td.textContent === 'spare'));
+    assert.ok(await page.isVisible('td:text-is("ivr-menu")'));
+    assert.equal(await page.evaluate(async () => (await fetch('/api/v1/prompts/spare/audio')).status), 404);
+
     step = 'the phone book imports a CSV, names a bad line, and takes a contact from the form';
     await page.click('#nav a[href="#/contacts"]');
     await page.setInputFiles('#contact-file', { name: 'book.csv', mimeType: 'text/csv', buffer: Buffer.from('number,name\n+79161112233,Bad\nnonsense,Line\n') });

@@ -88,9 +88,68 @@ pub async fn update_settings(store: &Store, slug: &str, s: &pbx_store::TenantSet
     store.set_tenant_settings(slug, s).await
 }
 
+/// Where a company uses a prompt: its greeting, its music on hold, the scenarios of its
+/// numbers (any node setting whose value is the name, besides the graph's own wiring).
+pub async fn prompt_uses(store: &Store, tenant: &Tenant, name: &str) -> Result<Vec<String>, StoreError> {
+    let mut uses = Vec::new();
+    if tenant.greeting_prompt == name {
+        uses.push("the company's greeting".to_string());
+    }
+    if tenant.moh_prompt == name {
+        uses.push("the company's music on hold".to_string());
+    }
+    for did in store.list_dids(Some(tenant.id)).await? {
+        let Some(raw) = did.scenario.as_deref() else { continue };
+        let Ok(graph) = serde_json::from_str::<serde_json::Value>(raw) else { continue };
+        if graph.get("nodes").and_then(|n| n.as_object()).is_some_and(|nodes| nodes.values().any(|node| names(node, name))) {
+            uses.push(format!("the scenario of {}", did.number));
+        }
+    }
+    Ok(uses)
+}
+
+/// Whether a scenario node's settings hold `name` as a value (the wiring, `next`, and what
+/// a node is, `type` and `plugin`, are not prompts).
+fn names(v: &serde_json::Value, name: &str) -> bool {
+    match v {
+        serde_json::Value::String(s) => s == name,
+        serde_json::Value::Array(a) => a.iter().any(|x| names(x, name)),
+        serde_json::Value::Object(o) => {
+            o.iter().any(|(k, x)| !matches!(k.as_str(), "next" | "type" | "plugin" | "targets") && names(x, name))
+        }
+        _ => false,
+    }
+}
+
+/// Deletes an uploaded prompt and its file, unless the company still uses it (the answer
+/// says where).
+pub async fn delete_prompt(store: &Store, tenant: &Tenant, name: &str) -> Result<(), StoreError> {
+    let uses = prompt_uses(store, tenant, name).await?;
+    if !uses.is_empty() {
+        return Err(StoreError::InUse(format!("the prompt {name} is in use ({}): change that first", uses.join(", "))));
+    }
+    let path = store.delete_prompt(tenant.id, name).await?;
+    if let Err(e) = std::fs::remove_file(&path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(tenant = %tenant.slug, prompt = name, error = %e, "cannot remove a deleted prompt's file");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prompt_is_named_by_node_settings_not_by_the_wiring() {
+        let node = serde_json::json!({"type": "plugin", "plugin": "ivr", "config": {"greeting": "welcome", "options": {"1": "sales"}}, "next": {"sales": "bye"}});
+        assert!(names(&node, "welcome"));
+        assert!(!names(&node, "bye"), "a node id in next");
+        assert!(!names(&node, "ivr"), "the plugin's name");
+        let play = serde_json::json!({"type": "play", "prompts": ["closed", "music"], "next": {"done": "closed"}});
+        assert!(names(&play, "music") && names(&play, "closed"));
+    }
 
     #[test]
     fn generated_passwords_are_long_and_differ() {

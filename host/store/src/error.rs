@@ -15,6 +15,9 @@ pub enum StoreError {
     /// Input that breaks a rule.
     #[error("{0}")]
     Invalid(String),
+    /// The object cannot change while something else uses it (the message says what).
+    #[error("{0}")]
+    InUse(String),
 }
 
 impl StoreError {

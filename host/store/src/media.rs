@@ -198,6 +198,19 @@ impl Store {
         Ok(old.map(|o| o.0).filter(|p| p != path))
     }
 
+    /// Removes an uploaded prompt; returns its file, for the caller to delete.
+    pub async fn delete_prompt(&self, tenant_id: i64, name: &str) -> Result<String, StoreError> {
+        let old: Option<(String,)> = sqlx::query_as("SELECT path FROM prompts WHERE tenant_id = $1 AND name = $2")
+            .bind(tenant_id)
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some((path,)) = old else { return Err(StoreError::NotFound(format!("prompt {name}"))) };
+        sqlx::query("DELETE FROM prompts WHERE tenant_id = $1 AND name = $2").bind(tenant_id).bind(name).execute(self.pool()).await?;
+        self.bump_config_version().await?;
+        Ok(path)
+    }
+
     /// Prompts of a tenant (or all tenants).
     pub async fn list_prompts(&self, tenant_id: Option<i64>) -> Result<Vec<PromptRow>, StoreError> {
         let cols = "tenant_id, name, path, duration_ms, original_name, created_at";

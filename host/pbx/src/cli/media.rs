@@ -17,6 +17,13 @@ pub enum PromptCmd {
         /// The audio file.
         file: PathBuf,
     },
+    /// Delete an uploaded prompt (refused while the company's settings or a scenario use it).
+    Delete {
+        /// Tenant slug.
+        slug: String,
+        /// Prompt name.
+        name: String,
+    },
     /// List a tenant's prompts (uploaded, then built-in).
     List {
         /// Tenant slug.
@@ -101,6 +108,11 @@ pub async fn run_prompt(store: &Store, data_dir: &Path, cmd: PromptCmd) -> anyho
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot use {}: {e}", file.display()))?;
             println!("uploaded {name} to {slug} ({}.{:01} s)", ms / 1000, ms % 1000 / 100);
+        }
+        PromptCmd::Delete { slug, name } => {
+            let t = store.tenant_by_slug(&slug).await?;
+            crate::company::delete_prompt(store, &t, &name).await?;
+            println!("deleted prompt {name} of {slug}");
         }
         PromptCmd::List { slug, json } => {
             let t = store.tenant_by_slug(&slug).await?;

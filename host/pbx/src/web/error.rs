@@ -60,6 +60,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(w) => ApiError::not_found(w),
             StoreError::Invalid(m) => ApiError::bad(m),
             StoreError::Conflict(m) => ApiError { status: StatusCode::CONFLICT, message: format!("{m} already exists") },
+            StoreError::InUse(m) => ApiError { status: StatusCode::CONFLICT, message: m },
             other => ApiError::internal(other),
         }
     }

@@ -431,6 +431,15 @@ pub fn table() -> Vec<Route> {
         r("get", "/api/v1/prompts/{name}/audio", Supervisor, "media", "Listen to a prompt (WAV)", get(tenant_setup_api::prompt_audio))
             .produces("audio/wav"),
         r(
+            "delete",
+            "/api/v1/prompts/{name}",
+            Supervisor,
+            "media",
+            "Delete an uploaded prompt (409 while the company's settings or a scenario use it)",
+            delete(tenant_setup_api::delete_prompt),
+        )
+        .no_content(),
+        r(
             "post",
             "/api/v1/calls",
             User,

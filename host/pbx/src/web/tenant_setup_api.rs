@@ -330,6 +330,18 @@ pub async fn list_prompts(
     Ok(Json(page_by(rows, &q, |r| r.name.clone()).into()))
 }
 
+/// `DELETE /api/v1/prompts/{name}`: refused (409, saying where) while the company's
+/// settings or a scenario use it.
+pub async fn delete_prompt(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let t = s.store.tenant_by_id(c.tenant_id()?).await?;
+    crate::company::delete_prompt(&s.store, &t, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// An uploaded greeting, announcement or music.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PromptView {
