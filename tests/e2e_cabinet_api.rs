@@ -240,7 +240,7 @@ fn cabinet_api(db: Db) {
                 ("name", p) if p.starts_with("/api/v1/prompts") => "acme-hello".to_string(),
                 ("id", p) if p.starts_with("/api/v1/tokens") => acme_token_id.clone(),
                 ("id", p) if p.starts_with("/api/v1/webhooks") => acme_hook_id.clone(),
-                ("ext", p) if p.starts_with("/api/v1/queues") => "300".to_string(),
+                ("ext", p) if p.starts_with("/api/v1/queues") || p.starts_with("/api/v1/groups") => "300".to_string(),
                 _ => v.clone(),
             };
             concrete = concrete.replace(&format!("{{{k}}}"), &v);
@@ -392,6 +392,53 @@ fn cabinet_api(db: Db) {
     assert_eq!(api.as_(&acme, "DELETE", "/api/v1/prompts/acme-hello", None, true).status, 204);
     assert_eq!(api.as_(&acme, "GET", "/api/v1/prompts/acme-hello/audio", None, true).status, 404);
     assert_eq!(api.as_(&acme, "DELETE", "/api/v1/prompts/acme-hello", None, true).status, 404);
+
+    // Ring groups: created, changed, refused with reasons, not deleted while a scenario
+    // dials them; queue 300 (whose extension beta probed above) is untouched.
+    let g = api.as_(
+        &acme,
+        "POST",
+        "/api/v1/groups",
+        Some(r#"{"ext": "310", "name": "Sales", "strategy": "sequential", "members": ["102", "101"]}"#),
+        true,
+    );
+    assert_eq!(g.status, 201, "{}", g.text());
+    assert_eq!((g.json()["kind"].as_str(), g.json()["members"].clone()), (Some("ring"), json!(["102", "101"])));
+    for (bad, why) in [
+        (r#"{"ext": "311", "members": ["999"]}"#, "not a user"),
+        (r#"{"ext": "312", "members": ["101"], "strategy": "longest-idle"}"#, "unknown strategy"),
+        (r#"{"ext": "101", "members": ["102"]}"#, "already exists"),
+        (r#"{"ext": "313", "members": ["101"], "ring_seconds": 1}"#, "ring seconds"),
+    ] {
+        let r = api.as_(&acme, "POST", "/api/v1/groups", Some(bad), true);
+        assert!(r.status == 400 || r.status == 409, "{bad}: {} {}", r.status, r.text());
+        assert!(r.json()["error"].as_str().unwrap().contains(why), "{bad}: {}", r.text());
+    }
+    let changed = api.as_(
+        &acme,
+        "PUT",
+        "/api/v1/groups/310",
+        Some(r#"{"strategy": "simultaneous", "members": ["101"], "timeout_seconds": 40}"#),
+        true,
+    );
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    assert_eq!(
+        (changed.json()["strategy"].as_str(), changed.json()["timeout_seconds"].as_i64(), changed.json()["name"].as_str()),
+        (Some("simultaneous"), Some(40), Some("Sales"))
+    );
+    assert_eq!(api.as_(&acme, "PUT", "/api/v1/groups/310", Some(r#"{"kind": "queue"}"#), true).status, 400);
+    let dial = r#"{"start": "a", "nodes": {"a": {"type": "dial", "targets": ["310"], "timeout": 20, "next": {"*": "b"}}, "b": {"type": "hangup"}}}"#;
+    let put = api.as_(&acme, "PUT", &format!("/api/v1/numbers/{}/scenario", DID.replace('+', "%2B")), Some(dial), true);
+    assert_eq!(put.status, 200, "{}", put.text());
+    let used = api.as_(&acme, "DELETE", "/api/v1/groups/310", None, true);
+    assert_eq!(used.status, 409, "{}", used.text());
+    assert!(used.json()["error"].as_str().unwrap().contains(DID), "{}", used.text());
+    let hang = r#"{"start": "b", "nodes": {"b": {"type": "hangup"}}}"#;
+    assert_eq!(api.as_(&acme, "PUT", &format!("/api/v1/numbers/{}/scenario", DID.replace('+', "%2B")), Some(hang), true).status, 200);
+    assert_eq!(api.as_(&acme, "DELETE", "/api/v1/groups/310", None, true).status, 204);
+    let groups = api.as_(&acme, "GET", "/api/v1/groups", None, true).json();
+    let exts: Vec<&str> = groups["items"].as_array().unwrap().iter().map(|g| g["ext"].as_str().unwrap()).collect();
+    assert_eq!(exts, ["300"], "{groups}");
 
     // Recordings: playback with Range, WAV download with two channels.
     let audio = format!("/api/v1/recordings/{call_id}/audio");

@@ -101,22 +101,49 @@ pub async fn prompt_uses(store: &Store, tenant: &Tenant, name: &str) -> Result<V
     for did in store.list_dids(Some(tenant.id)).await? {
         let Some(raw) = did.scenario.as_deref() else { continue };
         let Ok(graph) = serde_json::from_str::<serde_json::Value>(raw) else { continue };
-        if graph.get("nodes").and_then(|n| n.as_object()).is_some_and(|nodes| nodes.values().any(|node| names(node, name))) {
+        if graph.get("nodes").and_then(|n| n.as_object()).is_some_and(|nodes| nodes.values().any(|node| names(node, name, PROMPT_SKIP))) {
             uses.push(format!("the scenario of {}", did.number));
         }
     }
     Ok(uses)
 }
 
-/// Whether a scenario node's settings hold `name` as a value (the wiring, `next`, and what
-/// a node is, `type` and `plugin`, are not prompts).
-fn names(v: &serde_json::Value, name: &str) -> bool {
+/// Keys of a scenario node whose values are never prompts.
+const PROMPT_SKIP: &[&str] = &["next", "type", "plugin", "targets"];
+/// Keys of a scenario node whose values are never extensions.
+const EXT_SKIP: &[&str] = &["next", "type", "plugin"];
+
+/// The numbers whose scenarios send calls to an extension (a ring group's or queue's).
+pub async fn extension_uses(store: &Store, tenant: &Tenant, ext: &str) -> Result<Vec<String>, StoreError> {
+    let mut uses = Vec::new();
+    for did in store.list_dids(Some(tenant.id)).await? {
+        let Some(raw) = did.scenario.as_deref() else { continue };
+        let Ok(graph) = serde_json::from_str::<serde_json::Value>(raw) else { continue };
+        if graph.get("nodes").and_then(|n| n.as_object()).is_some_and(|nodes| nodes.values().any(|node| names(node, ext, EXT_SKIP))) {
+            uses.push(format!("the scenario of {}", did.number));
+        }
+    }
+    Ok(uses)
+}
+
+/// Deletes a ring group or queue unless a scenario still sends calls to it (the answer
+/// says which).
+pub async fn delete_group(store: &Store, tenant: &Tenant, ext: &str) -> Result<(), StoreError> {
+    store.group_by_ext(tenant.id, ext).await?;
+    let uses = extension_uses(store, tenant, ext).await?;
+    if !uses.is_empty() {
+        return Err(StoreError::InUse(format!("{ext} is in use ({}): change that first", uses.join(", "))));
+    }
+    store.delete_group(tenant.id, ext).await
+}
+
+/// Whether a scenario node's settings hold `name` as a value, outside the keys in `skip`
+/// (the wiring, `next`, and what a node is, `type` and `plugin`).
+fn names(v: &serde_json::Value, name: &str, skip: &[&str]) -> bool {
     match v {
         serde_json::Value::String(s) => s == name,
-        serde_json::Value::Array(a) => a.iter().any(|x| names(x, name)),
-        serde_json::Value::Object(o) => {
-            o.iter().any(|(k, x)| !matches!(k.as_str(), "next" | "type" | "plugin" | "targets") && names(x, name))
-        }
+        serde_json::Value::Array(a) => a.iter().any(|x| names(x, name, skip)),
+        serde_json::Value::Object(o) => o.iter().any(|(k, x)| !skip.contains(&k.as_str()) && names(x, name, skip)),
         _ => false,
     }
 }
@@ -144,11 +171,13 @@ mod tests {
     #[test]
     fn a_prompt_is_named_by_node_settings_not_by_the_wiring() {
         let node = serde_json::json!({"type": "plugin", "plugin": "ivr", "config": {"greeting": "welcome", "options": {"1": "sales"}}, "next": {"sales": "bye"}});
-        assert!(names(&node, "welcome"));
-        assert!(!names(&node, "bye"), "a node id in next");
-        assert!(!names(&node, "ivr"), "the plugin's name");
+        assert!(names(&node, "welcome", PROMPT_SKIP));
+        assert!(!names(&node, "bye", PROMPT_SKIP), "a node id in next");
+        assert!(!names(&node, "ivr", PROMPT_SKIP), "the plugin's name");
         let play = serde_json::json!({"type": "play", "prompts": ["closed", "music"], "next": {"done": "closed"}});
-        assert!(names(&play, "music") && names(&play, "closed"));
+        assert!(names(&play, "music", PROMPT_SKIP) && names(&play, "closed", PROMPT_SKIP));
+        let dial = serde_json::json!({"type": "dial", "targets": ["300"], "next": {"*": "bye"}});
+        assert!(names(&dial, "300", EXT_SKIP) && !names(&dial, "300", PROMPT_SKIP));
     }
 
     #[test]

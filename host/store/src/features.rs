@@ -171,11 +171,9 @@ fn group_from(r: &sqlx::any::AnyRow) -> Result<Group, sqlx::Error> {
 }
 
 impl Store {
-    /// Creates a ring group or queue; its extension must be free and its members users.
-    pub async fn create_group(&self, tenant_id: i64, g: &NewGroup) -> Result<Group, StoreError> {
-        if !valid_ext(&g.ext) {
-            return Err(StoreError::Invalid(format!("invalid extension {:?}: use 2 to 6 digits", g.ext)));
-        }
+    /// Checks a group's settings: a known strategy for its kind, members who are users of
+    /// the tenant, numbers within their ranges.
+    async fn check_group(&self, tenant_id: i64, g: &NewGroup) -> Result<(), StoreError> {
         let allowed = match g.kind {
             GroupKind::Ring => RING_STRATEGIES,
             GroupKind::Queue => QUEUE_STRATEGIES,
@@ -186,8 +184,11 @@ impl Store {
         if g.members.is_empty() {
             return Err(StoreError::Invalid("a group needs at least one member".into()));
         }
-        if self.user_by_ext(tenant_id, &g.ext).await.is_ok() {
-            return Err(StoreError::Conflict(format!("extension {}", g.ext)));
+        if g.members.len() > 200 {
+            return Err(StoreError::Invalid("a group has at most 200 members".into()));
+        }
+        if g.name.chars().count() > 100 {
+            return Err(StoreError::Invalid("a group's name is at most 100 characters".into()));
         }
         for m in &g.members {
             self.user_by_ext(tenant_id, m).await.map_err(|_| StoreError::Invalid(format!("member {m} is not a user of the tenant")))?;
@@ -203,6 +204,18 @@ impl Store {
             if !(lo..=hi).contains(&v) {
                 return Err(StoreError::Invalid(format!("{what} must be {lo} to {hi}")));
             }
+        }
+        Ok(())
+    }
+
+    /// Creates a ring group or queue; its extension must be free and its members users.
+    pub async fn create_group(&self, tenant_id: i64, g: &NewGroup) -> Result<Group, StoreError> {
+        if !valid_ext(&g.ext) {
+            return Err(StoreError::Invalid(format!("invalid extension {:?}: use 2 to 6 digits", g.ext)));
+        }
+        self.check_group(tenant_id, g).await?;
+        if self.user_by_ext(tenant_id, &g.ext).await.is_ok() {
+            return Err(StoreError::Conflict(format!("extension {}", g.ext)));
         }
         sqlx::query(
             "INSERT INTO groups (tenant_id, ext, name, kind, strategy, members, ring_seconds, timeout_seconds, max_wait_seconds, max_length, \
@@ -225,6 +238,35 @@ impl Store {
         .execute(self.pool())
         .await
         .map_err(|e| StoreError::conflict_or(e, &format!("extension {}", g.ext)))?;
+        self.bump_config_version().await?;
+        self.group_by_ext(tenant_id, &g.ext).await
+    }
+
+    /// Changes a group or queue (its extension and kind stay): same checks as creating one.
+    pub async fn update_group(&self, tenant_id: i64, g: &NewGroup) -> Result<Group, StoreError> {
+        let old = self.group_by_ext(tenant_id, &g.ext).await?;
+        if old.kind != g.kind {
+            return Err(StoreError::Invalid(format!("{} is a {}: its kind does not change", g.ext, old.kind.as_str())));
+        }
+        self.check_group(tenant_id, g).await?;
+        sqlx::query(
+            "UPDATE groups SET name = $1, strategy = $2, members = $3, ring_seconds = $4, timeout_seconds = $5, max_wait_seconds = $6, \
+             max_length = $7, wrap_up_seconds = $8, announce_seconds = $9, callback = $10 WHERE tenant_id = $11 AND ext = $12",
+        )
+        .bind(&g.name)
+        .bind(&g.strategy)
+        .bind(g.members.join(","))
+        .bind(g.ring_seconds)
+        .bind(g.timeout_seconds)
+        .bind(g.max_wait_seconds)
+        .bind(g.max_length)
+        .bind(g.wrap_up_seconds)
+        .bind(g.announce_seconds)
+        .bind(i64::from(g.callback))
+        .bind(tenant_id)
+        .bind(&g.ext)
+        .execute(self.pool())
+        .await?;
         self.bump_config_version().await?;
         self.group_by_ext(tenant_id, &g.ext).await
     }

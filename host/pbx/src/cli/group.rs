@@ -153,7 +153,7 @@ pub async fn run_group(store: &Store, cmd: GroupCmd) -> anyhow::Result<()> {
         }
         GroupCmd::Delete { slug, ext } => {
             let t = store.tenant_by_slug(&slug).await?;
-            store.delete_group(t.id, &ext).await?;
+            crate::company::delete_group(store, &t, &ext).await?;
             println!("deleted {ext}");
         }
     }

@@ -8,6 +8,7 @@ mod calls_api;
 mod company_api;
 mod contacts_api;
 pub mod error;
+mod groups_api;
 mod hooks;
 mod live;
 pub mod openapi;

@@ -5,8 +5,8 @@
 use super::auth::{self, Access, guard};
 use super::openapi::Component;
 use super::{
-    WebState, calls_api, company_api, contacts_api, live, operator_api, originate_api, plugin_settings_api, recording_links, tenant_api,
-    tenant_setup_api, webhooks_api,
+    WebState, calls_api, company_api, contacts_api, groups_api, live, operator_api, originate_api, plugin_settings_api, recording_links,
+    tenant_api, tenant_setup_api, webhooks_api,
 };
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -270,6 +270,21 @@ pub fn table() -> Vec<Route> {
         r("get", "/api/v1/groups", Supervisor, "users", "Ring groups and queues", get(tenant_api::list_groups))
             .query(PAGE)
             .returns::<GroupPage>(),
+        r("post", "/api/v1/groups", Supervisor, "users", "Create a ring group or queue", post(groups_api::create_group))
+            .takes::<groups_api::GroupBody>()
+            .creates::<pbx_store::Group>(),
+        r("put", "/api/v1/groups/{ext}", Supervisor, "users", "Change a ring group or queue", put(groups_api::update_group))
+            .takes::<groups_api::GroupBody>()
+            .returns::<pbx_store::Group>(),
+        r(
+            "delete",
+            "/api/v1/groups/{ext}",
+            Supervisor,
+            "users",
+            "Delete a ring group or queue (409 while a scenario sends calls to it)",
+            delete(groups_api::delete_group),
+        )
+        .no_content(),
         r(
             "get",
             "/api/v1/queues/{ext}/status",
