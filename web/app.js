@@ -74,7 +74,7 @@ export function isoDay(days = 0) {
 /** Which pages each role sees, in menu order. */
 const MENU = {
   operator: ['tenants', 'trunks', 'tokens', 'account'],
-  supervisor: ['dashboard', 'calls', 'recordings', 'stats', 'users', 'contacts', 'numbers', 'plugins', 'prompts', 'queues', 'tokens', 'webhooks', 'company', 'account'],
+  supervisor: ['dashboard', 'calls', 'recordings', 'stats', 'users', 'groups', 'contacts', 'numbers', 'plugins', 'prompts', 'queues', 'tokens', 'webhooks', 'organization', 'account'],
   user: ['dashboard', 'calls', 'stats', 'contacts', 'forwarding', 'account'],
 };
 

@@ -3,6 +3,7 @@
 import { t, currentLang } from './i18n.js';
 import { api, el, table, toast, attempt, fmtTime, isoDay, render, state } from './app.js';
 import { scenarioEditor } from './editor.js';
+import { groupsPage } from './groups.js';
 
 const enc = encodeURIComponent;
 /** CSV as a spreadsheet in the cabinet's language opens it (Excel in Russian splits on `;`). */
@@ -208,7 +209,7 @@ export const pages = {
     return el('div', {}, list.el, form);
   },
 
-  async company() {
+  async organization() {
     const [c, uploaded] = await Promise.all([api('GET', '/api/v1/settings'), api('GET', '/api/v1/prompts?limit=500')]);
     // A prompt picker: none (greeting only), the uploaded ones, the built-in ones.
     const prompts = (name, value, allowNone) => el('select', { name }, (allowNone ? [el('option', { value: '' }, t('co_none'))] : []).concat(
@@ -224,7 +225,7 @@ export const pages = {
       await api('PUT', '/api/v1/settings', { timezone: f.timezone.value, language: f.language.value, greeting: f.greeting.value, music: f.music.value,
         recording: [...f.querySelectorAll('input[name=rec]:checked')].map((x) => x.value), retention_days: Number(f.retention_days.value) });
       toast(t('saved'));
-    }); } }, el('h3', {}, c.name || t('company')),
+    }); } }, el('h3', {}, c.name || t('organization')),
     el('p', {}, t('co_sip_domain') + ': ', el('code', {}, c.domain), ' · ' + t('balance') + ': ' + (c.balance_cents / 100).toFixed(2)),
     field(t('co_timezone'), select('timezone', zones.map((z) => [z, z]), c.timezone)),
     field(t('co_language'), select('language', [['ru', t('lang_ru')], ['en', t('lang_en')]], c.language)),
@@ -305,6 +306,8 @@ export const pages = {
     await reload();
     return el('div', {}, box, log, form);
   },
+
+  groups: () => groupsPage(),
 
   async queues() {
     const groups = await api('GET', '/api/v1/groups?limit=500');

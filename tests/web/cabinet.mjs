@@ -116,6 +116,30 @@ async function main() {
     assert.ok(await page.isVisible('td:text-is("ivr-menu")'));
     assert.equal(await page.evaluate(async () => (await fetch('/api/v1/prompts/spare/audio')).status), 404);
 
+    step = 'a ring group is created with picked members, changed and deleted';
+    await page.click('#nav a[href="#/groups"]');
+    await page.click('#new-group');
+    await page.fill('#group-form input[name=ext]', '320');
+    await page.fill('#group-form input[name=name]', 'Sales');
+    await page.selectOption('#group-form select[name=strategy]', 'sequential');
+    await page.check('#group-form input[name=member][value="102"]');
+    await page.check('#group-form input[name=member][value="101"]');
+    assert.equal(await page.textContent('#group-order'), 'Order: 102 → 101');
+    assert.equal(await page.isVisible('#group-form input[name=max_length]'), false, 'queue settings are hidden for a ring group');
+    await page.click('#group-form button[type=submit]');
+    await page.waitForSelector('#group-list td:text-is("320")');
+    let grp = (await page.evaluate(async () => (await fetch('/api/v1/groups')).json())).items.find((g) => g.ext === '320');
+    assert.deepEqual([grp.kind, grp.strategy, grp.members], ['ring', 'sequential', ['102', '101']]);
+    await page.click('#group-list tr:has(td:text-is("320")) button:text-is("Edit")');
+    await page.selectOption('#group-form select[name=strategy]', 'simultaneous');
+    await page.uncheck('#group-form input[name=member][value="102"]');
+    await page.click('#group-form button[type=submit]');
+    await page.waitForSelector('#group-list td:text-is("all at once")');
+    grp = (await page.evaluate(async () => (await fetch('/api/v1/groups')).json())).items.find((g) => g.ext === '320');
+    assert.deepEqual([grp.strategy, grp.members], ['simultaneous', ['101']]);
+    await page.click('#group-list tr:has(td:text-is("320")) button.danger');
+    await page.waitForFunction(() => !document.querySelector('#group-list').textContent.includes('320'));
+
     step = 'the phone book imports a CSV, names a bad line, and takes a contact from the form';
     await page.click('#nav a[href="#/contacts"]');
     await page.setInputFiles('#contact-file', { name: 'book.csv', mimeType: 'text/csv', buffer: Buffer.from('number,name\n+79161112233,Bad\nnonsense,Line\n') });
@@ -281,7 +305,7 @@ async function main() {
     await page.click('#nav a[href="#/webhooks"]');
     await page.waitForSelector('h3:text-is("Добавить вебхук")');
     assert.ok(await page.isVisible('#webhook-list th:text-is("Последняя ошибка")'));
-    await page.click('#nav a[href="#/company"]');
+    await page.click('#nav a[href="#/organization"]');
     await page.waitForSelector('#company-form label:has-text("Часовой пояс")');
     await page.selectOption('#company-form select[name=timezone]', 'Europe/Samara');
     await page.selectOption('#company-form select[name=music]', 'music');

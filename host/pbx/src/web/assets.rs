@@ -13,6 +13,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../../../web/app.js")),
     ("pages.js", "text/javascript; charset=utf-8", include_str!("../../../../web/pages.js")),
     ("editor.js", "text/javascript; charset=utf-8", include_str!("../../../../web/editor.js")),
+    ("groups.js", "text/javascript; charset=utf-8", include_str!("../../../../web/groups.js")),
     ("i18n.js", "text/javascript; charset=utf-8", include_str!("../../../../web/i18n.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../../../../web/style.css")),
 ];
