@@ -581,11 +581,8 @@ fn openapi_covers_every_address_the_pages_call() {
     let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
     let mut seen = 0;
     // Every script of the cabinet, so a new page file cannot slip past.
-    let mut files: Vec<String> = std::fs::read_dir(&web)
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".js"))
-        .collect();
+    let mut files: Vec<String> =
+        std::fs::read_dir(&web).unwrap().filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.ends_with(".js")).collect();
     files.sort();
     assert!(files.len() >= 5, "{files:?}");
     for f in files {

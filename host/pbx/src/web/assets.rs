@@ -81,7 +81,58 @@ async fn fallback(uri: Uri, headers: HeaderMap) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::preferred_lang;
+    use super::{FILES, preferred_lang};
+    use std::collections::BTreeSet;
+
+    /// The keys of one language's dictionary in `i18n.js`, in order (duplicates kept).
+    fn keys(src: &str, lang: &str) -> Vec<String> {
+        let start = src.find(&format!("\n  {lang}: {{")).unwrap_or_else(|| panic!("no {lang} dictionary"));
+        let body = &src[start..];
+        let end = body.find("\n  },").unwrap_or(body.len());
+        let mut out = Vec::new();
+        let mut rest = &body[lang.len() + 6..end];
+        // Each entry is `key: '...'` or `'key-with-dash': '...'`; texts never hold `: '`.
+        while let Some(i) = rest.find(": '") {
+            let before = rest[..i].trim_end();
+            let key = before.rsplit(|c: char| c == ' ' || c == ',' || c == '\n' || c == '{').next().unwrap_or("").trim_matches('\'');
+            out.push(key.to_string());
+            // Past the text: to its closing quote (texts escape none here).
+            let after = &rest[i + 3..];
+            let close = after.find('\'').unwrap_or(after.len());
+            rest = &after[(close + 1).min(after.len())..];
+        }
+        out
+    }
+
+    #[test]
+    fn the_cabinet_speaks_both_languages_with_the_same_keys() {
+        let i18n = FILES.iter().find(|f| f.0 == "i18n.js").map(|f| f.2).unwrap_or_default();
+        let (en, ru) = (keys(i18n, "en"), keys(i18n, "ru"));
+        assert!(en.len() > 200, "{} keys read", en.len());
+        for (lang, list) in [("en", &en), ("ru", &ru)] {
+            let mut seen = BTreeSet::new();
+            let dup: Vec<&String> = list.iter().filter(|k| !seen.insert(k.as_str())).collect();
+            assert!(dup.is_empty(), "{lang} defines these twice (the second wins): {dup:?}");
+        }
+        let (en, ru): (BTreeSet<String>, BTreeSet<String>) = (en.into_iter().collect(), ru.into_iter().collect());
+        assert_eq!(en.difference(&ru).collect::<Vec<_>>(), Vec::<&String>::new(), "in English only");
+        assert_eq!(ru.difference(&en).collect::<Vec<_>>(), Vec::<&String>::new(), "in Russian only");
+        // Every fixed key a script asks for is in the dictionaries.
+        for (name, _, src) in FILES.iter().filter(|f| f.0.ends_with(".js") && f.0 != "i18n.js") {
+            for (at, _) in src.match_indices("t('") {
+                // `t(` itself, not the end of another name (`get('content-type')`).
+                if src[..at].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                    continue;
+                }
+                let part = &src[at + 3..];
+                let Some(end) = part.find('\'') else { continue };
+                if part[end + 1..].starts_with(')') {
+                    let key = &part[..end];
+                    assert!(en.contains(key), "{name} asks for t('{key}'), which no dictionary has");
+                }
+            }
+        }
+    }
 
     #[test]
     fn accept_language_picks_ours_by_weight() {
