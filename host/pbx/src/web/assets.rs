@@ -94,7 +94,7 @@ mod tests {
         // Each entry is `key: '...'` or `'key-with-dash': '...'`; texts never hold `: '`.
         while let Some(i) = rest.find(": '") {
             let before = rest[..i].trim_end();
-            let key = before.rsplit(|c: char| c == ' ' || c == ',' || c == '\n' || c == '{').next().unwrap_or("").trim_matches('\'');
+            let key = before.rsplit([' ', ',', '\n', '{']).next().unwrap_or("").trim_matches('\'');
             out.push(key.to_string());
             // Past the text: to its closing quote (texts escape none here).
             let after = &rest[i + 3..];
