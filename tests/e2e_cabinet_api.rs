@@ -393,6 +393,42 @@ fn cabinet_api(db: Db) {
     assert_eq!(api.as_(&acme, "GET", "/api/v1/prompts/acme-hello/audio", None, true).status, 404);
     assert_eq!(api.as_(&acme, "DELETE", "/api/v1/prompts/acme-hello", None, true).status, 404);
 
+    // The audit log: the supervisor reads their company's changes (the cabinet's, the API
+    // tokens' and the CLI's, never a secret), the operator everybody's, a user nothing.
+    let all = |who: &Session, q: &str| {
+        let mut out: Vec<Value> = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = api.as_(who, "GET", &format!("/api/v1/audit?limit=200{q}{after}"), None, true).json();
+            out.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next"].as_str() {
+                Some(n) => after = format!("&after={n}"),
+                None => return out,
+            }
+        }
+    };
+    let mine = all(&acme, "");
+    let has = |rows: &[Value], action: &str, via: &str, status: i64| {
+        rows.iter().any(|e| e["action"] == action && e["via"] == via && e["status"] == status)
+    };
+    assert!(has(&mine, "PUT /api/v1/settings", "session", 200), "{mine:?}");
+    assert!(has(&mine, "DELETE /api/v1/prompts/{name}", "session", 409) && has(&mine, "DELETE /api/v1/prompts/{name}", "session", 204));
+    assert!(has(&mine, "POST /api/v1/login", "session", 200));
+    let set = mine.iter().find(|e| e["action"] == "PUT /api/v1/settings").unwrap();
+    assert_eq!(
+        (set["actor"].as_str(), set["address"].as_str(), set["object"].as_str()),
+        (Some("101"), Some("127.0.0.1"), Some("/api/v1/settings"))
+    );
+    assert!(has(&mine, "user create", "cli", 0), "the CLI's changes are there too");
+    let text = serde_json::to_string(&mine).unwrap();
+    assert!(!text.contains("secret101") && !text.contains("boss-pass-1") && !text.contains("clerk-pass-1"), "a secret in the audit log");
+    assert!(mine.iter().all(|e| e["tenant_id"] == mine[0]["tenant_id"]), "only acme's entries");
+    assert!(!mine.iter().any(|e| e["object"].as_str().unwrap_or_default().contains("beta")), "nothing of beta");
+    assert_eq!(api.as_(&clerk, "GET", "/api/v1/audit", None, true).status, 403);
+    let beta_only = all(&op, "&tenant=beta");
+    assert!(!beta_only.is_empty() && beta_only.iter().all(|e| e["tenant_id"] != mine[0]["tenant_id"]), "{beta_only:?}");
+    assert!(all(&op, "").len() > mine.len() + beta_only.len() - 1, "the operator reads everybody's");
+
     // Ring groups: created, changed, refused with reasons, not deleted while a scenario
     // dials them; queue 300 (whose extension beta probed above) is untouched.
     let g = api.as_(

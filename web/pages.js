@@ -309,6 +309,18 @@ export const pages = {
 
   groups: () => groupsPage(),
 
+  async audit() {
+    // Who changed what: the operator sees every company's changes, a supervisor their own.
+    const op = state.me.role === 'operator';
+    const outcome = (e) => e.via === 'cli' ? (e.status === 0 ? t('audit_done') : t('audit_failed'))
+      : (e.status < 400 ? t('audit_done') : t('audit_refused') + ' (' + e.status + ')');
+    const list = pagedList((next) => '/api/v1/audit?limit=100' + (next ? '&after=' + enc(next) : ''),
+      [t('when'), t('audit_who'), t('audit_via'), t('audit_from'), t('audit_action'), t('audit_object'), t('outcome')].concat(op ? [t('audit_company')] : []),
+      (e) => [fmtTime(e.at), e.actor, t('via_' + e.via), e.address, e.action, e.object, outcome(e)].concat(op ? [e.tenant_id === null ? '—' : String(e.tenant_id)] : []));
+    list.reload();
+    return el('div', { id: 'audit' }, el('p', { class: 'muted' }, t('audit_hint')), list.el);
+  },
+
   async queues() {
     const groups = await api('GET', '/api/v1/groups?limit=500');
     const qs = groups.items.filter((g) => g.kind === 'queue');

@@ -316,6 +316,10 @@ async function main() {
     assert.equal(await page.textContent('#toast'), 'Сохранено');
     const co = await page.evaluate(async () => (await fetch('/api/v1/settings')).json());
     assert.deepEqual([co.timezone, co.recording.includes('internal')], ['Europe/Samara', false]);
+    await page.click('#nav a[href="#/audit"]');
+    await page.waitForSelector('#audit tr:has(td:text-is("PUT /api/v1/settings")) td:text-is("кабинет")');
+    assert.ok(await page.isVisible('#audit tr:has(td:text-is("PUT /api/v1/settings")) td:text-is("выполнено")'));
+    assert.ok(await page.isVisible('#audit tr:has(td:text-is("user create")) td:text-is("командная строка")'), 'the CLI set-up is in the log');
     await page.selectOption('#lang', 'en');
 
     step = 'a user cannot open supervisor pages';

@@ -7,6 +7,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod accounts;
+pub mod audit;
 pub mod blocking;
 mod calls;
 pub mod contacts;

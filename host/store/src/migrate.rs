@@ -647,6 +647,34 @@ CREATE UNIQUE INDEX webhooks_plugin ON webhooks (tenant_id, plugin) WHERE plugin
     PRIMARY KEY (tenant_id, plugin)
 )",
     },
+    Migration {
+        // The audit log: who changed what, through which door, from where.
+        version: 12,
+        sqlite: "CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    tenant_id INTEGER,
+    actor TEXT NOT NULL,
+    via TEXT NOT NULL,
+    address TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object TEXT NOT NULL,
+    status INTEGER NOT NULL
+);
+CREATE INDEX audit_log_tenant ON audit_log (tenant_id, id)",
+        postgres: "CREATE TABLE audit_log (
+    id BIGSERIAL PRIMARY KEY,
+    at BIGINT NOT NULL,
+    tenant_id BIGINT,
+    actor TEXT NOT NULL,
+    via TEXT NOT NULL,
+    address TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object TEXT NOT NULL,
+    status BIGINT NOT NULL
+);
+CREATE INDEX audit_log_tenant ON audit_log (tenant_id, id)",
+    },
 ];
 
 /// Replaces the plain SIP passwords an older version stored with their digest hashes.

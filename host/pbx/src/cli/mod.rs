@@ -2,6 +2,7 @@
 //! storage services the cabinet uses.
 
 mod account;
+mod audit;
 mod calls;
 mod contact;
 mod group;
@@ -79,10 +80,23 @@ enum Command {
     Webhook(webhook::WebhookCmd),
 }
 
-/// Runs a parsed command line.
+/// Runs a parsed command line; a command that changes something goes to the audit log.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let line: Vec<String> = std::env::args().skip(1).collect();
+    let common = cli.common.clone();
     rt.block_on(async move {
+        let result = dispatch(cli).await;
+        if let Some(entry) = audit::of_command_line(&line, result.is_ok()) {
+            audit::record(&common, entry).await;
+        }
+        result
+    })
+}
+
+/// Runs one command.
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    {
         match cli.command {
             Command::Serve(args) => crate::serve::run(cli.common, *args).await,
             Command::Tenant(cmd) => tenant::run(&open(&cli.common).await?, cmd).await,
@@ -101,7 +115,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Contact(cmd) => contact::run(&open(&cli.common).await?, cmd).await,
             Command::Webhook(cmd) => webhook::run(&open(&cli.common).await?, cmd).await,
         }
-    })
+    }
 }
 
 /// (year, month, day) in UTC of a time in ms since the epoch.

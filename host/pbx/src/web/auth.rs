@@ -89,8 +89,17 @@ pub async fn caller(state: &WebState, method: &Method, headers: &HeaderMap) -> A
     Ok(Caller { principal: s.principal, csrf: Some(s.csrf) })
 }
 
+/// Whom the audit log names for a principal: the company, and the extension or the
+/// operator's login.
+fn audit_actor(p: &Principal) -> (Option<i64>, String) {
+    match p {
+        Principal::Operator { login, .. } => (None, login.clone()),
+        Principal::User { tenant_id, ext, .. } => (Some(*tenant_id), ext.clone()),
+    }
+}
+
 /// Middleware of every non-public route: resolves the caller and checks the route's access.
-pub async fn guard(State((state, access)): State<(Arc<WebState>, Access)>, mut req: Request, next: Next) -> Response {
+pub async fn guard(State((state, access, route)): State<(Arc<WebState>, Access, &'static str)>, mut req: Request, next: Next) -> Response {
     let c = match caller(&state, req.method(), req.headers()).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),
@@ -101,11 +110,38 @@ pub async fn guard(State((state, access)): State<(Arc<WebState>, Access)>, mut r
         Access::Supervisor => c.is_supervisor(),
         Access::Operator => matches!(c.principal, Principal::Operator { .. }),
     };
-    if !allowed {
-        return ApiError::forbidden(format!("this needs the {access:?} role").to_lowercase()).into_response();
+    // Every change (and every attempt at one) goes to the audit log.
+    let audit = (!matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS))
+        .then(|| (format!("{} {route}", req.method()), req.uri().path().to_string(), peer_ip(req.extensions(), req.headers())));
+    let resp = if allowed {
+        req.extensions_mut().insert(c.clone());
+        next.run(req).await
+    } else {
+        ApiError::forbidden(format!("this needs the {access:?} role").to_lowercase()).into_response()
+    };
+    if let Some((action, object, address)) = audit {
+        let (mut tenant_id, actor) = audit_actor(&c.principal);
+        // The operator's change to a company is also that company's to see.
+        if tenant_id.is_none()
+            && route.starts_with("/api/v1/tenants/{slug}")
+            && let Some(slug) = object.split('/').nth(4)
+        {
+            tenant_id = state.store.tenant_by_slug(slug).await.ok().map(|t| t.id);
+        }
+        let entry = pbx_store::audit::NewAudit {
+            tenant_id,
+            actor,
+            via: if c.csrf.is_some() { "session" } else { "token" },
+            address: address.to_string(),
+            action,
+            object,
+            status: i64::from(resp.status().as_u16()),
+        };
+        if let Err(e) = state.store.record_audit(&entry).await {
+            tracing::error!(error = %e, "cannot write the audit log");
+        }
     }
-    req.extensions_mut().insert(c);
-    next.run(req).await
+    resp
 }
 
 /// Login form.
@@ -235,6 +271,19 @@ pub async fn login(State(state): State<Arc<WebState>>, req: Request) -> ApiResul
         }
     };
     let (secret, csrf) = state.store.create_session(&p, now_ms()).await?;
+    let (tenant_id, actor) = audit_actor(&p);
+    let entry = pbx_store::audit::NewAudit {
+        tenant_id,
+        actor,
+        via: "session",
+        address: ip.to_string(),
+        action: "POST /api/v1/login".into(),
+        object: "/api/v1/login".into(),
+        status: 200,
+    };
+    if let Err(e) = state.store.record_audit(&entry).await {
+        tracing::error!(error = %e, "cannot write the audit log");
+    }
     let c = Caller { principal: p, csrf: Some(csrf) };
     let me = me_of(&state, &c).await?;
     let flags = if secure(&headers) { "; Secure" } else { "" };

@@ -3,6 +3,7 @@
 //! beside `/metrics`.
 
 pub mod assets;
+mod audit_api;
 pub mod auth;
 mod calls_api;
 mod company_api;

@@ -5,8 +5,8 @@
 use super::auth::{self, Access, guard};
 use super::openapi::Component;
 use super::{
-    WebState, calls_api, company_api, contacts_api, groups_api, live, operator_api, originate_api, plugin_settings_api, recording_links,
-    tenant_api, tenant_setup_api, webhooks_api,
+    WebState, audit_api, calls_api, company_api, contacts_api, groups_api, live, operator_api, originate_api, plugin_settings_api,
+    recording_links, tenant_api, tenant_setup_api, webhooks_api,
 };
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -255,6 +255,20 @@ pub fn table() -> Vec<Route> {
         )
         .takes::<WebPasswordBody>()
         .no_content(),
+        r(
+            "get",
+            "/api/v1/audit",
+            Signed,
+            "company",
+            "The audit log, newest first (supervisors: their company's; the operator: all)",
+            get(audit_api::list),
+        )
+        .query(&[
+            ("limit", "rows per page (1-500, default 50)"),
+            ("after", "the `next` cursor of the previous page"),
+            ("tenant", "the operator: one company's entries (its slug)"),
+        ])
+        .returns::<audit_api::AuditPage>(),
         r("get", "/api/v1/settings", Supervisor, "company", "The company's settings", get(company_api::get_settings))
             .returns::<company_api::CompanySettings>(),
         r(
@@ -730,7 +744,7 @@ pub fn api_router(state: Arc<WebState>) -> Router {
             handler = handler.layer(DefaultBodyLimit::max(limit));
         }
         if rt.access != Access::Public {
-            handler = handler.route_layer(from_fn_with_state((state.clone(), rt.access), guard));
+            handler = handler.route_layer(from_fn_with_state((state.clone(), rt.access, rt.path), guard));
         }
         router = router.route(rt.path, handler);
     }
