@@ -589,6 +589,28 @@ fn cabinet_api(db: Db) {
     assert_eq!(api.bearer(&acme_token, "GET", "/api/v1/users", None).status, 401);
     assert_eq!(api.as_(&acme, "POST", "/api/v1/logout", None, true).status, 204);
     assert_eq!(api.as_(&acme, "GET", "/api/v1/me", None, true).status, 401);
+    // Sessions: listed with where they were opened, one ended from another, then all.
+    let here = api.login("101@acme", "boss-pass-1").unwrap();
+    let there = api.login("101@acme", "boss-pass-1").unwrap();
+    let list = api.as_(&here, "GET", "/api/v1/me/sessions", None, true).json();
+    let items = list["items"].as_array().unwrap();
+    assert!(items.len() >= 2, "{list}");
+    assert_eq!(items.iter().filter(|s| s["current"] == true).count(), 1, "{list}");
+    assert!(items.iter().all(|s| s["address"] == "127.0.0.1" && s["key"].as_str().unwrap().len() == 16), "{list}");
+    assert!(!list.to_string().contains(here.cookie.trim_start_matches("pbx_session=")), "no cookie in the list");
+    let theirs: Vec<String> = api.as_(&there, "GET", "/api/v1/me/sessions", None, true).json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["current"] == true)
+        .map(|s| s["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(api.as_(&here, "DELETE", &format!("/api/v1/me/sessions/{}", theirs[0]), None, true).status, 204);
+    assert_eq!(api.as_(&there, "GET", "/api/v1/me", None, true).status, 401, "the ended session is gone");
+    assert_eq!(api.as_(&beta, "DELETE", &format!("/api/v1/me/sessions/{}", theirs[0]), None, true).status, 404);
+    assert_eq!(api.as_(&here, "POST", "/api/v1/me/logout-everywhere", None, true).status, 204);
+    assert_eq!(api.as_(&here, "GET", "/api/v1/me", None, true).status, 401);
+
     // Unknown API addresses are JSON 404s; page addresses get the app.
     assert_eq!(api.call("GET", "/api/v1/nope", None, &[]).status, 404);
     assert!(api.call("GET", "/calls", None, &[]).text().contains("/assets/app.js"));

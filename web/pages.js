@@ -395,7 +395,19 @@ export const pages = {
     field(t('current_password'), input({ name: 'current', type: 'password', autocomplete: 'current-password', required: true })),
     field(t('new_password'), input({ name: 'new', type: 'password', autocomplete: 'new-password', minlength: 8, required: true })),
     el('button', { type: 'submit' }, t('save')));
-    return form;
+    // The account's sessions: where and when each was opened; any other can be ended.
+    const sessions = el('div', { class: 'card', id: 'sessions' });
+    async function showSessions() {
+      const r = await api('GET', '/api/v1/me/sessions');
+      sessions.replaceChildren(el('h3', {}, t('sessions')), table([t('started'), t('audit_from'), t('browser'), ''], r.items.map((x) => [
+        fmtTime(x.created_at), x.address, x.user_agent, x.current ? el('span', { class: 'tag' }, t('this_session'))
+          : el('button', { class: 'secondary', onclick: () => attempt(async () => { await api('DELETE', '/api/v1/me/sessions/' + enc(x.key)); await showSessions(); }) }, t('end_session'))])),
+      el('button', { class: 'danger', id: 'logout-everywhere', onclick: () => confirm(t('logout_everywhere') + '?') && attempt(async () => {
+        await api('POST', '/api/v1/me/logout-everywhere'); state.me = null; location.hash = '#/'; render();
+      }) }, t('logout_everywhere')));
+    }
+    await showSessions();
+    return el('div', {}, form, sessions);
   },
 };
 

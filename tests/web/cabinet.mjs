@@ -371,7 +371,12 @@ async function main() {
     await page.click('#logout');
     await login(page, '100@gamma', firstPassword);
     assert.ok(await page.isVisible('#nav a[href="#/users"]'), 'the first user is a supervisor');
-    await page.click('#logout');
+    await page.click('#nav a[href="#/account"]');
+    await page.waitForSelector('#sessions .tag:text-is("this one")');
+    assert.match(await page.textContent('#sessions'), /127\.0\.0\.1/);
+    await page.click('#logout-everywhere');
+    await page.waitForSelector('form.login');
+    assert.equal(await page.evaluate(async () => (await fetch('/api/v1/me')).status), 401);
     await login(page, '105@acme', 'olga-pass-1');
 
     step = 'the cabinet works on a phone screen';

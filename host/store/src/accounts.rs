@@ -35,6 +35,21 @@ pub enum Principal {
     },
 }
 
+/// A live session as its owner sees it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SessionInfo {
+    /// The key to end it by (a prefix of the stored hash; never the cookie).
+    pub key: String,
+    /// Opened, ms since the epoch.
+    pub created_at: i64,
+    /// Ends, ms since the epoch.
+    pub expires_at: i64,
+    /// The address it was opened from.
+    pub address: String,
+    /// The browser it was opened in (its User-Agent).
+    pub user_agent: String,
+}
+
 /// Why a login failed (all but `Suspended` read the same to the user).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginError {
@@ -74,6 +89,11 @@ pub struct TokenRow {
 pub fn secret_hash(secret: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The key a session is known by in its owner's list (never the cookie itself).
+pub fn session_key(secret: &str) -> String {
+    secret_hash(secret).chars().take(16).collect()
 }
 
 /// A strong SIP password a phone can be typed in with: 16 letters and digits.
@@ -237,6 +257,65 @@ impl Store {
             .bind(ext)
             .execute(self.pool())
             .await?;
+        Ok(())
+    }
+
+    /// Notes where a session was opened from (address, browser), for its owner's list.
+    pub async fn set_session_origin(&self, secret: &str, address: &str, user_agent: &str) -> Result<(), StoreError> {
+        let ua: String = user_agent.chars().take(300).collect();
+        sqlx::query("UPDATE sessions SET address = $1, user_agent = $2 WHERE id_hash = $3")
+            .bind(address)
+            .bind(ua)
+            .bind(secret_hash(secret))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// An account's live sessions, newest first.
+    pub async fn list_sessions(&self, p: &Principal, now: i64) -> Result<Vec<SessionInfo>, StoreError> {
+        let (col, id) = match p {
+            Principal::Operator { id, .. } => ("operator_id", *id),
+            Principal::User { id, .. } => ("user_id", *id),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT id_hash, created_at, expires_at, address, user_agent FROM sessions WHERE {col} = $1 AND expires_at > $2 ORDER BY created_at DESC"
+        ))
+        .bind(id)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let hash: String = r.try_get("id_hash")?;
+            out.push(SessionInfo {
+                key: hash.chars().take(16).collect(),
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                address: r.try_get("address")?,
+                user_agent: r.try_get("user_agent")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Ends one of an account's sessions by its key.
+    pub async fn end_session_by_key(&self, p: &Principal, key: &str) -> Result<(), StoreError> {
+        let (col, id) = match p {
+            Principal::Operator { id, .. } => ("operator_id", *id),
+            Principal::User { id, .. } => ("user_id", *id),
+        };
+        if key.len() != 16 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::NotFound(format!("session {key}")));
+        }
+        let r = sqlx::query(&format!("DELETE FROM sessions WHERE {col} = $1 AND id_hash LIKE $2"))
+            .bind(id)
+            .bind(format!("{key}%"))
+            .execute(self.pool())
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("session {key}")));
+        }
         Ok(())
     }
 

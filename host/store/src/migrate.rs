@@ -675,6 +675,14 @@ CREATE INDEX audit_log_tenant ON audit_log (tenant_id, id)",
 );
 CREATE INDEX audit_log_tenant ON audit_log (tenant_id, id)",
     },
+    Migration {
+        // Where a session was opened from, so its owner can tell their sessions apart.
+        version: 13,
+        sqlite: "ALTER TABLE sessions ADD COLUMN address TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT ''",
+        postgres: "ALTER TABLE sessions ADD COLUMN address TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT ''",
+    },
 ];
 
 /// Replaces the plain SIP passwords an older version stored with their digest hashes.

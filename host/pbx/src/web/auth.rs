@@ -271,6 +271,8 @@ pub async fn login(State(state): State<Arc<WebState>>, req: Request) -> ApiResul
         }
     };
     let (secret, csrf) = state.store.create_session(&p, now_ms()).await?;
+    let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    state.store.set_session_origin(&secret, &ip.to_string(), agent).await?;
     let (tenant_id, actor) = audit_actor(&p);
     let entry = pbx_store::audit::NewAudit {
         tenant_id,
@@ -349,4 +351,51 @@ pub async fn change_password(
         if secure(&headers) { "; Secure" } else { "" }
     );
     Ok(([(header::SET_COOKIE, cookie)], Json(CsrfToken { csrf })).into_response())
+}
+
+/// `GET /api/v1/me/sessions`: the account's live sessions (where and when each was opened;
+/// `current` marks this browser's).
+pub async fn sessions(
+    State(state): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    headers: HeaderMap,
+) -> ApiResult<Json<SessionList>> {
+    let mine = cookie_value(&headers).map(|s| pbx_store::accounts::session_key(&s));
+    let list = state.store.list_sessions(&c.principal, now_ms()).await?;
+    let items = list.into_iter().map(|s| SessionView { current: mine.as_deref() == Some(s.key.as_str()), session: s }).collect();
+    Ok(Json(SessionList { items }))
+}
+
+/// The account's live sessions, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionList {
+    /// The sessions.
+    pub items: Vec<SessionView>,
+}
+
+/// A session in its owner's list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    /// The session.
+    #[serde(flatten)]
+    pub session: pbx_store::accounts::SessionInfo,
+    /// Whether it is the one of this request.
+    pub current: bool,
+}
+
+/// `DELETE /api/v1/me/sessions/{key}`: ends one of the account's sessions.
+pub async fn end_session(
+    State(state): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    super::error::ApiPath(key): super::error::ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    state.store.end_session_by_key(&c.principal, &key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/me/logout-everywhere`: ends every session of the account, this one too.
+pub async fn logout_everywhere(State(state): State<Arc<WebState>>, axum::Extension(c): axum::Extension<Caller>) -> ApiResult<Response> {
+    state.store.end_sessions(&c.principal).await?;
+    let clear = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
 }

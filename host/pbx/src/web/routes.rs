@@ -214,6 +214,18 @@ pub fn table() -> Vec<Route> {
         r("post", "/api/v1/me/password", Signed, "account", "Change the own password", post(auth::change_password))
             .takes::<PasswordBody>()
             .returns::<CsrfToken>(),
+        r("get", "/api/v1/me/sessions", Signed, "account", "The own live sessions (where and when opened)", get(auth::sessions))
+            .returns::<auth::SessionList>(),
+        r("delete", "/api/v1/me/sessions/{key}", Signed, "account", "End one of the own sessions", delete(auth::end_session)).no_content(),
+        r(
+            "post",
+            "/api/v1/me/logout-everywhere",
+            Signed,
+            "account",
+            "End every session of the own account, this one too",
+            post(auth::logout_everywhere),
+        )
+        .no_content(),
         r("get", "/api/v1/me/forwarding", User, "account", "The own call forwarding", get(tenant_api::my_forwarding))
             .returns::<Forwarding>(),
         r("put", "/api/v1/me/forwarding", User, "account", "Set the own call forwarding", put(tenant_api::set_my_forwarding))
