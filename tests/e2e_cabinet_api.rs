@@ -476,6 +476,17 @@ fn cabinet_api(db: Db) {
     let exts: Vec<&str> = groups["items"].as_array().unwrap().iter().map(|g| g["ext"].as_str().unwrap()).collect();
     assert_eq!(exts, ["300"], "{groups}");
 
+    // A user's name and role change; the company keeps at least one supervisor.
+    let renamed = api.as_(&acme, "PUT", "/api/v1/users/102", Some(r#"{"name": "Клерк Иванов", "role": "supervisor"}"#), true);
+    assert_eq!(renamed.status, 200, "{}", renamed.text());
+    assert_eq!((renamed.json()["name"].as_str(), renamed.json()["role"].as_str()), (Some("Клерк Иванов"), Some("supervisor")));
+    assert_eq!(api.as_(&acme, "PUT", "/api/v1/users/102", Some(r#"{"role": "user"}"#), true).status, 200);
+    let only = api.as_(&acme, "PUT", "/api/v1/users/101", Some(r#"{"role": "user"}"#), true);
+    assert_eq!(only.status, 400, "{}", only.text());
+    assert!(only.json()["error"].as_str().unwrap().contains("only supervisor"), "{}", only.text());
+    let long = format!(r#"{{"name": "{}"}}"#, "я".repeat(101));
+    assert_eq!(api.as_(&acme, "PUT", "/api/v1/users/102", Some(&long), true).status, 400);
+
     // Recordings: playback with Range, WAV download with two channels.
     let audio = format!("/api/v1/recordings/{call_id}/audio");
     let full = api.as_(&acme, "GET", &audio, None, true);

@@ -118,6 +118,7 @@ export const pages = {
     const list = pagedList((next) => '/api/v1/users?limit=100' + (next ? '&after=' + enc(next) : ''), [t('ext'), t('name'), t('role'), t('web_login'), t('forwarding'), ''], (u) => [
       u.ext, u.name, t(u.role), u.has_web_login ? '✓' : '', fwdText(u.forwarding),
       el('span', {}, el('button', { class: 'secondary', onclick: () => confirm(t('new_sip_password_confirm')) && attempt(async () => { const d = await api('POST', '/api/v1/users/' + enc(u.ext) + '/sip-password'); alert(t('sip_account') + ': ' + d.username + '@' + d.domain + '\n' + t('password') + ': ' + d.password + '\n' + t('shown_once')); }) }, t('new_sip_password')),
+        el('button', { class: 'secondary edit-user', onclick: () => { editor.replaceChildren(userForm(u, () => { editor.replaceChildren(); list.reload(); })); editor.scrollIntoView(); } }, t('edit')),
         el('button', { class: 'secondary', onclick: () => { editor.replaceChildren(el('h3', {}, t('forwarding') + ': ' + u.ext), forwardingForm(u.forwarding, async (body) => { await api('PUT', '/api/v1/users/' + enc(u.ext) + '/forwarding', body); list.reload(); })); editor.scrollIntoView(); } }, t('forwarding')),
         el('button', { class: 'danger', onclick: () => confirm(t('delete') + ' ' + u.ext + '?') && attempt(async () => { await api('DELETE', '/api/v1/users/' + enc(u.ext)); list.reload(); }) }, t('delete')))]);
     const editor = el('div', { id: 'user-forwarding' });
@@ -413,6 +414,14 @@ export const pages = {
 
 /** A form for a plugin's company settings, drawn from its schema; secret fields show only
  * whether they are set and keep their value when left empty. */
+/** A user's name and role, changed by a supervisor. */
+function userForm(u, done) {
+  return el('form', { class: 'card', id: 'user-edit', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
+    await api('PUT', '/api/v1/users/' + enc(u.ext), { name: e.target.name.value, role: e.target.role.value }); toast(t('saved')); done();
+  }); } }, el('h3', {}, t('edit') + ': ' + u.ext), field(t('name'), input({ name: 'name', value: u.name, maxlength: 100 })),
+  field(t('role'), select('role', [['user', t('user')], ['supervisor', t('supervisor')]], u.role)), el('button', { type: 'submit' }, t('save')));
+}
+
 /** A CRM portal connection as a connector reports it: state, install address, lines, user map, errors. */
 function portalPanel(name, admin, c, reload) {
   const act = (what) => attempt(async () => { await api('POST', admin + '/' + what, {}); await reload(); });

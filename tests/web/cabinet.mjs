@@ -87,6 +87,11 @@ async function main() {
     await page.click('#new-user button[type=submit]');
     await page.waitForSelector('td:text-is("105")');
     assert.ok(await page.isVisible('td:text-is("Olga Smirnova")'));
+    await page.click('tr:has(td:text-is("105")) button.edit-user');
+    await page.fill('#user-edit input[name=name]', 'Olga Smirnova-Petrova');
+    await page.click('#user-edit button[type=submit]');
+    await page.waitForSelector('td:text-is("Olga Smirnova-Petrova")');
+    assert.equal((await page.evaluate(async () => (await fetch('/api/v1/users/105')).json())).role, 'user');
 
     step = 'a greeting is uploaded (with progress) and plays';
     await page.click('#nav a[href="#/prompts"]');

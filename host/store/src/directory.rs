@@ -434,6 +434,47 @@ impl Store {
         self.bump_config_version().await
     }
 
+    /// Changes a user's name and/or cabinet role; the company's last supervisor stays one
+    /// (nobody could manage it otherwise).
+    pub async fn update_user(&self, tenant_id: i64, ext: &str, name: Option<&str>, role: Option<Role>) -> Result<User, StoreError> {
+        let u = self.user_by_ext(tenant_id, ext).await?;
+        if let Some(n) = name
+            && n.chars().count() > 100
+        {
+            return Err(StoreError::Invalid("a name is at most 100 characters".into()));
+        }
+        if role == Some(Role::User) && u.role == Role::Supervisor {
+            let (others,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND role = 'supervisor' AND ext <> $2")
+                .bind(tenant_id)
+                .bind(ext)
+                .fetch_one(self.pool())
+                .await?;
+            if others == 0 {
+                return Err(StoreError::Invalid(format!("{ext} is the company's only supervisor: make another one first")));
+            }
+        }
+        let mut tx = self.begin_write().await?;
+        if let Some(n) = name {
+            sqlx::query("UPDATE users SET name = $1 WHERE tenant_id = $2 AND ext = $3")
+                .bind(n.trim())
+                .bind(tenant_id)
+                .bind(ext)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(r) = role {
+            sqlx::query("UPDATE users SET role = $1 WHERE tenant_id = $2 AND ext = $3")
+                .bind(r.as_str())
+                .bind(tenant_id)
+                .bind(ext)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.bump_config_version().await?;
+        self.user_by_ext(tenant_id, ext).await
+    }
+
     /// One user by extension.
     pub async fn user_by_ext(&self, tenant_id: i64, ext: &str) -> Result<User, StoreError> {
         let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND ext = $2"))

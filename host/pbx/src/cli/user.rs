@@ -26,6 +26,19 @@ pub enum UserCmd {
         #[arg(long)]
         web_password: Option<String>,
     },
+    /// Change a user's name or cabinet role.
+    Set {
+        /// Tenant slug.
+        slug: String,
+        /// Extension.
+        ext: String,
+        /// Full name, shown as the caller name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Cabinet role.
+        #[arg(long, value_parser = ["user", "supervisor"])]
+        role: Option<String>,
+    },
     /// Set a new SIP password (generated when not given; printed once: only its digest
     /// hashes are stored).
     SipPassword {
@@ -166,6 +179,12 @@ pub async fn run(store: &Store, cmd: UserCmd) -> anyhow::Result<()> {
                 )
                 .await?;
             println!("created user {} in {} (sip:{}@{})", u.ext, t.slug, u.ext, t.domain);
+        }
+        UserCmd::Set { slug, ext, name, role } => {
+            let t = store.tenant_by_slug(&slug).await?;
+            let role = role.as_deref().and_then(Role::parse);
+            let u = store.update_user(t.id, &ext, name.as_deref(), role).await?;
+            println!("{}: {} ({})", u.ext, u.name, u.role.as_str());
         }
         UserCmd::SipPassword { slug, ext, password } => {
             let t = store.tenant_by_slug(&slug).await?;

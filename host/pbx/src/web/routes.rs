@@ -253,6 +253,9 @@ pub fn table() -> Vec<Route> {
             post(tenant_api::reset_sip_password),
         )
         .returns::<SipAccount>(),
+        r("put", "/api/v1/users/{ext}", Supervisor, "users", "Change a user's name or role", put(tenant_api::update_user))
+            .takes::<tenant_api::UserChange>()
+            .returns::<UserView>(),
         r("delete", "/api/v1/users/{ext}", Supervisor, "users", "Delete a user", delete(tenant_api::delete_user)).no_content(),
         r("put", "/api/v1/users/{ext}/forwarding", Supervisor, "users", "Set a user's call forwarding", put(tenant_api::set_forwarding))
             .takes::<Forwarding>()

@@ -137,6 +137,31 @@ pub async fn get_user(
     Ok(Json(user_view(&s, u).await?))
 }
 
+/// A change of a user: fields left out keep their value.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    /// Full name (at most 100 characters).
+    pub name: Option<String>,
+    /// `user` or `supervisor`.
+    pub role: Option<String>,
+}
+
+/// `PUT /api/v1/users/{ext}`: a user's name or role.
+pub async fn update_user(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    ApiPath(ext): ApiPath<String>,
+    ApiJson(b): ApiJson<UserChange>,
+) -> ApiResult<Json<UserView>> {
+    let role = match b.role.as_deref() {
+        Some(r) => Some(Role::parse(r).ok_or_else(|| ApiError::bad("role must be user or supervisor"))?),
+        None => None,
+    };
+    let u = s.store.update_user(c.tenant_id()?, &ext, b.name.as_deref(), role).await?;
+    Ok(Json(user_view(&s, u).await?))
+}
+
 /// `DELETE /api/v1/users/{ext}`.
 pub async fn delete_user(
     State(s): State<Arc<WebState>>,
