@@ -600,6 +600,31 @@ fn cabinet_api(db: Db) {
     assert_eq!(api.bearer(&acme_token, "GET", "/api/v1/users", None).status, 401);
     assert_eq!(api.as_(&acme, "POST", "/api/v1/logout", None, true).status, 204);
     assert_eq!(api.as_(&acme, "GET", "/api/v1/me", None, true).status, 401);
+    // Trunks, for the operator: added with the CLI's checks, the password never shown, not
+    // deleted while they carry numbers.
+    let t = api.as_(
+        &op,
+        "POST",
+        "/api/v1/trunks",
+        Some(r#"{"name": "reg1", "host": "sip.carrier.example", "register": true, "username": "u1", "password": "trunk-secret"}"#),
+        true,
+    );
+    assert_eq!(t.status, 201, "{}", t.text());
+    assert_eq!(t.json()["host"], "sip.carrier.example:5060");
+    assert!(!api.as_(&op, "GET", "/api/v1/trunks", None, true).text().contains("trunk-secret"), "the trunk's password is not listed");
+    let bad =
+        api.as_(&op, "POST", "/api/v1/trunks", Some(r#"{"name": "ip2", "host": "c.example:5060", "allow_ips": ["10.0.0.0/99"]}"#), true);
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert_eq!(
+        api.as_(&beta, "POST", "/api/v1/trunks", Some(r#"{"name": "x", "host": "y", "allow_ips": ["10.0.0.1"]}"#), true).status,
+        403
+    );
+    let busy = api.as_(&op, "DELETE", "/api/v1/trunks/carrier", None, true);
+    assert_eq!(busy.status, 409, "{}", busy.text());
+    assert!(busy.json()["error"].as_str().unwrap().contains("city number"), "{}", busy.text());
+    assert_eq!(api.as_(&op, "DELETE", "/api/v1/trunks/reg1", None, true).status, 204);
+    assert_eq!(api.as_(&op, "DELETE", "/api/v1/trunks/reg1", None, true).status, 404);
+
     // Sessions: listed with where they were opened, one ended from another, then all.
     let here = api.login("101@acme", "boss-pass-1").unwrap();
     let there = api.login("101@acme", "boss-pass-1").unwrap();

@@ -383,7 +383,22 @@ export const pages = {
 
   async trunks() {
     const r = await api('GET', '/api/v1/trunks?limit=500');
-    return table([t('name'), 'Host', 'Register', t('state')], r.items.map((x) => [x.name, x.host, x.register ? '✓' : '', x.state || '']));
+    const list = table([t('name'), t('trunk_host'), t('trunk_kind'), t('trunk_allow'), t('state'), ''], r.items.map((x) => [x.name, x.host,
+      x.register ? t('trunk_register') : t('trunk_ip'), x.allow_ips.join(', '), x.register ? (x.reg_state || '') + (x.reg_detail ? ' (' + x.reg_detail + ')' : '') : '',
+      el('button', { class: 'danger', onclick: () => confirm(t('delete') + ' ' + x.name + '?') && attempt(async () => { await api('DELETE', '/api/v1/trunks/' + enc(x.name)); render(); }) }, t('delete'))]));
+    const form = el('form', { class: 'card', id: 'trunk-form', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
+      const f = e.target;
+      await api('POST', '/api/v1/trunks', { name: f.name.value, host: f.host.value, register: f.register.checked, username: f.username.value,
+        password: f.password.value, allow_ips: f.allow_ips.value.split(/[\s,]+/).filter(Boolean) });
+      toast(t('saved')); render();
+    }); } }, el('h3', {}, t('trunk_new')), field(t('name'), input({ name: 'name', required: true, pattern: '[A-Za-z0-9_-]{1,64}', maxlength: 64 })),
+    field(t('trunk_host'), input({ name: 'host', required: true, placeholder: 'sip.carrier.example:5060', maxlength: 255 })),
+    field(t('trunk_allow'), input({ name: 'allow_ips', placeholder: '192.0.2.0/24', maxlength: 1000 })),
+    el('label', { class: 'inline' }, input({ type: 'checkbox', name: 'register' }), t('trunk_register_hint')),
+    field(t('trunk_user'), input({ name: 'username', autocomplete: 'off', maxlength: 128 })),
+    field(t('password'), input({ name: 'password', type: 'password', autocomplete: 'new-password', maxlength: 128 })),
+    el('button', { type: 'submit' }, t('add')));
+    return el('div', {}, list, form);
   },
 
   async account() {

@@ -372,6 +372,15 @@ async function main() {
     await page.waitForSelector('tr:has(td:text-is("gamma")) .tag:text-is("Приостановлен")');
     await page.click('tr:has(td:text-is("gamma")) button:text-is("Возобновить")');
     await page.waitForSelector('tr:has(td:text-is("gamma")) .tag:text-is("Работает")');
+    await page.click('#nav a[href="#/trunks"]');
+    await page.fill('#trunk-form input[name=name]', 'ipc2');
+    await page.fill('#trunk-form input[name=host]', '127.0.0.60:5060');
+    await page.fill('#trunk-form input[name=allow_ips]', '127.0.0.60');
+    await page.click('#trunk-form button[type=submit]');
+    await page.waitForSelector('td:text-is("ipc2")');
+    assert.ok(await page.isVisible('tr:has(td:text-is("ipc2")) td:text-is("IP-транк")'));
+    await page.click('tr:has(td:text-is("ipc2")) button.danger');
+    await page.waitForFunction(() => ![...document.querySelectorAll('td')].some((td) => td.textContent === 'ipc2'));
     await page.selectOption('#lang', 'en');
     await page.click('#logout');
     await login(page, '100@gamma', firstPassword);

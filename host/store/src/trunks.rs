@@ -133,15 +133,15 @@ impl Store {
             return Err(StoreError::Invalid(format!("invalid trunk host {:?}: use HOST:PORT", t.host)));
         }
         if t.register && (t.username.is_none() || t.password.is_none()) {
-            return Err(StoreError::Invalid("a registering trunk needs --username and --password".into()));
+            return Err(StoreError::Invalid("a registering trunk needs a user name and a password".into()));
         }
         for c in &t.allow_ips {
             if parse_cidr(c).is_none() {
-                return Err(StoreError::Invalid(format!("invalid --allow-ip {c:?}: use an address or CIDR such as 192.0.2.0/24")));
+                return Err(StoreError::Invalid(format!("invalid allowed address {c:?}: use an address or CIDR such as 192.0.2.0/24")));
             }
         }
         if !t.register && t.allow_ips.is_empty() {
-            return Err(StoreError::Invalid("an IP trunk needs at least one --allow-ip (or use --register)".into()));
+            return Err(StoreError::Invalid("an IP trunk needs at least one allowed address (or it registers)".into()));
         }
         sqlx::query(
             "INSERT INTO trunks (name, host, username, password, register, allow_ips, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -181,7 +181,7 @@ impl Store {
         let t = self.trunk_by_name(name).await?;
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM dids WHERE trunk_id = $1").bind(t.id).fetch_one(self.pool()).await?;
         if n > 0 {
-            return Err(StoreError::Invalid(format!("trunk {name} still carries {n} city number(s); delete them first")));
+            return Err(StoreError::InUse(format!("trunk {name} still carries {n} city number(s); delete them first")));
         }
         sqlx::query("DELETE FROM trunks WHERE id = $1").bind(t.id).execute(self.pool()).await?;
         self.bump_config_version().await

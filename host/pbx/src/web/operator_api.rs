@@ -174,6 +174,53 @@ pub async fn delete_number(State(s): State<Arc<WebState>>, ApiPath((slug, number
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A new carrier trunk.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkBody {
+    /// Name (letters, digits, - and _).
+    pub name: String,
+    /// The carrier's `host:port`.
+    pub host: String,
+    /// Digest user (registering trunks).
+    pub username: Option<String>,
+    /// Digest password (registering trunks; never shown again).
+    #[schema(write_only)]
+    pub password: Option<String>,
+    /// Register to the carrier (else an IP trunk).
+    #[serde(default)]
+    pub register: bool,
+    /// Addresses or CIDRs the carrier sends from (IP trunks need one).
+    #[serde(default)]
+    pub allow_ips: Vec<String>,
+}
+
+/// `POST /api/v1/trunks`: the same checks as `pbx trunk create`.
+pub async fn create_trunk(
+    State(s): State<Arc<WebState>>,
+    ApiJson(b): ApiJson<TrunkBody>,
+) -> ApiResult<(StatusCode, Json<pbx_store::Trunk>)> {
+    let allow: Vec<String> = b.allow_ips.iter().map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect();
+    let t = s
+        .store
+        .create_trunk(&pbx_store::NewTrunk {
+            name: b.name.trim(),
+            host: b.host.trim(),
+            username: b.username.as_deref().map(str::trim).filter(|u| !u.is_empty()),
+            password: b.password.as_deref().filter(|p| !p.is_empty()),
+            register: b.register,
+            allow_ips: allow,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+/// `DELETE /api/v1/trunks/{name}`: refused (409) while it carries city numbers.
+pub async fn delete_trunk(State(s): State<Arc<WebState>>, ApiPath(name): ApiPath<String>) -> ApiResult<StatusCode> {
+    s.store.delete_trunk(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `GET /api/v1/trunks`.
 pub async fn list_trunks(State(s): State<Arc<WebState>>, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<TrunkPage>> {
     let mut ts = s.store.list_trunks().await?;

@@ -725,6 +725,25 @@ pub fn table() -> Vec<Route> {
         r("get", "/api/v1/trunks", Operator, "operator", "Carrier trunks and their registration state", get(operator_api::list_trunks))
             .query(PAGE)
             .returns::<TrunkPage>(),
+        r(
+            "post",
+            "/api/v1/trunks",
+            Operator,
+            "operator",
+            "Add a carrier trunk (an IP trunk or a registering one)",
+            post(operator_api::create_trunk),
+        )
+        .takes::<operator_api::TrunkBody>()
+        .creates::<pbx_store::Trunk>(),
+        r(
+            "delete",
+            "/api/v1/trunks/{name}",
+            Operator,
+            "operator",
+            "Delete a carrier trunk (409 while it carries city numbers)",
+            delete(operator_api::delete_trunk),
+        )
+        .no_content(),
         r("get", "/api/v1/operator/tokens", Operator, "operator", "Operator API tokens", get(operator_api::list_tokens))
             .query(PAGE)
             .returns::<TokenPage>(),
