@@ -355,8 +355,11 @@ async function main() {
     step = 'the operator creates a company in Russian; its supervisor signs in with the password shown once';
     await page.click('#logout');
     await login(page, 'root', 'operator-pass-1');
-    await page.selectOption('#lang', 'ru');
     await page.click('#nav a[href="#/tenants"]');
+    await page.waitForSelector('#tenant-form');
+    // The switch draws the page again: the form is filled only once it is the Russian one.
+    await page.selectOption('#lang', 'ru');
+    await page.waitForSelector('#tenant-form label:has-text("Внутренний номер первого руководителя")');
     await page.fill('#tenant-form input[name=slug]', 'gamma');
     await page.fill('#tenant-form input[name=domain]', 'gamma.example');
     await page.fill('#tenant-form input[name=name]', 'Гамма');
