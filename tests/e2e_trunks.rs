@@ -21,6 +21,14 @@ fn with_ip_trunk(pbx: &Pbx) {
     pbx.settle();
 }
 
+/// A call from the carrier to `ruri` (its To naming `to`) that sends voice for `talk_ms`.
+fn carrier_call(pbx: &Pbx, ruri: &str, to: &str, talk_ms: u32) -> bool {
+    let (talk, media) = (talk_ms.to_string(), free_port().to_string());
+    let pcap = voice_pcap().display().to_string();
+    let args = ["-m", "1", "-s", ruri, "-key", "to_number", to, "-d", &talk, "-mp", &media, "-key", "pcap", &pcap];
+    Sipp::run_from(pbx, CARRIER_IP, "carrier_uac.xml", free_port(), &args, Duration::from_secs(20))
+}
+
 #[test]
 fn carrier_calls_to_a_did_ring_the_tenant_in_any_number_form() {
     require_tool("sipp", "sip-tester");
@@ -40,29 +48,7 @@ fn carrier_calls_to_a_did_ring_the_tenant_in_any_number_form() {
         let b = Sipp::spawn(&pbx, "uas_ring.xml", p102, &["-m", "1"]);
         assert!(Sipp::register(&pbx, "101", "secret101", free_port(), p101, 300));
         assert!(Sipp::register(&pbx, "102", "secret102", free_port(), p102, 300));
-        let ok = Sipp::run_from(
-            &pbx,
-            CARRIER_IP,
-            "carrier_uac.xml",
-            free_port(),
-            &[
-                "-m",
-                "1",
-                "-s",
-                ruri,
-                "-key",
-                "to_number",
-                to,
-                "-d",
-                "1500",
-                "-mp",
-                &free_port().to_string(),
-                "-key",
-                "pcap",
-                &voice_pcap().display().to_string(),
-            ],
-            Duration::from_secs(20),
-        );
+        let ok = carrier_call(&pbx, ruri, to, 1500);
         assert!(ok, "carrier call #{i} ({ruri} / {to}) failed:\n{}\n{}", Sipp::logs(&pbx, "carrier_uac"), pbx.log());
         assert!(a.wait(Duration::from_secs(5)), "101 did not complete its call");
         assert!(b.wait(Duration::from_secs(5)), "102 was not rung and cancelled");
@@ -88,29 +74,7 @@ fn carrier_calls_to_a_did_ring_the_tenant_in_any_number_form() {
     let p101 = free_port();
     let a = Sipp::spawn(&pbx, "uas.xml", p101, &["-m", "1", "-d", "500", "-key", "sink_port", &sink.port.to_string()]);
     assert!(Sipp::register(&pbx, "101", "secret101", free_port(), p101, 300));
-    let ok = Sipp::run_from(
-        &pbx,
-        CARRIER_IP,
-        "carrier_uac.xml",
-        free_port(),
-        &[
-            "-m",
-            "1",
-            "-s",
-            "84951234000",
-            "-key",
-            "to_number",
-            "84951234000",
-            "-d",
-            "500",
-            "-mp",
-            &free_port().to_string(),
-            "-key",
-            "pcap",
-            &voice_pcap().display().to_string(),
-        ],
-        Duration::from_secs(20),
-    );
+    let ok = carrier_call(&pbx, "84951234000", "84951234000", 500);
     assert!(ok, "the carrier call failed:\n{}\n{}", Sipp::logs(&pbx, "carrier_uac"), pbx.log());
     assert!(a.wait(Duration::from_secs(5)), "101 did not complete its call");
     let logs = Sipp::logs(&pbx, "uas");
@@ -269,29 +233,7 @@ fn suspended_and_unpaid_tenants() {
     let a = Sipp::spawn(&pbx, "uas.xml", p101, &["-m", "1", "-d", "200", "-key", "sink_port", &sink.port.to_string()]);
     assert!(Sipp::register(&pbx, "101", "secret101", free_port(), p101, 300));
     assert_eq!(callee.register(0).status, 200);
-    let ok = Sipp::run_from(
-        &pbx,
-        CARRIER_IP,
-        "carrier_uac.xml",
-        free_port(),
-        &[
-            "-m",
-            "1",
-            "-s",
-            "+74951234000",
-            "-key",
-            "to_number",
-            "+74951234000",
-            "-d",
-            "500",
-            "-mp",
-            &free_port().to_string(),
-            "-key",
-            "pcap",
-            &voice_pcap().display().to_string(),
-        ],
-        Duration::from_secs(20),
-    );
+    let ok = carrier_call(&pbx, "+74951234000", "+74951234000", 500);
     assert!(ok, "an unpaid tenant must still receive calls:\n{}", Sipp::logs(&pbx, "carrier_uac"));
     assert!(a.wait(Duration::from_secs(5)));
 }
@@ -357,29 +299,7 @@ fn a_company_created_through_the_api_logs_in_and_takes_a_call_at_once() {
         Sipp::register_in(&pbx, "gamma.example", "100", sip_password, free_port(), port, 300),
         "the supervisor's phone did not register"
     );
-    let ok = Sipp::run_from(
-        &pbx,
-        CARRIER_IP,
-        "carrier_uac.xml",
-        free_port(),
-        &[
-            "-m",
-            "1",
-            "-s",
-            "84951239999",
-            "-key",
-            "to_number",
-            "84951239999",
-            "-d",
-            "1000",
-            "-mp",
-            &free_port().to_string(),
-            "-key",
-            "pcap",
-            &voice_pcap().display().to_string(),
-        ],
-        Duration::from_secs(20),
-    );
+    let ok = carrier_call(&pbx, "84951239999", "84951239999", 1000);
     assert!(ok, "the carrier call failed:\n{}\n{}", Sipp::logs(&pbx, "carrier_uac"), pbx.log());
     assert!(phone.wait(Duration::from_secs(5)), "the supervisor's phone did not take the call");
     let rows: serde_json::Value = serde_json::from_str(&pbx.cli_ok(&["calls", "list", "gamma", "--json"])).unwrap();

@@ -98,13 +98,7 @@ pub async fn prompt_uses(store: &Store, tenant: &Tenant, name: &str) -> Result<V
     if tenant.moh_prompt == name {
         uses.push("the company's music on hold".to_string());
     }
-    for did in store.list_dids(Some(tenant.id)).await? {
-        let Some(raw) = did.scenario.as_deref() else { continue };
-        let Ok(graph) = serde_json::from_str::<serde_json::Value>(raw) else { continue };
-        if graph.get("nodes").and_then(|n| n.as_object()).is_some_and(|nodes| nodes.values().any(|node| names(node, name, PROMPT_SKIP))) {
-            uses.push(format!("the scenario of {}", did.number));
-        }
-    }
+    uses.extend(scenarios_naming(store, tenant, name, PROMPT_SKIP).await?);
     Ok(uses)
 }
 
@@ -115,11 +109,17 @@ const EXT_SKIP: &[&str] = &["next", "type", "plugin"];
 
 /// The numbers whose scenarios send calls to an extension (a ring group's or queue's).
 pub async fn extension_uses(store: &Store, tenant: &Tenant, ext: &str) -> Result<Vec<String>, StoreError> {
+    scenarios_naming(store, tenant, ext, EXT_SKIP).await
+}
+
+/// "the scenario of NUMBER" for each of the company's numbers whose scenario holds `name`
+/// in a node's settings (outside the keys in `skip`).
+async fn scenarios_naming(store: &Store, tenant: &Tenant, name: &str, skip: &[&str]) -> Result<Vec<String>, StoreError> {
     let mut uses = Vec::new();
     for did in store.list_dids(Some(tenant.id)).await? {
         let Some(raw) = did.scenario.as_deref() else { continue };
         let Ok(graph) = serde_json::from_str::<serde_json::Value>(raw) else { continue };
-        if graph.get("nodes").and_then(|n| n.as_object()).is_some_and(|nodes| nodes.values().any(|node| names(node, ext, EXT_SKIP))) {
+        if graph.get("nodes").and_then(|n| n.as_object()).is_some_and(|nodes| nodes.values().any(|node| names(node, name, skip))) {
             uses.push(format!("the scenario of {}", did.number));
         }
     }

@@ -91,6 +91,14 @@ pub fn secret_hash(secret: &str) -> String {
     sha2::Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The sessions' column naming an account, and the account's id.
+fn account_column(p: &Principal) -> (&'static str, i64) {
+    match p {
+        Principal::Operator { id, .. } => ("operator_id", *id),
+        Principal::User { id, .. } => ("user_id", *id),
+    }
+}
+
 /// The key a session is known by in its owner's list (never the cookie itself).
 pub fn session_key(secret: &str) -> String {
     secret_hash(secret).chars().take(16).collect()
@@ -231,10 +239,7 @@ impl Store {
     /// Ends every session of an account (its password changed, or it asked to be logged out
     /// everywhere).
     pub async fn end_sessions(&self, p: &Principal) -> Result<(), StoreError> {
-        let (col, id) = match p {
-            Principal::Operator { id, .. } => ("operator_id", *id),
-            Principal::User { id, .. } => ("user_id", *id),
-        };
+        let (col, id) = account_column(p);
         sqlx::query(&format!("DELETE FROM sessions WHERE {col} = $1")).bind(id).execute(self.pool()).await?;
         Ok(())
     }
@@ -274,10 +279,7 @@ impl Store {
 
     /// An account's live sessions, newest first.
     pub async fn list_sessions(&self, p: &Principal, now: i64) -> Result<Vec<SessionInfo>, StoreError> {
-        let (col, id) = match p {
-            Principal::Operator { id, .. } => ("operator_id", *id),
-            Principal::User { id, .. } => ("user_id", *id),
-        };
+        let (col, id) = account_column(p);
         let rows = sqlx::query(&format!(
             "SELECT id_hash, created_at, expires_at, address, user_agent FROM sessions WHERE {col} = $1 AND expires_at > $2 ORDER BY created_at DESC"
         ))
@@ -301,10 +303,7 @@ impl Store {
 
     /// Ends one of an account's sessions by its key.
     pub async fn end_session_by_key(&self, p: &Principal, key: &str) -> Result<(), StoreError> {
-        let (col, id) = match p {
-            Principal::Operator { id, .. } => ("operator_id", *id),
-            Principal::User { id, .. } => ("user_id", *id),
-        };
+        let (col, id) = account_column(p);
         if key.len() != 16 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(StoreError::NotFound(format!("session {key}")));
         }

@@ -110,7 +110,7 @@ pub async fn guard(State((state, access, route)): State<(Arc<WebState>, Access, 
         Access::Supervisor => c.is_supervisor(),
         Access::Operator => matches!(c.principal, Principal::Operator { .. }),
     };
-    // Every change (and every attempt at one) goes to the audit log.
+    // Every change by a signed-in caller (and every attempt at one) goes to the audit log.
     let audit = (!matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS))
         .then(|| (format!("{} {route}", req.method()), req.uri().path().to_string(), peer_ip(req.extensions(), req.headers())));
     let resp = if allowed {
