@@ -112,6 +112,9 @@ fn extension_calls_out_through_a_registration_trunk() {
     ]);
     pbx.cli_ok(&["did", "add", "acme", "+7 495 123-45-67", "--trunk", "carrier1"]);
     pbx.cli_ok(&["tenant", "balance", "acme", "50.5"]);
+    // Moscow at 1.50 a minute, per second; the rest of Russia dearer, so the longest prefix must win.
+    pbx.cli_ok(&["tariff", "add", "7495", "--name", "Moscow", "--per-minute", "1.50", "--step", "1"]);
+    pbx.cli_ok(&["tariff", "add", "7", "--name", "Russia", "--per-minute", "9"]);
     // The registration can finish before the server has reloaded the new balance.
     pbx.settle();
     let registered = wait_for(Duration::from_secs(10), || {
@@ -165,6 +168,16 @@ fn extension_calls_out_through_a_registration_trunk() {
     assert_eq!(rows[0]["trunk"], "carrier1");
     assert_eq!(rows[0]["callee"], "+74951112233");
     assert_eq!(rows[0]["disposition"], "answered");
+    // The call was charged at the Moscow price for the talk the call log shows, with the row.
+    let talk = rows[0]["talk_seconds"].as_i64().unwrap();
+    assert!(talk >= 1, "{rows:?}");
+    let cost = (talk * 150 + 59) / 60;
+    let shown: serde_json::Value = serde_json::from_str(&pbx.cli_ok(&["balance", "show", "acme", "--json"])).unwrap();
+    assert_eq!(shown["balance_cents"], 5050 - cost, "{shown}");
+    let charge = &shown["history"][0];
+    assert_eq!((charge["kind"].as_str(), charge["amount_cents"].as_i64()), (Some("call"), Some(-cost)), "{shown}");
+    assert_eq!(charge["call_id"], rows[0]["id"]);
+    assert!(charge["detail"].as_str().unwrap().starts_with("Moscow +74951112233"), "{charge}");
 }
 
 fn raw_invite(from_ip: &str, pbx: &Pbx, to: &str) -> pbx_sip::Response {

@@ -73,8 +73,8 @@ export function isoDay(days = 0) {
 
 /** Which pages each role sees, in menu order. */
 const MENU = {
-  operator: ['tenants', 'trunks', 'tokens', 'audit', 'account'],
-  supervisor: ['dashboard', 'calls', 'recordings', 'stats', 'users', 'groups', 'contacts', 'numbers', 'plugins', 'prompts', 'queues', 'tokens', 'webhooks', 'organization', 'audit', 'account'],
+  operator: ['tenants', 'tariffs', 'trunks', 'tokens', 'audit', 'account'],
+  supervisor: ['dashboard', 'calls', 'recordings', 'stats', 'users', 'groups', 'contacts', 'numbers', 'plugins', 'prompts', 'queues', 'tokens', 'webhooks', 'organization', 'balance', 'audit', 'account'],
   user: ['dashboard', 'calls', 'stats', 'contacts', 'forwarding', 'account'],
 };
 

@@ -4,6 +4,7 @@ import { t, currentLang } from './i18n.js';
 import { api, el, table, toast, attempt, fmtTime, isoDay, render, state } from './app.js';
 import { scenarioEditor } from './editor.js';
 import { groupsPage } from './groups.js';
+import { balancePage, tariffsPage, lowBalanceBanner } from './billing.js';
 
 const enc = encodeURIComponent;
 /** CSV as a spreadsheet in the cabinet's language opens it (Excel in Russian splits on `;`). */
@@ -75,7 +76,8 @@ export const pages = {
     const ws = new WebSocket(proto + location.host + '/api/v1/live');
     ws.onmessage = (m) => { const s = JSON.parse(m.data); if (!s.error) draw(s); };
     onLeave(() => ws.close());
-    return el('div', { id: 'dashboard' }, figures, calls, queues);
+    const banner = await lowBalanceBanner().catch(() => null);
+    return el('div', { id: 'dashboard' }, banner || '', figures, calls, queues);
   },
 
   async calls({ params }) {
@@ -309,6 +311,8 @@ export const pages = {
   },
 
   groups: () => groupsPage(),
+  balance: () => balancePage(),
+  tariffs: () => tariffsPage(),
 
   async audit() {
     // Who changed what: the operator sees every company's changes, a supervisor their own.
@@ -363,6 +367,7 @@ export const pages = {
       x.slug, x.name, x.domain, x.status === 'suspended' ? el('span', { class: 'tag bad' }, t('tenant_suspended')) : el('span', { class: 'tag' }, t('tenant_active')), (x.balance_cents / 100).toFixed(2),
       el('span', {},
         el('button', { class: x.status === 'suspended' ? '' : 'danger', onclick: () => attempt(async () => { await api('POST', '/api/v1/tenants/' + enc(x.slug) + (x.status === 'suspended' ? '/resume' : '/suspend')); list.reload(); }) }, x.status === 'suspended' ? t('resume') : t('suspend')),
+        el('button', { class: 'secondary', onclick: () => { const a = prompt(t('top_up_amount')); const note = a && prompt(t('top_up_note'), ''); if (a && note !== null) attempt(async () => { await api('POST', '/api/v1/tenants/' + enc(x.slug) + '/topup', { amount: a, note }); toast(t('saved')); list.reload(); }); } }, t('top_up')),
         el('button', { class: 'secondary', onclick: () => { const a = prompt(t('set_balance'), (x.balance_cents / 100).toFixed(2)); if (a !== null) attempt(async () => { await api('PUT', '/api/v1/tenants/' + enc(x.slug) + '/balance', { amount: a }); list.reload(); }); } }, t('set_balance')),
         el('button', { class: 'secondary', onclick: () => { const n = prompt(t('number')); const tr = n && prompt(t('trunk')); if (n && tr) attempt(async () => { await api('POST', '/api/v1/tenants/' + enc(x.slug) + '/numbers', { number: n, trunk: tr }); toast(t('saved')); }); } }, t('numbers') + ' +'))]);
     // The first supervisor's passwords come once, in the answer: shown until the page changes.

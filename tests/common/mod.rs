@@ -38,7 +38,10 @@ pub fn free_port() -> u16 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     const LOW: u32 = 61_000;
     const SLOTS: u32 = (65_532 - LOW) / 4;
-    let start = rand_u32() % SLOTS;
+    // One random start per test process, then consecutive blocks: a fresh random start on
+    // every call let two parallel tests of one binary land on the same block.
+    static START: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| rand_u32() % SLOTS);
     for _ in 0..SLOTS {
         let slot = (start + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) % SLOTS;
         let port = (LOW + slot * 4) as u16;
@@ -55,7 +58,9 @@ pub fn free_port() -> u16 {
 pub fn rtp_range() -> String {
     // Servers started by one test binary (in parallel) get ranges of their own.
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let slot = (rand_u32() % 55 + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) % 55;
+    static START: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| rand_u32() % 55);
+    let slot = (start + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) % 55;
     let base = 10_000 + slot * 400;
     format!("{base}-{}", base + 399)
 }

@@ -2,6 +2,7 @@
 //! engine to sockets, storage and media.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod billing;
 pub mod cli;
 pub mod company;
 pub mod config;

@@ -44,7 +44,8 @@ pub async fn load_directory(store: &Store) -> anyhow::Result<Directory> {
         .with_prompts(prompts)
         .with_groups(&groups, &agents)
         .with_contacts(contacts)
-        .with_notify_kinds(&notify))
+        .with_notify_kinds(&notify)
+        .with_tariffs(store.list_tariffs().await?))
 }
 
 type PromptKey = (i64, String);

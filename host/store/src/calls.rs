@@ -180,6 +180,8 @@ pub enum CallOp {
         /// The event.
         event: Box<crate::events::IntegrationEvent>,
     },
+    /// A call's charge: taken from the balance with the call's end.
+    Charge(crate::billing::Charge),
     /// A recording started: its row points at the interim WAV.
     Recording {
         /// Call id.
@@ -386,6 +388,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
+                CallOp::Charge(c) => crate::billing::apply_charge(&mut tx, c).await?,
                 CallOp::End(e) => {
                     sqlx::query(
                         "UPDATE calls SET ended_at = $1, disposition = $2, hangup_cause = $3, hangup_side = $4, talk_seconds = $5, \

@@ -37,6 +37,10 @@ pub struct Tenant {
     pub status: TenantStatus,
     /// Balance in hundredths of the currency unit.
     pub balance_cents: i64,
+    /// Everything ever charged for calls (the call engine's reference for charges in flight).
+    pub charged_cents: i64,
+    /// Below this balance the company is warned (0: never).
+    pub low_balance_cents: i64,
     /// Creation time, ms since epoch.
     pub created_at: i64,
     /// Country calling code used to read dialled numbers (`7`).
@@ -154,6 +158,8 @@ fn tenant_from(row: &AnyRow) -> Result<Tenant, sqlx::Error> {
         domain: row.try_get("domain")?,
         status: TenantStatus::parse(&row.try_get::<String, _>("status")?),
         balance_cents: row.try_get("balance_cents")?,
+        charged_cents: row.try_get("charged_cents")?,
+        low_balance_cents: row.try_get("low_balance_cents")?,
         created_at: row.try_get("created_at")?,
         country_code: row.try_get("country_code")?,
         emergency_numbers: row
@@ -193,7 +199,7 @@ fn user_from(row: &AnyRow) -> Result<User, sqlx::Error> {
     })
 }
 
-const TENANT_COLS: &str = "id, slug, name, domain, status, balance_cents, created_at, country_code, emergency_numbers, recording, retention_days, language, moh_prompt, greeting_prompt, timezone";
+const TENANT_COLS: &str = "id, slug, name, domain, status, balance_cents, charged_cents, low_balance_cents, created_at, country_code, emergency_numbers, recording, retention_days, language, moh_prompt, greeting_prompt, timezone";
 const USER_COLS: &str = "id, tenant_id, ext, name, sip_ha1_md5, sip_ha1_sha256, role, web_password_hash, created_at, fwd_always, fwd_busy, fwd_no_answer, fwd_no_answer_seconds, fwd_unreachable";
 
 /// Checks a tenant slug: lowercase letters, digits and dashes, 2..=32 long.
@@ -311,14 +317,6 @@ impl Store {
             TenantStatus::Suspended => "suspended",
         };
         sqlx::query("UPDATE tenants SET status = $1 WHERE id = $2").bind(s).bind(t.id).execute(self.pool()).await?;
-        self.bump_config_version().await?;
-        self.tenant_by_slug(slug).await
-    }
-
-    /// Sets a tenant's balance (cents).
-    pub async fn set_tenant_balance(&self, slug: &str, cents: i64) -> Result<Tenant, StoreError> {
-        let t = self.tenant_by_slug(slug).await?;
-        sqlx::query("UPDATE tenants SET balance_cents = $1 WHERE id = $2").bind(cents).bind(t.id).execute(self.pool()).await?;
         self.bump_config_version().await?;
         self.tenant_by_slug(slug).await
     }

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod billing;
 pub mod blocking;
 mod calls;
 pub mod contacts;
@@ -25,6 +26,7 @@ mod trunks;
 pub mod webhooks;
 
 pub use accounts::{LoginError, Principal, Session, TokenRow};
+pub use billing::{BalanceEntry, Charge, NewTariff, Tariff};
 pub use calls::{CallEnd, CallOp, CallRow, CallStart, Direction, Disposition};
 pub use contacts::{CheckedContact, Contact, NewContact};
 pub use directory::{

@@ -683,6 +683,61 @@ ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT ''",
         postgres: "ALTER TABLE sessions ADD COLUMN address TEXT NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT ''",
     },
+    Migration {
+        // Prepaid billing: the operator's prices by number prefix (tenant 0: every company),
+        // every change of a balance with the balance after it, the running total charged
+        // (the call engine subtracts what it charged since its snapshot) and the threshold of
+        // the low-balance warning.
+        version: 14,
+        sqlite: "ALTER TABLE tenants ADD COLUMN charged_cents INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tenants ADD COLUMN low_balance_cents INTEGER NOT NULL DEFAULT 10000;
+CREATE TABLE tariffs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id INTEGER NOT NULL DEFAULT 0,
+    prefix TEXT NOT NULL,
+    name TEXT NOT NULL,
+    per_minute_cents INTEGER NOT NULL,
+    step_seconds INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (tenant_id, prefix)
+);
+CREATE TABLE balance_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL,
+    balance_cents INTEGER NOT NULL,
+    call_id TEXT,
+    detail TEXT NOT NULL,
+    actor TEXT NOT NULL
+);
+CREATE INDEX balance_history_tenant ON balance_history (tenant_id, id)",
+        postgres: "ALTER TABLE tenants ADD COLUMN charged_cents BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE tenants ADD COLUMN low_balance_cents BIGINT NOT NULL DEFAULT 10000;
+CREATE TABLE tariffs (
+    id BIGSERIAL PRIMARY KEY,
+    tenant_id BIGINT NOT NULL DEFAULT 0,
+    prefix TEXT NOT NULL,
+    name TEXT NOT NULL,
+    per_minute_cents BIGINT NOT NULL,
+    step_seconds BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (tenant_id, prefix)
+);
+CREATE TABLE balance_history (
+    id BIGSERIAL PRIMARY KEY,
+    tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    at BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    amount_cents BIGINT NOT NULL,
+    balance_cents BIGINT NOT NULL,
+    call_id TEXT,
+    detail TEXT NOT NULL,
+    actor TEXT NOT NULL
+);
+CREATE INDEX balance_history_tenant ON balance_history (tenant_id, id)",
+    },
 ];
 
 /// Replaces the plain SIP passwords an older version stored with their digest hashes.

@@ -572,6 +572,72 @@ impl WithAt for IntegrationEvent {
     }
 }
 
+async fn exercise_billing(store: &Store) {
+    let t = store.create_tenant("billed", "billed.example", "").await.unwrap();
+    assert_eq!((t.balance_cents, t.charged_cents, t.low_balance_cents), (0, 0, 10_000));
+    // Prices: one for everyone, one of the company's own; a second for the same prefix is a conflict.
+    let all = store
+        .add_tariff(&NewTariff { tenant_id: None, prefix: "7495", name: "Moscow", per_minute_cents: 150, step_seconds: 60 })
+        .await
+        .unwrap();
+    assert_eq!(all.tenant_id, None);
+    let own = store
+        .add_tariff(&NewTariff { tenant_id: Some(t.id), prefix: "7495", name: "Moscow (contract)", per_minute_cents: 90, step_seconds: 1 })
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.add_tariff(&NewTariff { tenant_id: None, prefix: "7495", name: "again", per_minute_cents: 1, step_seconds: 60 }).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.add_tariff(&NewTariff { tenant_id: None, prefix: "x", name: "bad", per_minute_cents: 1, step_seconds: 60 }).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let mine = store.tariffs_for(t.id).await.unwrap();
+    assert_eq!(mine.len(), 2);
+    assert_eq!(billing::best_tariff(&mine, t.id, "+74951112233").map(|x| x.id), Some(own.id));
+    // Top-ups, a correction and a set, each in the history with the balance after it.
+    let v = store.config_version().await.unwrap();
+    assert_eq!(store.top_up("billed", 100_000, "invoice 17", "op").await.unwrap().balance_cents, 100_000);
+    assert!(store.config_version().await.unwrap() > v, "a top-up reaches the call engine");
+    assert_eq!(store.top_up("billed", -500, "", "op").await.unwrap().balance_cents, 99_500);
+    assert!(matches!(store.top_up("billed", 0, "", "op").await, Err(StoreError::Invalid(_))));
+    // A call's charge lands with its call-log row.
+    let start = CallStart {
+        id: "bill-1".into(),
+        tenant_id: t.id,
+        direction: Direction::Outbound,
+        caller_number: "101".into(),
+        caller_name: String::new(),
+        callee: "+74951112233".into(),
+        did: None,
+        trunk: None,
+        caller_user_id: None,
+        callee_user_id: None,
+        started_at: 1,
+        node: "n".into(),
+    };
+    let charge =
+        Charge { tenant_id: t.id, call_id: "bill-1".into(), amount_cents: 270, at: 5, detail: "Moscow +74951112233, 180 s".into() };
+    store.apply_call_ops(&[CallOp::Start(start), CallOp::Charge(charge)]).await.unwrap();
+    let after = store.tenant_by_slug("billed").await.unwrap();
+    assert_eq!((after.balance_cents, after.charged_cents), (99_230, 270));
+    let h = store.balance_history(t.id, None, 10).await.unwrap();
+    let kinds: Vec<(&str, i64, i64)> = h.iter().map(|e| (e.kind.as_str(), e.amount_cents, e.balance_cents)).collect();
+    assert_eq!(kinds, vec![("call", -270, 99_230), ("correction", -500, 99_500), ("top-up", 100_000, 100_000)]);
+    assert_eq!(h[0].call_id.as_deref(), Some("bill-1"));
+    assert_eq!(h[2].detail, "invoice 17");
+    let older = store.balance_history(t.id, Some(h[1].id), 10).await.unwrap();
+    assert_eq!(older.len(), 1, "paged by id");
+    let set = store.set_tenant_balance("billed", 5_000, "op").await.unwrap();
+    assert_eq!((set.balance_cents, set.charged_cents), (5_000, 270), "setting keeps the running total charged");
+    assert_eq!(store.balance_history(t.id, None, 1).await.unwrap()[0].amount_cents, 5_000 - 99_230);
+    assert_eq!(store.set_low_balance("billed", 0).await.unwrap().low_balance_cents, 0);
+    store.delete_tariff(own.id).await.unwrap();
+    assert!(matches!(store.delete_tariff(own.id).await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.list_tariffs().await.unwrap(), vec![all]);
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let (store, _dir) = sqlite().await;
@@ -582,6 +648,7 @@ async fn sqlite_store() {
     exercise_pages(&store).await;
     exercise_contacts(&store).await;
     exercise_webhooks(&store).await;
+    exercise_billing(&store).await;
     store.close().await;
 }
 
@@ -598,6 +665,7 @@ async fn postgres_store() {
     exercise_pages(&store).await;
     exercise_contacts(&store).await;
     exercise_webhooks(&store).await;
+    exercise_billing(&store).await;
     store.close().await;
     again.close().await;
     db.drop_db().await;

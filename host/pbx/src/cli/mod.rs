@@ -3,6 +3,7 @@
 
 mod account;
 mod audit;
+mod billing;
 mod calls;
 mod contact;
 mod group;
@@ -78,6 +79,12 @@ enum Command {
     /// A tenant's outgoing webhooks (call events posted to a URL).
     #[command(subcommand)]
     Webhook(webhook::WebhookCmd),
+    /// Prices of outbound calls by number prefix (operator).
+    #[command(subcommand)]
+    Tariff(billing::TariffCmd),
+    /// A tenant's prepaid balance: top-ups, history, the low-balance warning.
+    #[command(subcommand)]
+    Balance(billing::BalanceCmd),
 }
 
 /// Runs a parsed command line; a command that changes something goes to the audit log.
@@ -114,6 +121,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Command::Token(cmd) => account::run_token(&open(&cli.common).await?, cmd).await,
             Command::Contact(cmd) => contact::run(&open(&cli.common).await?, cmd).await,
             Command::Webhook(cmd) => webhook::run(&open(&cli.common).await?, cmd).await,
+            Command::Tariff(cmd) => billing::run_tariff(&open(&cli.common).await?, cmd).await,
+            Command::Balance(cmd) => billing::run_balance(&open(&cli.common).await?, cmd).await,
         }
     }
 }

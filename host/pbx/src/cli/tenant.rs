@@ -95,9 +95,8 @@ pub async fn run(store: &Store, cmd: TenantCmd) -> anyhow::Result<()> {
             println!("resumed tenant {slug}");
         }
         TenantCmd::Balance { slug, amount } => {
-            let cents = pbx_store::parse_amount(&amount)
-                .ok_or_else(|| anyhow::anyhow!("invalid amount {amount:?}: use a number such as 100 or 99.50"))?;
-            let t = store.set_tenant_balance(&slug, cents).await?;
+            let actor = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "cli".into());
+            let t = crate::billing::set_balance(store, &slug, &amount, &actor).await?;
             println!("balance of {} is {}", t.slug, output::money(t.balance_cents));
         }
         TenantCmd::Set { slug, recording, retention_days, language, moh, greeting, timezone } => {

@@ -621,6 +621,7 @@ impl Engine {
             tracing::info!("answered");
             self.notify(key, EventData::Answered { extension: self.ext_of(callee_user), by_pbx: false }, now);
             self.on_bridged(key, now);
+            self.billing_answered(key, now);
             if let Some(c) = self.calls.get_mut(&key)
                 && let Some(o) = c.origin.as_mut()
             {
@@ -671,6 +672,7 @@ impl Engine {
         self.notify(key, EventData::Answered { extension: self.ext_of(callee_user), by_pbx: false }, now);
         self.send_to_caller(key, ok, now);
         self.on_bridged(key, now);
+        self.billing_answered(key, now);
         if self.calls.get(&key).is_some_and(|c| c.queue.is_some()) {
             self.queue_connected(key, callee_user, now);
         }
@@ -998,6 +1000,7 @@ impl Engine {
         self.media_calls.remove(&call.media_id);
         self.media.destroy(call.media_id);
         let talk = call.answered_ms.map(|a| ((now.wall_ms - a).max(0)) / 1000).unwrap_or(0);
+        self.billing_ended(key, &call.uid, &call.callee.number, talk, now);
         self.actions.push_back(Action::Cdr {
             op: CallOp::End(CallEnd {
                 id: call.uid.clone(),

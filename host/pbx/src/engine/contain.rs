@@ -60,6 +60,7 @@ impl EngineTimer {
             | EngineTimer::BindingSweep
             | EngineTimer::Delayed(_)
             | EngineTimer::TrunkRefresh(_)
+            | EngineTimer::BalanceOut(_)
             | EngineTimer::QueueTick => None,
         }
     }
@@ -161,6 +162,8 @@ impl Engine {
         for q in self.queues.values_mut() {
             q.forget(key);
         }
+        let talk = call.answered_ms.map(|a| ((now.wall_ms - a).max(0)) / 1000).unwrap_or(0);
+        self.billing_ended(key, &call.uid, &call.callee.number, talk, now);
         self.actions.push_back(super::Action::Cdr {
             op: CallOp::End(CallEnd {
                 id: call.uid.clone(),
@@ -168,7 +171,7 @@ impl Engine {
                 disposition: Disposition::Failed,
                 hangup_cause: "internal error".into(),
                 hangup_side: HangupBy::System.as_str().into(),
-                talk_seconds: call.answered_ms.map(|a| ((now.wall_ms - a).max(0)) / 1000).unwrap_or(0),
+                talk_seconds: talk,
                 callee_user_id: None,
             }),
             ack: None,

@@ -21,6 +21,8 @@ pub struct TenantInfo {
     pub suspended: bool,
     /// Balance in cents.
     pub balance_cents: i64,
+    /// Everything charged for calls up to this snapshot (the engine adds its charges since).
+    pub charged_cents: i64,
     /// Country calling code for dialled numbers.
     pub country_code: String,
     /// Emergency numbers (allowed out without balance).
@@ -168,6 +170,7 @@ pub struct Directory {
     groups_by_id: HashMap<i64, Arc<GroupInfo>>,
     contacts: HashMap<(i64, String), Arc<str>>,
     notify: HashMap<i64, u8>,
+    tariffs: Vec<pbx_store::Tariff>,
 }
 
 impl Directory {
@@ -182,6 +185,7 @@ impl Directory {
                 domain: t.domain.clone(),
                 suspended: t.status == TenantStatus::Suspended,
                 balance_cents: t.balance_cents,
+                charged_cents: t.charged_cents,
                 country_code: t.country_code.clone(),
                 emergency_numbers: t.emergency_numbers.clone(),
                 recording: t.recording.clone(),
@@ -324,6 +328,17 @@ impl Directory {
             *self.notify.entry(*tenant).or_insert(0) |= mask;
         }
         self
+    }
+
+    /// Adds the operator's prices for outbound calls.
+    pub fn with_tariffs(mut self, tariffs: Vec<pbx_store::Tariff>) -> Directory {
+        self.tariffs = tariffs;
+        self
+    }
+
+    /// The price of a call from `tenant` to an E.164 number (none: the call is not charged).
+    pub fn tariff(&self, tenant: i64, number: &str) -> Option<&pbx_store::Tariff> {
+        pbx_store::billing::best_tariff(&self.tariffs, tenant, number)
     }
 
     /// Whether some subscriber of `tenant` takes events of `kind`.

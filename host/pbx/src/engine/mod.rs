@@ -9,6 +9,7 @@
 
 pub mod auth;
 mod b2bua;
+mod billing;
 mod call;
 mod click_to_call;
 mod consult;
@@ -323,6 +324,8 @@ pub struct RecordingEvent {
 enum EngineTimer {
     /// A callee rang too long.
     RingTimeout(CallKey),
+    /// A company's priced calls have spent its balance (tenant id).
+    BalanceOut(i64),
     /// A session timer ran out.
     SessionExpired(CallKey),
     /// Expired bindings sweep.
@@ -398,6 +401,8 @@ pub struct Engine {
     server_addr: auth::ServerAddr,
     /// Live calls per user, tenant and trunk.
     counts: limits::CallCounts,
+    /// Priced calls and what they have spent.
+    billing: billing::Billing,
 }
 
 impl Engine {
@@ -436,6 +441,7 @@ impl Engine {
             sweep_scheduled: false,
             touched: std::cell::Cell::new(None),
             counts: limits::CallCounts::default(),
+            billing: billing::Billing::default(),
         }
     }
 
@@ -510,6 +516,7 @@ impl Engine {
                 self.metrics.config_version.store(version, Ordering::Relaxed);
                 self.prune_bindings_of_removed_users(&old, now);
                 self.reconcile_trunks(now);
+                self.billing_reload(now);
             }
             Input::RestoreBindings(rows) => self.restore_bindings(rows, now),
             Input::Media(MediaEvent::Dtmf { id, side, digit, source }) => {
@@ -553,6 +560,7 @@ impl Engine {
         {
             match t {
                 EngineTimer::RingTimeout(key) => self.on_ring_timeout(key, now),
+                EngineTimer::BalanceOut(tenant) => self.on_balance_out(tenant, now),
                 EngineTimer::SessionExpired(key) => {
                     let _span = self.call_span(key).entered();
                     tracing::info!("session timer expired");

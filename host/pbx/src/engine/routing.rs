@@ -382,7 +382,7 @@ impl Engine {
         number: &str,
         emergency: bool,
     ) -> Result<(ForkTarget, String, String), TrunkRefusal> {
-        if tenant.balance_cents <= 0 && !emergency {
+        if self.balance_now(tenant) <= 0 && !emergency {
             return Err(TrunkRefusal::Balance);
         }
         let trunk = self.dir.trunk(did.trunk_id).ok_or(TrunkRefusal::NoTrunk)?;

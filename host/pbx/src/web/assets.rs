@@ -14,6 +14,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("pages.js", "text/javascript; charset=utf-8", include_str!("../../../../web/pages.js")),
     ("editor.js", "text/javascript; charset=utf-8", include_str!("../../../../web/editor.js")),
     ("groups.js", "text/javascript; charset=utf-8", include_str!("../../../../web/groups.js")),
+    ("billing.js", "text/javascript; charset=utf-8", include_str!("../../../../web/billing.js")),
     ("i18n.js", "text/javascript; charset=utf-8", include_str!("../../../../web/i18n.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../../../../web/style.css")),
 ];

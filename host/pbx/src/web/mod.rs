@@ -5,6 +5,7 @@
 pub mod assets;
 mod audit_api;
 pub mod auth;
+mod billing_api;
 mod calls_api;
 mod company_api;
 mod contacts_api;

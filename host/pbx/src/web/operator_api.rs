@@ -99,16 +99,6 @@ pub struct BalanceBody {
     pub amount: String,
 }
 
-/// `PUT /api/v1/tenants/{slug}/balance`.
-pub async fn set_balance(
-    State(s): State<Arc<WebState>>,
-    ApiPath(slug): ApiPath<String>,
-    ApiJson(b): ApiJson<BalanceBody>,
-) -> ApiResult<Json<Tenant>> {
-    let cents = pbx_store::parse_amount(&b.amount).ok_or_else(|| ApiError::bad("the amount must be a number such as 100 or 99.50"))?;
-    Ok(Json(s.store.set_tenant_balance(&slug, cents).await?))
-}
-
 /// A city number as the operator sees it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DidView {

@@ -5,8 +5,8 @@
 use super::auth::{self, Access, guard};
 use super::openapi::Component;
 use super::{
-    WebState, audit_api, calls_api, company_api, contacts_api, groups_api, live, operator_api, originate_api, plugin_settings_api,
-    recording_links, tenant_api, tenant_setup_api, webhooks_api,
+    WebState, audit_api, billing_api, calls_api, company_api, contacts_api, groups_api, live, operator_api, originate_api,
+    plugin_settings_api, recording_links, tenant_api, tenant_setup_api, webhooks_api,
 };
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -284,6 +284,28 @@ pub fn table() -> Vec<Route> {
             ("tenant", "the operator: one company's entries (its slug)"),
         ])
         .returns::<audit_api::AuditPage>(),
+        r("get", "/api/v1/balance", Supervisor, "company", "The company's balance, its history and prices", get(billing_api::get_balance))
+            .query(&[("before", "history entries older than this id")])
+            .returns::<crate::billing::BalanceView>(),
+        r(
+            "put",
+            "/api/v1/balance/warning",
+            Supervisor,
+            "company",
+            "Set the balance below which the company is warned",
+            put(billing_api::put_warning),
+        )
+        .takes::<billing_api::WarningBody>()
+        .returns::<crate::billing::BalanceView>(),
+        r(
+            "get",
+            "/api/v1/tariffs",
+            Signed,
+            "company",
+            "Prices of outbound calls (the operator: all; a company: its own)",
+            get(billing_api::list_tariffs),
+        )
+        .returns::<billing_api::TariffList>(),
         r("get", "/api/v1/settings", Supervisor, "company", "The company's settings", get(company_api::get_settings))
             .returns::<company_api::CompanySettings>(),
         r(
@@ -704,9 +726,40 @@ pub fn table() -> Vec<Route> {
         .returns::<Tenant>(),
         r("post", "/api/v1/tenants/{slug}/resume", Operator, "operator", "Resume a suspended tenant", post(operator_api::resume))
             .returns::<Tenant>(),
-        r("put", "/api/v1/tenants/{slug}/balance", Operator, "operator", "Set a tenant's balance", put(operator_api::set_balance))
+        r("put", "/api/v1/tenants/{slug}/balance", Operator, "operator", "Set a tenant's balance", put(billing_api::set_balance))
             .takes::<BalanceBody>()
             .returns::<Tenant>(),
+        r(
+            "get",
+            "/api/v1/tenants/{slug}/balance",
+            Operator,
+            "operator",
+            "A tenant's balance, history and prices",
+            get(billing_api::tenant_balance),
+        )
+        .query(&[("before", "history entries older than this id")])
+        .returns::<crate::billing::BalanceView>(),
+        r(
+            "post",
+            "/api/v1/tenants/{slug}/topup",
+            Operator,
+            "operator",
+            "Add money to a tenant's balance (negative: a correction), kept in its history",
+            post(billing_api::top_up),
+        )
+        .takes::<billing_api::TopUpBody>()
+        .returns::<Tenant>(),
+        r(
+            "post",
+            "/api/v1/tariffs",
+            Operator,
+            "operator",
+            "Add a price for outbound calls by number prefix (for every company or one)",
+            post(billing_api::create_tariff),
+        )
+        .takes::<billing_api::TariffBody>()
+        .creates::<pbx_store::Tariff>(),
+        r("delete", "/api/v1/tariffs/{id}", Operator, "operator", "Remove a price", delete(billing_api::delete_tariff)).no_content(),
         r("get", "/api/v1/tenants/{slug}/numbers", Operator, "operator", "A tenant's city numbers", get(operator_api::list_numbers))
             .query(PAGE)
             .returns::<DidPage>(),

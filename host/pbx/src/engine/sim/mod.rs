@@ -127,14 +127,22 @@ impl Default for SimConfig {
 /// (password `secret` + extension), a carrier trunk from 10.0.2.0/24 and the city number
 /// [`DID`] ringing everyone; and a second tenant `beta` (`beta.example`, users 201 and 202).
 pub fn office() -> Directory {
-    use pbx_store::{Did, Role, Tenant, TenantStatus, Trunk, User};
-    let tenant = Tenant {
+    office_with(office_tenant())
+}
+
+/// The simulated office's company `acme`, balance 100.00, to change before
+/// [`office_with`].
+pub fn office_tenant() -> pbx_store::Tenant {
+    use pbx_store::{Tenant, TenantStatus};
+    Tenant {
         id: 1,
         slug: "acme".into(),
         name: "Acme".into(),
         domain: "acme.example".into(),
         status: TenantStatus::Active,
         balance_cents: 10_000,
+        charged_cents: 0,
+        low_balance_cents: 0,
         created_at: 0,
         country_code: "7".into(),
         emergency_numbers: vec!["112".into()],
@@ -144,7 +152,12 @@ pub fn office() -> Directory {
         moh_prompt: "music".into(),
         greeting_prompt: String::new(),
         timezone: "Europe/Moscow".into(),
-    };
+    }
+}
+
+/// [`office`] with its company `acme` as given.
+pub fn office_with(tenant: pbx_store::Tenant) -> Directory {
+    use pbx_store::{Did, Role, Tenant, Trunk, User};
     let beta = Tenant { id: 2, slug: "beta".into(), name: "Beta".into(), domain: "beta.example".into(), ..tenant.clone() };
     let users: Vec<User> = (101..=105)
         .chain(201..=202)
@@ -493,6 +506,8 @@ impl Sim {
 
 #[cfg(test)]
 mod attack_tests;
+#[cfg(test)]
+mod billing_tests;
 #[cfg(test)]
 mod click_tests;
 #[cfg(test)]
