@@ -63,7 +63,9 @@ async function main() {
     // bypassCSP lets Playwright's waitForFunction evaluate its predicates; the page itself runs under the CSP.
     const ctx = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 900 }, bypassCSP: true });
     const page = await ctx.newPage();
-    page.on('dialog', (d) => d.accept());
+    // Dialogs are accepted; a prompt gets the next queued answer.
+    const answers = [];
+    page.on('dialog', (d) => d.accept(d.type() === 'prompt' && answers.length ? answers.shift() : undefined));
     page.on('response', (r) => { if (r.status() >= 300 || r.url().includes('/integration')) refusals.push(`${r.status()} ${r.request().method()} ${r.url()}`); });
     failedPage = page;
 
@@ -384,10 +386,36 @@ async function main() {
     assert.ok(await page.isVisible('tr:has(td:text-is("ipc2")) td:text-is("IP-транк")'));
     await page.click('tr:has(td:text-is("ipc2")) button.danger');
     await page.waitForFunction(() => ![...document.querySelectorAll('td')].some((td) => td.textContent === 'ipc2'));
+
+    step = 'the operator prices Moscow for the new company and tops it up';
+    await page.click('#nav a[href="#/tariffs"]');
+    await page.waitForSelector('#price-form label:has-text("Префикс номера")');
+    await page.fill('#price-form input[name=prefix]', '+7495');
+    await page.fill('#price-form input[name=name]', 'Москва');
+    await page.fill('#price-form input[name=per_minute]', '1,50');
+    await page.selectOption('#price-form select[name=step_seconds]', '1');
+    await page.selectOption('#price-form select[name=company]', 'gamma');
+    await page.click('#price-form button[type=submit]');
+    await page.waitForSelector('#price-list tr:has(td:text-is("+7495")) td:text-is("1.50")');
+    assert.ok(await page.isVisible('#price-list tr:has(td:text-is("+7495")) td:text-is("gamma")'));
+    await page.click('#nav a[href="#/tenants"]');
+    answers.push('1000', 'счёт 17');
+    await page.click('tr:has(td:text-is("gamma")) button:text-is("Пополнить")');
+    await page.waitForSelector('tr:has(td:text-is("gamma")) td:text-is("1000.00")');
     await page.selectOption('#lang', 'en');
     await page.click('#logout');
     await login(page, '100@gamma', firstPassword);
     assert.ok(await page.isVisible('#nav a[href="#/users"]'), 'the first user is a supervisor');
+    await page.click('#nav a[href="#/balance"]');
+    await page.waitForSelector('#fig-balance b:text-is("1000.00")');
+    assert.ok(await page.isVisible('#balance-history tr:has(td:text-is("top-up")) td:text-is("счёт 17")'), 'the top-up is in the history');
+    assert.ok(await page.isVisible('#balance tr:has(td:text-is("+7495")) td:text-is("your company")'), 'the company sees its price');
+    await page.fill('#balance-warning input[name=threshold]', '2000');
+    await page.evaluate(() => { document.querySelector('#toast').textContent = ''; });
+    await page.click('#balance-warning button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#toast').textContent === 'Saved');
+    await page.click('#nav a[href="#/dashboard"]');
+    await page.waitForSelector('#low-balance:has-text("The balance is low.")');
     await page.click('#nav a[href="#/account"]');
     await page.waitForSelector('#sessions .tag:text-is("this one")');
     assert.match(await page.textContent('#sessions'), /127\.0\.0\.1/);
