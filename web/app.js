@@ -38,10 +38,15 @@ export function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+/** A table row whose cells carry their column's title (a phone shows each row as a card). */
+export function labelledRow(cols, cells) {
+  return el('tr', {}, cells.map((c, i) => el('td', { 'data-label': typeof cols[i] === 'string' && cols[i] ? cols[i] : null }, c)));
+}
+
 /** A table from column titles and rows of cells. */
 export function table(cols, rows) {
   return el('div', { class: 'scroll' }, el('table', {}, el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, c)))),
-    el('tbody', {}, rows.length ? rows.map((r) => el('tr', {}, r.map((c) => el('td', {}, c)))) : el('tr', {}, el('td', { colspan: cols.length, class: 'muted' }, t('nothing'))))));
+    el('tbody', {}, rows.length ? rows.map((r) => labelledRow(cols, r)) : el('tr', {}, el('td', { colspan: cols.length, class: 'muted' }, t('nothing'))))));
 }
 
 /** Shows a short message. */

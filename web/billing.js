@@ -1,7 +1,7 @@
 // Prepaid billing: the company's balance page (balance, warning threshold, prices, history)
 // and the operator's price list; the low-balance banner the dashboard shows.
 import { t } from './i18n.js';
-import { api, el, table, toast, attempt, fmtTime, state } from './app.js';
+import { api, el, table, labelledRow, toast, attempt, fmtTime, state } from './app.js';
 
 const money = (cents) => (cents / 100).toFixed(2);
 const kindText = (k) => t('charge_' + k.replace('-', '_'));
@@ -29,12 +29,13 @@ export async function balancePage() {
   const wrap = el('div', { id: 'balance' });
   let before = null;
   const history = el('tbody');
+  const cols = [t('when'), t('charge_kind'), t('amount'), t('balance_after'), t('charge_detail'), t('audit_who')];
   const more = el('button', { class: 'secondary', hidden: true }, t('more'));
   async function loadHistory() {
     const b = await api('GET', '/api/v1/balance' + (before ? '?before=' + before : ''));
     for (const e of b.history) {
-      history.append(el('tr', {}, [fmtTime(e.at), kindText(e.kind), el('span', { class: e.amount_cents < 0 ? 'bad' : 'good' }, (e.amount_cents > 0 ? '+' : '') + money(e.amount_cents)),
-        money(e.balance_cents), e.detail, e.actor === 'system' ? '' : e.actor].map((c) => el('td', {}, c))));
+      history.append(labelledRow(cols, [fmtTime(e.at), kindText(e.kind), el('span', { class: e.amount_cents < 0 ? 'bad' : 'good' }, (e.amount_cents > 0 ? '+' : '') + money(e.amount_cents)),
+        money(e.balance_cents), e.detail, e.actor === 'system' ? '' : e.actor]));
     }
     if (!history.children.length) history.append(el('tr', {}, el('td', { colspan: 6, class: 'muted' }, t('nothing'))));
     before = b.history.length ? b.history[b.history.length - 1].id : null;
@@ -56,7 +57,7 @@ export async function balancePage() {
     el('h3', {}, t('prices')),
     b.tariffs.length ? pricesTable(b.tariffs, () => t('price_yours'), null) : el('p', { class: 'muted' }, t('prices_none')),
     el('h3', {}, t('balance_history')),
-    el('div', { class: 'scroll' }, el('table', { id: 'balance-history' }, el('thead', {}, el('tr', {}, [t('when'), t('charge_kind'), t('amount'), t('balance_after'), t('charge_detail'), t('audit_who')].map((c) => el('th', {}, c)))), history)),
+    el('div', { class: 'scroll' }, el('table', { id: 'balance-history' }, el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, c)))), history)),
     more);
   return wrap;
 }

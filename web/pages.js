@@ -1,7 +1,7 @@
 // The cabinet's pages. Each takes {params, onLeave} and returns the element to show; all
 // data comes from the same REST API that integrations use.
 import { t, currentLang } from './i18n.js';
-import { api, el, table, toast, attempt, fmtTime, isoDay, render, state } from './app.js';
+import { api, el, table, labelledRow, toast, attempt, fmtTime, isoDay, render, state } from './app.js';
 import { scenarioEditor } from './editor.js';
 import { groupsPage } from './groups.js';
 import { balancePage, tariffsPage, lowBalanceBanner } from './billing.js';
@@ -21,7 +21,7 @@ function pagedList(load, cols, row) {
   async function page() {
     const r = await api('GET', load(next));
     if (!next) body.replaceChildren();
-    for (const it of r.items) body.append(el('tr', {}, row(it).map((c) => el('td', {}, c))));
+    for (const it of r.items) body.append(labelledRow(cols, row(it)));
     if (!body.children.length) body.append(el('tr', {}, el('td', { colspan: cols.length, class: 'muted' }, t('nothing'))));
     next = r.next; more.hidden = !next;
   }
@@ -107,8 +107,8 @@ export const pages = {
       const r = await api('GET', '/api/v1/stats?from=' + enc(from.value) + '&to=' + enc(to.value));
       const rows = r.users;
       out.replaceChildren(
-        el('div', { id: 'stats-table' }, table([t('ext'), t('name'), t('received'), t('answered'), t('missed'), t('made'), t('avg_talk')],
-          rows.map((u) => [u.ext, u.name, String(u.received), String(u.answered), String(u.missed), String(u.made), u.avg_inbound_talk_seconds.toFixed(1)]))),
+        el('div', { id: 'stats-table' }, table([t('ext'), t('name'), t('received'), t('answered'), t('missed'), t('stat_busy'), t('answered_elsewhere'), t('made'), t('avg_talk')],
+          rows.map((u) => [u.ext, u.name, String(u.received), String(u.answered), String(u.missed), String(u.busy), String(u.answered_elsewhere), String(u.made), u.avg_inbound_talk_seconds.toFixed(1)]))),
         chart(rows));
     }
     const form = el('form', { class: 'filters', onsubmit: (e) => { e.preventDefault(); attempt(load); } }, field(t('from'), from), field(t('to'), to), el('button', { type: 'submit' }, t('show')));
@@ -538,29 +538,43 @@ function uploadWithProgress(name, file, bar, msg, done) {
     if (x.status >= 200 && x.status < 300) { msg.textContent = t('saved') + ': ' + body.name; done(); }
     else { msg.textContent = body.error || x.statusText; msg.className = 'bad'; }
   };
-  x.onerror = () => { bar.hidden = true; msg.textContent = 'network error'; msg.className = 'bad'; };
+  x.onerror = () => { bar.hidden = true; msg.textContent = t('network_error'); msg.className = 'bad'; };
   x.send(file);
 }
 
-/** Grouped bars per user: received, answered, missed, made (SVG, no library). */
+/** Grouped bars per user (received, answered, missed, busy, made) over a value axis with
+ * gridlines, each bar with its value (SVG, no library). */
 function chart(rows) {
   const ns = 'http://www.w3.org/2000/svg';
-  const keys = [['received', '#4a7bd0'], ['answered', '#3aa45b'], ['missed', '#d0504a'], ['made', '#9a6ad0']];
-  const max = Math.max(1, ...rows.flatMap((r) => keys.map(([k]) => r[k])));
-  const w = Math.max(320, rows.length * 70 + 40); const h = 200;
+  const keys = [['received', '#4a7bd0'], ['answered', '#3aa45b'], ['missed', '#d0504a'], ['busy', '#d08a2a'], ['made', '#9a6ad0']];
+  const label = (k) => t(k === 'busy' ? 'stat_busy' : k);
+  const top = Math.max(1, ...rows.flatMap((r) => keys.map(([k]) => r[k])));
+  // A round scale: 1, 2 or 5 times a power of ten per tick, four ticks or so.
+  const raw = top / 4; const p = Math.pow(10, Math.floor(Math.log10(raw)));
+  const tick = Math.max(1, [1, 2, 5, 10].map((m) => m * p).find((v) => v >= raw));
+  const max = Math.ceil(top / tick) * tick;
+  const left = 40; const group = keys.length * 14 + 16; const h = 200; const y0 = h + 10;
+  const w = Math.max(320, left + rows.length * group + 10);
   const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('viewBox', `0 0 ${w} ${h + 40}`); svg.setAttribute('class', 'chart'); svg.setAttribute('id', 'stats-chart');
+  const add = (tag, attrs, text) => { const n = document.createElementNS(ns, tag); Object.entries(attrs).forEach(([a, b]) => n.setAttribute(a, b)); if (text !== undefined) n.textContent = text; svg.append(n); return n; };
+  svg.setAttribute('viewBox', `0 0 ${w} ${h + 45}`); svg.setAttribute('class', 'chart'); svg.setAttribute('id', 'stats-chart');
+  svg.setAttribute('role', 'img'); svg.setAttribute('aria-label', t('chart'));
+  for (let v = 0; v <= max; v += tick) {
+    const y = y0 - (v / max) * h;
+    add('line', { x1: left, x2: w - 5, y1: y, y2: y, stroke: v === 0 ? '#555' : '#ddd', 'stroke-width': 1 });
+    add('text', { x: left - 6, y: y + 4, 'text-anchor': 'end', 'font-size': 11, class: 'axis-y' }, String(v));
+  }
+  add('line', { x1: left, x2: left, y1: 10, y2: y0, stroke: '#555', 'stroke-width': 1 });
   rows.forEach((r, i) => {
+    const x = left + 8 + i * group;
     keys.forEach(([k, color], j) => {
-      const v = r[k]; const bh = Math.round((v / max) * h);
-      const rect = document.createElementNS(ns, 'rect');
-      Object.entries({ x: 30 + i * 70 + j * 14, y: h - bh + 10, width: 12, height: bh, fill: color }).forEach(([a, b]) => rect.setAttribute(a, b));
-      const title = document.createElementNS(ns, 'title'); title.textContent = `${r.ext} ${t(k)}: ${v}`; rect.append(title);
-      svg.append(rect);
+      const v = r[k]; const bh = (v / max) * h;
+      const rect = add('rect', { x: x + j * 14, y: y0 - bh, width: 12, height: bh, fill: color });
+      const title = document.createElementNS(ns, 'title'); title.textContent = `${r.ext} ${label(k)}: ${v}`; rect.append(title);
+      if (v > 0) add('text', { x: x + j * 14 + 6, y: y0 - bh - 3, 'text-anchor': 'middle', 'font-size': 10, class: 'bar-value' }, String(v));
     });
-    const label = document.createElementNS(ns, 'text');
-    label.setAttribute('x', 30 + i * 70); label.setAttribute('y', h + 30); label.textContent = r.ext; svg.append(label);
+    add('text', { x: x + (keys.length * 14) / 2, y: y0 + 18, 'text-anchor': 'middle', 'font-size': 12, class: 'axis-x' }, r.ext);
   });
-  const legend = el('p', { class: 'legend' }, keys.map(([k]) => el('span', { class: 'k-' + k }, '■ ' + t(k) + ' ')));
+  const legend = el('p', { class: 'legend' }, keys.map(([k, color]) => el('span', {}, el('span', { class: 'swatch k-' + k }, '■'), ' ' + label(k) + ' ')));
   return el('div', { class: 'card' }, el('h3', {}, t('chart')), svg, legend);
 }

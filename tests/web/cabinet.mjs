@@ -250,11 +250,17 @@ async function main() {
       const answered = rows.filter((r) => r.callee === ext && r.disposition === 'answered').length;
       const missed = rows.filter((r) => r.callee === ext && r.disposition === 'missed').length;
       const made = rows.filter((r) => r.caller_number === ext).length;
+      const busy = rows.filter((r) => r.callee === ext && r.disposition === 'busy').length;
       const row = table.find((r) => r[0] === ext);
-      assert.deepEqual(row.slice(2, 6).map(Number), [received, answered, missed, made], 'figures of ' + ext);
+      // Columns: ext, name, received, answered, missed, busy, answered by a colleague, made.
+      assert.deepEqual([2, 3, 4, 5, 7].map((i) => Number(row[i])), [received, answered, missed, busy, made], 'figures of ' + ext);
     }
     const bars = await page.$$eval('#stats-chart rect', (rs) => rs.filter((r) => Number(r.getAttribute('height')) > 0).length);
     assert.ok(bars >= 2, 'the chart draws the non-zero figures: ' + bars);
+    // The chart has a value axis starting at 0, and each non-zero bar is labelled with its value.
+    const axis = await page.$$eval('#stats-chart .axis-y', (ts) => ts.map((x) => Number(x.textContent)));
+    assert.ok(axis[0] === 0 && axis.length >= 2, 'value axis: ' + axis);
+    assert.equal(await page.$$eval('#stats-chart .bar-value', (ts) => ts.length), bars);
 
     step = 'a supervisor makes an installed plugin an integration and sees its inbound address';
     await page.click('#nav a[href="#/plugins"]');
@@ -430,6 +436,11 @@ async function main() {
     assert.equal(await page.isVisible('#nav'), false);
     await page.click('#menu-toggle');
     assert.ok(await page.isVisible('#nav a[href="#/forwarding"]'));
+    // Tables are lists of cards: nothing runs off the screen sideways.
+    await page.goto(BASE + '/#/stats');
+    await page.waitForSelector('#stats-table td[data-label]');
+    const wide = await page.evaluate(() => [document.documentElement.scrollWidth, ...[...document.querySelectorAll('td[data-label]')].map((td) => Math.ceil(td.getBoundingClientRect().right))]);
+    assert.ok(Math.max(...wide) <= 390, 'wider than the phone: ' + wide.join(','));
   } catch (e) {
     if (failedPage) {
       const text = await failedPage.textContent('body').catch(() => '(no page)');

@@ -41,6 +41,10 @@ pub struct UserStats {
     pub answered: i64,
     /// Of those, answered by nobody.
     pub missed: i64,
+    /// Of those, found this user busy (on another call or refusing with busy).
+    pub busy: i64,
+    /// Of those, answered by a colleague while this user's phone rang.
+    pub answered_elsewhere: i64,
     /// Calls this user made.
     pub made: i64,
     /// Average talk time of the calls this user answered, seconds.
@@ -129,6 +133,8 @@ impl Store {
              (SELECT COUNT(*) FROM call_legs l WHERE l.user_id = u.id AND l.rang_at >= $1 AND l.rang_at < $2) AS received, \
              (SELECT COUNT(*) FROM call_legs l WHERE l.user_id = u.id AND l.rang_at >= $1 AND l.rang_at < $2 AND l.outcome = 'answered') AS answered, \
              (SELECT COUNT(*) FROM call_legs l WHERE l.user_id = u.id AND l.rang_at >= $1 AND l.rang_at < $2 AND l.outcome = 'missed') AS missed, \
+             (SELECT COUNT(*) FROM call_legs l WHERE l.user_id = u.id AND l.rang_at >= $1 AND l.rang_at < $2 AND l.outcome = 'busy') AS busy, \
+             (SELECT COUNT(*) FROM call_legs l WHERE l.user_id = u.id AND l.rang_at >= $1 AND l.rang_at < $2 AND l.outcome = 'elsewhere') AS elsewhere, \
              (SELECT COUNT(*) FROM calls c WHERE c.caller_user_id = u.id AND c.started_at >= $1 AND c.started_at < $2) AS made, \
              (SELECT CAST(COALESCE(AVG(c.talk_seconds), 0) AS DOUBLE PRECISION) FROM calls c WHERE c.callee_user_id = u.id \
                 AND c.answered_at IS NOT NULL AND c.started_at >= $1 AND c.started_at < $2) AS avg_talk \
@@ -148,6 +154,8 @@ impl Store {
                     received: r.try_get("received")?,
                     answered: r.try_get("answered")?,
                     missed: r.try_get("missed")?,
+                    busy: r.try_get("busy")?,
+                    answered_elsewhere: r.try_get("elsewhere")?,
                     made: r.try_get("made")?,
                     avg_inbound_talk_seconds: r.try_get("avg_talk")?,
                 })

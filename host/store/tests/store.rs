@@ -403,7 +403,7 @@ async fn exercise_accounts(store: &Store) {
     let stats = store.user_stats(t.id, 0, 30_000, Some(clerk.id)).await.unwrap();
     assert_eq!(stats.len(), 1);
     let s = &stats[0];
-    assert_eq!((s.received, s.answered, s.missed, s.made), (3, 2, 1, 1));
+    assert_eq!((s.received, s.answered, s.missed, s.busy, s.answered_elsewhere, s.made), (3, 2, 1, 0, 0, 1));
     assert!((s.avg_inbound_talk_seconds - 45.0).abs() < 0.01, "{}", s.avg_inbound_talk_seconds);
     assert_eq!(store.user_stats(t.id, 0, 30_000, None).await.unwrap().len(), 2);
     assert_eq!(store.user_stats(other.id, 0, 30_000, Some(clerk.id)).await.unwrap().len(), 0);
@@ -422,6 +422,28 @@ async fn exercise_accounts(store: &Store) {
     assert_eq!(store.search_calls(t.id, &f, 10, None).await.unwrap().len(), 2);
     assert!(store.search_calls(other.id, &CallFilter::default(), 10, None).await.unwrap().is_empty());
     assert_eq!(store.tenant_day(t.id, 0).await.unwrap(), (4, 2, 1));
+    let mut ops = Vec::new();
+    // Two more calls rang the clerk: one found the clerk busy, one a colleague answered.
+    for (id, outcome) in [("ac10", "busy"), ("ac11", "elsewhere")] {
+        ops.push(CallOp::Start(CallStart {
+            id: id.into(),
+            tenant_id: t.id,
+            direction: Direction::Inbound,
+            caller_number: "+74950000000".into(),
+            caller_name: String::new(),
+            callee: "+74951111111".into(),
+            did: None,
+            trunk: None,
+            caller_user_id: None,
+            callee_user_id: None,
+            started_at: 21_000,
+            node: "n".into(),
+        }));
+        ops.push(CallOp::Legs { id: id.into(), legs: vec![(clerk.id, outcome.into(), 21_000)] });
+    }
+    store.apply_call_ops(&ops).await.unwrap();
+    let s = store.user_stats(t.id, 0, 30_000, Some(clerk.id)).await.unwrap().remove(0);
+    assert_eq!((s.received, s.answered, s.missed, s.busy, s.answered_elsewhere), (5, 2, 1, 1, 1));
 }
 
 /// Keyset pages read from the database: walking them yields every row once, in order.
