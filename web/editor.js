@@ -161,7 +161,7 @@ export async function scenarioEditor(number) {
     if (n.type === 'plugin') {
       const p = catalog[n.plugin];
       form = schemaField(p ? p.config_schema : {}, n.config || {}, '');
-      typeFields.push(el('p', {}, el('b', {}, n.plugin), ' ', p ? el('small', { class: 'muted' }, p.description) : ''), form.el);
+      typeFields.push(el('p', {}, el('b', {}, n.plugin), ' ', p ? el('small', { class: 'muted', translate: 'no' }, p.description) : ''), form.el);
     } else if (n.type === 'dial') {
       typeFields.push(el('label', {}, t('targets'), el('input', { name: 'targets', value: (n.targets || []).join(', ') })),
         el('label', {}, t('timeout'), el('input', { name: 'timeout', type: 'number', min: 1, max: 600, value: n.timeout || 30 })));

@@ -73,6 +73,7 @@ const T = {
     balance_warn_below: 'Warn when the balance falls below', balance_warn_hint: '0: never warn.', balance_history: 'History', balance_after: 'Balance after',
     amount: 'Amount', charge_kind: 'Kind', charge_detail: 'What for', charge_call: 'call', charge_top_up: 'top-up', charge_correction: 'correction', charge_set: 'balance set',
     stat_busy: 'Busy', answered_elsewhere: 'Answered by a colleague', network_error: 'Network error: the file was not sent',
+    'plugin_source_first-party': 'shipped with the PBX', plugin_source_installed: 'uploaded',
     top_up: 'Top up', top_up_amount: 'Amount to add (negative: a correction)', top_up_note: 'Note (payment number)',
   },
   ru: {
@@ -149,9 +150,13 @@ const T = {
     balance_warn_below: 'Предупреждать, когда баланс ниже', balance_warn_hint: '0 — не предупреждать.', balance_history: 'История', balance_after: 'Баланс после',
     amount: 'Сумма', charge_kind: 'Операция', charge_detail: 'За что', charge_call: 'звонок', charge_top_up: 'пополнение', charge_correction: 'корректировка', charge_set: 'установка баланса',
     stat_busy: 'Занято', answered_elsewhere: 'Ответил коллега', network_error: 'Ошибка сети: файл не отправлен',
+    'plugin_source_first-party': 'поставляется с АТС', plugin_source_installed: 'загружен',
     top_up: 'Пополнить', top_up_amount: 'Сумма пополнения (отрицательная — корректировка)', top_up_note: 'Примечание (номер платежа)',
   },
 };
+
+/** Both dictionaries (the browser test reads the English one to find untranslated text). */
+export const TEXTS = T;
 
 let lang = localStorage.getItem('lang') || (document.documentElement.lang === 'ru' ? 'ru' : 'en');
 

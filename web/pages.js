@@ -49,7 +49,7 @@ function callFilters(onSearch, withCsv) {
 }
 
 function callRow(c, withRecording) {
-  return [fmtTime(c.started_at), t(c.direction), [c.caller_number, c.caller_name ? ' (' + c.caller_name + ')' : ''].join(''), c.callee,
+  return [fmtTime(c.started_at), t(c.direction), el('span', { translate: 'no' }, [c.caller_number, c.caller_name ? ' (' + c.caller_name + ')' : ''].join('')), c.callee,
     c.disposition ? t(c.disposition) : '…', String(c.talk_seconds),
     withRecording ? recordingCell(c.id) : el('a', { href: '#/calls/' + enc(c.id) }, t('details'))];
 }
@@ -178,7 +178,7 @@ export const pages = {
         render();
       }) }, c.installed ? t('update') : t('install'))])));
     const wrap = el('div', {}, table([t('plugin'), t('version'), t('source'), t('enabled'), t('capabilities'), ''], r.items.map((p) => [
-      el('span', {}, el('b', {}, p.name), el('br'), el('small', { class: 'muted' }, p.description)), p.version, p.source, p.enabled ? '✓' : '✗',
+      el('span', {}, el('b', { translate: 'no' }, p.name), el('br'), el('small', { class: 'muted', translate: 'no' }, p.description)), p.version, t('plugin_source_' + p.source), p.enabled ? '✓' : '✗',
       p.capabilities.map((c) => el('span', { class: p.missing_grants.includes(c) ? 'tag bad' : 'tag' }, c)),
       p.source === 'installed' ? el('span', {},
         p.missing_grants.length ? el('button', { onclick: () => attempt(async () => {
@@ -287,7 +287,7 @@ export const pages = {
         kinds.append(el('legend', {}, t('events_hint')), ...r.events.map((k) => el('label', {}, el('input', { type: 'checkbox', name: 'events', value: k }), ' ', k)));
       }
       box.replaceChildren(r.items.length ? table(['#', t('url'), t('events'), t('status'), t('attempts'), t('last_error'), ''], r.items.map((h) => [
-        String(h.id), h.url + (h.description ? ' (' + h.description + ')' : ''), h.events.length ? h.events.join(', ') : t('all_events'),
+        String(h.id), h.url + (h.description ? ' (' + h.description + ')' : ''), h.events.length ? el('span', { translate: 'no' }, h.events.join(', ')) : t('all_events'),
         h.enabled ? el('span', { class: 'tag' }, t('hook_on')) : el('span', { class: 'tag bad' }, t('paused')), String(h.attempts), h.last_error,
         el('span', {},
           el('button', { class: 'secondary', onclick: () => attempt(() => showLog(h)) }, t('deliveries')), ' ',
@@ -321,7 +321,7 @@ export const pages = {
       : (e.status < 400 ? t('audit_done') : t('audit_refused') + ' (' + e.status + ')');
     const list = pagedList((next) => '/api/v1/audit?limit=100' + (next ? '&after=' + enc(next) : ''),
       [t('when'), t('audit_who'), t('audit_via'), t('audit_from'), t('audit_action'), t('audit_object'), t('outcome')].concat(op ? [t('audit_company')] : []),
-      (e) => [fmtTime(e.at), e.actor, t('via_' + e.via), e.address, e.action, e.object, outcome(e)].concat(op ? [e.tenant_id === null ? '—' : String(e.tenant_id)] : []));
+      (e) => [fmtTime(e.at), e.actor, t('via_' + e.via), e.address, el('span', { translate: 'no' }, e.action), el('span', { translate: 'no' }, e.object), outcome(e)].concat(op ? [e.tenant_id === null ? '—' : String(e.tenant_id)] : []));
     list.reload();
     return el('div', { id: 'audit' }, el('p', { class: 'muted' }, t('audit_hint')), list.el);
   },

@@ -298,7 +298,7 @@ async function main() {
     await page.check('#webhook-form input[value="call.ended"]');
     await page.click('#webhook-form button[type=submit]');
     await page.waitForFunction(() => /whsec_[0-9a-f]{64}/.test(document.querySelector('#webhook-secret').textContent));
-    await page.waitForSelector('#webhook-list td:text-is("call.ended")');
+    await page.waitForSelector('#webhook-list td:has-text("call.ended")');
     await page.click('#webhook-list button:text-is("Deliveries")');
     await page.waitForSelector('#webhook-log h3');
     const listed = await page.evaluate(async () => (await fetch('/api/v1/webhooks')).json());
@@ -330,9 +330,9 @@ async function main() {
     const co = await page.evaluate(async () => (await fetch('/api/v1/settings')).json());
     assert.deepEqual([co.timezone, co.recording.includes('internal')], ['Europe/Samara', false]);
     await page.click('#nav a[href="#/audit"]');
-    await page.waitForSelector('#audit tr:has(td:text-is("PUT /api/v1/settings")) td:text-is("кабинет")');
-    assert.ok(await page.isVisible('#audit tr:has(td:text-is("PUT /api/v1/settings")) td:text-is("выполнено")'));
-    assert.ok(await page.isVisible('#audit tr:has(td:text-is("user create")) td:text-is("командная строка")'), 'the CLI set-up is in the log');
+    await page.waitForSelector('#audit tr:has(span:text-is("PUT /api/v1/settings")) td:text-is("кабинет")');
+    assert.ok(await page.isVisible('#audit tr:has(span:text-is("PUT /api/v1/settings")) td:text-is("выполнено")'));
+    assert.ok(await page.isVisible('#audit tr:has(span:text-is("user create")) td:text-is("командная строка")'), 'the CLI set-up is in the log');
     await page.selectOption('#lang', 'en');
 
     step = 'a user cannot open supervisor pages';
@@ -441,6 +441,45 @@ async function main() {
     await page.waitForSelector('#stats-table td[data-label]');
     const wide = await page.evaluate(() => [document.documentElement.scrollWidth, ...[...document.querySelectorAll('td[data-label]')].map((td) => Math.ceil(td.getBoundingClientRect().right))]);
     assert.ok(Math.max(...wide) <= 390, 'wider than the phone: ' + wide.join(','));
+
+    step = 'every page in Russian, as each role, shows no text of the English dictionary';
+    await page.setViewportSize({ width: 1280, height: 900 });
+    const english = [];
+    for (const [who, password] of [['root', 'operator-pass-1'], ['101@acme', 'boss-pass-1'], ['105@acme', 'olga-pass-1']]) {
+      await page.click('#logout');
+      await page.waitForSelector('form.login');
+      await page.evaluate(() => localStorage.setItem('lang', 'ru'));
+      await login(page, who, password);
+      const hrefs = await page.$$eval('#nav a', (as) => as.map((a) => a.getAttribute('href')));
+      assert.ok(hrefs.length >= 5, who + ' sees ' + hrefs);
+      for (const href of hrefs) {
+        step = `every page in Russian shows no English: ${who} ${href}`;
+        await page.goto(BASE + '/' + href);
+        await page.waitForFunction((h) => document.querySelector(`#nav a.active[href="${h}"]`) && document.querySelector('#view h2'), href);
+        await page.waitForLoadState('networkidle');
+        const found = await page.evaluate(async () => {
+          const { TEXTS } = await import('/assets/i18n.js');
+          // Data (names, numbers, addresses, log lines) is marked translate="no" and left out.
+          const hide = document.createElement('style');
+          hide.textContent = '[translate="no"], code { display: none !important; }';
+          document.head.append(hide);
+          const text = document.body.innerText + '\n' + [...document.querySelectorAll('option, [placeholder], [title]')]
+            .map((n) => [n.tagName === 'OPTION' ? n.textContent : '', n.getAttribute('placeholder') || '', n.getAttribute('title') || ''].join('\n')).join('\n');
+          hide.remove();
+          const esc = (v) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+          const out = [];
+          for (const [k, v] of Object.entries(TEXTS.en)) {
+            if (v === TEXTS.ru[k] || v.length < 4 || v.includes('{') || !/[A-Za-z]{3}/.test(v)) continue;
+            const m = new RegExp('(?<![\\p{L}\\p{N}_./-])' + esc(v) + '(?![\\p{L}\\p{N}_./-])', 'u').exec(text);
+            if (m) out.push(`${k}="${v}" in "…${text.slice(Math.max(0, m.index - 30), m.index + v.length + 30).replace(/\s+/g, ' ')}…"`);
+          }
+          return out;
+        });
+        if (found.length) english.push(`${who} ${href}: ${found.join(', ')}`);
+      }
+    }
+    assert.deepEqual(english, [], 'English text in the Russian cabinet');
+    await page.evaluate(() => localStorage.setItem('lang', 'en'));
   } catch (e) {
     if (failedPage) {
       const text = await failedPage.textContent('body').catch(() => '(no page)');
