@@ -160,7 +160,17 @@ fn a_third_party_plugin_is_installed_used_disabled_and_removed() {
     // Files that are not plugins get a clear refusal.
     let junk = write(&pbx, "this is not wasm");
     let out = pbx.cli(&["plugin", "install", "acme", &junk]);
-    assert!(!out.status.success() && stderr(&out).contains("is not a usable plugin"), "{}", stderr(&out));
+    assert!(
+        !out.status.success() && stderr(&out).contains("is not a usable plugin: it is not a WebAssembly component"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("0x"), "no byte dump: {}", stderr(&out));
+    // A core module (not a component) is told apart, with what to do.
+    let module = pbx.dir.path().join("module.wasm");
+    std::fs::write(&module, [0u8, b'a', b's', b'm', 1, 0, 0, 0]).unwrap();
+    let out = pbx.cli(&["plugin", "install", "acme", module.to_str().unwrap()]);
+    assert!(stderr(&out).contains("a WebAssembly module, not a component: build the plugin for wasm32-wasip2"), "{}", stderr(&out));
     let builtin_copy = pbx.dir.path().join("ivr.wasm");
     std::fs::write(&builtin_copy, pbx_bundled_plugins::FIRST_PARTY[0].wasm).unwrap();
     let out = pbx.cli(&["plugin", "install", "acme", builtin_copy.to_str().unwrap()]);

@@ -1,7 +1,7 @@
 // The cabinet's shell: session, API calls (with the CSRF token), navigation by role, the
 // login form, and small DOM helpers shared by the pages. Text is always set as text, never
 // as HTML, so nothing a caller or a user typed can run in the page.
-import { t, setLang, currentLang } from './i18n.js';
+import { t, setLang, currentLang, errorText } from './i18n.js';
 import { pages } from './pages.js';
 
 export const state = { me: null };
@@ -17,7 +17,7 @@ export async function api(method, path, body, opts = {}) {
   if (r.status === 401 && !opts.quiet) { state.me = null; render(); throw new Error(t('login')); }
   if (!r.ok) {
     let msg = r.statusText; let j = {};
-    try { j = await r.json(); msg = j.error || msg; if (j.reason) msg = j.reason === 'suspended' ? t('suspended') + ': ' + j.error : j.error; } catch (_) { /* not JSON */ }
+    try { j = await r.json(); msg = errorText(j, msg); if (j.reason === 'suspended') msg = t('suspended'); } catch (_) { /* not JSON */ }
     const e = new Error(msg); e.status = r.status; e.body = j; throw e;
   }
   if (r.status === 204) return null;

@@ -1,6 +1,6 @@
 // The cabinet's pages. Each takes {params, onLeave} and returns the element to show; all
 // data comes from the same REST API that integrations use.
-import { t, currentLang } from './i18n.js';
+import { t, currentLang, errorText } from './i18n.js';
 import { api, el, table, labelledRow, toast, attempt, fmtTime, isoDay, render, state } from './app.js';
 import { scenarioEditor } from './editor.js';
 import { groupsPage } from './groups.js';
@@ -189,7 +189,7 @@ export const pages = {
         el('button', { class: 'secondary', onclick: () => attempt(async () => { await api('PUT', '/api/v1/plugins/' + enc(p.name) + '/enabled', { enabled: !p.enabled }); render(); }) }, p.enabled ? t('disable') : t('enable')),
         el('button', { class: 'secondary integration', onclick: () => attempt(() => showIntegration(p.name)) }, t('integration')),
         el('button', { class: 'danger', onclick: () => attempt(async () => { await api('DELETE', '/api/v1/plugins/' + enc(p.name)); render(); }) }, t('delete'))) : '']),
-    ), integ, catalog, el('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
+    ), integ, catalog, el('form', { class: 'card', id: 'plugin-upload', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
       if (!upload.files[0]) return;
       const res = await api('POST', '/api/v1/plugins', upload.files[0], { type: 'application/wasm' });
       toast(res.name + ' ' + res.version + (res.missing_grants.length ? ': ' + t('capabilities') + ' ' + res.missing_grants.join(', ') : ''));
@@ -536,7 +536,7 @@ function uploadWithProgress(name, file, bar, msg, done) {
     bar.hidden = true;
     let body = {}; try { body = JSON.parse(x.responseText); } catch (_) { /* not JSON */ }
     if (x.status >= 200 && x.status < 300) { msg.textContent = t('saved') + ': ' + body.name; done(); }
-    else { msg.textContent = body.error || x.statusText; msg.className = 'bad'; }
+    else { msg.textContent = errorText(body, x.statusText); msg.className = 'bad'; }
   };
   x.onerror = () => { bar.hidden = true; msg.textContent = t('network_error'); msg.className = 'bad'; };
   x.send(file);

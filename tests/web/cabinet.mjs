@@ -152,7 +152,7 @@ async function main() {
     await page.setInputFiles('#contact-file', { name: 'book.csv', mimeType: 'text/csv', buffer: Buffer.from('number,name\n+79161112233,Bad\nnonsense,Line\n') });
     await page.click('form.card:has(#contact-file) button[type=submit]');
     await page.waitForFunction(() => document.querySelector('#import-msg').className === 'bad');
-    assert.match(await page.textContent('#import-msg'), /line 3/);
+    assert.equal(await page.textContent('#import-msg'), 'Nothing imported: Line 3: "nonsense" is not a telephone number');
     await page.setInputFiles('#contact-file', { name: 'book.csv', mimeType: 'text/csv', buffer: Buffer.from('\ufeffТелефон;Имя;Компания\n8 916 111-22-33;Пётр Сидоров;ООО Ромашка\n') });
     await page.click('form.card:has(#contact-file) button[type=submit]');
     await page.waitForSelector('td:text-is("+79161112233")');
@@ -169,7 +169,7 @@ async function main() {
     await page.evaluate(() => { document.querySelector('#toast').textContent = ''; });
     await page.click('tr:has(td:text-is("Пётр Сидоров")) button.call');
     await page.waitForFunction(() => document.querySelector('#toast').textContent !== '');
-    assert.match(await page.textContent('#toast'), /insufficient balance/);
+    assert.equal(await page.textContent('#toast'), 'Insufficient balance: outgoing calls are blocked');
 
     step = 'the editor builds time rule → IVR → extension and saves it';
     await page.click('#nav a[href="#/numbers"]');
@@ -312,6 +312,12 @@ async function main() {
     await page.waitForSelector('h3:text-is("Загрузить из CSV")');
     assert.ok(await page.isVisible('th:text-is("Компания")'));
     await page.click('#nav a[href="#/plugins"]');
+    // A file that is not a plugin is refused in words, in Russian, without a byte dump.
+    await page.setInputFiles('#plugin-file', { name: 'x.wasm', mimeType: 'application/wasm', buffer: Buffer.from('not a plugin') });
+    await page.evaluate(() => { document.querySelector('#toast').textContent = ''; });
+    await page.click('#plugin-upload button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#toast').textContent !== '');
+    assert.equal(await page.textContent('#toast'), 'Файл — не модуль АТС: это не компонент WebAssembly (модуль — это .wasm-файл, собранный с SDK)');
     await page.click('tr:has(b:text-is("bitrix24")) button.integration');
     await page.waitForSelector('#portal h4:text-is("Последние ошибки")');
     assert.match(await page.textContent('#portal'), /не подключён/);
@@ -404,6 +410,15 @@ async function main() {
     await page.click('#price-form button[type=submit]');
     await page.waitForSelector('#price-list tr:has(td:text-is("+7495")) td:text-is("1.50")');
     assert.ok(await page.isVisible('#price-list tr:has(td:text-is("+7495")) td:text-is("gamma")'));
+    // A refusal comes in Russian, with the server's details in it.
+    await page.fill('#price-form input[name=prefix]', '7495');
+    await page.fill('#price-form input[name=name]', 'Москва');
+    await page.fill('#price-form input[name=per_minute]', '2');
+    await page.selectOption('#price-form select[name=company]', 'gamma');
+    await page.evaluate(() => { document.querySelector('#toast').textContent = ''; });
+    await page.click('#price-form button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#toast').textContent !== '');
+    assert.equal(await page.textContent('#toast'), 'Тариф для префикса "7495" уже есть');
     await page.click('#nav a[href="#/tenants"]');
     answers.push('1000', 'счёт 17');
     await page.click('tr:has(td:text-is("gamma")) button:text-is("Пополнить")');

@@ -323,6 +323,7 @@ impl PluginHost {
     /// serves (0.1 or 0.2, told by the versions of the interfaces it imports) and reads its
     /// metadata.
     pub fn load(&self, wasm: &[u8]) -> Result<Arc<LoadedPlugin>, PluginError> {
+        check_header(wasm)?;
         let component = Component::new(&self.engine, wasm).map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
         let contract = contract_of(&self.engine, &component)?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
@@ -502,5 +503,32 @@ impl Context {
             contacts_granted: false,
             services: Arc::new(NoServices),
         }
+    }
+}
+
+/// Says in words what a file that is not a component is, before the parser would answer
+/// with its bytes ("bad magic number - expected=[0x0, 0x61, ...]").
+pub fn check_header(wasm: &[u8]) -> Result<(), PluginError> {
+    match wasm {
+        // `\0asm`, version 0x0d, layer 1: a component.
+        [0, b'a', b's', b'm', _, _, 1, 0, ..] => Ok(()),
+        [0, b'a', b's', b'm', 1, 0, 0, 0, ..] => Err(PluginError::Invalid(
+            "it is a WebAssembly module, not a component: build the plugin for wasm32-wasip2 with the SDK (see examples/plugin-template)"
+                .into(),
+        )),
+        _ => Err(PluginError::Invalid("it is not a WebAssembly component (a plugin is the .wasm file the SDK builds)".into())),
+    }
+}
+
+#[cfg(test)]
+mod header_tests {
+    #[test]
+    fn files_that_are_not_components_are_named_in_words() {
+        let module = [0, b'a', b's', b'm', 1, 0, 0, 0];
+        let e = super::check_header(&module).unwrap_err().to_string();
+        assert!(e.contains("module, not a component"), "{e}");
+        let e = super::check_header(b"this is not wasm").unwrap_err().to_string();
+        assert!(e.contains("not a WebAssembly component") && !e.contains("0x"), "{e}");
+        assert!(super::check_header(&[0, b'a', b's', b'm', 0x0d, 0, 1, 0]).is_ok());
     }
 }

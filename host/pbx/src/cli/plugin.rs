@@ -195,6 +195,10 @@ pub async fn install(
     if wasm.len() as u64 > MAX_COMPONENT {
         anyhow::bail!("the component is too large ({} bytes, at most {MAX_COMPONENT})", wasm.len());
     }
+    pbx_plugin_host::check_header(wasm).map_err(|e| match e {
+        pbx_plugin_host::PluginError::Invalid(why) => anyhow::anyhow!("the file is not a usable plugin: {why}"),
+        other => anyhow::anyhow!("the file is not a usable plugin: {other}"),
+    })?;
     let (rt2, bytes) = (rt.clone(), wasm.to_vec());
     let plugin = pbx_store::blocking::run(move || rt2.host().load(&bytes))
         .await?

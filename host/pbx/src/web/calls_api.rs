@@ -410,7 +410,7 @@ pub(super) async fn serve_wav(rec: &pbx_store::Recording, id: &str) -> ApiResult
         return Ok((
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "5")],
-            Json(ErrorBody { error: "WAV exports are busy: try again in a few seconds".into() }),
+            Json(ErrorBody::of(StatusCode::SERVICE_UNAVAILABLE, "WAV exports are busy: try again in a few seconds".into())),
         )
             .into_response());
     };

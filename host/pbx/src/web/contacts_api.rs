@@ -154,7 +154,7 @@ pub async fn export(
         return Ok((
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "5")],
-            Json(ErrorBody { error: "exports are busy: try again in a few seconds".into() }),
+            Json(ErrorBody::of(StatusCode::SERVICE_UNAVAILABLE, "exports are busy: try again in a few seconds".into())),
         )
             .into_response());
     };

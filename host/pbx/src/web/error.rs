@@ -105,13 +105,48 @@ pub async fn contain_panics(req: axum::extract::Request, next: axum::middleware:
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[schema(as = Error)]
 pub struct ErrorBody {
-    /// What went wrong, for the user.
+    /// What went wrong, in English.
     pub error: String,
+    /// A stable code of the message (`tenant_not_found`), or of its kind when the message has
+    /// none (`invalid`, `not_found`, `conflict`, ...): clients translate by it.
+    pub code: String,
+    /// The message's variable parts, in order (the `{0}`, `{1}` of its translations).
+    pub params: Vec<String>,
+}
+
+impl ErrorBody {
+    /// The body of a message with the status it is answered with.
+    pub fn of(status: StatusCode, message: String) -> ErrorBody {
+        let (code, params) = match super::error_codes::classify(&message) {
+            Some((code, params)) => (code.to_string(), params),
+            None => (kind_code(status).to_string(), Vec::new()),
+        };
+        ErrorBody { error: message, code, params }
+    }
+}
+
+/// The code of a failure whose message has none.
+fn kind_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 422 => "invalid",
+        401 => "unauthorized",
+        402 => "payment_required",
+        403 => "forbidden",
+        404 => "not_found",
+        409 => "conflict",
+        413 => "too_large",
+        415 => "unsupported_media_type",
+        429 => "too_many_requests",
+        503 => "unavailable",
+        s if s >= 500 => "internal",
+        _ => "failed",
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error: self.message })).into_response()
+        let body = ErrorBody::of(self.status, self.message);
+        (self.status, Json(body)).into_response()
     }
 }
 

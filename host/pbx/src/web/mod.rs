@@ -10,6 +10,7 @@ mod calls_api;
 mod company_api;
 mod contacts_api;
 pub mod error;
+pub mod error_codes;
 mod groups_api;
 mod hooks;
 mod live;

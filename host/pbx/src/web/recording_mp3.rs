@@ -8,7 +8,6 @@ use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pbx_media::mp3::Mp3Stream;
-use serde_json::json;
 use std::io::{Read, Seek};
 use std::time::{Duration, Instant};
 
@@ -24,7 +23,7 @@ pub(super) async fn serve_mp3(rec: &pbx_store::Recording, id: &str) -> ApiResult
         return Ok((
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "5")],
-            Json(json!({"error": "MP3 exports are busy: try again in a few seconds"})),
+            Json(super::error::ErrorBody::of(StatusCode::SERVICE_UNAVAILABLE, "MP3 exports are busy: try again in a few seconds".into())),
         )
             .into_response());
     };
