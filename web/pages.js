@@ -216,8 +216,8 @@ export const pages = {
     const [c, uploaded] = await Promise.all([api('GET', '/api/v1/settings'), api('GET', '/api/v1/prompts?limit=500')]);
     // A prompt picker: none (greeting only), the uploaded ones, the built-in ones.
     const prompts = (name, value, allowNone) => el('select', { name }, (allowNone ? [el('option', { value: '' }, t('co_none'))] : []).concat(
-      el('optgroup', { label: t('co_uploaded') }, uploaded.items.map((p) => el('option', { value: p.name, selected: p.name === value ? true : null }, p.name))),
-      el('optgroup', { label: t('co_builtin') }, c.builtin_prompts.map((p) => el('option', { value: p, selected: p === value ? true : null }, p)))));
+      el('optgroup', { label: t('co_uploaded') }, uploaded.items.map((p) => el('option', { value: p.name, translate: 'no', selected: p.name === value ? true : null }, p.name))),
+      el('optgroup', { label: t('co_builtin') }, c.builtin_prompts.map((p) => el('option', { value: p, translate: 'no', selected: p === value ? true : null }, p)))));
     let zones = [];
     try { zones = Intl.supportedValuesOf('timeZone'); } catch (_) { zones = []; }
     if (!zones.includes(c.timezone)) zones = [c.timezone].concat(zones);
@@ -514,8 +514,25 @@ async function callDetails(id) {
   return el('div', { id: 'call-details' },
     table([t('started'), t('caller'), t('callee'), t('direction'), t('disposition'), t('talk')], [[fmtTime(c.started_at), c.caller_number, c.callee, t(c.direction), c.disposition ? t(c.disposition) : '…', String(c.talk_seconds)]]),
     d.recording ? el('div', { class: 'card' }, recordingCell(c.id)) : null,
-    el('h3', {}, t('legs')), table([t('ext'), t('result')], d.legs.map((l) => [l.ext || '', l.outcome])),
-    el('h3', {}, t('timeline')), table([t('started'), t('type'), t('details')], d.events.map((e) => [fmtTime(e.at), e.kind, e.detail])));
+    el('h3', {}, t('legs')), table([t('ext'), t('result')], d.legs.map((l) => [l.ext || '', known('leg_' + l.outcome, l.outcome)])),
+    el('h3', {}, t('timeline')), table([t('started'), t('type'), t('details')], d.events.map((e) => [fmtTime(e.at), known('event_' + e.kind, e.kind), timelineDetail(e)])));
+}
+
+/** A key's text, or `fallback` when the dictionaries lack it. */
+function known(key, fallback) {
+  const s = t(key);
+  return s === key ? fallback : s;
+}
+
+/** An event's detail in the page's language: its phrase with its parts (words among them
+ * translated), or the detail as it is when it is data. */
+function timelineDetail(e) {
+  if (!e.code) return el('span', { translate: 'no' }, e.detail);
+  const text = known('tl_' + e.code, e.detail);
+  return text.replace(/\{(\d+)\}/g, (_, i) => {
+    const p = e.params[Number(i)] ?? '';
+    return known('word_' + p.replace(/[^A-Za-z0-9]+/g, '_'), p);
+  });
 }
 
 /** Who wrote a contact, in words. */

@@ -467,18 +467,24 @@ async function main() {
       await login(page, who, password);
       const hrefs = await page.$$eval('#nav a', (as) => as.map((a) => a.getAttribute('href')));
       assert.ok(hrefs.length >= 5, who + ' sees ' + hrefs);
+      if (who === '101@acme') {
+        // A call's page too: its legs and timeline.
+        const calls = await page.evaluate(async () => (await fetch('/api/v1/calls')).json());
+        hrefs.push('#/calls/' + encodeURIComponent(calls.items[calls.items.length - 1].id));
+      }
       for (const href of hrefs) {
         step = `every page in Russian shows no English: ${who} ${href}`;
         await page.goto(BASE + '/' + href);
-        await page.waitForFunction((h) => document.querySelector(`#nav a.active[href="${h}"]`) && document.querySelector('#view h2'), href);
+        const menu = href.split('/').slice(0, 2).join('/');
+        await page.waitForFunction((h) => document.querySelector(`#nav a.active[href="${h}"]`) && document.querySelector('#view h2'), menu);
         await page.waitForLoadState('networkidle');
         const found = await page.evaluate(async () => {
           const { TEXTS } = await import('/assets/i18n.js');
           // Data (names, numbers, addresses, log lines) is marked translate="no" and left out.
           const hide = document.createElement('style');
-          hide.textContent = '[translate="no"], code { display: none !important; }';
+          hide.textContent = '[translate="no"], code, select { display: none !important; }';
           document.head.append(hide);
-          const text = document.body.innerText + '\n' + [...document.querySelectorAll('option, [placeholder], [title]')]
+          const text = document.body.innerText + '\n' + [...document.querySelectorAll('option, [placeholder], [title]')].filter((n) => !n.closest('[translate="no"]'))
             .map((n) => [n.tagName === 'OPTION' ? n.textContent : '', n.getAttribute('placeholder') || '', n.getAttribute('title') || ''].join('\n')).join('\n');
           hide.remove();
           const esc = (v) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -245,7 +245,13 @@ pub async fn get_call(
     };
     let events = events
         .into_iter()
-        .map(|e| TimelineEvent { at: e.at, at_local: local_time(e.at, &t.timezone), kind: e.kind, detail: e.detail })
+        .map(|e| {
+            let (code, params) = match super::timeline_codes::classify(&e.kind, &e.detail) {
+                Some((code, params)) => (Some(code.to_string()), params),
+                None => (None, Vec::new()),
+            };
+            TimelineEvent { at: e.at, at_local: local_time(e.at, &t.timezone), kind: e.kind, detail: e.detail, code, params }
+        })
         .collect();
     Ok(Json(CallDetail { call: call_view(call, &t.timezone), events, legs, recording }))
 }
@@ -272,8 +278,13 @@ pub struct TimelineEvent {
     pub at_local: String,
     /// `ringing`, `answered`, `dtmf`, `hold`, `resume`, `recording`, `hangup`...
     pub kind: String,
-    /// Details (digit and source, cause and side...).
+    /// Details (digit and source, cause and side...), in English.
     pub detail: String,
+    /// The code of the detail's fixed phrase, for translation (null: the detail is data, such
+    /// as a dialled number).
+    pub code: Option<String>,
+    /// The detail's variable parts, in order.
+    pub params: Vec<String>,
 }
 
 /// A user the call rang.

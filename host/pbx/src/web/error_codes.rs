@@ -200,7 +200,7 @@ pub fn classify(message: &str) -> Option<(&'static str, Vec<String>)> {
 }
 
 /// The variable parts of `message` if it has the form of `template`.
-fn matches(template: &str, message: &str) -> Option<Vec<String>> {
+pub(super) fn matches(template: &str, message: &str) -> Option<Vec<String>> {
     let parts: Vec<&str> = template.split("{}").collect();
     let (first, rest) = parts.split_first()?;
     let mut tail = message.strip_prefix(first)?;

@@ -25,6 +25,7 @@ pub mod routes;
 mod tenant_api;
 mod tenant_setup_api;
 pub mod throttle;
+pub mod timeline_codes;
 pub mod webhooks_api;
 
 use crate::plugins::PluginRuntime;
