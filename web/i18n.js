@@ -323,6 +323,8 @@ const T = {
     'event_hold': 'hold',
     'event_resume': 'resumed',
     leg_answered: 'answered', leg_missed: 'missed', leg_busy: 'busy', leg_elsewhere: 'answered by a colleague', leg_declined: 'declined',
+    err_text_too_long: '{0} must be at most {1} printable characters',
+    word_the_company_name: 'the company name', word_the_label: 'the label', word_the_user_name: 'the user name', word_the_password: 'the password',
     top_up: 'Top up', top_up_amount: 'Amount to add (negative: a correction)', top_up_note: 'Note (payment number)',
   },
   ru: {
@@ -649,6 +651,8 @@ const T = {
     'event_hold': 'удержание',
     'event_resume': 'снято с удержания',
     leg_answered: 'ответил', leg_missed: 'пропустил', leg_busy: 'занят', leg_elsewhere: 'ответил коллега', leg_declined: 'отклонил',
+    err_text_too_long: '{0}: не больше {1} печатных символов',
+    word_the_company_name: 'Название компании', word_the_label: 'Метка', word_the_user_name: 'Имя пользователя', word_the_password: 'Пароль',
     top_up: 'Пополнить', top_up_amount: 'Сумма пополнения (отрицательная — корректировка)', top_up_note: 'Примечание (номер платежа)',
   },
 };
@@ -670,7 +674,8 @@ export function errorText(body, fallback) {
   const key = 'err_' + (body && body.code);
   const text = (T[lang] && T[lang][key]) || T.en[key];
   if (!text) return (body && body.error) || fallback;
-  const s = text.replace(/\{(\d+)\}/g, (_, i) => (body.params && body.params[Number(i)]) ?? '');
+  const word = (p) => { const k = 'word_' + String(p).replace(/[^A-Za-z0-9]+/g, '_'); return (T[lang] && T[lang][k]) || p; };
+  const s = text.replace(/\{(\d+)\}/g, (_, i) => word((body.params && body.params[Number(i)]) ?? ''));
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 

@@ -398,6 +398,7 @@ impl Store {
         if (role == "operator") != tenant_id.is_none() {
             return Err(StoreError::Invalid("operator tokens have no tenant; others need one".into()));
         }
+        crate::directory::check_text("the label", label, 100)?;
         let secret = format!("pbx_{}", new_secret());
         let hash = secret_hash(&secret);
         sqlx::query("INSERT INTO api_tokens (token_hash, tenant_id, role, user_id, label, created_at) VALUES ($1, $2, $3, $4, $5, $6)")

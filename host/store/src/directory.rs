@@ -207,6 +207,15 @@ pub fn valid_slug(s: &str) -> bool {
     (2..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !s.starts_with('-')
 }
 
+/// Checks a free-text field a person typed: at most `max` characters, none of them a
+/// control character (names shown in lists and on phones).
+pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), StoreError> {
+    if value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(format!("{field} must be at most {max} printable characters")));
+    }
+    Ok(())
+}
+
 /// Checks a SIP domain: a host name of letters, digits, dots and dashes.
 pub fn valid_domain(s: &str) -> bool {
     (1..=253).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') && !s.starts_with(['.', '-'])
@@ -259,6 +268,7 @@ impl Store {
         if !valid_domain(&domain) {
             return Err(StoreError::Invalid(format!("invalid SIP domain {domain:?}")));
         }
+        check_text("the company name", name, 100)?;
         let name = if name.is_empty() { slug } else { name };
         sqlx::query("INSERT INTO tenants (slug, name, domain, status, balance_cents, created_at) VALUES ($1, $2, $3, 'active', 0, $4)")
             .bind(slug)

@@ -132,6 +132,8 @@ impl Store {
         if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
             return Err(StoreError::Invalid(format!("invalid trunk host {:?}: use HOST:PORT", t.host)));
         }
+        crate::directory::check_text("the user name", t.username.unwrap_or_default(), 128)?;
+        crate::directory::check_text("the password", t.password.unwrap_or_default(), 128)?;
         if t.register && (t.username.is_none() || t.password.is_none()) {
             return Err(StoreError::Invalid("a registering trunk needs a user name and a password".into()));
         }

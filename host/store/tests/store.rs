@@ -45,6 +45,10 @@ async fn exercise(store: &Store) {
     assert!(store.config_version().await.unwrap() > v0);
     assert!(matches!(store.create_tenant("acme", "other.example", "").await, Err(StoreError::Conflict(_))));
     assert!(matches!(store.create_tenant("Bad Slug", "x.example", "").await, Err(StoreError::Invalid(_))));
+    // Free text is bounded: a 2,800-character name is refused, with the field named.
+    let long = store.create_tenant("longname", "long.example", &"Я".repeat(2800)).await;
+    assert!(matches!(&long, Err(StoreError::Invalid(m)) if m.contains("company name")), "{long:?}");
+    assert!(matches!(store.create_token(Some(t.id), "supervisor", None, &"x".repeat(101)).await, Err(StoreError::Invalid(_))));
     let u = store
         .create_user(
             t.id,
