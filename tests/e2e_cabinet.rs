@@ -39,6 +39,7 @@ fn cabinet_in_a_browser() {
     pbx.cli_ok(&["operator", "create", "root", "--password", "operator-pass-1"]);
     pbx.cli_ok(&["trunk", "create", "carrier", "--host", "127.0.0.1:5999", "--allow-ip", "127.0.0.9/32"]);
     pbx.cli_ok(&["did", "add", "acme", DID, "--trunk", "carrier"]);
+    pbx.cli_ok(&["queue", "create", "acme", "600", "--strategy", "ring-all", "--agents", "101,102", "--name", "Support"]);
     let crm = pbx_bundled_plugins::component_path("test_plugin_crm");
     pbx.cli_ok(&["plugin", "install", "acme", crm.to_str().unwrap()]);
     pbx.settle();

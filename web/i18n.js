@@ -325,6 +325,7 @@ const T = {
     leg_answered: 'answered', leg_missed: 'missed', leg_busy: 'busy', leg_elsewhere: 'answered by a colleague', leg_declined: 'declined',
     err_text_too_long: '{0} must be at most {1} printable characters',
     word_the_company_name: 'the company name', word_the_label: 'the label', word_the_user_name: 'the user name', word_the_password: 'the password',
+    agent_available: 'available', agent_paused: 'paused', agent_busy: 'on a call', agent_ringing: 'ringing', 'agent_wrap-up': 'resting after a call', agent_missed: 'missed a call, rests', agent_offline: 'offline',
     top_up: 'Top up', top_up_amount: 'Amount to add (negative: a correction)', top_up_note: 'Note (payment number)',
   },
   ru: {
@@ -653,6 +654,7 @@ const T = {
     leg_answered: 'ответил', leg_missed: 'пропустил', leg_busy: 'занят', leg_elsewhere: 'ответил коллега', leg_declined: 'отклонил',
     err_text_too_long: '{0}: не больше {1} печатных символов',
     word_the_company_name: 'Название компании', word_the_label: 'Метка', word_the_user_name: 'Имя пользователя', word_the_password: 'Пароль',
+    agent_available: 'свободен', agent_paused: 'на паузе', agent_busy: 'разговаривает', agent_ringing: 'звонит', 'agent_wrap-up': 'отдыхает после звонка', agent_missed: 'пропустил звонок, отдыхает', agent_offline: 'не в сети',
     top_up: 'Пополнить', top_up_amount: 'Сумма пополнения (отрицательная — корректировка)', top_up_note: 'Примечание (номер платежа)',
   },
 };

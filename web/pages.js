@@ -326,11 +326,20 @@ export const pages = {
     return el('div', { id: 'audit' }, el('p', { class: 'muted' }, t('audit_hint')), list.el);
   },
 
-  async queues() {
+  async queues({ onLeave }) {
+    // Live: the queues as the engine reports them, redrawn on every change; a pause asked
+    // for shows as pending until the engine has applied it.
     const groups = await api('GET', '/api/v1/groups?limit=500');
     const qs = groups.items.filter((g) => g.kind === 'queue');
-    const cards = await Promise.all(qs.map((g) => api('GET', '/api/v1/queues/' + enc(g.ext) + '/status')));
-    return el('div', {}, cards.length ? cards.map(queueCard) : el('p', { class: 'muted' }, t('nothing')));
+    const wrap = el('div', { id: 'queue-monitor' });
+    let last = await Promise.all(qs.map((g) => api('GET', '/api/v1/queues/' + enc(g.ext) + '/status')));
+    const draw = () => wrap.replaceChildren(...(last.length ? last.map((q) => queueCard(q, draw)) : [el('p', { class: 'muted' }, t('nothing'))]));
+    draw();
+    const proto = location.protocol === 'https:' ? 'wss://' : 'ws://';
+    const ws = new WebSocket(proto + location.host + '/api/v1/live');
+    ws.onmessage = (m) => { const s = JSON.parse(m.data); if (!s.error && s.queues) { last = s.queues; draw(); } };
+    onLeave(() => ws.close());
+    return wrap;
   },
 
   async forwarding() {
@@ -500,12 +509,32 @@ function forwardingForm(f, save) {
   el('button', { type: 'submit' }, t('save')));
 }
 
-function queueCard(q) {
-  return el('div', { class: 'card queue' }, el('h3', {}, t('queue') + ' ' + q.queue + (q.name ? ' — ' + q.name : '')),
+/** Pauses asked for and not yet reported back by the engine: "queue/ext" → paused. */
+const pendingPause = new Map();
+
+/** One queue: its callers and its agents (a supervisor pauses and unpauses them); `redraw`
+ * draws the monitor again (none on the dashboard). */
+function queueCard(q, redraw) {
+  const agents = (q.agents || []).map((a) => {
+    const key = q.queue + '/' + a.ext;
+    const paused = a.paused ?? a.state === 'paused';
+    if (pendingPause.has(key) && paused === pendingPause.get(key)) pendingPause.delete(key);
+    const pending = pendingPause.has(key);
+    const stateText = known('agent_' + a.state, a.state) + (paused && a.state !== 'paused' ? ' (' + t('agent_paused') + ')' : '')
+      + (pending ? ' → ' + (pendingPause.get(key) ? t('agent_paused') : t('agent_available')) + ' …' : '');
+    const button = state.me.role === 'supervisor' ? el('button', { class: 'secondary', disabled: pending ? true : null, onclick: () => attempt(async () => {
+      pendingPause.set(key, !paused);
+      if (redraw) redraw();
+      try { await api('PATCH', '/api/v1/queues/' + enc(q.queue) + '/agents/' + enc(a.ext), { paused: !paused }); }
+      catch (e) { pendingPause.delete(key); if (redraw) redraw(); throw e; }
+      if (!redraw) render();
+    }) }, paused ? t('unpause') : t('pause')) : '';
+    return [el('span', { translate: 'no' }, a.ext + (a.name ? ' ' + a.name : '')), el('span', { class: pending ? 'muted pending' : null }, stateText), button];
+  });
+  return el('div', { class: 'card queue', 'data-queue': q.queue }, el('h3', {}, t('queue') + ' ' + q.queue + (q.name ? ' — ' + q.name : '')),
     el('p', {}, t('waiting') + ': ', el('b', {}, String((q.callers || []).length))),
-    table([t('position'), t('caller'), t('waited')], (q.callers || []).map((c) => [String(c.position), c.caller, String(c.waited_s)])),
-    table([t('agents'), t('state'), ''], (q.agents || []).map((a) => [a.ext, a.state,
-      state.me.role === 'supervisor' ? el('button', { class: 'secondary', onclick: () => attempt(async () => { await api('PATCH', '/api/v1/queues/' + enc(q.queue) + '/agents/' + enc(a.ext), { paused: a.state !== 'paused' }); render(); }) }, a.state === 'paused' ? t('unpause') : t('pause')) : ''])));
+    table([t('position'), t('caller'), t('waited')], (q.callers || []).map((c) => [String(c.position), el('span', { translate: 'no' }, c.caller), String(c.waited_s)])),
+    table([t('agents'), t('state'), ''], agents));
 }
 
 async function callDetails(id) {

@@ -262,6 +262,18 @@ async function main() {
     assert.ok(axis[0] === 0 && axis.length >= 2, 'value axis: ' + axis);
     assert.equal(await page.$$eval('#stats-chart .bar-value', (ts) => ts.length), bars);
 
+    step = 'the queue monitor pauses an agent and shows the change once the engine has made it';
+    await page.click('#nav a[href="#/queues"]');
+    const agentRow = '#queue-monitor tr:has(span:text-is("102 Maria Ivanova"))';
+    await page.waitForSelector(agentRow + ' button:text-is("Pause"):not([disabled])');
+    await page.click(agentRow + ' button:text-is("Pause")');
+    await page.waitForSelector(agentRow + ' button:text-is("Unpause"):not([disabled])');
+    assert.match(await page.textContent(agentRow), /paused/);
+    const queueNow = await page.evaluate(async () => (await fetch('/api/v1/queues/600/status')).json());
+    assert.equal(queueNow.agents.find((a) => a.ext === '102').paused, true, 'the engine reports the pause');
+    await page.click(agentRow + ' button:text-is("Unpause")');
+    await page.waitForSelector(agentRow + ' button:text-is("Pause"):not([disabled])');
+
     step = 'a supervisor makes an installed plugin an integration and sees its inbound address';
     await page.click('#nav a[href="#/plugins"]');
     await page.click('tr:has(b:text-is("crm")) button.integration');

@@ -30,8 +30,8 @@ pub use billing::{BalanceEntry, Charge, NewTariff, Tariff};
 pub use calls::{CallEnd, CallOp, CallRow, CallStart, Direction, Disposition};
 pub use contacts::{CheckedContact, Contact, NewContact};
 pub use directory::{
-    NewUser, Role, Tenant, TenantSettings, TenantStatus, User, check_sip_password, check_text, hash_password, hash_password_blocking, parse_amount,
-    sip_ha1, valid_ext,
+    NewUser, Role, Tenant, TenantSettings, TenantStatus, User, check_sip_password, check_text, hash_password, hash_password_blocking,
+    parse_amount, sip_ha1, valid_ext,
 };
 pub use error::StoreError;
 pub use events::{EventData, IntegrationEvent};

@@ -517,8 +517,12 @@ impl Engine {
                 self.prune_bindings_of_removed_users(&old, now);
                 self.reconcile_trunks(now);
                 self.billing_reload(now);
+                self.start_queue_monitor(now);
             }
-            Input::RestoreBindings(rows) => self.restore_bindings(rows, now),
+            Input::RestoreBindings(rows) => {
+                self.restore_bindings(rows, now);
+                self.start_queue_monitor(now);
+            }
             Input::Media(MediaEvent::Dtmf { id, side, digit, source }) => {
                 if let Some(&key) = self.media_calls.get(&id) {
                     self.on_dtmf(key, side, digit, source, now);

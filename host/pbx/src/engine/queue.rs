@@ -524,6 +524,14 @@ impl Engine {
         }
     }
 
+    /// Publishes the queues' states from the start (agents' states, pauses), not only once
+    /// a caller has come: the monitor shows them at once.
+    pub(super) fn start_queue_monitor(&mut self, now: Now) {
+        if self.dir.queues().next().is_some() {
+            self.ensure_queue_tick(now);
+        }
+    }
+
     /// Makes sure queues are looked at every second while they exist.
     pub(super) fn ensure_queue_tick(&mut self, now: Now) {
         if !self.queue_tick_scheduled {
@@ -572,7 +580,9 @@ impl Engine {
             .collect();
         let agents: Vec<serde_json::Value> = agents
             .iter()
-            .map(|(_, a)| serde_json::json!({"ext": a.ext, "name": a.name, "state": a.state, "calls_taken": a.calls_taken}))
+            .map(|(u, a)| {
+                serde_json::json!({"ext": a.ext, "name": a.name, "state": a.state, "paused": g.paused.contains(u), "calls_taken": a.calls_taken})
+            })
             .collect();
         let status =
             serde_json::json!({"queue": g.ext, "name": g.name, "strategy": g.strategy, "callers": callers, "agents": agents}).to_string();

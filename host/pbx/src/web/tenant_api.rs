@@ -301,6 +301,9 @@ pub struct QueueAgent {
     /// `available`, `ringing`, `busy`, `wrap-up`, `missed`, `paused`, `offline`; before a
     /// server has published: `logged-out`, `paused` or `unknown`.
     pub state: String,
+    /// Whether the agent is paused (a paused agent may also be offline or on a call).
+    #[serde(default)]
+    pub paused: bool,
     /// Calls answered today (absent before a server has published the queue).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calls_taken: Option<i64>,
@@ -339,7 +342,7 @@ pub async fn queue_json(s: &WebState, tenant_id: i64, ext: &str) -> ApiResult<Qu
                     Some(a) if a.paused => "paused",
                     _ => "unknown",
                 };
-                QueueAgent { ext: m.clone(), name: None, state: state.into(), calls_taken: None }
+                QueueAgent { ext: m.clone(), name: None, state: state.into(), paused: st.is_some_and(|a| a.paused), calls_taken: None }
             })
             .collect();
     }
