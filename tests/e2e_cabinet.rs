@@ -13,6 +13,8 @@ use std::process::Command;
 use std::time::Duration;
 
 const DID: &str = "+74951230001";
+/// A city number answered by the example office's scenario (the editor's layout is checked on it).
+const OFFICE_DID: &str = "+74951230002";
 
 /// Installs the test's Node packages from the lockfile when they are missing.
 fn node_packages(dir: &Path) {
@@ -39,6 +41,9 @@ fn cabinet_in_a_browser() {
     pbx.cli_ok(&["operator", "create", "root", "--password", "operator-pass-1"]);
     pbx.cli_ok(&["trunk", "create", "carrier", "--host", "127.0.0.1:5999", "--allow-ip", "127.0.0.9/32"]);
     pbx.cli_ok(&["did", "add", "acme", DID, "--trunk", "carrier"]);
+    pbx.cli_ok(&["did", "add", "acme", OFFICE_DID, "--trunk", "carrier"]);
+    let office = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/office/scenario.json");
+    pbx.cli_ok(&["scenario", "set", "acme", OFFICE_DID, office.to_str().unwrap()]);
     pbx.cli_ok(&["queue", "create", "acme", "600", "--strategy", "ring-all", "--agents", "101,102", "--name", "Support"]);
     let crm = pbx_bundled_plugins::component_path("test_plugin_crm");
     pbx.cli_ok(&["plugin", "install", "acme", crm.to_str().unwrap()]);
@@ -60,6 +65,7 @@ fn cabinet_in_a_browser() {
         .current_dir(&web)
         .env("BASE", format!("http://{}", pbx.http))
         .env("DID", DID)
+        .env("OFFICE_DID", OFFICE_DID)
         .env("GREETING", data_dir().join("audio/greeting.mp3"))
         .output()
         .unwrap();

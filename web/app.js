@@ -141,7 +141,14 @@ async function boot() {
   document.getElementById('lang').addEventListener('change', (e) => { setLang(e.target.value); render(); });
   document.getElementById('logout').addEventListener('click', async () => { await attempt(() => api('POST', '/api/v1/logout')); state.me = null; location.hash = ''; render(); });
   document.getElementById('menu-toggle').addEventListener('click', () => document.body.classList.toggle('menu-open'));
-  window.addEventListener('hashchange', () => { document.body.classList.remove('menu-open'); render(); });
+  // A page with unsaved changes (the scenario editor) sets state.leaveGuard: leaving asks first.
+  let shown = location.hash;
+  window.addEventListener('hashchange', () => {
+    if (state.leaveGuard && state.leaveGuard() && !confirm(t('unsaved_confirm'))) { history.replaceState(null, '', shown || '#'); return; }
+    state.leaveGuard = null; shown = location.hash;
+    document.body.classList.remove('menu-open'); render();
+  });
+  window.addEventListener('beforeunload', (e) => { if (state.leaveGuard && state.leaveGuard()) e.preventDefault(); });
   setLang(currentLang());
   try { state.me = await api('GET', '/api/v1/me', undefined, { quiet: true }); } catch (_) { state.me = null; }
   render();

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 
 const BASE = process.env.BASE;
 const DID = process.env.DID;
+const OFFICE_DID = process.env.OFFICE_DID;
 const GREETING = process.env.GREETING;
 let step = 'start';
 // What a failure report shows besides the step: the page's text and the API's refusals.
@@ -63,9 +64,13 @@ async function main() {
     // bypassCSP lets Playwright's waitForFunction evaluate its predicates; the page itself runs under the CSP.
     const ctx = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 900 }, bypassCSP: true });
     const page = await ctx.newPage();
-    // Dialogs are accepted; a prompt gets the next queued answer.
+    // Dialogs are accepted; a queued answer goes to the next dialog (false: dismiss it).
     const answers = [];
-    page.on('dialog', (d) => d.accept(d.type() === 'prompt' && answers.length ? answers.shift() : undefined));
+    page.on('dialog', (d) => {
+      const a = answers.length ? answers.shift() : undefined;
+      if (a === false) return d.dismiss();
+      return d.accept(d.type() === 'prompt' ? a : undefined);
+    });
     page.on('response', (r) => { if (r.status() >= 300 || r.url().includes('/integration')) refusals.push(`${r.status()} ${r.request().method()} ${r.url()}`); });
     failedPage = page;
 
@@ -183,7 +188,7 @@ async function main() {
     };
     await addNode('bye', 'hangup');
     await addNode('to-102', 'dial');
-    await page.fill('#node-panel input[name=targets]', '102');
+    await page.check('#node-panel input[name=target][value="102"]');
     await page.selectOption('#node-panel select[data-output="*"]', 'bye');
     await page.click('#apply-node');
     await addNode('menu', 'plugin:ivr');
@@ -229,6 +234,57 @@ async function main() {
     await page.waitForSelector('#sim-end');
     const path = await page.$$eval('#sim-result tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
     assert.deepEqual(path.slice(0, 3), ['hours', 'menu', 'to-102'], 'simulated path ' + path);
+
+    step = 'the editor lays out the example office with no crossing edges and no overlapping labels';
+    await page.goto(BASE + '/#/numbers/' + encodeURIComponent(OFFICE_DID));
+    await page.waitForSelector('#canvas g[data-node="bye"]');
+    const geo = await page.evaluate(() => {
+      const edges = [...document.querySelectorAll('#canvas path.edge')].map((p) => ({ name: p.dataset.from + ':' + p.dataset.output,
+        pts: p.getAttribute('d').slice(1).split(' L').map((xy) => xy.split(',').map(Number)) }));
+      const rect = (b) => [b.x, b.y, b.x + b.width, b.y + b.height];
+      const labels = [...document.querySelectorAll('#canvas text.edge-label')].map((l) => [...rect(l.getBBox()), l.textContent]);
+      const boxes = [...document.querySelectorAll('#canvas g.node')].map((g) => {
+        const m = g.transform.baseVal.consolidate().matrix; const b = g.querySelector('rect').getBBox();
+        return [m.e + b.x, m.f + b.y, m.e + b.x + b.width, m.f + b.y + b.height, g.dataset.node];
+      });
+      return { edges, labels, boxes };
+    });
+    assert.equal(geo.edges.length, 11, 'every edge of the office is drawn');
+    const cross = (p, q, r, s) => {
+      const o = (a, b, c) => Math.sign((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]));
+      return o(p, q, r) * o(p, q, s) < 0 && o(r, s, p) * o(r, s, q) < 0;
+    };
+    const crossings = [];
+    for (let i = 0; i < geo.edges.length; i++) for (let j = i + 1; j < geo.edges.length; j++) {
+      const a = geo.edges[i].pts; const b = geo.edges[j].pts;
+      for (let k = 0; k + 1 < a.length; k++) for (let l = 0; l + 1 < b.length; l++) {
+        if (cross(a[k], a[k + 1], b[l], b[l + 1])) crossings.push(geo.edges[i].name + ' × ' + geo.edges[j].name);
+      }
+    }
+    assert.deepEqual(crossings, [], 'crossing edges');
+    const overlap = (a, b) => a[0] < b[2] - 1 && b[0] < a[2] - 1 && a[1] < b[3] - 1 && b[1] < a[3] - 1;
+    const clashes = [];
+    for (let i = 0; i < geo.labels.length; i++) {
+      for (let j = i + 1; j < geo.labels.length; j++) if (overlap(geo.labels[i], geo.labels[j])) clashes.push(geo.labels[i][4] + ' / ' + geo.labels[j][4]);
+      for (const b of geo.boxes) if (overlap(geo.labels[i], b)) clashes.push(geo.labels[i][4] + ' on ' + b[4]);
+    }
+    assert.deepEqual(clashes, [], 'overlapping labels');
+
+    step = 'a node moves from the keyboard, and leaving with the change unsaved asks first';
+    await page.focus('#canvas g[data-node="bye"]');
+    const before = JSON.parse(await page.inputValue('#scenario-json')).layout.bye;
+    await page.keyboard.press('ArrowRight');
+    const after = JSON.parse(await page.inputValue('#scenario-json')).layout.bye;
+    assert.deepEqual(after, [before[0] + 10, before[1]], 'the arrow key moved the node');
+    assert.ok(await page.evaluate(() => document.activeElement && document.activeElement.dataset.node === 'bye'), 'the node keeps the focus');
+    answers.push(false);
+    const asked = page.waitForEvent('dialog');
+    await page.click('#nav a[href="#/calls"]');
+    assert.equal((await asked).type(), 'confirm', 'leaving asks');
+    await page.waitForFunction(() => location.hash.startsWith('#/numbers/'));
+    assert.ok(await page.isVisible('#canvas g[data-node="bye"]'), 'staying on the editor when the question is declined');
+    await page.click('#nav a[href="#/calls"]');
+    await page.waitForSelector('a[href^="#/calls/"]');
 
     step = 'the SIPp call is in the call log and its recording plays';
     await page.click('#nav a[href="#/calls"]');
