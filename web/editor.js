@@ -61,8 +61,9 @@ export function schemaField(schema, value, name = '') {
   if (schema.type === 'object') {
     // A map: rows of key → value.
     const rows = el('div', { class: 'map' });
-    const addRow = (k = '', v = '') => rows.append(el('div', { class: 'row' }, el('input', { class: 'k', value: k, size: 6, placeholder: 'key' }), '→',
-      el('input', { class: 'v', value: typeof v === 'string' ? v : JSON.stringify(v), placeholder: 'value' }),
+    const addRow = (k = '', v = '') => rows.append(el('div', { class: 'row' }, el('input', { class: 'k', value: k, size: 6, placeholder: t('map_key') }), '→',
+      // In the scenario editor a value may name a node (offered from its list of node ids).
+      el('input', { class: 'v', value: typeof v === 'string' ? v : JSON.stringify(v), placeholder: t('map_value'), list: 'node-ids' }),
       el('button', { type: 'button', class: 'secondary', onclick: (e) => e.target.closest('.row').remove() }, '×')));
     Object.entries(value || {}).forEach(([k, v]) => addRow(k, v));
     return {
@@ -298,9 +299,15 @@ export async function scenarioEditor(number) {
       n.next = {};
       for (const s of panel.querySelectorAll('[data-output]')) if (s.value) n.next[s.dataset.output] = s.value;
       changed(); forget(id);
-      await refreshOutputs(id); draw(); drawPanel();
+      await refreshOutputs(id);
+      // An output named after a node (a menu key whose value was picked from the node list)
+      // leads to that node at once.
+      for (const o of outputs[id] || []) if (sc.nodes[o] && o !== id && !n.next[o]) n.next[o] = o;
+      draw(); drawPanel();
     }) }, t('save') + ' ' + t('node').toLowerCase());
-    panel.replaceChildren(el('h3', {}, t('node') + ': ' + id + (id === sc.start ? ' (' + t('start') + ')' : '')), ...typeFields,
+    // Values of a plugin's map (a menu's keys) may name a node: offered from a list.
+    const nodeList = el('datalist', { id: 'node-ids' }, Object.keys(sc.nodes).filter((k) => k !== id).map((k) => el('option', { value: k })));
+    panel.replaceChildren(nodeList, el('h3', {}, t('node') + ': ' + id + (id === sc.start ? ' (' + t('start') + ')' : '')), ...typeFields,
       el('h4', {}, t('outputs')), ...edges, el('div', { class: 'buttons' }, apply,
         el('button', { type: 'button', class: 'secondary', onclick: () => { sc.start = id; changed(); draw(); drawPanel(); } }, t('set_start')),
         el('button', { type: 'button', class: 'danger', onclick: () => { forget(id); delete sc.nodes[id]; delete sc.layout[id]; for (const m of Object.values(sc.nodes)) for (const [k, v] of Object.entries(m.next || {})) if (v === id) delete m.next[k]; selected = sc.start; changed(); draw(); drawPanel(); } }, t('delete'))));

@@ -328,6 +328,7 @@ const T = {
     agent_available: 'available', agent_paused: 'paused', agent_busy: 'on a call', agent_ringing: 'ringing', 'agent_wrap-up': 'resting after a call', agent_missed: 'missed a call, rests', agent_offline: 'offline',
     layout_unavailable: 'The layout library did not load: reload the page', other_numbers: 'Other numbers (comma-separated)', play_prompts: 'Recordings, in the order played',
     extension_dialing: 'Callers may dial an extension meanwhile', arrange: 'Arrange', unsaved_confirm: 'The scenario has unsaved changes. Leave without saving?',
+    map_key: 'key', map_value: 'value or node',
     top_up: 'Top up', top_up_amount: 'Amount to add (negative: a correction)', top_up_note: 'Note (payment number)',
   },
   ru: {
@@ -659,6 +660,7 @@ const T = {
     agent_available: 'свободен', agent_paused: 'на паузе', agent_busy: 'разговаривает', agent_ringing: 'звонит', 'agent_wrap-up': 'отдыхает после звонка', agent_missed: 'пропустил звонок, отдыхает', agent_offline: 'не в сети',
     layout_unavailable: 'Библиотека раскладки не загрузилась: обновите страницу', other_numbers: 'Другие номера (через запятую)', play_prompts: 'Записи в порядке воспроизведения',
     extension_dialing: 'Звонящий может набрать внутренний номер', arrange: 'Расставить', unsaved_confirm: 'В сценарии есть несохранённые изменения. Уйти без сохранения?',
+    map_key: 'ключ', map_value: 'значение или узел',
     top_up: 'Пополнить', top_up_amount: 'Сумма пополнения (отрицательная — корректировка)', top_up_note: 'Примечание (номер платежа)',
   },
 };

@@ -200,6 +200,14 @@ async function main() {
     await page.waitForSelector('#node-panel select[data-output=sales]');
     for (const out of ['sales', 'timeout', 'invalid']) await page.selectOption(`#node-panel select[data-output=${out}]`, 'to-102');
     await page.click('#apply-node');
+    // Key 2 straight to a node: its value picked from the node list wires it in one step.
+    await page.waitForSelector('#node-panel select[data-output=sales]');
+    await page.click('#node-panel fieldset[data-name=options] .add-row');
+    await page.fill('#node-panel fieldset[data-name=options] .row:last-child .k', '2');
+    assert.equal(await page.getAttribute('#node-panel fieldset[data-name=options] .row:last-child .v', 'list'), 'node-ids');
+    await page.fill('#node-panel fieldset[data-name=options] .row:last-child .v', 'bye');
+    await page.click('#apply-node');
+    await page.waitForFunction(() => document.querySelector('#node-panel select[data-output=bye]')?.value === 'bye');
     await addNode('hours', 'plugin:time-rules');
     await page.click('#node-panel fieldset[data-name=weekly] .add-item');
     for (const d of ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']) await page.check(`#node-panel fieldset[data-name=days] input[value=${d}]`);
@@ -225,6 +233,8 @@ async function main() {
     assert.equal(saved.nodes.hours.plugin, 'time-rules');
     assert.equal(saved.nodes.hours.next.open, 'menu');
     assert.equal(saved.nodes.menu.next.sales, 'to-102');
+    assert.equal(saved.nodes.menu.next.bye, 'bye', 'key 2 leads to the node named');
+    assert.equal(saved.nodes.menu.config.options['2'], 'bye');
     assert.deepEqual(saved.nodes['to-102'].targets, ['102']);
     assert.ok(saved.layout && saved.layout.hours, 'node positions are saved');
 
