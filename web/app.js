@@ -45,7 +45,7 @@ export function labelledRow(cols, cells) {
 
 /** A table from column titles and rows of cells. */
 export function table(cols, rows) {
-  return el('div', { class: 'scroll' }, el('table', {}, el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, c)))),
+  return el('div', { class: 'scroll', tabindex: '0' }, el('table', {}, el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, c)))),
     el('tbody', {}, rows.length ? rows.map((r) => labelledRow(cols, r)) : el('tr', {}, el('td', { colspan: cols.length, class: 'muted' }, t('nothing'))))));
 }
 

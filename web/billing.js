@@ -57,7 +57,7 @@ export async function balancePage() {
     el('h3', {}, t('prices')),
     b.tariffs.length ? pricesTable(b.tariffs, () => t('price_yours'), null) : el('p', { class: 'muted' }, t('prices_none')),
     el('h3', {}, t('balance_history')),
-    el('div', { class: 'scroll' }, el('table', { id: 'balance-history' }, el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, c)))), history)),
+    el('div', { class: 'scroll', tabindex: '0' }, el('table', { id: 'balance-history' }, el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, c)))), history)),
     more);
   return wrap;
 }

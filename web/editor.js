@@ -10,6 +10,12 @@ import { api, el, toast, attempt, table, state } from './app.js';
 
 const BUILTIN = { dial: ['no-answer', 'busy', 'failed'], play: ['done'], queue: ['timeout', 'full'], hangup: [] };
 const SVGNS = 'http://www.w3.org/2000/svg';
+/** An output's or a node type's name in the reader's language (plugins' own names stay). */
+function shown(prefix, name) {
+  const key = prefix + name; const s = t(key);
+  return s === key ? null : s;
+}
+
 /** A node's box. */
 const W = 160; const H = 50;
 
@@ -200,7 +206,8 @@ export async function scenarioEditor(number) {
       svg.append(path);
       const label = document.createElementNS(SVGNS, 'text');
       Object.entries({ x: Math.round(lx), y: Math.round(ly) + 4, class: 'edge-label', 'text-anchor': 'middle' }).forEach(([a, b]) => label.setAttribute(a, b));
-      label.textContent = out;
+      label.textContent = shown('out_', out) || out;
+      if (!shown('out_', out)) label.setAttribute('translate', 'no');
       labels.push(label);
     }
     for (const id of ids) {
@@ -216,8 +223,10 @@ export async function scenarioEditor(number) {
       const rect = document.createElementNS(SVGNS, 'rect');
       Object.entries({ width: W, height: H, rx: 8 }).forEach(([a, b]) => rect.setAttribute(a, b));
       const t1 = document.createElementNS(SVGNS, 'text'); t1.setAttribute('x', 8); t1.setAttribute('y', 20); t1.textContent = id;
+      t1.setAttribute('translate', 'no');
       const t2 = document.createElementNS(SVGNS, 'text'); t2.setAttribute('x', 8); t2.setAttribute('y', 40); t2.setAttribute('class', 'kind');
-      t2.textContent = n.type === 'plugin' ? n.plugin : n.type;
+      t2.textContent = n.type === 'plugin' ? n.plugin : shown('node_type_', n.type) || n.type;
+      if (n.type === 'plugin') t2.setAttribute('translate', 'no');
       g.append(rect, t1, t2);
       drag(g, id);
       keys(g, id);
@@ -286,8 +295,8 @@ export async function scenarioEditor(number) {
     }
     const outs = [...(outputs[id] || []), '*', ...(n.type === 'plugin' ? ['error'] : [])];
     const others = Object.keys(sc.nodes);
-    const edges = outs.map((o) => el('label', { class: 'edge-row' }, o + ' →', el('select', { 'data-output': o },
-      el('option', { value: '' }, '—'), others.map((k) => el('option', { value: k, selected: (n.next || {})[o] === k ? true : null }, k)))));
+    const edges = outs.map((o) => el('label', { class: 'edge-row' }, shown('out_', o) ? shown('out_', o) + ' →' : el('span', { translate: 'no' }, o + ' →'), el('select', { 'data-output': o },
+      el('option', { value: '' }, '—'), others.map((k) => el('option', { value: k, translate: 'no', selected: (n.next || {})[o] === k ? true : null }, k)))));
     const apply = el('button', { type: 'button', id: 'apply-node', onclick: () => attempt(async () => {
       if (n.type === 'plugin') n.config = form.get();
       if (n.type === 'dial') {
@@ -313,12 +322,12 @@ export async function scenarioEditor(number) {
         el('button', { type: 'button', class: 'danger', onclick: () => { forget(id); delete sc.nodes[id]; delete sc.layout[id]; for (const m of Object.values(sc.nodes)) for (const [k, v] of Object.entries(m.next || {})) if (v === id) delete m.next[k]; selected = sc.start; changed(); draw(); drawPanel(); } }, t('delete'))));
   }
 
-  const newType = el('select', { id: 'new-node-type' }, ['dial', 'play', 'queue', 'hangup'].map((k) => el('option', { value: k }, k)),
+  const newType = el('select', { id: 'new-node-type', 'aria-label': t('type') }, ['dial', 'play', 'queue', 'hangup'].map((k) => el('option', { value: k }, shown('node_type_', k) || k)),
     Object.keys(catalog).map((k) => el('option', { value: 'plugin:' + k }, t('plugin') + ': ' + k)));
-  const newId = el('input', { id: 'new-node-id', placeholder: 'id', size: 10, pattern: '[a-z0-9-]{1,32}' });
+  const newId = el('input', { id: 'new-node-id', placeholder: t('node_id'), 'aria-label': t('node_id'), size: 10, pattern: '[a-z0-9-]{1,32}' });
   const addNode = el('button', { type: 'button', id: 'add-node', onclick: () => attempt(async () => {
     const id = newId.value.trim();
-    if (!/^[a-z0-9-]{1,32}$/.test(id) || sc.nodes[id]) throw new Error('id: a-z, 0-9, - (unique)');
+    if (!/^[a-z0-9-]{1,32}$/.test(id) || sc.nodes[id]) throw new Error(t('node_id_rule'));
     const v = newType.value;
     sc.nodes[id] = v.startsWith('plugin:') ? { type: 'plugin', plugin: v.slice(7), config: {}, next: {} } : v === 'dial' ? { type: 'dial', targets: [], timeout: 30, next: {} } : v === 'play' ? { type: 'play', prompts: [], next: {} } : v === 'queue' ? { type: 'queue', queue: '', next: {} } : { type: 'hangup' };
     changed();

@@ -329,6 +329,9 @@ const T = {
     layout_unavailable: 'The layout library did not load: reload the page', other_numbers: 'Other numbers (comma-separated)', play_prompts: 'Recordings, in the order played',
     extension_dialing: 'Callers may dial an extension meanwhile', arrange: 'Arrange', unsaved_confirm: 'The scenario has unsaved changes. Leave without saving?',
     map_key: 'key', map_value: 'value or node',
+    'out_no-answer': 'no answer', 'out_busy': 'busy', 'out_failed': 'failed', 'out_done': 'done', 'out_timeout': 'timeout', 'out_full': 'full', 'out_*': 'any other', 'out_error': 'plugin error',
+    node_type_dial: 'dial', node_type_play: 'play', node_type_queue: 'queue', node_type_hangup: 'hang up',
+    node_id: 'node id (a-z, 0-9, -)', node_id_rule: 'A node id is 1 to 32 of a-z, 0-9 and -, and unique',
     top_up: 'Top up', top_up_amount: 'Amount to add (negative: a correction)', top_up_note: 'Note (payment number)',
   },
   ru: {
@@ -661,6 +664,9 @@ const T = {
     layout_unavailable: 'Библиотека раскладки не загрузилась: обновите страницу', other_numbers: 'Другие номера (через запятую)', play_prompts: 'Записи в порядке воспроизведения',
     extension_dialing: 'Звонящий может набрать внутренний номер', arrange: 'Расставить', unsaved_confirm: 'В сценарии есть несохранённые изменения. Уйти без сохранения?',
     map_key: 'ключ', map_value: 'значение или узел',
+    'out_no-answer': 'нет ответа', 'out_busy': 'занято', 'out_failed': 'не дозвонились', 'out_done': 'готово', 'out_timeout': 'тайм-аут', 'out_full': 'очередь полна', 'out_*': 'любой другой', 'out_error': 'ошибка модуля',
+    node_type_dial: 'звонок', node_type_play: 'воспроизведение', node_type_queue: 'очередь', node_type_hangup: 'завершить',
+    node_id: 'имя узла (a-z, 0-9, -)', node_id_rule: 'Имя узла — от 1 до 32 символов a-z, 0-9 и -, без повторов',
     top_up: 'Пополнить', top_up_amount: 'Сумма пополнения (отрицательная — корректировка)', top_up_note: 'Примечание (номер платежа)',
   },
 };

@@ -27,7 +27,7 @@ function pagedList(load, cols, row) {
   }
   more.addEventListener('click', () => attempt(page));
   const reload = () => { next = null; return attempt(page); };
-  return { el: el('div', {}, el('div', { class: 'scroll' }, el('table', {}, el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, c)))), body)), more), reload };
+  return { el: el('div', {}, el('div', { class: 'scroll', tabindex: '0' }, el('table', {}, el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, c)))), body)), more), reload };
 }
 
 function callFilters(onSearch, withCsv) {
@@ -169,7 +169,7 @@ export const pages = {
         table([t('when'), t('event'), 'ID', t('attempt'), t('outcome'), t('last_error')], log.map((d) => [
           fmtTime(d.at), d.event, d.event_id, String(d.attempt), t('outcome_' + d.outcome), d.error]))));
     }
-    const upload = input({ type: 'file', accept: '.wasm', id: 'plugin-file' });
+    const upload = input({ type: 'file', accept: '.wasm', id: 'plugin-file', 'aria-label': t('upload_plugin') });
     const shipped = (await api('GET', '/api/v1/plugin-catalog')).items;
     const catalog = el('div', { class: 'card', id: 'plugin-catalog' }, el('h3', {}, t('plugin_catalog')),
       table([t('plugin'), ''], shipped.map((c) => [c.name, el('button', { onclick: () => attempt(async () => {

@@ -2,6 +2,7 @@
 // against a real `pbx serve` that already carried a SIPp call 101 → 102.
 // Env: BASE (http://127.0.0.1:PORT), DID (the tenant's city number), GREETING (audio file).
 // Exits non-zero with the step that failed.
+import AxeBuilder from '@axe-core/playwright';
 import { chromium } from 'playwright-core';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import assert from 'node:assert/strict';
@@ -538,6 +539,7 @@ async function main() {
     step = 'every page in Russian, as each role, shows no text of the English dictionary';
     await page.setViewportSize({ width: 1280, height: 900 });
     const english = [];
+    const inaccessible = [];
     for (const [who, password] of [['root', 'operator-pass-1'], ['101@acme', 'boss-pass-1'], ['105@acme', 'olga-pass-1']]) {
       await page.click('#logout');
       await page.waitForSelector('form.login');
@@ -548,7 +550,7 @@ async function main() {
       if (who === '101@acme') {
         // A call's page too: its legs and timeline.
         const calls = await page.evaluate(async () => (await fetch('/api/v1/calls')).json());
-        hrefs.push('#/calls/' + encodeURIComponent(calls.items[calls.items.length - 1].id));
+        hrefs.push('#/calls/' + encodeURIComponent(calls.items[calls.items.length - 1].id), '#/numbers/' + encodeURIComponent(OFFICE_DID));
       }
       for (const href of hrefs) {
         step = `every page in Russian shows no English: ${who} ${href}`;
@@ -575,9 +577,15 @@ async function main() {
           return out;
         });
         if (found.length) english.push(`${who} ${href}: ${found.join(', ')}`);
+        // Accessibility: axe-core finds no serious or critical violation.
+        const axe = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa']).analyze();
+        for (const v of axe.violations.filter((x) => x.impact === 'serious' || x.impact === 'critical')) {
+          inaccessible.push(`${who} ${href}: ${v.id} (${v.impact}): ${v.nodes.slice(0, 4).map((n) => n.target.join(' ')).join(' | ')}`);
+        }
       }
     }
     assert.deepEqual(english, [], 'English text in the Russian cabinet');
+    assert.deepEqual(inaccessible, [], 'accessibility violations');
     await page.evaluate(() => localStorage.setItem('lang', 'en'));
   } catch (e) {
     if (failedPage) {
