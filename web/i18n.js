@@ -332,6 +332,7 @@ const T = {
     'out_no-answer': 'no answer', 'out_busy': 'busy', 'out_failed': 'failed', 'out_done': 'done', 'out_timeout': 'timeout', 'out_full': 'full', 'out_*': 'any other', 'out_error': 'plugin error',
     node_type_dial: 'dial', node_type_play: 'play', node_type_queue: 'queue', node_type_hangup: 'hang up',
     node_id: 'node id (a-z, 0-9, -)', node_id_rule: 'A node id is 1 to 32 of a-z, 0-9 and -, and unique',
+    main_number: 'Main number', close: 'Close',
     top_up: 'Top up', top_up_amount: 'Amount to add (negative: a correction)', top_up_note: 'Note (payment number)',
   },
   ru: {
@@ -667,6 +668,7 @@ const T = {
     'out_no-answer': 'нет ответа', 'out_busy': 'занято', 'out_failed': 'не дозвонились', 'out_done': 'готово', 'out_timeout': 'тайм-аут', 'out_full': 'очередь полна', 'out_*': 'любой другой', 'out_error': 'ошибка модуля',
     node_type_dial: 'звонок', node_type_play: 'воспроизведение', node_type_queue: 'очередь', node_type_hangup: 'завершить',
     node_id: 'имя узла (a-z, 0-9, -)', node_id_rule: 'Имя узла — от 1 до 32 символов a-z, 0-9 и -, без повторов',
+    main_number: 'Основной номер', close: 'Закрыть',
     top_up: 'Пополнить', top_up_amount: 'Сумма пополнения (отрицательная — корректировка)', top_up_note: 'Примечание (номер платежа)',
   },
 };

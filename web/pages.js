@@ -5,6 +5,7 @@ import { api, el, table, labelledRow, toast, attempt, fmtTime, isoDay, render, s
 import { scenarioEditor } from './editor.js';
 import { groupsPage } from './groups.js';
 import { balancePage, tariffsPage, lowBalanceBanner } from './billing.js';
+import { tenantNumbersCard } from './operator.js';
 
 const enc = encodeURIComponent;
 /** CSV as a spreadsheet in the cabinet's language opens it (Excel in Russian splits on `;`). */
@@ -378,7 +379,8 @@ export const pages = {
         el('button', { class: x.status === 'suspended' ? '' : 'danger', onclick: () => attempt(async () => { await api('POST', '/api/v1/tenants/' + enc(x.slug) + (x.status === 'suspended' ? '/resume' : '/suspend')); list.reload(); }) }, x.status === 'suspended' ? t('resume') : t('suspend')),
         el('button', { class: 'secondary', onclick: () => { const a = prompt(t('top_up_amount')); const note = a && prompt(t('top_up_note'), ''); if (a && note !== null) attempt(async () => { await api('POST', '/api/v1/tenants/' + enc(x.slug) + '/topup', { amount: a, note }); toast(t('saved')); list.reload(); }); } }, t('top_up')),
         el('button', { class: 'secondary', onclick: () => { const a = prompt(t('set_balance'), (x.balance_cents / 100).toFixed(2)); if (a !== null) attempt(async () => { await api('PUT', '/api/v1/tenants/' + enc(x.slug) + '/balance', { amount: a }); list.reload(); }); } }, t('set_balance')),
-        el('button', { class: 'secondary', onclick: () => { const n = prompt(t('number')); const tr = n && prompt(t('trunk')); if (n && tr) attempt(async () => { await api('POST', '/api/v1/tenants/' + enc(x.slug) + '/numbers', { number: n, trunk: tr }); toast(t('saved')); }); } }, t('numbers') + ' +'))]);
+        el('button', { class: 'secondary tenant-numbers', onclick: () => attempt(async () => { numbers.replaceChildren(await tenantNumbersCard(x.slug, () => numbers.replaceChildren())); numbers.scrollIntoView(); }) }, t('numbers')))]);
+    const numbers = el('div');
     // The first supervisor's passwords come once, in the answer: shown until the page changes.
     const created = el('div', { id: 'tenant-created' });
     const form = el('form', { class: 'card', id: 'tenant-form', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
@@ -392,7 +394,7 @@ export const pages = {
     field(t('name'), input({ name: 'name', maxlength: 200 })), field(t('supervisor_ext'), input({ name: 'supervisor_ext', value: '100', inputmode: 'numeric', pattern: '[0-9]{2,6}', maxlength: 6 })),
     el('button', { type: 'submit' }, t('create')));
     list.reload();
-    return el('div', {}, created, list.el, form);
+    return el('div', {}, created, list.el, numbers, form);
   },
 
   async trunks() {

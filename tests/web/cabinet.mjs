@@ -468,6 +468,15 @@ async function main() {
     await page.waitForSelector('tr:has(td:text-is("gamma")) .tag:text-is("Приостановлен")');
     await page.click('tr:has(td:text-is("gamma")) button:text-is("Возобновить")');
     await page.waitForSelector('tr:has(td:text-is("gamma")) .tag:text-is("Работает")');
+    // The company's numbers: added from a picked trunk, listed, removed.
+    await page.click('tr:has(td:text-is("gamma")) button.tenant-numbers');
+    await page.waitForSelector('#tenant-number-form');
+    await page.fill('#tenant-number-form input[name=number]', '8 (495) 765-43-21');
+    await page.selectOption('#tenant-number-form select[name=trunk]', 'carrier');
+    await page.click('#tenant-number-form button[type=submit]');
+    await page.waitForSelector('#tenant-numbers-list span:text-is("+74957654321")');
+    await page.click('#tenant-numbers-list tr:has(span:text-is("+74957654321")) button.danger');
+    await page.waitForSelector('#tenant-numbers-list td:text-is("Пока ничего нет")');
     await page.click('#nav a[href="#/trunks"]');
     await page.fill('#trunk-form input[name=name]', 'ipc2');
     await page.fill('#trunk-form input[name=host]', '127.0.0.60:5060');
