@@ -333,6 +333,7 @@ const T = {
     node_type_dial: 'dial', node_type_play: 'play', node_type_queue: 'queue', node_type_hangup: 'hang up',
     node_id: 'node id (a-z, 0-9, -)', node_id_rule: 'A node id is 1 to 32 of a-z, 0-9 and -, and unique',
     main_number: 'Main number', close: 'Close',
+    err_prompt_exists: 'prompt {0} already exists', rename: 'Rename', new_name: 'New name',
     top_up: 'Top up', top_up_amount: 'Amount to add (negative: a correction)', top_up_note: 'Note (payment number)',
   },
   ru: {
@@ -669,6 +670,7 @@ const T = {
     node_type_dial: 'звонок', node_type_play: 'воспроизведение', node_type_queue: 'очередь', node_type_hangup: 'завершить',
     node_id: 'имя узла (a-z, 0-9, -)', node_id_rule: 'Имя узла — от 1 до 32 символов a-z, 0-9 и -, без повторов',
     main_number: 'Основной номер', close: 'Закрыть',
+    err_prompt_exists: 'Запись {0} уже есть', rename: 'Переименовать', new_name: 'Новое имя',
     top_up: 'Пополнить', top_up_amount: 'Сумма пополнения (отрицательная — корректировка)', top_up_note: 'Примечание (номер платежа)',
   },
 };

@@ -202,6 +202,7 @@ export const pages = {
   async prompts() {
     const list = pagedList((next) => '/api/v1/prompts' + (next ? '?after=' + enc(next) : ''), [t('name'), t('file'), t('duration'), t('listen'), ''], (p) => [
       p.name, p.original_name, (p.duration_ms / 1000).toFixed(1) + ' s', el('audio', { controls: true, preload: 'none', src: '/api/v1/prompts/' + enc(p.name) + '/audio' }),
+      el('button', { class: 'secondary rename', onclick: () => { const n = prompt(t('new_name'), p.name); if (n && n !== p.name) attempt(async () => { await api('PUT', '/api/v1/prompts/' + enc(p.name), { name: n }); toast(t('saved')); list.reload(); }); } }, t('rename')),
       el('button', { class: 'danger', onclick: () => confirm(t('delete') + ' ' + p.name + '?') && attempt(async () => { await api('DELETE', '/api/v1/prompts/' + enc(p.name)); list.reload(); }) }, t('delete'))]);
     const name = input({ name: 'name', required: true, pattern: '[A-Za-z0-9_-]{1,64}', id: 'prompt-name' });
     const file = input({ type: 'file', accept: 'audio/*,.wav,.mp3,.ogg,.opus,.flac', required: true, id: 'prompt-file' });

@@ -119,13 +119,17 @@ async function main() {
     assert.ok((await page.textContent('#upload-msg')).length > 5);
     assert.equal(await page.locator('td:text-is("broken")').count(), 0);
 
-    step = 'a greeting nobody uses is deleted';
+    step = 'a greeting nobody uses is renamed, then deleted';
     await page.fill('#prompt-name', 'spare');
     await page.setInputFiles('#prompt-file', GREETING);
     await page.click('form.card button[type=submit]');
     await page.waitForSelector('td:text-is("spare")');
-    await page.click('tr:has(td:text-is("spare")) button.danger');
-    await page.waitForFunction(() => ![...document.querySelectorAll('td')].some((td) => td.textContent === 'spare'));
+    answers.push('spare-2');
+    await page.click('tr:has(td:text-is("spare")) button.rename');
+    await page.waitForSelector('td:text-is("spare-2")');
+    assert.equal(await page.evaluate(async () => (await fetch('/api/v1/prompts/spare-2/audio')).status), 200, 'the renamed prompt plays');
+    await page.click('tr:has(td:text-is("spare-2")) button.danger');
+    await page.waitForFunction(() => ![...document.querySelectorAll('td')].some((td) => td.textContent === 'spare-2'));
     assert.ok(await page.isVisible('td:text-is("ivr-menu")'));
     assert.equal(await page.evaluate(async () => (await fetch('/api/v1/prompts/spare/audio')).status), 404);
 

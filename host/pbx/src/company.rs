@@ -148,6 +148,16 @@ fn names(v: &serde_json::Value, name: &str, skip: &[&str]) -> bool {
     }
 }
 
+/// Renames an uploaded prompt, unless the company uses it under its old name (the answer
+/// says where: change that first, so nothing is left pointing at a name that is gone).
+pub async fn rename_prompt(store: &Store, tenant: &Tenant, name: &str, new_name: &str) -> Result<(), StoreError> {
+    let uses = prompt_uses(store, tenant, name).await?;
+    if !uses.is_empty() {
+        return Err(StoreError::InUse(format!("the prompt {name} is in use ({}): change that first", uses.join(", "))));
+    }
+    store.rename_prompt(tenant.id, name, new_name).await
+}
+
 /// Deletes an uploaded prompt and its file, unless the company still uses it (the answer
 /// says where).
 pub async fn delete_prompt(store: &Store, tenant: &Tenant, name: &str) -> Result<(), StoreError> {

@@ -198,6 +198,24 @@ impl Store {
         Ok(old.map(|o| o.0).filter(|p| p != path))
     }
 
+    /// Renames an uploaded prompt (its file stays where it is).
+    pub async fn rename_prompt(&self, tenant_id: i64, name: &str, new_name: &str) -> Result<(), StoreError> {
+        if new_name.is_empty() || new_name.len() > 64 || !new_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(StoreError::Invalid(format!("invalid prompt name {new_name:?}: letters, digits, - and _")));
+        }
+        let done = sqlx::query("UPDATE prompts SET name = $1 WHERE tenant_id = $2 AND name = $3")
+            .bind(new_name)
+            .bind(tenant_id)
+            .bind(name)
+            .execute(self.pool())
+            .await
+            .map_err(|e| StoreError::conflict_or(e, &format!("prompt {new_name}")))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("prompt {name}")));
+        }
+        self.bump_config_version().await
+    }
+
     /// Removes an uploaded prompt; returns its file, for the caller to delete.
     pub async fn delete_prompt(&self, tenant_id: i64, name: &str) -> Result<String, StoreError> {
         let old: Option<(String,)> = sqlx::query_as("SELECT path FROM prompts WHERE tenant_id = $1 AND name = $2")

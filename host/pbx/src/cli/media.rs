@@ -17,6 +17,15 @@ pub enum PromptCmd {
         /// The audio file.
         file: PathBuf,
     },
+    /// Rename an uploaded prompt (refused while the company's settings or a scenario use it).
+    Rename {
+        /// Tenant slug.
+        slug: String,
+        /// Its name now.
+        name: String,
+        /// Its new name.
+        new_name: String,
+    },
     /// Delete an uploaded prompt (refused while the company's settings or a scenario use it).
     Delete {
         /// Tenant slug.
@@ -108,6 +117,11 @@ pub async fn run_prompt(store: &Store, data_dir: &Path, cmd: PromptCmd) -> anyho
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot use {}: {e}", file.display()))?;
             println!("uploaded {name} to {slug} ({}.{:01} s)", ms / 1000, ms % 1000 / 100);
+        }
+        PromptCmd::Rename { slug, name, new_name } => {
+            let t = store.tenant_by_slug(&slug).await?;
+            crate::company::rename_prompt(store, &t, &name, &new_name).await?;
+            println!("renamed prompt {name} of {slug} to {new_name}");
         }
         PromptCmd::Delete { slug, name } => {
             let t = store.tenant_by_slug(&slug).await?;

@@ -8,6 +8,7 @@
 
 /// (code, English template) of every message the API can answer with.
 pub const CODES: &[(&str, &str)] = &[
+    ("prompt_exists", "prompt {} already exists"),
     ("text_too_long", "{} must be at most {} printable characters"),
     ("plugin_not_wasm", "the file is not a usable plugin: it is not a WebAssembly component (a plugin is the .wasm file the SDK builds)"),
     (

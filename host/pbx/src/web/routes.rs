@@ -506,6 +506,16 @@ pub fn table() -> Vec<Route> {
         )
         .no_content(),
         r(
+            "put",
+            "/api/v1/prompts/{name}",
+            Supervisor,
+            "media",
+            "Rename an uploaded prompt (409 while the company's settings or a scenario use its old name)",
+            put(tenant_setup_api::rename_prompt),
+        )
+        .takes::<tenant_setup_api::PromptRename>()
+        .no_content(),
+        r(
             "post",
             "/api/v1/calls",
             User,

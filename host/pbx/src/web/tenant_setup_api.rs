@@ -342,6 +342,27 @@ pub async fn delete_prompt(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A prompt's new name.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromptRename {
+    /// Letters, digits, `-` and `_`, at most 64.
+    pub name: String,
+}
+
+/// `PUT /api/v1/prompts/{name}`: renames it; refused (409, saying where) while the company
+/// uses it under its old name.
+pub async fn rename_prompt(
+    State(s): State<Arc<WebState>>,
+    axum::Extension(c): axum::Extension<Caller>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(b): ApiJson<PromptRename>,
+) -> ApiResult<StatusCode> {
+    let t = s.store.tenant_by_id(c.tenant_id()?).await?;
+    crate::company::rename_prompt(&s.store, &t, &name, &b.name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// An uploaded greeting, announcement or music.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PromptView {
