@@ -140,6 +140,7 @@ fn body_for(method: &str, path: &str) -> Option<&'static str> {
         (_, "/api/v1/contacts/{number}") => r#"{"number": "+74951230001", "name": "Changed"}"#,
         (_, "/api/v1/webhooks/{id}") => r#"{"enabled": false}"#,
         (_, "/api/v1/webhooks") => r#"{"url": "https://crm.example/hook"}"#,
+        (_, "/api/v1/prompts/{name}") => r#"{"name": "stolen"}"#,
         _ => "{}",
     })
 }

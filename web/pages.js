@@ -228,6 +228,7 @@ export const pages = {
     const form = el('form', { class: 'card', id: 'company-form', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
       const f = e.target;
       await api('PUT', '/api/v1/settings', { timezone: f.timezone.value, language: f.language.value, greeting: f.greeting.value, music: f.music.value,
+        working_hours: f.working_hours.value, after_hours: f.after_hours.value,
         recording: [...f.querySelectorAll('input[name=rec]:checked')].map((x) => x.value), retention_days: Number(f.retention_days.value) });
       toast(t('saved'));
     }); } }, el('h3', {}, c.name || t('organization')),
@@ -236,6 +237,9 @@ export const pages = {
     field(t('co_language'), select('language', [['ru', t('lang_ru')], ['en', t('lang_en')]], c.language)),
     field(t('co_greeting'), prompts('greeting', c.greeting, true)),
     field(t('co_music'), prompts('music', c.music, false)),
+    field(t('co_hours'), input({ name: 'working_hours', value: c.working_hours, maxlength: 200, placeholder: 'mon-fri 09:00-18:00; sat 10:00-14:00' })),
+    el('p', { class: 'muted' }, t('co_hours_hint')),
+    field(t('co_after_hours'), prompts('after_hours', c.after_hours, false)),
     el('div', {}, el('p', {}, t('co_recording')), ...dirs),
     field(t('co_retention'), input({ name: 'retention_days', type: 'number', min: 1, max: 3650, value: String(c.retention_days), required: true })),
     el('button', { type: 'submit' }, t('save')));

@@ -412,12 +412,20 @@ async function main() {
     await page.selectOption('#company-form select[name=timezone]', 'Europe/Samara');
     await page.selectOption('#company-form select[name=music]', 'music');
     await page.uncheck('#company-form input[value=internal]');
+    // Working hours written wrong are refused in Russian; written right, they are kept.
+    await page.fill('#company-form input[name=working_hours]', 'пн-пт 9-18');
+    await page.evaluate(() => { document.querySelector('#toast').textContent = ''; });
+    await page.click('#company-form button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#toast').textContent !== '');
+    assert.equal(await page.textContent('#toast'), 'Неверное рабочее время "пн-пт 9-18": пишите так: mon-fri 09:00-18:00; sat 10:00-14:00');
+    await page.fill('#company-form input[name=working_hours]', 'mon-sun 00:00-24:00');
+    await page.selectOption('#company-form select[name=after_hours]', 'closed');
     await page.evaluate(() => { document.querySelector('#toast').textContent = ''; });
     await page.click('#company-form button[type=submit]');
     await page.waitForFunction(() => document.querySelector('#toast').textContent !== '');
     assert.equal(await page.textContent('#toast'), 'Сохранено');
     const co = await page.evaluate(async () => (await fetch('/api/v1/settings')).json());
-    assert.deepEqual([co.timezone, co.recording.includes('internal')], ['Europe/Samara', false]);
+    assert.deepEqual([co.timezone, co.recording.includes('internal'), co.working_hours, co.after_hours], ['Europe/Samara', false, 'mon-sun 00:00-24:00', 'closed']);
     await page.click('#nav a[href="#/audit"]');
     await page.waitForSelector('#audit tr:has(span:text-is("PUT /api/v1/settings")) td:text-is("кабинет")');
     assert.ok(await page.isVisible('#audit tr:has(span:text-is("PUT /api/v1/settings")) td:text-is("выполнено")'));

@@ -77,7 +77,8 @@ pub fn new_password() -> String {
 /// a built-in one (empty: none).
 pub async fn update_settings(store: &Store, slug: &str, s: &pbx_store::TenantSettings) -> Result<Tenant, StoreError> {
     let t = store.tenant_by_slug(slug).await?;
-    let named: Vec<&String> = [&s.greeting_prompt, &s.moh_prompt].into_iter().flatten().filter(|p| !p.is_empty()).collect();
+    let named: Vec<&String> =
+        [&s.greeting_prompt, &s.moh_prompt, &s.after_hours_prompt].into_iter().flatten().filter(|p| !p.is_empty()).collect();
     if !named.is_empty() {
         let uploaded: std::collections::HashSet<String> = store.list_prompts(Some(t.id)).await?.into_iter().map(|p| p.name).collect();
         let lang = s.language.as_deref().unwrap_or(&t.language);
@@ -97,6 +98,9 @@ pub async fn prompt_uses(store: &Store, tenant: &Tenant, name: &str) -> Result<V
     }
     if tenant.moh_prompt == name {
         uses.push("the company's music on hold".to_string());
+    }
+    if tenant.after_hours_prompt == name {
+        uses.push("the company's after-hours message".to_string());
     }
     uses.extend(scenarios_naming(store, tenant, name, PROMPT_SKIP).await?);
     Ok(uses)

@@ -59,6 +59,10 @@ pub struct Tenant {
     pub greeting_prompt: String,
     /// IANA time zone of the tenant's office (schedules, the cabinet's dates).
     pub timezone: String,
+    /// Working hours (`mon-fri 09:00-18:00`); empty: always open.
+    pub working_hours: String,
+    /// Played to callers of a number without a scenario outside working hours.
+    pub after_hours_prompt: String,
 }
 
 /// Changes to a tenant's settings (absent fields stay).
@@ -76,6 +80,10 @@ pub struct TenantSettings {
     pub greeting_prompt: Option<String>,
     /// Time zone (IANA name).
     pub timezone: Option<String>,
+    /// Working hours (`mon-fri 09:00-18:00`; empty: always open).
+    pub working_hours: Option<String>,
+    /// After-hours message.
+    pub after_hours_prompt: Option<String>,
 }
 
 /// What a user may do in the cabinet.
@@ -175,6 +183,8 @@ fn tenant_from(row: &AnyRow) -> Result<Tenant, sqlx::Error> {
         moh_prompt: row.try_get("moh_prompt")?,
         greeting_prompt: row.try_get("greeting_prompt")?,
         timezone: row.try_get("timezone")?,
+        working_hours: row.try_get("working_hours")?,
+        after_hours_prompt: row.try_get("after_hours_prompt")?,
     })
 }
 
@@ -199,7 +209,7 @@ fn user_from(row: &AnyRow) -> Result<User, sqlx::Error> {
     })
 }
 
-const TENANT_COLS: &str = "id, slug, name, domain, status, balance_cents, charged_cents, low_balance_cents, created_at, country_code, emergency_numbers, recording, retention_days, language, moh_prompt, greeting_prompt, timezone";
+const TENANT_COLS: &str = "id, slug, name, domain, status, balance_cents, charged_cents, low_balance_cents, created_at, country_code, emergency_numbers, recording, retention_days, language, moh_prompt, greeting_prompt, timezone, working_hours, after_hours_prompt";
 const USER_COLS: &str = "id, tenant_id, ext, name, sip_ha1_md5, sip_ha1_sha256, role, web_password_hash, created_at, fwd_always, fwd_busy, fwd_no_answer, fwd_no_answer_seconds, fwd_unreachable";
 
 /// Checks a tenant slug: lowercase letters, digits and dashes, 2..=32 long.
@@ -356,7 +366,10 @@ impl Store {
         {
             return Err(StoreError::Invalid(format!("unknown time zone {tz:?}: use an IANA name such as Europe/Moscow")));
         }
-        for p in [&s.moh_prompt, &s.greeting_prompt].into_iter().flatten() {
+        if let Some(h) = &s.working_hours {
+            crate::hours::parse_hours(h)?;
+        }
+        for p in [&s.moh_prompt, &s.greeting_prompt, &s.after_hours_prompt].into_iter().flatten() {
             if p.len() > 64 {
                 return Err(StoreError::Invalid("a prompt name is at most 64 characters".into()));
             }
@@ -379,6 +392,12 @@ impl Store {
         }
         if let Some(p) = &s.greeting_prompt {
             sqlx::query("UPDATE tenants SET greeting_prompt = $1 WHERE id = $2").bind(p).bind(t.id).execute(&mut *tx).await?;
+        }
+        if let Some(h) = &s.working_hours {
+            sqlx::query("UPDATE tenants SET working_hours = $1 WHERE id = $2").bind(h.trim()).bind(t.id).execute(&mut *tx).await?;
+        }
+        if let Some(p) = &s.after_hours_prompt {
+            sqlx::query("UPDATE tenants SET after_hours_prompt = $1 WHERE id = $2").bind(p).bind(t.id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         self.bump_config_version().await?;

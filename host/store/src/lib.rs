@@ -16,6 +16,7 @@ mod directory;
 mod error;
 pub mod events;
 mod features;
+pub mod hours;
 mod media;
 mod migrate;
 pub mod numbers;

@@ -738,6 +738,14 @@ CREATE TABLE balance_history (
 );
 CREATE INDEX balance_history_tenant ON balance_history (tenant_id, id)",
     },
+    Migration {
+        // Working hours of the default setup and the message callers hear outside them.
+        version: 15,
+        sqlite: "ALTER TABLE tenants ADD COLUMN working_hours TEXT NOT NULL DEFAULT '';
+ALTER TABLE tenants ADD COLUMN after_hours_prompt TEXT NOT NULL DEFAULT 'closed'",
+        postgres: "ALTER TABLE tenants ADD COLUMN working_hours TEXT NOT NULL DEFAULT '';
+ALTER TABLE tenants ADD COLUMN after_hours_prompt TEXT NOT NULL DEFAULT 'closed'",
+    },
 ];
 
 /// Replaces the plain SIP passwords an older version stored with their digest hashes.

@@ -65,6 +65,13 @@ pub enum TenantCmd {
         /// Time zone of the office (IANA name, e.g. Europe/Moscow): schedules use it.
         #[arg(long)]
         timezone: Option<String>,
+        /// Working hours, e.g. "mon-fri 09:00-18:00; sat 10:00-14:00" ("" : always open):
+        /// outside them, numbers without a scenario play the after-hours message.
+        #[arg(long)]
+        hours: Option<String>,
+        /// Prompt played outside working hours.
+        #[arg(long)]
+        after_hours: Option<String>,
     },
     /// List tenants.
     List {
@@ -99,7 +106,7 @@ pub async fn run(store: &Store, cmd: TenantCmd) -> anyhow::Result<()> {
             let t = crate::billing::set_balance(store, &slug, &amount, &actor).await?;
             println!("balance of {} is {}", t.slug, output::money(t.balance_cents));
         }
-        TenantCmd::Set { slug, recording, retention_days, language, moh, greeting, timezone } => {
+        TenantCmd::Set { slug, recording, retention_days, language, moh, greeting, timezone, hours, after_hours } => {
             let recording = recording.map(|r| match r.as_str() {
                 "on" => vec!["inbound".to_string(), "outbound".into(), "internal".into()],
                 "off" => Vec::new(),
@@ -109,7 +116,16 @@ pub async fn run(store: &Store, cmd: TenantCmd) -> anyhow::Result<()> {
             let t = crate::company::update_settings(
                 store,
                 &slug,
-                &pbx_store::TenantSettings { recording, retention_days, language, moh_prompt: moh, greeting_prompt: greeting, timezone },
+                &pbx_store::TenantSettings {
+                    recording,
+                    retention_days,
+                    language,
+                    moh_prompt: moh,
+                    greeting_prompt: greeting,
+                    timezone,
+                    working_hours: hours,
+                    after_hours_prompt: after_hours,
+                },
             )
             .await?;
             println!(

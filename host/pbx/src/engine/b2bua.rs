@@ -87,7 +87,9 @@ impl Engine {
             },
             None => sdp::default_formats(),
         };
-        if route.steps.iter().all(|s| s.targets.is_empty()) && route.scenario.is_none() {
+        // Nothing to ring (and not the after-hours message, which rings nobody on purpose).
+        let after_hours = route.steps.is_empty() && route.greeting.is_some();
+        if route.steps.iter().all(|s| s.targets.is_empty()) && route.scenario.is_none() && !after_hours {
             self.log_failed_call(start, "480 not registered", now);
             let r = req.response(480, "Temporarily Unavailable", Some(&random_token(10)));
             return self.respond(Some(tx), r, resp_target, now);
@@ -287,8 +289,13 @@ impl Engine {
         }
         if let Some(greeting) = call.greeting.clone() {
             call.state = CallState::Greeting;
+            // A call with nothing to ring after its message is the after-hours one.
+            let purpose = if call.plan.is_empty() { PlayPurpose::AfterHours } else { PlayPurpose::Greeting };
+            if purpose == PlayPurpose::AfterHours {
+                self.timeline(key, "after-hours", String::new(), now);
+            }
             self.answer_caller_locally(key, now);
-            self.play_to_caller(key, vec![greeting], PlayPurpose::Greeting, now);
+            self.play_to_caller(key, vec![greeting], purpose, now);
             return;
         }
         self.ring_targets(key, now);

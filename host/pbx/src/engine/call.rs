@@ -358,4 +358,6 @@ pub enum PlayPurpose {
     Scenario,
     /// A queue announcement: music again when done.
     QueueAnnounce,
+    /// The after-hours message: hang up when done.
+    AfterHours,
 }

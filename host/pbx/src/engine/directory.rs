@@ -37,6 +37,25 @@ pub struct TenantInfo {
     pub greeting_prompt: String,
     /// IANA time zone (plugins' clock).
     pub timezone: String,
+    /// Working hours of the default setup (none: always open).
+    pub hours: Vec<pbx_store::hours::Span>,
+    /// Played outside working hours to callers of a number without a scenario.
+    pub after_hours_prompt: String,
+}
+
+impl TenantInfo {
+    /// Whether the company is open at `wall_ms` in its time zone.
+    pub fn open_at(&self, wall_ms: i64) -> bool {
+        if self.hours.is_empty() {
+            return true;
+        }
+        let zone = jiff::tz::TimeZone::get(&self.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let Ok(ts) = jiff::Timestamp::from_millisecond(wall_ms) else { return true };
+        let local = ts.to_zoned(zone);
+        let weekday = local.weekday().to_monday_zero_offset() as u8;
+        let minute = local.hour() as u16 * 60 + local.minute() as u16;
+        pbx_store::hours::is_open(&self.hours, weekday, minute)
+    }
 }
 
 /// A carrier trunk as the call engine needs it.
@@ -193,6 +212,9 @@ impl Directory {
                 moh_prompt: t.moh_prompt.clone(),
                 greeting_prompt: t.greeting_prompt.clone(),
                 timezone: t.timezone.clone(),
+                // Stored hours were checked when written; unreadable ones count as none.
+                hours: pbx_store::hours::parse_hours(&t.working_hours).unwrap_or_default(),
+                after_hours_prompt: t.after_hours_prompt.clone(),
             });
             d.tenants_by_domain.insert(t.domain.to_ascii_lowercase(), info.clone());
             d.tenants_by_id.insert(t.id, info);

@@ -99,6 +99,7 @@ impl Engine {
         match purpose {
             PlayPurpose::Greeting => self.ring_targets(key, now),
             PlayPurpose::Farewell => self.hangup(key, super::call::HangupBy::System, "no one answered", now),
+            PlayPurpose::AfterHours => self.hangup(key, super::call::HangupBy::System, "after hours", now),
             PlayPurpose::Scenario => self.scenario_play_done(key, now),
             PlayPurpose::QueueAnnounce => self.queue_announce_done(key),
         }

@@ -461,8 +461,28 @@ impl Engine {
             Some(name) => name.to_string(),
             None => from.as_ref().and_then(|f| f.display.as_deref()).map(pbx_sip::peer::display_name).unwrap_or_default(),
         };
-        // Without a scenario every phone of the tenant rings at once (the default setup).
+        // Without a scenario every phone of the tenant rings at once (the default setup),
+        // within working hours; outside them the caller hears the after-hours message.
         let scenario = did.scenario.clone();
+        if scenario.is_none()
+            && !tenant.open_at(now.wall_ms)
+            && let Some(closed) = self.dir.prompt(&tenant, &tenant.after_hours_prompt)
+        {
+            let route = Route {
+                caller: Party { number: caller_number, name: caller_name, user_id: None },
+                callee: Party { number: did.number.clone(), name: String::new(), user_id: None },
+                direction: CallDirection::Inbound,
+                did: Some(did.number.clone()),
+                trunk: Some(trunk.name.clone()),
+                // No steps: the message is all (see `on_cdr_committed`).
+                steps: Vec::new(),
+                total: None,
+                via: None,
+                greeting: Some(closed),
+                scenario: None,
+            };
+            return self.start_call(inv, &tenant, route, now);
+        }
         let steps = if scenario.is_some() {
             Vec::new()
         } else {

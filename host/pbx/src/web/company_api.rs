@@ -31,6 +31,10 @@ pub struct CompanySettings {
     pub recording: Vec<String>,
     /// Days recordings are kept.
     pub retention_days: i64,
+    /// Working hours (`mon-fri 09:00-18:00; sat 10:00-14:00`); empty: always open.
+    pub working_hours: String,
+    /// Prompt played to callers of a number without a scenario outside working hours.
+    pub after_hours: String,
     /// The built-in prompts a greeting or music can name besides the uploaded ones.
     pub builtin_prompts: Vec<String>,
 }
@@ -51,6 +55,10 @@ pub struct CompanySettingsBody {
     pub recording: Option<Vec<String>>,
     /// 1 to 3650.
     pub retention_days: Option<i64>,
+    /// Working hours (`mon-fri 09:00-18:00`); empty: always open.
+    pub working_hours: Option<String>,
+    /// A prompt name.
+    pub after_hours: Option<String>,
 }
 
 fn view(t: pbx_store::Tenant) -> CompanySettings {
@@ -64,6 +72,8 @@ fn view(t: pbx_store::Tenant) -> CompanySettings {
         music: t.moh_prompt,
         recording: t.recording,
         retention_days: t.retention_days,
+        working_hours: t.working_hours,
+        after_hours: t.after_hours_prompt,
         builtin_prompts: pbx_media::prompt::builtin_names().into_iter().map(String::from).collect(),
     }
 }
@@ -87,6 +97,8 @@ pub async fn put_settings(
         moh_prompt: b.music,
         greeting_prompt: b.greeting,
         timezone: b.timezone,
+        working_hours: b.working_hours,
+        after_hours_prompt: b.after_hours,
     };
     Ok(Json(view(crate::company::update_settings(&s.store, &t.slug, &settings).await?)))
 }

@@ -8,6 +8,7 @@
 
 /// (code, English template) of every message the API can answer with.
 pub const CODES: &[(&str, &str)] = &[
+    ("bad_hours", "invalid working hours {}: write them as mon-fri 09:00-18:00; sat 10:00-14:00"),
     ("prompt_exists", "prompt {} already exists"),
     ("text_too_long", "{} must be at most {} printable characters"),
     ("plugin_not_wasm", "the file is not a usable plugin: it is not a WebAssembly component (a plugin is the .wasm file the SDK builds)"),

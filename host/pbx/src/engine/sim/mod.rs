@@ -152,6 +152,8 @@ pub fn office_tenant() -> pbx_store::Tenant {
         moh_prompt: "music".into(),
         greeting_prompt: String::new(),
         timezone: "Europe/Moscow".into(),
+        working_hours: String::new(),
+        after_hours_prompt: "closed".into(),
     }
 }
 
@@ -504,6 +506,8 @@ impl Sim {
     }
 }
 
+#[cfg(test)]
+mod after_hours_tests;
 #[cfg(test)]
 mod attack_tests;
 #[cfg(test)]
