@@ -1007,7 +1007,7 @@ impl Engine {
         self.media_calls.remove(&call.media_id);
         self.media.destroy(call.media_id);
         let talk = call.answered_ms.map(|a| ((now.wall_ms - a).max(0)) / 1000).unwrap_or(0);
-        self.billing_ended(key, &call.uid, &call.callee.number, talk, now);
+        self.billing_ended(key, &call.uid, talk, now);
         self.actions.push_back(Action::Cdr {
             op: CallOp::End(CallEnd {
                 id: call.uid.clone(),

@@ -29,6 +29,9 @@ pub(super) struct Priced {
     per_minute_cents: i64,
     step_seconds: i64,
     destination: String,
+    /// The number called, as it was when the call was answered (a transfer may change the
+    /// call's other party later).
+    number: String,
     answered: Instant,
 }
 
@@ -82,6 +85,7 @@ impl Engine {
             per_minute_cents: t.per_minute_cents,
             step_seconds: t.step_seconds,
             destination: t.name.clone(),
+            number: number.clone(),
             answered: now.mono,
         };
         tracing::info!(per_minute_cents = t.per_minute_cents, step = t.step_seconds, destination = %t.name, "priced");
@@ -92,7 +96,7 @@ impl Engine {
 
     /// A call ended: charge it (if priced) with its call-log row, and give the company's
     /// other calls the rest.
-    pub(super) fn billing_ended(&mut self, key: CallKey, uid: &str, number: &str, talk_seconds: i64, now: Now) {
+    pub(super) fn billing_ended(&mut self, key: CallKey, uid: &str, talk_seconds: i64, now: Now) {
         let Some(p) = self.billing.priced.remove(&key) else { return };
         let amount = pbx_store::billing::call_cost(p.per_minute_cents, p.step_seconds, talk_seconds);
         let snapshot_charged = self.dir.tenant(p.tenant_id).map(|t| t.charged_cents).unwrap_or(0);
@@ -100,7 +104,7 @@ impl Engine {
         account.live.retain(|k| *k != key);
         if amount > 0 {
             account.charged = account.charged.max(snapshot_charged).saturating_add(amount);
-            let detail = format!("{} {number}, {talk_seconds} s", p.destination);
+            let detail = format!("{} {}, {talk_seconds} s", p.destination, p.number);
             let charge = Charge { tenant_id: p.tenant_id, call_id: uid.to_string(), amount_cents: amount, at: now.wall_ms, detail };
             tracing::info!(amount_cents = amount, talk_seconds, "charged");
             self.actions.push_back(Action::Cdr { op: CallOp::Charge(charge), ack: None });

@@ -163,7 +163,7 @@ impl Engine {
             q.forget(key);
         }
         let talk = call.answered_ms.map(|a| ((now.wall_ms - a).max(0)) / 1000).unwrap_or(0);
-        self.billing_ended(key, &call.uid, &call.callee.number, talk, now);
+        self.billing_ended(key, &call.uid, talk, now);
         self.actions.push_back(super::Action::Cdr {
             op: CallOp::End(CallEnd {
                 id: call.uid.clone(),
