@@ -337,6 +337,7 @@ const T = {
     co_hours: 'Working hours', co_hours_hint: 'Outside them, calls to a number without a scenario hear the after-hours message and end; empty: always open. Days: mon tue wed thu fri sat sun.', co_after_hours: 'After-hours message',
     'event_after-hours': 'after hours', word_after_hours: 'after hours', word_no_one_answered: 'no one answered',
     err_bad_hours: 'invalid working hours {0}: write them as mon-fri 09:00-18:00; sat 10:00-14:00',
+    trunk_password_kept: 'unchanged unless typed',
     top_up: 'Top up', top_up_amount: 'Amount to add (negative: a correction)', top_up_note: 'Note (payment number)',
   },
   ru: {
@@ -677,6 +678,7 @@ const T = {
     co_hours: 'Рабочее время', co_hours_hint: 'Вне его звонки на номер без сценария слышат сообщение о нерабочем времени и завершаются; пусто — круглосуточно. Дни: mon tue wed thu fri sat sun.', co_after_hours: 'Сообщение в нерабочее время',
     'event_after-hours': 'нерабочее время', word_after_hours: 'нерабочее время', word_no_one_answered: 'никто не ответил',
     err_bad_hours: 'Неверное рабочее время {0}: пишите так: mon-fri 09:00-18:00; sat 10:00-14:00',
+    trunk_password_kept: 'не меняется, если не ввести',
     top_up: 'Пополнить', top_up_amount: 'Сумма пополнения (отрицательная — корректировка)', top_up_note: 'Примечание (номер платежа)',
   },
 };

@@ -406,13 +406,25 @@ export const pages = {
     const r = await api('GET', '/api/v1/trunks?limit=500');
     const list = table([t('name'), t('trunk_host'), t('trunk_kind'), t('trunk_allow'), t('state'), ''], r.items.map((x) => [x.name, x.host,
       x.register ? t('trunk_register') : t('trunk_ip'), x.allow_ips.join(', '), x.register ? (x.reg_state || '') + (x.reg_detail ? ' (' + x.reg_detail + ')' : '') : '',
-      el('button', { class: 'danger', onclick: () => confirm(t('delete') + ' ' + x.name + '?') && attempt(async () => { await api('DELETE', '/api/v1/trunks/' + enc(x.name)); render(); }) }, t('delete'))]));
+      el('span', {}, el('button', { class: 'secondary edit-trunk', onclick: () => editTrunk(x) }, t('edit')),
+        el('button', { class: 'danger', onclick: () => confirm(t('delete') + ' ' + x.name + '?') && attempt(async () => { await api('DELETE', '/api/v1/trunks/' + enc(x.name)); render(); }) }, t('delete')))]));
+    // One form: a new trunk, or the one being edited (its name fixed, its password kept unless typed).
+    let editing = null;
+    const title = el('h3', {}, t('trunk_new'));
+    const editTrunk = (x) => {
+      editing = x.name; title.textContent = t('edit') + ': ' + x.name;
+      Object.assign(form.name, { value: x.name, disabled: true }); form.host.value = x.host; form.allow_ips.value = x.allow_ips.join(', ');
+      form.register.checked = x.register; form.username.value = x.username || ''; form.password.value = ''; form.password.placeholder = t('trunk_password_kept');
+      form.scrollIntoView();
+    };
     const form = el('form', { class: 'card', id: 'trunk-form', onsubmit: (e) => { e.preventDefault(); attempt(async () => {
       const f = e.target;
-      await api('POST', '/api/v1/trunks', { name: f.name.value, host: f.host.value, register: f.register.checked, username: f.username.value,
-        password: f.password.value, allow_ips: f.allow_ips.value.split(/[\s,]+/).filter(Boolean) });
+      const body = { host: f.host.value, register: f.register.checked, username: f.username.value, password: f.password.value,
+        allow_ips: f.allow_ips.value.split(/[\s,]+/).filter(Boolean) };
+      if (editing) await api('PUT', '/api/v1/trunks/' + enc(editing), body);
+      else await api('POST', '/api/v1/trunks', Object.assign({ name: f.name.value }, body));
       toast(t('saved')); render();
-    }); } }, el('h3', {}, t('trunk_new')), field(t('name'), input({ name: 'name', required: true, pattern: '[A-Za-z0-9_-]{1,64}', maxlength: 64 })),
+    }); } }, title, field(t('name'), input({ name: 'name', required: true, pattern: '[A-Za-z0-9_-]{1,64}', maxlength: 64 })),
     field(t('trunk_host'), input({ name: 'host', required: true, placeholder: 'sip.carrier.example:5060', maxlength: 255 })),
     field(t('trunk_allow'), input({ name: 'allow_ips', placeholder: '192.0.2.0/24', maxlength: 1000 })),
     el('label', { class: 'inline' }, input({ type: 'checkbox', name: 'register' }), t('trunk_register_hint')),

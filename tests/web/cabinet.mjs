@@ -496,6 +496,12 @@ async function main() {
     await page.click('#trunk-form button[type=submit]');
     await page.waitForSelector('td:text-is("ipc2")');
     assert.ok(await page.isVisible('tr:has(td:text-is("ipc2")) td:text-is("IP-транк")'));
+    // Edited: another carrier address, the name fixed.
+    await page.click('tr:has(td:text-is("ipc2")) button.edit-trunk');
+    assert.ok(await page.isDisabled('#trunk-form input[name=name]'));
+    await page.fill('#trunk-form input[name=host]', '127.0.0.61:5070');
+    await page.click('#trunk-form button[type=submit]');
+    await page.waitForSelector('tr:has(td:text-is("ipc2")) td:text-is("127.0.0.61:5070")');
     await page.click('tr:has(td:text-is("ipc2")) button.danger');
     await page.waitForFunction(() => ![...document.querySelectorAll('td')].some((td) => td.textContent === 'ipc2'));
 

@@ -101,6 +101,31 @@ pub fn cidr_contains(net: std::net::IpAddr, len: u8, ip: std::net::IpAddr) -> bo
     }
 }
 
+/// Checks a trunk's fields; its host and port.
+fn check_trunk<'a>(t: &NewTrunk<'a>) -> Result<(&'a str, &'a str), StoreError> {
+    if t.name.is_empty() || t.name.len() > 64 || !t.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(StoreError::Invalid(format!("invalid trunk name {:?}: letters, digits, - and _", t.name)));
+    }
+    let (host, port) = t.host.rsplit_once(':').unwrap_or((t.host, "5060"));
+    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(StoreError::Invalid(format!("invalid trunk host {:?}: use HOST:PORT", t.host)));
+    }
+    crate::directory::check_text("the user name", t.username.unwrap_or_default(), 128)?;
+    crate::directory::check_text("the password", t.password.unwrap_or_default(), 128)?;
+    if t.register && (t.username.is_none() || t.password.is_none()) {
+        return Err(StoreError::Invalid("a registering trunk needs a user name and a password".into()));
+    }
+    for c in &t.allow_ips {
+        if parse_cidr(c).is_none() {
+            return Err(StoreError::Invalid(format!("invalid allowed address {c:?}: use an address or CIDR such as 192.0.2.0/24")));
+        }
+    }
+    if !t.register && t.allow_ips.is_empty() {
+        return Err(StoreError::Invalid("an IP trunk needs at least one allowed address (or it registers)".into()));
+    }
+    Ok((host, port))
+}
+
 const TRUNK_COLS: &str =
     "id, name, host, username, password, register, allow_ips, country_code, number_format, reg_state, reg_detail, reg_updated_at";
 
@@ -125,26 +150,7 @@ fn trunk_from(r: &AnyRow) -> Result<Trunk, sqlx::Error> {
 impl Store {
     /// Creates a trunk.
     pub async fn create_trunk(&self, t: &NewTrunk<'_>) -> Result<Trunk, StoreError> {
-        if t.name.is_empty() || t.name.len() > 64 || !t.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(StoreError::Invalid(format!("invalid trunk name {:?}: letters, digits, - and _", t.name)));
-        }
-        let (host, port) = t.host.rsplit_once(':').unwrap_or((t.host, "5060"));
-        if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
-            return Err(StoreError::Invalid(format!("invalid trunk host {:?}: use HOST:PORT", t.host)));
-        }
-        crate::directory::check_text("the user name", t.username.unwrap_or_default(), 128)?;
-        crate::directory::check_text("the password", t.password.unwrap_or_default(), 128)?;
-        if t.register && (t.username.is_none() || t.password.is_none()) {
-            return Err(StoreError::Invalid("a registering trunk needs a user name and a password".into()));
-        }
-        for c in &t.allow_ips {
-            if parse_cidr(c).is_none() {
-                return Err(StoreError::Invalid(format!("invalid allowed address {c:?}: use an address or CIDR such as 192.0.2.0/24")));
-            }
-        }
-        if !t.register && t.allow_ips.is_empty() {
-            return Err(StoreError::Invalid("an IP trunk needs at least one allowed address (or it registers)".into()));
-        }
+        let (host, port) = check_trunk(t)?;
         sqlx::query(
             "INSERT INTO trunks (name, host, username, password, register, allow_ips, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -158,6 +164,25 @@ impl Store {
         .execute(self.pool())
         .await
         .map_err(|e| StoreError::conflict_or(e, &format!("trunk {}", t.name)))?;
+        self.bump_config_version().await?;
+        self.trunk_by_name(t.name).await
+    }
+
+    /// Changes a trunk (its name stays): its carrier address, credentials, registration and
+    /// allowed addresses; a password left out keeps the one stored.
+    pub async fn update_trunk(&self, t: &NewTrunk<'_>) -> Result<Trunk, StoreError> {
+        let old = self.trunk_by_name(t.name).await?;
+        let password = t.password.or(old.password.as_deref());
+        let (host, port) = check_trunk(&NewTrunk { password, ..t.clone() })?;
+        sqlx::query("UPDATE trunks SET host = $1, username = $2, password = $3, register = $4, allow_ips = $5 WHERE id = $6")
+            .bind(format!("{host}:{port}"))
+            .bind(t.username)
+            .bind(password)
+            .bind(i64::from(t.register))
+            .bind(t.allow_ips.join(","))
+            .bind(old.id)
+            .execute(self.pool())
+            .await?;
         self.bump_config_version().await?;
         self.trunk_by_name(t.name).await
     }

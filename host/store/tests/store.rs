@@ -181,6 +181,13 @@ async fn exercise_plugins(store: &Store) {
         .create_trunk(&NewTrunk { name: "pt", host: "127.0.0.1:5099", allow_ips: vec!["127.0.0.1".into()], ..NewTrunk::default() })
         .await
         .unwrap();
+    // A trunk changed to register keeps the password it was given when one is left out.
+    let reg = NewTrunk { name: "pt", host: "127.0.0.2:5080", username: Some("u"), password: Some("p"), register: true, allow_ips: vec![] };
+    let changed = store.update_trunk(&reg).await.unwrap();
+    assert_eq!((changed.host.as_str(), changed.register), ("127.0.0.2:5080", true));
+    let kept = store.update_trunk(&NewTrunk { password: None, host: "127.0.0.3:5080", ..reg.clone() }).await.unwrap();
+    assert_eq!(kept.password.as_deref(), Some("p"));
+    assert!(matches!(store.update_trunk(&NewTrunk { name: "nope", ..reg.clone() }).await, Err(StoreError::NotFound(_))));
     store.add_did(a.id, "+74957770000", "pt", None, false).await.unwrap();
     assert_eq!(store.scenario(a.id, "84957770000").await.unwrap(), None);
     store.set_scenario(a.id, "84957770000", Some(r#"{"start":"x"}"#)).await.unwrap();

@@ -205,6 +205,45 @@ pub async fn create_trunk(
     Ok((StatusCode::CREATED, Json(t)))
 }
 
+/// A trunk's new settings (its name stays).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkChange {
+    /// The carrier's `host:port`.
+    pub host: String,
+    /// Register to the carrier (with `username` and `password`).
+    #[serde(default)]
+    pub register: bool,
+    /// Digest user name.
+    pub username: Option<String>,
+    /// Digest password; left out or empty: the stored one stays.
+    pub password: Option<String>,
+    /// Addresses or networks calls are accepted from.
+    #[serde(default)]
+    pub allow_ips: Vec<String>,
+}
+
+/// `PUT /api/v1/trunks/{name}`.
+pub async fn update_trunk(
+    State(s): State<Arc<WebState>>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(b): ApiJson<TrunkChange>,
+) -> ApiResult<Json<pbx_store::Trunk>> {
+    let allow: Vec<String> = b.allow_ips.iter().map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect();
+    let t = s
+        .store
+        .update_trunk(&pbx_store::NewTrunk {
+            name: &name,
+            host: b.host.trim(),
+            username: b.username.as_deref().map(str::trim).filter(|u| !u.is_empty()),
+            password: b.password.as_deref().filter(|p| !p.is_empty()),
+            register: b.register,
+            allow_ips: allow,
+        })
+        .await?;
+    Ok(Json(t))
+}
+
 /// `DELETE /api/v1/trunks/{name}`: refused (409) while it carries city numbers.
 pub async fn delete_trunk(State(s): State<Arc<WebState>>, ApiPath(name): ApiPath<String>) -> ApiResult<StatusCode> {
     s.store.delete_trunk(&name).await?;

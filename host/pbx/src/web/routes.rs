@@ -799,6 +799,16 @@ pub fn table() -> Vec<Route> {
         .takes::<operator_api::TrunkBody>()
         .creates::<pbx_store::Trunk>(),
         r(
+            "put",
+            "/api/v1/trunks/{name}",
+            Operator,
+            "operator",
+            "Change a carrier trunk (address, credentials, registration, allowed addresses; the password stays unless given)",
+            put(operator_api::update_trunk),
+        )
+        .takes::<operator_api::TrunkChange>()
+        .returns::<pbx_store::Trunk>(),
+        r(
             "delete",
             "/api/v1/trunks/{name}",
             Operator,
