@@ -5,16 +5,13 @@
 // from the plugin itself (they depend on the settings, e.g. the keys of a voice menu).
 // Targets, prompts and queues are picked from the company's own. Leaving with unsaved
 // changes asks first. "Test" runs the PBX's simulator on the scenario as it is on screen.
-import { t } from './i18n.js';
+import { t, tOr } from './i18n.js';
 import { api, el, toast, attempt, table, state } from './app.js';
 
 const BUILTIN = { dial: ['no-answer', 'busy', 'failed'], play: ['done'], queue: ['timeout', 'full'], hangup: [] };
 const SVGNS = 'http://www.w3.org/2000/svg';
-/** An output's or a node type's name in the reader's language (plugins' own names stay). */
-function shown(prefix, name) {
-  const key = prefix + name; const s = t(key);
-  return s === key ? null : s;
-}
+/** An output's or a node type's name in the reader's language (null: a plugin's own name). */
+const shown = (prefix, name) => tOr(prefix + name, null);
 
 /** A node's box. */
 const W = 160; const H = 50;

@@ -697,12 +697,25 @@ export function setLang(l) { lang = T[l] ? l : 'en'; localStorage.setItem('lang'
 /** The text of an API failure in the current language: by its code, with its variable
  * parts, else the server's own words. */
 export function errorText(body, fallback) {
-  const key = 'err_' + (body && body.code);
-  const text = (T[lang] && T[lang][key]) || T.en[key];
+  const text = tOr('err_' + (body && body.code), null);
   if (!text) return (body && body.error) || fallback;
-  const word = (p) => { const k = 'word_' + String(p).replace(/[^A-Za-z0-9]+/g, '_'); return (T[lang] && T[lang][k]) || p; };
-  const s = text.replace(/\{(\d+)\}/g, (_, i) => word((body.params && body.params[Number(i)]) ?? ''));
+  const s = fillParts(text, body.params);
   return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/** A key's text, or `fallback` when the dictionaries lack it. */
+export function tOr(key, fallback) {
+  const s = t(key);
+  return s === key ? fallback : s;
+}
+
+/** A phrase with its `{0}`, `{1}`… filled from `params`; parts that are words the
+ * dictionaries know (`word_caller`) are translated, the rest (numbers, names) stay. */
+export function fillParts(text, params) {
+  return text.replace(/\{(\d+)\}/g, (_, i) => {
+    const p = String((params && params[Number(i)]) ?? '');
+    return tOr('word_' + p.replace(/[^A-Za-z0-9]+/g, '_'), p);
+  });
 }
 
 /** The text of a key in the current language. */

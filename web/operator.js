@@ -7,7 +7,7 @@ const enc = encodeURIComponent;
 
 /** A card with the company's numbers; `close` removes it. */
 export async function tenantNumbersCard(slug, close) {
-  const [trunks] = await Promise.all([api('GET', '/api/v1/trunks?limit=500')]);
+  const trunks = await api('GET', '/api/v1/trunks?limit=500');
   const list = el('div', { id: 'tenant-numbers-list' });
   async function reload() {
     const r = await api('GET', '/api/v1/tenants/' + enc(slug) + '/numbers?limit=500');

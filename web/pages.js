@@ -1,6 +1,6 @@
 // The cabinet's pages. Each takes {params, onLeave} and returns the element to show; all
 // data comes from the same REST API that integrations use.
-import { t, currentLang, errorText } from './i18n.js';
+import { t, currentLang, errorText, tOr, fillParts } from './i18n.js';
 import { api, el, table, labelledRow, toast, attempt, fmtTime, isoDay, render, state } from './app.js';
 import { scenarioEditor } from './editor.js';
 import { groupsPage } from './groups.js';
@@ -539,7 +539,7 @@ function queueCard(q, redraw) {
     const paused = a.paused ?? a.state === 'paused';
     if (pendingPause.has(key) && paused === pendingPause.get(key)) pendingPause.delete(key);
     const pending = pendingPause.has(key);
-    const stateText = known('agent_' + a.state, a.state) + (paused && a.state !== 'paused' ? ' (' + t('agent_paused') + ')' : '')
+    const stateText = tOr('agent_' + a.state, a.state) + (paused && a.state !== 'paused' ? ' (' + t('agent_paused') + ')' : '')
       + (pending ? ' → ' + (pendingPause.get(key) ? t('agent_paused') : t('agent_available')) + ' …' : '');
     const button = state.me.role === 'supervisor' ? el('button', { class: 'secondary', disabled: pending ? true : null, onclick: () => attempt(async () => {
       pendingPause.set(key, !paused);
@@ -562,31 +562,21 @@ async function callDetails(id) {
   return el('div', { id: 'call-details' },
     table([t('started'), t('caller'), t('callee'), t('direction'), t('disposition'), t('talk')], [[fmtTime(c.started_at), c.caller_number, c.callee, t(c.direction), c.disposition ? t(c.disposition) : '…', String(c.talk_seconds)]]),
     d.recording ? el('div', { class: 'card' }, recordingCell(c.id)) : null,
-    el('h3', {}, t('legs')), table([t('ext'), t('result')], d.legs.map((l) => [l.ext || '', known('leg_' + l.outcome, l.outcome)])),
-    el('h3', {}, t('timeline')), table([t('started'), t('type'), t('details')], d.events.map((e) => [fmtTime(e.at), known('event_' + e.kind, e.kind), timelineDetail(e)])));
-}
-
-/** A key's text, or `fallback` when the dictionaries lack it. */
-function known(key, fallback) {
-  const s = t(key);
-  return s === key ? fallback : s;
+    el('h3', {}, t('legs')), table([t('ext'), t('result')], d.legs.map((l) => [l.ext || '', tOr('leg_' + l.outcome, l.outcome)])),
+    el('h3', {}, t('timeline')), table([t('started'), t('type'), t('details')], d.events.map((e) => [fmtTime(e.at), tOr('event_' + e.kind, e.kind), timelineDetail(e)])));
 }
 
 /** An event's detail in the page's language: its phrase with its parts (words among them
  * translated), or the detail as it is when it is data. */
 function timelineDetail(e) {
   if (!e.code) return el('span', { translate: 'no' }, e.detail);
-  const text = known('tl_' + e.code, e.detail);
-  return text.replace(/\{(\d+)\}/g, (_, i) => {
-    const p = e.params[Number(i)] ?? '';
-    return known('word_' + p.replace(/[^A-Za-z0-9]+/g, '_'), p);
-  });
+  return fillParts(tOr('tl_' + e.code, e.detail), e.params);
 }
 
 /** Who wrote a contact, in words. */
 function sourceText(s) {
   if (s && s.startsWith('plugin:')) return t('plugin') + ' ' + s.slice(7);
-  return t('source_' + s) === 'source_' + s ? s : t('source_' + s);
+  return tOr('source_' + s, s);
 }
 
 function uploadWithProgress(name, file, bar, msg, done) {

@@ -52,7 +52,7 @@ pub fn of_command_line(line: &[String], ok: bool) -> Option<(NewAudit, Option<St
             }
         }
     }
-    let actor = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "cli".into());
+    let actor = system_user();
     let entry = NewAudit {
         tenant_id: None,
         actor,
@@ -64,6 +64,11 @@ pub fn of_command_line(line: &[String], ok: bool) -> Option<(NewAudit, Option<St
     };
     // Most commands name the company first: `pbx user create acme 101`.
     Some((entry, words.get(2).map(|s| s.to_string())))
+}
+
+/// The system user running the CLI: who a command's audit entry and balance history name.
+pub fn system_user() -> String {
+    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "cli".into())
 }
 
 /// Writes the entry (a failure to open the store or write is reported, not fatal: the

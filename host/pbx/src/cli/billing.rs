@@ -71,11 +71,6 @@ pub enum BalanceCmd {
     },
 }
 
-/// The system user running the CLI (the history's actor).
-fn actor() -> String {
-    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "cli".into())
-}
-
 /// Runs a tariff command.
 pub async fn run_tariff(store: &Store, cmd: TariffCmd) -> anyhow::Result<()> {
     match cmd {
@@ -140,7 +135,7 @@ pub async fn run_balance(store: &Store, cmd: BalanceCmd) -> anyhow::Result<()> {
             })?;
         }
         BalanceCmd::Topup { slug, amount, note } => {
-            let t = crate::billing::top_up(store, &slug, &amount, &note, &actor()).await?;
+            let t = crate::billing::top_up(store, &slug, &amount, &note, &super::audit::system_user()).await?;
             println!("balance of {} is {}", t.slug, output::money(t.balance_cents));
         }
         BalanceCmd::Warn { slug, amount } => {

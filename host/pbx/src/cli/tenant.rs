@@ -102,8 +102,7 @@ pub async fn run(store: &Store, cmd: TenantCmd) -> anyhow::Result<()> {
             println!("resumed tenant {slug}");
         }
         TenantCmd::Balance { slug, amount } => {
-            let actor = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "cli".into());
-            let t = crate::billing::set_balance(store, &slug, &amount, &actor).await?;
+            let t = crate::billing::set_balance(store, &slug, &amount, &super::audit::system_user()).await?;
             println!("balance of {} is {}", t.slug, output::money(t.balance_cents));
         }
         TenantCmd::Set { slug, recording, retention_days, language, moh, greeting, timezone, hours, after_hours } => {

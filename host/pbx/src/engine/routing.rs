@@ -461,32 +461,20 @@ impl Engine {
             Some(name) => name.to_string(),
             None => from.as_ref().and_then(|f| f.display.as_deref()).map(pbx_sip::peer::display_name).unwrap_or_default(),
         };
-        // Without a scenario every phone of the tenant rings at once (the default setup),
-        // within working hours; outside them the caller hears the after-hours message.
+        // Without a scenario every phone of the tenant rings at once after its greeting (the
+        // default setup), within working hours; outside them the caller hears the after-hours
+        // message and nothing rings (no steps: see `on_cdr_committed`).
         let scenario = did.scenario.clone();
-        if scenario.is_none()
-            && !tenant.open_at(now.wall_ms)
-            && let Some(closed) = self.dir.prompt(&tenant, &tenant.after_hours_prompt)
-        {
-            let route = Route {
-                caller: Party { number: caller_number, name: caller_name, user_id: None },
-                callee: Party { number: did.number.clone(), name: String::new(), user_id: None },
-                direction: CallDirection::Inbound,
-                did: Some(did.number.clone()),
-                trunk: Some(trunk.name.clone()),
-                // No steps: the message is all (see `on_cdr_committed`).
-                steps: Vec::new(),
-                total: None,
-                via: None,
-                greeting: Some(closed),
-                scenario: None,
-            };
-            return self.start_call(inv, &tenant, route, now);
-        }
-        let steps = if scenario.is_some() {
-            Vec::new()
+        let closed =
+            if scenario.is_none() && !tenant.open_at(now.wall_ms) { self.dir.prompt(&tenant, &tenant.after_hours_prompt) } else { None };
+        let (steps, greeting) = if scenario.is_some() {
+            (Vec::new(), None)
+        } else if closed.is_some() {
+            (Vec::new(), closed)
         } else {
-            vec![super::dialplan::Step::all(self.ring_all_targets(&tenant, &caller_number, &caller_name, now), "everyone")]
+            let everyone = super::dialplan::Step::all(self.ring_all_targets(&tenant, &caller_number, &caller_name, now), "everyone");
+            let greeting = if tenant.greeting_prompt.is_empty() { None } else { self.dir.prompt(&tenant, &tenant.greeting_prompt) };
+            (vec![everyone], greeting)
         };
         let route = Route {
             caller: Party { number: caller_number, name: caller_name, user_id: None },
@@ -497,11 +485,7 @@ impl Engine {
             steps,
             total: None,
             via: None,
-            greeting: if tenant.greeting_prompt.is_empty() || scenario.is_some() {
-                None
-            } else {
-                self.dir.prompt(&tenant, &tenant.greeting_prompt)
-            },
+            greeting,
             scenario,
         };
         self.start_call(inv, &tenant, route, now);

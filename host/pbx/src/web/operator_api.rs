@@ -185,23 +185,32 @@ pub struct TrunkBody {
     pub allow_ips: Vec<String>,
 }
 
+/// A trunk's fields as the form sent them: trimmed, with empty credentials and addresses
+/// left out (an empty password on a change keeps the stored one).
+fn trunk_fields<'a>(
+    name: &'a str,
+    host: &'a str,
+    username: &'a Option<String>,
+    password: &'a Option<String>,
+    register: bool,
+    allow_ips: &[String],
+) -> pbx_store::NewTrunk<'a> {
+    pbx_store::NewTrunk {
+        name,
+        host: host.trim(),
+        username: username.as_deref().map(str::trim).filter(|u| !u.is_empty()),
+        password: password.as_deref().filter(|p| !p.is_empty()),
+        register,
+        allow_ips: allow_ips.iter().map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect(),
+    }
+}
+
 /// `POST /api/v1/trunks`: the same checks as `pbx trunk create`.
 pub async fn create_trunk(
     State(s): State<Arc<WebState>>,
     ApiJson(b): ApiJson<TrunkBody>,
 ) -> ApiResult<(StatusCode, Json<pbx_store::Trunk>)> {
-    let allow: Vec<String> = b.allow_ips.iter().map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect();
-    let t = s
-        .store
-        .create_trunk(&pbx_store::NewTrunk {
-            name: b.name.trim(),
-            host: b.host.trim(),
-            username: b.username.as_deref().map(str::trim).filter(|u| !u.is_empty()),
-            password: b.password.as_deref().filter(|p| !p.is_empty()),
-            register: b.register,
-            allow_ips: allow,
-        })
-        .await?;
+    let t = s.store.create_trunk(&trunk_fields(b.name.trim(), &b.host, &b.username, &b.password, b.register, &b.allow_ips)).await?;
     Ok((StatusCode::CREATED, Json(t)))
 }
 
@@ -229,19 +238,7 @@ pub async fn update_trunk(
     ApiPath(name): ApiPath<String>,
     ApiJson(b): ApiJson<TrunkChange>,
 ) -> ApiResult<Json<pbx_store::Trunk>> {
-    let allow: Vec<String> = b.allow_ips.iter().map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect();
-    let t = s
-        .store
-        .update_trunk(&pbx_store::NewTrunk {
-            name: &name,
-            host: b.host.trim(),
-            username: b.username.as_deref().map(str::trim).filter(|u| !u.is_empty()),
-            password: b.password.as_deref().filter(|p| !p.is_empty()),
-            register: b.register,
-            allow_ips: allow,
-        })
-        .await?;
-    Ok(Json(t))
+    Ok(Json(s.store.update_trunk(&trunk_fields(&name, &b.host, &b.username, &b.password, b.register, &b.allow_ips)).await?))
 }
 
 /// `DELETE /api/v1/trunks/{name}`: refused (409) while it carries city numbers.

@@ -26,6 +26,19 @@ fn charges(sim: &Sim) -> Vec<Charge> {
     sim.cdr.iter().filter_map(|op| if let CallOp::Charge(c) = op { Some(c.clone()) } else { None }).collect()
 }
 
+/// The office over `dir` with the carrier, 101 registered and 102 registered and answering
+/// at once; (sim, carrier, 101).
+fn with_colleague(dir: Directory) -> (Sim, SocketAddr, SocketAddr) {
+    let mut sim = Sim::new(dir, SimConfig::default());
+    let carrier = sim.add_carrier();
+    let me = sim.add_phone("101");
+    let colleague = sim.add_phone("102");
+    sim.phone(colleague).auto.answer_after = Some(Duration::from_millis(100));
+    sim.register(me);
+    sim.register(colleague);
+    (sim, carrier, me)
+}
+
 /// 101 calls a Moscow number; the carrier answers after 100 ms. Returns the Call-ID.
 fn call_moscow(sim: &mut Sim, me: SocketAddr) -> String {
     let id = sim.call(me, "84951234567");
@@ -58,13 +71,7 @@ fn a_priced_call_is_charged_in_whole_steps_as_it_ends() {
 
 #[test]
 fn unpriced_internal_and_emergency_calls_are_not_charged() {
-    let mut sim = Sim::new(priced_office(10_000, vec![moscow(150, 60)]), SimConfig::default());
-    let carrier = sim.add_carrier();
-    let me = sim.add_phone("101");
-    let colleague = sim.add_phone("102");
-    sim.phone(colleague).auto.answer_after = Some(Duration::from_millis(100));
-    sim.register(me);
-    sim.register(colleague);
+    let (mut sim, carrier, me) = with_colleague(priced_office(10_000, vec![moscow(150, 60)]));
     for number in ["102", "112", "88121234567"] {
         let id = sim.call(me, number);
         sim.run_for(secs(30));
@@ -134,13 +141,7 @@ fn the_company_calls_share_the_balance_and_a_top_up_moves_the_end() {
 
 #[test]
 fn at_zero_extensions_and_emergency_numbers_still_work() {
-    let mut sim = Sim::new(priced_office(0, vec![moscow(60, 1)]), SimConfig::default());
-    let carrier = sim.add_carrier();
-    let me = sim.add_phone("101");
-    let colleague = sim.add_phone("102");
-    sim.phone(colleague).auto.answer_after = Some(Duration::from_millis(100));
-    sim.register(me);
-    sim.register(colleague);
+    let (mut sim, carrier, me) = with_colleague(priced_office(0, vec![moscow(60, 1)]));
     let out = sim.call(me, "84951234567");
     sim.run_for(secs(1));
     assert_eq!(sim.phone(me).statuses(&out).last(), Some(&403));
