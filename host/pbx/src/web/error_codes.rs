@@ -1,6 +1,8 @@
-//! Codes for the API's error messages: every message the server writes has a stable code
-//! and its variable parts as parameters, so the cabinet shows it in the reader's language
-//! (`err_<code>` in `web/i18n.js`). The English text stays in `error` for other clients.
+//! Codes for the API's error messages: every message the sources write as a literal has a
+//! stable code and its variable parts as parameters, so the cabinet shows it in the
+//! reader's language (`err_<code>` in `web/i18n.js`); words from elsewhere (a plugin's, a
+//! scenario validator's) carry only the code of their kind (`invalid`) and are shown as
+//! written. The English text stays in `error` for other clients.
 //!
 //! A message is classified by matching it against the templates below (`{}` stands for a
 //! variable part); the tests check that every message written in the sources has one and
