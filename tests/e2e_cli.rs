@@ -54,6 +54,33 @@ fn trunks_and_numbers() {
     let pbx = Pbx::start(Db::Sqlite, &[]);
     pbx.seed_acme();
     pbx.cli_ok(&["trunk", "create", "c1", "--host", "192.0.2.10:5060", "--allow-ip", "192.0.2.0/24"]);
+    // A trunk changes in place: what is left out keeps its value; bad values are refused.
+    pbx.cli_ok(&["trunk", "set", "c1", "--host", "192.0.2.11:5070"]);
+    let bad = pbx.cli(&["trunk", "set", "c1", "--allow-ips", "10.0.0.0/99"]);
+    assert!(!bad.status.success() && stderr(&bad).contains("invalid allowed address"), "{}", stderr(&bad));
+    let trunks: serde_json::Value = serde_json::from_str(&pbx.cli_ok(&["trunk", "list", "--json"])).unwrap();
+    assert_eq!((trunks[0]["host"].as_str(), trunks[0]["allow_ips"][0].as_str()), (Some("192.0.2.11:5070"), Some("192.0.2.0/24")));
+    // A queue with its own music and entry announcement, changed by `group set`.
+    let none = pbx.cli(&["queue", "create", "acme", "300", "--strategy", "ring-all", "--agents", "101", "--music", "no-such"]);
+    assert!(stderr(&none).contains("there is no prompt \"no-such\""), "{}", stderr(&none));
+    pbx.cli_ok(&[
+        "queue",
+        "create",
+        "acme",
+        "300",
+        "--strategy",
+        "ring-all",
+        "--agents",
+        "101",
+        "--music",
+        "please-hold",
+        "--entry-prompt",
+        "welcome",
+    ]);
+    pbx.cli_ok(&["group", "set", "acme", "300", "--max-length", "30", "--music", ""]);
+    let groups: serde_json::Value = serde_json::from_str(&pbx.cli_ok(&["group", "list", "acme", "--json"])).unwrap();
+    assert_eq!((groups[0]["max_length"].as_i64(), groups[0]["music_prompt"].as_str()), (Some(30), Some("")));
+    assert_eq!(groups[0]["entry_prompt"], "welcome");
     let out = pbx.cli(&["did", "add", "acme", "not-a-number", "--trunk", "c1"]);
     assert!(!out.status.success() && stderr(&out).contains("not a telephone number"), "{}", stderr(&out));
     pbx.cli_ok(&["did", "add", "acme", "8 (495) 111-22-33", "--trunk", "c1"]);

@@ -5,7 +5,7 @@
 // from the plugin itself (they depend on the settings, e.g. the keys of a voice menu).
 // Targets, prompts and queues are picked from the company's own. Leaving with unsaved
 // changes asks first. "Test" runs the PBX's simulator on the scenario as it is on screen.
-import { t, tOr } from './i18n.js';
+import { t, tOr, schemaText } from './i18n.js';
 import { api, el, toast, attempt, table, state } from './app.js';
 
 const BUILTIN = { dial: ['no-answer', 'busy', 'failed'], play: ['done'], queue: ['timeout', 'full'], hangup: [] };
@@ -48,7 +48,7 @@ function orderedPicks(name, options, chosen) {
 /** A form for a JSON Schema; returns {el, get} where get() gives the value (or throws). */
 export function schemaField(schema, value, name = '') {
   schema = schema || {};
-  const title = schema.title || name;
+  const title = schemaText(schema.title || name);
   if (schema.type === 'object' && schema.properties) {
     const parts = Object.entries(schema.properties).map(([k, s]) => [k, schemaField(s, value ? value[k] : undefined, k)]);
     const req = schema.required || [];
@@ -79,7 +79,7 @@ export function schemaField(schema, value, name = '') {
     };
   }
   if (schema.type === 'array' && schema.items && schema.items.enum) {
-    const boxes = schema.items.enum.map((opt) => el('label', { class: 'inline' }, el('input', { type: 'checkbox', value: opt, checked: (value || []).includes(opt) ? true : null }), opt));
+    const boxes = schema.items.enum.map((opt) => el('label', { class: 'inline' }, el('input', { type: 'checkbox', value: opt, checked: (value || []).includes(opt) ? true : null }), schemaText(opt)));
     return { el: el('fieldset', { class: 'schema', 'data-name': name }, el('legend', {}, title), boxes), get: () => boxes.map((b) => b.querySelector('input')).filter((i) => i.checked).map((i) => i.value) };
   }
   if (schema.type === 'array' && schema.items && schema.items.type === 'object') {
@@ -98,7 +98,7 @@ export function schemaField(schema, value, name = '') {
     return { el: el('label', {}, title, i), get: () => (i.value.trim() ? i.value.split(',').map((s) => s.trim()).filter(Boolean) : undefined) };
   }
   if (schema.enum) {
-    const s = el('select', { name }, el('option', { value: '' }, '—'), schema.enum.map((o) => el('option', { value: o, selected: o === value ? true : null }, o)));
+    const s = el('select', { name }, el('option', { value: '' }, '—'), schema.enum.map((o) => el('option', { value: o, selected: o === value ? true : null }, schemaText(o))));
     return { el: el('label', {}, title, s), get: () => s.value || undefined };
   }
   if (schema.type === 'boolean') {
@@ -120,7 +120,8 @@ export async function scenarioEditor(number) {
     api('GET', '/api/v1/plugins?limit=500'), api('GET', '/api/v1/users?limit=500'), api('GET', '/api/v1/groups?limit=500'),
     api('GET', '/api/v1/prompts?limit=500'), api('GET', '/api/v1/settings')]);
   const catalog = Object.fromEntries(plugins.items.filter((p) => p.outputs.length).map((p) => [p.name, p]));
-  const sc = saved.scenario || { start: 'ring-all', nodes: { 'ring-all': { type: 'dial', targets: [], timeout: 30, next: {} } } };
+  // A number without its own scenario opens on the default setup it follows.
+  const sc = saved.scenario || saved.default_scenario || { start: 'ring-all', nodes: { 'ring-all': { type: 'dial', targets: ['all'], timeout: 60, next: {} } } };
   const hadLayout = !!sc.layout && Object.keys(sc.layout).length > 0;
   sc.layout = sc.layout || {};
   const outputs = {}; // node id -> outputs known
@@ -276,7 +277,7 @@ export async function scenarioEditor(number) {
       typeFields.push(el('p', {}, el('b', {}, n.plugin), ' ', p ? el('small', { class: 'muted', translate: 'no' }, p.description) : ''), form.el);
     } else if (n.type === 'dial') {
       // Extensions and groups are picked; outside numbers are typed.
-      const inside = users.items.map((u) => [u.ext, u.ext + (u.name ? ' ' + u.name : '')]).concat(groups.items.filter((g) => g.kind === 'ring').map((g) => [g.ext, g.ext + ' ' + (g.name || t('kind_ring'))]));
+      const inside = [['all', t('target_everyone')]].concat(users.items.map((u) => [u.ext, u.ext + (u.name ? ' ' + u.name : '')]).concat(groups.items.filter((g) => g.kind === 'ring').map((g) => [g.ext, g.ext + ' ' + (g.name || t('kind_ring'))])));
       const known = new Set(inside.map(([v]) => v));
       picks = orderedPicks('target', inside, (n.targets || []).filter((x) => known.has(x)));
       typeFields.push(el('fieldset', {}, el('legend', {}, t('targets')), picks.el,
@@ -355,6 +356,7 @@ export async function scenarioEditor(number) {
   await arrange(hadLayout).catch((e) => toast(e.message, true));
   draw(); drawPanel();
   return el('div', { class: 'editor' }, el('h3', {}, t('scenario') + ' ' + number),
+    saved.scenario ? null : el('p', { class: 'muted', id: 'default-scenario-note' }, t('default_scenario_note')),
     el('div', { class: 'toolbar' }, newId, newType, addNode, save, arrangeButton, toggleJson),
     el('div', { class: 'editor-grid' }, el('div', { class: 'canvas-wrap' }, svg), panel), jsonBox,
     el('div', { class: 'card' }, el('h3', {}, t('test')), el('label', {}, t('at'), at), el('label', {}, t('caller'), from), el('label', {}, t('digits'), digits), test, simOut));

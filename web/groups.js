@@ -8,9 +8,11 @@ const STRATEGIES = { ring: ['simultaneous', 'sequential', 'random', 'round-robin
 
 /** The groups page. */
 export async function groupsPage() {
-  const [groups, users] = await Promise.all([api('GET', '/api/v1/groups?limit=500'), api('GET', '/api/v1/users?limit=500')]);
+  const [groups, users, uploaded, settings] = await Promise.all([api('GET', '/api/v1/groups?limit=500'), api('GET', '/api/v1/users?limit=500'),
+    api('GET', '/api/v1/prompts?limit=500'), api('GET', '/api/v1/settings')]);
+  const prompts = uploaded.items.map((p) => p.name).concat(settings.builtin_prompts || []);
   const editor = el('div', { id: 'group-editor' });
-  const show = (g) => { editor.replaceChildren(groupForm(g, users.items, () => editor.replaceChildren(), () => reload())); editor.scrollIntoView(); };
+  const show = (g) => { editor.replaceChildren(groupForm(g, users.items, prompts, () => editor.replaceChildren(), () => reload())); editor.scrollIntoView(); };
   const listEl = el('div', { id: 'group-list' });
   const wrap = el('div', {}, listEl, el('p', {}, el('button', { id: 'new-group', onclick: () => show(null) }, t('group_new'))), editor);
   function render() {
@@ -27,13 +29,17 @@ export async function groupsPage() {
 }
 
 /** The form for a new group (g null) or an existing one; `close` drops it, `saved` reloads the list. */
-function groupForm(g, users, close, saved) {
+function groupForm(g, users, prompts, close, saved) {
+  // A prompt picker whose empty choice says what happens without one.
+  const promptPick = (name, value, none) => el('label', {}, t('group_' + name), el('select', { name },
+    el('option', { value: '' }, none), prompts.map((p) => el('option', { value: p, translate: 'no', selected: p === value ? true : null }, p))));
   const kind = g ? g.kind : 'ring';
   const num = (name, v, min, max) => el('label', {}, t('group_' + name), el('input', { type: 'number', name, min, max, value: String(v), required: true }));
   const strategy = el('select', { name: 'strategy' });
   const kindSel = el('select', { name: 'kind', disabled: g ? true : null }, ['ring', 'queue'].map((k) => el('option', { value: k, selected: k === kind ? true : null }, t('kind_' + k))));
   const queueOnly = el('div', {}, num('max_wait_seconds', g ? g.max_wait_seconds : 300, 5, 86400), num('max_length', g ? g.max_length : 20, 1, 10000),
     num('wrap_up_seconds', g ? g.wrap_up_seconds : 5, 0, 3600), num('announce_seconds', g ? g.announce_seconds : 30, 5, 3600),
+    promptPick('music_prompt', g ? g.music_prompt : '', t('co_company_music')), promptPick('entry_prompt', g ? g.entry_prompt : '', t('co_none')),
     el('label', { class: 'inline' }, el('input', { type: 'checkbox', name: 'callback', checked: !g || g.callback ? true : null }), t('group_callback')));
   const ringOnly = el('div', {}, num('timeout_seconds', g ? g.timeout_seconds : 60, 3, 3600));
   function kindChanged() {
@@ -60,7 +66,8 @@ function groupForm(g, users, close, saved) {
     const body = { name: f.name.value, strategy: f.strategy.value, members: order.slice(), ring_seconds: Number(f.ring_seconds.value) };
     if (kindSel.value === 'ring') body.timeout_seconds = Number(f.timeout_seconds.value);
     else Object.assign(body, { max_wait_seconds: Number(f.max_wait_seconds.value), max_length: Number(f.max_length.value),
-      wrap_up_seconds: Number(f.wrap_up_seconds.value), announce_seconds: Number(f.announce_seconds.value), callback: f.callback.checked });
+      wrap_up_seconds: Number(f.wrap_up_seconds.value), announce_seconds: Number(f.announce_seconds.value), callback: f.callback.checked,
+      music_prompt: f.music_prompt.value, entry_prompt: f.entry_prompt.value });
     if (g) await api('PUT', '/api/v1/groups/' + enc(g.ext), body);
     else await api('POST', '/api/v1/groups', Object.assign({ ext: f.ext.value, kind: kindSel.value }, body));
     toast(t('saved'));

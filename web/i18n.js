@@ -278,6 +278,12 @@ const T = {
     tl_recording_started: 'started',
     tl_gathered: '{0} ({1})',
     tl_fb_queue_node: 'queue {0} is dialled with a queue node',
+    tl_fb_loop: 'the scenario ran more than {0} steps (a loop?)', tl_fb_no_node: 'there is no node {0}',
+    tl_fb_no_decision: 'the plugin did not say where the call goes next', tl_fb_no_edge: 'node {0} has no edge for output {1}',
+    tl_fb_many_verbs: '{0} verbs in one decision (at most {1})', tl_fb_many_variables: 'more than {0} call variables',
+    tl_fb_not_routing: '{0} is not a call-routing verb', tl_fb_queue_ended: 'the queue ended the wait: {0}',
+    tl_plugin_failed: '{0}: {1}: {2}', tl_ring_everyone: 'everyone', tl_forwarded: '{0} → {1} ({2})',
+    word_invalid_verb: 'invalid verb', word_no_decision: 'no decision', word_queue: 'queue', word_always: 'always', word_full: 'full',
     tl_dtmf: '{0} {1} {2}',
     tl_who: '{0}',
     tl_who2: '{0}',
@@ -330,6 +336,8 @@ const T = {
     extension_dialing: 'Callers may dial an extension meanwhile', arrange: 'Arrange', unsaved_confirm: 'The scenario has unsaved changes. Leave without saving?',
     map_key: 'key', map_value: 'value or node',
     'out_no-answer': 'no answer', 'out_busy': 'busy', 'out_failed': 'failed', 'out_done': 'done', 'out_timeout': 'timeout', 'out_full': 'full', 'out_*': 'any other', 'out_error': 'plugin error',
+    target_everyone: 'Everyone in the company', default_scenario_note: 'This number follows the default setup: the greeting, then every phone of the company rings; outside working hours, the after-hours message. Change it and save to give the number its own scenario; the company settings change the default.',
+    group_music_prompt: 'Music while waiting', group_entry_prompt: 'Announcement on entering', co_company_music: 'the company music',
     node_type_dial: 'dial', node_type_play: 'play', node_type_queue: 'queue', node_type_hangup: 'hang up',
     node_id: 'node id (a-z, 0-9, -)', node_id_rule: 'A node id is 1 to 32 of a-z, 0-9 and -, and unique',
     main_number: 'Main number', close: 'Close',
@@ -619,6 +627,12 @@ const T = {
     tl_recording_started: 'начата',
     tl_gathered: '{0} ({1})',
     tl_fb_queue_node: 'Очередь {0} набирается узлом «очередь»',
+    tl_fb_loop: 'сценарий прошёл больше {0} шагов (зациклился?)', tl_fb_no_node: 'нет узла {0}',
+    tl_fb_no_decision: 'модуль не сказал, куда направить звонок', tl_fb_no_edge: 'у узла {0} нет перехода для выхода {1}',
+    tl_fb_many_verbs: '{0} команд в одном решении (не больше {1})', tl_fb_many_variables: 'больше {0} переменных звонка',
+    tl_fb_not_routing: '{0} — не команда маршрутизации', tl_fb_queue_ended: 'очередь прервала ожидание: {0}',
+    tl_plugin_failed: '{0}: {1}: {2}', tl_ring_everyone: 'все сотрудники', tl_forwarded: '{0} → {1} ({2})',
+    word_invalid_verb: 'неверная команда', word_no_decision: 'нет решения', word_queue: 'очередь', word_always: 'всегда', word_full: 'переполнена',
     tl_dtmf: '{0} ({1}, {2})',
     tl_who: '{0}',
     tl_who2: '{0}',
@@ -671,6 +685,8 @@ const T = {
     extension_dialing: 'Звонящий может набрать внутренний номер', arrange: 'Расставить', unsaved_confirm: 'В сценарии есть несохранённые изменения. Уйти без сохранения?',
     map_key: 'ключ', map_value: 'значение или узел',
     'out_no-answer': 'нет ответа', 'out_busy': 'занято', 'out_failed': 'не дозвонились', 'out_done': 'готово', 'out_timeout': 'тайм-аут', 'out_full': 'очередь полна', 'out_*': 'любой другой', 'out_error': 'ошибка модуля',
+    target_everyone: 'Все сотрудники компании', default_scenario_note: 'Номер работает по стандартной схеме: приветствие, затем звонят все телефоны компании; в нерабочее время — сообщение о нерабочем времени. Измените схему и сохраните, чтобы у номера был свой сценарий; стандартную схему меняют настройки компании.',
+    group_music_prompt: 'Музыка ожидания', group_entry_prompt: 'Сообщение при входе в очередь', co_company_music: 'музыка компании',
     node_type_dial: 'звонок', node_type_play: 'воспроизведение', node_type_queue: 'очередь', node_type_hangup: 'завершить',
     node_id: 'имя узла (a-z, 0-9, -)', node_id_rule: 'Имя узла — от 1 до 32 символов a-z, 0-9 и -, без повторов',
     main_number: 'Основной номер', close: 'Закрыть',
@@ -682,6 +698,28 @@ const T = {
     top_up: 'Пополнить', top_up_amount: 'Сумма пополнения (отрицательная — корректировка)', top_up_note: 'Примечание (номер платежа)',
   },
 };
+
+// The words of the bundled plugins' settings forms (their JSON Schema titles and field
+// names, which are English), in Russian; another plugin's own words stay as it wrote them.
+const SCHEMA_RU = {
+  'Menu prompt': 'Сообщение меню', 'Greeting played once before the menu': 'Приветствие перед меню (один раз)',
+  'Keys and where they lead': 'Клавиши и куда они ведут', 'Callers may dial an extension': 'Можно набрать внутренний номер',
+  retries: 'Повторов меню', timeout_ms: 'Ожидание нажатия, мс', inter_digit_ms: 'Пауза между цифрами, мс', invalid_prompt: 'Сообщение о неверной клавише',
+  'Address book (number → name)': 'Справочник (номер → имя)', 'Also use names saved by integrations': 'Использовать и имена из интеграций',
+  'Who gets the next caller': 'Кому следующий звонок', 'Opening hours': 'Часы работы', 'Holidays and special days': 'Праздники и особые дни',
+  days: 'Дни', from: 'С', to: 'До', date: 'Дата', mon: 'пн', tue: 'вт', wed: 'ср', thu: 'чт', fri: 'пт', sat: 'сб', sun: 'вс',
+  'ring-all': 'всем сразу', 'round-robin': 'по кругу', 'longest-idle': 'дольше всех свободному', 'fewest-calls': 'с наименьшим числом звонков',
+  'Application client_id': 'client_id приложения', 'Application client_secret': 'client_secret приложения', 'OAuth server': 'Сервер OAuth',
+  'Show the call card to the employees whose phones ring': 'Показывать карточку звонка сотрудникам, у которых звонит телефон',
+  'Create a lead for unknown numbers': 'Создавать лид для неизвестных номеров',
+  "Scenario node: ring the client's responsible employee first": 'Узел сценария: сначала звонить ответственному за клиента',
+  'Scenario node: ring time, seconds': 'Узел сценария: время звонка, секунд',
+  'Extension for calls nobody was rung for and for callback requests': 'Внутренний номер для звонков без адресата и заявок на обратный звонок',
+};
+
+/** A word of a plugin's settings form in the current language (bundled plugins' words are
+ * translated; others stay). */
+export function schemaText(s) { return (lang === 'ru' && SCHEMA_RU[s]) || s; }
 
 /** Both dictionaries (the browser test reads the English one to find untranslated text). */
 export const TEXTS = T;

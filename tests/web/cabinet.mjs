@@ -32,7 +32,8 @@ async function login(page, who, password) {
   await page.fill('input[name=login]', who);
   await page.fill('input[name=password]', password);
   await page.click('form.login button[type=submit]');
-  await page.waitForSelector('#nav a');
+  // On a phone screen the menu is folded away: present is enough.
+  await page.waitForSelector('#nav a', { state: 'attached' });
 }
 
 async function playable(page, selector) {
@@ -157,6 +158,29 @@ async function main() {
     await page.click('#group-list tr:has(td:text-is("320")) button.danger');
     await page.waitForFunction(() => !document.querySelector('#group-list').textContent.includes('320'));
 
+    step = 'a queue is created with its own music and entry announcement, and changed';
+    await page.click('#new-group');
+    await page.fill('#group-form input[name=ext]', '330');
+    await page.fill('#group-form input[name=name]', 'Support');
+    await page.selectOption('#group-form select[name=kind]', 'queue');
+    assert.equal(await page.isVisible('#group-form input[name=max_length]'), true, 'queue settings show for a queue');
+    await page.selectOption('#group-form select[name=strategy]', 'longest-idle');
+    await page.check('#group-form input[name=member][value="101"]');
+    await page.fill('#group-form input[name=max_length]', '7');
+    await page.selectOption('#group-form select[name=music_prompt]', 'please-hold');
+    await page.selectOption('#group-form select[name=entry_prompt]', 'welcome');
+    await page.click('#group-form button[type=submit]');
+    await page.waitForSelector('#group-list td:text-is("330")');
+    let q = (await page.evaluate(async () => (await fetch('/api/v1/groups')).json())).items.find((g) => g.ext === '330');
+    assert.deepEqual([q.kind, q.strategy, q.members, q.max_length, q.music_prompt, q.entry_prompt], ['queue', 'longest-idle', ['101'], 7, 'please-hold', 'welcome']);
+    await page.click('#group-list tr:has(td:text-is("330")) button:text-is("Edit")');
+    assert.equal(await page.inputValue('#group-form select[name=music_prompt]'), 'please-hold', 'the form shows the saved music');
+    await page.selectOption('#group-form select[name=music_prompt]', '');
+    await page.click('#group-form button[type=submit]');
+    await page.waitForFunction(async () => (await (await fetch('/api/v1/groups')).json()).items.find((g) => g.ext === '330').music_prompt === '');
+    await page.click('#group-list tr:has(td:text-is("330")) button.danger');
+    await page.waitForFunction(() => !document.querySelector('#group-list').textContent.includes('330'));
+
     step = 'the phone book imports a CSV, names a bad line, and takes a contact from the form';
     await page.click('#nav a[href="#/contacts"]');
     await page.setInputFiles('#contact-file', { name: 'book.csv', mimeType: 'text/csv', buffer: Buffer.from('number,name\n+79161112233,Bad\nnonsense,Line\n') });
@@ -185,6 +209,20 @@ async function main() {
     await page.click('#nav a[href="#/numbers"]');
     await page.click(`a[href="#/numbers/${encodeURIComponent(DID)}"]`);
     await page.waitForSelector('#canvas g[data-node]');
+    // A number without a scenario opens on the default setup it follows: everyone rings.
+    const def = await page.evaluate(async (did) => (await fetch('/api/v1/numbers/' + encodeURIComponent(did) + '/scenario')).json(), DID);
+    assert.equal(def.scenario, null);
+    assert.deepEqual(def.default_scenario.nodes.everyone.targets, ['all']);
+    assert.ok(await page.isVisible('#default-scenario-note'), 'the editor says the number follows the default setup');
+    assert.deepEqual(await page.$$eval('#canvas g[data-node]', (gs) => gs.map((g) => g.dataset.node).sort()), Object.keys(def.default_scenario.nodes).sort());
+    await page.click('#canvas g[data-node="everyone"]');
+    assert.equal(await page.isChecked('#node-panel input[name=target][value="all"]'), true, '"everyone in the company" is picked');
+    // This number gets its own scenario: the default nodes go.
+    for (const id of Object.keys(def.default_scenario.nodes)) {
+      await page.click(`#canvas g[data-node="${id}"]`);
+      await page.click('#node-panel button.danger');
+      await page.waitForSelector(`#canvas g[data-node="${id}"]`, { state: 'detached' });
+    }
     const addNode = async (id, type) => {
       await page.fill('#new-node-id', id);
       await page.selectOption('#new-node-type', type);
@@ -224,9 +262,6 @@ async function main() {
     await page.selectOption('#node-panel select[data-output=closed]', 'to-102');
     await page.click('#apply-node');
     await page.click('#node-panel button:text("Make start")');
-    // The default node goes.
-    await page.click('#canvas g[data-node="ring-all"]');
-    await page.click('#node-panel button.danger');
     await page.evaluate(() => { document.querySelector('#toast').textContent = ''; });
     await page.click('#save-scenario');
     await page.waitForFunction(() => document.querySelector('#toast').textContent !== '');
@@ -614,6 +649,54 @@ async function main() {
     assert.deepEqual(english, [], 'English text in the Russian cabinet');
     assert.deepEqual(inaccessible, [], 'accessibility violations');
     await page.evaluate(() => localStorage.setItem('lang', 'en'));
+
+    step = 'on a phone screen the supervisor creates and edits a user, a group and a contact, and nothing runs off the screen';
+    await page.click('#logout');
+    await page.waitForSelector('form.login');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await login(page, '101@acme', 'boss-pass-1');
+    const fits = async (what) => {
+      const w = await page.evaluate(() => Math.max(document.documentElement.scrollWidth, ...[...document.querySelectorAll('#view *')].filter((n) => n.getClientRects().length && !n.closest('.canvas-wrap, thead')).map((n) => Math.ceil(n.getBoundingClientRect().right))));
+      assert.ok(w <= 390, `${what} is ${w} px wide on a 390 px screen`);
+    };
+    await page.goto(BASE + '/#/users');
+    await page.waitForSelector('#new-user');
+    await page.fill('#new-user input[name=ext]', '107');
+    await page.fill('#new-user input[name=name]', 'Pavel Orlov');
+    await page.click('#new-user button[type=submit]');
+    await page.waitForSelector('td:text-is("107")');
+    await fits('the users page');
+    await page.click('tr:has(td:text-is("107")) button.edit-user');
+    await page.fill('#user-edit input[name=name]', 'Pavel Orlov-Sokolov');
+    await fits('the user form');
+    await page.click('#user-edit button[type=submit]');
+    await page.waitForSelector('td:text-is("Pavel Orlov-Sokolov")');
+    await page.goto(BASE + '/#/groups');
+    await page.click('#new-group');
+    await page.fill('#group-form input[name=ext]', '340');
+    await page.check('#group-form input[name=member][value="107"]');
+    await fits('the group form');
+    await page.click('#group-form button[type=submit]');
+    await page.waitForSelector('#group-list td:text-is("340")');
+    await page.click('#group-list tr:has(td:text-is("340")) button:text-is("Edit")');
+    await page.fill('#group-form input[name=name]', 'Night shift');
+    await page.click('#group-form button[type=submit]');
+    await page.waitForSelector('#group-list td:text-is("Night shift")');
+    await fits('the groups page');
+    await page.goto(BASE + '/#/contacts');
+    await page.waitForSelector('#contact-form');
+    await page.fill('#contact-form input[name=number]', '+74950001199');
+    await page.fill('#contact-form input[name=name]', 'Courier');
+    await page.click('#contact-form button[type=submit]');
+    await page.waitForSelector('td:text-is("Courier")');
+    await fits('the contacts page');
+    for (const href of ['#/organization', '#/queues', '#/numbers', '#/balance', '#/audit', '#/webhooks', '#/plugins', '#/prompts']) {
+      await page.goto(BASE + '/' + href);
+      await page.waitForFunction((h) => document.querySelector(`#nav a.active[href="${h}"]`) && document.querySelector('#view h2'), href);
+      await page.waitForLoadState('networkidle');
+      await fits(href);
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
   } catch (e) {
     if (failedPage) {
       const text = await failedPage.textContent('body').catch(() => '(no page)');

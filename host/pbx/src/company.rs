@@ -77,16 +77,127 @@ pub fn new_password() -> String {
 /// a built-in one (empty: none).
 pub async fn update_settings(store: &Store, slug: &str, s: &pbx_store::TenantSettings) -> Result<Tenant, StoreError> {
     let t = store.tenant_by_slug(slug).await?;
-    let named: Vec<&String> =
-        [&s.greeting_prompt, &s.moh_prompt, &s.after_hours_prompt].into_iter().flatten().filter(|p| !p.is_empty()).collect();
-    if !named.is_empty() {
-        let uploaded: std::collections::HashSet<String> = store.list_prompts(Some(t.id)).await?.into_iter().map(|p| p.name).collect();
-        let lang = s.language.as_deref().unwrap_or(&t.language);
-        if let Some(p) = named.into_iter().find(|p| !uploaded.contains(p.as_str()) && pbx_media::prompt::builtin(lang, p).is_none()) {
-            return Err(StoreError::Invalid(format!("there is no prompt {p:?}: upload it first")));
+    let named = [&s.greeting_prompt, &s.moh_prompt, &s.after_hours_prompt].into_iter().flatten();
+    check_prompts(store, &t, s.language.as_deref().unwrap_or(&t.language), named).await?;
+    store.set_tenant_settings(slug, s).await
+}
+
+/// Refuses a prompt name the company neither uploaded nor has built in (empty names mean
+/// none and pass).
+async fn check_prompts<'a>(store: &Store, t: &Tenant, lang: &str, names: impl IntoIterator<Item = &'a String>) -> Result<(), StoreError> {
+    let named: Vec<&String> = names.into_iter().filter(|p| !p.is_empty()).collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let uploaded: std::collections::HashSet<String> = store.list_prompts(Some(t.id)).await?.into_iter().map(|p| p.name).collect();
+    if let Some(p) = named.into_iter().find(|p| !uploaded.contains(p.as_str()) && pbx_media::prompt::builtin(lang, p).is_none()) {
+        return Err(StoreError::Invalid(format!("there is no prompt {p:?}: upload it first")));
+    }
+    Ok(())
+}
+
+/// A ring group's or queue's settings; what is left out takes its default (on creation) or
+/// keeps its value (on change).
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupBody {
+    /// The extension callers dial (creation only; 2 to 6 digits).
+    pub ext: Option<String>,
+    /// `ring` (a ring group) or `queue` (creation only).
+    pub kind: Option<String>,
+    /// Ring groups: simultaneous, random, sequential, round-robin; queues: ring-all,
+    /// round-robin, longest-idle, fewest-calls.
+    pub strategy: Option<String>,
+    /// Member (agent) extensions, in order.
+    pub members: Option<Vec<String>>,
+    /// A name for people.
+    pub name: Option<String>,
+    /// Seconds each member rings (3-600).
+    pub ring_seconds: Option<i64>,
+    /// Ring groups: seconds the group rings in total (3-3600).
+    pub timeout_seconds: Option<i64>,
+    /// Queues: longest wait, seconds (5-86400).
+    pub max_wait_seconds: Option<i64>,
+    /// Queues: most callers waiting (1-10000).
+    pub max_length: Option<i64>,
+    /// Queues: seconds an agent rests after a call (0-3600).
+    pub wrap_up_seconds: Option<i64>,
+    /// Queues: seconds between position announcements (5-3600).
+    pub announce_seconds: Option<i64>,
+    /// Queues: callers may ask to be called back.
+    pub callback: Option<bool>,
+    /// Queues: the prompt played as music while waiting (empty: the company's music).
+    pub music_prompt: Option<String>,
+    /// Queues: the prompt a caller hears on entering (empty: none).
+    pub entry_prompt: Option<String>,
+}
+
+impl GroupBody {
+    /// The body's values over `g`.
+    fn apply(self, g: &mut pbx_store::NewGroup) {
+        if let Some(v) = self.strategy {
+            g.strategy = v;
+        }
+        if let Some(v) = self.members {
+            g.members = v.into_iter().map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
+        }
+        if let Some(v) = self.name {
+            g.name = v.trim().to_string();
+        }
+        g.ring_seconds = self.ring_seconds.unwrap_or(g.ring_seconds);
+        g.timeout_seconds = self.timeout_seconds.unwrap_or(g.timeout_seconds);
+        g.max_wait_seconds = self.max_wait_seconds.unwrap_or(g.max_wait_seconds);
+        g.max_length = self.max_length.unwrap_or(g.max_length);
+        g.wrap_up_seconds = self.wrap_up_seconds.unwrap_or(g.wrap_up_seconds);
+        g.announce_seconds = self.announce_seconds.unwrap_or(g.announce_seconds);
+        g.callback = self.callback.unwrap_or(g.callback);
+        if let Some(v) = self.music_prompt {
+            g.music_prompt = v.trim().to_string();
+        }
+        if let Some(v) = self.entry_prompt {
+            g.entry_prompt = v.trim().to_string();
         }
     }
-    store.set_tenant_settings(slug, s).await
+}
+
+/// Creates a ring group or queue (the CLI's `group create`/`queue create`, the cabinet's
+/// groups page): the store checks the settings; a queue's music and entry announcement
+/// must name prompts the company has.
+pub async fn create_group(store: &Store, t: &Tenant, b: GroupBody) -> Result<pbx_store::Group, StoreError> {
+    let ext = b.ext.clone().ok_or_else(|| StoreError::Invalid("`ext` is required".into()))?;
+    let kind = match b.kind.as_deref().unwrap_or("ring") {
+        "ring" => pbx_store::GroupKind::Ring,
+        "queue" => pbx_store::GroupKind::Queue,
+        _ => return Err(StoreError::Invalid("`kind` must be ring or queue".into())),
+    };
+    let strategy = if kind == pbx_store::GroupKind::Ring { "simultaneous" } else { "ring-all" };
+    let mut g = pbx_store::NewGroup::new(kind, ext.trim(), strategy, Vec::new());
+    b.apply(&mut g);
+    check_prompts(store, t, &t.language, [&g.music_prompt, &g.entry_prompt]).await?;
+    store.create_group(t.id, &g).await
+}
+
+/// Changes a ring group or queue: what `b` leaves out keeps its value; the extension and
+/// kind stay.
+pub async fn change_group(store: &Store, t: &Tenant, ext: &str, b: GroupBody) -> Result<pbx_store::Group, StoreError> {
+    if b.ext.as_deref().is_some_and(|e| e != ext) || b.kind.is_some() {
+        return Err(StoreError::Invalid("a group's extension and kind do not change: create another one".into()));
+    }
+    let old = store.group_by_ext(t.id, ext).await?;
+    let mut g = pbx_store::NewGroup::new(old.kind, &old.ext, &old.strategy, old.members);
+    g.name = old.name;
+    g.ring_seconds = old.ring_seconds;
+    g.timeout_seconds = old.timeout_seconds;
+    g.max_wait_seconds = old.max_wait_seconds;
+    g.max_length = old.max_length;
+    g.wrap_up_seconds = old.wrap_up_seconds;
+    g.announce_seconds = old.announce_seconds;
+    g.callback = old.callback;
+    g.music_prompt = old.music_prompt;
+    g.entry_prompt = old.entry_prompt;
+    b.apply(&mut g);
+    check_prompts(store, t, &t.language, [&g.music_prompt, &g.entry_prompt]).await?;
+    store.update_group(t.id, &g).await
 }
 
 /// Where a company uses a prompt: its greeting, its music on hold, the scenarios of its
@@ -101,6 +212,11 @@ pub async fn prompt_uses(store: &Store, tenant: &Tenant, name: &str) -> Result<V
     }
     if tenant.after_hours_prompt == name {
         uses.push("the company's after-hours message".to_string());
+    }
+    for g in store.list_groups(Some(tenant.id)).await? {
+        if g.music_prompt == name || g.entry_prompt == name {
+            uses.push(format!("the queue {}", g.ext));
+        }
     }
     uses.extend(scenarios_naming(store, tenant, name, PROMPT_SKIP).await?);
     Ok(uses)

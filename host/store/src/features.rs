@@ -62,6 +62,10 @@ pub struct Group {
     pub announce_seconds: i64,
     /// Queue: callers may ask to be called back.
     pub callback: bool,
+    /// Queue: the music callers hear while waiting (empty: the company's).
+    pub music_prompt: String,
+    /// Queue: the announcement a caller hears on entering (empty: none).
+    pub entry_prompt: String,
 }
 
 /// Input for a new group or queue.
@@ -91,6 +95,10 @@ pub struct NewGroup {
     pub announce_seconds: i64,
     /// Callback offered (queues).
     pub callback: bool,
+    /// Music while waiting (queues; empty: the company's).
+    pub music_prompt: String,
+    /// Announcement on entering (queues; empty: none).
+    pub entry_prompt: String,
 }
 
 impl NewGroup {
@@ -109,6 +117,8 @@ impl NewGroup {
             wrap_up_seconds: 5,
             announce_seconds: 30,
             callback: true,
+            music_prompt: String::new(),
+            entry_prompt: String::new(),
         }
     }
 }
@@ -148,7 +158,7 @@ impl Forwarding {
     }
 }
 
-const GROUP_COLS: &str = "id, tenant_id, ext, name, kind, strategy, members, ring_seconds, timeout_seconds, max_wait_seconds, max_length, wrap_up_seconds, announce_seconds, callback";
+const GROUP_COLS: &str = "id, tenant_id, ext, name, kind, strategy, members, ring_seconds, timeout_seconds, max_wait_seconds, max_length, wrap_up_seconds, announce_seconds, callback, music_prompt, entry_prompt";
 
 fn group_from(r: &sqlx::any::AnyRow) -> Result<Group, sqlx::Error> {
     let members: String = r.try_get("members")?;
@@ -167,6 +177,8 @@ fn group_from(r: &sqlx::any::AnyRow) -> Result<Group, sqlx::Error> {
         wrap_up_seconds: r.try_get("wrap_up_seconds")?,
         announce_seconds: r.try_get("announce_seconds")?,
         callback: r.try_get::<i64, _>("callback")? != 0,
+        music_prompt: r.try_get("music_prompt")?,
+        entry_prompt: r.try_get("entry_prompt")?,
     })
 }
 
@@ -189,6 +201,9 @@ impl Store {
         }
         if g.name.chars().count() > 100 {
             return Err(StoreError::Invalid("a group's name is at most 100 characters".into()));
+        }
+        for p in [&g.music_prompt, &g.entry_prompt] {
+            crate::check_text("prompt name", p, 64)?;
         }
         for m in &g.members {
             self.user_by_ext(tenant_id, m).await.map_err(|_| StoreError::Invalid(format!("member {m} is not a user of the tenant")))?;
@@ -219,7 +234,8 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO groups (tenant_id, ext, name, kind, strategy, members, ring_seconds, timeout_seconds, max_wait_seconds, max_length, \
-             wrap_up_seconds, announce_seconds, callback, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             wrap_up_seconds, announce_seconds, callback, music_prompt, entry_prompt, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(tenant_id)
         .bind(&g.ext)
@@ -234,6 +250,8 @@ impl Store {
         .bind(g.wrap_up_seconds)
         .bind(g.announce_seconds)
         .bind(i64::from(g.callback))
+        .bind(&g.music_prompt)
+        .bind(&g.entry_prompt)
         .bind(now_ms())
         .execute(self.pool())
         .await
@@ -251,7 +269,8 @@ impl Store {
         self.check_group(tenant_id, g).await?;
         sqlx::query(
             "UPDATE groups SET name = $1, strategy = $2, members = $3, ring_seconds = $4, timeout_seconds = $5, max_wait_seconds = $6, \
-             max_length = $7, wrap_up_seconds = $8, announce_seconds = $9, callback = $10 WHERE tenant_id = $11 AND ext = $12",
+             max_length = $7, wrap_up_seconds = $8, announce_seconds = $9, callback = $10, \
+             music_prompt = $11, entry_prompt = $12 WHERE tenant_id = $13 AND ext = $14",
         )
         .bind(&g.name)
         .bind(&g.strategy)
@@ -263,6 +282,8 @@ impl Store {
         .bind(g.wrap_up_seconds)
         .bind(g.announce_seconds)
         .bind(i64::from(g.callback))
+        .bind(&g.music_prompt)
+        .bind(&g.entry_prompt)
         .bind(tenant_id)
         .bind(&g.ext)
         .execute(self.pool())

@@ -746,6 +746,14 @@ ALTER TABLE tenants ADD COLUMN after_hours_prompt TEXT NOT NULL DEFAULT 'closed'
         postgres: "ALTER TABLE tenants ADD COLUMN working_hours TEXT NOT NULL DEFAULT '';
 ALTER TABLE tenants ADD COLUMN after_hours_prompt TEXT NOT NULL DEFAULT 'closed'",
     },
+    Migration {
+        // A queue's own music while callers wait and its announcement on entering.
+        version: 16,
+        sqlite: "ALTER TABLE groups ADD COLUMN music_prompt TEXT NOT NULL DEFAULT '';
+ALTER TABLE groups ADD COLUMN entry_prompt TEXT NOT NULL DEFAULT ''",
+        postgres: "ALTER TABLE groups ADD COLUMN music_prompt TEXT NOT NULL DEFAULT '';
+ALTER TABLE groups ADD COLUMN entry_prompt TEXT NOT NULL DEFAULT ''",
+    },
 ];
 
 /// Replaces the plain SIP passwords an older version stored with their digest hashes.

@@ -2,8 +2,9 @@
 //! extension number and usable in scenarios.
 
 use super::output;
+use crate::company::GroupBody;
 use clap::Subcommand;
-use pbx_store::{GroupKind, NewGroup, Store};
+use pbx_store::{GroupKind, Store};
 
 /// Ring group commands.
 #[derive(Debug, Subcommand)]
@@ -29,6 +30,49 @@ pub enum GroupCmd {
         /// Name.
         #[arg(long, default_value = "")]
         name: String,
+    },
+    /// Change a ring group or a queue: what is left out keeps its value.
+    Set {
+        /// Tenant slug.
+        slug: String,
+        /// Its extension.
+        ext: String,
+        /// The strategy (see `create`).
+        #[arg(long)]
+        strategy: Option<String>,
+        /// Members (agents), comma-separated, in order.
+        #[arg(long, value_delimiter = ',')]
+        members: Option<Vec<String>>,
+        /// Seconds each member rings.
+        #[arg(long)]
+        ring_seconds: Option<i64>,
+        /// Ring groups: seconds the group rings in total.
+        #[arg(long)]
+        timeout: Option<i64>,
+        /// Queues: longest wait, seconds.
+        #[arg(long)]
+        max_wait: Option<i64>,
+        /// Queues: most callers waiting.
+        #[arg(long)]
+        max_length: Option<i64>,
+        /// Queues: seconds an agent rests after a call.
+        #[arg(long)]
+        wrap_up: Option<i64>,
+        /// Queues: seconds between position announcements.
+        #[arg(long)]
+        announce_every: Option<i64>,
+        /// Queues: offer callers a callback (true or false).
+        #[arg(long)]
+        callback: Option<bool>,
+        /// Queues: the prompt played as music while waiting ("" for the company's music).
+        #[arg(long)]
+        music: Option<String>,
+        /// Queues: the prompt callers hear on entering ("" for none).
+        #[arg(long)]
+        entry_prompt: Option<String>,
+        /// Name.
+        #[arg(long)]
+        name: Option<String>,
     },
     /// List ring groups and queues.
     List {
@@ -80,6 +124,12 @@ pub enum QueueCmd {
         /// Do not offer callers a callback.
         #[arg(long)]
         no_callback: bool,
+        /// The prompt played as music while waiting (default: the company's music).
+        #[arg(long, default_value = "")]
+        music: String,
+        /// The prompt callers hear on entering (default: none).
+        #[arg(long, default_value = "")]
+        entry_prompt: String,
         /// Name.
         #[arg(long, default_value = "")]
         name: String,
@@ -137,12 +187,53 @@ pub async fn run_group(store: &Store, cmd: GroupCmd) -> anyhow::Result<()> {
     match cmd {
         GroupCmd::Create { slug, ext, strategy, members, ring_seconds, timeout, name } => {
             let t = store.tenant_by_slug(&slug).await?;
-            let mut g = NewGroup::new(GroupKind::Ring, &ext, &strategy, members);
-            g.ring_seconds = ring_seconds;
-            g.timeout_seconds = timeout;
-            g.name = name;
-            let g = store.create_group(t.id, &g).await?;
+            let b = GroupBody {
+                ext: Some(ext),
+                kind: Some("ring".into()),
+                strategy: Some(strategy),
+                members: Some(members),
+                name: Some(name),
+                ring_seconds: Some(ring_seconds),
+                timeout_seconds: Some(timeout),
+                ..GroupBody::default()
+            };
+            let g = crate::company::create_group(store, &t, b).await?;
             println!("created ring group {} ({}: {})", g.ext, g.strategy, g.members.join(","));
+        }
+        GroupCmd::Set {
+            slug,
+            ext,
+            strategy,
+            members,
+            ring_seconds,
+            timeout,
+            max_wait,
+            max_length,
+            wrap_up,
+            announce_every,
+            callback,
+            music,
+            entry_prompt,
+            name,
+        } => {
+            let t = store.tenant_by_slug(&slug).await?;
+            let b = GroupBody {
+                strategy,
+                members,
+                name,
+                ring_seconds,
+                timeout_seconds: timeout,
+                max_wait_seconds: max_wait,
+                max_length,
+                wrap_up_seconds: wrap_up,
+                announce_seconds: announce_every,
+                callback,
+                music_prompt: music,
+                entry_prompt,
+                ..GroupBody::default()
+            };
+            let g = crate::company::change_group(store, &t, &ext, b).await?;
+            println!("changed {} {} ({}: {})", g.kind.as_str(), g.ext, g.strategy, g.members.join(","));
         }
         GroupCmd::List { slug, json } => {
             let t = store.tenant_by_slug(&slug).await?;
@@ -174,18 +265,28 @@ pub async fn run_queue(store: &Store, cmd: QueueCmd) -> anyhow::Result<()> {
             wrap_up,
             announce_every,
             no_callback,
+            music,
+            entry_prompt,
             name,
         } => {
             let t = store.tenant_by_slug(&slug).await?;
-            let mut g = NewGroup::new(GroupKind::Queue, &ext, &strategy, agents);
-            g.max_wait_seconds = max_wait;
-            g.max_length = max_length;
-            g.ring_seconds = ring_seconds;
-            g.wrap_up_seconds = wrap_up;
-            g.announce_seconds = announce_every;
-            g.callback = !no_callback;
-            g.name = name;
-            let g = store.create_group(t.id, &g).await?;
+            let b = GroupBody {
+                ext: Some(ext),
+                kind: Some("queue".into()),
+                strategy: Some(strategy),
+                members: Some(agents),
+                name: Some(name),
+                ring_seconds: Some(ring_seconds),
+                max_wait_seconds: Some(max_wait),
+                max_length: Some(max_length),
+                wrap_up_seconds: Some(wrap_up),
+                announce_seconds: Some(announce_every),
+                callback: Some(!no_callback),
+                music_prompt: Some(music),
+                entry_prompt: Some(entry_prompt),
+                ..GroupBody::default()
+            };
+            let g = crate::company::create_group(store, &t, b).await?;
             println!("created queue {} ({}: {})", g.ext, g.strategy, g.members.join(","));
         }
         QueueCmd::Pause { slug, ext, agent } => agent_state(store, &slug, &ext, &agent, Some(true), None, "paused").await?,

@@ -27,6 +27,26 @@ pub enum TrunkCmd {
         #[arg(long = "allow-ip")]
         allow_ip: Vec<String>,
     },
+    /// Change a trunk: what is left out keeps its value (the password too).
+    Set {
+        /// Its name.
+        name: String,
+        /// Carrier address HOST:PORT.
+        #[arg(long)]
+        host: Option<String>,
+        /// Digest user name ("" for none).
+        #[arg(long)]
+        username: Option<String>,
+        /// Digest password.
+        #[arg(long)]
+        password: Option<String>,
+        /// Register to the carrier (true or false).
+        #[arg(long)]
+        register: Option<bool>,
+        /// Accept calls from these addresses or networks (comma-separated; replaces the list).
+        #[arg(long = "allow-ips", value_delimiter = ',')]
+        allow_ips: Option<Vec<String>>,
+    },
     /// List trunks with their registration state.
     List {
         /// Print JSON.
@@ -91,6 +111,26 @@ pub async fn run_trunk(store: &Store, cmd: TrunkCmd) -> anyhow::Result<()> {
                 })
                 .await?;
             println!("created trunk {} to {}{}", t.name, t.host, if t.register { " (registering)" } else { "" });
+        }
+        TrunkCmd::Set { name, host, username, password, register, allow_ips } => {
+            let old = store.trunk_by_name(&name).await?;
+            let username = username.or(old.username);
+            let t = store
+                .update_trunk(&NewTrunk {
+                    name: &name,
+                    host: host.as_deref().unwrap_or(&old.host).trim(),
+                    username: username.as_deref().map(str::trim).filter(|u| !u.is_empty()),
+                    password: password.as_deref().filter(|p| !p.is_empty()),
+                    register: register.unwrap_or(old.register),
+                    allow_ips: allow_ips
+                        .unwrap_or(old.allow_ips)
+                        .into_iter()
+                        .map(|a| a.trim().to_string())
+                        .filter(|a| !a.is_empty())
+                        .collect(),
+                })
+                .await?;
+            println!("changed trunk {} to {}{}", t.name, t.host, if t.register { " (registering)" } else { "" });
         }
         TrunkCmd::List { json } => {
             let ts = store.list_trunks().await?;

@@ -156,6 +156,10 @@ pub struct GroupInfo {
     pub announce_seconds: u32,
     /// Queue: callback offered.
     pub callback: bool,
+    /// Queue: its own music while waiting (empty: the company's).
+    pub music_prompt: String,
+    /// Queue: the announcement on entering (empty: none).
+    pub entry_prompt: String,
     /// Queue: agents paused (user ids).
     pub paused: Vec<i64>,
     /// Queue: agents logged out (user ids).
@@ -302,6 +306,8 @@ impl Directory {
                 wrap_up_seconds: g.wrap_up_seconds.clamp(0, 86_400) as u32,
                 announce_seconds: g.announce_seconds.clamp(1, 86_400) as u32,
                 callback: g.callback,
+                music_prompt: g.music_prompt.clone(),
+                entry_prompt: g.entry_prompt.clone(),
                 paused: ids(&|a| a.paused),
                 logged_out: ids(&|a| !a.logged_in),
             });

@@ -111,9 +111,16 @@ impl Engine {
         self.dir.group_by_id(gid as i64).cloned()
     }
 
+    /// What a waiting caller hears between announcements: the queue's own music, else the
+    /// company's, else the built-in track.
     fn music(&self, key: CallKey) -> Option<Arc<pbx_media::prompt::Prompt>> {
         let call = self.calls.get(&key)?;
-        self.dir.prompt(&call.tenant, &call.tenant.moh_prompt).or_else(|| pbx_media::prompt::builtin(&call.tenant.language, "music"))
+        let own = call.queue.as_ref().and_then(|l| self.queue_group(l.group_id)).map(|g| g.music_prompt.clone()).unwrap_or_default();
+        (!own.is_empty())
+            .then(|| self.dir.prompt(&call.tenant, &own))
+            .flatten()
+            .or_else(|| self.dir.prompt(&call.tenant, &call.tenant.moh_prompt))
+            .or_else(|| pbx_media::prompt::builtin(&call.tenant.language, "music"))
     }
 
     /// A scenario puts the caller in a queue.
@@ -147,17 +154,29 @@ impl Engine {
         });
         let position = rt.waiting.len();
         self.answer_caller_locally(key, now);
-        if let Some(m) = self.music(key)
-            && let Some(c) = self.calls.get(&key)
-        {
-            self.media.set_source(c.media_id, Side::A, Source::Loop(m));
-        }
         let max = self.timers.schedule(now.mono + Duration::from_secs(u64::from(g.max_wait_seconds)), EngineTimer::QueueMaxWait(key));
-        let ann = self.timers.schedule(now.mono + Duration::from_millis(500), EngineTimer::QueueAnnounce(key));
+        // The queue's announcement on entering comes before the first position message.
+        let entry =
+            if g.entry_prompt.is_empty() { None } else { self.calls.get(&key).and_then(|c| self.dir.prompt(&c.tenant, &g.entry_prompt)) };
+        let first = match &entry {
+            Some(p) => Duration::from_millis(p.duration_ms().saturating_add(500)),
+            None => Duration::from_millis(500),
+        };
+        let ann = self.timers.schedule(now.mono + first, EngineTimer::QueueAnnounce(key));
         if let Some(c) = self.calls.get_mut(&key) {
             c.state = CallState::Scenario;
             c.queue = Some(QueueLink { group_id: gid, waiter: wid, phase: QueuePhase::Waiting, announce: Some(ann), max_wait: Some(max) });
             c.via = Some((g.id, g.ext.clone()));
+        }
+        match entry {
+            Some(p) => self.play_to_caller(key, vec![p], PlayPurpose::QueueAnnounce, now),
+            None => {
+                if let Some(m) = self.music(key)
+                    && let Some(c) = self.calls.get(&key)
+                {
+                    self.media.set_source(c.media_id, Side::A, Source::Loop(m));
+                }
+            }
         }
         let op = pbx_store::CallOp::Mark { id: uid, forwarded_from: None, via: Some(g.ext.clone()), kind: None };
         self.actions.push_back(Action::Cdr { op, ack: None });

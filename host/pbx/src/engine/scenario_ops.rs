@@ -299,6 +299,11 @@ impl Engine {
         // several ring together.
         let mut via = None;
         let (steps, total) = match targets {
+            // Every phone of the company at once (the default setup's "everyone").
+            [one] if one == crate::scenario::default_setup::EVERYONE => (
+                vec![Step::all(self.ring_all_targets(&tenant, &who.number, &who.name, now), "everyone")],
+                Duration::from_millis(u64::from(timeout_ms.max(1000))),
+            ),
             [one] => match self.classify(&tenant, one) {
                 Dialled::Group(g) => {
                     via = Some((g.id, g.ext.clone()));

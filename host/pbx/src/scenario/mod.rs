@@ -8,6 +8,7 @@
 //! the same code.
 
 pub mod catalog;
+pub mod default_setup;
 pub mod model;
 pub mod runner;
 pub mod simulate;

@@ -51,6 +51,10 @@ pub struct ScenarioView {
     /// Its scenario; null: the default setup.
     #[schema(value_type = Option<Scenario>)]
     pub scenario: Option<Value>,
+    /// Without a scenario: the graph of the default setup the number follows (greeting,
+    /// everyone rings, after-hours message), which saving makes its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_scenario: Option<Scenario>,
 }
 
 async fn tenant(s: &WebState, c: &Caller) -> ApiResult<pbx_store::Tenant> {
@@ -92,7 +96,14 @@ pub async fn get_scenario(
         Some(j) => Some(serde_json::from_str(&j).map_err(ApiError::internal)?),
         None => None,
     };
-    Ok(Json(ScenarioView { number: d.number, scenario: v }))
+    // Without one, the graph the default setup follows, for the editor to start from.
+    let default_scenario = if v.is_none() {
+        let t = tenant(&s, &c).await?;
+        Some(crate::scenario::default_setup::scenario(&t))
+    } else {
+        None
+    };
+    Ok(Json(ScenarioView { number: d.number, scenario: v, default_scenario }))
 }
 
 /// `PUT /api/v1/numbers/{number}/scenario`: validated like `pbx scenario set`.
@@ -109,7 +120,11 @@ pub async fn put_scenario(
     let rt = s.runtime().await?;
     let catalog = TenantCatalog::load(&s.store, &rt, t).await?;
     let saved = save(&s.store, &catalog, &d.number, json).await?;
-    Ok(Json(ScenarioView { number: d.number, scenario: Some(serde_json::to_value(saved).map_err(ApiError::internal)?) }))
+    Ok(Json(ScenarioView {
+        number: d.number,
+        scenario: Some(serde_json::to_value(saved).map_err(ApiError::internal)?),
+        default_scenario: None,
+    }))
 }
 
 /// `DELETE /api/v1/numbers/{number}/scenario`.

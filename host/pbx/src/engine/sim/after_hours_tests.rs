@@ -67,3 +67,23 @@ fn within_working_hours_the_company_rings() {
     assert_eq!(sim.phone(phone).incoming_calls().len(), 1, "the phone rings");
     assert!(sim.ended().is_empty());
 }
+
+#[test]
+fn the_default_setup_saved_as_a_scenario_rings_everyone() {
+    // The graph the cabinet opens for a number without a scenario, saved as is: its dial
+    // node's "all" rings every phone of the company, as the default setup does.
+    let tenant = office_tenant();
+    let graph = crate::scenario::default_setup::scenario(&tenant);
+    let json = serde_json::to_string(&graph).unwrap_or_default();
+    let mut sim = Sim::new(office_with_scenario(tenant, Some(json)), SimConfig::default());
+    let carrier = sim.add_carrier();
+    let a = sim.add_phone("101");
+    let b = sim.add_phone("104");
+    sim.register(a);
+    sim.register(b);
+    carrier_call(&mut sim, carrier);
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!(sim.phone(a).incoming_calls().len(), 1, "101 rings");
+    assert_eq!(sim.phone(b).incoming_calls().len(), 1, "104 rings");
+    assert!(sim.ended().is_empty());
+}

@@ -159,6 +159,11 @@ pub fn office_tenant() -> pbx_store::Tenant {
 
 /// [`office`] with its company `acme` as given.
 pub fn office_with(tenant: pbx_store::Tenant) -> Directory {
+    office_with_scenario(tenant, None)
+}
+
+/// [`office_with`], its city number following `scenario` (JSON) if given.
+pub fn office_with_scenario(tenant: pbx_store::Tenant, scenario: Option<String>) -> Directory {
     use pbx_store::{Did, Role, Tenant, Trunk, User};
     let beta = Tenant { id: 2, slug: "beta".into(), name: "Beta".into(), domain: "beta.example".into(), ..tenant.clone() };
     let users: Vec<User> = (101..=105)
@@ -203,7 +208,7 @@ pub fn office_with(tenant: pbx_store::Tenant) -> Directory {
         user_id: None,
         user_ext: None,
         is_main: true,
-        scenario: None,
+        scenario,
     };
     let resolved = HashMap::from([(1, addr(CARRIER_ADDR))]);
     Directory::build(&[tenant, beta], &users, &[trunk], &[did], &resolved)
@@ -518,5 +523,7 @@ mod click_tests;
 mod contact_tests;
 #[cfg(test)]
 mod event_tests;
+#[cfg(test)]
+mod queue_tests;
 #[cfg(test)]
 mod tests;
