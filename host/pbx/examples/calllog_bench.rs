@@ -121,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let (_, token) = store.create_token(Some(t.id), "supervisor", None, "bench").await?;
 
-    let plugins = pbx::cli::scenario::runtime_for(&store, t.id).await?;
+    let plugins = pbx::scenario::service::runtime_for(&store, t.id).await?;
     let web = pbx::web::WebState::new(store.clone(), dir.path().to_path_buf(), plugins).map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

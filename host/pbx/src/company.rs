@@ -1,7 +1,9 @@
-//! Creating a company with a working default setup, shared by the CLI and the operator's
-//! API: the tenant and its first supervisor, whose cabinet login and SIP credentials are
-//! shown once. Its city numbers need no scenario to work: a number without one greets the
-//! caller (if the company set a greeting) and rings every phone of the company.
+//! A company's domain operations, shared by the CLI and the REST API (one service layer):
+//! creating a company with a working default setup (its first supervisor, whose cabinet
+//! login and SIP credentials are shown once; numbers follow the default setup until they
+//! get a scenario), its settings, ring groups and queues, forwarding targets, and where
+//! its prompts and groups are in use. Plugins are in [`crate::plugins::admin`], uploaded
+//! prompts in [`crate::prompts`], scenario checks in [`crate::scenario::service`].
 
 use pbx_store::{NewUser, Role, Store, StoreError, Tenant};
 use serde::Serialize;
@@ -292,6 +294,41 @@ pub async fn delete_prompt(store: &Store, tenant: &Tenant, name: &str) -> Result
         tracing::warn!(tenant = %tenant.slug, prompt = name, error = %e, "cannot remove a deleted prompt's file");
     }
     Ok(())
+}
+
+/// A forwarding target: an extension, group or queue of the tenant, or a phone number the
+/// tenant may call.
+pub fn check_target(t: &pbx_store::Tenant, exts: &[String], target: &str) -> anyhow::Result<String> {
+    if exts.iter().any(|e| e == target) {
+        return Ok(target.to_string());
+    }
+    if target.len() <= 6 && target.chars().all(|c| c.is_ascii_digit()) {
+        anyhow::bail!("{target} is not an extension of {}", t.slug);
+    }
+    pbx_store::numbers::normalize(target, &t.country_code)
+        .ok_or_else(|| anyhow::anyhow!("{target:?} is neither an extension nor a phone number"))
+}
+
+/// Checks and normalizes every target of a forwarding set as a whole (the cabinet's form).
+pub async fn checked_forwarding(store: &Store, t: &pbx_store::Tenant, f: &pbx_store::Forwarding) -> anyhow::Result<pbx_store::Forwarding> {
+    let mut exts: Vec<String> = store.list_users(t.id).await?.into_iter().map(|u| u.ext).collect();
+    exts.extend(store.list_groups(Some(t.id)).await?.into_iter().map(|g| g.ext));
+    let check = |o: &Option<String>| -> anyhow::Result<Option<String>> {
+        match o.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(x) => Ok(Some(check_target(t, &exts, x)?)),
+        }
+    };
+    if !(5..=300).contains(&f.no_answer_seconds) {
+        anyhow::bail!("the no-answer delay must be 5 to 300 seconds");
+    }
+    Ok(pbx_store::Forwarding {
+        always: check(&f.always)?,
+        busy: check(&f.busy)?,
+        no_answer: check(&f.no_answer)?,
+        no_answer_seconds: f.no_answer_seconds,
+        unreachable: check(&f.unreachable)?,
+    })
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod originator;
 pub mod plugin_settings;
 pub mod plugins;
+pub mod prompts;
 pub mod scenario;
 pub mod serve;
 pub mod transport;

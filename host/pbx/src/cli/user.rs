@@ -1,6 +1,7 @@
 //! `pbx user ...`
 
 use super::output;
+use crate::company::check_target;
 use clap::Subcommand;
 use pbx_store::{NewUser, Role, Store};
 
@@ -90,41 +91,6 @@ pub enum UserCmd {
         #[arg(long)]
         off: bool,
     },
-}
-
-/// A forwarding target: an extension, group or queue of the tenant, or a phone number the
-/// tenant may call.
-fn check_target(t: &pbx_store::Tenant, exts: &[String], target: &str) -> anyhow::Result<String> {
-    if exts.iter().any(|e| e == target) {
-        return Ok(target.to_string());
-    }
-    if target.len() <= 6 && target.chars().all(|c| c.is_ascii_digit()) {
-        anyhow::bail!("{target} is not an extension of {}", t.slug);
-    }
-    pbx_store::numbers::normalize(target, &t.country_code)
-        .ok_or_else(|| anyhow::anyhow!("{target:?} is neither an extension nor a phone number"))
-}
-
-/// Checks and normalizes every target of a forwarding set as a whole (the cabinet's form).
-pub async fn checked_forwarding(store: &Store, t: &pbx_store::Tenant, f: &pbx_store::Forwarding) -> anyhow::Result<pbx_store::Forwarding> {
-    let mut exts: Vec<String> = store.list_users(t.id).await?.into_iter().map(|u| u.ext).collect();
-    exts.extend(store.list_groups(Some(t.id)).await?.into_iter().map(|g| g.ext));
-    let check = |o: &Option<String>| -> anyhow::Result<Option<String>> {
-        match o.as_deref().map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(x) => Ok(Some(check_target(t, &exts, x)?)),
-        }
-    };
-    if !(5..=300).contains(&f.no_answer_seconds) {
-        anyhow::bail!("the no-answer delay must be 5 to 300 seconds");
-    }
-    Ok(pbx_store::Forwarding {
-        always: check(&f.always)?,
-        busy: check(&f.busy)?,
-        no_answer: check(&f.no_answer)?,
-        no_answer_seconds: f.no_answer_seconds,
-        unreachable: check(&f.unreachable)?,
-    })
 }
 
 /// Runs a user command.

@@ -4,6 +4,7 @@
 //! a time carried out on a blocking thread with the tenant's clock, directory, key-value
 //! store and granted HTTP hosts.
 
+pub mod admin;
 pub mod egress;
 pub mod gates;
 mod services;

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod default_setup;
 pub mod model;
 pub mod runner;
+pub mod service;
 pub mod simulate;
 pub mod validate;
 

@@ -180,7 +180,7 @@ pub async fn delete_user(
 async fn apply_forwarding(s: &WebState, tenant_id: i64, ext: &str, f: &Forwarding) -> ApiResult<Json<Forwarding>> {
     let t = s.store.tenant_by_id(tenant_id).await?;
     s.store.user_by_ext(tenant_id, ext).await?;
-    let f = crate::cli::user::checked_forwarding(&s.store, &t, f).await?;
+    let f = crate::company::checked_forwarding(&s.store, &t, f).await?;
     s.store.set_forwarding(tenant_id, ext, &f).await?;
     Ok(Json(f))
 }

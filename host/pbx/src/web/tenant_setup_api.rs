@@ -26,7 +26,7 @@ listing!(
 );
 listing!(
     /// A page of the plugins available to the tenant.
-    PluginPage of crate::cli::plugin::Row
+    PluginPage of crate::plugins::admin::Row
 );
 listing!(
     /// A page of the tenant's prompts.
@@ -186,7 +186,7 @@ pub async fn simulate(
     };
     let from = if b.from.is_empty() { "+70000000000".to_string() } else { b.from };
     let input = SimInput { from, to: d.number.clone(), digits: b.digits, answer: !b.no_answer };
-    let r = crate::cli::scenario::simulate_call(&s.store, s.runtime().await?, &t, &d.number, scenario, at_ms, input).await?;
+    let r = crate::scenario::service::simulate_call(&s.store, s.runtime().await?, &t, &d.number, scenario, at_ms, input).await?;
     Ok(Json(r))
 }
 
@@ -198,7 +198,7 @@ pub async fn list_plugins(
 ) -> ApiResult<Json<PluginPage>> {
     let t = tenant(&s, &c).await?;
     let rt = s.runtime().await?;
-    let rows = crate::cli::plugin::rows(&s.store, &rt, &t).await?;
+    let rows = crate::plugins::admin::rows(&s.store, &rt, &t).await?;
     Ok(Json(page_by(rows, &q, |r| r.name.clone()).into()))
 }
 
@@ -246,10 +246,10 @@ pub async fn install_from_catalog(
     axum::Extension(c): axum::Extension<Caller>,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<(StatusCode, Json<PluginInstalled>)> {
-    let wasm = crate::cli::plugin::catalog_component(&name).ok_or_else(|| ApiError::not_found(format!("catalog plugin {name}")))?;
+    let wasm = crate::plugins::admin::catalog_component(&name).ok_or_else(|| ApiError::not_found(format!("catalog plugin {name}")))?;
     let t = tenant(&s, &c).await?;
-    let rt = crate::cli::scenario::runtime_for(&s.store, t.id).await?;
-    let (row, missing) = crate::cli::plugin::install(&s.store, &rt, &t, wasm).await?;
+    let rt = crate::scenario::service::runtime_for(&s.store, t.id).await?;
+    let (row, missing) = crate::plugins::admin::install(&s.store, &rt, &t, wasm).await?;
     Ok((StatusCode::CREATED, Json(PluginInstalled { name: row.name, version: row.version, missing_grants: missing })))
 }
 
@@ -265,8 +265,8 @@ pub async fn upload_plugin(
     let t = tenant(&s, &c).await?;
     // A runtime of the upload's own (the checks install it there provisionally), compiled on
     // the bounded pool for heavy work.
-    let rt = crate::cli::scenario::runtime_for(&s.store, t.id).await?;
-    let (row, missing) = crate::cli::plugin::install(&s.store, &rt, &t, &body).await?;
+    let rt = crate::scenario::service::runtime_for(&s.store, t.id).await?;
+    let (row, missing) = crate::plugins::admin::install(&s.store, &rt, &t, &body).await?;
     Ok((StatusCode::CREATED, Json(PluginInstalled { name: row.name, version: row.version, missing_grants: missing })))
 }
 
@@ -326,7 +326,7 @@ pub async fn remove_plugin(
 ) -> ApiResult<StatusCode> {
     let t = tenant(&s, &c).await?;
     s.store.plugin(t.id, &name).await?;
-    crate::cli::plugin::remove(&s.store, &t, &name).await?;
+    crate::plugins::admin::remove(&s.store, &t, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -425,7 +425,7 @@ pub async fn upload_prompt(
         return Err(ApiError::bad("the file is empty"));
     }
     let t = c.tenant_id()?;
-    let (ms, _) = crate::cli::media::upload_prompt(&s.store, &s.data_dir, t, name, &q.filename, &body).await?;
+    let (ms, _) = crate::prompts::upload_prompt(&s.store, &s.data_dir, t, name, &q.filename, &body).await?;
     Ok((StatusCode::CREATED, Json(PromptUploaded { name: name.to_string(), duration_ms: ms })))
 }
 
