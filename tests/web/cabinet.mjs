@@ -177,7 +177,12 @@ async function main() {
     assert.equal(await page.inputValue('#group-form select[name=music_prompt]'), 'please-hold', 'the form shows the saved music');
     await page.selectOption('#group-form select[name=music_prompt]', '');
     await page.click('#group-form button[type=submit]');
-    await page.waitForFunction(async () => (await (await fetch('/api/v1/groups')).json()).items.find((g) => g.ext === '330').music_prompt === '');
+    for (let i = 0; ; i++) {
+      q = (await page.evaluate(async () => (await fetch('/api/v1/groups')).json())).items.find((g) => g.ext === '330');
+      if (q.music_prompt === '') break;
+      assert.ok(i < 40, 'the queue keeps its music: ' + JSON.stringify(q));
+      await page.waitForTimeout(250);
+    }
     await page.click('#group-list tr:has(td:text-is("330")) button.danger');
     await page.waitForFunction(() => !document.querySelector('#group-list').textContent.includes('330'));
 

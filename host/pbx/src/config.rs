@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// RTP port range, e.g. 20000-29999.
     #[arg(long, env = "PBX_RTP_PORTS", default_value = "20000-29999")]
     pub rtp_ports: String,
+    /// UDP port of browsers' WebRTC media (ICE, DTLS-SRTP), all browser calls on it; 0 takes
+    /// any free port (set one when a firewall sits in front).
+    #[arg(long, env = "PBX_WEBRTC_PORT", default_value_t = 0)]
+    pub webrtc_port: u16,
     /// Address written into SDP, Via and Contact (default: the SIP listen address, or the
     /// primary interface's address when listening on all).
     #[arg(long, env = "PBX_PUBLIC_IP")]

@@ -22,3 +22,4 @@ pub mod serve;
 pub mod transport;
 pub mod web;
 pub mod webhooks;
+pub mod webrtc;

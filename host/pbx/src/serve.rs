@@ -175,6 +175,7 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         udp_port: args.sip_listen.port(),
         tcp_port: Some(args.sip_listen.port()),
         tls_port: tls.as_ref().map(|t| t.2),
+        ws_port: Some(args.http_listen.port()),
         // Rings up to ten minutes (the INVITE transactions are kept that long).
         ring_timeout: Duration::from_secs(args.ring_timeout.clamp(1, 600)),
         data_dir: Some(common.data_dir.clone()),
@@ -250,6 +251,20 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     let web = crate::web::WebState::new(store.clone(), common.data_dir.clone(), plugins.clone()).map_err(anyhow::Error::msg)?;
     let _ = web.originator.set(originator.clone());
     let _ = web.integrations.set(integrations);
+    let webrtc = match crate::webrtc::WebRtcEdge::start(public_ip, args.webrtc_port, public_ip).await {
+        Ok(edge) => Some(edge),
+        Err(e) => {
+            tracing::error!(error = %e, port = args.webrtc_port, "cannot bind the WebRTC media port: browsers get no audio");
+            None
+        }
+    };
+    let _ = web.sip.set(crate::transport::SipGate {
+        transports: transports.clone(),
+        tx: in_tx.clone(),
+        ctl: ctl_tx.clone(),
+        metrics: metrics.clone(),
+        webrtc,
+    });
     let app = crate::http::router(crate::http::HttpState {
         metrics: metrics.clone(),
         media: media.stats().clone(),

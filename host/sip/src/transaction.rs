@@ -19,10 +19,14 @@ pub enum Transport {
     Tcp,
     /// TLS over TCP.
     Tls,
+    /// SIP over WebSocket (RFC 7118), one message per frame: browsers' phones.
+    Ws,
+    /// SIP over secure WebSocket (RFC 7118).
+    Wss,
 }
 
 impl Transport {
-    /// True for TCP and TLS.
+    /// True for the connection transports (TCP, TLS, WebSocket).
     pub fn is_reliable(self) -> bool {
         !matches!(self, Transport::Udp)
     }
@@ -33,6 +37,8 @@ impl Transport {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
             Transport::Tls => "TLS",
+            Transport::Ws => "WS",
+            Transport::Wss => "WSS",
         }
     }
 }

@@ -88,6 +88,8 @@ pub struct EngineConfig {
     pub tcp_port: Option<u16>,
     /// Our TLS port, if listening.
     pub tls_port: Option<u16>,
+    /// The HTTP port that carries SIP over WebSocket (browsers), if serving it.
+    pub ws_port: Option<u16>,
     /// How long a callee rings before the caller gets 480.
     pub ring_timeout: Duration,
     /// Shortest registration accepted (423 below).
@@ -121,6 +123,7 @@ impl Default for EngineConfig {
             udp_port: 5060,
             tcp_port: None,
             tls_port: None,
+            ws_port: None,
             ring_timeout: Duration::from_secs(60),
             min_expires: 60,
             max_expires: 3600,
@@ -167,8 +170,16 @@ pub enum Input {
     RestoreBindings(Vec<RegistrationRow>),
     /// A media event.
     Media(MediaEvent),
-    /// A TCP/TLS connection closed.
+    /// A TCP/TLS/WebSocket connection closed.
     ConnectionClosed(u64),
+    /// A WebSocket connection was opened by a cabinet session of this user: it is that
+    /// user's phone (the cabinet's web phone), authenticated by the session.
+    FlowUser {
+        /// The connection.
+        conn: u64,
+        /// The signed-in user.
+        user_id: i64,
+    },
     /// A plugin decided (or failed) on what `Action::Plugin` asked.
     PluginDone {
         /// Call.
@@ -372,6 +383,9 @@ pub struct Engine {
     txl: TransactionLayer,
     dir: Arc<Directory>,
     auth: Authenticator,
+    /// WebSocket connections opened by a signed-in cabinet session: the user they speak for
+    /// (their REGISTER and INVITE need no digest).
+    flow_users: HashMap<u64, i64>,
     location: Location,
     calls: HashMap<CallKey, Call>,
     a_dialogs: HashMap<(String, String), CallKey>,
@@ -419,6 +433,7 @@ impl Engine {
             policy: Policy::default(),
             cfg,
             dir,
+            flow_users: HashMap::new(),
             location: Location::default(),
             calls: HashMap::new(),
             a_dialogs: HashMap::new(),
@@ -538,7 +553,13 @@ impl Engine {
                     self.hangup(key, call::HangupBy::System, "RTP timeout", now);
                 }
             }
-            Input::ConnectionClosed(conn) => self.drop_bindings_on_conn(conn, now),
+            Input::ConnectionClosed(conn) => {
+                self.flow_users.remove(&conn);
+                self.drop_bindings_on_conn(conn, now)
+            }
+            Input::FlowUser { conn, user_id } => {
+                self.flow_users.insert(conn, user_id);
+            }
             Input::PluginDone { key, token, result, version } => self.on_plugin_done(key, token, result, version, now),
             Input::QueueDecided { group_id, token, waiter, result } => self.on_queue_decided(group_id, token, waiter, result, now),
             Input::Heartbeat(n) => self.actions.push_back(Action::Alive(n)),
@@ -639,6 +660,7 @@ impl Engine {
             Transport::Udp => self.cfg.udp_port,
             Transport::Tcp => self.cfg.tcp_port.unwrap_or(self.cfg.udp_port),
             Transport::Tls => self.cfg.tls_port.unwrap_or(self.cfg.udp_port),
+            Transport::Ws | Transport::Wss => self.cfg.ws_port.unwrap_or(self.cfg.udp_port),
         }
     }
 
@@ -668,6 +690,8 @@ impl Engine {
             Transport::Udp => "",
             Transport::Tcp => ";transport=tcp",
             Transport::Tls => ";transport=tls",
+            Transport::Ws => ";transport=ws",
+            Transport::Wss => ";transport=wss",
         };
         format!("<{scheme}:pbx@{}:{}{param}>", self.host(), self.port_for(t))
     }
@@ -676,7 +700,18 @@ impl Engine {
         let host = uri.host.trim_start_matches('[').trim_end_matches(']');
         let ip_match = host.parse::<IpAddr>().is_ok_and(|ip| ip == self.cfg.public_ip);
         let port = uri.port.unwrap_or(5060);
-        ip_match && [Some(self.cfg.udp_port), self.cfg.tcp_port, self.cfg.tls_port].contains(&Some(port))
+        ip_match && [Some(self.cfg.udp_port), self.cfg.tcp_port, self.cfg.tls_port, self.cfg.ws_port].contains(&Some(port))
+    }
+
+    /// The user a cabinet session's WebSocket speaks for, when the request comes on such a
+    /// connection, in that user's domain, as that user (`party`: the To of a REGISTER, the
+    /// From of an INVITE).
+    fn flow_user(&self, source: Target, realm: &str, party: Option<&pbx_sip::NameAddr>) -> Option<Arc<directory::UserInfo>> {
+        let user_id = *self.flow_users.get(&source.conn?)?;
+        let user = self.dir.user_by_id(user_id)?;
+        let tenant = self.dir.tenant(user.tenant_id)?;
+        let named = party?.uri.as_sip().and_then(|u| u.user_unescaped())?;
+        (tenant.domain.eq_ignore_ascii_case(realm) && named == user.ext).then(|| user.clone())
     }
 
     fn decorate(&self, resp: &mut Response) {

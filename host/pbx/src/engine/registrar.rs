@@ -126,6 +126,8 @@ fn parse_source(s: &str) -> Option<Target> {
         "udp" => Transport::Udp,
         "tcp" => Transport::Tcp,
         "tls" => Transport::Tls,
+        "ws" => Transport::Ws,
+        "wss" => Transport::Wss,
         _ => return None,
     };
     Some(Target { transport, addr: addr.parse().ok()?, conn: None })
@@ -141,7 +143,10 @@ impl Engine {
         let (location, dir, ip, tenant_id) = (&self.location, &self.dir, source.addr.ip(), tenant.as_ref().map(|t| t.id));
         let bound_here = |user: &str| location.bound_from(dir, tenant_id, user, ip);
         let claim = Claim { realm: &domain, tenant_id, source: source.addr, bound_here: &bound_here, server: &self.server_addr };
-        let outcome = self.auth.check(&req, &HeaderName::Authorization, &claim, &self.dir, now.mono, now.unix_secs());
+        let outcome = match self.flow_user(source, &domain, req.parsed_to().as_ref()) {
+            Some(u) => AuthOutcome::Ok(u),
+            None => self.auth.check(&req, &HeaderName::Authorization, &claim, &self.dir, now.mono, now.unix_secs()),
+        };
         let user = match outcome {
             AuthOutcome::Ok(u) => u,
             AuthOutcome::Challenge(stale) => {

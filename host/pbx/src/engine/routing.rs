@@ -174,7 +174,10 @@ impl Engine {
         let (location, dir, ip, tenant_id) = (&self.location, &self.dir, inv.source.addr.ip(), tenant.as_ref().map(|t| t.id));
         let bound_here = |user: &str| location.bound_from(dir, tenant_id, user, ip);
         let claim = Claim { realm: &realm, tenant_id, source: inv.source.addr, bound_here: &bound_here, server: &self.server_addr };
-        let outcome = self.auth.check(&inv.req, &HeaderName::ProxyAuthorization, &claim, &self.dir, now.mono, now.unix_secs());
+        let outcome = match self.flow_user(inv.source, &realm, Some(&from)) {
+            Some(u) => AuthOutcome::Ok(u),
+            None => self.auth.check(&inv.req, &HeaderName::ProxyAuthorization, &claim, &self.dir, now.mono, now.unix_secs()),
+        };
         let user = match outcome {
             AuthOutcome::Ok(u) => u,
             AuthOutcome::Challenge(stale) => {

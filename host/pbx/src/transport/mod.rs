@@ -1,13 +1,15 @@
-//! SIP transports (the IO edge): UDP datagrams and TCP/TLS streams in, parsed messages to
+//! SIP transports (the IO edge): UDP datagrams, TCP/TLS streams and WebSockets in, parsed messages to
 //! the engine; bytes from the engine out to the right socket or connection.
 
 mod limits;
 mod stream;
 mod udp;
+mod websocket;
 
 pub use limits::{ConnGate, ConnLimits, IdleStream, LimitedListener, Slot};
 pub use stream::{spawn_stream_listener, tls_acceptor};
 pub use udp::spawn_udp;
+pub use websocket::{SipGate, serve_ws};
 
 use crate::engine::Input;
 use crate::metrics::Metrics;
@@ -79,7 +81,7 @@ impl Transports {
                     tracing::debug!(to = %target.addr, error = %e, "UDP send failed");
                 }
             }
-            Transport::Tcp | Transport::Tls => {
+            Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss => {
                 let sender = {
                     let Ok(c) = self.conns.lock() else { return };
                     let id = target.conn.or_else(|| c.by_addr.get(&(target.transport, target.addr)).copied());

@@ -76,7 +76,7 @@ pub fn spawn_stream_listener(
 
 /// How long the connection may stay silent now: briefly before its first message, while a
 /// registration lasts when it carries one, else the configured idle time.
-fn silence_allowed(transports: &Transports, id: u64, spoke: bool) -> Duration {
+pub(super) fn silence_allowed(transports: &Transports, id: u64, spoke: bool) -> Duration {
     if !spoke {
         return transports.limits.sip_first_message;
     }

@@ -20,6 +20,9 @@ const FILES: &[(&str, &str, &str)] = &[
     ("style.css", "text/css; charset=utf-8", include_str!("../../../../web/style.css")),
     // dagre 1.1.4 (MIT, web/vendor/dagre.LICENSE): the scenario editor's layered layout.
     ("dagre.min.js", "text/javascript; charset=utf-8", include_str!("../../../../web/vendor/dagre.min.js")),
+    // JsSIP 3.13.8 (MIT, web/vendor/jssip.LICENSE; bundle pinned by web/vendor/jssip-build):
+    // the web phone's SIP over WebSocket.
+    ("jssip.min.js", "text/javascript; charset=utf-8", include_str!("../../../../web/vendor/jssip.min.js")),
 ];
 
 const INDEX: &str = include_str!("../../../../web/index.html");

@@ -216,7 +216,7 @@ async fn me_of(state: &WebState, c: &Caller) -> ApiResult<Me> {
     })
 }
 
-fn secure(headers: &HeaderMap) -> bool {
+pub(crate) fn secure(headers: &HeaderMap) -> bool {
     headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 

@@ -22,6 +22,7 @@ mod plugin_settings_api;
 pub mod recording_links;
 mod recording_mp3;
 pub mod routes;
+pub mod sip_ws;
 mod tenant_api;
 mod tenant_setup_api;
 pub mod throttle;
@@ -57,6 +58,8 @@ pub struct WebState {
     pub secret_box: crate::plugin_settings::SecretBox,
     /// Integration plugins (their inbound webhook addresses), set by the server.
     pub integrations: std::sync::OnceLock<Arc<crate::integrations::Integrations>>,
+    /// The way into the call engine for SIP over WebSocket (set by the server that runs one).
+    pub sip: std::sync::OnceLock<crate::transport::SipGate>,
 }
 
 impl WebState {
@@ -76,6 +79,7 @@ impl WebState {
             originator: std::sync::OnceLock::new(),
             secret_box,
             integrations: std::sync::OnceLock::new(),
+            sip: std::sync::OnceLock::new(),
         }))
     }
 
@@ -116,5 +120,5 @@ pub fn client_ip(extensions: &axum::http::Extensions, headers: &axum::http::Head
 
 /// The cabinet's router: API, live socket and assets.
 pub fn router(state: Arc<WebState>) -> Router {
-    routes::api_router(state.clone()).merge(hooks::router(state.clone())).merge(assets::router())
+    routes::api_router(state.clone()).merge(hooks::router(state.clone())).merge(sip_ws::router(state.clone())).merge(assets::router())
 }

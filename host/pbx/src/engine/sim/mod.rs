@@ -524,6 +524,8 @@ mod contact_tests;
 #[cfg(test)]
 mod event_tests;
 #[cfg(test)]
+mod flow_tests;
+#[cfg(test)]
 mod queue_tests;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,430 @@
+//! The browser leg: WebRTC media (ICE-lite, DTLS-SRTP, rtcp-mux) terminated with `str0m`
+//! at the edge, so that to the call engine a browser is a SIP phone with plain RTP.
+//!
+//! SIP over WebSocket carries the browser's signalling; as its messages cross that
+//! transport, [`sip`] hands their SDP to this edge: a browser's WebRTC offer or answer comes
+//! out as a plain RTP description (G.711 and telephone-event on an address of the edge), and
+//! the engine's plain descriptions go to the browser as WebRTC ones. Media then runs through
+//! one task: the browsers' packets arrive on one UDP socket (told apart by address and, for
+//! a new address, by whose ICE credentials they carry), are decrypted by the leg's `Rtc`
+//! and go on as RTP from a second socket to the media plane's port for that call; the way
+//! back mirrors it. G.711 passes through untouched (no transcoding): bridging, recording and
+//! prompts work as for any phone. This is the split Kamailio and rtpengine use for WebRTC,
+//! and it leaves the engine and the media plane unchanged.
+
+pub mod plain;
+pub mod sip;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+/// A browser leg: the WebSocket connection and the SIP Call-ID of its dialog.
+pub type LegKey = (u64, String);
+
+/// Legs that carried no media for this long are dropped (a browser that vanished).
+const IDLE: Duration = Duration::from_secs(90);
+
+/// Why a description could not be translated.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    /// The SDP was not understood or offers nothing usable.
+    #[error("unusable session description: {0}")]
+    Sdp(String),
+    /// No leg for this dialog (an answer without an offer).
+    #[error("no WebRTC leg for this dialog")]
+    NoLeg,
+    /// The edge is not running.
+    #[error("the WebRTC edge is not running")]
+    Stopped,
+}
+
+enum Cmd {
+    BrowserOffer { key: LegKey, sdp: String, reply: oneshot::Sender<Result<String, EdgeError>> },
+    BrowserAnswer { key: LegKey, sdp: String, reply: oneshot::Sender<Result<String, EdgeError>> },
+    EngineOffer { key: LegKey, sdp: String, reply: oneshot::Sender<Result<String, EdgeError>> },
+    EngineAnswer { key: LegKey, sdp: String, reply: oneshot::Sender<Result<String, EdgeError>> },
+    Close { key: LegKey },
+    CloseConn { conn: u64 },
+}
+
+/// The handle the SIP side uses to translate descriptions (cheap to clone).
+#[derive(Clone)]
+pub struct WebRtcEdge {
+    tx: mpsc::UnboundedSender<Cmd>,
+    /// The address browsers send media to.
+    pub media_addr: SocketAddr,
+}
+
+impl WebRtcEdge {
+    /// Binds the browser-facing socket on `public_ip:port` (0: any free port) and the
+    /// engine-facing one on `engine_ip`, and starts the media task.
+    pub async fn start(public_ip: IpAddr, port: u16, engine_ip: IpAddr) -> std::io::Result<WebRtcEdge> {
+        let ice = UdpSocket::bind(SocketAddr::new(public_ip, port)).await?;
+        let plain = UdpSocket::bind(SocketAddr::new(engine_ip, 0)).await?;
+        let media_addr = ice.local_addr()?;
+        let plain_addr = plain.local_addr()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let edge = Edge {
+            ice: Arc::new(ice),
+            plain: Arc::new(plain),
+            media_addr,
+            plain_addr,
+            legs: HashMap::new(),
+            by_browser: HashMap::new(),
+            by_engine: HashMap::new(),
+        };
+        tokio::spawn(edge.run(rx));
+        Ok(WebRtcEdge { tx, media_addr })
+    }
+
+    async fn ask(&self, make: impl FnOnce(oneshot::Sender<Result<String, EdgeError>>) -> Cmd) -> Result<String, EdgeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(make(reply)).map_err(|_| EdgeError::Stopped)?;
+        rx.await.map_err(|_| EdgeError::Stopped)?
+    }
+
+    /// A browser offers (INVITE or re-INVITE): the plain description for the engine.
+    pub async fn browser_offer(&self, key: LegKey, sdp: String) -> Result<String, EdgeError> {
+        self.ask(|reply| Cmd::BrowserOffer { key, sdp, reply }).await
+    }
+
+    /// A browser answers the engine's offer: the plain answer for the engine.
+    pub async fn browser_answer(&self, key: LegKey, sdp: String) -> Result<String, EdgeError> {
+        self.ask(|reply| Cmd::BrowserAnswer { key, sdp, reply }).await
+    }
+
+    /// The engine offers to a browser: the WebRTC offer for the browser.
+    pub async fn engine_offer(&self, key: LegKey, sdp: String) -> Result<String, EdgeError> {
+        self.ask(|reply| Cmd::EngineOffer { key, sdp, reply }).await
+    }
+
+    /// The engine answers a browser's offer: the WebRTC answer for the browser.
+    pub async fn engine_answer(&self, key: LegKey, sdp: String) -> Result<String, EdgeError> {
+        self.ask(|reply| Cmd::EngineAnswer { key, sdp, reply }).await
+    }
+
+    /// The dialog ended: its leg goes.
+    pub fn close(&self, key: LegKey) {
+        let _ = self.tx.send(Cmd::Close { key });
+    }
+
+    /// The WebSocket closed: all its legs go.
+    pub fn close_conn(&self, conn: u64) {
+        let _ = self.tx.send(Cmd::CloseConn { conn });
+    }
+}
+
+struct Leg {
+    rtc: Rtc,
+    mid: Option<Mid>,
+    /// Our offer waiting for the browser's answer.
+    pending: Option<SdpPendingOffer>,
+    /// Our answer to the browser's latest offer, sent once the engine has answered.
+    answer: Option<String>,
+    /// Where the media plane takes this call's audio (from the engine's description).
+    engine: Option<SocketAddr>,
+    /// The engine's payload types for PCMU, PCMA and telephone-event.
+    engine_pts: plain::Pts,
+    ssrc: u32,
+    seq: u16,
+    last_media: Instant,
+    timeout: Instant,
+}
+
+struct Edge {
+    ice: Arc<UdpSocket>,
+    plain: Arc<UdpSocket>,
+    media_addr: SocketAddr,
+    plain_addr: SocketAddr,
+    legs: HashMap<LegKey, Leg>,
+    by_browser: HashMap<SocketAddr, LegKey>,
+    by_engine: HashMap<SocketAddr, LegKey>,
+}
+
+fn new_rtc(media_addr: SocketAddr, now: Instant) -> Result<Rtc, EdgeError> {
+    let mut cfg = Rtc::builder().set_ice_lite(true).clear_codecs().enable_pcmu(true, false).enable_pcma(true, false);
+    cfg.codec_config().add_config(
+        plain::TELEPHONE_EVENT_PT.into(),
+        None,
+        Codec::Tele,
+        str0m::media::Frequency::EIGHT_KHZ,
+        None,
+        Default::default(),
+    );
+    let mut rtc = cfg.build(now);
+    let c = Candidate::host(media_addr, "udp").map_err(|e| EdgeError::Sdp(format!("media address {media_addr}: {e}")))?;
+    rtc.add_local_candidate(c);
+    Ok(rtc)
+}
+
+impl Edge {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>) {
+        let mut ice_buf = vec![0u8; 2048];
+        let mut plain_buf = vec![0u8; 2048];
+        let (ice, plain) = (self.ice.clone(), self.plain.clone());
+        loop {
+            let next = self.legs.values().map(|l| l.timeout).min().unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(next));
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(c) => self.command(c),
+                    None => return,
+                },
+                r = ice.recv_from(&mut ice_buf) => if let Ok((n, from)) = r {
+                    self.browser_packet(&ice_buf[..n], from);
+                },
+                r = plain.recv_from(&mut plain_buf) => if let Ok((n, from)) = r {
+                    self.engine_packet(&plain_buf[..n], from);
+                },
+                _ = sleep => self.tick(),
+            }
+        }
+    }
+
+    fn command(&mut self, c: Cmd) {
+        match c {
+            Cmd::BrowserOffer { key, sdp, reply } => {
+                let _ = reply.send(self.browser_offer(key, &sdp));
+            }
+            Cmd::BrowserAnswer { key, sdp, reply } => {
+                let _ = reply.send(self.browser_answer(&key, &sdp));
+            }
+            Cmd::EngineOffer { key, sdp, reply } => {
+                let _ = reply.send(self.engine_offer(key, &sdp));
+            }
+            Cmd::EngineAnswer { key, sdp, reply } => {
+                let _ = reply.send(self.engine_answer(&key, &sdp));
+            }
+            Cmd::Close { key } => self.remove(&key),
+            Cmd::CloseConn { conn } => {
+                let keys: Vec<LegKey> = self.legs.keys().filter(|k| k.0 == conn).cloned().collect();
+                for k in keys {
+                    self.remove(&k);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &LegKey) {
+        if let Some(mut leg) = self.legs.remove(key) {
+            leg.rtc.disconnect();
+            self.by_browser.retain(|_, k| k != key);
+            self.by_engine.retain(|_, k| k != key);
+        }
+    }
+
+    fn leg(&mut self, key: &LegKey, now: Instant) -> Result<&mut Leg, EdgeError> {
+        if !self.legs.contains_key(key) {
+            let rtc = new_rtc(self.media_addr, now)?;
+            let leg = Leg {
+                rtc,
+                mid: None,
+                pending: None,
+                answer: None,
+                engine: None,
+                engine_pts: plain::Pts::default(),
+                ssrc: rand::random(),
+                seq: rand::random(),
+                last_media: now,
+                timeout: now,
+            };
+            self.legs.insert(key.clone(), leg);
+        }
+        self.legs.get_mut(key).ok_or(EdgeError::NoLeg)
+    }
+
+    fn browser_offer(&mut self, key: LegKey, sdp: &str) -> Result<String, EdgeError> {
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| EdgeError::Sdp(e.to_string()))?;
+        let plain_addr = self.plain_addr;
+        let leg = self.leg(&key, Instant::now())?;
+        let answer = leg.rtc.sdp_api().accept_offer(offer).map_err(|e| EdgeError::Sdp(e.to_string()))?;
+        leg.answer = Some(answer.to_sdp_string());
+        let dir = plain::browser_direction(sdp);
+        let out = plain::describe(plain_addr, &leg.engine_pts, dir, plain::prefers_ulaw(sdp));
+        self.drain(&key);
+        Ok(out)
+    }
+
+    fn engine_answer(&mut self, key: &LegKey, sdp: &str) -> Result<String, EdgeError> {
+        self.engine_side(key, sdp)?;
+        let leg = self.legs.get_mut(key).ok_or(EdgeError::NoLeg)?;
+        leg.answer.clone().ok_or(EdgeError::NoLeg)
+    }
+
+    fn engine_offer(&mut self, key: LegKey, sdp: &str) -> Result<String, EdgeError> {
+        let dir = self.engine_side_new(&key, sdp)?;
+        let leg = self.legs.get_mut(&key).ok_or(EdgeError::NoLeg)?;
+        let mut api = leg.rtc.sdp_api();
+        match leg.mid {
+            Some(mid) => api.set_direction(mid, dir),
+            None => {
+                leg.mid = Some(api.add_media(MediaKind::Audio, dir, None, None, None));
+            }
+        }
+        let (offer, pending) = api.apply().ok_or_else(|| EdgeError::Sdp("nothing to offer".into()))?;
+        leg.pending = Some(pending);
+        Ok(offer.to_sdp_string())
+    }
+
+    fn browser_answer(&mut self, key: &LegKey, sdp: &str) -> Result<String, EdgeError> {
+        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| EdgeError::Sdp(e.to_string()))?;
+        let plain_addr = self.plain_addr;
+        let leg = self.legs.get_mut(key).ok_or(EdgeError::NoLeg)?;
+        let pending = leg.pending.take().ok_or(EdgeError::NoLeg)?;
+        leg.rtc.sdp_api().accept_answer(pending, answer).map_err(|e| EdgeError::Sdp(e.to_string()))?;
+        let out = plain::describe(plain_addr, &leg.engine_pts, plain::browser_direction(sdp), plain::prefers_ulaw(sdp));
+        self.drain(key);
+        Ok(out)
+    }
+
+    /// Notes where the engine takes the leg's audio and its payload types.
+    fn engine_side(&mut self, key: &LegKey, sdp: &str) -> Result<Direction, EdgeError> {
+        let (addr, pts, dir) = plain::parse(sdp).map_err(EdgeError::Sdp)?;
+        let leg = self.legs.get_mut(key).ok_or(EdgeError::NoLeg)?;
+        tracing::debug!(conn = key.0, call_id = %key.1, engine = %addr, "browser leg: the engine's media address");
+        leg.engine = Some(addr);
+        leg.engine_pts = pts;
+        self.by_engine.insert(addr, key.clone());
+        Ok(dir)
+    }
+
+    fn engine_side_new(&mut self, key: &LegKey, sdp: &str) -> Result<Direction, EdgeError> {
+        self.leg(key, Instant::now())?;
+        self.engine_side(key, sdp)
+    }
+
+    fn browser_packet(&mut self, bytes: &[u8], from: SocketAddr) {
+        let now = Instant::now();
+        let Ok(contents) = bytes.try_into() else { return };
+        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source: from, destination: self.media_addr, contents });
+        let key = match self.by_browser.get(&from) {
+            Some(k) => k.clone(),
+            None => match self.legs.iter().find(|(_, l)| l.rtc.accepts(&input)) {
+                Some((k, _)) => {
+                    self.by_browser.insert(from, k.clone());
+                    k.clone()
+                }
+                None => return,
+            },
+        };
+        let Some(leg) = self.legs.get_mut(&key) else { return };
+        if leg.rtc.handle_input(input).is_err() {
+            return self.remove(&key);
+        }
+        self.drain(&key);
+    }
+
+    fn engine_packet(&mut self, bytes: &[u8], from: SocketAddr) {
+        let Some(key) = self.by_engine.get(&from).cloned() else {
+            tracing::debug!(%from, "RTP for the browsers from an unknown address");
+            return;
+        };
+        if let Err(why) = self.relay_to_browser(&key, bytes) {
+            tracing::debug!(call_id = %key.1, why, "engine media not relayed to the browser");
+            return;
+        }
+        self.drain(&key);
+    }
+
+    fn relay_to_browser(&mut self, key: &LegKey, bytes: &[u8]) -> Result<(), &'static str> {
+        let p = plain::Rtp::parse(bytes).ok_or("not RTP")?;
+        let leg = self.legs.get_mut(key).ok_or("no leg")?;
+        let mid = leg.mid.ok_or("no media line yet")?;
+        let codec = leg.engine_pts.codec_of(p.pt).ok_or("unknown payload type")?;
+        if codec == Codec::Tele {
+            // The engine plays no key tones to phones; nothing to relay.
+            return Ok(());
+        }
+        let now = Instant::now();
+        let writer = leg.rtc.writer(mid).ok_or("not sending")?;
+        let pt = writer.payload_params().find(|pp| pp.spec().codec == codec).map(|pp| pp.pt()).ok_or("codec not negotiated")?;
+        let time = MediaTime::new(u64::from(p.timestamp), str0m::media::Frequency::EIGHT_KHZ);
+        writer.write(pt, now, time, p.payload.to_vec()).map_err(|_| "write refused")
+    }
+
+    fn tick(&mut self) {
+        let now = Instant::now();
+        let due: Vec<LegKey> = self.legs.iter().filter(|(_, l)| l.timeout <= now).map(|(k, _)| k.clone()).collect();
+        for key in due {
+            let Some(leg) = self.legs.get_mut(&key) else { continue };
+            if now.duration_since(leg.last_media) > IDLE || leg.rtc.handle_input(Input::Timeout(now)).is_err() {
+                self.remove(&key);
+                continue;
+            }
+            self.drain(&key);
+        }
+    }
+
+    /// Runs a leg's `Rtc` until it waits: packets out, media on to the engine.
+    fn drain(&mut self, key: &LegKey) {
+        let Some(leg) = self.legs.get_mut(key) else { return };
+        let mut gone = false;
+        loop {
+            match leg.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    leg.timeout = t;
+                    break;
+                }
+                Ok(Output::Transmit(t)) => {
+                    let _ = self.ice.try_send_to(&t.contents, t.destination);
+                }
+                Ok(Output::Event(e)) => match e {
+                    Event::IceConnectionStateChange(s) if s != IceConnectionState::Disconnected => {
+                        tracing::debug!(call_id = %key.1, state = ?s, "browser leg ICE")
+                    }
+                    Event::Connected => tracing::debug!(call_id = %key.1, "browser leg: DTLS-SRTP up"),
+                    Event::MediaAdded(m) if m.kind == MediaKind::Audio => leg.mid = Some(m.mid),
+                    Event::MediaData(d) => {
+                        leg.last_media = Instant::now();
+                        let Some(engine) = leg.engine else {
+                            tracing::debug!(call_id = %key.1, "browser media before the engine's address");
+                            continue;
+                        };
+                        let codec = d.params.spec().codec;
+                        // The browser may send the other G.711 law than the engine took:
+                        // A-law and µ-law convert sample by sample.
+                        let (pt, data) = match (leg.engine_pts.pt_of(codec), codec) {
+                            (Some(pt), _) => (pt, std::borrow::Cow::Borrowed(&d.data[..])),
+                            (None, Codec::PCMU) if leg.engine_pts.pcma.is_some() => {
+                                let mut b = d.data.to_vec();
+                                pbx_media::g711::transcode(&mut b, pbx_media::Law::Ulaw, pbx_media::Law::Alaw);
+                                (leg.engine_pts.pcma.unwrap_or(8), std::borrow::Cow::Owned(b))
+                            }
+                            (None, Codec::PCMA) if leg.engine_pts.pcmu.is_some() => {
+                                let mut b = d.data.to_vec();
+                                pbx_media::g711::transcode(&mut b, pbx_media::Law::Alaw, pbx_media::Law::Ulaw);
+                                (leg.engine_pts.pcmu.unwrap_or(0), std::borrow::Cow::Owned(b))
+                            }
+                            _ => continue,
+                        };
+                        let ts = d.time.rebase(str0m::media::Frequency::EIGHT_KHZ).numer() as u32;
+                        leg.seq = leg.seq.wrapping_add(1);
+                        let pkt = plain::Rtp::build(pt, leg.seq, ts, leg.ssrc, &data);
+                        let _ = self.plain.try_send_to(&pkt, engine);
+                    }
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                        gone = true;
+                        break;
+                    }
+                    _ => {}
+                },
+                Err(_) => {
+                    gone = true;
+                    break;
+                }
+            }
+        }
+        if gone {
+            self.remove(key);
+        }
+    }
+}
