@@ -103,3 +103,46 @@ fn a_browser_registers_calls_and_answers_over_webrtc() {
     assert_eq!(of_103.len(), 2, "{rows:?}");
     assert!(of_103.iter().all(|r| r["disposition"] == "answered"), "{of_103:?}");
 }
+
+#[test]
+fn the_cabinets_phone_takes_and_makes_calls_with_the_session() {
+    require_tool("sipp", "sip-tester");
+    require_tool("node", "nodejs");
+    assert!(Path::new("/usr/bin/chromium").exists(), "/usr/bin/chromium is required");
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/web");
+    node_packages(&web);
+    let pbx = Pbx::start(Db::Sqlite, &[]);
+    pbx.seed_acme();
+    // 105 signs in to the cabinet; its SIP password is never given to the browser.
+    pbx.cli_ok(&["user", "create", "acme", "105", "--password", "secret105", "--name", "Olga Smirnova", "--web-password", "olga-pass-1"]);
+    pbx.settle();
+    let phone = answering_phone(&pbx, "101", "secret101");
+    let files = tempfile::tempdir().unwrap();
+    let (ready, done) = (files.path().join("ready"), files.path().join("done"));
+    let mut browser = Command::new("node")
+        .arg("phone_cabinet.mjs")
+        .current_dir(&web)
+        .env("BASE", format!("http://{}", pbx.http))
+        .env("LOGIN", "105@acme")
+        .env("PASSWORD", "olga-pass-1")
+        .env("CALL_TO", "101")
+        .env("CALLER", "103")
+        .env("READY_FILE", &ready)
+        .env("DONE_FILE", &done)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let finished = |b: &mut std::process::Child| matches!(b.try_wait(), Ok(Some(_)));
+    assert!(wait_for(Duration::from_secs(60), || ready.exists() || finished(&mut browser)), "the cabinet's phone did not get ready");
+    let called_ok = finished(&mut browser) || sipp_call(&pbx, "103", "secret103", "105", 6000);
+    let out = browser.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && called_ok, "cabinet phone test failed:\n{stdout}\n{stderr}\n{}", pbx.log());
+    let got = phone.sink.packets();
+    assert!(audible(&got) > 50, "101 got {} RTP packets, {} audible, from the cabinet's call", got.len(), audible(&got));
+    let rows = call_log(&pbx);
+    assert!(rows.iter().any(|r| r["caller_number"] == "103" && r["callee"] == "105" && r["disposition"] == "answered"), "{rows:?}");
+    assert!(rows.iter().any(|r| r["caller_number"] == "105" && r["callee"] == "101" && r["disposition"] == "answered"), "{rows:?}");
+}

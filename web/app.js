@@ -3,6 +3,7 @@
 // as HTML, so nothing a caller or a user typed can run in the page.
 import { t, setLang, currentLang, errorText } from './i18n.js';
 import { pages } from './pages.js';
+import { startPhone, stopPhone, hasPhone } from './phone.js';
 
 export const state = { me: null };
 
@@ -79,8 +80,8 @@ export function isoDay(days = 0) {
 /** Which pages each role sees, in menu order. */
 const MENU = {
   operator: ['tenants', 'tariffs', 'trunks', 'tokens', 'audit', 'account'],
-  supervisor: ['dashboard', 'calls', 'recordings', 'stats', 'users', 'groups', 'contacts', 'numbers', 'plugins', 'prompts', 'queues', 'tokens', 'webhooks', 'organization', 'balance', 'audit', 'account'],
-  user: ['dashboard', 'calls', 'stats', 'contacts', 'forwarding', 'account'],
+  supervisor: ['dashboard', 'phone', 'calls', 'recordings', 'stats', 'users', 'groups', 'contacts', 'numbers', 'plugins', 'prompts', 'queues', 'tokens', 'webhooks', 'organization', 'balance', 'audit', 'account'],
+  user: ['dashboard', 'phone', 'calls', 'stats', 'contacts', 'forwarding', 'account'],
 };
 
 let cleanup = null;
@@ -99,7 +100,9 @@ export async function render() {
     return;
   }
   const role = state.me.role;
-  const allowed = MENU[role];
+  const allowed = MENU[role].filter((p) => p !== 'phone' || hasPhone());
+  // The phone rings on every page once signed in.
+  startPhone();
   let page = (location.hash.replace(/^#\/?/, '').split('/')[0]) || allowed[0];
   const pageKey = page === 'tokens' && role === 'operator' ? 'operator_tokens' : page;
   nav.replaceChildren(...allowed.map((p) => el('a', { href: '#/' + p, class: p === page ? 'active' : null }, t(p))));
@@ -139,7 +142,7 @@ function loginForm() {
 
 async function boot() {
   document.getElementById('lang').addEventListener('change', (e) => { setLang(e.target.value); render(); });
-  document.getElementById('logout').addEventListener('click', async () => { await attempt(() => api('POST', '/api/v1/logout')); state.me = null; location.hash = ''; render(); });
+  document.getElementById('logout').addEventListener('click', async () => { await attempt(() => api('POST', '/api/v1/logout')); stopPhone(); state.me = null; location.hash = ''; render(); });
   document.getElementById('menu-toggle').addEventListener('click', () => document.body.classList.toggle('menu-open'));
   // A page with unsaved changes (the scenario editor) sets state.leaveGuard: leaving asks first.
   let shown = location.hash;

@@ -6,6 +6,7 @@ import { scenarioEditor } from './editor.js';
 import { groupsPage } from './groups.js';
 import { balancePage, tariffsPage, lowBalanceBanner } from './billing.js';
 import { tenantNumbersCard } from './operator.js';
+import { phonePage } from './phone.js';
 
 const enc = encodeURIComponent;
 /** CSV as a spreadsheet in the cabinet's language opens it (Excel in Russian splits on `;`). */
@@ -317,6 +318,7 @@ export const pages = {
   },
 
   groups: () => groupsPage(),
+  phone: (ctx) => phonePage(ctx),
   balance: () => balancePage(),
   tariffs: () => tariffsPage(),
 

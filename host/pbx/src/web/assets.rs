@@ -16,6 +16,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("groups.js", "text/javascript; charset=utf-8", include_str!("../../../../web/groups.js")),
     ("billing.js", "text/javascript; charset=utf-8", include_str!("../../../../web/billing.js")),
     ("operator.js", "text/javascript; charset=utf-8", include_str!("../../../../web/operator.js")),
+    ("phone.js", "text/javascript; charset=utf-8", include_str!("../../../../web/phone.js")),
     ("i18n.js", "text/javascript; charset=utf-8", include_str!("../../../../web/i18n.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../../../../web/style.css")),
     // dagre 1.1.4 (MIT, web/vendor/dagre.LICENSE): the scenario editor's layered layout.

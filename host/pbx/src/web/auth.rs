@@ -177,6 +177,8 @@ pub struct MeTenant {
     pub timezone: String,
     /// Active or suspended.
     pub status: pbx_store::TenantStatus,
+    /// The SIP domain its phones (and the cabinet's web phone) register in.
+    pub domain: String,
 }
 
 /// A refused login.
@@ -209,7 +211,7 @@ async fn me_of(state: &WebState, c: &Caller) -> ApiResult<Me> {
             Me {
                 role: if *supervisor { "supervisor" } else { "user" },
                 name: ext.clone(),
-                tenant: Some(MeTenant { slug: t.slug, name: t.name, timezone: t.timezone, status: t.status }),
+                tenant: Some(MeTenant { slug: t.slug, name: t.name, timezone: t.timezone, status: t.status, domain: t.domain }),
                 csrf: c.csrf.clone(),
             }
         }
