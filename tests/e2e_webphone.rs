@@ -89,6 +89,11 @@ fn a_browser_registers_calls_and_answers_over_webrtc() {
         );
     }
 
+    // 103's desk phone rings with the browser and is cancelled when the browser answers.
+    let desk_port = free_port();
+    let desk = Sipp::spawn(&pbx, "uas_ring.xml", desk_port, &["-m", "1"]);
+    assert!(Sipp::register(&pbx, "103", "secret103", free_port(), desk_port, 300), "103's desk phone did not register");
+    pbx.settle();
     let called_ok = finished(&mut browser) || sipp_call(&pbx, "102", "secret102", "103", 5000);
     let out = browser.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -97,11 +102,38 @@ fn a_browser_registers_calls_and_answers_over_webrtc() {
     assert!(stdout.contains("phone browser test passed"), "{stdout}");
     assert!(stdout.contains("\"caller\":\"102\""), "the browser saw the caller's number: {stdout}");
 
+    assert!(desk.wait(Duration::from_secs(10)), "the desk phone was not rung and then cancelled:\n{}", Sipp::logs(&pbx, "uas_ring"));
+
     // Both calls are in the call log as answered calls of 103.
     let rows = call_log(&pbx);
     let of_103: Vec<_> = rows.iter().filter(|r| r["caller_number"] == "103" || r["callee"] == "103").collect();
     assert_eq!(of_103.len(), 2, "{rows:?}");
     assert!(of_103.iter().all(|r| r["disposition"] == "answered"), "{of_103:?}");
+    let show = |id: &str| -> serde_json::Value { serde_json::from_str(&pbx.cli_ok(&["calls", "show", "acme", id, "--json"])).unwrap() };
+    // The browser's key reached the engine as RFC 4733.
+    let outgoing = of_103.iter().find(|r| r["caller_number"] == "103").unwrap()["id"].as_str().unwrap().to_string();
+    let keys: Vec<String> = show(&outgoing)["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "dtmf")
+        .map(|e| e["detail"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(keys, vec!["5 rfc4733 caller".to_string()], "the browser's key as the engine saw it");
+    // The call to the browser is recorded with sound on both channels (the caller's voice
+    // on the left, the browser's microphone on the right).
+    let incoming = of_103.iter().find(|r| r["callee"] == "103").unwrap()["id"].as_str().unwrap().to_string();
+    assert!(wait_for(Duration::from_secs(15), || show(&incoming)["recording"]["format"] == "ogg"), "no recording: {}", show(&incoming));
+    let wav = pbx.dir.path().join("browser-call.wav");
+    pbx.cli_ok(&["recordings", "export", "acme", &incoming, &wav.display().to_string()]);
+    let w = pbx_media::wav::parse(&std::fs::read(&wav).unwrap()).unwrap();
+    assert_eq!(w.channels, 2);
+    let s = pbx_media::wav::samples(&w).unwrap();
+    let rms = |ch: usize| {
+        let v: Vec<f64> = s.iter().skip(ch).step_by(2).map(|x| f64::from(*x)).collect();
+        (v.iter().map(|x| x * x).sum::<f64>() / v.len().max(1) as f64).sqrt()
+    };
+    assert!(rms(0) > 100.0 && rms(1) > 100.0, "channel levels: caller {} browser {}", rms(0), rms(1));
 }
 
 #[test]
@@ -116,7 +148,9 @@ fn the_cabinets_phone_takes_and_makes_calls_with_the_session() {
     // 105 signs in to the cabinet; its SIP password is never given to the browser.
     pbx.cli_ok(&["user", "create", "acme", "105", "--password", "secret105", "--name", "Olga Smirnova", "--web-password", "olga-pass-1"]);
     pbx.settle();
-    let phone = answering_phone(&pbx, "101", "secret101");
+    // 101 takes the transferred caller; 102 the call dialled from the page.
+    let colleague = answering_phone(&pbx, "101", "secret101");
+    let phone = answering_phone(&pbx, "102", "secret102");
     let files = tempfile::tempdir().unwrap();
     let (ready, done) = (files.path().join("ready"), files.path().join("done"));
     let mut browser = Command::new("node")
@@ -125,8 +159,9 @@ fn the_cabinets_phone_takes_and_makes_calls_with_the_session() {
         .env("BASE", format!("http://{}", pbx.http))
         .env("LOGIN", "105@acme")
         .env("PASSWORD", "olga-pass-1")
-        .env("CALL_TO", "101")
+        .env("CALL_TO", "102")
         .env("CALLER", "103")
+        .env("TRANSFER_TO", "101")
         .env("READY_FILE", &ready)
         .env("DONE_FILE", &done)
         .stdout(Stdio::piped())
@@ -135,14 +170,22 @@ fn the_cabinets_phone_takes_and_makes_calls_with_the_session() {
         .unwrap();
     let finished = |b: &mut std::process::Child| matches!(b.try_wait(), Ok(Some(_)));
     assert!(wait_for(Duration::from_secs(60), || ready.exists() || finished(&mut browser)), "the cabinet's phone did not get ready");
-    let called_ok = finished(&mut browser) || sipp_call(&pbx, "103", "secret103", "105", 6000);
+    let called_ok = finished(&mut browser) || sipp_call(&pbx, "103", "secret103", "105", 15000);
     let out = browser.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && called_ok, "cabinet phone test failed:\n{stdout}\n{stderr}\n{}", pbx.log());
+    let heard = colleague.sink.packets();
+    assert!(audible(&heard) > 30, "101 got {} RTP packets, {} audible, from the transferred caller", heard.len(), audible(&heard));
     let got = phone.sink.packets();
-    assert!(audible(&got) > 50, "101 got {} RTP packets, {} audible, from the cabinet's call", got.len(), audible(&got));
+    assert!(audible(&got) > 50, "102 got {} RTP packets, {} audible, from the cabinet's call", got.len(), audible(&got));
     let rows = call_log(&pbx);
-    assert!(rows.iter().any(|r| r["caller_number"] == "103" && r["callee"] == "105" && r["disposition"] == "answered"), "{rows:?}");
-    assert!(rows.iter().any(|r| r["caller_number"] == "105" && r["callee"] == "101" && r["disposition"] == "answered"), "{rows:?}");
+    let incoming = rows.iter().find(|r| r["caller_number"] == "103" && r["callee"] == "105").unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(incoming["disposition"], "answered");
+    let shown: serde_json::Value =
+        serde_json::from_str(&pbx.cli_ok(&["calls", "show", "acme", incoming["id"].as_str().unwrap(), "--json"])).unwrap();
+    let transfers: Vec<&str> =
+        shown["timeline"].as_array().unwrap().iter().filter(|e| e["kind"] == "transfer").filter_map(|e| e["detail"].as_str()).collect();
+    assert!(transfers.iter().any(|d| d.starts_with("blind to 101")), "the browser's transfer in the timeline: {transfers:?}");
+    assert!(rows.iter().any(|r| r["caller_number"] == "105" && r["callee"] == "102" && r["disposition"] == "answered"), "{rows:?}");
 }

@@ -8,7 +8,7 @@ import { api, el, state, toast, fmtTime } from './app.js';
 
 const phone = {
   ua: null, JsSIP: null, status: 'off', cause: '', session: null, held: null, muted: false, onHold: false,
-  listeners: new Set(), release: null, deviceId: localStorage.getItem('phone-mic') || '', audio: null, popup: null,
+  listeners: new Set(), release: null, transferTo: '', deviceId: localStorage.getItem('phone-mic') || '', audio: null, popup: null,
 };
 
 function notify() { for (const f of phone.listeners) f(); }
@@ -180,7 +180,7 @@ function statusText() {
 /** The phone page: dial pad, the call's controls, transfer, microphone choice, recent calls. */
 export async function phonePage({ onLeave }) {
   startPhone();
-  const [users, recent] = await Promise.all([api('GET', '/api/v1/users?limit=500').catch(() => ({ items: [] })),
+  const [users, recent] = await Promise.all([api('GET', '/api/v1/colleagues').catch(() => ({ items: [] })),
     api('GET', '/api/v1/calls?limit=10').catch(() => ({ items: [] }))]);
   const number = el('input', { id: 'phone-number', inputmode: 'tel', autocomplete: 'off', 'aria-label': t('phone_number'), placeholder: '102, +74951234567' });
   const wrap = el('div', { id: 'phone' });
@@ -192,9 +192,12 @@ export async function phonePage({ onLeave }) {
     const live = s && s.isEstablished();
     const ringingIn = s && !live && s.direction === 'incoming';
     const pad = el('div', { class: 'dialpad' }, ['1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '0', '#'].map((d) => el('button', { type: 'button', class: 'secondary', 'data-key': d, onclick: () => { if (live) sendKey(d); else number.value += d; } }, d)));
-    const target = el('select', { id: 'phone-transfer-to', 'aria-label': t('phone_transfer_to') }, colleagues.map((u) => el('option', { value: u.ext, translate: 'no' }, u.ext + (u.name ? ' ' + u.name : ''))));
+    // The chosen colleague survives redraws (a hold or mute redraws the page).
+    const target = el('select', { id: 'phone-transfer-to', 'aria-label': t('phone_transfer_to'), onchange: (e) => { phone.transferTo = e.target.value; } },
+      colleagues.map((u) => el('option', { value: u.ext, translate: 'no', selected: u.ext === phone.transferTo ? true : null }, u.ext + (u.name ? ' ' + u.name : ''))));
     const who = s ? (s.remote_identity.display_name ? s.remote_identity.display_name + ' · ' : '') + s.remote_identity.uri.user : '';
-    wrap.replaceChildren(
+    // (replaceChildren would write a null as the text "null")
+    wrap.replaceChildren(...[
       el('p', { id: 'phone-status', class: phone.status === 'ready' ? 'good' : 'muted' }, statusText()),
       el('form', { class: 'card', id: 'phone-dial', onsubmit: (e) => { e.preventDefault(); call(number.value); } },
         el('label', {}, t('phone_number'), number), pad,
@@ -218,7 +221,7 @@ export async function phonePage({ onLeave }) {
         const other = c.caller_number === state.me.name ? c.callee : c.caller_number;
         return el('li', {}, el('span', { translate: 'no' }, fmtTime(c.started_at) + ' ' + other + (c.caller_name && other === c.caller_number ? ' ' + c.caller_name : '')), ' ',
           el('button', { type: 'button', class: 'secondary', onclick: () => call(other) }, t('phone_call_back')));
-      })) : el('p', { class: 'muted' }, t('nothing')));
+      })) : el('p', { class: 'muted' }, t('nothing'))].filter(Boolean));
   };
   phone.listeners.add(draw);
   onLeave(() => phone.listeners.delete(draw));

@@ -83,6 +83,9 @@ async function main() {
       stats.forEach((r) => { if (r.type === 'outbound-rtp' && r.kind === 'audio') sent = r.packetsSent; });
       return sent > 150;
     }, null, 15000, 'the browser to send audio');
+    // A key pressed in the call goes as RFC 4733 telephone-event through the edge.
+    await page.evaluate(() => window.phone.sessions[window.phone.sessions.length - 1].sendDTMF('5', { transportType: 'RFC2833', duration: 160 }));
+    await new Promise((r) => setTimeout(r, 1000));
     const out = await audioStats();
     console.log(JSON.stringify({ outbound: out }));
     assert.match(out.codec, /PCM[AU]/i, 'G.711 end to end, no transcoding: ' + out.codec);

@@ -1,15 +1,16 @@
 // The cabinet's own web phone in headless Chromium against a real `pbx serve`: the user
 // signs in, the phone registers with the session (no SIP password), a SIPp caller rings it
 // (a pop-up with the caller's number and name on whatever page is open), the user answers
-// and hears the caller, mutes; then dials an extension from the page. A second tab of the
+// and hears the caller, mutes and transfers the caller to a colleague; then dials an
+// extension from the page. A second tab of the
 // same browser does not take the line.
-// Env: BASE, LOGIN, PASSWORD, CALL_TO, CALLER, READY_FILE (written when the phone is ready),
+// Env: BASE, LOGIN, PASSWORD, CALL_TO, CALLER, TRANSFER_TO, READY_FILE (written when the phone is ready),
 // DONE_FILE (written once the incoming call is over). Exits non-zero on failure.
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 
-const { BASE, LOGIN, PASSWORD, CALL_TO, CALLER, READY_FILE, DONE_FILE } = process.env;
+const { BASE, LOGIN, PASSWORD, CALL_TO, CALLER, TRANSFER_TO, READY_FILE, DONE_FILE } = process.env;
 let step = 'start';
 
 // The level of what the phone plays (its <audio> element's stream), 0..1, over half a second.
@@ -31,11 +32,14 @@ async function main() {
     args: ['--no-sandbox', '--disable-gpu', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
       '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required'],
   });
+  let page = null;
   try {
     // bypassCSP lets Playwright's waitForFunction evaluate its predicates; the page itself runs under the CSP.
     const ctx = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 900 }, bypassCSP: true });
-    const page = await ctx.newPage();
+    page = await ctx.newPage();
     page.on('dialog', (d) => d.accept());
+    page.on('console', (m) => { if (m.type() === 'error') console.error('page:', m.text()); });
+    page.on('pageerror', (e) => console.error('page error:', e.message));
 
     step = 'the user signs in and the phone registers with the session';
     await page.goto(BASE + '/');
@@ -65,6 +69,10 @@ async function main() {
     assert.ok(heard >= 0.01, 'the caller is heard: level ' + heard);
     await page.click('#phone-mute');
     assert.equal(await page.getAttribute('#phone-mute', 'aria-pressed'), 'true');
+
+    step = 'the user transfers the caller to a colleague picked from the directory';
+    await page.selectOption('#phone-transfer-to', TRANSFER_TO);
+    await page.click('#phone-blind');
     await page.waitForSelector('#phone-call-card', { state: 'detached', timeout: 20000 });
     fs.writeFileSync(DONE_FILE, 'done');
 
@@ -76,6 +84,10 @@ async function main() {
     await page.click('#phone-hangup');
     await page.waitForSelector('#phone-call-card', { state: 'detached' });
     await page.waitForSelector('#phone-recent li');
+    assert.ok(!(await page.textContent('#phone')).includes('null'), 'no stray text on the phone page');
+  } catch (e) {
+    if (page) console.error('page text: ' + (await page.textContent('#view').catch(() => '(none)')));
+    throw e;
   } finally {
     await browser.close();
   }

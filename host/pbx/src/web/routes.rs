@@ -233,6 +233,15 @@ pub fn table() -> Vec<Route> {
             .returns::<Forwarding>(),
         r("get", "/api/v1/users", Supervisor, "users", "The tenant's users", get(tenant_api::list_users)).query(PAGE).returns::<UserPage>(),
         r(
+            "get",
+            "/api/v1/colleagues",
+            User,
+            "users",
+            "The company's extensions (people, ring groups, queues) for employees' phones",
+            get(tenant_api::colleagues),
+        )
+        .returns::<tenant_api::ColleagueList>(),
+        r(
             "post",
             "/api/v1/users",
             Supervisor,

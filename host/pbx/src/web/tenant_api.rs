@@ -44,6 +44,35 @@ pub async fn list_users(
     Ok(Json(page_of(users, limit, |u| u.ext.clone()).into()))
 }
 
+/// One of the company's extensions as employees' phones list it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Colleague {
+    /// The extension.
+    pub ext: String,
+    /// The person's (or group's) name.
+    pub name: String,
+    /// `user`, `ring` (a ring group) or `queue`.
+    pub kind: &'static str,
+}
+
+/// The company's directory for its employees.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ColleagueList {
+    /// By extension.
+    pub items: Vec<Colleague>,
+}
+
+/// `GET /api/v1/colleagues`: every employee may see whom they can call or transfer to (the
+/// web phone's transfer list); only names and extensions, nothing a supervisor manages.
+pub async fn colleagues(State(s): State<Arc<WebState>>, axum::Extension(c): axum::Extension<Caller>) -> ApiResult<Json<ColleagueList>> {
+    let t = c.tenant_id()?;
+    let mut items: Vec<Colleague> =
+        s.store.list_users(t).await?.into_iter().map(|u| Colleague { ext: u.ext, name: u.name, kind: "user" }).collect();
+    items.extend(s.store.list_groups(Some(t)).await?.into_iter().map(|g| Colleague { ext: g.ext, name: g.name, kind: g.kind.as_str() }));
+    items.sort_by(|a, b| a.ext.cmp(&b.ext));
+    Ok(Json(ColleagueList { items }))
+}
+
 /// New user form.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewUserBody {
