@@ -143,7 +143,8 @@ fn the_cabinets_phone_takes_and_makes_calls_with_the_session() {
     assert!(Path::new("/usr/bin/chromium").exists(), "/usr/bin/chromium is required");
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/web");
     node_packages(&web);
-    let pbx = Pbx::start(Db::Sqlite, &[]);
+    // A STUN server for the browser (nothing answers on it here: host candidates still win).
+    let pbx = Pbx::start(Db::Sqlite, &[("PBX_WEBRTC_ICE_SERVERS", r#"[{"urls":"stun:127.0.0.1:3478"}]"#)]);
     pbx.seed_acme();
     // 105 signs in to the cabinet; its SIP password is never given to the browser.
     pbx.cli_ok(&["user", "create", "acme", "105", "--password", "secret105", "--name", "Olga Smirnova", "--web-password", "olga-pass-1"]);

@@ -8,7 +8,7 @@ import { api, el, state, toast, fmtTime } from './app.js';
 
 const phone = {
   ua: null, JsSIP: null, status: 'off', cause: '', session: null, held: null, muted: false, onHold: false,
-  listeners: new Set(), release: null, transferTo: '', deviceId: localStorage.getItem('phone-mic') || '', audio: null, popup: null,
+  listeners: new Set(), release: null, transferTo: '', iceServers: [], deviceId: localStorage.getItem('phone-mic') || '', audio: null, popup: null,
 };
 
 function notify() { for (const f of phone.listeners) f(); }
@@ -52,11 +52,12 @@ function constraints() {
 
 async function connect() {
   try {
-    const { default: JsSIP } = await import('/assets/jssip.min.js');
+    const [{ default: JsSIP }, cfg] = await Promise.all([import('/assets/jssip.min.js'), api('GET', '/api/v1/phone')]);
     phone.JsSIP = JsSIP;
-    const socket = new JsSIP.WebSocketInterface((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/sip');
+    phone.iceServers = cfg.ice_servers || [];
+    const socket = new JsSIP.WebSocketInterface((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + cfg.ws_path);
     const ua = new JsSIP.UA({
-      sockets: [socket], uri: uri(state.me.name), display_name: state.me.name, register: true, register_expires: 300,
+      sockets: [socket], uri: cfg.uri, display_name: state.me.name, register: true, register_expires: 300,
       session_timers: false, connection_recovery_min_interval: 2, connection_recovery_max_interval: 30,
     });
     phone.ua = ua;
@@ -89,6 +90,10 @@ function playRemote(s) {
 function track(s) {
   phone.session = s; phone.muted = false; phone.onHold = false;
   playRemote(s);
+  // The PBX is reachable on its host address: a STUN or TURN server that answers slowly
+  // (or not at all) must not hold the call up until the browser gives up gathering.
+  let iceTimer = null;
+  s.on('icecandidate', (e) => { if (!iceTimer) iceTimer = setTimeout(e.ready, 1500); });
   s.on('confirmed', () => notify());
   s.on('hold', () => { phone.onHold = s === phone.session; notify(); });
   s.on('unhold', () => { phone.onHold = false; notify(); });
@@ -127,7 +132,7 @@ export function answer() {
   const s = phone.session;
   if (!s || s.isEstablished()) return;
   closePopup();
-  s.answer({ mediaConstraints: constraints(), pcConfig: { iceServers: [] } });
+  s.answer({ mediaConstraints: constraints(), pcConfig: { iceServers: phone.iceServers } });
 }
 
 /** Calls a number or extension from the user's own extension. */
@@ -136,8 +141,8 @@ export function call(target) {
   if (!number) { toast(t('phone_no_number'), true); return; }
   if (!phone.ua || phone.status !== 'ready') { toast(t('phone_not_ready'), true); return; }
   if (phone.session && !phone.held) { phone.held = phone.session; phone.held.hold(); }
-  const s = phone.ua.call(uri(number), { mediaConstraints: constraints(), pcConfig: { iceServers: [] } });
-  if (s) track(s);
+  // (the session is tracked by the UA's newRTCSession event)
+  phone.ua.call(uri(number), { mediaConstraints: constraints(), pcConfig: { iceServers: phone.iceServers } });
 }
 
 /** Hangs up the current call (or declines the ringing one). */

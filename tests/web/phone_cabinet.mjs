@@ -49,6 +49,9 @@ async function main() {
     await page.waitForSelector('#nav a[href="#/phone"]');
     await page.click('#nav a[href="#/phone"]');
     await page.waitForSelector('#phone-status.good', { timeout: 20000 });
+    const cfg = await page.evaluate(async () => (await fetch('/api/v1/phone')).json());
+    assert.deepEqual(cfg.ice_servers, [{ urls: 'stun:127.0.0.1:3478' }], 'the STUN server handed to the phone');
+    assert.match(cfg.uri, /^sip:105@acme\.example$/);
 
     step = 'a second tab of the same browser leaves the line to the first';
     const second = await ctx.newPage();

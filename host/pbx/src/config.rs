@@ -53,6 +53,11 @@ pub struct ServeArgs {
     /// any free port (set one when a firewall sits in front).
     #[arg(long, env = "PBX_WEBRTC_PORT", default_value_t = 0)]
     pub webrtc_port: u16,
+    /// STUN/TURN servers handed to browsers' phones (for users behind strict NAT), as the
+    /// JSON of RTCPeerConnection's `iceServers`, e.g.
+    /// `[{"urls":"turn:turn.example.org:3478","username":"u","credential":"p"}]`.
+    #[arg(long, env = "PBX_WEBRTC_ICE_SERVERS")]
+    pub webrtc_ice_servers: Option<String>,
     /// Address written into SDP, Via and Contact (default: the SIP listen address, or the
     /// primary interface's address when listening on all).
     #[arg(long, env = "PBX_PUBLIC_IP")]

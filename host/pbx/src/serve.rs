@@ -251,6 +251,11 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     let web = crate::web::WebState::new(store.clone(), common.data_dir.clone(), plugins.clone()).map_err(anyhow::Error::msg)?;
     let _ = web.originator.set(originator.clone());
     let _ = web.integrations.set(integrations);
+    let ice_servers = match args.webrtc_ice_servers.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(json) => crate::webrtc::parse_ice_servers(json).map_err(|e| anyhow::anyhow!("PBX_WEBRTC_ICE_SERVERS: {e}"))?,
+        None => Vec::new(),
+    };
+    let _ = web.ice_servers.set(ice_servers);
     let webrtc = match crate::webrtc::WebRtcEdge::start(public_ip, args.webrtc_port, public_ip).await {
         Ok(edge) => Some(edge),
         Err(e) => {

@@ -18,6 +18,7 @@ pub mod openapi;
 mod operator_api;
 mod originate_api;
 mod paging;
+mod phone_api;
 mod plugin_settings_api;
 pub mod recording_links;
 mod recording_mp3;
@@ -60,6 +61,8 @@ pub struct WebState {
     pub integrations: std::sync::OnceLock<Arc<crate::integrations::Integrations>>,
     /// The way into the call engine for SIP over WebSocket (set by the server that runs one).
     pub sip: std::sync::OnceLock<crate::transport::SipGate>,
+    /// STUN/TURN servers the web phone is given (`PBX_WEBRTC_ICE_SERVERS`).
+    pub ice_servers: std::sync::OnceLock<Vec<crate::webrtc::IceServer>>,
 }
 
 impl WebState {
@@ -80,6 +83,7 @@ impl WebState {
             secret_box,
             integrations: std::sync::OnceLock::new(),
             sip: std::sync::OnceLock::new(),
+            ice_servers: std::sync::OnceLock::new(),
         }))
     }
 

@@ -5,7 +5,7 @@
 use super::auth::{self, Access, guard};
 use super::openapi::Component;
 use super::{
-    WebState, audit_api, billing_api, calls_api, company_api, contacts_api, groups_api, live, operator_api, originate_api,
+    WebState, audit_api, billing_api, calls_api, company_api, contacts_api, groups_api, live, operator_api, originate_api, phone_api,
     plugin_settings_api, recording_links, tenant_api, tenant_setup_api, webhooks_api,
 };
 use axum::Router;
@@ -232,6 +232,15 @@ pub fn table() -> Vec<Route> {
             .takes::<Forwarding>()
             .returns::<Forwarding>(),
         r("get", "/api/v1/users", Supervisor, "users", "The tenant's users", get(tenant_api::list_users)).query(PAGE).returns::<UserPage>(),
+        r(
+            "get",
+            "/api/v1/phone",
+            User,
+            "users",
+            "The web phone's settings: SIP address, WebSocket path, STUN/TURN servers",
+            get(phone_api::config),
+        )
+        .returns::<phone_api::PhoneConfig>(),
         r(
             "get",
             "/api/v1/colleagues",

@@ -27,11 +27,60 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+/// One STUN or TURN server for browsers (RTCPeerConnection's `RTCIceServer`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IceServer {
+    /// `stun:HOST:PORT`, `turn:HOST:PORT` or `turns:...` (one or several).
+    #[schema(value_type = Object)]
+    pub urls: serde_json::Value,
+    /// TURN user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// TURN password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Reads `PBX_WEBRTC_ICE_SERVERS`: a JSON list of servers whose URLs are `stun:`, `turn:` or
+/// `turns:` ones (a TURN server needs a user name and a password).
+pub fn parse_ice_servers(json: &str) -> Result<Vec<IceServer>, String> {
+    let servers: Vec<IceServer> = serde_json::from_str(json).map_err(|e| format!("not a JSON list of ICE servers: {e}"))?;
+    for s in &servers {
+        let urls: Vec<&str> = match &s.urls {
+            serde_json::Value::String(u) => vec![u.as_str()],
+            serde_json::Value::Array(a) => a.iter().filter_map(|u| u.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        if urls.is_empty() {
+            return Err("an ICE server needs \"urls\"".into());
+        }
+        for u in urls {
+            let scheme = u.split(':').next().unwrap_or("");
+            if !matches!(scheme, "stun" | "turn" | "turns") || u.len() < scheme.len() + 2 {
+                return Err(format!("{u:?} is not a stun:, turn: or turns: URL"));
+            }
+            if scheme != "stun" && (s.username.is_none() || s.credential.is_none()) {
+                return Err(format!("the TURN server {u} needs \"username\" and \"credential\""));
+            }
+        }
+    }
+    Ok(servers)
+}
+
 /// A browser leg: the WebSocket connection and the SIP Call-ID of its dialog.
 pub type LegKey = (u64, String);
 
 /// Legs that carried no media for this long are dropped (a browser that vanished).
 const IDLE: Duration = Duration::from_secs(90);
+
+/// Media legs one WebSocket may hold at once (a phone has a call, a held one, a ringing one):
+/// offers beyond it are refused before any crypto is set up, so that a connection cannot
+/// spend the edge's memory and CPU.
+const LEGS_PER_CONN: usize = 6;
+
+/// Media legs the edge holds at once.
+const MAX_LEGS: usize = 8192;
 
 /// Why a description could not be translated.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +91,9 @@ pub enum EdgeError {
     /// No leg for this dialog (an answer without an offer).
     #[error("no WebRTC leg for this dialog")]
     NoLeg,
+    /// Too many calls on one connection, or on the edge.
+    #[error("too many browser calls at once")]
+    Busy,
     /// The edge is not running.
     #[error("the WebRTC edge is not running")]
     Stopped,
@@ -174,18 +226,27 @@ impl Edge {
         loop {
             let next = self.legs.values().map(|l| l.timeout).min().unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(next));
+            // What a browser sends (SDP, DTLS, STUN) is parsed by str0m: a panic there must
+            // cost that input, not every browser's media.
+            let contained = |what: &str, r: std::thread::Result<()>| {
+                if r.is_err() {
+                    tracing::error!(what, "the WebRTC edge panicked on one input: dropped it");
+                }
+            };
             tokio::select! {
                 cmd = rx.recv() => match cmd {
-                    Some(c) => self.command(c),
+                    Some(c) => contained("command", std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.command(c)))),
                     None => return,
                 },
                 r = ice.recv_from(&mut ice_buf) => if let Ok((n, from)) = r {
-                    self.browser_packet(&ice_buf[..n], from);
+                    let bytes = &ice_buf[..n];
+                    contained("browser packet", std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.browser_packet(bytes, from))));
                 },
                 r = plain.recv_from(&mut plain_buf) => if let Ok((n, from)) = r {
-                    self.engine_packet(&plain_buf[..n], from);
+                    let bytes = &plain_buf[..n];
+                    contained("engine packet", std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.engine_packet(bytes, from))));
                 },
-                _ = sleep => self.tick(),
+                _ = sleep => contained("timer", std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tick()))),
             }
         }
     }
@@ -224,6 +285,9 @@ impl Edge {
 
     fn leg(&mut self, key: &LegKey, now: Instant) -> Result<&mut Leg, EdgeError> {
         if !self.legs.contains_key(key) {
+            if self.legs.len() >= MAX_LEGS || self.legs.keys().filter(|k| k.0 == key.0).count() >= LEGS_PER_CONN {
+                return Err(EdgeError::Busy);
+            }
             let rtc = new_rtc(self.media_addr, now)?;
             let leg = Leg {
                 rtc,
@@ -425,6 +489,29 @@ impl Edge {
         }
         if gone {
             self.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ice_servers_are_checked_before_browsers_get_them() {
+        let ok = parse_ice_servers(
+            r#"[{"urls":"stun:stun.example.org:3478"},{"urls":["turn:t.example.org:3478","turns:t.example.org:5349"],"username":"u","credential":"p"}]"#,
+        );
+        assert_eq!(ok.map(|v| v.len()), Ok(2));
+        for (bad, why) in [
+            (r#"{"urls":"stun:x"}"#, "not a JSON list"),
+            (r#"[{"urls":"http://x"}]"#, "is not a stun:"),
+            (r#"[{"urls":"turn:t.example.org"}]"#, "needs \"username\""),
+            (r#"[{"urls":[]}]"#, "needs \"urls\""),
+            (r#"[{"urls":"stun:x","extra":1}]"#, "not a JSON list"),
+        ] {
+            let e = parse_ice_servers(bad).err().unwrap_or_default();
+            assert!(e.contains(why), "{bad}: {e}");
         }
     }
 }
