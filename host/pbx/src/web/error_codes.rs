@@ -35,6 +35,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("bad_amount", "invalid amount {}: use a number such as 100 or 99.50"),
     ("bad_supervisor_ext", "invalid supervisor extension {}: use 2 to 6 digits"),
     ("no_such_prompt", "there is no prompt {}: upload it first"),
+    ("no_web_phone", "only an employee with an extension has a web phone"),
     ("ext_in_use", "{} is in use ({}): change that first"),
     ("prompt_in_use", "the prompt {} is in use ({}): change that first"),
     ("csv_failed", "cannot write CSV: {}"),
