@@ -16,15 +16,6 @@ const DID: &str = "+74951230001";
 /// A city number answered by the example office's scenario (the editor's layout is checked on it).
 const OFFICE_DID: &str = "+74951230002";
 
-/// Installs the test's Node packages from the lockfile when they are missing.
-fn node_packages(dir: &Path) {
-    if dir.join("node_modules/playwright-core").exists() && dir.join("node_modules/@apidevtools/swagger-parser").exists() {
-        return;
-    }
-    let out = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(dir).output().unwrap();
-    assert!(out.status.success(), "npm ci in {} failed: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
-}
-
 #[test]
 fn cabinet_in_a_browser() {
     require_tool("sipp", "sip-tester");

@@ -12,14 +12,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn node_packages(dir: &Path) {
-    if dir.join("node_modules/playwright-core").exists() {
-        return;
-    }
-    let out = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(dir).output().unwrap();
-    assert!(out.status.success(), "npm ci in {} failed: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
-}
-
 /// RTP packets whose G.711 payload is not silence (a tone or a voice).
 fn audible(packets: &[(std::net::SocketAddr, Vec<u8>)]) -> usize {
     packets

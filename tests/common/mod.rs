@@ -647,3 +647,13 @@ pub fn sipp_caller(pbx: &Pbx, from: &str, pass: &str, to: &str, talk_ms: u32) ->
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     Sipp::spawn(pbx, "uac.xml", free_port(), &a)
 }
+
+/// Installs the browser tests' Node packages (`tests/web`, pinned by its lockfile) when
+/// they are missing.
+pub fn node_packages(dir: &Path) {
+    if dir.join("node_modules/playwright-core").exists() && dir.join("node_modules/@apidevtools/swagger-parser").exists() {
+        return;
+    }
+    let out = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(dir).output().unwrap();
+    assert!(out.status.success(), "npm ci in {} failed: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+}
