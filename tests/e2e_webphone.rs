@@ -2,7 +2,8 @@
 //! cabinet's code) against the real binary. It registers over SIP over WebSocket with its
 //! SIP credentials, calls a SIPp phone (whose RTP socket must get the browser's audio,
 //! relayed from WebRTC to plain G.711 by the PBX), then answers a SIPp caller and must hear
-//! it (the page's `getStats()`: packets and audio energy).
+//! it (the page's `getStats()`: packets and audio energy). Two browsers then walk an IVR
+//! with a key, hold and resume a call between them, and come back after a dropped WebSocket.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -181,4 +182,86 @@ fn the_cabinets_phone_takes_and_makes_calls_with_the_session() {
         shown["timeline"].as_array().unwrap().iter().filter(|e| e["kind"] == "transfer").filter_map(|e| e["detail"].as_str()).collect();
     assert!(transfers.iter().any(|d| d.starts_with("blind to 101")), "the browser's transfer in the timeline: {transfers:?}");
     assert!(rows.iter().any(|r| r["caller_number"] == "105" && r["callee"] == "102" && r["disposition"] == "answered"), "{rows:?}");
+}
+
+#[test]
+fn a_browser_picks_an_ivr_branch_holds_a_call_and_comes_back_after_a_drop() {
+    require_tool("sipp", "sip-tester");
+    require_tool("node", "nodejs");
+    assert!(Path::new("/usr/bin/chromium").exists(), "/usr/bin/chromium is required");
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/web");
+    node_packages(&web);
+    const DID: &str = "+74951234567";
+    let pbx = Pbx::start(Db::Sqlite, &[]);
+    pbx.seed_acme();
+    pbx.cli_ok(&["user", "create", "acme", "104", "--password", "secret104", "--name", "Second Browser"]);
+    pbx.cli_ok(&["trunk", "create", "carrier", "--host", "127.0.0.51:5060", "--allow-ip", "127.0.0.51/32"]);
+    pbx.cli_ok(&["did", "add", "acme", DID, "--trunk", "carrier"]);
+    // The example office's menu, open all week: 1 sales (101), 2 support (102), no key 101.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/office/scenario.json");
+    let mut scenario: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let all = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    scenario["nodes"]["hours"]["config"] = serde_json::json!({"weekly": [{"days": all, "from": "00:00", "to": "24:00"}]});
+    let file = pbx.dir.path().join("office.json");
+    std::fs::write(&file, scenario.to_string()).unwrap();
+    pbx.cli_ok(&["scenario", "set", "acme", DID, file.to_str().unwrap()]);
+    pbx.settle();
+    let sales = answering_phone(&pbx, "101", "secret101");
+    let support = answering_phone(&pbx, "102", "secret102");
+    let files = tempfile::tempdir().unwrap();
+    let branch = files.path().join("branch");
+    let mut browser = Command::new("node")
+        .arg("phone_ivr.mjs")
+        .current_dir(&web)
+        .env("BASE", format!("http://{}", pbx.http))
+        .env("DOMAIN", "acme.example")
+        .env("EXT1", "103")
+        .env("PASSWORD1", "secret103")
+        .env("EXT2", "104")
+        .env("PASSWORD2", "secret104")
+        .env("NUMBER", DID)
+        .env("KEY", "2")
+        .env("BRANCH_FILE", &branch)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let finished = |b: &mut std::process::Child| matches!(b.try_wait(), Ok(Some(_)));
+    assert!(wait_for(Duration::from_secs(60), || branch.exists() || finished(&mut browser)), "the browser did not reach the menu");
+    // The key chose support: 102 gets the browser's voice, 101 is never rung.
+    let reached = wait_for(Duration::from_secs(20), || audible(&support.sink.packets()) > 50);
+    std::fs::write(branch.with_extension("done"), "ok").unwrap();
+    let out = browser.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(reached, "102 got {} audible packets after the key\n{stdout}\n{stderr}\n{}", audible(&support.sink.packets()), pbx.log());
+    assert!(out.status.success(), "browser test failed:\n{stdout}\n{stderr}\n{}", pbx.log());
+    assert!(stdout.contains("phone ivr test passed"), "{stdout}");
+    assert!(sales.sink.packets().is_empty(), "101 (no key, a wrong key) was not rung");
+
+    let rows = call_log(&pbx);
+    let show = |id: &str| -> serde_json::Value { serde_json::from_str(&pbx.cli_ok(&["calls", "show", "acme", id, "--json"])).unwrap() };
+    let menu_call = rows.iter().find(|r| r["callee"] == DID).unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(menu_call["caller_number"], "103");
+    assert_eq!(menu_call["direction"], "internal", "the company's own number stays inside: {menu_call}");
+    let tl = show(menu_call["id"].as_str().unwrap())["timeline"].as_array().unwrap().clone();
+    let has = |kind: &str, part: &str| tl.iter().any(|e| e["kind"] == kind && e["detail"].as_str().unwrap_or("").contains(part));
+    assert!(has("node", "menu: ivr") && has("play", "welcome ivr-menu"), "{tl:#?}");
+    assert!(has("dtmf", "2 rfc4733 caller") && has("gathered", "\"2\""), "{tl:#?}");
+    assert!(has("dial", "102"), "{tl:#?}");
+    // The call between the browsers was put on hold and taken off it by the caller.
+    let between: Vec<_> = rows.iter().filter(|r| r["caller_number"] == "103" && r["callee"] == "104").collect();
+    let held = between.iter().any(|r| {
+        let tl = show(r["id"].as_str().unwrap())["timeline"].as_array().unwrap().clone();
+        let kinds: Vec<(String, String)> =
+            tl.iter().map(|e| (e["kind"].as_str().unwrap_or("").to_string(), e["detail"].as_str().unwrap_or("").to_string())).collect();
+        kinds.contains(&("hold".into(), "caller".into())) && kinds.contains(&("resume".into(), "caller".into()))
+    });
+    assert!(held, "no call between the browsers has the hold and the resume: {between:?}");
+    // And the call after the reconnect was answered.
+    assert_eq!(
+        rows.iter().filter(|r| r["caller_number"] == "103" && r["callee"] == "104" && r["disposition"] == "answered").count(),
+        2,
+        "{rows:?}"
+    );
 }

@@ -49,8 +49,9 @@ pub struct ServeArgs {
     /// RTP port range, e.g. 20000-29999.
     #[arg(long, env = "PBX_RTP_PORTS", default_value = "20000-29999")]
     pub rtp_ports: String,
-    /// UDP port of browsers' WebRTC media (ICE, DTLS-SRTP), all browser calls on it; 0 takes
-    /// any free port (set one when a firewall sits in front).
+    /// First UDP port of browsers' WebRTC media (ICE, DTLS-SRTP): one port per media worker
+    /// from it (`PBX_MEDIA_WORKERS`, default: the cores), browser calls spread over them; 0
+    /// takes any free ports (set one when a firewall sits in front).
     #[arg(long, env = "PBX_WEBRTC_PORT", default_value_t = 0)]
     pub webrtc_port: u16,
     /// STUN/TURN servers handed to browsers' phones (for users behind strict NAT), as the

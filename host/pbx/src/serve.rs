@@ -151,12 +151,13 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
     let (in_tx, in_rx) = mpsc::channel::<Input>(8192);
     let (ctl_tx, ctl_rx) = mpsc::unbounded_channel::<Input>();
     let media_tx = ctl_tx.clone();
+    let media_workers = args.media_workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let media = MediaEngine::start(
         MediaConfig {
             bind_ip: if args.sip_listen.ip().is_unspecified() { args.sip_listen.ip() } else { public_ip },
             port_min: rtp_min,
             port_max: rtp_max,
-            workers: args.media_workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+            workers: media_workers,
             rtp_timeout_secs: args.rtp_timeout,
             send_policy: pbx_media::latch::SendPolicy::parse(&args.media_send_policy)
                 .ok_or_else(|| anyhow::anyhow!("PBX_MEDIA_SEND_POLICY must be latched or signal-source"))?,
@@ -256,7 +257,7 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let _ = web.ice_servers.set(ice_servers);
-    let webrtc = match crate::webrtc::WebRtcEdge::start(public_ip, args.webrtc_port, public_ip).await {
+    let webrtc = match crate::webrtc::WebRtcEdge::start(public_ip, args.webrtc_port, public_ip, media_workers).await {
         Ok(edge) => Some(edge),
         Err(e) => {
             tracing::error!(error = %e, port = args.webrtc_port, "cannot bind the WebRTC media port: browsers get no audio");

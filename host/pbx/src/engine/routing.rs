@@ -272,7 +272,15 @@ impl Engine {
                 self.start_call(inv, &tenant, route, now);
             }
             Dialled::Emergency(n) => self.route_out(inv, &tenant, caller, n, true, now),
-            Dialled::External(e164) => self.route_out(inv, &tenant, caller, e164, false, now),
+            // The company's own number stays inside: its scenario runs as for a caller from
+            // the carrier (an IVR tried from a desk phone), with no trip through the trunk.
+            Dialled::External(e164) => match self.dir.did(&e164).filter(|d| d.tenant_id == tenant.id).cloned() {
+                Some(did) => {
+                    let route = self.number_route(&tenant, &did, caller, CallDirection::Internal, None, now);
+                    self.start_call(inv, &tenant, route, now);
+                }
+                None => self.route_out(inv, &tenant, caller, e164, false, now),
+            },
             Dialled::Unknown => {
                 let start = pbx_store::CallStart {
                     id: super::new_call_uid(now.wall_ms),
@@ -464,33 +472,50 @@ impl Engine {
             Some(name) => name.to_string(),
             None => from.as_ref().and_then(|f| f.display.as_deref()).map(pbx_sip::peer::display_name).unwrap_or_default(),
         };
-        // Without a scenario every phone of the tenant rings at once after its greeting (the
-        // default setup), within working hours; outside them the caller hears the after-hours
-        // message and nothing rings (no steps: see `on_cdr_committed`).
+        let caller = Party { number: caller_number, name: caller_name, user_id: None };
+        let route = self.number_route(&tenant, &did, caller, CallDirection::Inbound, Some(trunk.name.clone()), now);
+        self.start_call(inv, &tenant, route, now);
+    }
+
+    /// How a call to one of the company's numbers goes: its scenario, or without one the
+    /// default setup (every phone of the tenant rings at once after its greeting, within
+    /// working hours; outside them the caller hears the after-hours message and nothing
+    /// rings: no steps, see `on_cdr_committed`).
+    fn number_route(
+        &self,
+        tenant: &TenantInfo,
+        did: &DidInfo,
+        caller: Party,
+        direction: CallDirection,
+        trunk: Option<String>,
+        now: Now,
+    ) -> Route {
         let scenario = did.scenario.clone();
         let closed =
-            if scenario.is_none() && !tenant.open_at(now.wall_ms) { self.dir.prompt(&tenant, &tenant.after_hours_prompt) } else { None };
+            if scenario.is_none() && !tenant.open_at(now.wall_ms) { self.dir.prompt(tenant, &tenant.after_hours_prompt) } else { None };
         let (steps, greeting) = if scenario.is_some() {
             (Vec::new(), None)
         } else if closed.is_some() {
             (Vec::new(), closed)
         } else {
-            let everyone = super::dialplan::Step::all(self.ring_all_targets(&tenant, &caller_number, &caller_name, now), "everyone");
-            let greeting = if tenant.greeting_prompt.is_empty() { None } else { self.dir.prompt(&tenant, &tenant.greeting_prompt) };
+            // A colleague calling the number does not ring their own phones.
+            let mut targets = self.ring_all_targets(tenant, &caller.number, &caller.name, now);
+            targets.retain(|t| caller.user_id.is_none() || t.user_id != caller.user_id);
+            let everyone = super::dialplan::Step::all(targets, "everyone");
+            let greeting = if tenant.greeting_prompt.is_empty() { None } else { self.dir.prompt(tenant, &tenant.greeting_prompt) };
             (vec![everyone], greeting)
         };
-        let route = Route {
-            caller: Party { number: caller_number, name: caller_name, user_id: None },
+        Route {
             callee: Party { number: did.number.clone(), name: String::new(), user_id: None },
-            direction: CallDirection::Inbound,
+            caller,
+            direction,
             did: Some(did.number.clone()),
-            trunk: Some(trunk.name.clone()),
+            trunk,
             steps,
             total: None,
             via: None,
             greeting,
             scenario,
-        };
-        self.start_call(inv, &tenant, route, now);
+        }
     }
 }

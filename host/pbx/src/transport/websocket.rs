@@ -102,7 +102,9 @@ pub async fn serve_ws(mut socket: WebSocket, peer: SocketAddr, secure: bool, gat
                     // An offer the edge cannot take: 488, and the engine never sees it.
                     tracing::debug!(%peer, error = %e, "browser offer refused");
                     if let pbx_sip::Message::Request(r) = msg {
-                        let resp = r.response(488, "Not Acceptable Here", Some("ws488"));
+                        let mut resp = r.response(488, "Not Acceptable Here", Some("ws488"));
+                        let why = e.to_string().replace(['"', '\\'], "'");
+                        resp.headers.push(pbx_sip::HeaderName::Warning, format!("399 pbx \"{why}\""));
                         if socket.send(Message::Text(String::from_utf8_lossy(&resp.to_bytes()).into_owned().into())).await.is_err() {
                             break;
                         }

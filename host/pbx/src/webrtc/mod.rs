@@ -79,6 +79,10 @@ const IDLE: Duration = Duration::from_secs(90);
 /// spend the edge's memory and CPU.
 const LEGS_PER_CONN: usize = 6;
 
+/// Why a browser without G.711 gets no call: every WebRTC browser must have it (RFC 7874),
+/// and the edge bridges it untouched rather than transcoding another codec.
+const NO_G711: &str = "the browser offers neither PCMU nor PCMA (every WebRTC browser must, RFC 7874)";
+
 /// Media legs the edge holds at once.
 const MAX_LEGS: usize = 8192;
 
@@ -108,74 +112,103 @@ enum Cmd {
     CloseConn { conn: u64 },
 }
 
-/// The handle the SIP side uses to translate descriptions (cheap to clone).
+/// The handle the SIP side uses to translate descriptions (cheap to clone). Browser legs
+/// are spread over shards, each a task with its own UDP socket, by WebSocket connection: a
+/// phone's calls stay on one shard (its per-connection cap holds) and many phones use every
+/// core.
 #[derive(Clone)]
 pub struct WebRtcEdge {
-    tx: mpsc::UnboundedSender<Cmd>,
-    /// The address browsers send media to.
-    pub media_addr: SocketAddr,
+    shards: Arc<[mpsc::UnboundedSender<Cmd>]>,
+    /// The addresses browsers send media to, one per shard.
+    pub media_addrs: Arc<[SocketAddr]>,
 }
 
 impl WebRtcEdge {
-    /// Binds the browser-facing socket on `public_ip:port` (0: any free port) and the
-    /// engine-facing one on `engine_ip`, and starts the media task.
-    pub async fn start(public_ip: IpAddr, port: u16, engine_ip: IpAddr) -> std::io::Result<WebRtcEdge> {
-        let ice = UdpSocket::bind(SocketAddr::new(public_ip, port)).await?;
-        let plain = UdpSocket::bind(SocketAddr::new(engine_ip, 0)).await?;
-        let media_addr = ice.local_addr()?;
-        let plain_addr = plain.local_addr()?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let edge = Edge {
-            ice: Arc::new(ice),
-            plain: Arc::new(plain),
-            media_addr,
-            plain_addr,
-            legs: HashMap::new(),
-            by_browser: HashMap::new(),
-            by_engine: HashMap::new(),
-        };
-        tokio::spawn(edge.run(rx));
-        Ok(WebRtcEdge { tx, media_addr })
+    /// Binds `shards` browser-facing sockets on `public_ip`, on consecutive ports from `port`
+    /// (0: any free ports), and an engine-facing one per shard on `engine_ip`, and starts a
+    /// media task per shard.
+    pub async fn start(public_ip: IpAddr, port: u16, engine_ip: IpAddr, shards: usize) -> std::io::Result<WebRtcEdge> {
+        let mut txs = Vec::new();
+        let mut addrs = Vec::new();
+        for k in 0..shards.clamp(1, 64) {
+            let p = if port == 0 {
+                0
+            } else {
+                port.checked_add(k as u16).ok_or_else(|| std::io::Error::other("the WebRTC ports run past 65535"))?
+            };
+            let ice = UdpSocket::bind(SocketAddr::new(public_ip, p)).await?;
+            let plain = UdpSocket::bind(SocketAddr::new(engine_ip, 0)).await?;
+            let media_addr = ice.local_addr()?;
+            let plain_addr = plain.local_addr()?;
+            let (tx, rx) = mpsc::unbounded_channel();
+            let edge = Edge {
+                ice: Arc::new(ice),
+                plain: Arc::new(plain),
+                media_addr,
+                plain_addr,
+                max_legs: (MAX_LEGS / shards.max(1)).max(LEGS_PER_CONN),
+                next_id: 0,
+                ids: HashMap::new(),
+                legs: HashMap::new(),
+                by_browser: HashMap::new(),
+                by_engine: HashMap::new(),
+                earliest: Instant::now(),
+            };
+            tokio::spawn(edge.run(rx));
+            txs.push(tx);
+            addrs.push(media_addr);
+        }
+        Ok(WebRtcEdge { shards: txs.into(), media_addrs: addrs.into() })
     }
 
-    async fn ask(&self, make: impl FnOnce(oneshot::Sender<Result<String, EdgeError>>) -> Cmd) -> Result<String, EdgeError> {
+    fn shard(&self, conn: u64) -> Result<&mpsc::UnboundedSender<Cmd>, EdgeError> {
+        let n = self.shards.len() as u64;
+        self.shards.get((conn % n.max(1)) as usize).ok_or(EdgeError::Stopped)
+    }
+
+    async fn ask(&self, conn: u64, make: impl FnOnce(oneshot::Sender<Result<String, EdgeError>>) -> Cmd) -> Result<String, EdgeError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(make(reply)).map_err(|_| EdgeError::Stopped)?;
+        self.shard(conn)?.send(make(reply)).map_err(|_| EdgeError::Stopped)?;
         rx.await.map_err(|_| EdgeError::Stopped)?
     }
 
     /// A browser offers (INVITE or re-INVITE): the plain description for the engine.
     pub async fn browser_offer(&self, key: LegKey, sdp: String) -> Result<String, EdgeError> {
-        self.ask(|reply| Cmd::BrowserOffer { key, sdp, reply }).await
+        self.ask(key.0, |reply| Cmd::BrowserOffer { key, sdp, reply }).await
     }
 
     /// A browser answers the engine's offer: the plain answer for the engine.
     pub async fn browser_answer(&self, key: LegKey, sdp: String) -> Result<String, EdgeError> {
-        self.ask(|reply| Cmd::BrowserAnswer { key, sdp, reply }).await
+        self.ask(key.0, |reply| Cmd::BrowserAnswer { key, sdp, reply }).await
     }
 
     /// The engine offers to a browser: the WebRTC offer for the browser.
     pub async fn engine_offer(&self, key: LegKey, sdp: String) -> Result<String, EdgeError> {
-        self.ask(|reply| Cmd::EngineOffer { key, sdp, reply }).await
+        self.ask(key.0, |reply| Cmd::EngineOffer { key, sdp, reply }).await
     }
 
     /// The engine answers a browser's offer: the WebRTC answer for the browser.
     pub async fn engine_answer(&self, key: LegKey, sdp: String) -> Result<String, EdgeError> {
-        self.ask(|reply| Cmd::EngineAnswer { key, sdp, reply }).await
+        self.ask(key.0, |reply| Cmd::EngineAnswer { key, sdp, reply }).await
     }
 
     /// The dialog ended: its leg goes.
     pub fn close(&self, key: LegKey) {
-        let _ = self.tx.send(Cmd::Close { key });
+        if let Ok(tx) = self.shard(key.0) {
+            let _ = tx.send(Cmd::Close { key });
+        }
     }
 
     /// The WebSocket closed: all its legs go.
     pub fn close_conn(&self, conn: u64) {
-        let _ = self.tx.send(Cmd::CloseConn { conn });
+        if let Ok(tx) = self.shard(conn) {
+            let _ = tx.send(Cmd::CloseConn { conn });
+        }
     }
 }
 
 struct Leg {
+    key: LegKey,
     rtc: Rtc,
     mid: Option<Mid>,
     /// Our offer waiting for the browser's answer.
@@ -197,9 +230,16 @@ struct Edge {
     plain: Arc<UdpSocket>,
     media_addr: SocketAddr,
     plain_addr: SocketAddr,
-    legs: HashMap<LegKey, Leg>,
-    by_browser: HashMap<SocketAddr, LegKey>,
-    by_engine: HashMap<SocketAddr, LegKey>,
+    /// This shard's share of [`MAX_LEGS`].
+    max_legs: usize,
+    next_id: u64,
+    /// Legs by dialog; packets find them by number, without touching the Call-ID.
+    ids: HashMap<LegKey, u64>,
+    legs: HashMap<u64, Leg>,
+    by_browser: HashMap<SocketAddr, u64>,
+    by_engine: HashMap<SocketAddr, u64>,
+    /// No leg's timer is due before this (it may be earlier than needed, never later).
+    earliest: Instant,
 }
 
 fn new_rtc(media_addr: SocketAddr, now: Instant) -> Result<Rtc, EdgeError> {
@@ -223,9 +263,13 @@ impl Edge {
         let mut ice_buf = vec![0u8; 2048];
         let mut plain_buf = vec![0u8; 2048];
         let (ice, plain) = (self.ice.clone(), self.plain.clone());
+        let timer = tokio::time::sleep_until(tokio::time::Instant::from_std(self.earliest));
+        tokio::pin!(timer);
         loop {
-            let next = self.legs.values().map(|l| l.timeout).min().unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
-            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(next));
+            let next = if self.legs.is_empty() { Instant::now() + Duration::from_secs(1) } else { self.earliest };
+            if timer.deadline().into_std() != next {
+                timer.as_mut().reset(tokio::time::Instant::from_std(next));
+            }
             // What a browser sends (SDP, DTLS, STUN) is parsed by str0m: a panic there must
             // cost that input, not every browser's media.
             let contained = |what: &str, r: std::thread::Result<()>| {
@@ -246,7 +290,7 @@ impl Edge {
                     let bytes = &plain_buf[..n];
                     contained("engine packet", std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.engine_packet(bytes, from))));
                 },
-                _ = sleep => contained("timer", std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tick()))),
+                _ = &mut timer => contained("timer", std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tick()))),
             }
         }
     }
@@ -265,68 +309,89 @@ impl Edge {
             Cmd::EngineAnswer { key, sdp, reply } => {
                 let _ = reply.send(self.engine_answer(&key, &sdp));
             }
-            Cmd::Close { key } => self.remove(&key),
+            Cmd::Close { key } => {
+                if let Some(id) = self.ids.get(&key).copied() {
+                    self.remove(id);
+                }
+            }
             Cmd::CloseConn { conn } => {
-                let keys: Vec<LegKey> = self.legs.keys().filter(|k| k.0 == conn).cloned().collect();
-                for k in keys {
-                    self.remove(&k);
+                let ids: Vec<u64> = self.ids.iter().filter(|(k, _)| k.0 == conn).map(|(_, id)| *id).collect();
+                for id in ids {
+                    self.remove(id);
                 }
             }
         }
     }
 
-    fn remove(&mut self, key: &LegKey) {
-        if let Some(mut leg) = self.legs.remove(key) {
+    fn remove(&mut self, id: u64) {
+        if let Some(mut leg) = self.legs.remove(&id) {
             leg.rtc.disconnect();
-            self.by_browser.retain(|_, k| k != key);
-            self.by_engine.retain(|_, k| k != key);
+            self.ids.remove(&leg.key);
+            self.by_browser.retain(|_, l| *l != id);
+            self.by_engine.retain(|_, l| *l != id);
         }
     }
 
-    fn leg(&mut self, key: &LegKey, now: Instant) -> Result<&mut Leg, EdgeError> {
-        if !self.legs.contains_key(key) {
-            if self.legs.len() >= MAX_LEGS || self.legs.keys().filter(|k| k.0 == key.0).count() >= LEGS_PER_CONN {
-                return Err(EdgeError::Busy);
-            }
-            let rtc = new_rtc(self.media_addr, now)?;
-            let leg = Leg {
-                rtc,
-                mid: None,
-                pending: None,
-                answer: None,
-                engine: None,
-                engine_pts: plain::Pts::default(),
-                ssrc: rand::random(),
-                seq: rand::random(),
-                last_media: now,
-                timeout: now,
-            };
-            self.legs.insert(key.clone(), leg);
+    /// The dialog's leg, made on first use.
+    fn leg_id(&mut self, key: &LegKey, now: Instant) -> Result<u64, EdgeError> {
+        if let Some(id) = self.ids.get(key) {
+            return Ok(*id);
         }
-        self.legs.get_mut(key).ok_or(EdgeError::NoLeg)
+        if self.legs.len() >= self.max_legs || self.ids.keys().filter(|k| k.0 == key.0).count() >= LEGS_PER_CONN {
+            return Err(EdgeError::Busy);
+        }
+        let rtc = new_rtc(self.media_addr, now)?;
+        let leg = Leg {
+            key: key.clone(),
+            rtc,
+            mid: None,
+            pending: None,
+            answer: None,
+            engine: None,
+            engine_pts: plain::Pts::default(),
+            ssrc: rand::random(),
+            seq: rand::random(),
+            last_media: now,
+            timeout: now,
+        };
+        self.next_id += 1;
+        let id = self.next_id;
+        self.ids.insert(key.clone(), id);
+        self.legs.insert(id, leg);
+        Ok(id)
+    }
+
+    fn known(&self, key: &LegKey) -> Result<u64, EdgeError> {
+        self.ids.get(key).copied().ok_or(EdgeError::NoLeg)
     }
 
     fn browser_offer(&mut self, key: LegKey, sdp: &str) -> Result<String, EdgeError> {
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| EdgeError::Sdp(e.to_string()))?;
+        if !plain::offers_g711(sdp) {
+            return Err(EdgeError::Sdp(NO_G711.into()));
+        }
         let plain_addr = self.plain_addr;
-        let leg = self.leg(&key, Instant::now())?;
+        let id = self.leg_id(&key, Instant::now())?;
+        let leg = self.legs.get_mut(&id).ok_or(EdgeError::NoLeg)?;
         let answer = leg.rtc.sdp_api().accept_offer(offer).map_err(|e| EdgeError::Sdp(e.to_string()))?;
         leg.answer = Some(answer.to_sdp_string());
         let dir = plain::browser_direction(sdp);
         let out = plain::describe(plain_addr, &leg.engine_pts, dir, plain::prefers_ulaw(sdp));
-        self.drain(&key);
+        self.drain(id);
         Ok(out)
     }
 
     fn engine_answer(&mut self, key: &LegKey, sdp: &str) -> Result<String, EdgeError> {
-        self.engine_side(key, sdp)?;
-        let leg = self.legs.get_mut(key).ok_or(EdgeError::NoLeg)?;
+        let id = self.known(key)?;
+        self.engine_side(id, sdp)?;
+        let leg = self.legs.get_mut(&id).ok_or(EdgeError::NoLeg)?;
         leg.answer.clone().ok_or(EdgeError::NoLeg)
     }
 
     fn engine_offer(&mut self, key: LegKey, sdp: &str) -> Result<String, EdgeError> {
-        let dir = self.engine_side_new(&key, sdp)?;
-        let leg = self.legs.get_mut(&key).ok_or(EdgeError::NoLeg)?;
+        let id = self.leg_id(&key, Instant::now())?;
+        let dir = self.engine_side(id, sdp)?;
+        let leg = self.legs.get_mut(&id).ok_or(EdgeError::NoLeg)?;
         let mut api = leg.rtc.sdp_api();
         match leg.mid {
             Some(mid) => api.set_direction(mid, dir),
@@ -341,67 +406,67 @@ impl Edge {
 
     fn browser_answer(&mut self, key: &LegKey, sdp: &str) -> Result<String, EdgeError> {
         let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| EdgeError::Sdp(e.to_string()))?;
+        if !plain::offers_g711(sdp) {
+            return Err(EdgeError::Sdp(NO_G711.into()));
+        }
         let plain_addr = self.plain_addr;
-        let leg = self.legs.get_mut(key).ok_or(EdgeError::NoLeg)?;
+        let id = self.known(key)?;
+        let leg = self.legs.get_mut(&id).ok_or(EdgeError::NoLeg)?;
         let pending = leg.pending.take().ok_or(EdgeError::NoLeg)?;
         leg.rtc.sdp_api().accept_answer(pending, answer).map_err(|e| EdgeError::Sdp(e.to_string()))?;
         let out = plain::describe(plain_addr, &leg.engine_pts, plain::browser_direction(sdp), plain::prefers_ulaw(sdp));
-        self.drain(key);
+        self.drain(id);
         Ok(out)
     }
 
     /// Notes where the engine takes the leg's audio and its payload types.
-    fn engine_side(&mut self, key: &LegKey, sdp: &str) -> Result<Direction, EdgeError> {
+    fn engine_side(&mut self, id: u64, sdp: &str) -> Result<Direction, EdgeError> {
         let (addr, pts, dir) = plain::parse(sdp).map_err(EdgeError::Sdp)?;
-        let leg = self.legs.get_mut(key).ok_or(EdgeError::NoLeg)?;
-        tracing::debug!(conn = key.0, call_id = %key.1, engine = %addr, "browser leg: the engine's media address");
+        let leg = self.legs.get_mut(&id).ok_or(EdgeError::NoLeg)?;
+        tracing::debug!(conn = leg.key.0, call_id = %leg.key.1, engine = %addr, "browser leg: the engine's media address");
         leg.engine = Some(addr);
         leg.engine_pts = pts;
-        self.by_engine.insert(addr, key.clone());
+        self.by_engine.insert(addr, id);
         Ok(dir)
-    }
-
-    fn engine_side_new(&mut self, key: &LegKey, sdp: &str) -> Result<Direction, EdgeError> {
-        self.leg(key, Instant::now())?;
-        self.engine_side(key, sdp)
     }
 
     fn browser_packet(&mut self, bytes: &[u8], from: SocketAddr) {
         let now = Instant::now();
         let Ok(contents) = bytes.try_into() else { return };
         let input = Input::Receive(now, Receive { proto: Protocol::Udp, source: from, destination: self.media_addr, contents });
-        let key = match self.by_browser.get(&from) {
-            Some(k) => k.clone(),
+        let id = match self.by_browser.get(&from) {
+            Some(id) => *id,
             None => match self.legs.iter().find(|(_, l)| l.rtc.accepts(&input)) {
-                Some((k, _)) => {
-                    self.by_browser.insert(from, k.clone());
-                    k.clone()
+                Some((id, _)) => {
+                    let id = *id;
+                    self.by_browser.insert(from, id);
+                    id
                 }
                 None => return,
             },
         };
-        let Some(leg) = self.legs.get_mut(&key) else { return };
+        let Some(leg) = self.legs.get_mut(&id) else { return };
         if leg.rtc.handle_input(input).is_err() {
-            return self.remove(&key);
+            return self.remove(id);
         }
-        self.drain(&key);
+        self.drain(id);
     }
 
     fn engine_packet(&mut self, bytes: &[u8], from: SocketAddr) {
-        let Some(key) = self.by_engine.get(&from).cloned() else {
+        let Some(id) = self.by_engine.get(&from).copied() else {
             tracing::debug!(%from, "RTP for the browsers from an unknown address");
             return;
         };
-        if let Err(why) = self.relay_to_browser(&key, bytes) {
-            tracing::debug!(call_id = %key.1, why, "engine media not relayed to the browser");
+        if let Err(why) = self.relay_to_browser(id, bytes) {
+            tracing::debug!(leg = id, why, "engine media not relayed to the browser");
             return;
         }
-        self.drain(&key);
+        self.drain(id);
     }
 
-    fn relay_to_browser(&mut self, key: &LegKey, bytes: &[u8]) -> Result<(), &'static str> {
+    fn relay_to_browser(&mut self, id: u64, bytes: &[u8]) -> Result<(), &'static str> {
         let p = plain::Rtp::parse(bytes).ok_or("not RTP")?;
-        let leg = self.legs.get_mut(key).ok_or("no leg")?;
+        let leg = self.legs.get_mut(&id).ok_or("no leg")?;
         let mid = leg.mid.ok_or("no media line yet")?;
         let codec = leg.engine_pts.codec_of(p.pt).ok_or("unknown payload type")?;
         if codec == Codec::Tele {
@@ -417,25 +482,27 @@ impl Edge {
 
     fn tick(&mut self) {
         let now = Instant::now();
-        let due: Vec<LegKey> = self.legs.iter().filter(|(_, l)| l.timeout <= now).map(|(k, _)| k.clone()).collect();
-        for key in due {
-            let Some(leg) = self.legs.get_mut(&key) else { continue };
+        let due: Vec<u64> = self.legs.iter().filter(|(_, l)| l.timeout <= now).map(|(id, _)| *id).collect();
+        for id in due {
+            let Some(leg) = self.legs.get_mut(&id) else { continue };
             if now.duration_since(leg.last_media) > IDLE || leg.rtc.handle_input(Input::Timeout(now)).is_err() {
-                self.remove(&key);
+                self.remove(id);
                 continue;
             }
-            self.drain(&key);
+            self.drain(id);
         }
+        self.earliest = self.legs.values().map(|l| l.timeout).min().unwrap_or(now + Duration::from_secs(1));
     }
 
     /// Runs a leg's `Rtc` until it waits: packets out, media on to the engine.
-    fn drain(&mut self, key: &LegKey) {
-        let Some(leg) = self.legs.get_mut(key) else { return };
+    fn drain(&mut self, id: u64) {
+        let Some(leg) = self.legs.get_mut(&id) else { return };
         let mut gone = false;
         loop {
             match leg.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
                     leg.timeout = t;
+                    self.earliest = self.earliest.min(t);
                     break;
                 }
                 Ok(Output::Transmit(t)) => {
@@ -443,14 +510,14 @@ impl Edge {
                 }
                 Ok(Output::Event(e)) => match e {
                     Event::IceConnectionStateChange(s) if s != IceConnectionState::Disconnected => {
-                        tracing::debug!(call_id = %key.1, state = ?s, "browser leg ICE")
+                        tracing::debug!(call_id = %leg.key.1, state = ?s, "browser leg ICE")
                     }
-                    Event::Connected => tracing::debug!(call_id = %key.1, "browser leg: DTLS-SRTP up"),
+                    Event::Connected => tracing::debug!(call_id = %leg.key.1, "browser leg: DTLS-SRTP up"),
                     Event::MediaAdded(m) if m.kind == MediaKind::Audio => leg.mid = Some(m.mid),
                     Event::MediaData(d) => {
                         leg.last_media = Instant::now();
                         let Some(engine) = leg.engine else {
-                            tracing::debug!(call_id = %key.1, "browser media before the engine's address");
+                            tracing::debug!(call_id = %leg.key.1, "browser media before the engine's address");
                             continue;
                         };
                         let codec = d.params.spec().codec;
@@ -488,7 +555,7 @@ impl Edge {
             }
         }
         if gone {
-            self.remove(key);
+            self.remove(id);
         }
     }
 }
@@ -513,5 +580,116 @@ mod tests {
             let e = parse_ice_servers(bad).err().unwrap_or_default();
             assert!(e.contains(why), "{bad}: {e}");
         }
+    }
+
+    /// A browser's offer as str0m makes one, with only Opus or only A-law.
+    fn browser(opus: bool, at: SocketAddr) -> (Rtc, Mid, String, SdpPendingOffer) {
+        let b = Rtc::builder().clear_codecs();
+        let b = if opus { b.enable_opus(true, false) } else { b.enable_pcma(true, false) };
+        let mut rtc = b.build(Instant::now());
+        let c = Candidate::host(at, "udp").unwrap();
+        rtc.add_local_candidate(c);
+        let mut api = rtc.sdp_api();
+        let mid = api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        let (offer, pending) = api.apply().unwrap();
+        (rtc, mid, offer.to_sdp_string(), pending)
+    }
+
+    fn local() -> IpAddr {
+        IpAddr::from([127, 0, 0, 1])
+    }
+
+    #[tokio::test]
+    #[allow(clippy::unwrap_used)]
+    async fn offers_are_checked_and_legs_capped_per_connection_and_shard() {
+        let edge = WebRtcEdge::start(local(), 0, local(), 2).await.unwrap();
+        assert_eq!(edge.media_addrs.len(), 2);
+        assert_ne!(edge.media_addrs[0], edge.media_addrs[1], "a socket per shard");
+        let at = SocketAddr::new(local(), 9);
+        let refused = edge.browser_offer((1, "opus".into()), browser(true, at).2).await;
+        assert!(matches!(&refused, Err(EdgeError::Sdp(m)) if m.contains("neither PCMU nor PCMA")), "{refused:?}");
+        let plain = edge.browser_offer((2, "g711".into()), browser(false, at).2).await.unwrap();
+        assert!(plain.contains("RTP/AVP") && plain.contains("PCMA/8000") && !plain.contains("DTLS"), "{plain}");
+        for i in 0..LEGS_PER_CONN {
+            edge.browser_offer((3, format!("c{i}")), browser(false, at).2).await.unwrap();
+        }
+        let over = edge.browser_offer((3, "one too many".into()), browser(false, at).2).await;
+        assert!(matches!(over, Err(EdgeError::Busy)), "{over:?}");
+        edge.close_conn(3);
+        edge.browser_offer((3, "after the close".into()), browser(false, at).2).await.unwrap();
+    }
+
+    /// A str0m peer as the browser and a UDP socket as the media plane, over loopback: ICE,
+    /// DTLS-SRTP, then A-law both ways through the edge, untouched.
+    #[tokio::test]
+    #[allow(clippy::unwrap_used)]
+    async fn a_browsers_audio_crosses_the_edge_both_ways() {
+        let edge = WebRtcEdge::start(local(), 0, local(), 1).await.unwrap();
+        let sock = UdpSocket::bind(SocketAddr::new(local(), 0)).await.unwrap();
+        let me = sock.local_addr().unwrap();
+        let engine = UdpSocket::bind(SocketAddr::new(local(), 0)).await.unwrap();
+        let engine_addr = engine.local_addr().unwrap();
+        let (mut rtc, mid, offer, pending) = browser(false, me);
+        let key: LegKey = (7, "call".into());
+        let plain_offer = edge.browser_offer(key.clone(), offer).await.unwrap();
+        let (edge_plain, pts, _) = plain::parse(&plain_offer).unwrap();
+        assert_eq!(pts.pcma, Some(8));
+        let engine_sdp = plain::describe(engine_addr, &plain::Pts::default(), Direction::SendRecv, false);
+        let answer = edge.engine_answer(key, engine_sdp).await.unwrap();
+        rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
+
+        let voice: Vec<u8> = (0..160u8).map(|i| i ^ 0x55).collect();
+        let (mut buf, mut ebuf) = (vec![0u8; 2048], vec![0u8; 2048]);
+        let (mut connected, mut sent, mut heard_at_engine, mut heard_in_browser) = (false, 0u64, 0, 0);
+        let mut seq = 0u16;
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end && (heard_at_engine < 5 || heard_in_browser < 5) {
+            let wait = loop {
+                match rtc.poll_output().unwrap() {
+                    Output::Timeout(t) => break t,
+                    Output::Transmit(t) => {
+                        sock.send_to(&t.contents, t.destination).await.unwrap();
+                    }
+                    Output::Event(Event::Connected) => connected = true,
+                    Output::Event(Event::MediaData(d)) => {
+                        assert_eq!(d.params.spec().codec, Codec::PCMA);
+                        assert_eq!(&d.data[..], &voice[..], "the media plane's audio reaches the browser untouched");
+                        heard_in_browser += 1;
+                    }
+                    Output::Event(_) => {}
+                }
+            };
+            let tick = Instant::now() + Duration::from_millis(20);
+            tokio::select! {
+                r = sock.recv_from(&mut buf) => {
+                    let (n, from) = r.unwrap();
+                    let input = Input::Receive(Instant::now(), Receive { proto: Protocol::Udp, source: from, destination: me, contents: buf[..n].try_into().unwrap() });
+                    rtc.handle_input(input).unwrap();
+                }
+                r = engine.recv_from(&mut ebuf) => {
+                    let (n, from) = r.unwrap();
+                    assert_eq!(from, edge_plain, "the edge sends from the address it described");
+                    let p = plain::Rtp::parse(&ebuf[..n]).unwrap();
+                    assert_eq!(p.pt, 8);
+                    assert_eq!(p.payload, &voice[..], "the browser's audio reaches the media plane untouched");
+                    heard_at_engine += 1;
+                }
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wait.min(tick))) => {
+                    let now = Instant::now();
+                    if connected && now >= tick - Duration::from_millis(1) {
+                        let w = rtc.writer(mid).unwrap();
+                        let pt = w.payload_params().next().unwrap().pt();
+                        let _ = w.write(pt, now, MediaTime::new(sent * 160, str0m::media::Frequency::EIGHT_KHZ), voice.clone());
+                        sent += 1;
+                        seq = seq.wrapping_add(1);
+                        let pkt = plain::Rtp::build(8, seq, u32::from(seq) * 160, 0x1234, &voice);
+                        engine.send_to(&pkt, edge_plain).await.unwrap();
+                    }
+                    rtc.handle_input(Input::Timeout(now)).unwrap();
+                }
+            }
+        }
+        assert!(connected, "ICE and DTLS-SRTP came up");
+        assert!(heard_at_engine >= 5 && heard_in_browser >= 5, "to the media plane {heard_at_engine}, to the browser {heard_in_browser}");
     }
 }

@@ -84,6 +84,19 @@ pub fn prefers_ulaw(sdp: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether a browser's description has G.711 audio, which WebRTC requires of every browser
+/// (RFC 7874): the edge bridges it untouched and has nothing to say to a browser without it.
+pub fn offers_g711(sdp: &str) -> bool {
+    Sdp::parse(sdp.as_bytes())
+        .ok()
+        .and_then(|s| {
+            s.audio().map(|a| {
+                a.formats.iter().any(|f| (f.name.eq_ignore_ascii_case("PCMU") || f.name.eq_ignore_ascii_case("PCMA")) && f.rate == 8000)
+            })
+        })
+        .unwrap_or(false)
+}
+
 /// A plain RTP description of the edge's side of a leg, for the engine; the law the browser
 /// prefers comes first, so that the engine takes it when it can.
 pub fn describe(addr: SocketAddr, pts: &Pts, dir: Direction, ulaw_first: bool) -> String {

@@ -87,3 +87,21 @@ fn the_default_setup_saved_as_a_scenario_rings_everyone() {
     assert_eq!(sim.phone(b).incoming_calls().len(), 1, "104 rings");
     assert!(sim.ended().is_empty());
 }
+
+#[test]
+fn a_colleague_dialling_the_companys_number_gets_its_setup_without_the_carrier() {
+    // 101 dials the company's own number: the default setup rings the others (not 101's
+    // own phone) and nothing goes out through the trunk.
+    let mut sim = Sim::new(office_open("thu 00:00-24:00"), SimConfig::default());
+    let carrier = sim.add_carrier();
+    let a = sim.add_phone("101");
+    let b = sim.add_phone("104");
+    sim.register(a);
+    sim.register(b);
+    sim.call(a, "84951234567");
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!(sim.phone(b).incoming_calls().len(), 1, "104 rings");
+    assert!(sim.phone(a).incoming_calls().is_empty(), "the caller's own phone does not ring");
+    assert!(sim.sent_to(carrier).is_empty(), "nothing went to the carrier: {:?}", sim.sent_to(carrier));
+    assert!(sim.ended().is_empty());
+}
