@@ -8,6 +8,7 @@ machine and in the same run. See bench/README.md for what each figure means.
     python3 bench/bench.py queue --callers 200 --seconds 20
     python3 bench/bench.py group --members 20 --rate 10 --seconds 30
     python3 bench/bench.py integration --rates 100,200,400 --seconds 10
+    python3 bench/bench.py webrtc --calls 50,200 --seconds 20
 """
 import argparse
 import csv
@@ -299,6 +300,9 @@ def main():
     it.add_argument("--rates", default="100,200,400")
     it.add_argument("--seconds", type=int, default=10)
     it.add_argument("--modes", default="off,plugin,notes,webhook,both")
+    w = sub.add_parser("webrtc")
+    w.add_argument("--calls", default="50,200")
+    w.add_argument("--seconds", type=int, default=20)
     a = ap.parse_args()
     if not os.path.exists(PBX):
         subprocess.run(["cargo", "build", "--release", "-p", "pbx"], cwd=ROOT, check=True)
@@ -325,6 +329,16 @@ def main():
         from integrations import run_integration
         for rate, mode in [(int(r), m) for r in a.rates.split(",") for m in a.modes.split(",")]:
             print(run_integration(Server, register_callee, sipp, offer_calls, last_stats, PBX, rate, a.seconds, mode), flush=True)
+    elif a.cmd == "webrtc":
+        from media import run_media
+        from webrtc import build_load, run_webrtc
+        build_load()
+        for n in map(int, a.calls.split(",")):
+            sip = run_media("pbx", n, a.seconds, lambda kind, tmp, rtpengine=False: Server(kind, tmp, False, False), sipp, register_callee)
+            web = run_webrtc(n, a.seconds, lambda kind, tmp, extra_env=None: Server(kind, tmp, False, False, extra_env), sipp, register_callee)
+            print({"reference_sip": sip}, flush=True)
+            print({"webrtc": web, "cpu_ratio": web["cpu_pct"] / sip["cpu_pct"] if sip["cpu_pct"] else None,
+                   "rss_per_leg_kib": web["rss_per_call_kib"] - sip["rss_per_call_kib"]}, flush=True)
     elif a.cmd == "media":
         from media import run_media
         for n in map(int, a.calls.split(",")):
