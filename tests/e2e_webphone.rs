@@ -23,14 +23,38 @@ fn audible(packets: &[(std::net::SocketAddr, Vec<u8>)]) -> usize {
 
 #[test]
 fn a_browser_registers_calls_and_answers_over_webrtc() {
+    assert!(Path::new("/usr/bin/chromium").exists(), "/usr/bin/chromium is required: install the Debian package chromium (.ci/run does)");
+    registers_calls_and_answers("chromium", &[]);
+}
+
+/// A non-loopback IPv4 address of this machine (Firefox gathers no loopback candidates).
+fn global_ipv4() -> String {
+    let out = Command::new("ip").args(["-4", "-o", "addr", "show", "scope", "global"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let addr = text.split_whitespace().skip_while(|w| *w != "inet").nth(1).and_then(|a| a.split('/').next()).map(str::to_string);
+    addr.unwrap_or_else(|| panic!("Firefox's test needs a non-loopback IPv4 address on this machine (Firefox gathers no loopback ICE candidates): `ip addr` shows none:\n{text}"))
+}
+
+/// The same in Firefox (Debian's ESR, driven over WebDriver BiDi by Puppeteer).
+#[test]
+fn firefox_registers_calls_and_answers_over_webrtc() {
+    assert!(
+        Path::new("/usr/bin/firefox-esr").exists(),
+        "/usr/bin/firefox-esr is required: install the Debian package firefox-esr (.ci/run does)"
+    );
+    // Firefox's media reaches the PBX on this machine's own network address.
+    let ip = global_ipv4();
+    registers_calls_and_answers("firefox", &[("PBX_WEBRTC_IP", ip.as_str())]);
+}
+
+fn registers_calls_and_answers(browser_name: &str, env: &[(&str, &str)]) {
     require_tool("sipp", "sip-tester");
     require_tool("node", "nodejs");
     require_tool("npm", "npm");
-    assert!(Path::new("/usr/bin/chromium").exists(), "/usr/bin/chromium is required: install the Debian package chromium (.ci/run does)");
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/web");
     node_packages(&web);
 
-    let pbx = Pbx::start(Db::Sqlite, &[]);
+    let pbx = Pbx::start(Db::Sqlite, env);
     pbx.seed_acme();
     pbx.settle();
     let phone = answering_phone(&pbx, "101", "secret101");
@@ -39,6 +63,7 @@ fn a_browser_registers_calls_and_answers_over_webrtc() {
     let mut browser = Command::new("node")
         .arg("phone.mjs")
         .current_dir(&web)
+        .env("BROWSER", browser_name)
         .env("BASE", format!("http://{}", pbx.http))
         .env("DOMAIN", "acme.example")
         .env("EXT", "103")

@@ -651,7 +651,8 @@ pub fn sipp_caller(pbx: &Pbx, from: &str, pass: &str, to: &str, talk_ms: u32) ->
 /// Installs the browser tests' Node packages (`tests/web`, pinned by its lockfile) when
 /// they are missing.
 pub fn node_packages(dir: &Path) {
-    if dir.join("node_modules/playwright-core").exists() && dir.join("node_modules/@apidevtools/swagger-parser").exists() {
+    let have = |p: &str| dir.join("node_modules").join(p).exists();
+    if have("playwright-core") && have("@apidevtools/swagger-parser") && have("puppeteer-core") {
         return;
     }
     let out = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(dir).output().unwrap();

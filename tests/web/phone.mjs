@@ -2,6 +2,8 @@
 // client (JsSIP, the unmodified library the PBX serves; none of the cabinet's code)
 // registers over SIP over WebSocket with its SIP credentials, calls a SIPp phone, and takes
 // a call from a SIPp caller; audio is checked from both ends.
+// BROWSER=firefox runs it in Debian's Firefox ESR (Puppeteer over WebDriver BiDi; Playwright
+// drives only its own patched Firefox), else Chromium.
 // Env: BASE (http://127.0.0.1:PORT), DOMAIN, EXT, PASSWORD, CALLEE (an extension that
 // answers), READY_FILE (written once registered), CALLED_FILE (the test writes it when its
 // SIPp caller is on the way). Prints JSON lines the Rust side reads; exits non-zero on failure.
@@ -24,15 +26,37 @@ async function until(page, fn, arg, timeoutMs, what) {
   }
 }
 
-async function main() {
+// A page in the browser under test, with a fake microphone. Firefox gathers no loopback
+// candidates (its ICE loopback preference does not reach the parent process that lists the
+// interfaces): the test hands it the PBX's media on a non-loopback address of this machine.
+async function open() {
+  if (process.env.BROWSER === 'firefox') {
+    const { default: puppeteer } = await import('puppeteer-core');
+    const browser = await puppeteer.launch({
+      browser: 'firefox',
+      executablePath: '/usr/bin/firefox-esr',
+      headless: true,
+      extraPrefsFirefox: {
+        'media.navigator.streams.fake': true,
+        'media.navigator.permission.disabled': true,
+        'media.peerconnection.ice.obfuscate_host_addresses': false,
+        'media.autoplay.default': 0,
+      },
+    });
+    return { browser, page: await browser.newPage() };
+  }
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
       '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required'],
   });
+  const ctx = await browser.newContext({ bypassCSP: true });
+  return { browser, page: await ctx.newPage() };
+}
+
+async function main() {
+  const { browser, page } = await open();
   try {
-    const ctx = await browser.newContext({ bypassCSP: true });
-    const page = await ctx.newPage();
     page.on('console', (m) => { if (m.type() === 'error') console.error('page:', m.text()); });
     await page.goto(BASE + '/');
 
@@ -44,6 +68,8 @@ async function main() {
       window.phone = { ua, sessions: [], log: [] };
       ua.on('newRTCSession', (e) => {
         window.phone.sessions.push(e.session);
+        e.session.on('icecandidate', (c) => window.phone.log.push('candidate ' + (c.candidate && c.candidate.candidate)));
+        e.session.on('peerconnection:setremotedescriptionfailed', (x) => window.phone.log.push('remote description failed ' + x));
         window.phone.log.push('session ' + e.originator);
         for (const ev of ['ended', 'failed']) e.session.on(ev, (x) => window.phone.log.push(ev + ' ' + x.originator + ' ' + x.cause));
       });
@@ -82,7 +108,16 @@ async function main() {
       let sent = 0;
       stats.forEach((r) => { if (r.type === 'outbound-rtp' && r.kind === 'audio') sent = r.packetsSent; });
       return sent > 150;
-    }, null, 15000, 'the browser to send audio');
+    }, null, 15000, 'the browser to send audio').catch(async (e) => {
+      const why = await page.evaluate(async () => {
+        const s = window.phone.sessions[window.phone.sessions.length - 1];
+        if (s.connection.signalingState === 'closed') return { log: window.phone.log };
+        const pairs = [];
+        (await s.connection.getStats()).forEach((r) => { if (r.type === 'candidate-pair' || r.type.endsWith('candidate')) pairs.push(r); });
+        return { ice: s.connection.iceConnectionState, local: s.connection.localDescription.sdp, remote: s.connection.remoteDescription.sdp, pairs };
+      });
+      throw new Error(e.message + ': ' + JSON.stringify(why, null, 1));
+    });
     // A key pressed in the call goes as RFC 4733 telephone-event through the edge.
     await page.evaluate(() => window.phone.sessions[window.phone.sessions.length - 1].sendDTMF('5', { transportType: 'RFC2833', duration: 160 }));
     await new Promise((r) => setTimeout(r, 1000));

@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// takes any free ports (set one when a firewall sits in front).
     #[arg(long, env = "PBX_WEBRTC_PORT", default_value_t = 0)]
     pub webrtc_port: u16,
+    /// Address browsers send their media to (the WebRTC host candidate), when it is not
+    /// `PBX_PUBLIC_IP`: browsers on another network than the SIP trunks and desk phones.
+    #[arg(long, env = "PBX_WEBRTC_IP")]
+    pub webrtc_ip: Option<IpAddr>,
     /// STUN/TURN servers handed to browsers' phones (for users behind strict NAT), as the
     /// JSON of RTCPeerConnection's `iceServers`, e.g.
     /// `[{"urls":"turn:turn.example.org:3478","username":"u","credential":"p"}]`.
