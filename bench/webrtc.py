@@ -21,7 +21,10 @@ def build_load():
 def run_webrtc(n, seconds, Server, sipp, register_callee):
     from media import pbx_counter, udp_errors
     tmp = tempfile.mkdtemp(prefix="webrtc-")
-    server = Server("pbx", tmp, extra_env={"PBX_WEBRTC_PORT": "0"})
+    # Every browser of the load comes from 127.0.0.1: the per-address cap on HTTP (and so
+    # WebSocket) connections is lifted as for an office behind one NAT address.
+    server = Server("pbx", tmp, extra_env={"PBX_WEBRTC_PORT": "0", "PBX_HTTP_MAX_CONNECTIONS_PER_SOURCE": "2000",
+                                           "PBX_HTTP_MAX_CONNECTIONS": "4000"})
     try:
         rss0 = server.rss()
         uas = sipp(server, "uas_load.xml", 6400, ["-mp", "38000", "-rtp_echo"], wait=False)

@@ -274,13 +274,15 @@ fn a_browser_picks_an_ivr_branch_holds_a_call_and_comes_back_after_a_drop() {
     assert!(has("node", "menu: ivr") && has("play", "welcome ivr-menu"), "{tl:#?}");
     assert!(has("dtmf", "2 rfc4733 caller") && has("gathered", "\"2\""), "{tl:#?}");
     assert!(has("dial", "102"), "{tl:#?}");
-    // The call between the browsers was put on hold and taken off it by the caller.
+    // The call between the browsers was put on hold and taken off it by each side.
     let between: Vec<_> = rows.iter().filter(|r| r["caller_number"] == "103" && r["callee"] == "104").collect();
     let held = between.iter().any(|r| {
         let tl = show(r["id"].as_str().unwrap())["timeline"].as_array().unwrap().clone();
         let kinds: Vec<(String, String)> =
             tl.iter().map(|e| (e["kind"].as_str().unwrap_or("").to_string(), e["detail"].as_str().unwrap_or("").to_string())).collect();
-        kinds.contains(&("hold".into(), "caller".into())) && kinds.contains(&("resume".into(), "caller".into()))
+        ["caller", "callee"]
+            .iter()
+            .all(|who| kinds.contains(&("hold".into(), who.to_string())) && kinds.contains(&("resume".into(), who.to_string())))
     });
     assert!(held, "no call between the browsers has the hold and the resume: {between:?}");
     // And the call after the reconnect was answered.

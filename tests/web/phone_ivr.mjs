@@ -1,7 +1,8 @@
 // Two browser phones (JsSIP, as in phone.mjs) in headless Chromium against a real `pbx
 // serve`: the first calls the company's number, hears its menu and presses a key (RFC 4733)
 // that the IVR routes to an extension; then it calls the second browser, puts the call on
-// hold (the other browser hears music) and takes it off hold (voice again); then its
+// hold (the other browser hears music) and takes it off hold (voice again), and the second
+// browser does the same to it; then its
 // WebSocket drops and the phone registers again by itself.
 // Env: BASE, DOMAIN, EXT1/PASSWORD1, EXT2/PASSWORD2, NUMBER (the company's number), KEY (the
 // menu key), BRANCH_FILE (written once the key is sent; the test answers by writing
@@ -137,6 +138,17 @@ async function main() {
     await until(page, (ext) => window.log.includes(ext + ' unhold remote'), EXT2, 10000, 'the callee to see the resume');
     const resumed = (await page.evaluate((e) => window.inbound(e), EXT2)).received;
     await until(page, async ({ ext, from }) => (await window.inbound(ext)).received > from + 50, { ext: EXT2, from: resumed }, 10000, 'the callee to hear the caller again');
+
+    step = 'the callee holds: the caller, whose offer opened the call, hears music';
+    await page.evaluate((e) => { const p = window.phones[e]; p.sessions[p.sessions.length - 1].hold(); }, EXT2);
+    await until(page, (ext) => window.log.includes(ext + ' hold remote'), EXT1, 10000, 'the caller to see the hold');
+    const callerHeld = await page.evaluate((e) => window.inbound(e), EXT1);
+    await new Promise((r) => setTimeout(r, 1500));
+    const callerMusic = await page.evaluate((e) => window.inbound(e), EXT1);
+    console.log(JSON.stringify({ callerHeld, callerMusic }));
+    assert.ok(callerMusic.received - callerHeld.received > 40, 'the held caller gets the music');
+    await page.evaluate((e) => { const p = window.phones[e]; p.sessions[p.sessions.length - 1].unhold(); }, EXT2);
+    await until(page, (ext) => window.log.includes(ext + ' unhold remote'), EXT1, 10000, 'the caller to see the resume');
     await page.evaluate((e) => { const p = window.phones[e]; p.sessions[p.sessions.length - 1].terminate(); }, EXT1);
     await until(page, (ext) => window.log.some((l) => l.startsWith(ext + ' ended remote')), EXT2, 10000, 'the callee to see the end');
 

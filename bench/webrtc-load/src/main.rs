@@ -384,10 +384,10 @@ async fn call(i: usize, a: &Args, stop_at: Instant) -> Result<CallStats, String>
                 let now = Instant::now();
                 if sending && now >= next_frame {
                     let pt = rtc.writer(mid).and_then(|w| w.payload_params().next().map(|p| p.pt()));
-                    if let (Some(pt), Some(w)) = (pt, rtc.writer(mid)) {
-                        if w.write(pt, now, MediaTime::new(media_time, Frequency::EIGHT_KHZ), payload.clone()).is_ok() {
-                            stats.sent += 1;
-                        }
+                    if let (Some(pt), Some(w)) = (pt, rtc.writer(mid))
+                        && w.write(pt, now, MediaTime::new(media_time, Frequency::EIGHT_KHZ), payload.clone()).is_ok()
+                    {
+                        stats.sent += 1;
                     }
                     media_time += 160;
                     next_frame += Duration::from_millis(20);

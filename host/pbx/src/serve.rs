@@ -257,13 +257,14 @@ pub async fn run(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let _ = web.ice_servers.set(ice_servers);
-    let webrtc = match crate::webrtc::WebRtcEdge::start(args.webrtc_ip.unwrap_or(public_ip), args.webrtc_port, public_ip, media_workers).await {
-        Ok(edge) => Some(edge),
-        Err(e) => {
-            tracing::error!(error = %e, port = args.webrtc_port, "cannot bind the WebRTC media port: browsers get no audio");
-            None
-        }
-    };
+    let webrtc =
+        match crate::webrtc::WebRtcEdge::start(args.webrtc_ip.unwrap_or(public_ip), args.webrtc_port, public_ip, media_workers).await {
+            Ok(edge) => Some(edge),
+            Err(e) => {
+                tracing::error!(error = %e, port = args.webrtc_port, "cannot bind the WebRTC media port: browsers get no audio");
+                None
+            }
+        };
     let _ = web.sip.set(crate::transport::SipGate {
         transports: transports.clone(),
         tx: in_tx.clone(),

@@ -54,7 +54,17 @@ pub async fn serve_ws(mut socket: WebSocket, peer: SocketAddr, secure: bool, gat
             out = out_rx.recv() => {
                 let Some(mut bytes) = out else { break };
                 if let Some(edge) = &gate.webrtc {
-                    bytes = crate::webrtc::sip::to_browser(edge, id, bytes).await;
+                    match crate::webrtc::sip::to_browser(edge, id, bytes).await {
+                        crate::webrtc::sip::Outgoing::Browser(b) => bytes = b,
+                        crate::webrtc::sip::Outgoing::Engine(reply) => {
+                            // The edge answered for the browser: the engine gets it as the browser's.
+                            let (input, _) = to_input(&reply, Framing::Datagram, source, &gate.metrics);
+                            if let Some(input) = input && gate.tx.send(input).await.is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                    }
                 }
                 // SIP is text; a message that is not UTF-8 (a binary body) goes as a binary frame.
                 let msg = match String::from_utf8(bytes) {

@@ -103,10 +103,21 @@ pub enum EdgeError {
     Stopped,
 }
 
+/// What an offer of the engine to a browser becomes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum EngineOffer {
+    /// The WebRTC offer for the browser.
+    Browser(String),
+    /// The offer changes nothing of the browser's media (a session refresh, a re-offer of
+    /// the other party): the edge answers it for the browser with this plain answer, since a
+    /// WebRTC peer has no offer to make that changes nothing.
+    Unchanged(String),
+}
+
 enum Cmd {
     BrowserOffer { key: LegKey, sdp: String, reply: oneshot::Sender<Result<String, EdgeError>> },
     BrowserAnswer { key: LegKey, sdp: String, reply: oneshot::Sender<Result<String, EdgeError>> },
-    EngineOffer { key: LegKey, sdp: String, reply: oneshot::Sender<Result<String, EdgeError>> },
+    EngineOffer { key: LegKey, sdp: String, reply: oneshot::Sender<Result<EngineOffer, EdgeError>> },
     EngineAnswer { key: LegKey, sdp: String, reply: oneshot::Sender<Result<String, EdgeError>> },
     Close { key: LegKey },
     CloseConn { conn: u64 },
@@ -182,9 +193,12 @@ impl WebRtcEdge {
         self.ask(key.0, |reply| Cmd::BrowserAnswer { key, sdp, reply }).await
     }
 
-    /// The engine offers to a browser: the WebRTC offer for the browser.
-    pub async fn engine_offer(&self, key: LegKey, sdp: String) -> Result<String, EdgeError> {
-        self.ask(key.0, |reply| Cmd::EngineOffer { key, sdp, reply }).await
+    /// The engine offers to a browser: the WebRTC offer for the browser, or the edge's own
+    /// answer when the offer changes nothing.
+    pub async fn engine_offer(&self, key: LegKey, sdp: String) -> Result<EngineOffer, EdgeError> {
+        let (reply, rx) = oneshot::channel();
+        self.shard(key.0)?.send(Cmd::EngineOffer { key, sdp, reply }).map_err(|_| EdgeError::Stopped)?;
+        rx.await.map_err(|_| EdgeError::Stopped)?
     }
 
     /// The engine answers a browser's offer: the WebRTC answer for the browser.
@@ -256,6 +270,12 @@ fn new_rtc(media_addr: SocketAddr, now: Instant) -> Result<Rtc, EdgeError> {
     let c = Candidate::host(media_addr, "udp").map_err(|e| EdgeError::Sdp(format!("media address {media_addr}: {e}")))?;
     rtc.add_local_candidate(c);
     Ok(rtc)
+}
+
+/// The mid of the first audio media of a description.
+fn audio_mid(sdp: &str) -> Option<Mid> {
+    let audio = sdp.split("\nm=").skip(1).find(|m| m.starts_with("audio "))?;
+    audio.lines().find_map(|l| l.trim_end().strip_prefix("a=mid:")).map(Mid::from)
 }
 
 impl Edge {
@@ -373,8 +393,13 @@ impl Edge {
         let plain_addr = self.plain_addr;
         let id = self.leg_id(&key, Instant::now())?;
         let leg = self.legs.get_mut(&id).ok_or(EdgeError::NoLeg)?;
-        let answer = leg.rtc.sdp_api().accept_offer(offer).map_err(|e| EdgeError::Sdp(e.to_string()))?;
-        leg.answer = Some(answer.to_sdp_string());
+        let answer = leg.rtc.sdp_api().accept_offer(offer).map_err(|e| EdgeError::Sdp(e.to_string()))?.to_sdp_string();
+        // str0m tells the new media's mid only once media flows; an offer of the engine to
+        // this browser before then (a hold) must name the same media, not add another.
+        if leg.mid.is_none() {
+            leg.mid = audio_mid(&answer);
+        }
+        leg.answer = Some(answer);
         let dir = plain::browser_direction(sdp);
         let out = plain::describe(plain_addr, &leg.engine_pts, dir, plain::prefers_ulaw(sdp));
         self.drain(id);
@@ -388,9 +413,10 @@ impl Edge {
         leg.answer.clone().ok_or(EdgeError::NoLeg)
     }
 
-    fn engine_offer(&mut self, key: LegKey, sdp: &str) -> Result<String, EdgeError> {
+    fn engine_offer(&mut self, key: LegKey, sdp: &str) -> Result<EngineOffer, EdgeError> {
         let id = self.leg_id(&key, Instant::now())?;
         let dir = self.engine_side(id, sdp)?;
+        let plain_addr = self.plain_addr;
         let leg = self.legs.get_mut(&id).ok_or(EdgeError::NoLeg)?;
         let mut api = leg.rtc.sdp_api();
         match leg.mid {
@@ -399,9 +425,20 @@ impl Edge {
                 leg.mid = Some(api.add_media(MediaKind::Audio, dir, None, None, None));
             }
         }
-        let (offer, pending) = api.apply().ok_or_else(|| EdgeError::Sdp("nothing to offer".into()))?;
-        leg.pending = Some(pending);
-        Ok(offer.to_sdp_string())
+        match api.apply() {
+            Some((offer, pending)) => {
+                leg.pending = Some(pending);
+                Ok(EngineOffer::Browser(offer.to_sdp_string()))
+            }
+            None => {
+                let answer = match dir {
+                    Direction::SendOnly => Direction::RecvOnly,
+                    Direction::RecvOnly => Direction::SendOnly,
+                    d => d,
+                };
+                Ok(EngineOffer::Unchanged(plain::describe(plain_addr, &leg.engine_pts, answer, plain::prefers_ulaw(sdp))))
+            }
+        }
     }
 
     fn browser_answer(&mut self, key: &LegKey, sdp: &str) -> Result<String, EdgeError> {
@@ -691,5 +728,44 @@ mod tests {
         }
         assert!(connected, "ICE and DTLS-SRTP came up");
         assert!(heard_at_engine >= 5 && heard_in_browser >= 5, "to the media plane {heard_at_engine}, to the browser {heard_in_browser}");
+    }
+
+    #[tokio::test]
+    #[allow(clippy::unwrap_used)]
+    async fn an_engine_offer_that_changes_nothing_is_answered_by_the_edge() {
+        let edge = WebRtcEdge::start(local(), 0, local(), 1).await.unwrap();
+        let key: LegKey = (1, "refresh".into());
+        edge.browser_offer(key.clone(), browser(false, SocketAddr::new(local(), 9)).2).await.unwrap();
+        let engine = SocketAddr::new(local(), 40000);
+        let same = plain::describe(engine, &plain::Pts::default(), Direction::SendRecv, false);
+        edge.engine_answer(key.clone(), same.clone()).await.unwrap();
+        // A session refresh: the same description again. The browser is not asked.
+        match edge.engine_offer(key.clone(), same).await.unwrap() {
+            EngineOffer::Unchanged(plain) => assert!(plain.contains("a=sendrecv") && plain.contains("RTP/AVP"), "{plain}"),
+            other => panic!("{other:?}"),
+        }
+        // Music on hold: the browser is asked to only receive.
+        let hold = plain::describe(engine, &plain::Pts::default(), Direction::SendOnly, false);
+        match edge.engine_offer(key.clone(), hold).await.unwrap() {
+            EngineOffer::Browser(offer) => assert!(offer.contains("a=sendonly") && offer.contains("UDP/TLS/RTP/SAVPF"), "{offer}"),
+            other => panic!("{other:?}"),
+        }
+        // The SIP side: the refresh becomes a 200 for the engine, never reaching the browser.
+        let sdp = plain::describe(engine, &plain::Pts::default(), Direction::SendRecv, false);
+        let edge2 = WebRtcEdge::start(local(), 0, local(), 1).await.unwrap();
+        edge2.browser_offer((5, "c1".into()), browser(false, SocketAddr::new(local(), 9)).2).await.unwrap();
+        edge2.engine_answer((5, "c1".into()), sdp.clone()).await.unwrap();
+        let reinvite = format!(
+            "INVITE sip:b@203.0.113.9;transport=ws SIP/2.0\r\nVia: SIP/2.0/WS 127.0.0.1;branch=z9hG4bKr1\r\nFrom: <sip:101@acme>;tag=a\r\n\
+             To: <sip:103@acme>;tag=b\r\nCall-ID: c1\r\nCSeq: 7 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        );
+        match sip::to_browser(&edge2, 5, reinvite.into_bytes()).await {
+            sip::Outgoing::Engine(b) => {
+                let text = String::from_utf8(b).unwrap();
+                assert!(text.starts_with("SIP/2.0 200 OK") && text.contains("CSeq: 7 INVITE") && text.contains("m=audio"), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -90,29 +90,50 @@ pub async fn from_browser(edge: &WebRtcEdge, conn: u64, m: &mut Message) -> Resu
     Ok(())
 }
 
+/// Where a message of the engine for a browser goes.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// On to the browser (translated when it carries a description).
+    Browser(Vec<u8>),
+    /// Back to the engine, as if from the browser: the edge's answer to an offer that
+    /// changes nothing of the browser's media.
+    Engine(Vec<u8>),
+}
+
 /// Bytes from the engine to the browser on connection `conn`: translated when they carry
 /// a description (unchanged when they do not, or cannot be read).
-pub async fn to_browser(edge: &WebRtcEdge, conn: u64, bytes: Vec<u8>) -> Vec<u8> {
-    let Ok(parsed) = pbx_sip::parse_message(&bytes, pbx_sip::parse::Framing::Datagram) else { return bytes };
+pub async fn to_browser(edge: &WebRtcEdge, conn: u64, bytes: Vec<u8>) -> Outgoing {
+    let Ok(parsed) = pbx_sip::parse_message(&bytes, pbx_sip::parse::Framing::Datagram) else { return Outgoing::Browser(bytes) };
     let mut m = parsed.message;
     let k = key(conn, &m);
     let translated = match role(&m) {
-        Role::Offer => edge.engine_offer(k, body_text(&m)).await,
+        Role::Offer => match edge.engine_offer(k, body_text(&m)).await {
+            Ok(super::EngineOffer::Browser(sdp)) => Ok(sdp),
+            Ok(super::EngineOffer::Unchanged(plain)) => match &m {
+                Message::Request(r) => {
+                    let mut resp = Message::Response(r.response(200, "OK", None));
+                    set_body(&mut resp, plain);
+                    return Outgoing::Engine(resp.to_bytes());
+                }
+                Message::Response(_) => Err(super::EdgeError::NoLeg),
+            },
+            Err(e) => Err(e),
+        },
         Role::Answer => edge.engine_answer(k, body_text(&m)).await,
         Role::Ends => {
             edge.close(k);
-            return bytes;
+            return Outgoing::Browser(bytes);
         }
-        Role::Nothing => return bytes,
+        Role::Nothing => return Outgoing::Browser(bytes),
     };
     match translated {
         Ok(sdp) => {
             set_body(&mut m, sdp);
-            m.to_bytes()
+            Outgoing::Browser(m.to_bytes())
         }
         Err(e) => {
             tracing::debug!(conn, error = %e, "engine description not translated for the browser");
-            bytes
+            Outgoing::Browser(bytes)
         }
     }
 }
