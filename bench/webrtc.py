@@ -19,11 +19,11 @@ def build_load():
 
 
 def run_webrtc(n, seconds, Server, sipp, register_callee):
-    from media import pbx_counter, udp_errors
+    from media import pbx_counter, socket_drops, udp_errors
     tmp = tempfile.mkdtemp(prefix="webrtc-")
     # Every browser of the load comes from 127.0.0.1: the per-address cap on HTTP (and so
     # WebSocket) connections is lifted as for an office behind one NAT address.
-    server = Server("pbx", tmp, extra_env={"PBX_WEBRTC_PORT": "0", "PBX_HTTP_MAX_CONNECTIONS_PER_SOURCE": "2000",
+    server = Server("pbx", tmp, extra_env={"PBX_WEBRTC_PORT": "31000", "PBX_HTTP_MAX_CONNECTIONS_PER_SOURCE": "2000",
                                            "PBX_HTTP_MAX_CONNECTIONS": "4000"})
     try:
         rss0 = server.rss()
@@ -44,6 +44,8 @@ def run_webrtc(n, seconds, Server, sipp, register_callee):
         cpu, elapsed = server.cpu() - cpu0, time.time() - t0
         rss = server.rss()
         kernel_lost = udp_errors() - err0
+        # Drops on the server's own sockets: the media plane's ports and the WebRTC ports.
+        server_drops = socket_drops(20000, 29999) + socket_drops(31000, 31063)
         load.wait(timeout=seconds + 120)
         uas.kill()
         with open(out_path) as f:
@@ -57,7 +59,8 @@ def run_webrtc(n, seconds, Server, sipp, register_callee):
                     cpu_pct=100.0 * cpu / elapsed, rss_kib=rss, rss_per_call_kib=(rss - rss0) / n,
                     connected_p50_ms=res["connected_p50_ms"], connected_p99_ms=res["connected_p99_ms"],
                     first_audio_p50_ms=res["first_audio_p50_ms"], first_audio_p99_ms=res["first_audio_p99_ms"],
-                    sent=res["sent"], received=res["received"], lost_pct=res["lost_pct"], kernel_udp_drops=kernel_lost)
+                    sent=res["sent"], received=res["received"], lost_pct=res["lost_pct"], server_socket_drops=server_drops,
+                    tools_kernel_drops=kernel_lost - server_drops)
     finally:
         server.stop()
         if not os.environ.get("BENCH_KEEP"):
