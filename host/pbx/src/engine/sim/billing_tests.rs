@@ -41,7 +41,7 @@ fn with_colleague(dir: Directory) -> (Sim, SocketAddr, SocketAddr) {
 
 /// 101 calls a Moscow number; the carrier answers after 100 ms. Returns the Call-ID.
 fn call_moscow(sim: &mut Sim, me: SocketAddr) -> String {
-    let id = sim.call(me, "84951234567");
+    let id = sim.call(me, "84957770011");
     sim.run_for(secs(1));
     assert_eq!(sim.calls(), 1, "the call is up");
     id
@@ -66,7 +66,7 @@ fn a_priced_call_is_charged_in_whole_steps_as_it_ends() {
     assert_eq!(c[0].amount_cents, pbx_store::billing::call_cost(150, 60, talk));
     assert!(c[0].amount_cents >= 150, "{c:?}");
     assert_eq!(c[0].tenant_id, 1);
-    assert!(c[0].detail.contains("Moscow") && c[0].detail.contains("+74951234567"), "{}", c[0].detail);
+    assert!(c[0].detail.contains("Moscow") && c[0].detail.contains("+74957770011"), "{}", c[0].detail);
 }
 
 #[test]
@@ -105,7 +105,7 @@ fn a_call_ends_when_the_balance_runs_out_and_the_next_is_refused() {
     assert_eq!(c.len(), 1);
     assert!((99..=101).contains(&c[0].amount_cents), "charged for what was spoken: {c:?}");
     // The store has not sent a new snapshot: the engine counts its own charge.
-    let id = sim.call(me, "84951234567");
+    let id = sim.call(me, "84957770011");
     sim.run_for(secs(1));
     assert_eq!(sim.phone(me).statuses(&id).last(), Some(&403), "no money left");
     assert_eq!(sim.phone(carrier).requests(Method::Invite).len(), 1, "nothing went out");
@@ -120,7 +120,7 @@ fn the_company_calls_share_the_balance_and_a_top_up_moves_the_end() {
     let other = sim.add_phone("102");
     sim.register(me);
     sim.register(other);
-    sim.call(me, "84951234567");
+    sim.call(me, "84957770011");
     sim.run_for(secs(1));
     sim.call(other, "84951234568");
     sim.run_for(secs(1));
@@ -142,7 +142,7 @@ fn the_company_calls_share_the_balance_and_a_top_up_moves_the_end() {
 #[test]
 fn at_zero_extensions_and_emergency_numbers_still_work() {
     let (mut sim, carrier, me) = with_colleague(priced_office(0, vec![moscow(60, 1)]));
-    let out = sim.call(me, "84951234567");
+    let out = sim.call(me, "84957770011");
     sim.run_for(secs(1));
     assert_eq!(sim.phone(me).statuses(&out).last(), Some(&403));
     let inside = sim.call(me, "102");
