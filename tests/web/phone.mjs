@@ -10,21 +10,10 @@
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { until } from './poll.mjs';
 
 const { BASE, DOMAIN, EXT, PASSWORD, CALLEE, READY_FILE, CALLED_FILE } = process.env;
 let step = 'start';
-
-// Polls an async page function until it returns something truthy (Playwright's
-// waitForFunction takes a returned promise itself as the answer).
-async function until(page, fn, arg, timeoutMs, what) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await page.evaluate(fn, arg);
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 // A page in the browser under test, with a fake microphone. Firefox gathers no loopback
 // candidates (its ICE loopback preference does not reach the parent process that lists the

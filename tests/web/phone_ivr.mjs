@@ -11,19 +11,11 @@
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { until as poll } from './poll.mjs';
 
 const { BASE, DOMAIN, EXT1, PASSWORD1, EXT2, PASSWORD2, NUMBER, KEY, BRANCH_FILE } = process.env;
 let step = 'start';
-
-async function until(page, fn, arg, timeoutMs, what) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await page.evaluate(fn, arg);
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting for ' + what + ': ' + JSON.stringify(await page.evaluate(() => window.log)));
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const until = (page, fn, arg, ms, what) => poll(page, fn, arg, ms, what, () => window.log);
 
 async function waitFile(path, timeoutMs) {
   for (const end = Date.now() + timeoutMs; !fs.existsSync(path);) {
