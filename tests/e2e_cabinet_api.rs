@@ -126,6 +126,9 @@ fn body_for(method: &str, path: &str) -> Option<&'static str> {
     Some(match (method, path) {
         ("get" | "delete", _) => return None,
         (_, "/api/v1/users/{ext}/forwarding") | (_, "/api/v1/me/forwarding") => r#"{"no_answer_seconds": 20}"#,
+        (_, "/api/v1/users/{ext}/dnd") | (_, "/api/v1/me/dnd") => r#"{"on": false}"#,
+        (_, "/api/v1/blocklist") | (_, "/api/v1/me/blocklist") => r#"{"number": "+74951239999"}"#,
+        (_, "/api/v1/blocklist/settings") => r#"{"anonymous": false, "action": "busy"}"#,
         (_, "/api/v1/users/{ext}/web-password") => r#"{"password": "changed-pass-1"}"#,
         (_, "/api/v1/queues/{ext}/agents/{agent}") => r#"{"paused": true}"#,
         (_, "/api/v1/numbers/{number}/scenario") => r#"{"start": "a", "nodes": {"a": {"type": "hangup"}}}"#,

@@ -80,7 +80,7 @@ export function isoDay(days = 0) {
 /** Which pages each role sees, in menu order. */
 const MENU = {
   operator: ['tenants', 'tariffs', 'trunks', 'tokens', 'audit', 'account'],
-  supervisor: ['dashboard', 'phone', 'calls', 'recordings', 'stats', 'users', 'groups', 'contacts', 'numbers', 'plugins', 'prompts', 'queues', 'tokens', 'webhooks', 'organization', 'balance', 'audit', 'account'],
+  supervisor: ['dashboard', 'phone', 'calls', 'recordings', 'stats', 'users', 'groups', 'contacts', 'blocklist', 'numbers', 'plugins', 'prompts', 'queues', 'tokens', 'webhooks', 'organization', 'balance', 'audit', 'forwarding', 'account'],
   user: ['dashboard', 'phone', 'calls', 'stats', 'contacts', 'forwarding', 'account'],
 };
 

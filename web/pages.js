@@ -4,6 +4,7 @@ import { t, currentLang, errorText, tOr, fillParts } from './i18n.js';
 import { api, el, table, labelledRow, toast, attempt, fmtTime, isoDay, render, state } from './app.js';
 import { scenarioEditor } from './editor.js';
 import { groupsPage } from './groups.js';
+import { blocklistPage, ownBlockingCards } from './blocking.js';
 import { balancePage, tariffsPage, lowBalanceBanner } from './billing.js';
 import { tenantNumbersCard } from './operator.js';
 import { phonePage } from './phone.js';
@@ -119,9 +120,10 @@ export const pages = {
   },
 
   async users() {
-    const list = pagedList((next) => '/api/v1/users?limit=100' + (next ? '&after=' + enc(next) : ''), [t('ext'), t('name'), t('role'), t('web_login'), t('forwarding'), ''], (u) => [
-      u.ext, u.name, t(u.role), u.has_web_login ? '✓' : '', fwdText(u.forwarding),
-      el('span', {}, el('button', { class: 'secondary', onclick: () => confirm(t('new_sip_password_confirm')) && attempt(async () => { const d = await api('POST', '/api/v1/users/' + enc(u.ext) + '/sip-password'); alert(t('sip_account') + ': ' + d.username + '@' + d.domain + '\n' + t('password') + ': ' + d.password + '\n' + t('shown_once')); }) }, t('new_sip_password')),
+    const list = pagedList((next) => '/api/v1/users?limit=100' + (next ? '&after=' + enc(next) : ''), [t('ext'), t('name'), t('role'), t('web_login'), t('forwarding'), t('dnd'), ''], (u) => [
+      u.ext, u.name, t(u.role), u.has_web_login ? '✓' : '', fwdText(u.forwarding), u.dnd ? '✓' : '',
+      el('span', {}, el('button', { class: 'secondary dnd-toggle', onclick: () => attempt(async () => { await api('PUT', '/api/v1/users/' + enc(u.ext) + '/dnd', { on: !u.dnd }); list.reload(); }) }, u.dnd ? t('dnd_turn_off') : t('dnd_turn_on')),
+        el('button', { class: 'secondary', onclick: () => confirm(t('new_sip_password_confirm')) && attempt(async () => { const d = await api('POST', '/api/v1/users/' + enc(u.ext) + '/sip-password'); alert(t('sip_account') + ': ' + d.username + '@' + d.domain + '\n' + t('password') + ': ' + d.password + '\n' + t('shown_once')); }) }, t('new_sip_password')),
         el('button', { class: 'secondary edit-user', onclick: () => { editor.replaceChildren(userForm(u, () => { editor.replaceChildren(); list.reload(); })); editor.scrollIntoView(); } }, t('edit')),
         el('button', { class: 'secondary', onclick: () => { editor.replaceChildren(el('h3', {}, t('forwarding') + ': ' + u.ext), forwardingForm(u.forwarding, async (body) => { await api('PUT', '/api/v1/users/' + enc(u.ext) + '/forwarding', body); list.reload(); })); editor.scrollIntoView(); } }, t('forwarding')),
         el('button', { class: 'danger', onclick: () => confirm(t('delete') + ' ' + u.ext + '?') && attempt(async () => { await api('DELETE', '/api/v1/users/' + enc(u.ext)); list.reload(); }) }, t('delete')))]);
@@ -351,9 +353,11 @@ export const pages = {
   },
 
   async forwarding() {
-    const f = await api('GET', '/api/v1/me/forwarding');
-    return forwardingForm(f, (body) => api('PUT', '/api/v1/me/forwarding', body));
+    const [f, blocking] = await Promise.all([api('GET', '/api/v1/me/forwarding'), ownBlockingCards()]);
+    return el('div', {}, blocking, el('h3', {}, t('forwarding')), forwardingForm(f, (body) => api('PUT', '/api/v1/me/forwarding', body)));
   },
+
+  blocklist: () => blocklistPage(),
 
   async tokens() {
     const list = pagedList((next) => '/api/v1/tokens' + (next ? '?after=' + enc(next) : ''), ['#', t('role'), t('label'), t('started'), ''], (k) => [

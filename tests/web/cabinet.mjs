@@ -6,6 +6,7 @@ import AxeBuilder from '@axe-core/playwright';
 import { chromium } from 'playwright-core';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import assert from 'node:assert/strict';
+import { until } from './poll.mjs';
 
 const BASE = process.env.BASE;
 const DID = process.env.DID;
@@ -428,6 +429,31 @@ async function main() {
     assert.deepEqual(listed.items.map((h) => [h.url, h.events]), [['https://crm.example/pbx', ['call.ended']]]);
     assert.equal(listed.items[0].secret, undefined, 'the secret is not listed');
 
+    step = 'a supervisor blocks a prefix, refuses hidden numbers with the message, and sees a bad prefix refused in words';
+    await page.click('#nav a[href="#/blocklist"]');
+    await page.fill('#company-blocklist-add input[name=number]', '+7800');
+    await page.check('#company-blocklist-add input[name=prefix]');
+    await page.fill('#company-blocklist-add input[name=note]', 'robocalls');
+    await page.click('#company-blocklist-add button[type=submit]');
+    await page.waitForSelector('#company-blocklist td:text-is("+7800")');
+    await page.check('#block-settings input[name=anonymous]');
+    await page.selectOption('#block-settings select[name=action]', 'prompt');
+    await page.click('#block-settings button[type=submit]');
+    await until(page, async () => { const b = await (await fetch('/api/v1/blocklist')).json(); return b.settings.anonymous && b.settings.action === 'prompt'; },
+      null, 10000, 'the blacklist settings saved');
+    await page.fill('#company-blocklist-add input[name=number]', '8800');
+    await page.check('#company-blocklist-add input[name=prefix]');
+    await page.evaluate(() => { document.querySelector('#toast').textContent = ''; });
+    await page.click('#company-blocklist-add button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#toast').textContent !== '');
+    assert.equal(await page.textContent('#toast'), 'Invalid prefix "8800": + and the country code, e.g. +7495');
+
+    step = 'a supervisor puts a user in "do not disturb" from the users list';
+    await page.click('#nav a[href="#/users"]');
+    await page.click('tr:has(td:text-is("102")) button.dnd-toggle');
+    await until(page, async () => (await (await fetch('/api/v1/users/102')).json()).dnd === true, null, 10000, '102 in do not disturb');
+    await page.waitForSelector('tr:has(td:text-is("102")) button.dnd-toggle:text-is("Available")');
+
     step = 'the language switch turns the cabinet Russian';
     await page.selectOption('#lang', 'ru');
     await page.waitForSelector('#nav a:text("Журнал звонков")');
@@ -496,6 +522,19 @@ async function main() {
     await page.click('#forwarding button[type=submit]');
     await page.waitForFunction(() => /999/.test(document.querySelector('#toast').textContent));
     assert.equal((await page.evaluate(async () => (await fetch('/api/v1/me/forwarding')).json())).always, null, 'an unknown extension is refused');
+
+    step = 'a user turns "do not disturb" on and keeps a number off their own phones';
+    await page.evaluate(() => { document.querySelector('#toast').textContent = ''; });
+    await page.check('#dnd');
+    await page.waitForFunction(() => document.querySelector('#toast').textContent !== '');
+    assert.equal((await page.evaluate(async () => (await fetch('/api/v1/me/dnd')).json())).on, true);
+    await page.fill('#own-blocklist-add input[name=number]', '8 916 000-00-09');
+    await page.click('#own-blocklist-add button[type=submit]');
+    await page.waitForSelector('#own-blocklist td:text-is("+79160000009")');
+    const own = await page.evaluate(async () => (await fetch('/api/v1/me/blocklist')).json());
+    assert.deepEqual(own.entries.map((e) => e.pattern), ['+79160000009']);
+    const company = await page.evaluate(async () => (await fetch('/api/v1/blocklist')).status);
+    assert.equal(company, 403, 'the company list is for supervisors');
 
     step = 'the operator creates a company in Russian; its supervisor signs in with the password shown once';
     await page.click('#logout');

@@ -45,7 +45,8 @@ pub async fn load_directory(store: &Store) -> anyhow::Result<Directory> {
         .with_groups(&groups, &agents)
         .with_contacts(contacts)
         .with_notify_kinds(&notify)
-        .with_tariffs(store.list_tariffs().await?))
+        .with_tariffs(store.list_tariffs().await?)
+        .with_blocklists(store.all_blocked().await?, store.all_block_settings().await?))
 }
 
 type PromptKey = (i64, String);
@@ -526,6 +527,14 @@ fn carry_out(a: Action, w: &Workers) {
                 tokio::spawn(async move {
                     if let Err(e) = store.put_queue_status(group_id, &status, at).await {
                         tracing::warn!(error = %e, "cannot publish a queue's state");
+                    }
+                });
+            }
+            Action::Dnd { tenant_id, ext, on } => {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = store.set_dnd(tenant_id, &ext, on).await {
+                        tracing::warn!(error = %e, %ext, "cannot change do not disturb");
                     }
                 });
             }

@@ -141,6 +141,8 @@ pub struct User {
     pub created_at: i64,
     /// Call forwarding.
     pub forwarding: crate::Forwarding,
+    /// Do not disturb: the phones do not ring, groups and queues skip the user.
+    pub dnd: bool,
 }
 
 /// Input for creating a user.
@@ -206,11 +208,12 @@ fn user_from(row: &AnyRow) -> Result<User, sqlx::Error> {
             no_answer_seconds: row.try_get("fwd_no_answer_seconds")?,
             unreachable: row.try_get("fwd_unreachable")?,
         },
+        dnd: row.try_get::<i64, _>("dnd")? != 0,
     })
 }
 
 const TENANT_COLS: &str = "id, slug, name, domain, status, balance_cents, charged_cents, low_balance_cents, created_at, country_code, emergency_numbers, recording, retention_days, language, moh_prompt, greeting_prompt, timezone, working_hours, after_hours_prompt";
-const USER_COLS: &str = "id, tenant_id, ext, name, sip_ha1_md5, sip_ha1_sha256, role, web_password_hash, created_at, fwd_always, fwd_busy, fwd_no_answer, fwd_no_answer_seconds, fwd_unreachable";
+const USER_COLS: &str = "id, tenant_id, ext, name, sip_ha1_md5, sip_ha1_sha256, role, web_password_hash, created_at, fwd_always, fwd_busy, fwd_no_answer, fwd_no_answer_seconds, fwd_unreachable, dnd";
 
 /// Checks a tenant slug: lowercase letters, digits and dashes, 2..=32 long.
 pub fn valid_slug(s: &str) -> bool {

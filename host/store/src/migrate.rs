@@ -754,6 +754,46 @@ ALTER TABLE groups ADD COLUMN entry_prompt TEXT NOT NULL DEFAULT ''",
         postgres: "ALTER TABLE groups ADD COLUMN music_prompt TEXT NOT NULL DEFAULT '';
 ALTER TABLE groups ADD COLUMN entry_prompt TEXT NOT NULL DEFAULT ''",
     },
+    Migration {
+        // Do not disturb per user; blacklists of the company (user 0) and of each user, and
+        // how the company refuses blocked and anonymous callers; calls by the other party's
+        // number (who was missed and whether they were reached since).
+        version: 17,
+        sqlite: "ALTER TABLE users ADD COLUMN dnd INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE blocked_numbers (
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL DEFAULT 0,
+    pattern TEXT NOT NULL,
+    prefix INTEGER NOT NULL DEFAULT 0,
+    note TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, user_id, pattern)
+);
+CREATE TABLE block_settings (
+    tenant_id INTEGER PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,
+    anonymous INTEGER NOT NULL DEFAULT 0,
+    action TEXT NOT NULL DEFAULT 'busy'
+);
+CREATE INDEX calls_tenant_caller ON calls (tenant_id, caller_number, started_at);
+CREATE INDEX calls_tenant_callee ON calls (tenant_id, callee, started_at)",
+        postgres: "ALTER TABLE users ADD COLUMN dnd BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE blocked_numbers (
+    tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    user_id BIGINT NOT NULL DEFAULT 0,
+    pattern TEXT NOT NULL,
+    prefix BIGINT NOT NULL DEFAULT 0,
+    note TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, user_id, pattern)
+);
+CREATE TABLE block_settings (
+    tenant_id BIGINT PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,
+    anonymous BIGINT NOT NULL DEFAULT 0,
+    action TEXT NOT NULL DEFAULT 'busy'
+);
+CREATE INDEX calls_tenant_caller ON calls (tenant_id, caller_number, started_at);
+CREATE INDEX calls_tenant_callee ON calls (tenant_id, callee, started_at)",
+    },
 ];
 
 /// Replaces the plain SIP passwords an older version stored with their digest hashes.

@@ -124,6 +124,10 @@ impl Engine {
         now: Now,
     ) -> Vec<Step> {
         let Some(user) = self.dir.user_by_id(user_id).cloned() else { return Vec::new() };
+        if self.dir.user_blocks(user_id, &who.number) {
+            tracing::info!(ext = %user.ext, "the caller is on the user's blacklist");
+            return Vec::new();
+        }
         let f = user.forwarding.clone();
         let looping = visited.contains(&user_id) || visited.len() >= MAX_FORWARDS;
         visited.push(user_id);
@@ -146,6 +150,13 @@ impl Engine {
         };
         if let Some(t) = &f.always {
             return self.redirect_steps(tenant, &user.ext, t, "always", who, visited, now);
+        }
+        if user.dnd {
+            tracing::info!(ext = %user.ext, "do not disturb");
+            return match &f.busy {
+                Some(t) => self.redirect_steps(tenant, &user.ext, t, "do not disturb", who, visited, now),
+                None => Vec::new(),
+            };
         }
         if own.is_empty() {
             return match &f.unreachable {
@@ -185,7 +196,12 @@ impl Engine {
     /// registered, and the group's total timeout.
     pub(super) fn group_steps(&mut self, tenant: &Arc<TenantInfo>, g: &Arc<GroupInfo>, who: &Presented, now: Now) -> (Vec<Step>, Duration) {
         let talking = self.talking();
-        let mut order: Vec<i64> = g.members.iter().copied().filter(|u| !talking.contains(u)).collect();
+        let mut order: Vec<i64> = g
+            .members
+            .iter()
+            .copied()
+            .filter(|u| !talking.contains(u) && self.dir.user_by_id(*u).is_some_and(|x| self.rings_for(x, &who.number)))
+            .collect();
         match g.strategy.as_str() {
             "random" => {
                 // Fisher–Yates with the engine's generator.

@@ -123,6 +123,8 @@ pub struct UserInfo {
     pub ha1_sha256: String,
     /// Call forwarding.
     pub forwarding: pbx_store::Forwarding,
+    /// Do not disturb.
+    pub dnd: bool,
 }
 
 /// A ring group or queue as the call engine needs it.
@@ -194,6 +196,28 @@ pub struct Directory {
     contacts: HashMap<(i64, String), Arc<str>>,
     notify: HashMap<i64, u8>,
     tariffs: Vec<pbx_store::Tariff>,
+    blocked: HashMap<i64, BlockList>,
+    block_settings: HashMap<i64, pbx_store::BlockSettings>,
+}
+
+/// Numbers refused by a company (owner 0) or by one user.
+#[derive(Debug, Default)]
+struct BlockList {
+    /// Exact E.164 numbers.
+    numbers: std::collections::HashSet<String>,
+    /// Prefixes, `+` and digits.
+    prefixes: Vec<String>,
+}
+
+impl BlockList {
+    fn matches(&self, number: &str) -> bool {
+        self.numbers.contains(number) || self.prefixes.iter().any(|p| number.starts_with(p.as_str()))
+    }
+}
+
+/// Whether a caller's number is hidden (the carrier sent no digits).
+pub fn is_anonymous(number: &str) -> bool {
+    !number.bytes().any(|b| b.is_ascii_digit())
 }
 
 impl Directory {
@@ -235,6 +259,7 @@ impl Directory {
                 ha1_md5: u.sip_ha1_md5.clone(),
                 ha1_sha256: u.sip_ha1_sha256.clone(),
                 forwarding: u.forwarding.clone(),
+                dnd: u.dnd,
             });
             d.users.insert((u.tenant_id, u.ext.clone()), info.clone());
             d.users_by_tenant.entry(u.tenant_id).or_default().push(info.clone());
@@ -388,6 +413,55 @@ impl Directory {
         self
     }
 
+    /// Adds the blacklists: rows of (tenant, owner: 0 for the company else a user id,
+    /// pattern, prefix) and each company's settings.
+    pub fn with_blocklists(
+        mut self,
+        rows: Vec<pbx_store::blocklist::BlockRow>,
+        settings: Vec<(i64, pbx_store::BlockSettings)>,
+    ) -> Directory {
+        for (tenant, owner, pattern, prefix) in rows {
+            let list = self.blocked.entry(owner_key(tenant, owner)).or_default();
+            if prefix {
+                list.prefixes.push(pattern);
+            } else {
+                list.numbers.insert(pattern);
+            }
+        }
+        self.block_settings = settings.into_iter().collect();
+        self
+    }
+
+    /// How the company refuses a caller, if it does: its blacklist, or a hidden number when
+    /// it refuses anonymous callers.
+    pub fn company_blocks(&self, tenant_id: i64, caller: &str) -> Option<pbx_store::BlockAction> {
+        let settings = self.block_settings.get(&tenant_id).copied().unwrap_or_default();
+        let listed = self.blocked.get(&owner_key(tenant_id, 0)).is_some_and(|l| l.matches(caller));
+        (listed || (settings.anonymous && is_anonymous(caller))).then_some(settings.action)
+    }
+
+    /// Whether a user's own blacklist holds the caller's number.
+    pub fn user_blocks(&self, user_id: i64, caller: &str) -> bool {
+        let Some(u) = self.users_by_id.get(&user_id) else { return false };
+        self.blocked.get(&owner_key(u.tenant_id, user_id)).is_some_and(|l| l.matches(caller))
+    }
+
+    /// The same snapshot with one user changed by `f` (simulations).
+    #[cfg(test)]
+    pub fn with_user(mut self, id: i64, f: impl Fn(&mut UserInfo)) -> Directory {
+        let swap = |u: &mut Arc<UserInfo>| {
+            if u.id == id {
+                let mut changed = (**u).clone();
+                f(&mut changed);
+                *u = Arc::new(changed);
+            }
+        };
+        self.users.values_mut().for_each(swap);
+        self.users_by_id.values_mut().for_each(swap);
+        self.users_by_tenant.values_mut().flat_map(|v| v.iter_mut()).for_each(swap);
+        self
+    }
+
     /// The name a tenant's phone book gives an E.164 number.
     pub fn contact_name(&self, tenant_id: i64, number: &str) -> Option<&str> {
         self.contacts.get(&(tenant_id, number.to_string())).map(|n| &**n)
@@ -455,4 +529,10 @@ impl Directory {
     pub fn user_count(&self) -> usize {
         self.users_by_id.len()
     }
+}
+
+/// The key of a list in the map: a company's own under its tenant id, a user's under the
+/// negated user id (ids are positive, so the two never meet).
+fn owner_key(tenant_id: i64, owner: i64) -> i64 {
+    if owner == 0 { tenant_id } else { -owner }
 }

@@ -281,6 +281,15 @@ pub enum Action {
         /// When, ms.
         at: i64,
     },
+    /// A user turned "do not disturb" on or off from a phone.
+    Dnd {
+        /// Tenant.
+        tenant_id: i64,
+        /// The user's extension.
+        ext: String,
+        /// On or off.
+        on: bool,
+    },
     /// An agent paused, unpaused, logged in or out by a feature code: in every queue of theirs.
     AgentState {
         /// Tenant.

@@ -389,7 +389,7 @@ impl Engine {
                 let art = rt.and_then(|r| r.agents.get(&u)).cloned().unwrap_or_default();
                 let state = if g.logged_out.contains(&u) || self.location.bindings(u, now.mono).is_empty() {
                     "offline"
-                } else if g.paused.contains(&u) {
+                } else if g.paused.contains(&u) || user.dnd {
                     "paused"
                 } else if talking.contains(&u) {
                     "busy"

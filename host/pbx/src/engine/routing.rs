@@ -225,6 +225,25 @@ impl Engine {
                 let Some(callee) = self.dir.user_by_id(callee_id).cloned() else { return };
                 let who = super::dialplan::Presented { number: caller.number.clone(), name: caller.name.clone() };
                 let steps = self.user_steps(&tenant, callee.id, &who, &mut Vec::new(), now);
+                if callee.dnd && steps.iter().all(|s| s.targets.is_empty()) {
+                    // Nothing rings and the user asked not to be disturbed: busy, not "not registered".
+                    let start = pbx_store::CallStart {
+                        id: super::new_call_uid(now.wall_ms),
+                        tenant_id: tenant.id,
+                        direction: CallDirection::Internal,
+                        caller_number: caller.number.clone(),
+                        caller_name: caller.name.clone(),
+                        callee: number,
+                        did: None,
+                        trunk: None,
+                        caller_user_id: caller.user_id,
+                        callee_user_id: Some(callee.id),
+                        started_at: now.wall_ms,
+                        node: self.cfg.node.clone(),
+                    };
+                    self.log_failed_call(start, "486 do not disturb", now);
+                    return self.simple_response(Some(inv.tx), &inv.req, 486, inv.resp_target, now);
+                }
                 let route = Route {
                     callee: Party { number: number.clone(), name: callee.name.clone(), user_id: Some(callee.id) },
                     caller,
@@ -303,17 +322,28 @@ impl Engine {
     }
 
     /// Feature codes dialled by a phone: `*45` logs the agent in to their queues, `*46` logs
-    /// them out, `*47` pauses, `*48` unpauses. The phone hears a short confirmation.
+    /// them out, `*47` pauses, `*48` unpauses; `*78` turns "do not disturb" on, `*79` off.
+    /// The phone hears a short confirmation.
     fn feature_code(&mut self, inv: Invite, tenant: &Arc<TenantInfo>, caller: Party, code: &str, now: Now) {
-        let (paused, logged_in, what) = match code {
-            "45" => (None, Some(true), "logged in"),
-            "46" => (None, Some(false), "logged out"),
-            "47" => (Some(true), None, "paused"),
-            "48" => (Some(false), None, "unpaused"),
-            _ => return self.simple_response(Some(inv.tx), &inv.req, 404, inv.resp_target, now),
+        let what = match code {
+            "78" | "79" => {
+                let on = code == "78";
+                self.actions.push_back(super::Action::Dnd { tenant_id: tenant.id, ext: caller.number.clone(), on });
+                if on { "do not disturb" } else { "available" }
+            }
+            _ => {
+                let (paused, logged_in, what) = match code {
+                    "45" => (None, Some(true), "logged in"),
+                    "46" => (None, Some(false), "logged out"),
+                    "47" => (Some(true), None, "paused"),
+                    "48" => (Some(false), None, "unpaused"),
+                    _ => return self.simple_response(Some(inv.tx), &inv.req, 404, inv.resp_target, now),
+                };
+                self.actions.push_back(super::Action::AgentState { tenant_id: tenant.id, ext: caller.number.clone(), paused, logged_in });
+                what
+            }
         };
-        tracing::info!(ext = %caller.number, what, "agent feature code");
-        self.actions.push_back(super::Action::AgentState { tenant_id: tenant.id, ext: caller.number.clone(), paused, logged_in });
+        tracing::info!(ext = %caller.number, what, "feature code");
         let json = r#"{"start":"ok","nodes":{"ok":{"type":"play","prompts":["goodbye"],"extension_dialing":false,"next":{"done":"bye"}},"bye":{"type":"hangup"}}}"#;
         let scenario = crate::scenario::Scenario::parse(json).ok().map(Arc::new);
         let route = Route {
@@ -341,10 +371,16 @@ impl Engine {
     pub(super) fn ring_all_targets(&self, tenant: &TenantInfo, number: &str, name: &str, now: Now) -> Vec<ForkTarget> {
         let presented = format!("{}<sip:{}@{}>", quote_display(name), number, tenant.domain);
         let mut targets = Vec::new();
-        for u in self.dir.users_of(tenant.id) {
+        for u in self.dir.users_of(tenant.id).iter().filter(|u| self.rings_for(u, number)) {
             targets.extend(self.phone_targets(u.id, &presented, &format!("<sip:{}@{}>", u.ext, tenant.domain), now));
         }
         targets
+    }
+
+    /// Whether a user's phones may ring for a caller: not in "do not disturb", and the
+    /// caller not on the user's own blacklist.
+    pub(super) fn rings_for(&self, user: &super::directory::UserInfo, caller: &str) -> bool {
+        !user.dnd && !self.dir.user_blocks(user.id, caller)
     }
 
     /// Legs to one user's phones, showing the caller (scenario dials).
@@ -473,8 +509,59 @@ impl Engine {
             None => from.as_ref().and_then(|f| f.display.as_deref()).map(pbx_sip::peer::display_name).unwrap_or_default(),
         };
         let caller = Party { number: caller_number, name: caller_name, user_id: None };
+        if let Some(action) = self.dir.company_blocks(tenant.id, &caller.number) {
+            return self.refuse_blocked(inv, &tenant, &did, caller, trunk, action, now);
+        }
         let route = self.number_route(&tenant, &did, caller, CallDirection::Inbound, Some(trunk.name.clone()), now);
         self.start_call(inv, &tenant, route, now);
+    }
+
+    /// A caller the company refuses (its blacklist, or a hidden number): busy, or the "not
+    /// available" message then the end of the call. The call log keeps the attempt.
+    #[allow(clippy::too_many_arguments)]
+    fn refuse_blocked(
+        &mut self,
+        inv: Invite,
+        tenant: &Arc<TenantInfo>,
+        did: &DidInfo,
+        caller: Party,
+        trunk: &TrunkInfo,
+        action: pbx_store::BlockAction,
+        now: Now,
+    ) {
+        tracing::info!(from = %caller.number, action = action.as_str(), "caller refused by the blacklist");
+        if action == pbx_store::BlockAction::Busy {
+            let start = pbx_store::CallStart {
+                id: super::new_call_uid(now.wall_ms),
+                tenant_id: tenant.id,
+                direction: CallDirection::Inbound,
+                caller_number: caller.number,
+                caller_name: caller.name,
+                callee: did.number.clone(),
+                did: Some(did.number.clone()),
+                trunk: Some(trunk.name.clone()),
+                caller_user_id: None,
+                callee_user_id: None,
+                started_at: now.wall_ms,
+                node: self.cfg.node.clone(),
+            };
+            self.log_failed_call(start, "486 blacklisted", now);
+            return self.simple_response(Some(inv.tx), &inv.req, 486, inv.resp_target, now);
+        }
+        let json = r#"{"start":"msg","nodes":{"msg":{"type":"play","prompts":["not-available"],"extension_dialing":false,"next":{"done":"bye"}},"bye":{"type":"hangup"}}}"#;
+        let route = Route {
+            callee: Party { number: did.number.clone(), name: String::new(), user_id: None },
+            caller,
+            direction: CallDirection::Inbound,
+            did: Some(did.number.clone()),
+            trunk: Some(trunk.name.clone()),
+            steps: Vec::new(),
+            total: None,
+            via: None,
+            greeting: None,
+            scenario: crate::scenario::Scenario::parse(json).ok().map(Arc::new),
+        };
+        self.start_call(inv, tenant, route, now);
     }
 
     /// How a call to one of the company's numbers goes: its scenario, or without one the

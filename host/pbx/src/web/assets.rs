@@ -15,6 +15,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("editor.js", "text/javascript; charset=utf-8", include_str!("../../../../web/editor.js")),
     ("groups.js", "text/javascript; charset=utf-8", include_str!("../../../../web/groups.js")),
     ("billing.js", "text/javascript; charset=utf-8", include_str!("../../../../web/billing.js")),
+    ("blocking.js", "text/javascript; charset=utf-8", include_str!("../../../../web/blocking.js")),
     ("operator.js", "text/javascript; charset=utf-8", include_str!("../../../../web/operator.js")),
     ("phone.js", "text/javascript; charset=utf-8", include_str!("../../../../web/phone.js")),
     ("i18n.js", "text/javascript; charset=utf-8", include_str!("../../../../web/i18n.js")),

@@ -5,8 +5,8 @@
 use super::auth::{self, Access, guard};
 use super::openapi::Component;
 use super::{
-    WebState, audit_api, billing_api, calls_api, company_api, contacts_api, groups_api, live, operator_api, originate_api, phone_api,
-    plugin_settings_api, recording_links, tenant_api, tenant_setup_api, webhooks_api,
+    WebState, audit_api, billing_api, blocklist_api, calls_api, company_api, contacts_api, groups_api, live, missed_api, operator_api,
+    originate_api, phone_api, plugin_settings_api, recording_links, tenant_api, tenant_setup_api, webhooks_api,
 };
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -231,6 +231,73 @@ pub fn table() -> Vec<Route> {
         r("put", "/api/v1/me/forwarding", User, "account", "Set the own call forwarding", put(tenant_api::set_my_forwarding))
             .takes::<Forwarding>()
             .returns::<Forwarding>(),
+        r(
+            "get",
+            "/api/v1/missed",
+            User,
+            "calls",
+            "Callers missed and not reached since: the company's for a supervisor (mine=true: their own), an employee's own",
+            get(missed_api::list),
+        )
+        .query(&[("days", "days looked back (1-90, default 30)"), ("mine", "a supervisor's own list (true) instead of the company's")])
+        .returns::<missed_api::MissedList>(),
+        r("get", "/api/v1/me/dnd", User, "account", "Whether the own \"do not disturb\" is on", get(blocklist_api::my_dnd))
+            .returns::<blocklist_api::Dnd>(),
+        r("put", "/api/v1/me/dnd", User, "account", "Turn the own \"do not disturb\" on or off", put(blocklist_api::set_my_dnd))
+            .takes::<blocklist_api::Dnd>()
+            .returns::<blocklist_api::Dnd>(),
+        r(
+            "get",
+            "/api/v1/me/blocklist",
+            User,
+            "account",
+            "The own blacklist: callers who do not ring the own phones",
+            get(blocklist_api::mine),
+        )
+        .returns::<blocklist_api::OwnBlocklist>(),
+        r("post", "/api/v1/me/blocklist", User, "account", "Add a number or prefix to the own blacklist", post(blocklist_api::mine_add))
+            .takes::<blocklist_api::BlockBody>()
+            .creates::<pbx_store::BlockedNumber>(),
+        r(
+            "delete",
+            "/api/v1/me/blocklist/{pattern}",
+            User,
+            "account",
+            "Remove a number or prefix from the own blacklist",
+            delete(blocklist_api::mine_remove),
+        )
+        .no_content(),
+        r(
+            "get",
+            "/api/v1/blocklist",
+            Supervisor,
+            "company",
+            "The company's blacklist and how it refuses callers",
+            get(blocklist_api::company),
+        )
+        .returns::<blocklist_api::CompanyBlocklist>(),
+        r(
+            "put",
+            "/api/v1/blocklist/settings",
+            Supervisor,
+            "company",
+            "Refuse anonymous callers or not, and refuse with busy or a message",
+            put(blocklist_api::set_settings),
+        )
+        .takes::<pbx_store::BlockSettings>()
+        .returns::<pbx_store::BlockSettings>(),
+        r("post", "/api/v1/blocklist", Supervisor, "company", "Refuse a number or prefix", post(blocklist_api::company_add))
+            .takes::<blocklist_api::BlockBody>()
+            .creates::<pbx_store::BlockedNumber>(),
+        r(
+            "delete",
+            "/api/v1/blocklist/{pattern}",
+            Supervisor,
+            "company",
+            "Take a number or prefix off the company's blacklist",
+            delete(blocklist_api::company_remove),
+        )
+        .no_content(),
         r("get", "/api/v1/users", Supervisor, "users", "The tenant's users", get(tenant_api::list_users)).query(PAGE).returns::<UserPage>(),
         r(
             "get",
@@ -275,6 +342,9 @@ pub fn table() -> Vec<Route> {
             .takes::<tenant_api::UserChange>()
             .returns::<UserView>(),
         r("delete", "/api/v1/users/{ext}", Supervisor, "users", "Delete a user", delete(tenant_api::delete_user)).no_content(),
+        r("put", "/api/v1/users/{ext}/dnd", Supervisor, "users", "Turn a user's \"do not disturb\" on or off", put(blocklist_api::set_dnd))
+            .takes::<blocklist_api::Dnd>()
+            .returns::<blocklist_api::Dnd>(),
         r("put", "/api/v1/users/{ext}/forwarding", Supervisor, "users", "Set a user's call forwarding", put(tenant_api::set_forwarding))
             .takes::<Forwarding>()
             .returns::<Forwarding>(),

@@ -182,6 +182,7 @@ pub fn office_with_scenario(tenant: pbx_store::Tenant, scenario: Option<String>)
                 has_web_login: false,
                 created_at: 0,
                 forwarding: Default::default(),
+                dnd: false,
             }
         })
         .collect();
@@ -517,6 +518,8 @@ mod after_hours_tests;
 mod attack_tests;
 #[cfg(test)]
 mod billing_tests;
+#[cfg(test)]
+mod blocking_tests;
 #[cfg(test)]
 mod click_tests;
 #[cfg(test)]

@@ -1,0 +1,125 @@
+//! What offices expect beyond the basics, against the real binary with SIPp phones and a
+//! SIPp carrier: the company's blacklist (set through the REST API) refuses a caller with
+//! busy before anything rings and keeps the attempt in the call log; "do not disturb" turned
+//! on from a phone (`*78`) is seen by the API, and one set through the API makes a ring group
+//! skip the user.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const CARRIER_IP: &str = "127.0.0.51";
+const DID: &str = "+74951234100";
+
+/// Calls the REST API with a supervisor's bearer token; (status, JSON body).
+fn api(pbx: &Pbx, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let req = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("http://{}{path}", pbx.http))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .body(body.map(|b| b.to_string().into_bytes()).unwrap_or_default())
+        .unwrap();
+    let mut r = agent.run(req).unwrap();
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn office_pbx() -> (Pbx, String) {
+    let pbx = Pbx::start(Db::Sqlite, &[("PBX_RING_TIMEOUT", "20")]);
+    pbx.seed_acme();
+    pbx.cli_ok(&["user", "create", "acme", "104", "--password", "secret104", "--name", "Caller"]);
+    pbx.cli_ok(&["trunk", "create", "ipcarrier", "--host", &format!("{CARRIER_IP}:5060"), "--allow-ip", &format!("{CARRIER_IP}/32")]);
+    pbx.cli_ok(&["did", "add", "acme", DID, "--trunk", "ipcarrier"]);
+    let token = pbx.cli_ok(&["token", "create", "acme", "--role", "supervisor", "--label", "office"]).trim().to_string();
+    pbx.settle();
+    (pbx, token)
+}
+
+/// A carrier's call from `caller` that the PBX must refuse with 486.
+fn refused(pbx: &Pbx, caller: &str) -> bool {
+    let args = ["-m", "1", "-s", DID, "-key", "caller", caller, "-mp", &free_port().to_string()];
+    Sipp::run_from(pbx, CARRIER_IP, "carrier_refused.xml", free_port(), &args, Duration::from_secs(20))
+}
+
+#[test]
+fn a_blacklisted_caller_hears_busy_and_nothing_rings() {
+    require_tool("sipp", "sip-tester");
+    let (pbx, token) = office_pbx();
+    // Written the way a person would; kept in E.164.
+    let (status, entry) = api(&pbx, &token, "POST", "/api/v1/blocklist", Some(json!({"number": "8 916 123-45-67", "note": "spam"})));
+    assert_eq!(status, 201, "{entry}");
+    assert_eq!(entry["pattern"], "+79161234567");
+    let (status, bad) = api(&pbx, &token, "POST", "/api/v1/blocklist", Some(json!({"number": "8495", "prefix": true})));
+    assert_eq!((status, bad["code"].as_str()), (400, Some("bad_block_prefix")), "{bad}");
+    pbx.settle();
+    // A phone that would answer: it must not be rung.
+    let sink = free_port().to_string();
+    let p101 = free_port();
+    let phone = Sipp::spawn(&pbx, "uas.xml", p101, &["-m", "1", "-d", "200", "-key", "sink_port", &sink]);
+    assert!(Sipp::register(&pbx, "101", "secret101", free_port(), p101, 300));
+    assert!(refused(&pbx, "+79161234567"), "{}\n{}", Sipp::logs(&pbx, "carrier_refused"), pbx.log());
+    let rows = call_log(&pbx);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0]["caller_number"].as_str(), rows[0]["hangup_cause"].as_str()), (Some("+79161234567"), Some("486 blacklisted")));
+    // Off the list, the same caller rings the company again.
+    let (status, _) = api(&pbx, &token, "DELETE", "/api/v1/blocklist/%2B79161234567", None);
+    assert_eq!(status, 204);
+    pbx.settle();
+    let pcap = voice_pcap().display().to_string();
+    let args = ["-m", "1", "-s", DID, "-key", "to_number", DID, "-d", "300", "-mp", &free_port().to_string(), "-key", "pcap", &pcap];
+    assert!(
+        Sipp::run_from(&pbx, CARRIER_IP, "carrier_uac.xml", free_port(), &args, Duration::from_secs(20)),
+        "{}",
+        Sipp::logs(&pbx, "carrier_uac")
+    );
+    assert!(phone.wait(Duration::from_secs(10)), "101 was rung once the number was off the list");
+    // Hidden numbers: refused once the company says so.
+    let (status, _) = api(&pbx, &token, "PUT", "/api/v1/blocklist/settings", Some(json!({"anonymous": true, "action": "busy"})));
+    assert_eq!(status, 200);
+    pbx.settle();
+    assert!(refused(&pbx, "anonymous"), "{}", Sipp::logs(&pbx, "carrier_refused"));
+}
+
+#[test]
+fn do_not_disturb_from_the_phone_and_the_api_makes_a_group_skip_the_user() {
+    require_tool("sipp", "sip-tester");
+    let (pbx, token) = office_pbx();
+    pbx.cli_ok(&["group", "create", "acme", "200", "--strategy", "simultaneous", "--members", "101,102"]);
+    // 103 dials *78 from its phone: the API then shows it in "do not disturb"; *79 undoes it.
+    let code = |c: &str| {
+        let args = ["-m", "1", "-au", "103", "-ap", "secret103", "-s", c, "-key", "domain", "acme.example", "-key", "user", "103"];
+        Sipp::run(&pbx, "uac_code.xml", free_port(), &args, Duration::from_secs(30))
+    };
+    let dnd_of = |ext: &str| api(&pbx, &token, "GET", &format!("/api/v1/users/{ext}"), None).1["dnd"].as_bool();
+    assert!(code("*78"), "{}\n{}", Sipp::logs(&pbx, "uac_code"), pbx.log());
+    assert!(wait_for(Duration::from_secs(10), || dnd_of("103") == Some(true)), "*78 did not turn do not disturb on");
+    assert!(code("*79"), "{}", Sipp::logs(&pbx, "uac_code"));
+    assert!(wait_for(Duration::from_secs(10), || dnd_of("103") == Some(false)), "*79 did not turn it off");
+
+    // 101 in "do not disturb" through the API: a call to the group rings 102 only.
+    let (status, body) = api(&pbx, &token, "PUT", "/api/v1/users/101/dnd", Some(json!({"on": true})));
+    assert_eq!((status, body["on"].as_bool()), (200, Some(true)), "{body}");
+    pbx.settle();
+    let p102 = free_port();
+    let answer = Sipp::spawn(&pbx, "uas.xml", p102, &["-m", "1", "-d", "200", "-key", "sink_port", &free_port().to_string()]);
+    assert!(Sipp::register(&pbx, "102", "secret102", free_port(), p102, 300));
+    let p101 = free_port();
+    let _never = Sipp::spawn(&pbx, "uas_ring.xml", p101, &["-m", "1"]);
+    assert!(Sipp::register(&pbx, "101", "secret101", free_port(), p101, 300));
+    assert!(sipp_call(&pbx, "104", "secret104", "200", 300), "{}", pbx.log());
+    assert!(answer.wait(Duration::from_secs(10)), "102 answered the group's call");
+    let rows = call_log(&pbx);
+    let id = rows[0]["id"].as_str().unwrap();
+    let detail: Value = serde_json::from_str(&pbx.cli_ok(&["calls", "show", "acme", id, "--json"])).unwrap();
+    let rung: Vec<&str> =
+        detail["timeline"].as_array().unwrap().iter().filter(|e| e["kind"] == "ring").filter_map(|e| e["detail"].as_str()).collect();
+    assert_eq!(rung, vec!["102"], "the group skipped 101: {detail}");
+    let legs: Vec<&str> = detail["legs"].as_array().unwrap().iter().filter_map(|l| l["ext"].as_str()).collect();
+    assert_eq!(legs, vec!["102"], "{detail}");
+}
