@@ -123,3 +123,43 @@ fn do_not_disturb_from_the_phone_and_the_api_makes_a_group_skip_the_user() {
     let legs: Vec<&str> = detail["legs"].as_array().unwrap().iter().filter_map(|l| l["ext"].as_str()).collect();
     assert_eq!(legs, vec!["102"], "{detail}");
 }
+
+#[test]
+fn a_missed_caller_stays_on_the_list_until_a_call_with_them_is_answered() {
+    require_tool("sipp", "sip-tester");
+    let (pbx, token) = office_pbx();
+    // The only phone is busy: the caller is missed.
+    let p101 = free_port();
+    let busy = Sipp::spawn(&pbx, "uas_busy.xml", p101, &["-m", "1"]);
+    assert!(Sipp::register(&pbx, "101", "secret101", free_port(), p101, 300));
+    assert!(refused(&pbx, "+79161234567"), "{}\n{}", Sipp::logs(&pbx, "carrier_refused"), pbx.log());
+    assert!(busy.wait(Duration::from_secs(10)));
+    let (status, list) = api(&pbx, &token, "GET", "/api/v1/missed", None);
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["scope"], "company");
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!((items[0]["number"].as_str(), items[0]["attempts"].as_i64()), (Some("+79161234567"), Some(1)));
+    let (status, bad) = api(&pbx, &token, "GET", "/api/v1/missed?days=0", None);
+    assert_eq!((status, bad["code"].as_str()), (400, Some("out_of_range")), "{bad}");
+    // They call again and 102 answers: the list clears itself.
+    let p102 = free_port();
+    let answer = Sipp::spawn(&pbx, "uas.xml", p102, &["-m", "1", "-d", "200", "-key", "sink_port", &free_port().to_string()]);
+    assert!(Sipp::register(&pbx, "102", "secret102", free_port(), p102, 300));
+    let pcap = voice_pcap().display().to_string();
+    let args = ["-m", "1", "-s", DID, "-key", "to_number", DID, "-d", "300", "-mp", &free_port().to_string(), "-key", "pcap", &pcap];
+    assert!(
+        Sipp::run_from(&pbx, CARRIER_IP, "carrier_uac.xml", free_port(), &args, Duration::from_secs(30)),
+        "{}\n{}",
+        Sipp::logs(&pbx, "carrier_uac"),
+        pbx.log()
+    );
+    assert!(answer.wait(Duration::from_secs(10)));
+    assert!(
+        wait_for(Duration::from_secs(10), || api(&pbx, &token, "GET", "/api/v1/missed", None).1["items"]
+            .as_array()
+            .is_some_and(|a| a.is_empty())),
+        "the caller was reached: {}",
+        api(&pbx, &token, "GET", "/api/v1/missed", None).1
+    );
+}

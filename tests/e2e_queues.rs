@@ -155,4 +155,30 @@ fn queue_order_music_timeout_pause_and_callback() {
     assert_eq!(cb["callee"], "+79161234567");
     assert_eq!(cb["disposition"], "answered", "{cb}");
     assert_eq!(cb["via"], "300");
+
+    // The queue reports tell the same story: 300 had five callers, four answered (one
+    // each time the agent freed up) and one who asked for a callback; 301 one who waited
+    // too long.
+    let token = pbx.cli_ok(&["token", "create", "acme", "--role", "supervisor", "--label", "reports"]).trim().to_string();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let req = ureq::http::Request::builder()
+        .uri(format!("http://{}/api/v1/queue-reports?sl=600", pbx.http))
+        .header("Authorization", format!("Bearer {token}"))
+        .body(Vec::new())
+        .unwrap();
+    let mut r = agent.run(req).unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let report: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    let q = |ext: &str| report["queues"].as_array().unwrap().iter().find(|q| q["queue"] == ext).cloned().unwrap_or_default();
+    let (q300, q301) = (q("300"), q("301"));
+    let figures = |q: &serde_json::Value, keys: &[&str]| keys.iter().map(|k| q[*k].as_i64().unwrap_or(-1)).collect::<Vec<_>>();
+    assert_eq!(
+        figures(&q300, &["entered", "answered", "answered_in_time", "callback", "abandoned", "timed_out"]),
+        vec![5, 4, 4, 1, 0, 0],
+        "{report}"
+    );
+    assert_eq!(figures(&q301, &["entered", "answered", "timed_out"]), vec![1, 0, 1], "{report}");
+    assert!(q300["max_wait"].as_f64().unwrap() > 3.0, "the later callers waited: {report}");
+    let agents = q300["agents"].as_array().unwrap();
+    assert_eq!((agents[0]["ext"].as_str(), agents[0]["answered"].as_i64()), (Some("101"), Some(4)), "{report}");
 }

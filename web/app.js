@@ -4,6 +4,7 @@
 import { t, setLang, currentLang, errorText } from './i18n.js';
 import { pages } from './pages.js';
 import { startPhone, stopPhone, hasPhone } from './phone.js';
+import { refreshMissedBadge } from './missed.js';
 
 export const state = { me: null };
 
@@ -80,8 +81,8 @@ export function isoDay(days = 0) {
 /** Which pages each role sees, in menu order. */
 const MENU = {
   operator: ['tenants', 'tariffs', 'trunks', 'tokens', 'audit', 'account'],
-  supervisor: ['dashboard', 'phone', 'calls', 'recordings', 'stats', 'users', 'groups', 'contacts', 'blocklist', 'numbers', 'plugins', 'prompts', 'queues', 'tokens', 'webhooks', 'organization', 'balance', 'audit', 'forwarding', 'account'],
-  user: ['dashboard', 'phone', 'calls', 'stats', 'contacts', 'forwarding', 'account'],
+  supervisor: ['dashboard', 'phone', 'calls', 'missed_calls', 'recordings', 'stats', 'users', 'groups', 'contacts', 'blocklist', 'numbers', 'plugins', 'prompts', 'queues', 'queue_reports', 'wallboard', 'tokens', 'webhooks', 'organization', 'balance', 'audit', 'forwarding', 'account'],
+  user: ['dashboard', 'phone', 'calls', 'missed_calls', 'stats', 'contacts', 'forwarding', 'account'],
 };
 
 let cleanup = null;
@@ -106,6 +107,7 @@ export async function render() {
   let page = (location.hash.replace(/^#\/?/, '').split('/')[0]) || allowed[0];
   const pageKey = page === 'tokens' && role === 'operator' ? 'operator_tokens' : page;
   nav.replaceChildren(...allowed.map((p) => el('a', { href: '#/' + p, class: p === page ? 'active' : null }, t(p))));
+  if (page !== 'missed_calls') refreshMissedBadge();
   document.getElementById('who').textContent = state.me.name + (state.me.tenant ? ' @ ' + state.me.tenant.name : '') + ' (' + t(role) + ')';
   document.getElementById('logout').hidden = false;
   if (!allowed.includes(page) || !pages[pageKey]) {

@@ -2,6 +2,13 @@
 // Accept-Language) unless the user picked one with the switch.
 const T = {
   en: {
+    queue_reports: 'Queue reports', wallboard: 'Wallboard', qr_entered: 'Entered', qr_service_level: 'Service level', qr_abandoned: 'Abandoned',
+    qr_timed_out: 'Waited too long', qr_callback: 'Callback asked', qr_full: 'Found it full', qr_wait_answered: 'Average wait', qr_wait_abandoned: 'Average wait before hanging up',
+    qr_max_wait: 'Longest wait', qr_avg_talk: 'Average talk', qr_missed_offers: 'Offers missed', qr_talk_total: 'Talk, s', qr_threshold: 'Service level: answered within, s',
+    qr_hint: 'Service level: callers answered within the threshold, of all who entered the queue. Waits and talk are in seconds.',
+    wb_longest: 'Longest wait', wb_s: 's', wb_answered_today: 'Answered today', wb_abandoned_today: 'Abandoned today', wb_fullscreen: 'Full screen',
+    missed_calls: 'Missed calls', missed_hint: 'Callers nobody answered and nobody of the company has reached since (30 days). A number drops off once a call with it is answered, either way.',
+    missed_attempts: 'Calls', missed_last: 'Last call', missed_last_call: 'The last call', missed_mine: 'Only calls that rang me',
     blocklist: 'Blacklist', block_add: 'Block', block_number: 'Number or prefix', block_is_prefix: 'Prefix: every number that starts with it (+7495…)',
     block_note: 'Note', block_added: 'Added', block_prefix: 'prefix', block_exact: 'number', block_kind: 'Kind', block_settings: 'How callers are refused',
     block_anonymous: 'Refuse callers who hide their number', block_action: 'A refused caller hears', block_action_busy: 'busy tone',
@@ -368,6 +375,13 @@ const T = {
     top_up: 'Top up', top_up_amount: 'Amount to add (negative: a correction)', top_up_note: 'Note (payment number)',
   },
   ru: {
+    queue_reports: 'Отчёты по очередям', wallboard: 'Табло', qr_entered: 'Поступило', qr_service_level: 'Уровень обслуживания', qr_abandoned: 'Не дождались',
+    qr_timed_out: 'Превысили ожидание', qr_callback: 'Заказали обратный звонок', qr_full: 'Очередь была полна', qr_wait_answered: 'Среднее ожидание', qr_wait_abandoned: 'Среднее ожидание до сброса',
+    qr_max_wait: 'Самое долгое ожидание', qr_avg_talk: 'Средний разговор', qr_missed_offers: 'Пропущено вызовов', qr_talk_total: 'Разговор, с', qr_threshold: 'Уровень обслуживания: ответ в пределах, с',
+    qr_hint: 'Уровень обслуживания — доля звонивших, которым ответили в пределах порога, от всех поступивших в очередь. Ожидание и разговор — в секундах.',
+    wb_longest: 'Дольше всех ждёт', wb_s: 'с', wb_answered_today: 'Отвечено сегодня', wb_abandoned_today: 'Не дождались сегодня', wb_fullscreen: 'Во весь экран',
+    missed_calls: 'Пропущенные', missed_hint: 'Звонившие, которым никто не ответил и до которых никто в компании с тех пор не дозвонился (за 30 дней). Номер уходит из списка, как только состоялся разговор с ним — в любую сторону.',
+    missed_attempts: 'Звонков', missed_last: 'Последний звонок', missed_last_call: 'Последний звонок', missed_mine: 'Только звонки, на которых звонил мой телефон',
     blocklist: 'Чёрный список', block_add: 'Заблокировать', block_number: 'Номер или префикс', block_is_prefix: 'Префикс: все номера, которые с него начинаются (+7495…)',
     block_note: 'Примечание', block_added: 'Добавлено', block_prefix: 'префикс', block_exact: 'номер', block_kind: 'Вид', block_settings: 'Как отказывать звонящим',
     block_anonymous: 'Отклонять звонки со скрытым номером', block_action: 'Отклонённый звонящий слышит', block_action_busy: 'сигнал «занято»',

@@ -5,6 +5,8 @@ import { api, el, table, labelledRow, toast, attempt, fmtTime, isoDay, render, s
 import { scenarioEditor } from './editor.js';
 import { groupsPage } from './groups.js';
 import { blocklistPage, ownBlockingCards } from './blocking.js';
+import { missedPage } from './missed.js';
+import { queueReportsPage, wallboardPage } from './reports.js';
 import { balancePage, tariffsPage, lowBalanceBanner } from './billing.js';
 import { tenantNumbersCard } from './operator.js';
 import { phonePage } from './phone.js';
@@ -358,6 +360,12 @@ export const pages = {
   },
 
   blocklist: () => blocklistPage(),
+
+  missed_calls: () => missedPage(),
+
+  queue_reports: () => queueReportsPage(),
+
+  wallboard: (ctx) => wallboardPage(ctx),
 
   async tokens() {
     const list = pagedList((next) => '/api/v1/tokens' + (next ? '?after=' + enc(next) : ''), ['#', t('role'), t('label'), t('started'), ''], (k) => [

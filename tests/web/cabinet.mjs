@@ -386,6 +386,18 @@ async function main() {
     await page.click(agentRow + ' button:text-is("Unpause")');
     await page.waitForSelector(agentRow + ' button:text-is("Pause"):not([disabled])');
 
+    step = 'the wallboard shows each queue live and the reports page answers for a period';
+    await page.click('#nav a[href="#/wallboard"]');
+    await page.waitForSelector('#wallboard section[data-queue="600"] .tile .value');
+    assert.equal(await page.locator('#wallboard section[data-queue="600"] .tile').count(), 9);
+    await page.click('#nav a[href="#/queue_reports"]');
+    await page.waitForSelector('#queue-reports');
+    const bad = await page.evaluate(async () => (await fetch('/api/v1/queue-reports?sl=0')).json());
+    assert.equal(bad.code, 'out_of_range');
+    await page.fill('input[name=sl]', '30');
+    await page.click('form.filters button[type=submit]');
+    await until(page, async () => (await (await fetch('/api/v1/queue-reports?sl=30')).json()).threshold_seconds === 30, null, 10000, 'the report');
+
     step = 'a supervisor makes an installed plugin an integration and sees its inbound address';
     await page.click('#nav a[href="#/plugins"]');
     await page.click('tr:has(b:text-is("crm")) button.integration');

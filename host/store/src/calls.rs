@@ -173,6 +173,23 @@ pub enum CallOp {
         /// Kind.
         kind: Option<String>,
     },
+    /// How a caller's stay in a queue went, for the queue reports: `waiting` when they
+    /// join; then `answered` (by `agent`), `abandoned` (hung up), `timeout`, `callback`; or
+    /// `full` when the queue had no room.
+    Queue {
+        /// Call id.
+        id: String,
+        /// Tenant.
+        tenant_id: i64,
+        /// The queue's extension.
+        queue: String,
+        /// When, ms.
+        at: i64,
+        /// What happened.
+        outcome: String,
+        /// The agent who answered.
+        agent: Option<i64>,
+    },
     /// An event for the tenant's integrations, written to the outbox with the call log.
     Notify {
         /// Tenant.
@@ -374,6 +391,36 @@ impl Store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                }
+                CallOp::Queue { id, tenant_id, queue, at, outcome, agent } => {
+                    if outcome == "waiting" || outcome == "full" {
+                        let resolved = (outcome == "full").then_some(*at);
+                        sqlx::query(
+                            "INSERT INTO queue_calls (call_id, tenant_id, queue, joined_at, outcome, agent_user_id, resolved_at) \
+                             VALUES ($1, $2, $3, $4, $5, NULL, $6) ON CONFLICT (call_id, queue) DO UPDATE SET joined_at = excluded.joined_at, \
+                             outcome = excluded.outcome, agent_user_id = NULL, resolved_at = excluded.resolved_at",
+                        )
+                        .bind(id)
+                        .bind(tenant_id)
+                        .bind(queue)
+                        .bind(at)
+                        .bind(outcome)
+                        .bind(resolved)
+                        .execute(&mut *tx)
+                        .await?;
+                    } else {
+                        sqlx::query(
+                            "UPDATE queue_calls SET outcome = $1, agent_user_id = $2, resolved_at = $3 \
+                             WHERE call_id = $4 AND queue = $5 AND outcome = 'waiting'",
+                        )
+                        .bind(outcome)
+                        .bind(agent)
+                        .bind(at)
+                        .bind(id)
+                        .bind(queue)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
                 // Written together after the loop.
                 CallOp::Notify { .. } => {}

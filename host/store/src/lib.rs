@@ -23,6 +23,7 @@ mod migrate;
 pub mod missed;
 pub mod numbers;
 mod plugins;
+pub mod queue_reports;
 mod registrations;
 mod reports;
 mod trunks;

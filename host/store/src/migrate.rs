@@ -757,7 +757,8 @@ ALTER TABLE groups ADD COLUMN entry_prompt TEXT NOT NULL DEFAULT ''",
     Migration {
         // Do not disturb per user; blacklists of the company (user 0) and of each user, and
         // how the company refuses blocked and anonymous callers; calls by the other party's
-        // number (who was missed and whether they were reached since).
+        // number (who was missed and whether they were reached since); each caller's stay in
+        // a queue (the queue reports).
         version: 17,
         sqlite: "ALTER TABLE users ADD COLUMN dnd INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE blocked_numbers (
@@ -775,7 +776,18 @@ CREATE TABLE block_settings (
     action TEXT NOT NULL DEFAULT 'busy'
 );
 CREATE INDEX calls_tenant_caller ON calls (tenant_id, caller_number, started_at);
-CREATE INDEX calls_tenant_callee ON calls (tenant_id, callee, started_at)",
+CREATE INDEX calls_tenant_callee ON calls (tenant_id, callee, started_at);
+CREATE TABLE queue_calls (
+    call_id TEXT NOT NULL,
+    tenant_id INTEGER NOT NULL,
+    queue TEXT NOT NULL,
+    joined_at INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    agent_user_id INTEGER,
+    resolved_at INTEGER,
+    PRIMARY KEY (call_id, queue)
+);
+CREATE INDEX queue_calls_tenant ON queue_calls (tenant_id, joined_at)",
         postgres: "ALTER TABLE users ADD COLUMN dnd BIGINT NOT NULL DEFAULT 0;
 CREATE TABLE blocked_numbers (
     tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
@@ -792,7 +804,18 @@ CREATE TABLE block_settings (
     action TEXT NOT NULL DEFAULT 'busy'
 );
 CREATE INDEX calls_tenant_caller ON calls (tenant_id, caller_number, started_at);
-CREATE INDEX calls_tenant_callee ON calls (tenant_id, callee, started_at)",
+CREATE INDEX calls_tenant_callee ON calls (tenant_id, callee, started_at);
+CREATE TABLE queue_calls (
+    call_id TEXT NOT NULL,
+    tenant_id BIGINT NOT NULL,
+    queue TEXT NOT NULL,
+    joined_at BIGINT NOT NULL,
+    outcome TEXT NOT NULL,
+    agent_user_id BIGINT,
+    resolved_at BIGINT,
+    PRIMARY KEY (call_id, queue)
+);
+CREATE INDEX queue_calls_tenant ON queue_calls (tenant_id, joined_at)",
     },
 ];
 

@@ -1,4 +1,6 @@
-//! "Missed and not called back": callers from outside whose calls nobody answered, for whom
+//! "Missed and not called back": callers from outside whose calls nobody answered (missed,
+//! busy, or not put through at all, e.g. with no phone registered; refused callers of the
+//! blacklist excepted), for whom
 //! no later call between the company and that number was answered (either way). The list
 //! clears itself: once anyone of the company reaches the number, or the number gets through,
 //! it drops off. Per company, and per employee (calls that rang them).
@@ -46,7 +48,8 @@ impl Store {
             "SELECT c.caller_number AS number, MAX(c.caller_name) AS name, COUNT(*) AS attempts, MIN(c.started_at) AS first_at, \
              MAX(c.started_at) AS last_at, MAX(CAST(c.started_at AS TEXT) || ' ' || c.id) AS last_key \
              FROM calls c \
-             WHERE c.tenant_id = $1 AND c.started_at >= $2 AND c.direction = 'inbound' AND c.disposition IN ('missed', 'busy') \
+             WHERE c.tenant_id = $1 AND c.started_at >= $2 AND c.direction = 'inbound' AND c.disposition IN ('missed', 'busy', 'failed') \
+             AND c.hangup_cause <> '486 blacklisted' \
              AND c.caller_number LIKE '+%' {mine} \
              AND NOT EXISTS (SELECT 1 FROM calls r WHERE r.tenant_id = c.tenant_id AND r.started_at > c.started_at \
                  AND r.disposition = 'answered' AND (r.caller_number = c.caller_number OR r.callee = c.caller_number)) \

@@ -671,6 +671,173 @@ async fn exercise_billing(store: &Store) {
     assert_eq!(store.list_tariffs().await.unwrap(), vec![all]);
 }
 
+/// Blacklists, do not disturb, and "missed and not called back".
+async fn exercise_office(store: &Store) {
+    let t = store.create_tenant("of", "of.example", "O").await.unwrap();
+    let other = store.create_tenant("og", "og.example", "G").await.unwrap();
+    let clerk = store
+        .create_user(t.id, &NewUser { ext: "102", sip_password: "secret123", name: "Clerk", role: Role::User, web_password: None })
+        .await
+        .unwrap();
+    // Blacklists: the company's and the clerk's are apart, re-adding re-notes, removing works once.
+    let p = pbx_store::blocklist::check_pattern("8 916 111-22-33", false, "7").unwrap();
+    store.block_number(t.id, None, &p, false, "spam").await.unwrap();
+    store.block_number(t.id, None, &p, false, "still spam").await.unwrap();
+    store.block_number(t.id, None, "+7800", true, "").await.unwrap();
+    store.block_number(t.id, Some(clerk.id), "+79990000000", false, "ex").await.unwrap();
+    let company = store.blocked_numbers(t.id, None).await.unwrap();
+    assert_eq!(
+        company.iter().map(|b| (b.pattern.as_str(), b.prefix, b.note.as_str())).collect::<Vec<_>>(),
+        vec![("+79161112233", false, "still spam"), ("+7800", true, "")]
+    );
+    assert_eq!(store.blocked_numbers(t.id, Some(clerk.id)).await.unwrap().len(), 1);
+    assert!(store.blocked_numbers(other.id, None).await.unwrap().is_empty());
+    assert_eq!(store.all_blocked().await.unwrap().len(), 3);
+    assert!(matches!(store.unblock_number(other.id, None, "+7800").await, Err(StoreError::NotFound(_))));
+    store.unblock_number(t.id, None, "+7800").await.unwrap();
+    assert!(matches!(store.unblock_number(t.id, None, "+7800").await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.block_settings(t.id).await.unwrap(), BlockSettings::default());
+    let s = BlockSettings { anonymous: true, action: BlockAction::Prompt };
+    store.set_block_settings(t.id, &s).await.unwrap();
+    assert_eq!(store.block_settings(t.id).await.unwrap(), s);
+    assert_eq!(store.all_block_settings().await.unwrap(), vec![(t.id, s)]);
+    store.set_dnd(t.id, "102", true).await.unwrap();
+    assert!(store.user_by_ext(t.id, "102").await.unwrap().dnd);
+
+    // Missed: +7...01 called twice unanswered (once ringing the clerk), +7...02 once, then the
+    // company called +7...02 back and was answered; +7...03 was answered; a call from +7...04
+    // was missed, then +7...04 called again and got through.
+    let mut ops = vec![];
+    let mut call = |id: &str, at: i64, dir: Direction, from: &str, to: &str, disposition: Disposition, rang: Option<i64>| {
+        ops.push(CallOp::Start(CallStart {
+            id: id.into(),
+            tenant_id: t.id,
+            direction: dir,
+            caller_number: from.into(),
+            caller_name: format!("N{from}"),
+            callee: to.into(),
+            did: None,
+            trunk: None,
+            caller_user_id: None,
+            callee_user_id: None,
+            started_at: at,
+            node: "n".into(),
+        }));
+        if let Some(u) = rang {
+            ops.push(CallOp::Legs { id: id.into(), legs: vec![(u, "missed".into(), at)] });
+        }
+        ops.push(CallOp::End(CallEnd {
+            id: id.into(),
+            ended_at: at + 5,
+            disposition,
+            hangup_cause: "x".into(),
+            hangup_side: "caller".into(),
+            talk_seconds: 0,
+            callee_user_id: None,
+        }));
+    };
+    call("m1", 1_000, Direction::Inbound, "+74950000001", "+74951110000", Disposition::Missed, Some(clerk.id));
+    call("m2", 2_000, Direction::Inbound, "+74950000001", "+74951110000", Disposition::Missed, None);
+    call("m3", 3_000, Direction::Inbound, "+74950000002", "+74951110000", Disposition::Busy, Some(clerk.id));
+    call("m4", 4_000, Direction::Outbound, "102", "+74950000002", Disposition::Answered, None);
+    call("m5", 5_000, Direction::Inbound, "+74950000003", "+74951110000", Disposition::Answered, None);
+    call("m6", 6_000, Direction::Inbound, "+74950000004", "+74951110000", Disposition::Missed, None);
+    call("m7", 7_000, Direction::Inbound, "+74950000004", "+74951110000", Disposition::Answered, None);
+    call("m8", 8_000, Direction::Inbound, "+74950000005", "+74951110000", Disposition::Failed, None);
+    call("m9", 9_000, Direction::Inbound, "+74950000006", "+74951110000", Disposition::Failed, None);
+    ops.push(CallOp::End(CallEnd {
+        id: "m9".into(),
+        ended_at: 9_005,
+        disposition: Disposition::Failed,
+        hangup_cause: "486 blacklisted".into(),
+        hangup_side: "system".into(),
+        talk_seconds: 0,
+        callee_user_id: None,
+    }));
+    store.apply_call_ops(&ops).await.unwrap();
+    let list = store.missed_not_returned(t.id, None, 0, 100).await.unwrap();
+    assert_eq!(list.iter().map(|m| m.number.as_str()).collect::<Vec<_>>(), vec!["+74950000005", "+74950000001"], "{list:?}");
+    let m = &list[1];
+    assert_eq!(
+        (m.number.as_str(), m.name.as_str(), m.attempts, m.first_at, m.last_at, m.last_call_id.as_str()),
+        ("+74950000001", "N+74950000001", 2, 1_000, 2_000, "m2")
+    );
+    let mine = store.missed_not_returned(t.id, Some(clerk.id), 0, 100).await.unwrap();
+    assert_eq!(mine.iter().map(|m| (m.number.as_str(), m.attempts)).collect::<Vec<_>>(), vec![("+74950000001", 1)]);
+    assert_eq!(store.missed_not_returned(t.id, None, 2_001, 100).await.unwrap().len(), 1, "the period bounds the list");
+    assert!(store.missed_not_returned(other.id, None, 0, 100).await.unwrap().is_empty());
+
+    // Queue reports: six callers of queue 600 and how their stays ended.
+    let mut ops = vec![];
+    let q = |id: &str, at: i64, outcome: &str, agent: Option<i64>| CallOp::Queue {
+        id: id.into(),
+        tenant_id: t.id,
+        queue: "600".into(),
+        at,
+        outcome: outcome.into(),
+        agent,
+    };
+    for (id, joined, end, outcome, talk) in [
+        ("q1", 100_000, 105_000, "answered", 60),
+        ("q2", 200_000, 230_000, "answered", 30),
+        ("q3", 300_000, 308_000, "abandoned", 0),
+        ("q4", 400_000, 400_000, "full", 0),
+        ("q5", 410_000, 710_000, "timeout", 0),
+        ("q6", 720_000, 725_000, "callback", 0),
+    ] {
+        ops.push(CallOp::Start(CallStart {
+            id: id.into(),
+            tenant_id: t.id,
+            direction: Direction::Inbound,
+            caller_number: "+74950000009".into(),
+            caller_name: String::new(),
+            callee: "+74951110000".into(),
+            did: None,
+            trunk: None,
+            caller_user_id: None,
+            callee_user_id: None,
+            started_at: joined,
+            node: "n".into(),
+        }));
+        if outcome == "full" {
+            ops.push(q(id, joined, "full", None));
+        } else {
+            ops.push(q(id, joined, "waiting", None));
+            ops.push(q(id, end, outcome, (outcome == "answered").then_some(clerk.id)));
+        }
+        ops.push(CallOp::End(CallEnd {
+            id: id.into(),
+            ended_at: end + talk * 1000,
+            disposition: if outcome == "answered" { Disposition::Answered } else { Disposition::Missed },
+            hangup_cause: "BYE".into(),
+            hangup_side: "caller".into(),
+            talk_seconds: talk,
+            callee_user_id: None,
+        }));
+    }
+    ops.push(CallOp::Legs { id: "q3".into(), legs: vec![(clerk.id, "missed".into(), 301_000)] });
+    // A late "answered" for a stay that already ended changes nothing.
+    ops.push(q("q3", 309_000, "answered", Some(clerk.id)));
+    store.apply_call_ops(&ops).await.unwrap();
+    let reports = store.queue_reports(t.id, 0, 1_000_000, 20_000).await.unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let r = &reports[0];
+    assert_eq!(
+        (r.queue.as_str(), r.entered, r.answered, r.answered_in_time, r.abandoned, r.timed_out, r.callback, r.full),
+        ("600", 6, 2, 1, 1, 1, 1, 1)
+    );
+    assert!((r.service_level - 100.0 / 6.0).abs() < 0.01, "{}", r.service_level);
+    assert!((r.avg_wait_answered - 17.5).abs() < 0.01, "{}", r.avg_wait_answered);
+    assert!((r.avg_wait_abandoned - 8.0).abs() < 0.01, "{}", r.avg_wait_abandoned);
+    assert!((r.max_wait - 300.0).abs() < 0.01, "{}", r.max_wait);
+    assert!((r.avg_talk - 45.0).abs() < 0.01, "{}", r.avg_talk);
+    assert_eq!(r.agents.len(), 1, "{:?}", r.agents);
+    let a = &r.agents[0];
+    assert_eq!((a.ext.as_str(), a.answered, a.missed, a.talk_seconds), ("102", 2, 1, 90));
+    assert!(store.queue_reports(t.id, 0, 100_000, 20_000).await.unwrap().is_empty(), "the period bounds the report");
+    assert!(store.queue_reports(other.id, 0, 1_000_000, 20_000).await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let (store, _dir) = sqlite().await;
@@ -682,6 +849,7 @@ async fn sqlite_store() {
     exercise_contacts(&store).await;
     exercise_webhooks(&store).await;
     exercise_billing(&store).await;
+    exercise_office(&store).await;
     store.close().await;
 }
 
@@ -699,6 +867,7 @@ async fn postgres_store() {
     exercise_contacts(&store).await;
     exercise_webhooks(&store).await;
     exercise_billing(&store).await;
+    exercise_office(&store).await;
     store.close().await;
     again.close().await;
     db.drop_db().await;

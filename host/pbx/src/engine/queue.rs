@@ -123,6 +123,20 @@ impl Engine {
             .or_else(|| pbx_media::prompt::builtin(&call.tenant.language, "music"))
     }
 
+    /// Writes how a caller's stay in a queue went, for the queue reports.
+    fn queue_record(&mut self, key: CallKey, queue: &str, outcome: &str, agent: Option<i64>, now: Now) {
+        let Some(c) = self.calls.get(&key) else { return };
+        let op = pbx_store::CallOp::Queue {
+            id: c.uid.clone(),
+            tenant_id: c.tenant.id,
+            queue: queue.to_string(),
+            at: now.wall_ms,
+            outcome: outcome.to_string(),
+            agent,
+        };
+        self.actions.push_back(Action::Cdr { op, ack: None });
+    }
+
     /// A scenario puts the caller in a queue.
     pub(super) fn enqueue(&mut self, key: CallKey, ext: &str, now: Now) {
         let Some(call) = self.calls.get(&key) else { return };
@@ -140,6 +154,7 @@ impl Engine {
         let rt = self.queues.entry(gid).or_default();
         if rt.waiting.len() >= g.max_length as usize {
             self.timeline(key, "queue", format!("{} is full", g.ext), now);
+            self.queue_record(key, &g.ext, "full", None, now);
             return self.scenario_feed_pub(key, Feedback::QueueDone("full".into()), now);
         }
         self.next_call += 1;
@@ -181,6 +196,7 @@ impl Engine {
         let op = pbx_store::CallOp::Mark { id: uid, forwarded_from: None, via: Some(g.ext.clone()), kind: None };
         self.actions.push_back(Action::Cdr { op, ack: None });
         self.timeline(key, "queue", format!("joined {} at position {position}", g.ext), now);
+        self.queue_record(key, &g.ext, "waiting", None, now);
         self.ensure_queue_tick(now);
         self.queue_dispatch(gid, now);
     }
@@ -252,6 +268,7 @@ impl Engine {
         }
         self.unlink_queue(key, false);
         self.timeline(key, "queue", format!("callback requested to {number}; place kept"), now);
+        self.queue_record(key, &g.ext, "callback", None, now);
         if let Some(c) = self.calls.get(&key)
             && let Some(p) = self.dir.prompt(&c.tenant, "callback-registered")
         {
@@ -293,6 +310,9 @@ impl Engine {
             self.media.set_source(c.media_id, Side::A, Source::Silence);
         }
         self.timeline(key, "queue", "waited too long".into(), now);
+        if let Some(ext) = self.queue_group(link.group_id).map(|g| g.ext.clone()) {
+            self.queue_record(key, &ext, "timeout", None, now);
+        }
         self.scenario_feed_pub(key, Feedback::QueueDone("timeout".into()), now);
     }
 
@@ -341,13 +361,20 @@ impl Engine {
         }
         let who = agent.and_then(|a| self.dir.user_by_id(a)).map(|u| u.ext.clone()).unwrap_or_default();
         self.timeline(key, "queue", format!("answered by {who} after {waited} s"), now);
+        if let Some(ext) = self.queue_group(link.group_id).map(|g| g.ext.clone()) {
+            self.queue_record(key, &ext, "answered", agent, now);
+        }
         self.queue_dispatch(link.group_id, now);
     }
 
     /// A queue call ended: the agent rests (wrap-up), then is offered the next caller.
     pub(super) fn queue_call_closed(&mut self, key: CallKey, now: Now) {
-        if self.calls.get(&key).and_then(|c| c.queue.as_ref()).is_some() {
-            self.unlink_queue(key, true);
+        if self.calls.get(&key).and_then(|c| c.queue.as_ref()).is_some()
+            && let Some(link) = self.unlink_queue(key, true)
+            && let Some(ext) = self.queue_group(link.group_id).map(|g| g.ext.clone())
+        {
+            // Still waiting (or being offered) when the call ended: the caller gave up.
+            self.queue_record(key, &ext, "abandoned", None, now);
         }
         let Some(call) = self.calls.get(&key) else { return };
         if let Some((gid, agent)) = call.queue_agent {

@@ -97,7 +97,7 @@ fn operation(rt: &Route) -> Value {
         (None, "application/json") => None,
         (None, ct) => Some(json!({ct: {"schema": {"type": "string", "format": "binary"}}})),
     };
-    for status in std::iter::once(rt.status).chain(rt.also) {
+    for status in std::iter::once(rt.status).chain(rt.also.iter().copied()) {
         let mut ok = json!({"description": success_text(status)});
         if let (Some(content), false) = (&body, matches!(status, 101 | 204)) {
             ok["content"] = content.clone();

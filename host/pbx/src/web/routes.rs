@@ -6,7 +6,7 @@ use super::auth::{self, Access, guard};
 use super::openapi::Component;
 use super::{
     WebState, audit_api, billing_api, blocklist_api, calls_api, company_api, contacts_api, groups_api, live, missed_api, operator_api,
-    originate_api, phone_api, plugin_settings_api, recording_links, tenant_api, tenant_setup_api, webhooks_api,
+    originate_api, phone_api, plugin_settings_api, queue_reports_api, recording_links, tenant_api, tenant_setup_api, webhooks_api,
 };
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -41,8 +41,9 @@ pub struct Route {
     pub returns: Option<Component>,
     /// The status of a success (200, 201; 204 and 101 have no body).
     pub status: u16,
-    /// Another success status with the same body (a PUT that creates or replaces).
-    pub also: Option<u16>,
+    /// Other success statuses with the same body (a PUT that creates or replaces; what an
+    /// integration answers at its own pages).
+    pub also: Vec<u16>,
     /// Failures whose body is not the plain [`super::error::ErrorBody`].
     pub errors: Vec<(u16, Component)>,
     /// Largest accepted body, bytes (uploads).
@@ -71,7 +72,7 @@ fn r(
         produces: "application/json",
         returns: None,
         status: 200,
-        also: None,
+        also: Vec::new(),
         errors: Vec::new(),
         body_limit: None,
         handler,
@@ -131,9 +132,9 @@ impl Route {
         self.body_optional = true;
         self
     }
-    /// Another success status with the same body.
+    /// One more success status with the same body.
     fn also(mut self, status: u16) -> Route {
-        self.also = Some(status);
+        self.also.push(status);
         self
     }
     /// Failures with these statuses answer a `T`.
@@ -241,6 +242,20 @@ pub fn table() -> Vec<Route> {
         )
         .query(&[("days", "days looked back (1-90, default 30)"), ("mine", "a supervisor's own list (true) instead of the company's")])
         .returns::<missed_api::MissedList>(),
+        r(
+            "get",
+            "/api/v1/queue-reports",
+            Supervisor,
+            "queues",
+            "Queue reports of a period: service level, abandoned callers and their waits, waits and talk, per agent",
+            get(queue_reports_api::reports),
+        )
+        .query(&[
+            ("from", "start: RFC 3339 or YYYY-MM-DD (default: today)"),
+            ("to", "end: RFC 3339 or YYYY-MM-DD, that day included (default: now)"),
+            ("sl", "service level: answered within this many seconds (1-600, default 20)"),
+        ])
+        .returns::<queue_reports_api::QueueReports>(),
         r("get", "/api/v1/me/dnd", User, "account", "Whether the own \"do not disturb\" is on", get(blocklist_api::my_dnd))
             .returns::<blocklist_api::Dnd>(),
         r("put", "/api/v1/me/dnd", User, "account", "Turn the own \"do not disturb\" on or off", put(blocklist_api::set_my_dnd))
@@ -753,7 +768,10 @@ pub fn table() -> Vec<Route> {
             "Ask the integration a page of its own (a connector's state); it answers as at its inbound address",
             get(webhooks_api::integration_admin),
         )
-        .produces("*/*"),
+        .produces("*/*")
+        .also(201)
+        .also(202)
+        .also(204),
         r(
             "post",
             "/api/v1/plugins/{name}/integration/admin/{*rest}",
@@ -764,7 +782,10 @@ pub fn table() -> Vec<Route> {
         )
         .upload(&["*/*"], 2 * MB)
         .optional_body()
-        .produces("*/*"),
+        .produces("*/*")
+        .also(201)
+        .also(202)
+        .also(204),
         r("get", "/api/v1/webhooks", Supervisor, "webhooks", "Outgoing webhooks and the event kinds there are", get(webhooks_api::list))
             .returns::<WebhookList>(),
         r(

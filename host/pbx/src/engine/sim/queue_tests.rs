@@ -2,6 +2,7 @@
 //! announcement first, then the queue's music (not the company's) until an agent is free.
 
 use super::*;
+use pbx_sip::message::SipMessage;
 
 fn queue_office(music: &str, entry: &str) -> Directory {
     let scenario = r#"{"start":"q","nodes":{"q":{"type":"queue","queue":"600","next":{}}}}"#.to_string();
@@ -72,4 +73,60 @@ fn without_its_own_music_the_queue_plays_the_companys() {
     sim.run_for(Duration::from_secs(5));
     let h = heard(&sim);
     assert_eq!(h.first().map(String::as_str), Some("loop:music"), "{h:?}");
+}
+
+/// The queue-report records the engine wrote for a call, as (outcome, agent).
+fn queue_records(sim: &Sim) -> Vec<(String, Option<i64>)> {
+    sim.cdr
+        .iter()
+        .filter_map(|op| match op {
+            pbx_store::CallOp::Queue { queue, outcome, agent, .. } if queue == "600" => Some((outcome.clone(), *agent)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The carrier's in-dialog request `method` (CSeq `seq`) for the answered queue call.
+fn carrier_request(sim: &mut Sim, method: &str, seq: u32) {
+    let tag = sim
+        .sent_to(addr(CARRIER_ADDR))
+        .iter()
+        .find_map(|m| match m {
+            Message::Response(r) if r.status == 200 => r.parsed_to().and_then(|t| t.tag().map(str::to_string)),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let req = format!(
+        "{method} sip:{PBX_ADDR} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.2.1:5060;branch=z9hG4bKq{method}{seq}\r\nMax-Forwards: 70\r\n\
+         From: <sip:79161112233@10.0.2.1>;tag=q1\r\nTo: <sip:{did}@10.0.0.1>;tag={tag}\r\nCall-ID: queue-music-1\r\n\
+         CSeq: {seq} {method}\r\nContent-Length: 0\r\n\r\n",
+        did = DID.trim_start_matches('+'),
+    );
+    let from = addr(CARRIER_ADDR);
+    sim.inject(from, req.as_bytes());
+}
+
+#[test]
+fn a_callers_stay_in_the_queue_is_recorded_for_the_reports() {
+    let mut sim = Sim::new(queue_office("", ""), SimConfig::default());
+    call_in(&mut sim);
+    sim.run_for(Duration::from_secs(2));
+    carrier_request(&mut sim, "ACK", 1);
+    sim.run_for(Duration::from_secs(3));
+    assert_eq!(queue_records(&sim), vec![("waiting".to_string(), None)], "joining is written at once");
+    // Nobody is logged in to answer: the maximum wait (300 s) ends the stay.
+    sim.run_for(Duration::from_secs(300));
+    assert_eq!(queue_records(&sim), vec![("waiting".to_string(), None), ("timeout".to_string(), None)]);
+}
+
+#[test]
+fn a_caller_who_hangs_up_while_waiting_is_recorded_as_abandoned() {
+    let mut sim = Sim::new(queue_office("", ""), SimConfig::default());
+    call_in(&mut sim);
+    sim.run_for(Duration::from_secs(2));
+    carrier_request(&mut sim, "ACK", 1);
+    sim.run_for(Duration::from_secs(10));
+    carrier_request(&mut sim, "BYE", 2);
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!(queue_records(&sim), vec![("waiting".to_string(), None), ("abandoned".to_string(), None)]);
 }
