@@ -163,3 +163,28 @@ fn a_missed_caller_stays_on_the_list_until_a_call_with_them_is_answered() {
         api(&pbx, &token, "GET", "/api/v1/missed", None).1
     );
 }
+
+#[test]
+fn a_busy_lamp_key_sees_a_colleague_ring_talk_and_hang_up() {
+    require_tool("sipp", "sip-tester");
+    let (pbx, _token) = office_pbx();
+    let p102 = free_port();
+    let callee = Sipp::spawn(&pbx, "uas.xml", p102, &["-m", "1", "-d", "1500", "-key", "sink_port", &free_port().to_string()]);
+    assert!(Sipp::register(&pbx, "102", "secret102", free_port(), p102, 300));
+    // 101's lamp key for 102.
+    let args = ["-m", "1", "-au", "101", "-ap", "secret101", "-s", "102", "-key", "domain", "acme.example", "-key", "user", "101"];
+    let lamp = Sipp::spawn(&pbx, "subscribe_dialog.xml", free_port(), &args);
+    assert!(
+        wait_for(Duration::from_secs(10), || pbx.log().contains("busy lamp subscription")),
+        "the subscription was not made:\n{}\n{}",
+        Sipp::logs(&pbx, "subscribe_dialog"),
+        pbx.log()
+    );
+    assert!(sipp_call(&pbx, "104", "secret104", "102", 1500), "{}", pbx.log());
+    assert!(callee.wait(Duration::from_secs(10)));
+    assert!(
+        lamp.wait(Duration::from_secs(20)),
+        "the lamp did not go idle → early → confirmed → idle → ended:\n{}",
+        Sipp::logs(&pbx, "subscribe_dialog")
+    );
+}

@@ -34,6 +34,7 @@ impl Default for Policy {
                 Method::Update,
                 Method::Refer,
                 Method::Notify,
+                Method::Subscribe,
             ],
             supported: vec!["timer", "replaces", "path", "outbound", "norefersub"],
             accept: vec!["application/sdp", "application/dtmf-relay", "application/dtmf", "message/sipfrag"],

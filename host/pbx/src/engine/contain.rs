@@ -61,7 +61,8 @@ impl EngineTimer {
             | EngineTimer::Delayed(_)
             | EngineTimer::TrunkRefresh(_)
             | EngineTimer::BalanceOut(_)
-            | EngineTimer::QueueTick => None,
+            | EngineTimer::QueueTick
+            | EngineTimer::BlfTick => None,
         }
     }
 }

@@ -10,6 +10,7 @@
 pub mod auth;
 mod b2bua;
 mod billing;
+mod blf;
 mod call;
 mod click_to_call;
 mod consult;
@@ -376,6 +377,8 @@ enum EngineTimer {
     ConsultTimeout(CallKey),
     /// A caller still unanswered gets its provisional response again (RFC 3261 §13.3.1.1).
     ProvisionalRefresh(CallKey),
+    /// Look at the busy lamps.
+    BlfTick,
 }
 
 /// The longest anything rings (the INVITE server transaction is kept a little longer, see
@@ -426,6 +429,9 @@ pub struct Engine {
     counts: limits::CallCounts,
     /// Priced calls and what they have spent.
     billing: billing::Billing,
+    /// Busy-lamp subscriptions by (Call-ID, our tag).
+    subs: HashMap<(String, String), blf::Subscription>,
+    blf_tick_scheduled: bool,
 }
 
 impl Engine {
@@ -466,6 +472,8 @@ impl Engine {
             touched: std::cell::Cell::new(None),
             counts: limits::CallCounts::default(),
             billing: billing::Billing::default(),
+            subs: HashMap::new(),
+            blf_tick_scheduled: false,
         }
     }
 
@@ -620,6 +628,7 @@ impl Engine {
                 EngineTimer::OriginateTimeout(key) => self.on_originate_timeout(key, now),
                 EngineTimer::TransferTimeout(key) => self.on_transfer_timeout(key, now),
                 EngineTimer::ConsultTimeout(key) => self.on_consult_timeout(key, now),
+                EngineTimer::BlfTick => self.on_blf_tick(now),
                 EngineTimer::ProvisionalRefresh(key) => {
                     let tx = self.calls.get(&key).and_then(|c| c.a_tx);
                     if let Some(tx) = tx
@@ -785,6 +794,7 @@ impl Engine {
                     self.on_invite(req, tx, source, resp_target, now);
                 }
             }
+            Method::Subscribe => self.on_subscribe(req, tx, source, resp_target, now),
             Method::Ack => self.on_ack(req, source, now),
             Method::Cancel => self.on_cancel(req, tx, resp_target, now),
             Method::Options => {
@@ -792,6 +802,7 @@ impl Engine {
                 resp.headers.push(HeaderName::Allow, self.policy.allow_header());
                 resp.headers.push(HeaderName::Accept, "application/sdp");
                 resp.headers.push(HeaderName::Supported, "timer, replaces");
+                resp.headers.push(HeaderName::AllowEvents, "dialog");
                 self.respond(tx, resp, resp_target, now);
             }
             _ => self.on_in_dialog(req, tx, source, resp_target, now),

@@ -42,7 +42,8 @@ pub async fn list(
 ) -> ApiResult<Json<MissedList>> {
     let days = q.days.unwrap_or(DEFAULT_DAYS);
     if !(1..=90).contains(&days) {
-        return Err(ApiError::bad("days must be 1 to 90"));
+        let (what, lo, hi) = ("days", 1, 90);
+        return Err(ApiError::bad(format!("{what} must be {lo} to {hi}")));
     }
     let tenant = c.tenant_id()?;
     let user = if c.is_supervisor() && !q.mine {

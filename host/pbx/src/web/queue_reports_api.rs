@@ -62,7 +62,8 @@ pub async fn reports(
     }
     let sl = q.sl.unwrap_or(20);
     if !(1..=600).contains(&sl) {
-        return Err(ApiError::bad("service level threshold must be 1 to 600"));
+        let (what, lo, hi) = ("service level threshold", 1, 600);
+        return Err(ApiError::bad(format!("{what} must be {lo} to {hi}")));
     }
     let queues = s.store.queue_reports(t.id, from, to, sl * 1000).await?;
     Ok(Json(QueueReports { from, to, threshold_seconds: sl, queues }))

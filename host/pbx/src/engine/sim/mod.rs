@@ -519,6 +519,8 @@ mod attack_tests;
 #[cfg(test)]
 mod billing_tests;
 #[cfg(test)]
+mod blf_tests;
+#[cfg(test)]
 mod blocking_tests;
 #[cfg(test)]
 mod click_tests;
