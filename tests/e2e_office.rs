@@ -167,7 +167,7 @@ fn a_missed_caller_stays_on_the_list_until_a_call_with_them_is_answered() {
 #[test]
 fn a_busy_lamp_key_sees_a_colleague_ring_talk_and_hang_up() {
     require_tool("sipp", "sip-tester");
-    let (pbx, _token) = office_pbx();
+    let (pbx, token) = office_pbx();
     let p102 = free_port();
     let callee = Sipp::spawn(&pbx, "uas.xml", p102, &["-m", "1", "-d", "1500", "-key", "sink_port", &free_port().to_string()]);
     assert!(Sipp::register(&pbx, "102", "secret102", free_port(), p102, 300));
@@ -180,7 +180,16 @@ fn a_busy_lamp_key_sees_a_colleague_ring_talk_and_hang_up() {
         Sipp::logs(&pbx, "subscribe_dialog"),
         pbx.log()
     );
-    assert!(sipp_call(&pbx, "104", "secret104", "102", 1500), "{}", pbx.log());
+    // The cabinet's colleagues page sees the same: 102 free, 103 without a phone.
+    let state_of = |ext: &str| {
+        let (_, list) = api(&pbx, &token, "GET", "/api/v1/presence", None);
+        list["users"].as_array().and_then(|u| u.iter().find(|x| x["ext"] == ext).and_then(|x| x["state"].as_str().map(str::to_string)))
+    };
+    assert!(wait_for(Duration::from_secs(10), || state_of("102").as_deref() == Some("idle")), "{:?}", state_of("102"));
+    assert_eq!(state_of("103").as_deref(), Some("offline"));
+    let call = sipp_caller(&pbx, "104", "secret104", "102", 3000);
+    assert!(wait_for(Duration::from_secs(10), || state_of("102").as_deref() == Some("talking")), "{:?}", state_of("102"));
+    assert!(call.wait(Duration::from_secs(20)), "{}", pbx.log());
     assert!(callee.wait(Duration::from_secs(10)));
     assert!(
         lamp.wait(Duration::from_secs(20)),

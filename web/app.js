@@ -81,8 +81,8 @@ export function isoDay(days = 0) {
 /** Which pages each role sees, in menu order. */
 const MENU = {
   operator: ['tenants', 'tariffs', 'trunks', 'tokens', 'audit', 'account'],
-  supervisor: ['dashboard', 'phone', 'calls', 'missed_calls', 'recordings', 'stats', 'users', 'groups', 'contacts', 'blocklist', 'numbers', 'plugins', 'prompts', 'queues', 'queue_reports', 'wallboard', 'tokens', 'webhooks', 'organization', 'balance', 'audit', 'forwarding', 'account'],
-  user: ['dashboard', 'phone', 'calls', 'missed_calls', 'stats', 'contacts', 'forwarding', 'account'],
+  supervisor: ['dashboard', 'phone', 'calls', 'missed_calls', 'colleagues', 'recordings', 'stats', 'users', 'groups', 'contacts', 'blocklist', 'numbers', 'plugins', 'prompts', 'queues', 'queue_reports', 'wallboard', 'tokens', 'webhooks', 'organization', 'balance', 'audit', 'forwarding', 'account'],
+  user: ['dashboard', 'phone', 'calls', 'missed_calls', 'colleagues', 'stats', 'contacts', 'forwarding', 'account'],
 };
 
 let cleanup = null;

@@ -2,6 +2,7 @@
 // Accept-Language) unless the user picked one with the switch.
 const T = {
   en: {
+    colleagues: 'Colleagues', presence_at: 'As of', presence_offline: 'offline', presence_idle: 'free', presence_dnd: 'do not disturb', presence_ringing: 'ringing', presence_talking: 'on a call',
     queue_reports: 'Queue reports', wallboard: 'Wallboard', qr_entered: 'Entered', qr_service_level: 'Service level', qr_abandoned: 'Abandoned',
     qr_timed_out: 'Waited too long', qr_callback: 'Callback asked', qr_full: 'Found it full', qr_wait_answered: 'Average wait', qr_wait_abandoned: 'Average wait before hanging up',
     qr_max_wait: 'Longest wait', qr_avg_talk: 'Average talk', qr_missed_offers: 'Offers missed', qr_talk_total: 'Talk, s', qr_threshold: 'Service level: answered within, s',
@@ -375,6 +376,7 @@ const T = {
     top_up: 'Top up', top_up_amount: 'Amount to add (negative: a correction)', top_up_note: 'Note (payment number)',
   },
   ru: {
+    colleagues: 'Сотрудники', presence_at: 'По состоянию на', presence_offline: 'не в сети', presence_idle: 'свободен', presence_dnd: 'не беспокоить', presence_ringing: 'звонит', presence_talking: 'разговаривает',
     queue_reports: 'Отчёты по очередям', wallboard: 'Табло', qr_entered: 'Поступило', qr_service_level: 'Уровень обслуживания', qr_abandoned: 'Не дождались',
     qr_timed_out: 'Превысили ожидание', qr_callback: 'Заказали обратный звонок', qr_full: 'Очередь была полна', qr_wait_answered: 'Среднее ожидание', qr_wait_abandoned: 'Среднее ожидание до сброса',
     qr_max_wait: 'Самое долгое ожидание', qr_avg_talk: 'Средний разговор', qr_missed_offers: 'Пропущено вызовов', qr_talk_total: 'Разговор, с', qr_threshold: 'Уровень обслуживания: ответ в пределах, с',

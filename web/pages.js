@@ -6,6 +6,7 @@ import { scenarioEditor } from './editor.js';
 import { groupsPage } from './groups.js';
 import { blocklistPage, ownBlockingCards } from './blocking.js';
 import { missedPage } from './missed.js';
+import { colleaguesPage } from './colleagues.js';
 import { queueReportsPage, wallboardPage } from './reports.js';
 import { balancePage, tariffsPage, lowBalanceBanner } from './billing.js';
 import { tenantNumbersCard } from './operator.js';
@@ -362,6 +363,8 @@ export const pages = {
   blocklist: () => blocklistPage(),
 
   missed_calls: () => missedPage(),
+
+  colleagues: (ctx) => colleaguesPage(ctx),
 
   queue_reports: () => queueReportsPage(),
 

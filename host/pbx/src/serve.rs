@@ -530,6 +530,17 @@ fn carry_out(a: Action, w: &Workers) {
                     }
                 });
             }
+            Action::Presence { tenant_id, users, at } => {
+                let store = store.clone();
+                let status = serde_json::Value::Array(
+                    users.into_iter().map(|(ext, state)| serde_json::json!({"ext": ext, "state": state})).collect(),
+                );
+                tokio::spawn(async move {
+                    if let Err(e) = store.put_presence(tenant_id, &status.to_string(), at).await {
+                        tracing::warn!(error = %e, "cannot publish presence");
+                    }
+                });
+            }
             Action::Dnd { tenant_id, ext, on } => {
                 let store = store.clone();
                 tokio::spawn(async move {

@@ -410,6 +410,30 @@ impl Store {
         Ok(())
     }
 
+    /// Publishes a company's presence (JSON of its users' states).
+    pub async fn put_presence(&self, tenant_id: i64, status: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO presence (tenant_id, status, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at",
+        )
+        .bind(tenant_id)
+        .bind(status)
+        .bind(at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A company's last published presence and when.
+    pub async fn presence(&self, tenant_id: i64) -> Result<Option<(String, i64)>, StoreError> {
+        let r =
+            sqlx::query("SELECT status, updated_at FROM presence WHERE tenant_id = $1").bind(tenant_id).fetch_optional(self.pool()).await?;
+        Ok(match r {
+            Some(r) => Some((r.try_get("status")?, r.try_get("updated_at")?)),
+            None => None,
+        })
+    }
+
     /// A queue's last published live state and when.
     pub async fn queue_status(&self, group_id: i64) -> Result<Option<(String, i64)>, StoreError> {
         let r = sqlx::query("SELECT status, updated_at FROM queue_status WHERE group_id = $1")

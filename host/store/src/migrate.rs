@@ -817,6 +817,13 @@ CREATE TABLE queue_calls (
 );
 CREATE INDEX queue_calls_tenant ON queue_calls (tenant_id, joined_at)",
     },
+    Migration {
+        // Who is on the phone: each company's users and their states, as the call engine
+        // last published them.
+        version: 18,
+        sqlite: "CREATE TABLE presence (tenant_id INTEGER PRIMARY KEY, status TEXT NOT NULL, updated_at INTEGER NOT NULL)",
+        postgres: "CREATE TABLE presence (tenant_id BIGINT PRIMARY KEY, status TEXT NOT NULL, updated_at BIGINT NOT NULL)",
+    },
 ];
 
 /// Replaces the plain SIP passwords an older version stored with their digest hashes.

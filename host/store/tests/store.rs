@@ -701,6 +701,11 @@ async fn exercise_office(store: &Store) {
     store.set_block_settings(t.id, &s).await.unwrap();
     assert_eq!(store.block_settings(t.id).await.unwrap(), s);
     assert_eq!(store.all_block_settings().await.unwrap(), vec![(t.id, s)]);
+    assert_eq!(store.presence(t.id).await.unwrap(), None);
+    store.put_presence(t.id, r#"[{"ext":"102","state":"idle"}]"#, 5).await.unwrap();
+    store.put_presence(t.id, r#"[{"ext":"102","state":"talking"}]"#, 6).await.unwrap();
+    assert_eq!(store.presence(t.id).await.unwrap(), Some((r#"[{"ext":"102","state":"talking"}]"#.to_string(), 6)));
+    assert_eq!(store.presence(other.id).await.unwrap(), None);
     store.set_dnd(t.id, "102", true).await.unwrap();
     assert!(store.user_by_ext(t.id, "102").await.unwrap().dnd);
 

@@ -62,7 +62,8 @@ impl EngineTimer {
             | EngineTimer::TrunkRefresh(_)
             | EngineTimer::BalanceOut(_)
             | EngineTimer::QueueTick
-            | EngineTimer::BlfTick => None,
+            | EngineTimer::BlfTick
+            | EngineTimer::PresenceTick => None,
         }
     }
 }

@@ -472,6 +472,11 @@ impl Directory {
         self.prompts.get(&(tenant.id, name.to_string())).cloned().or_else(|| pbx_media::prompt::builtin(&tenant.language, name))
     }
 
+    /// Every company's id (presence is published per company).
+    pub fn tenant_ids(&self) -> Vec<i64> {
+        self.tenants_by_id.keys().copied().collect()
+    }
+
     /// The users of a tenant.
     pub fn users_of(&self, tenant_id: i64) -> &[Arc<UserInfo>] {
         self.users_by_tenant.get(&tenant_id).map(Vec::as_slice).unwrap_or(&[])

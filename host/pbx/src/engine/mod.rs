@@ -22,6 +22,7 @@ mod in_dialog;
 pub mod limits;
 mod media_ops;
 mod media_plane;
+mod presence;
 pub use click_to_call::OriginateRequest;
 pub use originate::OriginateError;
 mod notify;
@@ -282,6 +283,16 @@ pub enum Action {
         /// When, ms.
         at: i64,
     },
+    /// A company's users and what each is doing changed (for the cabinet): (extension,
+    /// `offline`, `idle`, `dnd`, `ringing` or `talking`).
+    Presence {
+        /// Tenant.
+        tenant_id: i64,
+        /// Every user of the company.
+        users: Vec<(String, String)>,
+        /// When, ms.
+        at: i64,
+    },
     /// A user turned "do not disturb" on or off from a phone.
     Dnd {
         /// Tenant.
@@ -379,6 +390,8 @@ enum EngineTimer {
     ProvisionalRefresh(CallKey),
     /// Look at the busy lamps.
     BlfTick,
+    /// Look at who is on the phone.
+    PresenceTick,
 }
 
 /// The longest anything rings (the INVITE server transaction is kept a little longer, see
@@ -432,6 +445,8 @@ pub struct Engine {
     /// Busy-lamp subscriptions by (Call-ID, our tag).
     subs: HashMap<(String, String), blf::Subscription>,
     blf_tick_scheduled: bool,
+    /// What was last published of each company's presence.
+    presence: HashMap<i64, Vec<(String, String)>>,
 }
 
 impl Engine {
@@ -474,6 +489,7 @@ impl Engine {
             billing: billing::Billing::default(),
             subs: HashMap::new(),
             blf_tick_scheduled: false,
+            presence: HashMap::new(),
         }
     }
 
@@ -527,6 +543,7 @@ impl Engine {
         if !self.sweep_scheduled {
             self.sweep_scheduled = true;
             self.timers.schedule(now.mono + Duration::from_secs(10), EngineTimer::BindingSweep);
+            self.timers.schedule(now.mono + presence::PRESENCE_TICK, EngineTimer::PresenceTick);
             self.reconcile_trunks(now);
         }
         match input {
@@ -629,6 +646,7 @@ impl Engine {
                 EngineTimer::TransferTimeout(key) => self.on_transfer_timeout(key, now),
                 EngineTimer::ConsultTimeout(key) => self.on_consult_timeout(key, now),
                 EngineTimer::BlfTick => self.on_blf_tick(now),
+                EngineTimer::PresenceTick => self.on_presence_tick(now),
                 EngineTimer::ProvisionalRefresh(key) => {
                     let tx = self.calls.get(&key).and_then(|c| c.a_tx);
                     if let Some(tx) = tx

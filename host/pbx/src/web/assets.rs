@@ -17,6 +17,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("billing.js", "text/javascript; charset=utf-8", include_str!("../../../../web/billing.js")),
     ("blocking.js", "text/javascript; charset=utf-8", include_str!("../../../../web/blocking.js")),
     ("missed.js", "text/javascript; charset=utf-8", include_str!("../../../../web/missed.js")),
+    ("colleagues.js", "text/javascript; charset=utf-8", include_str!("../../../../web/colleagues.js")),
     ("reports.js", "text/javascript; charset=utf-8", include_str!("../../../../web/reports.js")),
     ("operator.js", "text/javascript; charset=utf-8", include_str!("../../../../web/operator.js")),
     ("phone.js", "text/javascript; charset=utf-8", include_str!("../../../../web/phone.js")),

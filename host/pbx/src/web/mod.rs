@@ -22,6 +22,7 @@ mod originate_api;
 mod paging;
 mod phone_api;
 mod plugin_settings_api;
+mod presence_api;
 mod queue_reports_api;
 pub mod recording_links;
 mod recording_mp3;

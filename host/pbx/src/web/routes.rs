@@ -6,7 +6,8 @@ use super::auth::{self, Access, guard};
 use super::openapi::Component;
 use super::{
     WebState, audit_api, billing_api, blocklist_api, calls_api, company_api, contacts_api, groups_api, live, missed_api, operator_api,
-    originate_api, phone_api, plugin_settings_api, queue_reports_api, recording_links, tenant_api, tenant_setup_api, webhooks_api,
+    originate_api, phone_api, plugin_settings_api, presence_api, queue_reports_api, recording_links, tenant_api, tenant_setup_api,
+    webhooks_api,
 };
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -242,6 +243,15 @@ pub fn table() -> Vec<Route> {
         )
         .query(&[("days", "days looked back (1-90, default 30)"), ("mine", "a supervisor's own list (true) instead of the company's")])
         .returns::<missed_api::MissedList>(),
+        r(
+            "get",
+            "/api/v1/presence",
+            User,
+            "users",
+            "Who is on the phone: every user of the company and whether they are offline, idle, in do not disturb, ringing or talking",
+            get(presence_api::list),
+        )
+        .returns::<presence_api::PresenceList>(),
         r(
             "get",
             "/api/v1/queue-reports",

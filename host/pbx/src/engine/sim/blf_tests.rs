@@ -145,3 +145,46 @@ fn bad_subscriptions_get_the_rfcs_answers() {
     }
     assert!(lamps(&mut sim, watcher).is_empty(), "no subscription was made");
 }
+
+/// The states of `ext` the engine published for the cabinet, in order, without repeats.
+fn presence_of(sim: &Sim, ext: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for a in &sim.actions {
+        if let Action::Presence { tenant_id: 1, users, .. } = a
+            && let Some((_, state)) = users.iter().find(|(e, _)| e == ext)
+            && out.last() != Some(state)
+        {
+            out.push(state.clone());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_cabinet_is_told_who_is_offline_free_ringing_talking_or_not_to_be_disturbed() {
+    let mut sim = Sim::new(office().with_user(104, |u| u.dnd = true), SimConfig::default());
+    let target = sim.add_phone("102");
+    let caller = sim.add_phone("103");
+    let quiet = sim.add_phone("104");
+    for p in [target, caller, quiet] {
+        sim.register(p);
+    }
+    sim.run_for(Duration::from_secs(2));
+    let id = sim.call(caller, "102");
+    sim.run_for(Duration::from_secs(2));
+    let incoming = sim.phone(target).incoming_calls();
+    let t = sim.t;
+    sim.phone(target).answer(t, &incoming[0]);
+    sim.run_for(Duration::from_secs(2));
+    let t = sim.t;
+    sim.phone(caller).bye(t, &id);
+    sim.run_for(Duration::from_secs(2));
+    // 102 registered before the first look (a second after start).
+    assert_eq!(presence_of(&sim, "102"), vec!["idle", "ringing", "talking", "idle"]);
+    assert_eq!(presence_of(&sim, "105"), vec!["offline"], "never registered");
+    assert_eq!(presence_of(&sim, "104"), vec!["offline", "dnd"], "registered after the first look");
+    let published = sim.actions.iter().filter(|a| matches!(a, Action::Presence { tenant_id: 1, .. })).count();
+    sim.run_for(Duration::from_secs(30));
+    let later = sim.actions.iter().filter(|a| matches!(a, Action::Presence { tenant_id: 1, .. })).count();
+    assert_eq!(published, later, "nothing changed, nothing published");
+}
