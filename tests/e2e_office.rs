@@ -197,3 +197,37 @@ fn a_busy_lamp_key_sees_a_colleague_ring_talk_and_hang_up() {
         Sipp::logs(&pbx, "subscribe_dialog")
     );
 }
+
+#[test]
+fn a_colleague_picks_up_a_ringing_call_with_star_star_and_the_extension() {
+    require_tool("sipp", "sip-tester");
+    let (pbx, token) = office_pbx();
+    let p102 = free_port();
+    let ringing = Sipp::spawn(&pbx, "uas_ring.xml", p102, &["-m", "1"]);
+    assert!(Sipp::register(&pbx, "102", "secret102", free_port(), p102, 300));
+    pbx.settle();
+    // A customer calls the company's number; only 102's phone is registered, and rings.
+    let sink = RtpSink::on(CARRIER_IP);
+    let args =
+        ["-m", "1", "-s", DID, "-key", "to_number", DID, "-key", "sink_port", &sink.port.to_string(), "-mp", &free_port().to_string()];
+    let customer = Sipp::spawn_from(&pbx, CARRIER_IP, "carrier_closed.xml", free_port(), &args);
+    let state_of = |ext: &str| {
+        let (_, list) = api(&pbx, &token, "GET", "/api/v1/presence", None);
+        list["users"].as_array().and_then(|u| u.iter().find(|x| x["ext"] == ext).and_then(|x| x["state"].as_str().map(str::to_string)))
+    };
+    assert!(wait_for(Duration::from_secs(10), || state_of("102").as_deref() == Some("ringing")), "{:?}\n{}", state_of("102"), pbx.log());
+    // 101 dials **102 from a phone that is not even registered: it talks a second and hangs up.
+    assert!(sipp_call(&pbx, "101", "secret101", "**102", 1000), "the pickup failed:\n{}", pbx.log());
+    assert!(ringing.wait(Duration::from_secs(10)), "102 did not stop ringing");
+    assert!(
+        customer.wait(Duration::from_secs(10)),
+        "the customer was not answered and then hung up on:\n{}",
+        Sipp::logs(&pbx, "carrier_closed")
+    );
+    assert!(sink.packets().len() > 20, "the customer heard the picker: {} packets", sink.packets().len());
+    let rows = call_log(&pbx);
+    let users: Vec<Value> = serde_json::from_str(&pbx.cli_ok(&["user", "list", "acme", "--json"])).unwrap();
+    let id101 = users.iter().find(|u| u["ext"] == "101").and_then(|u| u["id"].as_i64());
+    let row = rows.iter().find(|r| r["callee"] == DID).expect("the customer's call");
+    assert_eq!((row["disposition"].as_str(), row["callee_user_id"].as_i64()), (Some("answered"), id101), "{row}");
+}

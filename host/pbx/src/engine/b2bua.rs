@@ -602,6 +602,21 @@ impl Engine {
         call.b_media.formats = b_formats.clone();
         self.media.set_remote(call.media_id, Side::B, remote_params(&b_sdp, signal, &b_formats));
         self.media.detect_inband(call.media_id, Side::B, !b_formats.iter().any(sdp::is_telephone_event));
+        self.callee_answered(key, callee_user, &b_formats, b_sdp.audio_direction(), now);
+    }
+
+    /// The callee's leg answered with `b_formats` (a phone's 200, or a colleague who picked
+    /// the call up): the rest of the dial stops, the caller is answered (or, answered by the
+    /// PBX already, bridged), and the call log, events, billing and queue hear of it.
+    pub(super) fn callee_answered(
+        &mut self,
+        key: CallKey,
+        callee_user: Option<i64>,
+        b_formats: &[Format],
+        b_direction: Direction,
+        now: Now,
+    ) {
+        let Some(call) = self.calls.get_mut(&key) else { return };
         if let Some(s) = call.scenario.as_mut() {
             s.runner.connected();
             s.dialing = false;
@@ -639,7 +654,7 @@ impl Engine {
             }
             return;
         }
-        let a_sdp = self.a_answer_sdp(key, &b_formats, b_sdp.audio_direction());
+        let a_sdp = self.a_answer_sdp(key, b_formats, b_direction);
         let Some(call) = self.calls.get_mut(&key) else { return };
         if let Some(ref a_sdp) = a_sdp
             && let (Some(a_remote), false) = (&call.a_offer, call.late_offer)

@@ -472,6 +472,11 @@ impl Directory {
         self.prompts.get(&(tenant.id, name.to_string())).cloned().or_else(|| pbx_media::prompt::builtin(&tenant.language, name))
     }
 
+    /// A company's ring groups and queues.
+    pub fn groups_of(&self, tenant_id: i64) -> impl Iterator<Item = &Arc<GroupInfo>> {
+        self.groups.iter().filter(move |((t, _), _)| *t == tenant_id).map(|(_, g)| g)
+    }
+
     /// Every company's id (presence is published per company).
     pub fn tenant_ids(&self) -> Vec<i64> {
         self.tenants_by_id.keys().copied().collect()

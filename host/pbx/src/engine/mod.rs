@@ -22,6 +22,7 @@ mod in_dialog;
 pub mod limits;
 mod media_ops;
 mod media_plane;
+mod pickup;
 mod presence;
 pub use click_to_call::OriginateRequest;
 pub use originate::OriginateError;

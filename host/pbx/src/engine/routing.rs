@@ -322,9 +322,15 @@ impl Engine {
     }
 
     /// Feature codes dialled by a phone: `*45` logs the agent in to their queues, `*46` logs
-    /// them out, `*47` pauses, `*48` unpauses; `*78` turns "do not disturb" on, `*79` off.
-    /// The phone hears a short confirmation.
+    /// them out, `*47` pauses, `*48` unpauses; `*78` turns "do not disturb" on, `*79` off
+    /// (the phone hears a short confirmation); `*8` and `**ext` pick up a ringing call.
     fn feature_code(&mut self, inv: Invite, tenant: &Arc<TenantInfo>, caller: Party, code: &str, now: Now) {
+        if code == "8" {
+            return self.pickup(inv, tenant, caller, None, now);
+        }
+        if let Some(ext) = code.strip_prefix('*') {
+            return self.pickup(inv, tenant, caller, Some(ext), now);
+        }
         let what = match code {
             "78" | "79" => {
                 let on = code == "78";

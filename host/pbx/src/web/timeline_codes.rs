@@ -46,6 +46,7 @@ pub const TIMELINE: &[(&str, &str, &str)] = &[
     ("plugin-failed", "plugin_failed", "{}: {}: {}"),
     ("ring", "ring_everyone", "everyone"),
     ("forward", "forwarded", "{} → {} ({})"),
+    ("pickup", "picked_up", "{} picked up the call ringing {}"),
     ("dtmf", "dtmf", "{} {} {}"),
     ("hold", "who", "{}"),
     ("resume", "who2", "{}"),

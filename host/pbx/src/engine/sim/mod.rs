@@ -531,6 +531,8 @@ mod event_tests;
 #[cfg(test)]
 mod flow_tests;
 #[cfg(test)]
+mod pickup_tests;
+#[cfg(test)]
 mod queue_tests;
 #[cfg(test)]
 mod tests;
