@@ -332,6 +332,8 @@ impl Integrations {
                     expires_ms: *expires_at,
                 });
             }
+            // Webhooks only: no plugin contract subscribes to it.
+            EventData::Missed { .. } => {}
         }
         Ok((l, kind))
     }
@@ -507,6 +509,8 @@ fn lifecycle_kind(data: &EventData) -> &'static str {
         EventData::Transferred { .. } => "transferred",
         EventData::Ended { .. } => "ended",
         EventData::RecordingReady { .. } => "recording-ready",
+        // Not among the kinds a plugin subscribes to (see `kinds_for`).
+        EventData::Missed { .. } => "missed",
     }
 }
 
@@ -544,7 +548,7 @@ fn result_of(spec: &OriginateSpec, outcome: Result<String, (&'static str, String
 
 /// The event kinds an integration plugin of a contract receives.
 pub fn kinds_for(contract: &str) -> &'static [&'static str] {
-    if contract == "0.1" { pbx_store::webhooks::PLUGIN_KINDS } else { pbx_store::events::EVENT_KINDS }
+    if contract == "0.1" { pbx_store::webhooks::PLUGIN_KINDS } else { pbx_store::webhooks::PLUGIN_KINDS_0_2 }
 }
 
 /// The contract of an installed plugin, from its stored self-description (0.1 for those

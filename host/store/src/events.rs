@@ -113,6 +113,24 @@ pub enum EventData {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         correlation_id: Option<String>,
     },
+    /// A caller from outside was not answered (sent after their `call.ended`): someone should
+    /// call them back. Not sent for callers the blacklist refused.
+    #[serde(rename = "call.missed")]
+    Missed {
+        /// The caller's number (E.164, or `anonymous`).
+        caller_number: String,
+        /// The caller's name as the phones showed it.
+        caller_name: String,
+        /// The city number they called.
+        line: Option<String>,
+        /// The ring group or queue the call passed through (its extension).
+        via: Option<String>,
+        /// Extensions that rang and did not answer.
+        extensions: Vec<String>,
+        /// `missed`, `busy` or `failed` (not put through, e.g. no phone registered).
+        #[schema(value_type = String)]
+        disposition: Disposition,
+    },
     /// The call's recording is stored; `url` fetches it without an account until `expires_at`.
     #[serde(rename = "recording.ready")]
     RecordingReady {
@@ -127,8 +145,17 @@ pub enum EventData {
 }
 
 /// Every event kind, as webhooks subscribe to them.
-pub const EVENT_KINDS: &[&str] =
-    &["call.started", "call.ringing", "call.ring_stopped", "call.answered", "call.transferred", "call.ended", "recording.ready"];
+/// (At most eight: the call engine keeps a tenant's wanted kinds as bits of a byte.)
+pub const EVENT_KINDS: &[&str] = &[
+    "call.started",
+    "call.ringing",
+    "call.ring_stopped",
+    "call.answered",
+    "call.transferred",
+    "call.ended",
+    "recording.ready",
+    "call.missed",
+];
 
 impl EventData {
     /// The kind's name (`call.started`, ...).
@@ -141,6 +168,7 @@ impl EventData {
             EventData::Transferred { .. } => "call.transferred",
             EventData::Ended { .. } => "call.ended",
             EventData::RecordingReady { .. } => "recording.ready",
+            EventData::Missed { .. } => "call.missed",
         }
     }
 }

@@ -99,6 +99,11 @@ const COLS: &str = "id, tenant_id, url, kinds, description, enabled, cursor_id, 
 /// names started, answered and ended); one on 0.2 receives every kind.
 pub const PLUGIN_KINDS: &[&str] = &["call.started", "call.answered", "call.ended"];
 
+/// The event kinds an integration plugin on contract 0.2 receives: every kind its
+/// `lifecycle` record describes (`call.missed` is for webhooks).
+pub const PLUGIN_KINDS_0_2: &[&str] =
+    &["call.started", "call.ringing", "call.ring_stopped", "call.answered", "call.transferred", "call.ended", "recording.ready"];
+
 impl Store {
     /// Registers a webhook; it receives events from now on (not the ones before).
     pub async fn create_webhook(

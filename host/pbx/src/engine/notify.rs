@@ -78,8 +78,20 @@ impl Engine {
             answered_by: None,
             correlation_id: None,
         };
-        let wanted: Vec<EventData> =
-            [self.started_event(start), ended].into_iter().filter(|d| self.dir.wants(start.tenant_id, d.kind())).collect();
+        // A caller from outside who was not put through is a missed caller (unless refused).
+        let missed = (start.direction == pbx_store::Direction::Inbound && cause != "486 blacklisted").then(|| EventData::Missed {
+            caller_number: start.caller_number.clone(),
+            caller_name: start.caller_name.clone(),
+            line: start.did.clone(),
+            via: None,
+            extensions: Vec::new(),
+            disposition: Disposition::Failed,
+        });
+        let wanted: Vec<EventData> = [Some(self.started_event(start)), Some(ended), missed]
+            .into_iter()
+            .flatten()
+            .filter(|d| self.dir.wants(start.tenant_id, d.kind()))
+            .collect();
         for (seq, data) in (1..).zip(wanted) {
             let event = IntegrationEvent { id: format!("{}:{seq}", start.id), call_id: start.id.clone(), seq, at: now.wall_ms, data };
             self.actions.push_back(Action::Cdr { op: CallOp::Notify { tenant_id: start.tenant_id, event: Box::new(event) }, ack: None });
@@ -143,7 +155,24 @@ impl Engine {
             answered_by: self.ext_of(answered_by),
             correlation_id: n.correlation_id.clone(),
         };
+        let line = n.line.clone();
         self.notify(key, data, now);
+        let Some(call) = self.calls.get(&key) else { return };
+        if call.direction == pbx_store::Direction::Inbound
+            && matches!(disposition, Disposition::Missed | Disposition::Busy | Disposition::Failed)
+        {
+            let mut extensions: Vec<String> = call.rung.iter().filter_map(|(u, _)| self.ext_of(Some(*u))).collect();
+            extensions.dedup();
+            let data = EventData::Missed {
+                caller_number: call.caller.number.clone(),
+                caller_name: call.caller.name.clone(),
+                line,
+                via: call.via.as_ref().map(|v| v.1.clone()),
+                extensions,
+                disposition,
+            };
+            self.notify(key, data, now);
+        }
     }
 
     /// A recording call that produces events reserves the sequence number of its

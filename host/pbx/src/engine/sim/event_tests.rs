@@ -163,3 +163,64 @@ fn a_blind_transfer_is_told_with_who_transferred_and_to_whom() {
     );
     assert_eq!(evs.last().map(|e| e.data.kind()), Some("call.ended"));
 }
+
+/// A carrier's call to the company's number from `from`.
+fn carrier_call(sim: &mut Sim, from: &str, call_id: &str) -> SocketAddr {
+    let carrier = sim.add_carrier();
+    let sdp = "v=0\r\no=- 1 1 IN IP4 10.0.2.1\r\ns=-\r\nc=IN IP4 10.0.2.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+    let invite = format!(
+        "INVITE sip:{did}@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.2.1:5060;branch=z9hG4bK{call_id}\r\nMax-Forwards: 70\r\n\
+         From: <sip:{from}@10.0.2.1>;tag=m1\r\nTo: <sip:{did}@10.0.0.1>\r\nCall-ID: {call_id}\r\n\
+         CSeq: 1 INVITE\r\nContact: <sip:c@10.0.2.1>\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+        did = DID.trim_start_matches('+'),
+        len = sdp.len(),
+    );
+    sim.inject(carrier, invite.as_bytes());
+    carrier
+}
+
+#[test]
+fn a_caller_nobody_answers_is_told_as_missed_after_the_end() {
+    let mut sim = Sim::new(office().with_notify([1]), SimConfig::default());
+    let a = sim.add_phone("101");
+    let b = sim.add_phone("102");
+    sim.register(a);
+    sim.register(b);
+    carrier_call(&mut sim, "79161112233", "missed-1");
+    // Nobody answers within the ring time.
+    sim.run_for(secs(200));
+    let evs = events(&sim, 1);
+    let k = kinds(&evs);
+    assert_eq!(k.last(), Some(&"call.missed"), "{k:?}");
+    assert_eq!(k[k.len() - 2], "call.ended");
+    match &evs[evs.len() - 1].data {
+        EventData::Missed { caller_number, line, extensions, disposition, .. } => {
+            assert_eq!(caller_number, "+79161112233");
+            assert_eq!(line.as_deref(), Some(DID));
+            let mut e = extensions.clone();
+            e.sort();
+            assert_eq!(e, vec!["101".to_string(), "102".to_string()]);
+            assert_eq!(*disposition, pbx_store::Disposition::Missed);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_caller_put_through_to_nobody_is_missed_but_a_refused_one_is_not() {
+    // No phone registered: the call fails at once, and is a missed caller.
+    let dir = office().with_notify([1]).with_blocklists(vec![(1, 0, "+79990000000".into(), false)], Vec::new());
+    let mut sim = Sim::new(dir, SimConfig::default());
+    carrier_call(&mut sim, "79161112233", "missed-2");
+    sim.run_for(secs(5));
+    assert_eq!(kinds(&events(&sim, 1)), ["call.started", "call.ended", "call.missed"]);
+    carrier_call(&mut sim, "79990000000", "refused-1");
+    sim.run_for(secs(5));
+    assert_eq!(kinds(&events(&sim, 1)).iter().filter(|k| **k == "call.missed").count(), 1, "the blacklisted caller is not missed");
+    // An internal call nobody takes is not a missed caller either.
+    let a = sim.add_phone("101");
+    sim.register(a);
+    sim.call(a, "102");
+    sim.run_for(secs(5));
+    assert_eq!(kinds(&events(&sim, 1)).iter().filter(|k| **k == "call.missed").count(), 1);
+}
