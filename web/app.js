@@ -107,7 +107,7 @@ export async function render() {
   let page = (location.hash.replace(/^#\/?/, '').split('/')[0]) || allowed[0];
   const pageKey = page === 'tokens' && role === 'operator' ? 'operator_tokens' : page;
   nav.replaceChildren(...allowed.map((p) => el('a', { href: '#/' + p, class: p === page ? 'active' : null }, t(p))));
-  if (page !== 'missed_calls') refreshMissedBadge();
+  if (page !== 'missed_calls' && role !== 'operator') refreshMissedBadge();
   document.getElementById('who').textContent = state.me.name + (state.me.tenant ? ' @ ' + state.me.tenant.name : '') + ' (' + t(role) + ')';
   document.getElementById('logout').hidden = false;
   if (!allowed.includes(page) || !pages[pageKey]) {

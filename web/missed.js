@@ -37,6 +37,6 @@ export async function missedPage() {
       }) }, t('phone_call_back')), ' ', el('a', { href: '#/calls/' + encodeURIComponent(m.last_call_id) }, t('missed_last_call')))])));
   }
   await load();
-  wrap.append(el('p', { class: 'muted' }, t('missed_hint')), toggle, out);
+  wrap.append(...[el('p', { class: 'muted' }, t('missed_hint')), toggle, out].filter(Boolean));
   return wrap;
 }

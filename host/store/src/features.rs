@@ -410,11 +410,13 @@ impl Store {
         Ok(())
     }
 
-    /// Publishes a company's presence (JSON of its users' states).
+    /// Publishes a company's presence (JSON of its users' states); an older state arriving
+    /// late does not overwrite a newer one.
     pub async fn put_presence(&self, tenant_id: i64, status: &str, at: i64) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO presence (tenant_id, status, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (tenant_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at",
+             ON CONFLICT (tenant_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at \
+             WHERE presence.updated_at <= excluded.updated_at",
         )
         .bind(tenant_id)
         .bind(status)

@@ -49,7 +49,7 @@ impl Store {
              MAX(c.started_at) AS last_at, MAX(CAST(c.started_at AS TEXT) || ' ' || c.id) AS last_key \
              FROM calls c \
              WHERE c.tenant_id = $1 AND c.started_at >= $2 AND c.direction = 'inbound' AND c.disposition IN ('missed', 'busy', 'failed') \
-             AND c.hangup_cause <> '486 blacklisted' \
+             AND c.hangup_cause <> '486 blacklisted' AND c.kind <> 'blacklisted' \
              AND c.caller_number LIKE '+%' {mine} \
              AND NOT EXISTS (SELECT 1 FROM calls r WHERE r.tenant_id = c.tenant_id AND r.started_at > c.started_at \
                  AND r.disposition = 'answered' AND (r.caller_number = c.caller_number OR r.callee = c.caller_number)) \

@@ -207,6 +207,7 @@ impl Engine {
                 playing: None,
                 held: [false, false],
                 recording: false,
+                refused: false,
                 scenario,
                 ring_for: route.total,
                 queue: None,
@@ -457,6 +458,11 @@ impl Engine {
             TxOwner::Transfer { call } => self.on_transfer_response(call, resp, now),
             TxOwner::Consult { call } => self.on_consult_response(call, resp, now),
             TxOwner::MediaUpdate { call, side } => self.on_media_update_response(call, side, resp, now),
+            TxOwner::Notify(id) => {
+                if resp.status >= 200 {
+                    self.on_notify_answered(id, resp.status, now);
+                }
+            }
             TxOwner::Fire => {}
         }
     }
@@ -486,6 +492,7 @@ impl Engine {
                 self.on_consult_response(call, r, now);
             }
             TxOwner::MediaUpdate { call, side } => self.media_update_done(call, side, now),
+            TxOwner::Notify(id) => self.on_notify_answered(id, status.max(300), now),
             TxOwner::Fire => {}
         }
     }
@@ -1017,7 +1024,7 @@ impl Engine {
             | TxOwner::Transfer { call: c }
             | TxOwner::Consult { call: c }
             | TxOwner::MediaUpdate { call: c, .. } => *c != key,
-            TxOwner::TrunkReg(_) | TxOwner::Fire => true,
+            TxOwner::TrunkReg(_) | TxOwner::Notify(_) | TxOwner::Fire => true,
         });
         self.media_calls.remove(&call.media_id);
         self.media.destroy(call.media_id);

@@ -25,8 +25,14 @@ const DEFAULT_EXPIRES: u32 = 3600;
 const MIN_EXPIRES: u32 = 60;
 /// Most subscriptions one user may hold (a phone with many keys, a few phones).
 const MAX_PER_USER: usize = 200;
+/// Most subscriptions one company may hold.
+const MAX_PER_TENANT: usize = 5_000;
 /// Most subscriptions the server keeps.
-const MAX_TOTAL: usize = 20_000;
+const MAX_TOTAL: usize = 50_000;
+/// SUBSCRIBEs one user may send in [`RATE_WINDOW`] (new ones, refreshes and fetches).
+const RATE_LIMIT: u32 = 30;
+/// The window of [`RATE_LIMIT`].
+const RATE_WINDOW: Duration = Duration::from_secs(10);
 
 /// What a lamp shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,9 +47,14 @@ pub(super) enum Lamp {
 
 /// One phone's subscription to one colleague.
 pub(super) struct Subscription {
+    /// Names it in its NOTIFYs' transactions.
+    id: u64,
     dialog: Dialog,
+    tenant_id: i64,
     subscriber: i64,
     watched: i64,
+    /// A NOTIFY awaits its answer: the next one waits (one at a time, the newest state).
+    pending: bool,
     entity: String,
     expires_at: Instant,
     version: u32,
@@ -95,31 +106,67 @@ impl Engine {
         }
         let to_tag = req.parsed_to().and_then(|t| t.tag().map(str::to_string));
         match to_tag {
-            Some(tag) => self.refresh_subscription(req, tx, resp_target, &tag, expires, now),
+            Some(tag) => self.refresh_subscription(req, tx, source, resp_target, &tag, expires, now),
             None => self.new_subscription(req, tx, source, resp_target, expires, now),
         }
     }
 
-    fn refresh_subscription(&mut self, req: Request, tx: Option<TxId>, resp_target: Target, tag: &str, expires: u32, now: Now) {
+    /// Counts a SUBSCRIBE of `user`; false when they sent too many lately.
+    fn subscribe_allowed(&mut self, user: i64, now: Now) -> bool {
+        let e = self.sub_rate.entry(user).or_insert((now.mono, 0));
+        if now.mono.saturating_duration_since(e.0) >= RATE_WINDOW {
+            *e = (now.mono, 0);
+        }
+        e.1 += 1;
+        e.1 <= RATE_LIMIT
+    }
+
+    fn too_many(&mut self, req: &Request, tx: Option<TxId>, resp_target: Target, now: Now) {
+        let mut r = req.response(503, "Service Unavailable", Some(&random_token(10)));
+        r.headers.push(HeaderName::RetryAfter, "60");
+        self.respond(tx, r, resp_target, now);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn refresh_subscription(
+        &mut self,
+        req: Request,
+        tx: Option<TxId>,
+        source: Target,
+        resp_target: Target,
+        tag: &str,
+        expires: u32,
+        now: Now,
+    ) {
         let key = (req.call_id().to_string(), tag.to_string());
-        let Some(sub) = self.subs.get_mut(&key) else {
+        let Some(subscriber) = self.subs.get(&key).map(|s| s.subscriber) else {
             return self.simple_response(tx, &req, 481, resp_target, now);
         };
+        if !self.subscribe_allowed(subscriber, now) {
+            return self.too_many(&req, tx, resp_target, now);
+        }
+        let Some(sub) = self.subs.get_mut(&key) else { return };
         let seq = req.cseq().map(|c| c.seq).unwrap_or(0);
         if sub.dialog.remote_seq.is_some_and(|r| seq <= r) {
             return self.simple_response(tx, &req, 500, resp_target, now);
         }
         sub.dialog.remote_seq = Some(seq);
         sub.expires_at = now.mono + Duration::from_secs(u64::from(expires));
+        // The phone may have moved (a NAT rebinding): NOTIFYs follow its refresh.
+        if let Some(c) = req.contacts().into_iter().next() {
+            sub.dialog.remote_target = c.uri;
+        }
+        sub.dialog.flow = source;
         let mut r = req.response(200, "OK", None);
         r.headers.push(HeaderName::Expires, expires.to_string());
+        r.headers.push(HeaderName::Contact, self.contact(source.transport));
         self.respond(tx, r, resp_target, now);
         // A refresh is answered with the full state (RFC 6665 §4.2.2); an end with a last one.
         if let Some(s) = self.subs.get_mut(&key) {
             s.last = None;
         }
         let lamp = self.lamp_of(&key);
-        self.blf_notify(&key, lamp, expires == 0, now);
+        self.blf_notify(&key, lamp, (expires == 0).then_some("timeout"), now);
         if expires == 0 {
             self.subs.remove(&key);
         }
@@ -132,6 +179,10 @@ impl Engine {
         };
         let realm = from.uri.as_sip().map(|u| u.host.to_ascii_lowercase()).unwrap_or_default();
         let tenant = self.dir.tenant_by_domain(&realm).cloned();
+        // As for calls: an address in place of a domain is no company's.
+        if tenant.is_none() && realm.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok() {
+            return self.forbid(Some(tx), &req, resp_target, Duration::ZERO, now);
+        }
         let (location, dir, ip, tenant_id) = (&self.location, &self.dir, source.addr.ip(), tenant.as_ref().map(|t| t.id));
         let bound_here = |user: &str| location.bound_from(dir, tenant_id, user, ip);
         let claim = Claim { realm: &realm, tenant_id, source: source.addr, bound_here: &bound_here, server: &self.server_addr };
@@ -156,15 +207,24 @@ impl Engine {
         let Some(tenant) = tenant.filter(|t| t.id == user.tenant_id && !t.suspended) else {
             return self.forbid(Some(tx), &req, resp_target, Duration::ZERO, now);
         };
+        if from.uri.as_sip().and_then(|u| u.user_unescaped()).as_deref() != Some(user.ext.as_str()) {
+            let r = req.response(403, "Forbidden: From does not match the authenticated user", Some(&random_token(10)));
+            return self.respond(Some(tx), r, resp_target, now);
+        }
+        if !self.subscribe_allowed(user.id, now) {
+            return self.too_many(&req, Some(tx), resp_target, now);
+        }
         // The watched colleague: the Request-URI's user, an extension of the same company.
         let watched = super::routing::dialled_number(&req.uri).and_then(|n| self.dir.user(tenant.id, &n).cloned());
         let Some(watched) = watched else {
             return self.simple_response(Some(tx), &req, 404, resp_target, now);
         };
-        if self.subs.len() >= MAX_TOTAL || self.subs.values().filter(|s| s.subscriber == user.id).count() >= MAX_PER_USER {
-            let mut r = req.response(503, "Service Unavailable", Some(&random_token(10)));
-            r.headers.push(HeaderName::RetryAfter, "60");
-            return self.respond(Some(tx), r, resp_target, now);
+        let (mine, company) = self
+            .subs
+            .values()
+            .fold((0, 0), |(m, c), s| (m + usize::from(s.subscriber == user.id), c + usize::from(s.tenant_id == tenant.id)));
+        if self.subs.len() >= MAX_TOTAL || mine >= MAX_PER_USER || company >= MAX_PER_TENANT {
+            return self.too_many(&req, Some(tx), resp_target, now);
         }
         let tag = random_token(12);
         let Some(mut dialog) = Dialog::from_request(&req, &tag, source) else {
@@ -176,13 +236,17 @@ impl Engine {
         r.headers.push(HeaderName::Contact, self.contact(source.transport));
         self.respond(Some(tx), r, resp_target, now);
         let key = (req.call_id().to_string(), tag);
+        self.next_call += 1;
         tracing::info!(subscriber = %user.ext, watched = %watched.ext, expires, "busy lamp subscription");
         self.subs.insert(
             key.clone(),
             Subscription {
+                id: self.next_call,
                 dialog,
+                tenant_id: tenant.id,
                 subscriber: user.id,
                 watched: watched.id,
+                pending: false,
                 entity: format!("sip:{}@{}", watched.ext, tenant.domain),
                 expires_at: now.mono + Duration::from_secs(u64::from(expires)),
                 version: 0,
@@ -190,7 +254,7 @@ impl Engine {
             },
         );
         let lamp = self.lamp_of(&key);
-        self.blf_notify(&key, lamp, expires == 0, now);
+        self.blf_notify(&key, lamp, (expires == 0).then_some("timeout"), now);
         if expires == 0 {
             self.subs.remove(&key);
         } else {
@@ -206,9 +270,8 @@ impl Engine {
         }
     }
 
-    /// Every watched user's lamp, from one pass over the calls.
-    fn lamps(&self) -> HashMap<i64, Lamp> {
-        let watched: std::collections::HashSet<i64> = self.subs.values().map(|s| s.watched).collect();
+    /// The lamps of `watched`, from one pass over the calls.
+    fn lamps(&self, watched: &std::collections::HashSet<i64>) -> HashMap<i64, Lamp> {
         let mut out: HashMap<i64, Lamp> = HashMap::new();
         let mut set = |user: i64, lamp: Lamp| {
             if !watched.contains(&user) {
@@ -247,14 +310,31 @@ impl Engine {
         out
     }
 
-    /// The tick: expired subscriptions end, changed lamps are told.
+    /// The tick: expired subscriptions end, and those whose subscriber or colleague is gone
+    /// or whose company is suspended; changed lamps are told.
     pub(super) fn on_blf_tick(&mut self, now: Now) {
         self.blf_tick_scheduled = false;
-        let expired: Vec<(String, String)> = self.subs.iter().filter(|(_, s)| s.expires_at <= now.mono).map(|(k, _)| k.clone()).collect();
-        let lamps = self.lamps();
-        for k in expired {
-            let lamp = self.subs.get(&k).and_then(|s| lamps.get(&s.watched).cloned()).unwrap_or(Lamp::Idle);
-            self.blf_notify(&k, lamp, true, now);
+        let gone = |e: &Engine, s: &Subscription| {
+            e.dir.user_by_id(s.subscriber).is_none_or(|u| u.tenant_id != s.tenant_id)
+                || e.dir.user_by_id(s.watched).is_none_or(|u| u.tenant_id != s.tenant_id)
+                || e.dir.tenant(s.tenant_id).is_none_or(|t| t.suspended)
+        };
+        let ended: Vec<((String, String), &'static str)> = self
+            .subs
+            .iter()
+            .filter_map(|(k, s)| {
+                if gone(self, s) { Some((k.clone(), "deactivated")) } else { (s.expires_at <= now.mono).then(|| (k.clone(), "timeout")) }
+            })
+            .collect();
+        let watched: std::collections::HashSet<i64> = self.subs.values().map(|s| s.watched).collect();
+        let lamps = self.lamps(&watched);
+        for (k, reason) in ended {
+            let lamp = if reason == "deactivated" {
+                Lamp::Idle
+            } else {
+                self.subs.get(&k).and_then(|s| lamps.get(&s.watched).cloned()).unwrap_or(Lamp::Idle)
+            };
+            self.blf_notify(&k, lamp, Some(reason), now);
             self.subs.remove(&k);
         }
         let changed: Vec<(String, String)> = self
@@ -265,7 +345,7 @@ impl Engine {
             .collect();
         for k in changed {
             let lamp = self.subs.get(&k).and_then(|s| lamps.get(&s.watched).cloned()).unwrap_or(Lamp::Idle);
-            self.blf_notify(&k, lamp, false, now);
+            self.blf_notify(&k, lamp, None, now);
         }
         if !self.subs.is_empty() {
             self.ensure_blf_tick(now);
@@ -274,27 +354,56 @@ impl Engine {
 
     /// A subscription's watched user's lamp now.
     fn lamp_of(&self, key: &(String, String)) -> Lamp {
-        self.subs.get(key).map(|s| s.watched).and_then(|u| self.lamps().remove(&u)).unwrap_or(Lamp::Idle)
+        let Some(u) = self.subs.get(key).map(|s| s.watched) else { return Lamp::Idle };
+        self.lamps(&std::collections::HashSet::from([u])).remove(&u).unwrap_or(Lamp::Idle)
     }
 
-    /// Sends a subscription a lamp (`last`: the final NOTIFY).
-    fn blf_notify(&mut self, key: &(String, String), lamp: Lamp, last: bool, now: Now) {
+    /// The answer to a NOTIFY: a failure ends the subscription (RFC 6665 §4.2.2: the phone
+    /// forgot it, or is gone); a success lets the next NOTIFY go.
+    pub(super) fn on_notify_answered(&mut self, id: u64, status: u16, now: Now) {
+        let Some(key) = self.subs.iter().find(|(_, s)| s.id == id).map(|(k, _)| k.clone()) else { return };
+        if status >= 300 {
+            tracing::info!(status, "busy lamp subscription ended by the phone's answer");
+            self.subs.remove(&key);
+            return;
+        }
+        if let Some(s) = self.subs.get_mut(&key) {
+            s.pending = false;
+        }
+        // Whatever changed meanwhile goes now.
+        let lamp = self.lamp_of(&key);
+        if self.subs.get(&key).is_some_and(|s| s.last.as_ref() != Some(&lamp)) {
+            self.blf_notify(&key, lamp, None, now);
+        }
+    }
+
+    /// Sends a subscription a lamp (`end`: the final NOTIFY, with its reason). While an
+    /// earlier NOTIFY awaits its answer, a change waits for it.
+    fn blf_notify(&mut self, key: &(String, String), lamp: Lamp, end: Option<&str>, now: Now) {
         let Some(sub) = self.subs.get(key) else { return };
+        if sub.pending && end.is_none() {
+            return;
+        }
         let flow = sub.dialog.flow;
         let via = self.new_via(flow.transport);
         let contact = self.contact(flow.transport);
         let Some(sub) = self.subs.get_mut(key) else { return };
         let left = sub.expires_at.saturating_duration_since(now.mono).as_secs();
-        let state = if last { "terminated;reason=timeout".to_string() } else { format!("active;expires={left}") };
+        let state = match end {
+            Some(reason) => format!("terminated;reason={reason}"),
+            None => format!("active;expires={left}"),
+        };
         let body = dialog_info(&sub.entity, sub.version, &lamp);
         sub.version += 1;
         sub.last = Some(lamp);
+        sub.pending = true;
+        let id = sub.id;
         let mut n = sub.dialog.request(Method::Notify, &via, &contact);
         n.headers.push(HeaderName::Event, "dialog");
         n.headers.push(HeaderName::SubscriptionState, state);
         n.headers.push(HeaderName::ContentType, "application/dialog-info+xml");
         n.body = body.into_bytes();
         let t = self.txl.send_request(&n, flow, now.mono);
-        self.client_tx.insert(t, TxOwner::Fire);
+        self.client_tx.insert(t, TxOwner::Notify(id));
     }
 }

@@ -29,6 +29,8 @@ pub enum TxOwner {
     },
     /// A REGISTER of the PBX to a carrier (trunk id).
     TrunkReg(i64),
+    /// A busy-lamp NOTIFY (subscription id).
+    Notify(u64),
     /// The agent leg of a call the PBX placed.
     Originate {
         /// Call.
@@ -285,6 +287,8 @@ pub struct Call {
     pub held: [bool; 2],
     /// Whether the call is being recorded.
     pub recording: bool,
+    /// A caller the company's blacklist refused with its message (not a missed caller).
+    pub refused: bool,
     /// The scenario the call is walking through, if its city number has one.
     pub scenario: Option<Box<ScenarioRun>>,
     /// How long the current targets ring.

@@ -78,7 +78,7 @@ impl TxOwner {
             | TxOwner::Transfer { call }
             | TxOwner::Consult { call }
             | TxOwner::MediaUpdate { call, .. } => Some(*call),
-            TxOwner::TrunkReg(_) | TxOwner::Fire => None,
+            TxOwner::TrunkReg(_) | TxOwner::Notify(_) | TxOwner::Fire => None,
         }
     }
 }

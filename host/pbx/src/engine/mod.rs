@@ -445,6 +445,8 @@ pub struct Engine {
     billing: billing::Billing,
     /// Busy-lamp subscriptions by (Call-ID, our tag).
     subs: HashMap<(String, String), blf::Subscription>,
+    /// SUBSCRIBEs per user in the current window (a flood is refused).
+    sub_rate: HashMap<i64, (std::time::Instant, u32)>,
     blf_tick_scheduled: bool,
     /// What was last published of each company's presence.
     presence: HashMap<i64, Vec<(String, String)>>,
@@ -489,6 +491,7 @@ impl Engine {
             counts: limits::CallCounts::default(),
             billing: billing::Billing::default(),
             subs: HashMap::new(),
+            sub_rate: HashMap::new(),
             blf_tick_scheduled: false,
             presence: HashMap::new(),
         }

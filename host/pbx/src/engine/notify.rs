@@ -159,6 +159,7 @@ impl Engine {
         self.notify(key, data, now);
         let Some(call) = self.calls.get(&key) else { return };
         if call.direction == pbx_store::Direction::Inbound
+            && !call.refused
             && matches!(disposition, Disposition::Missed | Disposition::Busy | Disposition::Failed)
         {
             let mut extensions: Vec<String> = call.rung.iter().filter_map(|(u, _)| self.ext_of(Some(*u))).collect();

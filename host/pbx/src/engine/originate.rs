@@ -286,6 +286,7 @@ impl Engine {
             playing: None,
             held: [false, false],
             recording: false,
+            refused: false,
             scenario: None,
             ring_for: None,
             queue,

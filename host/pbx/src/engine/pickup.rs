@@ -72,6 +72,11 @@ impl Engine {
             r.headers.push(HeaderName::Warning, format!("305 {} \"Incompatible media format: PCMU or PCMA required\"", self.host()));
             return self.respond(Some(inv.tx), r, inv.resp_target, now);
         };
+        // The picker's Call-ID must be its own: one that names a leg of another call (a
+        // phone knows the Call-IDs of the INVITEs it was sent) would take that leg's place.
+        if self.b_dialogs.contains_key(inv.req.call_id()) || self.a_dialogs.keys().any(|(c, _)| c == inv.req.call_id()) {
+            return self.simple_response(Some(inv.tx), &inv.req, 482, inv.resp_target, now);
+        }
         let tag = random_token(12);
         let Some(dialog) = Dialog::from_request(&inv.req, &tag, inv.source) else {
             return self.simple_response(Some(inv.tx), &inv.req, 400, inv.resp_target, now);
@@ -109,6 +114,8 @@ impl Engine {
         let media_id = call.media_id;
         let picked_from = call.forks.iter().find(|f| f.user_id.is_some_and(|u| users.contains(&u))).and_then(|f| f.user_id);
         self.b_dialogs.insert(inv.req.call_id().to_string(), (key, idx));
+        // Its 2xx never acknowledged ends the call (RFC 3261 §13.3.1.4), as for a caller's.
+        self.invite_tx.insert(inv.tx, key);
         self.media.set_remote(media_id, Side::B, super::b2bua::remote_params(&offer, inv.source.addr, &formats));
         self.media.detect_inband(media_id, Side::B, !formats.iter().any(sdp::is_telephone_event));
         let mut ok = inv.req.response(200, "OK", Some(&tag));

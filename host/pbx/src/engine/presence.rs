@@ -52,7 +52,7 @@ impl Engine {
                 .users_of(t)
                 .iter()
                 .map(|u| {
-                    let offline = self.location.bindings(u.id, now.mono).is_empty();
+                    let offline = !self.location.has_binding(u.id, now.mono);
                     (u.ext.clone(), state_name(offline, u.dnd, activity.get(&u.id).copied()).to_string())
                 })
                 .collect();

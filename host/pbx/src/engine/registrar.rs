@@ -52,6 +52,11 @@ impl Location {
         self.by_user.get(&user_id).map(|v| v.iter().filter(|b| b.expires_at > now).cloned().collect()).unwrap_or_default()
     }
 
+    /// Whether a user has a live binding (without copying them).
+    pub fn has_binding(&self, user_id: i64, now: Instant) -> bool {
+        self.by_user.get(&user_id).is_some_and(|v| v.iter().any(|b| b.expires_at > now))
+    }
+
     /// Total bindings (kept up to date, not counted on each call).
     pub fn count(&self) -> usize {
         self.total

@@ -567,7 +567,16 @@ impl Engine {
             greeting: None,
             scenario: crate::scenario::Scenario::parse(json).ok().map(Arc::new),
         };
+        let tx = inv.tx;
         self.start_call(inv, tenant, route, now);
+        // Marked, so that it counts as refused, not as a missed caller.
+        if let Some(&key) = self.invite_tx.get(&tx)
+            && let Some(c) = self.calls.get_mut(&key)
+        {
+            c.refused = true;
+            let op = pbx_store::CallOp::Mark { id: c.uid.clone(), forwarded_from: None, via: None, kind: Some("blacklisted".into()) };
+            self.actions.push_back(super::Action::Cdr { op, ack: None });
+        }
     }
 
     /// How a call to one of the company's numbers goes: its scenario, or without one the

@@ -129,7 +129,8 @@ impl Phone {
 
     fn id(&mut self, prefix: &str) -> String {
         self.counter += 1;
-        format!("{prefix}{}x{}", self.addr.port(), self.counter)
+        // Unique across phones, as real Call-IDs and tags are.
+        format!("{prefix}{}x{}", self.addr.to_string().replace([':', '.', '[', ']'], "-"), self.counter)
     }
 
     fn via(&mut self) -> String {
