@@ -224,3 +224,17 @@ fn a_caller_put_through_to_nobody_is_missed_but_a_refused_one_is_not() {
     sim.run_for(secs(5));
     assert_eq!(kinds(&events(&sim, 1)).iter().filter(|k| **k == "call.missed").count(), 1);
 }
+
+#[test]
+fn a_caller_refused_with_the_blacklists_message_is_not_missed() {
+    let settings = pbx_store::BlockSettings { anonymous: false, action: pbx_store::BlockAction::Prompt };
+    let dir = office().with_notify([1]).with_blocklists(vec![(1, 0, "+7999".into(), true)], vec![(1, settings)]);
+    let mut sim = Sim::new(dir, SimConfig::default());
+    carrier_call(&mut sim, "79990000000", "refused-2");
+    sim.run_for(secs(60));
+    let k = kinds(&events(&sim, 1));
+    assert!(k.contains(&"call.ended"), "{k:?}");
+    assert!(!k.contains(&"call.missed"), "{k:?}");
+    let marked = sim.cdr.iter().any(|op| matches!(op, CallOp::Mark { kind: Some(k), .. } if k == "blacklisted"));
+    assert!(marked, "the call log marks the refused call");
+}
