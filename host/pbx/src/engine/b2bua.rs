@@ -458,9 +458,9 @@ impl Engine {
             TxOwner::Transfer { call } => self.on_transfer_response(call, resp, now),
             TxOwner::Consult { call } => self.on_consult_response(call, resp, now),
             TxOwner::MediaUpdate { call, side } => self.on_media_update_response(call, side, resp, now),
-            TxOwner::Notify(id) => {
+            TxOwner::Notify(key) => {
                 if resp.status >= 200 {
-                    self.on_notify_answered(id, resp.status, now);
+                    self.on_notify_answered(&key, resp.status, now);
                 }
             }
             TxOwner::Fire => {}
@@ -492,7 +492,7 @@ impl Engine {
                 self.on_consult_response(call, r, now);
             }
             TxOwner::MediaUpdate { call, side } => self.media_update_done(call, side, now),
-            TxOwner::Notify(id) => self.on_notify_answered(id, status.max(300), now),
+            TxOwner::Notify(key) => self.on_notify_answered(&key, status.max(300), now),
             TxOwner::Fire => {}
         }
     }

@@ -47,8 +47,6 @@ pub(super) enum Lamp {
 
 /// One phone's subscription to one colleague.
 pub(super) struct Subscription {
-    /// Names it in its NOTIFYs' transactions.
-    id: u64,
     dialog: Dialog,
     tenant_id: i64,
     subscriber: i64,
@@ -236,12 +234,10 @@ impl Engine {
         r.headers.push(HeaderName::Contact, self.contact(source.transport));
         self.respond(Some(tx), r, resp_target, now);
         let key = (req.call_id().to_string(), tag);
-        self.next_call += 1;
         tracing::info!(subscriber = %user.ext, watched = %watched.ext, expires, "busy lamp subscription");
         self.subs.insert(
             key.clone(),
             Subscription {
-                id: self.next_call,
                 dialog,
                 tenant_id: tenant.id,
                 subscriber: user.id,
@@ -360,8 +356,11 @@ impl Engine {
 
     /// The answer to a NOTIFY: a failure ends the subscription (RFC 6665 §4.2.2: the phone
     /// forgot it, or is gone); a success lets the next NOTIFY go.
-    pub(super) fn on_notify_answered(&mut self, id: u64, status: u16, now: Now) {
-        let Some(key) = self.subs.iter().find(|(_, s)| s.id == id).map(|(k, _)| k.clone()) else { return };
+    pub(super) fn on_notify_answered(&mut self, key: &(String, String), status: u16, now: Now) {
+        let key = key.clone();
+        if !self.subs.contains_key(&key) {
+            return;
+        }
         if status >= 300 {
             tracing::info!(status, "busy lamp subscription ended by the phone's answer");
             self.subs.remove(&key);
@@ -397,13 +396,12 @@ impl Engine {
         sub.version += 1;
         sub.last = Some(lamp);
         sub.pending = true;
-        let id = sub.id;
         let mut n = sub.dialog.request(Method::Notify, &via, &contact);
         n.headers.push(HeaderName::Event, "dialog");
         n.headers.push(HeaderName::SubscriptionState, state);
         n.headers.push(HeaderName::ContentType, "application/dialog-info+xml");
         n.body = body.into_bytes();
         let t = self.txl.send_request(&n, flow, now.mono);
-        self.client_tx.insert(t, TxOwner::Notify(id));
+        self.client_tx.insert(t, TxOwner::Notify(Box::new(key.clone())));
     }
 }

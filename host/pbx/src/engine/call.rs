@@ -29,8 +29,8 @@ pub enum TxOwner {
     },
     /// A REGISTER of the PBX to a carrier (trunk id).
     TrunkReg(i64),
-    /// A busy-lamp NOTIFY (subscription id).
-    Notify(u64),
+    /// A busy-lamp NOTIFY (the subscription's Call-ID and our tag).
+    Notify(Box<(String, String)>),
     /// The agent leg of a call the PBX placed.
     Originate {
         /// Call.

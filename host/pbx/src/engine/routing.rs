@@ -228,18 +228,8 @@ impl Engine {
                 if callee.dnd && steps.iter().all(|s| s.targets.is_empty()) {
                     // Nothing rings and the user asked not to be disturbed: busy, not "not registered".
                     let start = pbx_store::CallStart {
-                        id: super::new_call_uid(now.wall_ms),
-                        tenant_id: tenant.id,
-                        direction: CallDirection::Internal,
-                        caller_number: caller.number.clone(),
-                        caller_name: caller.name.clone(),
-                        callee: number,
-                        did: None,
-                        trunk: None,
-                        caller_user_id: caller.user_id,
                         callee_user_id: Some(callee.id),
-                        started_at: now.wall_ms,
-                        node: self.cfg.node.clone(),
+                        ..self.refused_start(tenant.id, CallDirection::Internal, &caller, number, now)
                     };
                     self.log_failed_call(start, "486 do not disturb", now);
                     return self.simple_response(Some(inv.tx), &inv.req, 486, inv.resp_target, now);
@@ -301,20 +291,7 @@ impl Engine {
                 None => self.route_out(inv, &tenant, caller, e164, false, now),
             },
             Dialled::Unknown => {
-                let start = pbx_store::CallStart {
-                    id: super::new_call_uid(now.wall_ms),
-                    tenant_id: tenant.id,
-                    direction: CallDirection::Internal,
-                    caller_number: caller.number.clone(),
-                    caller_name: caller.name.clone(),
-                    callee: number,
-                    did: None,
-                    trunk: None,
-                    caller_user_id: caller.user_id,
-                    callee_user_id: None,
-                    started_at: now.wall_ms,
-                    node: self.cfg.node.clone(),
-                };
+                let start = self.refused_start(tenant.id, CallDirection::Internal, &caller, number, now);
                 self.log_failed_call(start, "404 not found", now);
                 self.simple_response(Some(inv.tx), &inv.req, 404, inv.resp_target, now)
             }
@@ -365,6 +342,24 @@ impl Engine {
             scenario,
         };
         self.start_call(inv, tenant, route, now);
+    }
+
+    /// The call-log start of a call refused before anything rang (kept with its cause).
+    fn refused_start(&self, tenant_id: i64, direction: CallDirection, caller: &Party, callee: String, now: Now) -> pbx_store::CallStart {
+        pbx_store::CallStart {
+            id: super::new_call_uid(now.wall_ms),
+            tenant_id,
+            direction,
+            caller_number: caller.number.clone(),
+            caller_name: caller.name.clone(),
+            callee,
+            did: None,
+            trunk: None,
+            caller_user_id: caller.user_id,
+            callee_user_id: None,
+            started_at: now.wall_ms,
+            node: self.cfg.node.clone(),
+        }
     }
 
     fn refuse_with_warning(&mut self, inv: &Invite, text: &str, now: Now) {
@@ -538,18 +533,9 @@ impl Engine {
         tracing::info!(from = %caller.number, action = action.as_str(), "caller refused by the blacklist");
         if action == pbx_store::BlockAction::Busy {
             let start = pbx_store::CallStart {
-                id: super::new_call_uid(now.wall_ms),
-                tenant_id: tenant.id,
-                direction: CallDirection::Inbound,
-                caller_number: caller.number,
-                caller_name: caller.name,
-                callee: did.number.clone(),
                 did: Some(did.number.clone()),
                 trunk: Some(trunk.name.clone()),
-                caller_user_id: None,
-                callee_user_id: None,
-                started_at: now.wall_ms,
-                node: self.cfg.node.clone(),
+                ..self.refused_start(tenant.id, CallDirection::Inbound, &caller, did.number.clone(), now)
             };
             self.log_failed_call(start, "486 blacklisted", now);
             return self.simple_response(Some(inv.tx), &inv.req, 486, inv.resp_target, now);

@@ -167,15 +167,7 @@ fn a_blind_transfer_is_told_with_who_transferred_and_to_whom() {
 /// A carrier's call to the company's number from `from`.
 fn carrier_call(sim: &mut Sim, from: &str, call_id: &str) -> SocketAddr {
     let carrier = sim.add_carrier();
-    let sdp = "v=0\r\no=- 1 1 IN IP4 10.0.2.1\r\ns=-\r\nc=IN IP4 10.0.2.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
-    let invite = format!(
-        "INVITE sip:{did}@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.2.1:5060;branch=z9hG4bK{call_id}\r\nMax-Forwards: 70\r\n\
-         From: <sip:{from}@10.0.2.1>;tag=m1\r\nTo: <sip:{did}@10.0.0.1>\r\nCall-ID: {call_id}\r\n\
-         CSeq: 1 INVITE\r\nContact: <sip:c@10.0.2.1>\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
-        did = DID.trim_start_matches('+'),
-        len = sdp.len(),
-    );
-    sim.inject(carrier, invite.as_bytes());
+    sim.inject(carrier, carrier_invite(from, call_id).as_bytes());
     carrier
 }
 

@@ -215,6 +215,19 @@ pub fn office_with_scenario(tenant: pbx_store::Tenant, scenario: Option<String>)
     Directory::build(&[tenant, beta], &users, &[trunk], &[did], &resolved)
 }
 
+/// A carrier's INVITE to the office's city number from `from` (the From user part as the
+/// carrier writes it), with an offer of PCMA and telephone-event.
+pub fn carrier_invite(from: &str, call_id: &str) -> String {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 10.0.2.1\r\ns=-\r\nc=IN IP4 10.0.2.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+    format!(
+        "INVITE sip:{did}@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.2.1:5060;branch=z9hG4bK{call_id}\r\nMax-Forwards: 70\r\n\
+         From: <sip:{from}@10.0.2.1>;tag=c-{call_id}\r\nTo: <sip:{did}@10.0.0.1>\r\nCall-ID: {call_id}\r\n\
+         CSeq: 1 INVITE\r\nContact: <sip:c@10.0.2.1>\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+        did = DID.trim_start_matches('+'),
+        len = sdp.len(),
+    )
+}
+
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 5060)))
 }
