@@ -86,9 +86,12 @@ const MENU = {
 };
 
 let cleanup = null;
+/** Counts renders: a page that finishes loading after the user went elsewhere is dropped. */
+let renderSeq = 0;
 
 /** Draws the page of the address (or the login form). */
 export async function render() {
+  const seq = ++renderSeq;
   if (cleanup) { cleanup(); cleanup = null; }
   const view = document.getElementById('view');
   const nav = document.getElementById('nav');
@@ -115,10 +118,14 @@ export async function render() {
     return;
   }
   view.replaceChildren(el('p', { class: 'muted' }, '…'));
+  let leave = null;
   try {
-    const content = await pages[pageKey]({ params: location.hash.split('/').slice(2).map(decodeURIComponent), onLeave: (f) => { cleanup = f; } });
+    const content = await pages[pageKey]({ params: location.hash.split('/').slice(2).map(decodeURIComponent), onLeave: (f) => { leave = f; } });
+    if (seq !== renderSeq) { if (leave) leave(); return; }
+    cleanup = leave;
     view.replaceChildren(el('h2', {}, t(page)), content);
   } catch (e) {
+    if (seq !== renderSeq) return;
     view.replaceChildren(el('h2', {}, t(page)), el('p', { class: 'bad' }, e.message));
   }
 }
